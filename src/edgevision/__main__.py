@@ -1,0 +1,5 @@
+"""``python -m edgevision`` == the ``edgevision`` console script."""
+
+from edgevision.cli.main import entrypoint
+
+entrypoint()

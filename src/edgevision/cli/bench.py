@@ -1,0 +1,266 @@
+"""``edgevision bench``: measure models (each in a fresh process) or compare saved results.
+
+Measure::
+
+    edgevision bench model.onnx --threads 2 --input 320x320 --runs 100 --json fp32.json
+    edgevision bench fp32.onnx int8.onnx --blocks 5 --json both.json   # alternating blocks
+
+Compare saved results (writes a markdown table and a plot, and says where)::
+
+    edgevision bench --compare fp32.json int8.json --md docs/results/x.md --plot x.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BLOCKS = 5
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="benchmark latency, FPS, memory, size, FLOPs (and accuracy) of models",
+        description=(
+            "Benchmark one or more models. Each is measured in a fresh subprocess (so peak RSS "
+            "is its own and no other session's threads compete); several targets are measured "
+            "alternately in blocks (A B C A B C ...) and their timings pooled, so ratios hold on a "
+            "noisy machine. Latency is engine.run alone on a fixed random input; the end-to-end "
+            "Predictor path is timed per stage too. With --compare, load saved JSON results and "
+            "write a comparison table and plot instead."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  edgevision bench model.onnx --input 320x320 --runs 100 --json model.json\n"
+            "  edgevision bench fp32.onnx int8.onnx --blocks 5 --json both.json\n"
+            "  edgevision bench deeplabv3plus_mobilenetv2 --backend torch\n"
+            "  edgevision bench model.onnx --data data/camvid --split val --max-images 50\n"
+            "  edgevision bench --compare fp32.json int8.json --md table.md --plot plot.png"
+        ),
+    )
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help=".onnx file, checkpoint (.pt/.safetensors) or registry model name (random weights)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("onnxruntime", "torch"),
+        default="onnxruntime",
+        help="inference backend (default: onnxruntime; names/checkpoints are exported "
+        "to a temporary ONNX file first)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads (default: 2)")
+    p.add_argument("--input", metavar="HxW", help="input size (default: the model's spec)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
+    p.add_argument("--runs", type=int, default=50, help="timed iterations in all (default: 50)")
+    p.add_argument(
+        "--warmup", type=int, default=10, help="untimed iterations first, per process (default: 10)"
+    )
+    p.add_argument(
+        "--providers",
+        nargs="+",
+        default=[],
+        metavar="EP",
+        help="ONNX Runtime execution providers (cpu, cuda, tensorrt or full names)",
+    )
+    p.add_argument("--data", metavar="DIR", help="dataset folder: also measure accuracy")
+    p.add_argument("--split", default="val", help="dataset split for accuracy (default: val)")
+    p.add_argument(
+        "--max-images", type=int, default=0, help="cap on images for accuracy (default: 0 = all)"
+    )
+    p.add_argument(
+        "--blocks",
+        type=int,
+        default=None,
+        help=f"alternating blocks (default: {DEFAULT_BLOCKS} for several targets, 1 for one)",
+    )
+    p.add_argument(
+        "--no-stages",
+        action="store_true",
+        help="skip timing the end-to-end Predictor path per stage",
+    )
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the result (one target) or a list of results (several) as JSON",
+    )
+    p.add_argument(
+        "--compare", nargs="+", metavar="JSON", help="compare saved results instead of measuring"
+    )
+    p.add_argument(
+        "--md", metavar="FILE", help="markdown table path (compare: default next to the first JSON)"
+    )
+    p.add_argument(
+        "--plot", metavar="PNG", help="plot path (compare: default next to the first JSON)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+#: (flag, attribute) pairs in the order the canonical command line lists them
+_FLAGS = (
+    ("--backend", "backend"),
+    ("--threads", "threads"),
+    ("--input", "input"),
+    ("--batch", "batch"),
+    ("--runs", "runs"),
+    ("--warmup", "warmup"),
+    ("--providers", "providers"),
+    ("--data", "data"),
+    ("--split", "split"),
+    ("--max-images", "max_images"),
+    ("--blocks", "blocks"),
+    ("--no-stages", "no_stages"),
+    ("--compare", "compare"),
+    ("--json", "json"),
+    ("--md", "md"),
+    ("--plot", "plot"),
+)
+_DEFAULTS = {
+    "backend": "onnxruntime",
+    "threads": 2,
+    "batch": 1,
+    "runs": 50,
+    "warmup": 10,
+    "split": "val",
+    "max_images": 0,
+}
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line as parsed (defaults left out), recorded in results and tables."""
+    parts = ["edgevision", "bench", *args.targets]
+    for flag, attr in _FLAGS:
+        v = getattr(args, attr, None)
+        if v is None or v is False or v == [] or _DEFAULTS.get(attr, object()) == v:
+            continue
+        if v is True:
+            parts.append(flag)
+        elif isinstance(v, list):
+            parts += [flag, *map(str, v)]
+        else:
+            parts += [flag, str(v)]
+    return shlex.join(parts)
+
+
+def _outputs(args: argparse.Namespace, results: list[Any], command: str) -> list[str]:
+    """Write --md / --plot where asked; returns 'wrote ...' lines."""
+    from edgevision.bench.report import plot, write_markdown
+
+    lines = []
+    if args.md:
+        path = write_markdown(results, args.md, written_by=command)
+        lines.append(f"wrote markdown table: {path}")
+    if args.plot:
+        path = plot(results, args.plot)
+        lines.append(f"wrote plot: {path}")
+    return lines
+
+
+def _print_table(results: list[Any]) -> None:
+    from rich.console import Console
+
+    from edgevision.bench.report import comparison_table, provenance
+
+    console = Console()
+    if not console.is_terminal:  # a pipe or log file: no need to squeeze
+        console = Console(width=max(console.width, 200))
+    console.print(comparison_table(results, compact=console.width < 150))
+    console.print(provenance(results, markdown=False), style="dim", highlight=False, markup=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from edgevision.bench.harness import WorkerError
+    from edgevision.errors import ConfigError
+
+    command = _command(args)
+    if args.compare and args.targets:
+        raise ConfigError("give TARGETs to measure or --compare JSON files, not both")
+    if not args.compare and not args.targets:
+        raise ConfigError("nothing to do: give a TARGET to measure or --compare JSON files")
+    if args.compare:
+        return _run_compare(args, command)
+    try:
+        return _run_measure(args, command)
+    except WorkerError as e:
+        if getattr(args, "debug", False) or os.environ.get("EDGEVISION_DEBUG"):
+            print(getattr(e, "log", ""), file=sys.stderr)  # the worker's traceback
+        raise
+
+
+def _run_compare(args: argparse.Namespace, command: str) -> int:
+    from edgevision.bench.harness import load_results
+
+    if args.json:
+        from edgevision.errors import ConfigError
+
+        raise ConfigError("--json writes measured results; with --compare use --md / --plot")
+    results = load_results(args.compare)
+    base = Path(args.compare[0]).parent
+    stem = "bench_compare"
+    args.md = args.md or str(base / f"{stem}.md")
+    args.plot = args.plot or str(base / f"{stem}.png")
+    _print_table(results)
+    for line in _outputs(args, results, command):
+        print(line)
+    return 0
+
+
+def _run_measure(args: argparse.Namespace, command: str) -> int:
+    from edgevision.bench.harness import benchmark, benchmark_many
+    from edgevision.config import BenchConfig, parse_size
+    from edgevision.errors import ConfigError
+    from edgevision.io import write_json_atomic
+
+    size = parse_size(args.input, "--input") if args.input else None
+    cfg = BenchConfig(
+        backend=args.backend,
+        threads=args.threads,
+        input_size=size,
+        batch=args.batch,
+        runs=args.runs,
+        warmup=args.warmup,
+        providers=list(args.providers),
+        data=args.data,
+        split=args.split,
+        max_images=args.max_images,
+    )
+    if args.data is not None and not Path(args.data).is_dir():
+        from edgevision.errors import DataError
+
+        raise DataError(f"dataset folder not found: {args.data}")
+    if args.blocks is not None and args.blocks < 1:
+        raise ConfigError(f"--blocks must be >= 1, got {args.blocks}")
+    progress = not args.quiet
+    if len(args.targets) == 1 and (args.blocks or 1) == 1:
+        results = [
+            benchmark(
+                args.targets[0], cfg, progress=progress, stages=not args.no_stages, command=command
+            )
+        ]
+    else:
+        results = benchmark_many(
+            args.targets,
+            cfg,
+            blocks=args.blocks or DEFAULT_BLOCKS,
+            progress=progress,
+            stages=not args.no_stages,
+            command=command,
+        )
+    _print_table(results)
+    if args.json:
+        data: Any = results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results]
+        write_json_atomic(args.json, data)
+        print(f"wrote results: {args.json}")
+    for line in _outputs(args, results, command):
+        print(line)
+    return 0

@@ -1,0 +1,63 @@
+"""``edgevision eval``: score a model file on a dataset folder (mIoU or COCO AP)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on a dataset split (mIoU / COCO AP)",
+        description=(
+            "Run a model over a dataset split and print its metrics: mIoU and per-class IoU "
+            "for semantic models (DIR/images + DIR/labels), COCO box/mask AP for detection "
+            "and instance models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT)."
+        ),
+    )
+    p.add_argument(
+        "weights",
+        metavar="WEIGHTS",
+        help="an exported .onnx file, a checkpoint (.pt/.safetensors) or a registry name",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    p.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    p.add_argument(
+        "--backend",
+        choices=["auto", "onnxruntime", "torch"],
+        default="auto",
+        help="inference backend (default: auto, by file type)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
+    p.add_argument(
+        "--max-images", type=int, default=0, metavar="N", help="only the first N images (0: all)"
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevision.errors import ConfigError, require_dir
+    from edgevision.evaluate import evaluate
+    from edgevision.io import write_json_atomic
+
+    if args.max_images < 0:
+        raise ConfigError(f"--max-images must be >= 0, got {args.max_images}")
+    require_dir(args.data, "dataset folder")  # fail before the (slow) model load
+    from edgevision.runtime import Predictor, load_engine
+
+    engine = load_engine(args.weights, backend=args.backend, threads=args.threads)
+    predictor = Predictor(engine)
+    report = evaluate(
+        predictor,
+        args.data,
+        args.split,
+        max_images=args.max_images,
+        progress=sys.stderr.isatty(),
+    )
+    print(report.table(), end="")
+    if args.json:
+        write_json_atomic(args.json, report.to_dict())
+        print(f"wrote {args.json}")
+    return 0

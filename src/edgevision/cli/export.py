@@ -1,0 +1,86 @@
+"""``edgevision export``: registry name or checkpoint -> checked ONNX file with metadata."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def parse_model_args(items: list[str]) -> dict[str, Any]:
+    """``["width_mult=0.5", ...]`` -> ``{"width_mult": 0.5}`` (values parsed as YAML scalars)."""
+    import yaml
+
+    from edgevision.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"malformed model argument {item!r}: expected key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"malformed value in model argument {item!r}") from None
+    return out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX and check it against PyTorch",
+        description=(
+            "Export a registry model (random init) or a checkpoint to ONNX (opset >= 17), "
+            "simplify it with onnxslim, embed its ModelSpec in metadata_props, and check it in "
+            "ONNX Runtime against PyTorch on two input shapes. Fails (no file written) past tolerance."
+        ),
+    )
+    p.add_argument("target", help="registry model name or checkpoint (.pt/.safetensors)")
+    p.add_argument("-o", "--out", required=True, help="output .onnx path")
+    p.add_argument("--input", metavar="HxW", help="input size to record and trace at")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--static-batch", action="store_true", help="fixed batch dimension")
+    p.add_argument("--static-shape", action="store_true", help="fixed height and width")
+    p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
+    p.add_argument("--atol", type=float, default=1e-3)
+    p.add_argument("--rtol", type=float, default=1e-3)
+    p.add_argument(
+        "--model-arg",
+        "-m",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor override for a registry name, e.g. -m width_mult=0.5",
+    )
+    p.add_argument("--json", metavar="FILE", help="write the export report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevision.config import ExportConfig, parse_size
+    from edgevision.export import export_onnx
+    from edgevision.io import write_json_atomic
+
+    cfg = ExportConfig(
+        opset=args.opset,
+        dynamic_batch=not args.static_batch,
+        dynamic_shape=not args.static_shape,
+        simplify=not args.no_simplify,
+        check=not args.no_check,
+        atol=args.atol,
+        rtol=args.rtol,
+    )
+    size = parse_size(args.input, "--input") if args.input else None
+    report = export_onnx(
+        args.target, args.out, cfg, input_size=size, **parse_model_args(args.model_arg)
+    )
+    print(
+        f"wrote {report.path} ({report.size_mb:.2f} MB, opset {report.opset}, "
+        f"{'simplified' if report.simplified else 'not simplified'}, {report.seconds:.1f} s)"
+    )
+    for c in report.checks:
+        shape = "x".join(map(str, c["input"]))
+        print(f"  check {shape}: {c['output']} max |onnx - torch| = {c['max_abs_err']:.2e}")
+    if args.json:
+        write_json_atomic(args.json, report.to_dict())
+    return 0

@@ -1,0 +1,60 @@
+"""``edgevision`` console script.
+
+Each subcommand lives in its own module ``edgevision.cli.<name>`` exposing
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Modules are
+imported when the parser is built, but heavy libraries (torch, onnxruntime) are imported only
+inside ``func``. User errors (:class:`EdgeVisionError`) print one line and exit non-zero;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from edgevision.errors import EdgeVisionError
+
+SUBCOMMANDS = ("models", "data", "export", "bench", "eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edgevision import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="edgevision",
+        description="Real-time computer vision on small machines: models, export, benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgevision {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"edgevision.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("EDGEVISION_DEBUG"))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgeVisionError as e:
+        if debug:
+            raise
+        print(f"edgevision {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"edgevision {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    sys.exit(main())

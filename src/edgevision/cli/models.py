@@ -1,0 +1,57 @@
+"""``edgevision models``: list registered architectures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list registered models",
+        description="List registered model architectures (glob pattern, e.g. 'yolo*').",
+    )
+    p.add_argument("pattern", nargs="?", default="*", help="glob on model names (default: *)")
+    p.add_argument("--task", choices=["detect", "semantic", "instance"], help="only this task")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevision.registry import get_entry, list_models
+
+    rows: list[dict[str, Any]] = []
+    for name in list_models(args.pattern, task=args.task):
+        e = get_entry(name)
+        rows.append(
+            {
+                "name": name,
+                "task": e.task,
+                "input": f"{e.input_size[0]}x{e.input_size[1]}",
+                "classes": len(e.class_names),
+                "components": list(e.components),
+                "description": e.description,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} model(s)")
+    for col in ("name", "task", "input", "classes", "components", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["task"],
+            r["input"],
+            str(r["classes"]),
+            ",".join(r["components"]),
+            r["description"],
+        )
+    Console().print(table)
+    return 0

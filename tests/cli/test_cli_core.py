@@ -1,0 +1,110 @@
+"""The console script: --help everywhere, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgevision.cli.main import SUBCOMMANDS, build_parser, main
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args([name, "--help"])
+        assert e.value.code == 0
+        assert "usage: edgevision " + name in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    r = subprocess.run(
+        [sys.executable, "-m", "edgevision", "--version"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and r.stdout.startswith("edgevision ")
+
+
+def test_models_lists_json(capsys):
+    assert main(["models", "deeplab*", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "deeplabv3plus_mobilenetv2" and rows[0]["task"] == "semantic"
+
+
+def test_export_cli_and_errors(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "m.onnx"
+    code = main(
+        [
+            "export",
+            "deeplabv3plus_mobilenetv2",
+            "-o",
+            str(out),
+            "--input",
+            "64x64",
+            "-m",
+            "width_mult=0.35",
+            "-m",
+            "aspp_channels=16",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert code == 0 and out.is_file()
+    assert "max |onnx - torch|" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["model"] == "deeplabv3plus_mobilenetv2"
+    # unknown model -> one line, exit 2, no traceback
+    assert main(["export", "nosuchmodel", "-o", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown model 'nosuchmodel'" in err[0]
+    assert (
+        main(
+            [
+                "export",
+                "deeplabv3plus_mobilenetv2",
+                "-o",
+                str(tmp_path / "y.onnx"),
+                "--input",
+                "64x",
+            ]
+        )
+        == 2
+    )
+    assert "--input" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "z.onnx")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "z.onnx").exists()
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgevision",
+            "--debug",
+            "export",
+            "nosuchmodel",
+            "-o",
+            str(tmp_path / "a.onnx"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0 and "Traceback" in r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgevision",
+            "export",
+            "nosuchmodel",
+            "-o",
+            str(tmp_path / "a.onnx"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -1,0 +1,66 @@
+"""Flow files (.flo / .npy), warp_backward and FlowPairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevision.data.flow import FlowPairs, read_flow, warp_backward, write_flow
+from edgevision.errors import DataError
+
+
+@pytest.mark.parametrize("suffix", [".flo", ".npy"])
+def test_round_trip(tmp_path, suffix):
+    f = np.random.default_rng(0).normal(size=(5, 7, 2)).astype(np.float32)
+    p = tmp_path / f"x{suffix}"
+    write_flow(p, f)
+    g = read_flow(p)
+    assert g.dtype == np.float32 and np.array_equal(f, g)
+
+
+def test_flo_layout_is_middlebury(tmp_path):
+    f = np.zeros((2, 3, 2), np.float32)
+    f[1, 2] = (4.0, -1.5)
+    write_flow(tmp_path / "x.flo", f)
+    raw = (tmp_path / "x.flo").read_bytes()
+    assert raw[:4] == b"PIEH"
+    assert np.frombuffer(raw[4:12], "<i4").tolist() == [3, 2]  # width, height
+    data = np.frombuffer(raw[12:], "<f4")
+    assert data[-2:].tolist() == [4.0, -1.5]  # row-major, interleaved u, v
+
+
+def test_bad_flow_files(tmp_path):
+    (tmp_path / "a.flo").write_bytes(b"NOPE" + bytes(8))
+    with pytest.raises(DataError, match=r"bad magic.*a\.flo"):
+        read_flow(tmp_path / "a.flo")
+    write_flow(tmp_path / "b.flo", np.zeros((4, 4, 2)))
+    (tmp_path / "b.flo").write_bytes((tmp_path / "b.flo").read_bytes()[:-4])
+    with pytest.raises(DataError, match=r"expected 128.*b\.flo"):
+        read_flow(tmp_path / "b.flo")
+    with pytest.raises(DataError, match="not found"):
+        read_flow(tmp_path / "c.flo")
+    (tmp_path / "d.png").write_bytes(b"")
+    with pytest.raises(DataError, match="unknown flow file type"):
+        read_flow(tmp_path / "d.png")
+
+
+def test_warp_backward_undoes_a_translation():
+    rng = np.random.default_rng(0)
+    img_t = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    img_t1 = np.roll(img_t, (2, 3), axis=(0, 1))  # content moves by dx=3, dy=2
+    flow = np.zeros((20, 30, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 3.0, 2.0
+    out = warp_backward(img_t1, flow)
+    assert out.shape == img_t.shape and out.dtype == np.uint8
+    assert np.array_equal(out[:-2, :-3], img_t[:-2, :-3])
+
+
+def test_flow_pairs(synth_dir):
+    pairs = FlowPairs(synth_dir, "val")
+    assert len(pairs) == 3  # 1 video x (4 - 1)
+    s = pairs[2]
+    assert s.index == 2 and s.video == "val_vid000"
+    assert s.image0.shape == s.image1.shape == (64, 80, 3)
+    assert s.flow.shape == (64, 80, 2) and s.valid.dtype == bool
+    with pytest.raises(DataError, match="video split 'test'"):
+        FlowPairs(synth_dir, "test")

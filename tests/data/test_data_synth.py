@@ -1,0 +1,220 @@
+"""The synthetic generator: determinism, layout, atomic output, exact flow, COCO loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgevision.data.flow import read_flow, read_flow_valid, warp_backward
+from edgevision.data.synth import SEMANTIC_CLASSES, SynthConfig, generate
+from edgevision.errors import ConfigError, DataError
+from edgevision.io import read_image, read_mask
+
+
+def _files(root: Path, patterns: tuple[str, ...]) -> dict[str, bytes]:
+    out = {}
+    for pat in patterns:
+        for p in sorted(root.glob(pat)):
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+DETERMINISTIC = (
+    "labels/*/*.png",
+    "annotations/*.json",
+    "videos/*/*/labels/*.png",
+    "videos/*/*/instances/*.png",
+    "videos/*/*/flow/*",
+    "*.txt",
+    "dataset.yaml",
+    "README.md",
+    "images/*/*",
+    "videos/*/*/*.png",
+)
+
+
+def test_same_seed_gives_identical_files(tmp_path, synth_dir, tiny_config):
+    again = tmp_path / "again"
+    generate(again, tiny_config(), progress=False)
+    a, b = _files(synth_dir, DETERMINISTIC), _files(again, DETERMINISTIC)
+    assert len(a) > 20
+    assert a.keys() == b.keys()
+    diff = [k for k in a if a[k] != b[k]]
+    assert not diff, f"files differ between two runs with the same seed: {diff[:5]}"
+
+
+def test_other_seed_differs(tmp_path, synth_dir, tiny_config):
+    other = tmp_path / "other"
+    generate(other, tiny_config(seed=4, val_images=0, train_videos=0, val_videos=0), progress=False)
+    a = (synth_dir / "labels/train/train_00000.png").read_bytes()
+    assert a != (other / "labels/train/train_00000.png").read_bytes()
+
+
+def test_layout(synth_dir):
+    d = synth_dir
+    for rel in (
+        "README.md",
+        "dataset.yaml",
+        "train.txt",
+        "val.txt",
+        "annotations/instances_train.json",
+        "annotations/ytvis_val.json",
+        "videos/train/train_vid000.mp4",
+        "videos/val/val_vid000/00003.png",
+        "videos/train/train_vid000/flow/00002.flo",
+        "videos/train/train_vid000/flow/00002_valid.png",
+        "videos/train/train_vid000/labels/00000.png",
+        "videos/train/train_vid000/instances/00000.png",
+    ):
+        assert (d / rel).is_file(), rel
+    assert not (d / "videos/train/train_vid000/flow/00003.flo").exists()  # T-1 flows
+    names = (d / "train.txt").read_text().split()
+    assert len(names) == 6
+    img = read_image(d / "images/train" / f"{names[0]}.jpg")
+    lab = read_mask(d / "labels/train" / f"{names[0]}.png")
+    assert img.shape == (64, 80, 3) and lab.shape == (64, 80)
+    assert lab.max() < len(SEMANTIC_CLASSES)
+    assert img.std() > 5  # textured, not flat
+    assert not list(d.parent.glob(".*partial*"))
+
+
+def test_mp4_is_readable(synth_dir):
+    import cv2
+
+    cap = cv2.VideoCapture(str(synth_dir / "videos/train/train_vid000.mp4"))
+    try:
+        n = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            assert frame.shape == (64, 80, 3)
+            n += 1
+    finally:
+        cap.release()
+    assert n == 4
+
+
+def test_flow_warps_next_frame_onto_current(tmp_path):
+    """Warping frame t+1 back with the GT flow reproduces frame t on valid pixels."""
+    cfg = SynthConfig(
+        seed=1,
+        image_size=(128, 160),
+        train_images=0,
+        val_images=0,
+        train_videos=1,
+        val_videos=0,
+        frames=3,
+        min_objects=4,
+        max_objects=6,
+        max_speed=0.03,
+        max_pan=0.02,
+        write_mp4=False,
+    )
+    generate(tmp_path / "f", cfg, progress=False)
+    v = tmp_path / "f/videos/train/train_vid000"
+    for t in range(2):
+        f0 = read_image(v / f"{t:05d}.png").astype(np.float32)
+        f1 = read_image(v / f"{t + 1:05d}.png")
+        flow = read_flow(v / f"flow/{t:05d}.flo")
+        valid = read_flow_valid(v / f"flow/{t:05d}_valid.png")
+        assert flow.shape == (128, 160, 2) and flow.dtype == np.float32
+        assert 0.7 < valid.mean() < 1.0  # some occlusion / out-of-view, mostly valid
+        assert np.abs(flow[valid]).max() > 0.5  # things move
+        warped = warp_backward(f1, flow).astype(np.float32)
+        err = np.abs(warped - f0).mean(axis=-1)[valid].mean()
+        err_zero = np.abs(f1.astype(np.float32) - f0).mean(axis=-1)[valid].mean()
+        assert err < 1.0, err
+        assert err < err_zero / 5, (err, err_zero)
+
+
+def test_coco_json_loads_in_faster_coco_eval(synth_dir):
+    from faster_coco_eval import COCO
+
+    coco = COCO(str(synth_dir / "annotations/instances_train.json"))
+    assert len(coco.getImgIds()) == 6
+    assert sorted(c["name"] for c in coco.loadCats(coco.getCatIds())) == sorted(
+        SEMANTIC_CLASSES[1:]
+    )
+    anns = coco.loadAnns(coco.getAnnIds())
+    assert anns
+    kinds = {type(a["segmentation"]).__name__ for a in anns}
+    assert kinds == {"list", "dict"}  # polygons (unoccluded) and compressed RLE
+    for a in anns:
+        m = coco.annToMask(a)
+        assert int(m.sum()) == a["area"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_coco_json_matches_pycocotools(synth_dir):
+    pycoco = pytest.importorskip("pycocotools.coco")
+    from faster_coco_eval import COCO
+
+    path = str(synth_dir / "annotations/instances_train.json")
+    a, b = COCO(path), pycoco.COCO(path)
+    for ann in a.loadAnns(a.getAnnIds()):
+        assert np.array_equal(a.annToMask(ann), b.annToMask(ann))
+
+
+def test_ytvis_json_is_consistent(synth_dir):
+    data = json.loads((synth_dir / "annotations/ytvis_train.json").read_text())
+    assert len(data["videos"]) == 1 and data["videos"][0]["length"] == 4
+    for a in data["annotations"]:
+        assert len(a["segmentations"]) == len(a["bboxes"]) == len(a["areas"]) == 4
+        for s, b, ar in zip(a["segmentations"], a["bboxes"], a["areas"]):
+            assert (s is None) == (b is None) == (ar is None)
+
+
+def test_refuses_non_empty_out(tmp_path, tiny_config):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not empty"):
+        generate(out, tiny_config(), progress=False)
+    with pytest.raises(DataError, match="refusing to overwrite"):
+        generate(out, tiny_config(), progress=False, overwrite=True)
+    assert (out / "mine.txt").read_text() == "keep me"
+
+
+def test_overwrite_replaces_own_dataset(tmp_path, tiny_config):
+    out = tmp_path / "ds"
+    small = tiny_config(train_images=1, val_images=0, train_videos=0, val_videos=0)
+    generate(out, small, progress=False)
+    generate(
+        out,
+        tiny_config(train_images=2, val_images=0, train_videos=0, val_videos=0),
+        progress=False,
+        overwrite=True,
+    )
+    assert len((out / "train.txt").read_text().split()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_interrupted_run_leaves_nothing(tmp_path, tiny_config, monkeypatch):
+    from edgevision.data.synth import writer as gen_mod
+
+    calls = {"n": 0}
+    real = gen_mod.render_frame
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(gen_mod, "render_frame", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "ds", tiny_config(), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_is_checked():
+    with pytest.raises(ConfigError, match="image_size"):
+        SynthConfig(image_size=(16, 16))
+    with pytest.raises(ConfigError, match="frames"):
+        SynthConfig(frames=1)
+    with pytest.raises(ConfigError, match="flow_format"):
+        SynthConfig(flow_format="png")  # type: ignore[arg-type]

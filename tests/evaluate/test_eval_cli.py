@@ -1,0 +1,117 @@
+"""``edgevision eval`` with the runtime replaced by a fake (no model file needed)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from edgevision.cli import eval as eval_cli
+from edgevision.config import ModelSpec
+from edgevision.errors import DataError
+from edgevision.io import write_image
+from edgevision.results import SemanticMask
+
+CLASSES = ["a", "b"]
+
+
+def make_folder(root: Path) -> None:
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "dataset.yaml").write_text(yaml.safe_dump({"classes": CLASSES, "ignore_index": 255}))
+    for i in range(2):
+        lab = np.zeros((8, 10), np.uint8)
+        lab[:, 5:] = 1
+        img = np.zeros((8, 10, 3), np.uint8)
+        img[..., 0] = lab * 100
+        write_image(root / "images" / "val" / f"s{i}.png", img)
+        write_image(root / "labels" / "val" / f"s{i}.png", lab)
+
+
+@pytest.fixture
+def fake_runtime(monkeypatch):
+    """Replace edgevision.runtime by a module whose engine 'predicts' from the red channel."""
+    calls = {}
+
+    def load_engine(target, *, backend="auto", threads=2, providers=None):
+        calls.update(target=target, backend=backend, threads=threads)
+        return types.SimpleNamespace(
+            spec=ModelSpec(name="fake", task="semantic", class_names=CLASSES)
+        )
+
+    class Predictor:
+        def __init__(self, engine):
+            self.spec = engine.spec
+
+        def __call__(self, image):
+            return SemanticMask((image[..., 0] // 100).astype(np.int64), CLASSES)
+
+    mod = types.ModuleType("edgevision.runtime")
+    mod.load_engine, mod.Predictor = load_engine, Predictor
+    monkeypatch.setitem(sys.modules, "edgevision.runtime", mod)
+    return calls
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="edgevision")
+    eval_cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_eval_prints_table_and_writes_json(tmp_path, fake_runtime, capsys):
+    make_folder(tmp_path / "data")
+    out = tmp_path / "out" / "report.json"
+    args = parse(
+        [
+            "eval",
+            "model.onnx",
+            "--data",
+            str(tmp_path / "data"),
+            "--backend",
+            "onnxruntime",
+            "--threads",
+            "1",
+            "--max-images",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
+    assert args.func(args) == 0
+    assert fake_runtime == {"target": "model.onnx", "backend": "onnxruntime", "threads": 1}
+    text = capsys.readouterr().out
+    assert "mIoU" in text and "1.0000" in text and str(out) in text
+    report = json.loads(out.read_text())
+    assert report["num_images"] == 1 and report["metrics"]["miou"] == 1.0
+    assert report["model"] == "fake"
+
+
+def test_eval_missing_data_fails_before_loading(tmp_path, fake_runtime):
+    args = parse(["eval", "m.onnx", "--data", str(tmp_path / "missing")])
+    with pytest.raises(DataError, match="dataset folder not found"):
+        args.func(args)
+    assert fake_runtime == {}
+
+
+@pytest.mark.skipif(
+    any(
+        importlib.util.find_spec(f"edgevision.cli.{n}") is None
+        for n in ("models", "data", "export", "bench")
+    ),
+    reason="not every CLI subcommand module exists yet",
+)
+def test_eval_through_main(tmp_path, fake_runtime, capsys):
+    from edgevision.cli.main import main
+
+    make_folder(tmp_path / "data")
+    assert main(["eval", "m.onnx", "--data", str(tmp_path / "data")]) == 0
+    assert "mIoU" in capsys.readouterr().out
+    assert main(["eval", "m.onnx", "--data", str(tmp_path / "nope")]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from edgevision.config import ExportConfig  # noqa: E402
+from edgevision.errors import ExportError, ModelFileError  # noqa: E402
+from edgevision.export import export_onnx, read_spec  # noqa: E402
+from edgevision.export.metadata import read_metadata  # noqa: E402
+from edgevision.registry import create_model  # noqa: E402
+
+
+def test_export_embeds_metadata_and_checks_two_shapes(tmp_path):
+    rep = export_onnx(
+        "deeplabv3plus_mobilenetv2",
+        tmp_path / "m.onnx",
+        input_size=(64, 64),
+        width_mult=0.35,
+        aspp_channels=16,
+    )
+    meta = read_metadata(tmp_path / "m.onnx")
+    assert meta["task"] == "semantic" and meta["input_size"] == "64x64"
+    spec = read_spec(tmp_path / "m.onnx")
+    assert spec.model_kwargs["width_mult"] == 0.35 and spec.input_size == (64, 64)
+    shapes = {tuple(c["input"]) for c in rep.checks}
+    assert len(shapes) == 2 and all(c["max_abs_err"] < 1e-3 for c in rep.checks)
+    model = onnx.load(tmp_path / "m.onnx")
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert rep.simplified
+
+
+class _Drifts(torch.nn.Module):
+    """Behaves differently in ONNX than in eager mode (a Python-side branch on a tensor)."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+        self.spec = spec
+
+    def forward(self, x):
+        y = self.conv(x)
+        # traced with the dummy's width; at another width eager and ONNX diverge
+        return y * float(x.shape[-1])
+
+
+def test_mismatch_fails_loudly_and_leaves_no_file(tmp_path):
+    spec = create_model("deeplabv3plus_mobilenetv2", width_mult=0.35, aspp_channels=16).spec
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ExportError, match="disagree"):
+        export_onnx(_Drifts(spec), out, ExportConfig(simplify=False))
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_export_errors(tmp_path):
+    with pytest.raises(ExportError, match=r"\.onnx"):
+        export_onnx("deeplabv3plus_mobilenetv2", tmp_path / "m.txt")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(np.random.default_rng(0).bytes(64))
+    with pytest.raises(ModelFileError, match="not an ONNX file"):
+        read_spec(junk)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgevision.checkpoint import load_checkpoint, load_model, read_spec, save_checkpoint  # noqa: E402
+from edgevision.errors import CheckpointError  # noqa: E402
+from edgevision.registry import create_model  # noqa: E402
+
+TINY = {"width_mult": 0.35, "aspp_channels": 16, "class_names": ["a", "b"], "input_size": (32, 32)}
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_round_trip_rebuilds_same_outputs(tmp_path, suffix):
+    m = create_model("deeplabv3plus_mobilenetv2", **TINY).eval()
+    path = save_checkpoint(tmp_path / f"w{suffix}", m)
+    m2 = load_model(path)
+    assert m2.spec == m.spec
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), m2(x))
+    assert read_spec(path) == m.spec
+
+
+def test_pt_loads_with_weights_only_and_keeps_extra(tmp_path):
+    m = create_model("deeplabv3plus_mobilenetv2", **TINY)
+    save_checkpoint(tmp_path / "w.pt", m, epoch=3, best={"miou": 0.5})
+    # the file must load under weights_only=True (no pickled modules)
+    obj = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert obj["epoch"] == 3
+    spec, state, extra = load_checkpoint(tmp_path / "w.pt")
+    assert extra == {"epoch": 3, "best": {"miou": 0.5}}
+
+
+def test_bad_checkpoints_raise_clear_errors(tmp_path):
+    m = create_model("deeplabv3plus_mobilenetv2", **TINY)
+    good = save_checkpoint(tmp_path / "w.pt", m)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*junk.pt"):
+        load_model(junk)
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not an edgevision checkpoint"):
+        load_model(tmp_path / "foreign.pt")
+    with pytest.raises(
+        CheckpointError, match="is for model 'deeplabv3plus_mobilenetv2', not 'yolo'"
+    ):
+        load_model(good, expect="yolo")
+    # weights that don't fit the architecture the spec describes
+    obj = torch.load(good, weights_only=True)
+    obj["state_dict"].pop(next(iter(obj["state_dict"])))
+    torch.save(obj, tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_model(tmp_path / "cut.pt")
+
+
+def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
+    m = create_model("deeplabv3plus_mobilenetv2", **TINY)
+    path = save_checkpoint(tmp_path / "w.pt", m)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, m, epoch=1)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temp file left

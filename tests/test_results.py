@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevision.results import (
+    Detections,
+    InstanceMasks,
+    SemanticMask,
+    palette,
+    rle_decode,
+    rle_encode,
+)
+
+
+def _dets():
+    return Detections(
+        boxes=[[10, 20, 50, 60], [0, 0, 5, 5]],
+        scores=[0.9, 0.3],
+        class_ids=[1, 0],
+        class_names=["cat", "dog"],
+        image_size=(100, 120),
+    )
+
+
+def test_detections_validation_and_selection():
+    d = _dets()
+    assert len(d) == 2 and d.boxes.dtype == np.float32 and d.class_ids.dtype == np.int64
+    keep = d[d.scores > 0.5]
+    assert len(keep) == 1 and keep.label(0) == "dog"
+    assert len(Detections.empty(["a"], (4, 4))) == 0
+    with pytest.raises(ValueError, match="same length"):
+        Detections(boxes=[[0, 0, 1, 1]], scores=[1, 2], class_ids=[0])
+
+
+def test_detections_to_coco_xywh_and_category_map():
+    coco = _dets().to_coco(7, category_ids=[11, 12])
+    assert coco[0] == {
+        "image_id": 7,
+        "category_id": 12,
+        "bbox": [10.0, 20.0, 40.0, 40.0],
+        "score": pytest.approx(0.9),
+    }
+    assert _dets().to_coco(1)[1]["category_id"] == 1  # default: index + 1
+
+
+def test_rle_round_trip_column_major():
+    rng = np.random.default_rng(0)
+    for shape in [(5, 7), (1, 1), (13, 4)]:
+        m = rng.random(shape) > 0.5
+        rle = rle_encode(m)
+        assert rle["size"] == list(shape)
+        assert sum(rle["counts"]) == m.size
+        np.testing.assert_array_equal(rle_decode(rle), m)
+    # known value: first column [1,0], second [1,1] in a 2x2 mask -> F order 1,0,1,1
+    assert rle_encode(np.array([[1, 1], [0, 1]], bool))["counts"] == [0, 1, 1, 2]
+
+
+def test_instance_masks_shape_checks_and_coco():
+    masks = np.zeros((2, 100, 120), bool)
+    masks[0, 20:60, 10:50] = True
+    inst = InstanceMasks(
+        **{
+            k: getattr(_dets(), k)
+            for k in ("boxes", "scores", "class_ids", "class_names", "image_size")
+        },
+        masks=masks,
+    )
+    seg = inst.to_coco(3)[0]["segmentation"]
+    np.testing.assert_array_equal(rle_decode(seg), masks[0])
+    assert len(inst[[1]].masks) == 1
+    with pytest.raises(ValueError, match="masks"):
+        InstanceMasks(boxes=[[0, 0, 1, 1]], scores=[1], class_ids=[0], masks=np.zeros((2, 4, 4)))
+    assert InstanceMasks.empty(["a"], (4, 5)).masks.shape == (0, 4, 5)
+
+
+def test_semantic_mask_draw_and_export():
+    cm = np.zeros((4, 6), np.int64)
+    cm[:, 3:] = 1
+    cm[0, 0] = 255
+    sm = SemanticMask(cm, ["road", "car"])
+    assert sm.present_classes() == [0, 1]
+    img = np.full((4, 6, 3), 100, np.uint8)
+    out = sm.draw(img)
+    assert out.shape == img.shape and (out[0, 0] == 100).all() and not (out[1, 4] == 100).all()
+    coco = sm.to_coco(1)
+    assert [c["category_id"] for c in coco] == [1, 2]
+    assert sm.to_dict()["class_fractions"]["car"] == pytest.approx(12 / 24)
+    with pytest.raises(ValueError, match="image is"):
+        sm.draw(np.zeros((5, 6, 3), np.uint8))
+
+
+def test_drawing_changes_pixels_and_keeps_input():
+    img = np.zeros((100, 120, 3), np.uint8)
+    out = _dets().draw(img)
+    assert out.shape == img.shape and out.any() and not img.any()
+
+
+def test_palette_is_deterministic_and_distinct():
+    p = palette(12)
+    assert p.shape == (12, 3) and p.dtype == np.uint8
+    assert len({tuple(c) for c in p}) == 12
+    np.testing.assert_array_equal(p, palette(12))

@@ -20,7 +20,9 @@ def test_builds_runs_and_declares_components(name):
     with torch.no_grad():
         out = m(torch.randn(2, 3, 64, 96))
     if m.spec.task == "semantic":
-        assert out.shape == (2, 3, 64, 96)
+        # logits at the model's native resolution: the input divided by an integer stride
+        n, c, h, w = out.shape
+        assert (n, c) == (2, 3) and 64 % h == 0 and 96 % w == 0 and 64 // h == 96 // w
     entry = get_entry(name)
     for comp in entry.components:
         assert any(k.startswith(comp + ".") for k in m.state_dict()), comp

@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} model(s)")
-    for col in ("name", "task", "input", "classes", "components", "description"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    for col in ("task", "input", "classes", "components"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description", overflow="ellipsis", no_wrap=True)
     for r in rows:
         table.add_row(
             r["name"],

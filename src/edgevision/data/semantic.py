@@ -35,6 +35,7 @@ __all__ = [
     "SemanticFolder",
     "SemanticSample",
     "class_pixel_counts",
+    "dataset_classes",
     "labelids_to_trainids",
     "read_dataset_yaml",
 ]
@@ -260,6 +261,24 @@ class _SemanticBase:
             )
 
 
+def dataset_classes(
+    root: str | os.PathLike[str], meta: dict[str, Any] | None = None
+) -> tuple[list[str], int] | None:
+    """A folder's own ``(class_names, ignore_index)``: from ``dataset.yaml``, else from a
+    preset matched by the folder's name (:data:`PRESETS`), else ``None``.
+
+    ``meta`` is the already-read ``dataset.yaml`` (read here when not given).
+    """
+    meta = read_dataset_yaml(root) if meta is None else meta
+    meta = meta or {}
+    if meta.get("classes") is not None:
+        return [str(c) for c in meta["classes"]], int(meta.get("ignore_index", 255))
+    preset = PRESETS.get(Path(root).resolve().name.lower())
+    if preset is not None:
+        return list(preset["classes"]), int(preset["ignore_index"])
+    return None
+
+
 class SemanticFolder(_SemanticBase):
     """Images and dense labels in the edgevision folder layout (see module docstring).
 
@@ -291,13 +310,9 @@ class SemanticFolder(_SemanticBase):
         self.split = split
         require_dir(self.root, "dataset folder")
         meta = read_dataset_yaml(self.root) or {}
-        preset = PRESETS.get(self.root.resolve().name.lower(), {})
-        names = class_names if class_names is not None else meta.get("classes")
-        ign = ignore_index if ignore_index is not None else meta.get("ignore_index")
-        if names is None:
-            names = preset.get("classes")
-            if ign is None:
-                ign = preset.get("ignore_index")
+        own = dataset_classes(self.root, meta)
+        names = class_names if class_names is not None else (own[0] if own else None)
+        ign = ignore_index if ignore_index is not None else (own[1] if own else None)
         if names is None:
             raise DataError(
                 f"no class names for {self.root}: add dataset.yaml with 'classes' "

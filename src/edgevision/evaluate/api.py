@@ -220,16 +220,15 @@ def _limit(n: int, max_images: int) -> int:
 def _evaluate_semantic(
     predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
 ) -> tuple[int, dict[str, Any]]:
-    from edgevision.data.semantic import SemanticFolder
+    from edgevision.data.semantic import SemanticFolder, dataset_classes
 
     spec = predictor.spec
     model_classes = [str(c) for c in spec.class_names]
-    try:
+    if dataset_classes(root) is not None:
         # the dataset's own classes and ignore id (dataset.yaml or a preset such as CamVid)
         ds = SemanticFolder(root, split)
-    except DataError:
-        # no class list in the folder: the labels are taken to use the model's ids; any
-        # other problem (missing split, bad YAML) raises again here
+    else:
+        # no class list in the folder: its labels are taken to use the model's ids
         ds = SemanticFolder(
             root, split, class_names=model_classes, ignore_index=int(spec.ignore_index)
         )

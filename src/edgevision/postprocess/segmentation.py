@@ -17,27 +17,49 @@ def semantic_argmax(
     spec: Any,
     transforms: Sequence[Transform],
     *,
+    upsample: str = "labels",
     with_confidence: bool = False,
 ) -> list[SemanticMask]:
-    """Per-pixel argmax of ``(N, C, h, w)`` logits (first output), bilinearly resized to the
-    original image first so boundaries are as sharp as the logits allow.
+    """Per-pixel classes from ``(N, C, h, w)`` logits (the first output) at original size.
 
-    Returns one :class:`SemanticMask` per image (``class_map`` int64 in ``[0, C)``,
-    ``confidence`` = max softmax probability when ``with_confidence``).
+    Models output logits at their native resolution (often 1/4 or 1/8 of the input).
+
+    Args:
+        outputs: engine outputs; ``outputs[0]`` is ``(N, C, h, w)`` float logits.
+        spec: model spec (class names, ignore index).
+        transforms: one per image, from :func:`edgevision.preprocess.preprocess`.
+        upsample: ``"labels"`` (default, fast): argmax at the output resolution, then
+            nearest-neighbour upsampling of the label map; ``"logits"``: bilinear upsampling
+            of all C logit channels first, then argmax (smoother boundaries, C times the work).
+        with_confidence: also return the max softmax probability per pixel (0–1).
+
+    Returns:
+        One :class:`SemanticMask` per image, ``class_map`` int64 in ``[0, C)``.
     """
     logits = np.asarray(outputs[0])
     if logits.ndim != 4:
         raise ValueError(f"semantic model output must be (N, C, H, W), got {logits.shape}")
+    if upsample not in ("labels", "logits"):
+        raise ValueError(f"upsample must be 'labels' or 'logits', got {upsample!r}")
     results = []
     for i, t in enumerate(transforms):
-        hwc = map_to_original(np.ascontiguousarray(logits[i].transpose(1, 2, 0)), t)
-        if hwc.ndim == 2:
-            hwc = hwc[..., None]
-        cls = hwc.argmax(axis=2)
+        if upsample == "logits":
+            hwc = map_to_original(np.ascontiguousarray(logits[i].transpose(1, 2, 0)), t)
+            chw = hwc.reshape(hwc.shape[0], hwc.shape[1], -1).transpose(2, 0, 1)
+        else:
+            chw = logits[i]
+        cls = chw.argmax(axis=0).astype(np.uint8 if chw.shape[0] <= 256 else np.int32)
         conf = None
         if with_confidence:
-            z = hwc - hwc.max(axis=2, keepdims=True)
-            e = np.exp(z)
-            conf = (1.0 / e.sum(axis=2)).astype(np.float32)
-        results.append(SemanticMask(cls, spec.class_names, conf, ignore_index=spec.ignore_index))
+            z = chw - chw.max(axis=0, keepdims=True)
+            conf = (1.0 / np.exp(z).sum(axis=0)).astype(np.float32)
+        if upsample == "labels":
+            cls = map_to_original(cls, t, nearest=True)
+            if conf is not None:
+                conf = map_to_original(conf, t)
+        results.append(
+            SemanticMask(
+                cls.astype(np.int64), spec.class_names, conf, ignore_index=spec.ignore_index
+            )
+        )
     return results

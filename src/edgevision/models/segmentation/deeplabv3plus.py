@@ -2,7 +2,7 @@
 
 Encoder: MobileNetV2 (dilated last stage) + ASPP on the stride-16 features. Decoder: the
 stride-4 low-level features reduced to 48 channels, concatenated with the upsampled ASPP
-output, two separable 3×3 convs, then a 1×1 classifier; logits upsampled to the input size.
+output, two separable 3×3 convs, then a 1×1 classifier; logits at 1/4 of the input size.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class DeepLabV3Plus(nn.Module):
         aspp_channels: width of ASPP and decoder.
         aspp_rates: ASPP dilation rates.
 
-    Input ``(N, 3, H, W)`` normalised float; output logits ``(N, num_classes, H, W)``.
+    Input ``(N, 3, H, W)`` normalised float; output logits ``(N, num_classes, H/4, W/4)``
+    (the decoder's native resolution; postprocessing upsamples the label map, training the
+    logits).
     """
 
     def __init__(
@@ -60,14 +62,12 @@ class DeepLabV3Plus(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
         feats = self.backbone(x)
         low = self.decoder["reduce"](feats[self.low_level])
         high = self.aspp(feats[self.high_level])
         high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
         y = self.decoder["fuse"](torch.cat([high, low], dim=1))
-        y = self.decoder["classifier"](y)
-        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+        return self.decoder["classifier"](y)
 
 
 @register_model(

@@ -23,6 +23,10 @@ LEAN = [
     "edgevision.export.metadata",
     "edgevision.evaluate",
     "edgevision.data",
+    "edgevision.losses",
+    "edgevision.losses.class_balanced",
+    "edgevision.train",
+    "edgevision.train.config",
     "edgevision.cli.main",
 ]
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
 # name -> module that registers it (kept in sync with the modules by tests/test_registry.py)
 MANIFEST: dict[str, str] = {
     "deeplabv3plus_mobilenetv2": "edgevision.models.segmentation.deeplabv3plus",
+    "ddrnet23_slim": "edgevision.models.segmentation.ddrnet",
+    "espnet": "edgevision.models.segmentation.espnet",
+    "liteseg_mobilenetv2": "edgevision.models.segmentation.liteseg",
 }
 
 

@@ -11,6 +11,9 @@ from edgevision.registry import create_model, get_entry, list_models  # noqa: E4
 # small constructor overrides per model so the sweep stays fast on 2 cores
 TINY_KWARGS: dict[str, dict] = {
     "deeplabv3plus_mobilenetv2": {"width_mult": 0.35, "aspp_channels": 16},
+    "ddrnet23_slim": {"planes": 8, "spp_planes": 16, "head_planes": 16},
+    "espnet": {"p": 1, "q": 1},
+    "liteseg_mobilenetv2": {"width_mult": 0.35, "daspp_channels": 16},
 }
 
 

@@ -1,4 +1,4 @@
-"""``edgevision data``: dataset tools (``synth``, ``info``).
+"""``edgevision data``: dataset tools (``synth``, ``info``, ``stats``).
 
 More subcommands can be added with another ``_register_<name>(sub)`` function listed in
 :func:`register`; each sets ``func(args) -> int``.
@@ -15,13 +15,14 @@ def register(subparsers: Any) -> None:
     """Add ``data`` and its subcommands to the top-level ``subparsers``."""
     parser = subparsers.add_parser(
         "data",
-        help="dataset tools: generate synthetic data, inspect a dataset folder",
+        help="dataset tools: synthetic data, dataset info, class statistics",
         description="Dataset tools. See 'edgevision data COMMAND --help'.",
     )
     sub = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     sub.required = True
     _register_synth(sub)
     _register_info(sub)
+    _register_stats(sub)
 
 
 # ------------------------------------------------------------------------------------------
@@ -216,4 +217,144 @@ def run_info(args: argparse.Namespace) -> int:
             f"YouTube-VIS {vis.name}: {len(yt)} videos, {sum(yt.video_lengths)} frames, "
             f"{yt.num_tracks} tracks"
         )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# stats
+# ------------------------------------------------------------------------------------------
+def _register_stats(sub: Any) -> None:
+    from edgevision.losses.class_balanced import DEFAULT_BETA, DEFAULT_UNIT, UNITS
+
+    p = sub.add_parser(
+        "stats",
+        help="class statistics of a split and class-balanced loss weights (effective number)",
+        description=(
+            "Count pixels per class and images containing each class over a whole split "
+            "(one pass over the labels, cached in $XDG_CACHE_HOME/edgevision or "
+            "~/.cache/edgevision, recounted when the files change) and print the "
+            "class-balanced weights w_c ~ (1-beta)/(1-beta^n_c) of Cui et al. 2019, "
+            "normalised to sum to the number of classes."
+        ),
+    )
+    p.add_argument("dir", type=Path, help="dataset folder (edgevision layout)")
+    p.add_argument("--split", default="train", help="split name (default train)")
+    p.add_argument(
+        "--unit",
+        choices=UNITS,
+        default=DEFAULT_UNIT,
+        help=f"what n_c counts: labelled pixels or images with the class (default {DEFAULT_UNIT})",
+    )
+    p.add_argument(
+        "--beta",
+        type=float,
+        default=None,
+        help="beta in [0, 1] (default: "
+        + ", ".join(f"{u} {b:.10g}" for u, b in DEFAULT_BETA.items())
+        + ")",
+    )
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write JSON")
+    p.add_argument(
+        "--cache-dir", type=Path, default=None, metavar="DIR", help="cache folder for the counts"
+    )
+    p.add_argument("--no-cache", action="store_true", help="recount, read and write no cache")
+    p.set_defaults(func=run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgevision.data.semantic import SemanticFolder
+    from edgevision.errors import ConfigError, DataError
+    from edgevision.io import write_json_atomic
+    from edgevision.losses.class_balanced import DEFAULT_BETA, class_counts
+
+    unit: str = args.unit
+    beta = DEFAULT_BETA[unit] if args.beta is None else float(args.beta)
+    if not 0.0 <= beta <= 1.0:
+        raise ConfigError(f"--beta must be in [0, 1], got {args.beta}")
+    con = Console(highlight=False, soft_wrap=True)
+    root: Path = args.dir
+    ds = SemanticFolder(root, args.split)
+    if not len(ds):
+        raise DataError(f"split {args.split!r} of {root} has no images")
+    cc = class_counts(ds, cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=True)
+    counts = cc.counts(unit)
+    if not counts.any():
+        raise DataError(f"split {args.split!r} of {root} has no labelled pixels")
+    weights = cc.weights(beta, unit, warn_missing=False)
+    labelled = max(int(cc.pixels.sum()), 1)
+
+    source = (
+        f"read from cache {cc.cache_file}"
+        if cc.from_cache
+        else (f"counted, cached in {cc.cache_file}" if cc.cache_file else "counted, not cached")
+    )
+    con.print(
+        f"{root} split {args.split!r}: {cc.num_images} images, {cc.num_classes} classes, "
+        f"ignore_index {cc.ignore_index} ({source})"
+    )
+    t = Table(
+        "id",
+        "class",
+        "pixels",
+        "share",
+        "images with class",
+        "weight",
+        title=f"class-balanced weights, unit={unit}, beta={beta:.10g}",
+    )
+    for k, name in enumerate(cc.class_names):
+        t.add_row(
+            str(k),
+            name,
+            f"{int(cc.pixels[k]):,}",
+            f"{100 * cc.pixels[k] / labelled:.2f} %",
+            f"{int(cc.images[k])} / {cc.num_images}",
+            f"{weights[k]:.4f}",
+        )
+    con.print(t)
+    total = labelled + cc.ignored_pixels
+    con.print(
+        f"ignored (label {cc.ignore_index}): {cc.ignored_pixels:,} pixels "
+        f"({100 * cc.ignored_pixels / max(total, 1):.2f} % of all); shares are of labelled pixels"
+    )
+    missing = [cc.class_names[k] for k in np.flatnonzero(counts == 0)]
+    if missing:
+        con.print(f"note: no {unit} of {', '.join(missing)} in this split: weight 0")
+    present = weights[counts > 0]
+    cap = float("inf") if beta == 1.0 else 1.0 / (1.0 - beta)
+    if present.max() - present.min() < 0.01 and counts[counts > 0].min() > 5 * cap:
+        con.print(
+            f"note: every class has n >> 1/(1-beta) = {cap:,.0f} {unit}, so the weights are "
+            f"~uniform; use a beta closer to 1 (default for {unit}: {DEFAULT_BETA[unit]:.10g})"
+        )
+    if args.json is not None:
+        rows = [
+            {
+                "id": k,
+                "name": name,
+                "pixels": int(cc.pixels[k]),
+                "share": float(cc.pixels[k] / labelled),
+                "images": int(cc.images[k]),
+                "weight": float(weights[k]),
+            }
+            for k, name in enumerate(cc.class_names)
+        ]
+        write_json_atomic(
+            args.json,
+            {
+                "dataset": str(root.resolve()),
+                "split": args.split,
+                "num_images": cc.num_images,
+                "ignore_index": cc.ignore_index,
+                "ignored_pixels": cc.ignored_pixels,
+                "unit": unit,
+                "beta": beta,
+                "classes": rows,
+                "weights": [float(w) for w in weights],
+            },
+        )
+        con.print(f"wrote {args.json}")
     return 0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from edgevision.errors import EdgeVisionError
 
-SUBCOMMANDS = ("models", "data", "export", "bench", "eval")
+SUBCOMMANDS = ("models", "data", "export", "bench", "eval", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -212,6 +212,11 @@ class _SemanticBase:
         return [n for n, _, _ in self._items]
 
     @property
+    def label_paths(self) -> list[Path]:
+        """Label files in split order (for cache fingerprints and up-front validation)."""
+        return [lab for _, _, lab in self._items]
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 

@@ -79,3 +79,42 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "tiny_seg.onnx"
     export_onnx("deeplabv3plus_mobilenetv2", out, input_size=TINY_SIZE, **TINY_SEG)
     return out
+
+
+@pytest.fixture(scope="session")
+def synth_images(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: a tiny synthetic image-only dataset, generated once per set of arguments.
+
+    ``synth_images(seed=1, size=(64, 64), train=4, val=2) -> Path`` (treat it as read-only).
+    """
+    from edgevision.data.synth import SynthConfig, generate
+
+    made: dict[tuple, Path] = {}
+
+    def make(*, seed: int = 1, size: tuple[int, int] = (64, 64), train: int = 4, val: int = 2):
+        key = (seed, size, train, val)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"synth{seed}") / "ds"
+            cfg = SynthConfig(
+                seed=seed,
+                image_size=size,
+                train_images=train,
+                val_images=val,
+                train_videos=0,
+                val_videos=0,
+            )
+            generate(out, cfg, progress=False)
+            made[key] = out
+        return made[key]
+
+    return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one thread is as fast and immune to an oversubscribed CPU."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

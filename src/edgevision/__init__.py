@@ -6,8 +6,7 @@ neither torch nor onnxruntime.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgevision._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -36,12 +35,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'edgevision' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=["__version__"])

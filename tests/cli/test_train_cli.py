@@ -17,7 +17,6 @@ torch = pytest.importorskip("torch")
 from edgevision.checkpoint import load_checkpoint  # noqa: E402
 from edgevision.cli.main import main  # noqa: E402
 from edgevision.config import from_yaml  # noqa: E402
-from edgevision.data.synth import SynthConfig, generate  # noqa: E402
 from edgevision.train.config import TrainConfig  # noqa: E402
 from edgevision.train.trainer import Trainer  # noqa: E402
 
@@ -25,21 +24,13 @@ MODEL = "deeplabv3plus_mobilenetv2"
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Tiny models run on one thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cli") / "ds"
-    cfg = SynthConfig(
-        seed=4, image_size=(64, 64), train_images=4, val_images=2, train_videos=0, val_videos=0
-    )
-    generate(out, cfg, progress=False)
-    return out
+def data_dir(synth_images) -> Path:
+    return synth_images(seed=4, size=(64, 64), train=4, val=2)
 
 
 def args(data: Path, out: Path, *extra: str) -> list[str]:

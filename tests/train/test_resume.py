@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from edgevision.checkpoint import load_checkpoint
-from edgevision.data.synth import SynthConfig, generate
 from edgevision.errors import CheckpointError, ConfigError
 from edgevision.train.config import TrainConfig
 from edgevision.train.semantic import train_semantic
@@ -25,21 +24,13 @@ ITERS_PER_EPOCH = 3  # 6 train images, batch 2
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Tiny models run on one thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("resume") / "ds"
-    cfg = SynthConfig(
-        seed=2, image_size=(64, 64), train_images=6, val_images=2, train_videos=0, val_videos=0
-    )
-    generate(out, cfg, progress=False)
-    return out
+def data_dir(synth_images) -> Path:
+    return synth_images(seed=2, size=(64, 64), train=6, val=2)
 
 
 def make_cfg(data_dir: Path, out: Path, **kw: object) -> TrainConfig:

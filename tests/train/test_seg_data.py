@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from edgevision.data.semantic import SemanticFolder
-from edgevision.data.synth import SynthConfig, generate
 from edgevision.errors import DataError
 from edgevision.train.seg_data import (
     SeededSampler,
@@ -26,13 +25,8 @@ STD = (58.395, 57.12, 57.375)
 
 
 @pytest.fixture(scope="module")
-def ds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("segdata") / "ds"
-    cfg = SynthConfig(
-        seed=5, image_size=(48, 64), train_images=5, val_images=1, train_videos=0, val_videos=0
-    )
-    generate(out, cfg, progress=False)
-    return out
+def ds_dir(synth_images) -> Path:
+    return synth_images(seed=5, size=(48, 64), train=5, val=1)
 
 
 def _colour_coded(h: int = 40, w: int = 50) -> tuple[np.ndarray, np.ndarray]:

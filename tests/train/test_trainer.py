@@ -28,12 +28,8 @@ TINY = {"width_mult": 0.35, "aspp_channels": 16}
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread is as fast and immune to oversubscribed CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Tiny models run on one thread (see tests/conftest.py)."""
 
 
 def fallback_loss(outputs, target):

@@ -9,8 +9,7 @@ imports it before it sets the thread variables), so the API is re-exported lazil
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgevision._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "BenchResult": "edgevision.bench.harness",
@@ -29,12 +28,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'edgevision.bench' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

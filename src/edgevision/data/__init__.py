@@ -14,8 +14,7 @@ Names are imported lazily, so ``import edgevision.data`` is cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgevision._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "SemanticFolder": "edgevision.data.semantic",
@@ -48,12 +47,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'edgevision.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,8 +11,9 @@ Names are re-exported lazily, so ``import edgevision.losses`` (and the numpy-onl
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgevision._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from edgevision.losses.class_balanced import (
@@ -31,16 +32,16 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "ClassCounts": "class_balanced",
-    "class_balanced_weights": "class_balanced",
-    "class_counts": "class_balanced",
-    "effective_number": "class_balanced",
-    "effective_number_weights": "class_balanced",
-    "CrossEntropy": "segmentation",
-    "FocalLoss": "segmentation",
-    "OhemCrossEntropy": "segmentation",
-    "SegLoss": "segmentation",
-    "build_loss": "segmentation",
+    "ClassCounts": "edgevision.losses.class_balanced",
+    "class_balanced_weights": "edgevision.losses.class_balanced",
+    "class_counts": "edgevision.losses.class_balanced",
+    "effective_number": "edgevision.losses.class_balanced",
+    "effective_number_weights": "edgevision.losses.class_balanced",
+    "CrossEntropy": "edgevision.losses.segmentation",
+    "FocalLoss": "edgevision.losses.segmentation",
+    "OhemCrossEntropy": "edgevision.losses.segmentation",
+    "SegLoss": "edgevision.losses.segmentation",
+    "build_loss": "edgevision.losses.segmentation",
 }
 
 __all__ = [
@@ -56,13 +57,4 @@ __all__ = [
     "effective_number_weights",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

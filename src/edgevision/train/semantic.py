@@ -212,6 +212,7 @@ def train_semantic(
     show = progress if progress is not None else None
 
     started_dist = _init_distributed(device)
+    ok = False
     try:
         rank, world = dist_info()
         # ---- data, checked before anything trains ----------------------------------------
@@ -362,6 +363,7 @@ def train_semantic(
         evals = [h for h in trainer.hooks if isinstance(h, EvalHook)]
         best = evals[0].best if evals and evals[0].best > -np.inf else None
         s = trainer.storage
+        ok = True
         return TrainResult(
             out_dir=out,
             last=last,
@@ -374,4 +376,8 @@ def train_semantic(
         )
     finally:
         if started_dist:
+            # every process reaches here before any tears gloo down; a peer that leaves while
+            # rank 0 still saves can abort ("terminate called without an active exception")
+            if ok:
+                dist.barrier()
             dist.destroy_process_group()

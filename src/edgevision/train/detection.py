@@ -1,0 +1,927 @@
+"""Detection training (``yolov5*``, ``yolo_ret_*``) on the shared :class:`Trainer` + hooks.
+
+Data: a COCO-layout folder (``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}``)
+such as the synthetic set (:mod:`edgevision.data.synth`) or the CamVid-derived boxes
+(:mod:`edgevision.data.camvid_boxes`). Augmentation: mosaic (4 images around a random centre),
+random scale + placement in a letterboxed canvas, horizontal flip, photometric jitter; each a
+function of ``(seed, epoch, index)`` so resume is exact. Anchors are fitted to the training
+boxes (k-means on letterboxed widths/heights) and stored in the spec's ``model_kwargs``.
+Validation: COCO AP / AP50 through :class:`edgevision.evaluate.coco.CocoEvaluator` using the
+same numpy postprocessing as the runtime. Loss: :class:`edgevision.losses.detection.YoloLoss`
+(CIoU/GIoU box loss, objectness, classification; optional class-balanced weights by the
+effective number of boxes per class). EMA and warmup as for segmentation.
+
+Output folder: ``config.yaml``, ``last.pt`` (resumable), ``best.pt`` (best val AP50),
+``metrics.csv`` (loss), ``eval.csv`` (AP per evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import random
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from edgevision.config import ModelSpec, from_dict, to_dict, to_yaml, validate
+from edgevision.data.coco import CocoDataset, coco_layout
+from edgevision.errors import CheckpointError, ConfigError, DataError
+from edgevision.io import read_image, write_text_atomic
+from edgevision.postprocess.yolo import DEFAULT_ANCHORS, check_input_size
+from edgevision.train.hooks import CheckpointHook, EMAHook, LoggerHook
+from edgevision.train.schedule import WarmupLR
+from edgevision.train.seg_data import (
+    SeededSampler,
+    _jitter,
+    _Normalize,
+    _seed_worker,
+    seed_seq,
+)
+from edgevision.train.trainer import HookBase, Trainer, dist_info
+
+__all__ = [
+    "DetEvalHook",
+    "DetTrainConfig",
+    "DetTrainDataset",
+    "DetTrainResult",
+    "collate",
+    "evaluate_detector",
+    "fit_anchors",
+    "load_split",
+    "train_detection",
+]
+
+DET_RESUME_SAFE = frozenset({"out", "workers", "log_every", "eval_every", "device", "data"})
+
+
+@dataclass
+class DetTrainConfig:
+    """One detection training run.
+
+    Attributes:
+        model: registry name of a ``task="detect"`` model.
+        model_kwargs: constructor overrides (``truncate``, ``rfcr``, ``neck``, ``stem`` ...).
+        data: COCO-layout dataset folder.
+        train_split: split to train on.
+        val_split: split to evaluate on (``""``: none).
+        input_size: network input ``(H, W)``, multiples of 32; ``None`` = the model's.
+        epochs: epochs (>= 1).
+        batch_size: images per step.
+        mosaic: probability of a mosaic sample (0–1).
+        scale_range: random scale of each image relative to the letterbox fit.
+        flip: random horizontal flip.
+        jitter: photometric jitter strength (0–1).
+        anchors: ``"auto"`` (k-means on the training boxes) or ``"default"`` (YOLOv5's).
+        box_loss: ``"ciou"`` or ``"giou"`` (or ``"diou"``/``"iou"``).
+        class_balanced: weight the classification loss by the effective number of boxes.
+        cb_beta: ``beta`` of the effective number (0–1).
+        lr: peak learning rate.
+        optimizer: ``"sgd"`` or ``"adamw"``.
+        momentum: SGD momentum.
+        weight_decay: weight decay on conv weights.
+        warmup_epochs: linear warmup epochs.
+        warmup_iters: extra linear warmup steps.
+        warmup_factor: LR factor at step 0.
+        schedule: ``"cosine"`` or ``"poly"``.
+        ema: evaluate and save an exponential moving average of the weights.
+        ema_decay: EMA decay per step.
+        grad_clip: clip the gradient norm (``None``: off).
+        eval_every: evaluate every N epochs (and after the last).
+        eval_max_images: evaluate on the first N val images only (0: all).
+        conf_threshold: score threshold during evaluation (low, for AP).
+        iou_threshold: NMS IoU threshold during evaluation.
+        log_every: ``metrics.csv`` step rows every N steps (0: epoch rows only).
+        seed: seed of init, order and augmentation.
+        workers: DataLoader workers.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        out: output folder.
+    """
+
+    model: str = "yolo_ret_m075"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data: str = ""
+    train_split: str = "train"
+    val_split: str = "val"
+    input_size: tuple[int, int] | None = None
+    epochs: int = 100
+    batch_size: int = 16
+    mosaic: float = 0.5
+    scale_range: tuple[float, float] = (0.6, 1.4)
+    flip: bool = True
+    jitter: float = 0.2
+    anchors: Literal["auto", "default"] = "auto"
+    box_loss: Literal["ciou", "giou", "diou", "iou"] = "ciou"
+    class_balanced: bool = False
+    cb_beta: float = 0.999
+    lr: float = 0.01
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    momentum: float = 0.937
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 3
+    warmup_iters: int = 0
+    warmup_factor: float = 0.01
+    schedule: Literal["poly", "cosine"] = "cosine"
+    ema: bool = True
+    ema_decay: float = 0.999
+    grad_clip: float | None = 10.0
+    eval_every: int = 1
+    eval_max_images: int = 0
+    conf_threshold: float = 0.001
+    iou_threshold: float = 0.6
+    log_every: int = 10
+    seed: int = 0
+    workers: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    out: str = "runs/detect"
+
+    def __post_init__(self) -> None:
+        validate(self)
+        for name in ("epochs", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_iters", "warmup_epochs", "log_every", "workers", "eval_max_images"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.input_size is not None:
+            try:
+                check_input_size(self.input_size)
+            except ValueError as e:
+                raise ConfigError(f"input_size: {e}") from None
+        for name in ("mosaic", "jitter", "warmup_factor", "cb_beta", "ema_decay", "momentum"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {v}")
+        for name in ("conf_threshold", "iou_threshold"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {v}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ConfigError(f"scale_range must satisfy 0 < min <= max, got {self.scale_range}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError("lr must be > 0 and weight_decay >= 0")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
+
+
+# ------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------
+@dataclass
+class DetSplit:
+    """A checked detection split held in memory as paths + boxes.
+
+    Attributes:
+        class_names: dataset classes (index = class id).
+        files: image paths.
+        sizes: ``(H, W)`` per image.
+        boxes: per image ``(K, 4)`` float32 xyxy pixels (clipped, no zero-area boxes).
+        classes: per image ``(K,)`` int64 class ids.
+        dropped: boxes dropped as degenerate (zero area after clipping to the image).
+        image_ids: COCO image ids.
+    """
+
+    class_names: list[str]
+    files: list[Path]
+    sizes: list[tuple[int, int]]
+    boxes: list[np.ndarray]
+    classes: list[np.ndarray]
+    dropped: int
+    image_ids: list[int]
+    annotation_file: Path
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def load_split(root: str | Path, split: str) -> DetSplit:
+    """Read and check a COCO-layout split (no image is decoded).
+
+    Boxes partly outside the image are clipped to it; boxes with zero width or height after
+    clipping are dropped (counted in ``dropped``); class ids come from the category list
+    (an unknown ``category_id`` is a :class:`DataError` naming the annotation).
+
+    Raises:
+        DataError: missing files, malformed JSON, an empty split, or a box with negative
+            width/height.
+    """
+    ann, img_dir = coco_layout(root, split)
+    ds = CocoDataset(ann, img_dir, masks=False)
+    if len(ds) == 0:
+        raise DataError(f"{ann}: split {split!r} has no images")
+    files, sizes, boxes, classes, ids = [], [], [], [], []
+    dropped = 0
+    for i in range(len(ds)):
+        im = ds._images[i]
+        h, w = int(im["height"]), int(im["width"])
+        target, _, aids = ds.read_target(i)
+        b = target.boxes.copy()
+        if len(b) and ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])).any():
+            k = int(np.flatnonzero((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]))[0])
+            raise DataError(f"{ann}: annotation id {int(aids[k])}: bbox has negative width/height")
+        b[:, 0::2] = b[:, 0::2].clip(0, w)
+        b[:, 1::2] = b[:, 1::2].clip(0, h)
+        ok = ((b[:, 2] - b[:, 0]) > 0) & ((b[:, 3] - b[:, 1]) > 0)
+        dropped += int((~ok).sum())
+        files.append(img_dir / im["file_name"])
+        sizes.append((h, w))
+        boxes.append(b[ok].astype(np.float32))
+        classes.append(target.class_ids[ok].astype(np.int64))
+        ids.append(int(im["id"]))
+    return DetSplit(list(ds.class_names), files, sizes, boxes, classes, dropped, ids, ann)
+
+
+def _place(image: np.ndarray, boxes: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    h, w = image.shape[:2]
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    if (nh, nw) != (h, w):
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return image, boxes * np.array([nw / w, nh / h, nw / w, nh / h], np.float32)
+
+
+def _crop_boxes(
+    boxes: np.ndarray, classes: np.ndarray, w: int, h: int, min_keep: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip to ``[0, w] × [0, h]``; keep boxes with >= 2 px sides and >= ``min_keep`` area."""
+    if not len(boxes):
+        return boxes.reshape(0, 4), classes
+    area0 = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    b = boxes.copy()
+    b[:, 0::2] = b[:, 0::2].clip(0, w)
+    b[:, 1::2] = b[:, 1::2].clip(0, h)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    ok = (bw >= 2) & (bh >= 2) & (bw * bh >= min_keep * np.maximum(area0, 1e-6))
+    return b[ok], classes[ok]
+
+
+class DetTrainDataset(Dataset):
+    """Augmented training samples: ``(image (3, H, W) float normalised, targets (K, 5))``
+    with targets ``class_id, cx, cy, w, h`` in input pixels.
+
+    Each sample is a function of ``(seed, epoch, index)`` (exact resume).
+    """
+
+    def __init__(
+        self,
+        split: DetSplit,
+        *,
+        input_size: tuple[int, int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        color_order: str = "RGB",
+        seed: int = 0,
+        mosaic: float = 0.5,
+        scale_range: tuple[float, float] = (0.6, 1.4),
+        flip: bool = True,
+        jitter: float = 0.2,
+        pad_value: int = 114,
+    ) -> None:
+        self.split = split
+        self.size = (int(input_size[0]), int(input_size[1]))
+        self.norm = _Normalize(mean, std, color_order)
+        self.seed = int(seed)
+        self.mosaic = float(mosaic)
+        self.scale_range = scale_range
+        self.flip = flip
+        self.jitter = float(jitter)
+        self.pad = int(pad_value)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        img = read_image(self.split.files[i])
+        if img.shape[:2] != self.split.sizes[i]:
+            raise DataError(
+                f"{self.split.files[i]}: image is {img.shape[0]}x{img.shape[1]}, the "
+                f"annotations say {self.split.sizes[i][0]}x{self.split.sizes[i][1]}"
+            )
+        return img, self.split.boxes[i], self.split.classes[i]
+
+    def _single(
+        self, i: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        th, tw = self.size
+        img, boxes, cls = self._load(i)
+        h, w = img.shape[:2]
+        r = min(th / h, tw / w) * rng.uniform(*self.scale_range)
+        img, boxes = _place(img, boxes, r)
+        nh, nw = img.shape[:2]
+        # random placement: offset in [min(0, t - n), max(0, t - n)]
+        ox = int(rng.integers(min(0, tw - nw), max(0, tw - nw) + 1))
+        oy = int(rng.integers(min(0, th - nh), max(0, th - nh) + 1))
+        canvas = np.full((th, tw, 3), self.pad, np.uint8)
+        x0, y0 = max(ox, 0), max(oy, 0)
+        x1, y1 = min(ox + nw, tw), min(oy + nh, th)
+        canvas[y0:y1, x0:x1] = img[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+        boxes = boxes + np.array([ox, oy, ox, oy], np.float32)
+        boxes, cls = _crop_boxes(boxes, cls, tw, th)
+        return canvas, boxes, cls
+
+    def _mosaic(
+        self, i: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        th, tw = self.size
+        cx = int(rng.uniform(0.25, 0.75) * tw)
+        cy = int(rng.uniform(0.25, 0.75) * th)
+        canvas = np.full((th, tw, 3), self.pad, np.uint8)
+        idx = [i, *rng.integers(0, len(self), size=3).tolist()]
+        all_b, all_c = [], []
+        for k, j in enumerate(idx):
+            img, boxes, cls = self._load(int(j))
+            h, w = img.shape[:2]
+            # each tile at ~3/4 of the letterbox fit, so the four overlap the centre region
+            r = min(th / h, tw / w) * 0.75 * rng.uniform(*self.scale_range)
+            img, boxes = _place(img, boxes, r)
+            nh, nw = img.shape[:2]
+            # quadrant k: the image's corner touches the mosaic centre
+            ox = cx - nw if k in (0, 2) else cx
+            oy = cy - nh if k in (0, 1) else cy
+            x0, y0 = max(ox, 0), max(oy, 0)
+            x1, y1 = min(ox + nw, tw), min(oy + nh, th)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            canvas[y0:y1, x0:x1] = img[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+            b = boxes + np.array([ox, oy, ox, oy], np.float32)
+            b[:, 0::2] = b[:, 0::2].clip(x0, x1)
+            b[:, 1::2] = b[:, 1::2].clip(y0, y1)
+            area0 = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+            ok = (bw >= 2) & (bh >= 2) & (bw * bh >= 0.25 * np.maximum(area0, 1e-6))
+            all_b.append(b[ok])
+            all_c.append(cls[ok])
+        boxes = np.concatenate(all_b) if all_b else np.zeros((0, 4), np.float32)
+        cls = np.concatenate(all_c) if all_c else np.zeros(0, np.int64)
+        return canvas, boxes.astype(np.float32), cls
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng(seed_seq(self.seed, self.epoch, i))
+        if self.mosaic > 0 and rng.random() < self.mosaic:
+            img, boxes, cls = self._mosaic(i, rng)
+        else:
+            img, boxes, cls = self._single(i, rng)
+        if self.flip and rng.random() < 0.5:
+            img = img[:, ::-1]
+            w = img.shape[1]
+            boxes = np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
+        if self.jitter > 0:
+            img = _jitter(np.ascontiguousarray(img), rng, self.jitter)
+        b = boxes.reshape(-1, 4)
+        t = np.concatenate(
+            [
+                cls.reshape(-1, 1).astype(np.float32),
+                (b[:, :2] + b[:, 2:]) / 2,
+                b[:, 2:] - b[:, :2],
+            ],
+            1,
+        )
+        return self.norm(np.ascontiguousarray(img)), torch.from_numpy(t.astype(np.float32))
+
+
+def collate(
+    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack images; concatenate targets as ``(M, 6)``: image index, class, cx, cy, w, h."""
+    images = torch.stack([b[0] for b in batch])
+    rows = [torch.cat([torch.full((len(t), 1), float(k)), t], 1) for k, (_, t) in enumerate(batch)]
+    return images, torch.cat(rows) if rows else torch.zeros(0, 6)
+
+
+# ------------------------------------------------------------------------------------------
+# anchors
+# ------------------------------------------------------------------------------------------
+def letterboxed_wh(split: DetSplit, input_size: tuple[int, int]) -> np.ndarray:
+    """``(M, 2)`` float32 widths/heights of all boxes after letterboxing to ``input_size``."""
+    out = []
+    for (h, w), b in zip(split.sizes, split.boxes):
+        r = min(input_size[0] / h, input_size[1] / w)
+        out.append((b[:, 2:] - b[:, :2]) * r)
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 2), np.float32)
+
+
+def anchor_recall(wh: np.ndarray, anchors: Sequence[Sequence[float]], thr: float = 4.0) -> float:
+    """Best possible recall: fraction of boxes with some anchor within ratio ``thr`` (0–1)."""
+    if not len(wh):
+        return float("nan")
+    a = np.asarray(anchors, np.float32).reshape(-1, 2)
+    r = wh[:, None] / a[None]
+    worst = np.maximum(r, 1 / r).max(2)  # (M, A)
+    return float((worst.min(1) < thr).mean())
+
+
+def fit_anchors(
+    wh: np.ndarray, *, n: int = 9, levels: int = 3, seed: int = 0, iters: int = 50
+) -> tuple[tuple[float, ...], ...]:
+    """k-means anchors (YOLOv5's "autoanchor" without the genetic refinement).
+
+    Clusters the box sizes with Lloyd's algorithm on ``log(w), log(h)`` (scale-aware),
+    sorts the centres by area and splits them into ``levels`` groups (small to large).
+    Fewer than ``n`` distinct sizes: the default anchors, rescaled to the median box size.
+
+    Args:
+        wh: ``(M, 2)`` box widths/heights in input pixels.
+        n: anchors in total (multiple of ``levels``).
+
+    Returns:
+        ``levels`` tuples of ``(w, h)`` pairs, rounded to 0.1 px.
+    """
+    wh = np.asarray(wh, np.float64).reshape(-1, 2)
+    wh = wh[(wh >= 2).all(1)]
+    per = n // levels
+    if len(np.unique(wh.round(1), axis=0)) < n:
+        base = np.asarray(DEFAULT_ANCHORS, np.float64).reshape(-1, 2)
+        if len(wh):
+            base = base * (np.median(np.sqrt(wh.prod(1))) / np.median(np.sqrt(base.prod(1))))
+        centres = base
+    else:
+        x = np.log(wh)
+        rng = np.random.default_rng(seed)
+        # k-means++ init
+        c = [x[rng.integers(len(x))]]
+        for _ in range(n - 1):
+            d = np.min(((x[:, None] - np.asarray(c)[None]) ** 2).sum(2), 1)
+            c.append(
+                x[rng.choice(len(x), p=d / d.sum())] if d.sum() > 0 else x[rng.integers(len(x))]
+            )
+        cen = np.asarray(c)
+        for _ in range(iters):
+            lab = ((x[:, None] - cen[None]) ** 2).sum(2).argmin(1)
+            new = np.array([x[lab == k].mean(0) if (lab == k).any() else cen[k] for k in range(n)])
+            if np.allclose(new, cen):
+                break
+            cen = new
+        centres = np.exp(cen)
+    centres = centres[np.argsort(centres.prod(1))]
+    return tuple(
+        tuple(float(round(v, 1)) for v in centres[i * per : (i + 1) * per].reshape(-1))
+        for i in range(levels)
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# evaluation
+# ------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate_detector(
+    model: nn.Module,
+    split: DetSplit,
+    spec: ModelSpec,
+    *,
+    conf_threshold: float = 0.001,
+    iou_threshold: float = 0.6,
+    max_images: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """COCO box metrics of a torch detector on a split, with the runtime's pre/postprocess.
+
+    Returns:
+        :meth:`CocoEvaluator.summarize` ``["bbox"]``: ``AP``, ``AP50``, ... in 0–1.
+    """
+    from edgevision.evaluate.coco import CocoEvaluator
+    from edgevision.postprocess.yolo import yolo_postprocess
+    from edgevision.preprocess import preprocess
+
+    ev = CocoEvaluator(str(split.annotation_file), ("bbox",))
+    was_training = model.training
+    model.eval()
+    n = len(split) if max_images <= 0 else min(len(split), max_images)
+    try:
+        for i in range(n):
+            img = read_image(split.files[i])
+            x, tfs = preprocess([img], spec)
+            out = model(torch.from_numpy(x).to(device))
+            dets = yolo_postprocess(
+                [out.float().cpu().numpy()],
+                spec,
+                tfs,
+                conf_threshold=conf_threshold,
+                iou_threshold=iou_threshold,
+            )[0]
+            ev.add(split.image_ids[i], dets)
+    finally:
+        model.train(was_training)
+    return ev.summarize()["bbox"]
+
+
+class DetEvalHook(HookBase):
+    """COCO AP / AP50 of the trainer's eval model (EMA when kept) every ``every`` epochs.
+
+    Puts ``ap``, ``ap50`` and ``eval_epoch`` into ``trainer.storage`` and appends a row to
+    ``out_dir/eval.csv`` (rank 0).
+    """
+
+    def __init__(
+        self,
+        split: DetSplit,
+        spec: ModelSpec,
+        *,
+        out_dir: str | Path,
+        every: int = 1,
+        conf_threshold: float = 0.001,
+        iou_threshold: float = 0.6,
+        max_images: int = 0,
+        quiet: bool = False,
+    ) -> None:
+        self.split, self.spec = split, spec
+        self.out_dir = Path(out_dir)
+        self.every = every
+        self.conf, self.iou, self.max_images = conf_threshold, iou_threshold, max_images
+        self.quiet = quiet
+        self.best = -math.inf
+        self.best_epoch = -1
+        self.history: list[dict[str, float]] = []
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        if (t.epoch + 1) % self.every and t.epoch + 1 != t.max_epochs:
+            return
+        m = evaluate_detector(
+            t.eval_model(),
+            self.split,
+            self.spec,
+            conf_threshold=self.conf,
+            iou_threshold=self.iou,
+            max_images=self.max_images,
+            device=t.device,
+        )
+        ap = float(np.nan_to_num(m["AP"], nan=0.0))
+        ap50 = float(np.nan_to_num(m["AP50"], nan=0.0))
+        t.storage.update(ap=ap, ap50=ap50, eval_epoch=t.epoch)
+        row = {"epoch": t.epoch + 1, "iter": t.iter, "ap": ap, "ap50": ap50}
+        self.history.append(row)
+        if ap50 > self.best:
+            self.best, self.best_epoch = ap50, t.epoch
+        if t.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            path = self.out_dir / "eval.csv"
+            new = not path.is_file()
+            with open(path, "a", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(row))
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            if not self.quiet:
+                print(
+                    f"epoch {t.epoch + 1}/{t.max_epochs}: val AP {ap:.4f} AP50 {ap50:.4f}",
+                    file=sys.stderr,
+                )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": float(self.best), "best_epoch": int(self.best_epoch)}
+
+    def load_state_dict(self, state: Any) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+
+
+class _DetCheckpointHook(CheckpointHook):
+    """:class:`CheckpointHook` that names its metric (``ap50``) in the saved spec."""
+
+    def _spec(self, **info: Any) -> ModelSpec:
+        if "miou" in info:
+            info[self.metric] = info.pop("miou")
+        if "best_miou" in info:
+            info[f"best_{self.metric}"] = info.pop("best_miou")
+        return super()._spec(**info)
+
+
+# ------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------
+@dataclass
+class DetTrainResult:
+    """What :func:`train_detection` produced (``best_ap50`` and ``metrics`` in 0–1)."""
+
+    out_dir: Path
+    last: Path
+    best: Path | None
+    best_ap50: float | None
+    best_epoch: int | None
+    epochs: int
+    steps: int
+    anchors: tuple[tuple[float, ...], ...]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _nan_none(v: float) -> float | None:
+    return None if math.isnan(v) else round(v, 4)
+
+
+def _class_weights(split: DetSplit, beta: float) -> list[float]:
+    from edgevision.losses.class_balanced import effective_number_weights
+
+    counts = np.bincount(
+        np.concatenate(split.classes) if split.classes else np.zeros(0, np.int64),
+        minlength=len(split.class_names),
+    )
+    return [float(v) for v in effective_number_weights(counts, beta, warn_missing=False)]
+
+
+def train_detection(
+    cfg: DetTrainConfig,
+    *,
+    resume: bool = False,
+    hooks: Sequence[HookBase] = (),
+    progress: bool | None = None,
+    quiet: bool = False,
+    command: str | None = None,
+) -> DetTrainResult:
+    """Train a detector as ``cfg`` says (see the module docstring).
+
+    ``command`` (the CLI line) is logged with the machine and versions to ``OUT/runs.jsonl``
+    (:func:`edgevision.train.card.log_run_start`), as for segmentation runs.
+
+    Raises:
+        DataError: bad dataset (missing files, unknown category ids, empty split, negative
+            boxes), before any step.
+        ConfigError: invalid settings or a non-detection model; on resume, a changed config.
+        CheckpointError: on resume, a missing or foreign ``last.pt``.
+    """
+    from edgevision.losses.detection import YoloLoss
+    from edgevision.registry import create_model, get_entry
+    from edgevision.train.semantic import build_optimizer, resolve_device
+
+    if not cfg.data:
+        raise ConfigError("data: no dataset folder given")
+    entry = get_entry(cfg.model)
+    if entry.task != "detect":
+        raise ConfigError(f"model {cfg.model!r} is a {entry.task!r} model, not a detector")
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out)
+    last = out / "last.pt"
+    if not resume and last.is_file():
+        raise ConfigError(
+            f"out: {out} already holds a run ({last}); pass --resume to continue it or "
+            "choose another --out"
+        )
+    resumed = None
+    if resume:
+        from edgevision.checkpoint import load_checkpoint
+
+        if not last.is_file():
+            raise CheckpointError(f"--resume: no checkpoint to resume from: {last}")
+        spec0, state0, extra0 = load_checkpoint(last)
+        if "trainer" not in extra0 or "train_config" not in extra0:
+            raise CheckpointError(f"--resume: {last} is not a resumable training checkpoint")
+        old = from_dict(DetTrainConfig, extra0["train_config"])
+        a, b = to_dict(old), to_dict(cfg)
+        diffs = [k for k in a if k not in DET_RESUME_SAFE and a[k] != b.get(k)]
+        if diffs:
+            raise ConfigError(
+                f"--resume: the config differs from the run in {last} in {', '.join(diffs)}"
+            )
+        resumed = (spec0, state0, extra0)
+
+    rank, world = dist_info()
+    train_split = load_split(cfg.data, cfg.train_split)
+    val_split = load_split(cfg.data, cfg.val_split) if cfg.val_split else None
+    if val_split is not None and val_split.class_names != train_split.class_names:
+        raise DataError(
+            f"val classes {val_split.class_names} differ from train classes "
+            f"{train_split.class_names}"
+        )
+    input_size = tuple(cfg.input_size or entry.input_size)
+    try:
+        check_input_size(input_size)
+    except ValueError as e:
+        raise ConfigError(f"input_size: {e}") from None
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.manual_seed(cfg.seed)
+    if resumed is not None:
+        anchors = tuple(tuple(float(v) for v in lvl) for lvl in resumed[0].model_kwargs["anchors"])
+    elif cfg.anchors == "auto":
+        anchors = fit_anchors(letterboxed_wh(train_split, input_size), seed=cfg.seed)  # type: ignore[arg-type]
+    else:
+        anchors = DEFAULT_ANCHORS
+    kwargs = {**cfg.model_kwargs, "anchors": [list(a) for a in anchors]}
+    model = create_model(
+        cfg.model, class_names=train_split.class_names, input_size=input_size, **kwargs
+    )
+    base_spec: ModelSpec = model.spec  # type: ignore[assignment]
+    spec = dataclasses.replace(
+        base_spec,
+        extra={
+            "dataset": str(cfg.data),
+            "train_split": cfg.train_split,
+            "anchor_recall": _nan_none(
+                anchor_recall(letterboxed_wh(train_split, input_size), anchors)  # type: ignore[arg-type]
+            ),
+        },
+    )
+    model.spec = spec  # type: ignore[assignment]
+    if resumed is not None:
+        if list(resumed[0].class_names) != train_split.class_names:
+            raise CheckpointError(f"--resume: {last} was trained for other classes")
+        model.load_state_dict(resumed[2].get("raw_state_dict", resumed[1]))
+    model.to(device)
+
+    ds = DetTrainDataset(
+        train_split,
+        input_size=input_size,  # type: ignore[arg-type]
+        mean=spec.mean,
+        std=spec.std,
+        color_order=spec.color_order,
+        seed=cfg.seed,
+        mosaic=cfg.mosaic,
+        scale_range=cfg.scale_range,
+        flip=cfg.flip,
+        jitter=cfg.jitter,
+        pad_value=spec.pad_value,
+    )
+    sampler = SeededSampler(len(ds), seed=cfg.seed, rank=rank, world_size=world)
+    if len(sampler) < cfg.batch_size:
+        raise DataError(
+            f"training split has {len(ds)} images: fewer than batch_size {cfg.batch_size}"
+        )
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=cfg.workers,
+        collate_fn=collate,
+        worker_init_fn=_seed_worker,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    ipe = len(loader)
+    head: Any = model.head
+    criterion = YoloLoss(
+        head.anchors,
+        head.strides,
+        spec.num_classes,
+        input_size=input_size,  # type: ignore[arg-type]
+        box_loss=cfg.box_loss,
+        class_weights=_class_weights(train_split, cfg.cb_beta) if cfg.class_balanced else None,
+    ).to(device)
+    tcfg = argparse.Namespace(
+        optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    optimizer = build_optimizer(model, tcfg)  # type: ignore[arg-type]
+    scheduler = WarmupLR(
+        optimizer,
+        total_iters=cfg.epochs * ipe,
+        warmup_iters=cfg.warmup_iters + cfg.warmup_epochs * ipe,
+        warmup_factor=cfg.warmup_factor,
+        mode=cfg.schedule,
+        power=0.9,
+    )
+    std_hooks: list[HookBase] = []
+    if cfg.ema:
+        std_hooks.append(EMAHook(model, cfg.ema_decay))
+    # the logger runs before the evaluation: it knows mIoU only, and must not see this
+    # epoch's "eval_epoch" (the checkpoint hook after the evaluation does)
+    std_hooks.append(
+        LoggerHook(out, log_every=cfg.log_every, progress=progress, tensorboard=None, quiet=quiet)
+    )
+    eval_hook = None
+    if val_split is not None:
+        eval_hook = DetEvalHook(
+            val_split,
+            spec,
+            out_dir=out,
+            every=cfg.eval_every,
+            conf_threshold=cfg.conf_threshold,
+            iou_threshold=cfg.iou_threshold,
+            max_images=cfg.eval_max_images,
+            quiet=quiet,
+        )
+        std_hooks.append(eval_hook)
+    std_hooks.append(_DetCheckpointHook(out, spec, train_config=to_dict(cfg), metric="ap50"))
+    trainer = Trainer(
+        model,
+        optimizer,
+        loader,
+        criterion,
+        scheduler=scheduler,
+        hooks=[*std_hooks, *hooks],
+        device=device,
+        max_epochs=cfg.epochs,
+        grad_clip=cfg.grad_clip,
+    )
+    if resumed is not None:
+        try:
+            trainer.load_state_dict(resumed[2]["trainer"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"--resume: cannot restore {last}: {e}") from None
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "config.yaml", to_yaml(cfg))
+        from edgevision.train.card import log_run_start
+
+        log_run_start(out, command=command, device=str(device), start_iter=trainer.iter)
+    if not trainer.finished:
+        trainer.train()
+    best = eval_hook.best if eval_hook is not None and eval_hook.best > -math.inf else None
+    return DetTrainResult(
+        out_dir=out,
+        last=last,
+        best=(out / "best.pt") if (out / "best.pt").is_file() else None,
+        best_ap50=best,
+        best_epoch=(eval_hook.best_epoch + 1)
+        if eval_hook is not None and best is not None
+        else None,
+        epochs=trainer.epoch,
+        steps=trainer.iter,
+        anchors=anchors,  # type: ignore[arg-type]
+        history=list(eval_hook.history) if eval_hook is not None else [],
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# CLI glue (``edgevision train`` dispatches here for task "detect")
+# ------------------------------------------------------------------------------------------
+def config_from_args(args: argparse.Namespace) -> DetTrainConfig:
+    """:class:`DetTrainConfig` from parsed ``edgevision train`` arguments."""
+    from edgevision.config import apply_overrides, from_yaml, parse_size
+
+    if args.config:
+        base = from_yaml(DetTrainConfig, Path(args.config))
+    elif args.resume and args.out and (Path(args.out) / "config.yaml").is_file():
+        base = from_yaml(DetTrainConfig, Path(args.out) / "config.yaml")
+    else:
+        base = DetTrainConfig(model=args.model)
+    if getattr(args, "loss", None) is not None:
+        raise ConfigError("--loss is for segmentation; use --set box_loss=ciou|giou")
+    flags: dict[str, Any] = {
+        "model": args.model,
+        "data": args.data,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "input_size": parse_size(args.crop, "--crop") if args.crop else None,
+        "lr": args.lr,
+        "class_balanced": args.class_balanced,
+        "cb_beta": args.beta,
+        "out": args.out,
+        "device": args.device,
+        "workers": args.workers,
+        "seed": args.seed,
+    }
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if args.out is None and not args.config and not args.resume:
+        changes["out"] = str(Path("runs") / (args.model or base.model))
+    cfg = dataclasses.replace(base, **changes)
+    cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
+    if not cfg.data:
+        raise ConfigError("no dataset: give --data DIR")
+    return cfg
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``edgevision train DETECTOR ...``: train, print one summary line."""
+    cfg = config_from_args(args)
+    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    res = train_detection(
+        cfg,
+        resume=args.resume,
+        progress=None if not args.no_progress else False,
+        command=command,
+    )
+    msg = f"trained {cfg.model}: {res.epochs} epochs, {res.steps} steps -> {res.last}"
+    if res.best is not None and res.best_ap50 is not None:
+        msg += f"; best val AP50 {res.best_ap50:.4f} (epoch {res.best_epoch}) -> {res.best}"
+    print(msg)
+    return 0
+
+
+def task_of_train_args(args: argparse.Namespace) -> str | None:
+    """The registered task of the model an ``edgevision train`` call names (``None`` if none
+    is named): from ``MODEL``, else ``--config FILE``, else ``OUT/config.yaml`` on resume."""
+    import yaml
+
+    from edgevision.registry import get_entry
+
+    name = getattr(args, "model", None)
+    if not name:
+        src = None
+        if getattr(args, "config", None):
+            src = Path(args.config)
+        elif getattr(args, "resume", False) and getattr(args, "out", None):
+            src = Path(args.out) / "config.yaml"
+        if src is not None and src.is_file():
+            try:
+                data = yaml.safe_load(src.read_text())
+            except yaml.YAMLError:
+                return None
+            name = data.get("model") if isinstance(data, dict) else None
+    if not name or not isinstance(name, str):
+        return None
+    return get_entry(name).task

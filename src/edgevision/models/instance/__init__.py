@@ -1,1 +1,1 @@
-"""Instance segmentation models."""
+"""Instance segmentation models: YOLACT (per-frame) with the YolactEdge split for video."""

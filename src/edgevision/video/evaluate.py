@@ -1,0 +1,178 @@
+"""Run a YOLACT over videos per frame and in video mode: per-frame AP and time per frame.
+
+:func:`run_video` processes a YouTube-VIS split (``DIR/annotations/ytvis_{split}.json`` +
+``DIR/videos/{split}``, as the synthetic generator writes) or a plain folder of frames with one
+:class:`~edgevision.video.session.VideoSession` per video, and reports mean milliseconds per
+frame (total and per stage), the keyframe fraction and, with ground truth, COCO box/mask AP
+over all frames. :func:`compare_modes` runs several keyframe policies (``"none"`` = per-frame
+mode) on the same frames and model so their speeds and APs can be compared in one run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgevision.errors import DataError
+from edgevision.io import read_image
+from edgevision.video.session import VideoSession
+
+__all__ = ["VideoRun", "compare_modes", "list_frames", "run_video"]
+
+_FRAME_RE = re.compile(r"\.(png|jpe?g|bmp)$", re.IGNORECASE)
+
+
+def list_frames(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files of a folder in name order (``00000.png`` …).
+
+    Raises:
+        DataError: no such folder, or no images in it.
+    """
+    d = Path(folder)
+    if not d.is_dir():
+        raise DataError(f"frame folder not found: {d}")
+    frames = sorted(f for f in d.iterdir() if f.is_file() and _FRAME_RE.search(f.name))
+    if not frames:
+        raise DataError(f"no .png/.jpg frames in {d}")
+    return frames
+
+
+@dataclass
+class VideoRun:
+    """Result of :func:`run_video` (times in ms per frame, APs in 0–1, ``None`` without GT)."""
+
+    keyframes: str
+    frames: int
+    keyframe_fraction: float
+    ms_per_frame: float
+    ms_keyframe: float | None
+    ms_non_keyframe: float | None
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    mask_ap: float | None = None
+    box_ap: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _videos(data: str | os.PathLike[str], split: str) -> tuple[list[tuple[int, list[Path]]], Any]:
+    root = Path(data)
+    ann = root / "annotations" / f"ytvis_{split}.json"
+    if ann.is_file():
+        from edgevision.data.ytvis import YtvisDataset, ytvis_layout
+
+        ann, vroot = ytvis_layout(root, split)
+        ds = YtvisDataset(ann, vroot)
+        return [(v.video_id, list(v.frames)) for v in ds], ann
+    return [(0, list_frames(root))], None
+
+
+@torch.no_grad()
+def run_video(
+    model: nn.Module,
+    data: str | os.PathLike[str],
+    *,
+    split: str = "val",
+    keyframes: str = "fixed:5",
+    reuse_protos: bool = False,
+    max_frames: int = 0,
+    warmup: int = 2,
+    **post_kwargs: Any,
+) -> VideoRun:
+    """Process every video of ``data`` with a fresh session each and time it.
+
+    Args:
+        model: a ``yolact_*`` model (with FeatFlowNet unless ``keyframes="none"``).
+        data: a YouTube-VIS-layout dataset folder, or a folder of frames (no AP then).
+        split: split of a YouTube-VIS layout.
+        keyframes: policy text (see :func:`~edgevision.video.keyframes.parse_keyframes`).
+        reuse_protos: see :class:`VideoSession`.
+        max_frames: stop after this many frames in total (0 = all).
+        warmup: untimed passes over the first frame of the first video before timing.
+        **post_kwargs: postprocessing options (``conf_threshold`` …).
+
+    Returns:
+        A :class:`VideoRun`.
+    """
+    videos, ann = _videos(data, split)
+    ev = None
+    if ann is not None:
+        from edgevision.evaluate.video import VideoEvaluator
+
+        ev = VideoEvaluator(str(ann))
+    first = read_image(videos[0][1][0])
+    warm = VideoSession(model, keyframes="none", **post_kwargs)
+    for _ in range(warmup):
+        warm(first)
+    total: list[float] = []
+    key_ms: list[float] = []
+    non_ms: list[float] = []
+    stages: dict[str, float] = {}
+    n = 0
+    for vid, frames in videos:
+        session = VideoSession(model, keyframes=keyframes, reuse_protos=reuse_protos, **post_kwargs)
+        for t, f in enumerate(frames):
+            if max_frames and n >= max_frames:
+                break
+            res = session(read_image(f))
+            info = session.last
+            assert info is not None
+            total.append(info.total_ms)
+            (key_ms if info.keyframe else non_ms).append(info.total_ms)
+            for k, v in info.ms.items():
+                stages[k] = stages.get(k, 0.0) + v
+            if ev is not None:
+                ev.add(vid, t, res)
+            n += 1
+    if n == 0:
+        raise DataError(f"no frames to process in {data}")
+    ap: dict[str, Any] = ev.summarize() if ev is not None else {}
+    nan0 = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
+    return VideoRun(
+        keyframes=keyframes,
+        frames=n,
+        keyframe_fraction=len(key_ms) / n,
+        ms_per_frame=float(np.mean(total)),
+        ms_keyframe=float(np.mean(key_ms)) if key_ms else None,
+        ms_non_keyframe=float(np.mean(non_ms)) if non_ms else None,
+        stage_ms={k: v / n for k, v in stages.items()},
+        mask_ap=nan0(ap.get("segm", {}).get("AP")) if ap else None,
+        box_ap=nan0(ap.get("bbox", {}).get("AP")) if ap else None,
+    )
+
+
+def compare_modes(
+    model: nn.Module,
+    data: str | os.PathLike[str],
+    modes: tuple[str, ...] = ("none", "fixed:5", "adaptive"),
+    *,
+    rounds: int = 1,
+    **kwargs: Any,
+) -> list[VideoRun]:
+    """:func:`run_video` per keyframe policy, same model and frames, in ``rounds`` alternating
+    rounds (mode A, B, C, A, B, C, ...) so a change in machine load hits every mode alike; times
+    are the per-mode median over rounds, APs those of the first round (they do not change)."""
+    per: dict[str, list[VideoRun]] = {m: [] for m in modes}
+    for _ in range(max(1, rounds)):
+        for m in modes:
+            per[m].append(run_video(model, data, keyframes=m, **kwargs))
+    out = []
+    for m in modes:
+        rs = per[m]
+        med = lambda vals: None if any(v is None for v in vals) else float(np.median(vals))  # noqa: E731
+        first = rs[0]
+        first.ms_per_frame = float(np.median([r.ms_per_frame for r in rs]))
+        first.ms_keyframe = med([r.ms_keyframe for r in rs])
+        first.ms_non_keyframe = med([r.ms_non_keyframe for r in rs])
+        first.stage_ms = {
+            k: float(np.median([r.stage_ms.get(k, 0.0) for r in rs])) for k in first.stage_ms
+        }
+        out.append(first)
+    return out

@@ -1,0 +1,132 @@
+"""YOLACT numpy post-processing: priors, box decoding, mask assembly, Fast NMS -> InstanceMasks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgevision.config import ModelSpec
+from edgevision.errors import ModelFileError
+from edgevision.postprocess import get_postprocessor
+from edgevision.postprocess.yolact import (
+    assemble_masks,
+    decode_boxes,
+    level_sizes,
+    make_priors,
+    yolact_postprocess,
+)
+from edgevision.preprocess import Transform
+from edgevision.results import Detections, InstanceMasks
+
+
+def _spec(size=(64, 64)) -> ModelSpec:
+    return ModelSpec(
+        name="yolact_mobilenetv2_320",
+        task="instance",
+        class_names=["a", "b"],
+        input_size=size,
+        postprocess="yolact",
+    )
+
+
+def test_priors_order_and_count():
+    assert level_sizes((64, 96)) == [(8, 12), (4, 6), (2, 3), (1, 2), (1, 1)]
+    assert level_sizes((100, 150))[0] == (13, 19)  # stride-2 convs round up
+    p = make_priors((64, 96))
+    assert p.shape == (3 * (96 + 24 + 6 + 2 + 1), 4)
+    # first three priors: cell (0, 0) of P3, aspect ratios 1, 1/2, 2 -> same centre
+    assert np.allclose(p[:3, :2], [[0.5 / 12, 0.5 / 8]] * 3)
+    w, h = p[:3, 2] * 96, p[:3, 3] * 64  # anchors are in input pixels: 24 px at P3
+    assert np.allclose(w / h, [1.0, 0.5, 2.0]) and np.allclose(np.sqrt(w * h), 24.0)
+    assert np.allclose(p[3, :2], [1.5 / 12, 0.5 / 8])  # next column
+
+
+def test_decode_inverts_ssd_encoding():
+    pri = np.array([[0.5, 0.5, 0.2, 0.4]], np.float32)
+    box = np.array([[0.35, 0.25, 0.65, 0.85]], np.float32)  # cx .5 cy .55 w .3 h .6
+    cx, cy = (box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2
+    bw, bh = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+    d = np.stack(
+        [
+            (cx - pri[:, 0]) / (0.1 * pri[:, 2]),
+            (cy - pri[:, 1]) / (0.1 * pri[:, 3]),
+            np.log(bw / pri[:, 2]) / 0.2,
+            np.log(bh / pri[:, 3]) / 0.2,
+        ],
+        1,
+    )
+    assert np.allclose(decode_boxes(d, pri), box, atol=1e-6)
+
+
+def test_mask_assembly_linear_combination_sigmoid_and_crop():
+    protos = np.zeros((8, 8, 2), np.float32)
+    protos[..., 0] = 10.0  # prototype 0 everywhere on
+    coeffs = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0, 0, 1, 1]], np.float32)
+    m = assemble_masks(protos, coeffs, boxes)
+    assert m.shape == (8, 8, 2)
+    assert np.all(m[:4, :4, 0] > 0.99) and np.all(m[4:, :, 0] == 0) and np.all(m[:, 4:, 0] == 0)
+    assert np.all(m[..., 1] < 0.01)
+
+
+def _outputs(size=(64, 64), k=2):
+    pri = make_priors(size)
+    n = len(pri)
+    loc = np.zeros((1, n, 4), np.float32)
+    scores = np.zeros((1, n, 3), np.float32)
+    scores[0, :, 0] = 1.0
+    coeffs = np.zeros((1, n, k), np.float32)
+    protos = np.zeros((1, size[0] // 4, size[1] // 4, k), np.float32)
+    protos[0, ..., 0] = 10.0
+    return pri, [loc, scores, coeffs, protos]
+
+
+def test_postprocess_one_object_to_original_pixels():
+    pri, outs = _outputs()
+    # a P3 prior (8x8 grid, 24 px anchors) at row 3, column 3, aspect ratio 1
+    i = 3 * (3 * 8 + 3)
+    outs[1][0, i] = [0.1, 0.0, 0.9]
+    outs[2][0, i] = [1.0, 0.0]
+    # a duplicate, lower-scored box on the same object: removed by Fast NMS
+    outs[1][0, i + 1] = [0.2, 0.0, 0.8]
+    outs[2][0, i + 1] = [1.0, 0.0]
+    outs[0][0, i + 1] = [0.0, 0.0, 0.0, 0.5]
+    t = Transform((128, 256), (64, 64), (0.5, 0.25), (0, 0))
+    (res,) = yolact_postprocess(outs, _spec(), [t], iou_threshold=0.5)
+    assert isinstance(res, InstanceMasks)
+    assert len(res) == 1 and res.class_ids[0] == 1 and res.scores[0] == pytest.approx(0.9)
+    cx, cy, w, h = pri[i]
+    assert np.allclose(
+        res.boxes[0],
+        [(cx - w / 2) * 256, (cy - h / 2) * 128, (cx + w / 2) * 256, (cy + h / 2) * 128],
+        atol=1e-3,
+    )
+    assert res.masks.shape == (1, 128, 256)
+    x1, y1, x2, y2 = res.boxes[0]
+    ys, xs = np.nonzero(res.masks[0])
+    assert xs.min() >= x1 - 1 and xs.max() <= x2 and ys.min() >= y1 - 1 and ys.max() <= y2
+    assert res.masks[0, int(cy * 128), int(cx * 256)]
+    # detection-only mode
+    (det,) = yolact_postprocess(outs[:2], _spec(), [t], masks=False)
+    assert type(det) is Detections and len(det) == 1
+
+
+def test_postprocess_empty_and_bad_inputs():
+    _, outs = _outputs()
+    t = Transform((64, 64), (64, 64), (1.0, 1.0), (0, 0))
+    (res,) = get_postprocessor("yolact")(outs, _spec(), [t])
+    assert isinstance(res, InstanceMasks) and len(res) == 0 and res.masks.shape == (0, 64, 64)
+    with pytest.raises(ModelFileError, match="priors"):
+        yolact_postprocess(outs, _spec(), [Transform((64, 64), (96, 64), (1.5, 1.0), (0, 0))])
+    with pytest.raises(ModelFileError, match="detection-only"):
+        yolact_postprocess(outs[:2], _spec(), [t])
+    with pytest.raises(ModelFileError):
+        yolact_postprocess([outs[0], outs[1][..., :2]], _spec(), [t])
+
+
+def test_postprocess_imports_without_torch():
+    code = "import sys, edgevision.postprocess.yolact; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

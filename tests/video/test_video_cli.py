@@ -1,0 +1,103 @@
+"""``edgevision video``: per-frame vs video mode on a synthetic YouTube-VIS split; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgevision.cli.main import main  # noqa: E402
+
+TINY = {
+    "width_mult": 0.35,
+    "fpn_channels": 16,
+    "proto_width": 16,
+    "num_protos": 4,
+    "flow_width": 16,
+}
+
+
+@pytest.fixture(scope="module")
+def video_set(tmp_path_factory):
+    from edgevision.data.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("vcli") / "ds"
+    generate(
+        out,
+        SynthConfig(
+            seed=4,
+            image_size=(64, 64),
+            train_images=0,
+            val_images=0,
+            train_videos=0,
+            val_videos=2,
+            frames=4,
+            write_mp4=False,
+        ),
+        progress=False,
+    )
+    return out
+
+
+def _ckpt(path, video=True):
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.registry import create_model
+
+    kw = TINY if video else {k: v for k, v in TINY.items() if k != "flow_width"}
+    m = create_model(
+        "yolact_mobilenetv2_320",
+        class_names=["circle", "rectangle", "triangle", "star"],
+        input_size=(64, 64),
+        video=video,
+        **kw,
+    )
+    save_checkpoint(path, m, m.spec)
+    return path
+
+
+def test_compare_modes_writes_json_and_markdown(video_set, tmp_path, capsys, one_torch_thread):
+    ck = _ckpt(tmp_path / "v.pt")
+    rc = main(
+        [
+            "video",
+            str(ck),
+            "--data",
+            str(video_set),
+            "--compare",
+            "--threads",
+            "1",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--md",
+            str(tmp_path / "r.md"),
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| none |" in out and "| fixed:5 |" in out and "| adaptive |" in out
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert [r["keyframes"] for r in runs] == ["none", "fixed:5", "adaptive"]
+    assert all(r["frames"] == 8 for r in runs)
+    assert (
+        runs[0]["keyframe_fraction"] == 1.0 and runs[1]["keyframe_fraction"] == 0.25
+    )  # 2 videos x 4 frames, one keyframe each
+    assert runs[0]["mask_ap"] is not None
+    assert "edgevision video" in (tmp_path / "r.md").read_text()
+
+
+def test_frame_folder_and_bad_input(video_set, tmp_path, capsys, one_torch_thread):
+    ck = _ckpt(tmp_path / "v.pt")
+    frames = video_set / "videos" / "val" / "val_vid000"
+    assert main(["video", str(ck), "--data", str(frames), "--keyframes", "fixed:2"]) == 0
+    assert "| fixed:2 | 4 |" in capsys.readouterr().out
+    plain = _ckpt(tmp_path / "plain.pt", video=False)
+    assert main(["video", str(plain), "--data", str(video_set)]) == 2
+    assert "FeatFlowNet" in capsys.readouterr().err
+    assert main(["video", str(plain), "--data", str(video_set), "--keyframes", "none"]) == 0
+    assert main(["video", str(ck), "--data", str(tmp_path / "missing")]) == 2
+    assert main(["video", str(ck), "--data", str(video_set), "--keyframes", "often"]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["video", str(ck), "--data", str(empty)]) == 2

@@ -1,0 +1,236 @@
+"""YolactEdge video mode: warping, partial feature transform, keyframe policies, sessions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgevision.errors import ConfigError  # noqa: E402
+from edgevision.registry import create_model  # noqa: E402
+from edgevision.results import InstanceMasks  # noqa: E402
+from edgevision.video import (  # noqa: E402
+    AdaptiveKeyframes,
+    FeatFlowNet,
+    FixedKeyframes,
+    VideoSession,
+    parse_keyframes,
+    partial_features,
+    resize_flow,
+    warp,
+)
+
+TINY = {
+    "width_mult": 0.35,
+    "fpn_channels": 32,
+    "proto_width": 32,
+    "num_protos": 8,
+    "flow_width": 16,
+}
+
+
+@pytest.fixture(scope="module")
+def synth_video(tmp_path_factory):
+    """One 128x128 training video with strong motion and exact flow."""
+    from edgevision.data.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("vid") / "ds"
+    cfg = SynthConfig(
+        seed=2,
+        image_size=(128, 128),
+        train_images=0,
+        val_images=0,
+        train_videos=1,
+        val_videos=0,
+        frames=3,
+        max_speed=0.1,
+        max_pan=0.08,
+        write_mp4=False,
+    )
+    generate(out, cfg, progress=False)
+    return out
+
+
+def _model(size=(128, 128), **kw):
+    return create_model(
+        "yolact_mobilenetv2_320",
+        class_names=list("abcd"),
+        input_size=size,
+        video=True,
+        **{**TINY, **kw},
+    )
+
+
+def _calibrate_bn(model, batches):
+    """Random conv weights with BatchNorm statistics of real frames: features with structure."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+            m.reset_running_stats()
+    with torch.no_grad():
+        for x in batches:
+            model(x)
+    return model.eval()
+
+
+def test_warp_shifts_by_the_flow():
+    feat = torch.zeros(1, 1, 8, 8)
+    feat[0, 0, 3, 5] = 1.0
+    flow = torch.zeros(1, 2, 8, 8)
+    flow[:, 0] = 2.0  # cur(x) = key(x + 2)
+    out = warp(feat, flow)
+    assert out[0, 0, 3, 3] == pytest.approx(1.0) and out.sum() == pytest.approx(1.0)
+    assert torch.allclose(warp(feat, torch.zeros_like(flow)), feat, atol=1e-6)
+    up = resize_flow(flow, (16, 16))
+    assert up.shape == (1, 2, 16, 16) and torch.allclose(up[:, 0], torch.full((1, 16, 16), 4.0))
+    with pytest.raises(ValueError):
+        warp(feat, torch.zeros(1, 2, 4, 4))
+
+
+def test_featflownet_shapes():
+    net = FeatFlowNet(24, width=16)
+    f8, f16, f32 = net(torch.randn(2, 24, 13, 19), torch.randn(2, 24, 13, 19))
+    assert f8.shape == (2, 2, 13, 19) and f16.shape == (2, 2, 7, 10) and f32.shape == (2, 2, 4, 5)
+
+
+def test_known_flow_warp_is_closer_than_unwarped(synth_video, one_torch_thread):
+    from edgevision.data.flow import FlowPairs
+    from edgevision.train.instance import _pair_batch
+
+    m = _model()
+    pairs = FlowPairs(synth_video, "train")
+    key, cur, flow, _ = _pair_batch([pairs[0], pairs[1]], m.spec)
+    _calibrate_bn(m, [torch.cat([key, cur])])
+    with torch.no_grad():
+        ck, cc = m.lower(key), m.lower(cur)
+        k4, k5 = m.upper(ck)
+        _, t4, t5 = m.fpn.top_down(ck, k4, k5)
+        kf = {"t4": t4, "p4": m.fpn.smooth_level(1, t4), "p5": m.fpn.smooth_level(2, t5)}
+        true = m.fpn(cc, *m.upper(cc))
+        sizes = (cc.shape[-2:], true[1].shape[-2:], true[2].shape[-2:])
+        gt = [resize_flow(flow, s) for s in sizes]  # flow is cur -> key at input size
+        zero = [torch.zeros_like(f) for f in gt]
+        warped = partial_features(m, kf, cc, gt)
+        unwarped = partial_features(m, kf, cc, zero)
+    assert float(flow.abs().mean()) > 1.0  # the frames really move
+    for lvl in range(4):  # P3 (recomputed from C3 + warped T4), warped P4, P5, derived P6
+        err_w = float((warped[lvl] - true[lvl]).pow(2).mean())
+        err_u = float((unwarped[lvl] - true[lvl]).pow(2).mean())
+        assert err_w < err_u, (lvl, err_w, err_u)
+
+
+def test_featflownet_training_learns_flow(synth_video, one_torch_thread):
+    from edgevision.train.instance import train_featflownet
+
+    m = _model()
+    rows = train_featflownet(m, synth_video, steps=40, batch_size=2, lr=3e-3, seed=0)
+    first = np.mean([r["epe"] for r in rows[:5]])
+    last = np.mean([r["epe"] for r in rows[-5:]])
+    assert last < 0.8 * first, (first, last)
+    assert all(p.requires_grad for p in m.parameters())  # unfrozen afterwards
+
+
+def test_session_computes_only_the_cheap_part_on_non_keyframes(one_torch_thread):
+    m = _model(size=(64, 64))
+    calls = {"upper": 0, "protonet": 0, "flownet": 0, "lower": 0}
+    m.protonet.register_forward_hook(
+        lambda *a: calls.__setitem__("protonet", calls["protonet"] + 1)
+    )
+    m.flownet.register_forward_hook(lambda *a: calls.__setitem__("flownet", calls["flownet"] + 1))
+    m.backbone_lower.register_forward_hook(
+        lambda *a: calls.__setitem__("lower", calls["lower"] + 1)
+    )
+    for stage in m.backbone_upper:
+        stage.register_forward_hook(lambda *a: calls.__setitem__("upper", calls["upper"] + 1))
+    s = VideoSession(m, keyframes="fixed:5", reuse_protos=True, conf_threshold=0.0, max_det=5)
+    rng = np.random.default_rng(0)
+    keys = []
+    for _ in range(11):
+        res = s(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8))
+        assert isinstance(res, InstanceMasks) and res.masks.shape[1:] == (48, 80)
+        keys.append(s.last.keyframe)
+    assert keys == [True, False, False, False, False] * 2 + [True]
+    n_up = len(m.backbone_upper)
+    assert calls["lower"] == 11 and calls["upper"] == 3 * n_up and calls["protonet"] == 3
+    assert calls["flownet"] == 8 and s.counts["non_keyframes"] == 8
+    assert "backbone_upper" not in s.last.ms or s.last.keyframe
+    # a frame-size change starts a new keyframe
+    s(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8))
+    assert not s.last.keyframe
+    s(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    assert s.last.keyframe
+
+
+def test_session_recompute_protos_mode_and_short_video(one_torch_thread):
+    m = _model(size=(64, 64))
+    s = VideoSession(m, keyframes="fixed:5", reuse_protos=False)
+    img = np.zeros((64, 64, 3), np.uint8)  # no objects at all
+    for _ in range(3):  # shorter than one keyframe interval
+        res = s(img)
+        assert isinstance(res, InstanceMasks)
+    assert s.counts["protonet"] == 3 and s.counts["backbone_upper"] == 1
+    s.reset()
+    s(img)
+    assert s.last.keyframe
+
+
+def test_per_frame_mode_matches_plain_forward(one_torch_thread):
+    from edgevision.postprocess.yolact import yolact_postprocess
+    from edgevision.preprocess import preprocess
+
+    m = _model(size=(64, 64)).eval()
+    img = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    res = VideoSession(m, keyframes="none", conf_threshold=0.0, max_det=3)(img)
+    x, t = preprocess([img], m.spec)
+    with torch.no_grad():
+        outs = [o.numpy() for o in m.export_adapter()(torch.from_numpy(x))]
+    ref = yolact_postprocess(outs, m.spec, t, conf_threshold=0.0, max_det=3)[0]
+    assert np.allclose(res.boxes, ref.boxes, atol=1e-4) and np.array_equal(res.masks, ref.masks)
+
+
+def test_policies_and_refusals():
+    assert isinstance(parse_keyframes("fixed:3"), FixedKeyframes)
+    assert parse_keyframes("fixed").interval == 5
+    assert parse_keyframes("adaptive:7").max_interval == 7
+    for bad in ("fixed:0", "fixed:x", "sometimes", "adaptive:-1"):
+        with pytest.raises(ConfigError):
+            parse_keyframes(bad)
+    p = AdaptiveKeyframes(max_interval=4, motion_threshold=0.05, score_drop=0.5)
+    assert p.promote(1, 0.1) and not p.promote(1, 0.01)
+    assert p.wants_keyframe(3) and not p.wants_keyframe(1)
+    full = InstanceMasks(
+        np.array([[0, 0, 4, 4]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([0]),
+        ["a"],
+        (8, 8),
+        masks=np.ones((1, 8, 8), bool),
+    )
+    p.observe(True, full)
+    p.observe(False, InstanceMasks.empty(["a"], (8, 8)))  # objects lost -> next is a keyframe
+    assert p.wants_keyframe(1)
+    # a model without FeatFlowNet is refused for video mode, fine for per-frame mode
+    plain = create_model(
+        "yolact_mobilenetv2_320",
+        class_names=["a"],
+        **{k: v for k, v in TINY.items() if k != "flow_width"},
+    )
+    with pytest.raises(ConfigError, match="FeatFlowNet"):
+        VideoSession(plain, keyframes="fixed:5")
+    VideoSession(plain, keyframes="none")
+    with pytest.raises(ConfigError):
+        VideoSession(torch.nn.Conv2d(1, 1, 1))
+
+
+def test_adaptive_session_promotes_on_motion(one_torch_thread):
+    m = _model(size=(64, 64))
+    s = VideoSession(m, keyframes=AdaptiveKeyframes(max_interval=100, motion_threshold=1e-9))
+    img = np.zeros((64, 64, 3), np.uint8)
+    s(img)
+    with torch.no_grad():
+        m.flownet.pred8.bias.fill_(1.0)  # any motion at all crosses the tiny threshold
+    s(img)
+    assert s.last.keyframe and s.last.promoted and s.last.motion > 0
+    assert s.counts["backbone_upper"] == 2 and s.counts["backbone_lower"] == 2  # C3 reused

@@ -1,0 +1,257 @@
+"""``edgevision quantize``: static / dynamic PTQ, mixed precision, sensitivity and search."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+
+_DESCRIPTION = """\
+Quantize a checkpoint, registry name or FP32 .onnx (with edgevision metadata) to INT8 with
+ONNX Runtime's quantization tooling. The output .onnx keeps the model's spec (classes, input
+size, mean/std ...) and records the quantization (mode, method, calibration size, precision
+per component) in its metadata.
+
+modes:
+  static   calibrated INT8 in QDQ form (needs --calib-data). Default types: U8 activations,
+           S8 weights: x86 integer kernels (AVX2 / AVX-512 VNNI) multiply u8 x s8 natively,
+           S8 activations take a slower path; choose s8/s8 for ARM, GPUs and TensorRT.
+  dynamic  INT8 weights, activations quantized at run time. Its latency is measured against
+           FP32 and a warning is printed when it is slower (usual for conv nets on CPU).
+  qat      fine-tune a checkpoint with fake quantization (BN folded, U8 activations, S8
+           per-channel weights) on --train-data, then export QDQ ONNX (ORT runs QLinearConv).
+
+mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
+  the module prefixes the model declares (see 'edgevision models'). fp16 needs a GPU
+  provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
+
+analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
+  mIoU drop with --eval-data) when only they are quantized, and proposes which components to
+  keep in FP32 to stay within --max-drop. --auto additionally times the candidates with the
+  bench harness and writes the fastest one within the budget to --out.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quantize",
+        help="INT8 quantization (static/dynamic PTQ, mixed precision, sensitivity, search)",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", help="checkpoint (.pt/.safetensors), registry name or FP32 .onnx")
+    p.add_argument("-o", "--out", help="output .onnx (required unless --analyze without --auto)")
+    p.add_argument("--mode", choices=("static", "dynamic", "qat"), default="static")
+    p.add_argument(
+        "--calib-data", metavar="DIR", help="dataset folder (edgevision layout) or image folder"
+    )
+    p.add_argument("--calib-size", type=int, default=100, help="calibration images (default 100)")
+    p.add_argument("--calib-split", default="train", help="split of a dataset folder (train)")
+    p.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    p.add_argument("--percentile", type=float, default=99.999, help="for --method percentile")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    p.add_argument("--activation-type", choices=("u8", "s8"), default="u8")
+    p.add_argument("--weight-type", choices=("u8", "s8"), default="s8")
+    p.add_argument("--reduce-range", action="store_true", help="7-bit weights (pre-VNNI CPUs)")
+    p.add_argument("--precision", metavar="COMP=PREC,...", help="per-component precision")
+    p.add_argument("--input", metavar="HxW", help="input size to export/calibrate at")
+    p.add_argument("--no-preprocess", action="store_true", help="skip ORT quant pre-processing")
+    p.add_argument("--check-images", type=int, default=8, help="images for the FP32 check")
+    p.add_argument("--bench", action="store_true", help="time FP32 vs INT8 (always on: dynamic)")
+    p.add_argument("--runs", type=int, default=20, help="timed runs per model")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--report", metavar="FILE.md", help="write a markdown table (implies --bench)")
+    p.add_argument("--json", metavar="FILE", help="write the result as JSON")
+    t = p.add_argument_group("quantization-aware training (--mode qat)")
+    t.add_argument("--train-data", metavar="DIR", help="dataset folder (edgevision layout)")
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--train-split", default="train")
+    g = p.add_argument_group("sensitivity analysis and search")
+    g.add_argument("--analyze", action="store_true", help="per-component/per-layer sensitivity")
+    g.add_argument("--auto", action="store_true", help="choose precision by measurement")
+    g.add_argument("--max-drop", type=float, default=1.0, help="accuracy budget in points")
+    g.add_argument("--eval-data", metavar="DIR", help="held-out dataset for mIoU")
+    g.add_argument("--eval-split", default="val")
+    g.add_argument("--eval-images", type=int, default=0, help="cap on eval images (0: all)")
+    g.add_argument("--top-k", type=int, default=10, help="layers listed")
+    g.add_argument("--no-layers", action="store_true", help="skip the per-layer analysis")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def _command(args: argparse.Namespace) -> str:
+    return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevision.config import parse_size
+    from edgevision.errors import ConfigError
+    from edgevision.io import write_json_atomic
+    from edgevision.quantize.config import QuantConfig, parse_precision
+
+    precision: dict[str, str] = {}
+    default = "int8"
+    if args.precision is not None:
+        precision, d = parse_precision(args.precision)
+        default = d or default
+    for name in ("calib_size", "runs", "threads"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+    cfg = QuantConfig(
+        mode=args.mode,
+        method=args.method,
+        calib_size=args.calib_size,
+        calib_split=args.calib_split,
+        percentile=args.percentile,
+        per_channel=not args.per_tensor,
+        activation_type=args.activation_type,
+        weight_type=args.weight_type,
+        reduce_range=args.reduce_range,
+        precision=precision,
+        default_precision=default,  # type: ignore[arg-type]
+        preprocess=not args.no_preprocess,
+    )
+    size = parse_size(args.input, "--input") if args.input else None
+    progress = not args.quiet
+    if args.analyze or args.auto:
+        return _analyze(args, cfg, size, progress)
+    if not args.out:
+        raise ConfigError("--out is required")
+    if args.mode == "qat":
+        return _qat(args, cfg, progress)
+    from edgevision.quantize.ptq import quantize_model, write_report
+
+    res = quantize_model(
+        args.target,
+        args.out,
+        cfg,
+        calib_data=args.calib_data,
+        input_size=size,
+        measure=True if (args.bench or args.report) else None,
+        bench_runs=args.runs,
+        threads=args.threads,
+        check_images=args.check_images,
+        progress=progress,
+    )
+    _print_result(res, args)
+    if res.latency:
+        lat = res.latency
+        print(
+            f"  latency p50 ({args.threads} threads): FP32 {lat['fp32_ms']:.2f} ms, "
+            f"{res.mode} INT8 {lat['quant_ms']:.2f} ms, speed-up {lat['speedup']:.2f}x"
+        )
+    for w in res.warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
+    if args.report:
+        write_report(res, args.report, command=_command(args))
+        print(f"wrote {args.report}")
+    if args.json:
+        write_json_atomic(args.json, _finite(res.to_dict()))
+    return 0
+
+
+def _qat(args: argparse.Namespace, cfg: object, progress: bool) -> int:
+    from edgevision.errors import ConfigError
+    from edgevision.io import write_json_atomic
+    from edgevision.quantize.qat import QATConfig, quantize_qat
+
+    data = args.train_data or args.calib_data
+    if data is None:
+        raise ConfigError("--mode qat needs --train-data DIR (a dataset with labels)")
+    if args.report or args.bench:
+        raise ConfigError("--report/--bench: benchmark the QAT model with 'edgevision bench'")
+    res = quantize_qat(
+        args.target,
+        args.out,
+        data,
+        cfg,  # type: ignore[arg-type]
+        QATConfig(
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, split=args.train_split
+        ),
+        check_images=args.check_images,
+        progress=progress,
+    )
+    _print_result(res, args)
+    if args.json:
+        write_json_atomic(args.json, _finite(res.to_dict()))
+    return 0
+
+
+def _print_result(res: object, args: argparse.Namespace) -> None:
+    from edgevision.quantize.ptq import QuantResult
+
+    assert isinstance(res, QuantResult)
+    print(
+        f"wrote {res.path} ({res.mode} INT8, {res.size_mb:.2f} MB vs FP32 "
+        f"{res.fp32_size_mb:.2f} MB, {res.nodes['quantized_ops']} quantized tensors, "
+        f"{res.nodes['excluded']} nodes kept FP32, {res.seconds:.1f} s)"
+    )
+    if len(res.precision) > 1:
+        print("  precision: " + ", ".join(f"{k}={v}" for k, v in res.precision.items()))
+    if res.error:
+        e = res.error
+        print(
+            f"  vs FP32 on {min(args.check_images, args.calib_size)} images: "
+            f"SQNR {e['sqnr_db']:.1f} dB, rel L2 {e['rel_l2']:.4f}, "
+            f"argmax agreement {100 * e['argmax_agreement']:.2f}%"
+        )
+
+
+def _finite(x: object) -> object:
+    """JSON-safe copy: inf/nan floats become strings."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool) -> int:
+    from edgevision.errors import ConfigError
+    from edgevision.io import write_json_atomic
+    from edgevision.quantize.sensitivity import analyze, write_report
+
+    if args.mode != "static":
+        raise ConfigError("--analyze/--auto work with --mode static")
+    if args.calib_data is None:
+        raise ConfigError("--analyze/--auto need --calib-data DIR")
+    if args.auto and not args.out:
+        raise ConfigError("--auto needs --out for the chosen model")
+    if args.precision is not None:
+        raise ConfigError("--precision and --analyze/--auto exclude each other")
+    rep = analyze(
+        args.target,
+        args.calib_data,
+        cfg,  # type: ignore[arg-type]
+        eval_data=args.eval_data,
+        eval_split=args.eval_split,
+        eval_images=args.eval_images,
+        max_drop=args.max_drop,
+        top_k=args.top_k,
+        layers=not args.no_layers,
+        input_size=size,  # type: ignore[arg-type]
+        check_images=args.check_images,
+        threads=args.threads,
+        auto=args.auto,
+        out=args.out if args.auto else None,
+        bench_runs=args.runs,
+        progress=progress,
+    )
+    print(rep.markdown(command=_command(args)))
+    if args.auto and rep.chosen is not None:
+        c = rep.chosen
+        print(
+            f"chosen: {c.name} (drop {c.drop:.2f} <= {args.max_drop}, p50 {c.latency_ms:.2f} ms)"
+            + (f"; wrote {args.out}" if args.out else "")
+        )
+    if args.report:
+        write_report(rep, args.report, _command(args))
+        print(f"wrote {args.report}")
+    if args.json:
+        write_json_atomic(args.json, _finite(rep.to_dict()))
+    return 0

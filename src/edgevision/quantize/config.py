@@ -1,0 +1,104 @@
+"""``QuantConfig``: every option of ``edgevision quantize`` as one typed dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edgevision.config import validate
+from edgevision.errors import ConfigError
+
+QuantMode = Literal["static", "dynamic", "qat"]
+CalibMethod = Literal["minmax", "entropy", "percentile"]
+QType = Literal["u8", "s8"]
+Precision = Literal["int8", "fp16", "fp32"]
+
+PRECISIONS: tuple[str, ...] = ("int8", "fp16", "fp32")
+
+
+@dataclass
+class QuantConfig:
+    """Quantization options.
+
+    Attributes:
+        mode: ``"static"`` (calibrated INT8, QDQ), ``"dynamic"`` (weights INT8, activations
+            quantized at run time) or ``"qat"`` (fake-quant fine-tuning, see
+            :mod:`edgevision.quantize.qat`).
+        method: calibration method for static mode: ``"minmax"``, ``"entropy"`` (KL) or
+            ``"percentile"``.
+        calib_size: number of calibration images (evenly spaced over the folder).
+        calib_split: split read from a dataset folder in the edgevision layout.
+        percentile: the percentile for ``method="percentile"``.
+        per_channel: per-output-channel weight scales.
+        activation_type: ``"u8"`` (default; asymmetric uint8 activations, the fast path of
+            x86 VNNI/AVX2 u8s8 integer kernels) or ``"s8"``.
+        weight_type: ``"s8"`` (default) or ``"u8"``.
+        reduce_range: 7-bit weights (for CPUs without VNNI where u8s8 can saturate).
+        precision: component name -> ``"int8"`` / ``"fp16"`` / ``"fp32"``; components not
+            named take ``default_precision``.
+        default_precision: precision of everything not named in ``precision``.
+        preprocess: run ONNX Runtime's quantization pre-processing (shape inference and
+            graph optimisation) before calibrating.
+    """
+
+    mode: QuantMode = "static"
+    method: CalibMethod = "minmax"
+    calib_size: int = 100
+    calib_split: str = "train"
+    percentile: float = 99.999
+    per_channel: bool = True
+    activation_type: QType = "u8"
+    weight_type: QType = "s8"
+    reduce_range: bool = False
+    precision: dict[str, str] = field(default_factory=dict)
+    default_precision: Precision = "int8"
+    preprocess: bool = True
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.calib_size < 1:
+            raise ConfigError(f"calib_size must be >= 1, got {self.calib_size}")
+        if not 0.0 < self.percentile <= 100.0:
+            raise ConfigError(f"percentile must be in (0, 100], got {self.percentile}")
+        for comp, prec in self.precision.items():
+            if prec not in PRECISIONS:
+                raise ConfigError(
+                    f"precision of {comp!r} must be one of {', '.join(PRECISIONS)}, got {prec!r}"
+                )
+
+    @property
+    def is_mixed(self) -> bool:
+        """True when some component's precision differs from the default."""
+        return any(p != self.default_precision for p in self.precision.values())
+
+
+def parse_precision(text: str) -> tuple[dict[str, str], str | None]:
+    """Parse ``"backbone=int8,head=fp32"`` into ``({component: precision}, default)``.
+
+    The special key ``default`` (or ``*``) sets the precision of unnamed components.
+
+    Raises:
+        ConfigError: malformed item, unknown precision, or a component named twice.
+    """
+    out: dict[str, str] = {}
+    default: str | None = None
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip().lower()
+        if not sep or not key or not value:
+            raise ConfigError(f"malformed precision item {item!r}: expected component=precision")
+        if value not in PRECISIONS:
+            raise ConfigError(
+                f"unknown precision {value!r} for {key!r} (choose from {', '.join(PRECISIONS)})"
+            )
+        if key in ("default", "*"):
+            default = value
+            continue
+        if key in out:
+            raise ConfigError(f"component {key!r} is named twice in --precision")
+        out[key] = value
+    if not out and default is None:
+        raise ConfigError(f"empty precision specification {text!r}")
+    return out, default

@@ -1,0 +1,589 @@
+"""Post-training quantization (static QDQ INT8 and dynamic) with ONNX Runtime's tooling.
+
+Flow: checkpoint / registry name -> FP32 ONNX (:func:`edgevision.export.export_onnx`) ->
+ONNX Runtime quantization pre-processing (symbolic shape inference + basic graph
+optimisation) -> ``quantize_static`` (calibrated, QDQ) or ``quantize_dynamic`` -> the
+edgevision spec plus the quantization record written back into ``metadata_props`` -> an
+output check against FP32 on calibration images. The output file is written atomically:
+on any error nothing is left at the destination.
+
+Why U8 activations + S8 weights by default: on x86 the integer GEMM/conv kernels of ONNX
+Runtime (MLAS, AVX2/AVX-512 VNNI ``vpdpbusd``) multiply unsigned 8-bit activations by signed
+8-bit weights natively; S8 activations take a slower path (measured in the issue: DDRNet
+5.9 ms U8S8 vs 16.2 ms S8S8). ARM and GPUs/TensorRT prefer symmetric S8/S8, hence
+``activation_type="s8"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.config import BenchConfig, ModelSpec
+from edgevision.errors import ConfigError, EdgeVisionError, ModelFileError
+from edgevision.io import atomic_path
+from edgevision.quantize.config import QuantConfig
+
+QUANT_KEY = "edgevision.quantization"
+"""metadata_props key holding the quantization record (JSON)."""
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+class QuantizationError(EdgeVisionError):
+    """ONNX Runtime's quantizer failed on this model (e.g. an operator it cannot handle)."""
+
+
+@dataclass
+class QuantResult:
+    """What a quantization run produced.
+
+    Attributes:
+        path: the quantized ``.onnx`` file.
+        model: registry name of the architecture.
+        mode: ``"static"``, ``"dynamic"`` or ``"qat"``.
+        config: the :class:`QuantConfig` as a dict.
+        precision: component -> precision actually applied.
+        nodes: ``{"total", "quantized_ops", "excluded"}`` node counts.
+        size_mb: output file size in MiB.
+        fp32_size_mb: size of the FP32 ONNX it was made from.
+        error: output error vs FP32 on calibration images (``sqnr_db``, ``rel_l2``,
+            ``max_abs``, ``argmax_agreement``; see :func:`output_error`).
+        latency: ``{"fp32_ms", "quant_ms", "speedup"}`` (p50, from the bench harness) or
+            ``None`` when not measured.
+        warnings: human-readable warnings (e.g. quantized model slower than FP32).
+        seconds: wall time of the whole run.
+        bench: the two :class:`~edgevision.bench.BenchResult` dicts (FP32, quantized) when
+            latency was measured, for tables (:func:`write_report`).
+    """
+
+    path: str
+    model: str
+    mode: str
+    config: dict[str, Any]
+    precision: dict[str, str]
+    nodes: dict[str, int]
+    size_mb: float
+    fp32_size_mb: float
+    error: dict[str, float] = field(default_factory=dict)
+    latency: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    bench: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_ort_logging() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs advice through the root logger and prints histogram
+    progress to stdout; keep both clean (errors still raise)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def fp32_onnx(
+    target: str | os.PathLike[str],
+    workdir: str | os.PathLike[str],
+    *,
+    input_size: tuple[int, int] | None = None,
+) -> tuple[Path, ModelSpec]:
+    """An FP32 ONNX file with edgevision metadata for ``target``, and its spec.
+
+    ``.onnx`` files are used as they are; checkpoints and registry names are exported into
+    ``workdir`` first.
+
+    Raises:
+        ModelFileError: missing file, or an ONNX file without edgevision metadata.
+    """
+    from edgevision.export.metadata import read_metadata, read_spec
+
+    t = str(target)
+    p = Path(t)
+    if p.suffix.lower() == ".onnx":
+        spec = read_spec(p)  # raises ModelFileError for missing files / no metadata
+        prec = read_metadata(p).get("edgevision.precision", "fp32")
+        if prec != "fp32" or QUANT_KEY in read_metadata(p):
+            raise ModelFileError(f"{p} is already quantized (precision {prec}); start from FP32")
+        return p, spec
+    if p.suffix.lower() in CHECKPOINT_SUFFIXES and not p.is_file():
+        raise ModelFileError(f"checkpoint not found: {p}")
+    from edgevision.export import export_onnx
+
+    out = Path(workdir) / "fp32.onnx"
+    export_onnx(t, out, input_size=input_size)
+    return out, read_spec(out)
+
+
+def preprocess_for_quant(src: Path, dst: Path) -> Path:
+    """ONNX Runtime's ``quant_pre_process`` (shape inference + basic optimisation) -> ``dst``.
+
+    Symbolic shape inference can fail on exotic dynamic shapes; then the ONNX shape
+    inference path is used alone. Node names (and so the component mapping) are kept.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with _quiet_ort_logging():
+        try:
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        except Exception:  # symbolic inference raises assorted errors on dynamic graphs
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    return dst
+
+
+def _session(path: str | Path, threads: int = 0) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def output_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
+    """Error of ``out`` against ``ref`` (both ``(N, C, H, W)`` float32 logits).
+
+    Returns:
+        ``sqnr_db``: 10·log10(‖ref‖² / ‖ref − out‖²) (higher is better; inf if equal),
+        ``rel_l2``: ‖ref − out‖ / ‖ref‖, ``max_abs``: max |ref − out|,
+        ``argmax_agreement``: fraction of pixels whose argmax over C is unchanged (0–1).
+    """
+    ref = ref.astype(np.float64)
+    diff = ref - out.astype(np.float64)
+    num, den = float((ref**2).sum()), float((diff**2).sum())
+    sqnr = float("inf") if den == 0 else 10.0 * float(np.log10(max(num, 1e-30) / den))
+    agree = float((ref.argmax(1) == out.argmax(1)).mean()) if ref.ndim == 4 else float("nan")
+    return {
+        "sqnr_db": sqnr,
+        "rel_l2": float(np.sqrt(den / max(num, 1e-30))),
+        "max_abs": float(np.abs(diff).max(initial=0.0)),
+        "argmax_agreement": agree,
+    }
+
+
+def run_outputs(path: str | Path, batch: np.ndarray, input_name: str = "images") -> np.ndarray:
+    """First output of ``path`` on every image of ``batch`` (one at a time), concatenated."""
+    sess = _session(path)
+    return np.concatenate(
+        [sess.run(None, {input_name: batch[i : i + 1]})[0] for i in range(len(batch))]
+    )
+
+
+def _input_name(path: str | Path) -> str:
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    init = {i.name for i in g.initializer}
+    return next(i.name for i in g.input if i.name not in init)
+
+
+def _finalize(
+    tmp_model: Path, out: Path, spec: ModelSpec, precision: str, record: dict[str, Any]
+) -> None:
+    """Copy ``tmp_model`` to ``out`` atomically with the spec and quantization metadata."""
+    import onnx
+
+    from edgevision.export.metadata import embed_spec
+
+    proto = onnx.load(str(tmp_model))
+    embed_spec(
+        proto,
+        spec,
+        precision=precision,
+        **{QUANT_KEY: json.dumps(record), "edgevision.exported_by": "edgevision quantize"},
+    )
+    with atomic_path(out) as tmp:
+        onnx.save(proto, str(tmp))
+
+
+def _count_quant_ops(path: Path) -> tuple[int, int]:
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    q = sum(n.op_type in ("QuantizeLinear", "DynamicQuantizeLinear") for n in g.node)
+    return len(g.node), q
+
+
+def measure_latency(
+    fp32: str | Path, quant: str | Path, *, threads: int = 2, runs: int = 20, progress: bool = True
+) -> tuple[dict[str, float], list[Any]]:
+    """p50 latency of both files with the bench harness (fresh processes, alternating blocks).
+
+    Returns:
+        ``({"fp32_ms", "quant_ms", "speedup"}, [BenchResult fp32, BenchResult quant])``.
+    """
+    from edgevision.bench import benchmark_many
+
+    cfg = BenchConfig(threads=threads, runs=runs, warmup=max(2, runs // 5))
+    res = benchmark_many(
+        [str(fp32), str(quant)],
+        cfg,
+        blocks=min(3, runs),
+        progress=progress,
+        stages=False,
+        flops=False,
+    )
+    a, b = res[0].latency_ms["p50"], res[1].latency_ms["p50"]
+    return {"fp32_ms": a, "quant_ms": b, "speedup": a / b if b > 0 else float("nan")}, res
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+ENTROPY_BINS = 512
+"""Histogram bins of the entropy (KL) calibration. ``quantize_static`` cannot pass this to
+ONNX Runtime's ``EntropyCalibrater``, whose default (128 bins = 128 quantized bins) leaves a
+single candidate threshold, the full range, so "entropy" silently equals min-max. We run the
+same calibrator with 512 bins (384 candidate thresholds) and hand its ranges to
+``quantize_static`` through its calibration cache."""
+
+
+def _entropy_ranges(src: Path, reader: Any, cache: Path) -> None:
+    """KL-divergence ranges of every quantizable tensor of ``src`` -> ``cache`` (JSON)."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+    try:
+        with _quiet_ort_logging(), tempfile.TemporaryDirectory(prefix="edgevision-kl-") as td:
+            cal = create_calibrator(
+                Path(src),
+                ops,
+                augmented_model_path=str(Path(td) / "augmented.onnx"),
+                calibrate_method=CalibrationMethod.Entropy,
+                extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": 128},
+            )
+            cal.collect_data(reader)
+            save_tensors_data(cal.compute_data(), cache)
+    except EdgeVisionError:
+        raise
+    except Exception as e:  # calibration errors come in many types
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise QuantizationError(
+            f"entropy calibration failed: {type(e).__name__}: {first}"
+        ) from None
+    finally:
+        if hasattr(reader, "rewind"):
+            reader.rewind()
+
+
+def quantize_onnx_static(
+    src: Path,
+    dst: Path,
+    reader: Any,
+    cfg: QuantConfig,
+    *,
+    nodes_to_quantize: list[str] | None = None,
+    nodes_to_exclude: list[str] | None = None,
+    calibration_cache: Path | None = None,
+) -> None:
+    """``quantize_static`` on a pre-processed FP32 model (no metadata handling).
+
+    ``calibration_cache`` (a JSON file) stores the tensor ranges so repeated calls with other
+    node sets (sensitivity analysis, search) calibrate only once.
+
+    Raises:
+        QuantizationError: the quantizer failed (unsupported operator ...).
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    qt = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
+    if cfg.method == "entropy" and not (calibration_cache and calibration_cache.is_file()):
+        calibration_cache = calibration_cache or dst.with_name(dst.stem + ".entropy.json")
+        _entropy_ranges(src, reader, calibration_cache)
+    try:
+        with _quiet_ort_logging():
+            quantize_static(
+                str(src),
+                str(dst),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=cfg.per_channel,
+                reduce_range=cfg.reduce_range,
+                activation_type=qt[cfg.activation_type],
+                weight_type=qt[cfg.weight_type],
+                nodes_to_quantize=nodes_to_quantize or None,
+                nodes_to_exclude=nodes_to_exclude or None,
+                calibrate_method=getattr(CalibrationMethod, _METHODS[cfg.method]),
+                extra_options={"CalibPercentile": cfg.percentile},
+                calibration_cache_path=calibration_cache,
+            )
+    except EdgeVisionError:
+        raise
+    except Exception as e:  # the quantizer raises many kinds on unsupported graphs
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise QuantizationError(
+            f"ONNX Runtime static quantization failed: {type(e).__name__}: {first}"
+        ) from None
+    finally:
+        if hasattr(reader, "rewind"):
+            reader.rewind()
+
+
+def quantize_model(
+    target: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    config: QuantConfig | None = None,
+    *,
+    calib_data: str | os.PathLike[str] | None = None,
+    input_size: tuple[int, int] | None = None,
+    measure: bool | None = None,
+    bench_runs: int = 20,
+    threads: int = 2,
+    check_images: int = 8,
+    progress: bool = True,
+) -> QuantResult:
+    """Quantize ``target`` (checkpoint, registry name or FP32 ``.onnx``) into ``out``.
+
+    Args:
+        target: ``.pt``/``.safetensors`` checkpoint, registry name (random weights) or an
+            FP32 ``.onnx`` with edgevision metadata.
+        out: destination ``.onnx`` (written atomically).
+        config: :class:`QuantConfig` (mode, method, calib size, types, precision map).
+        calib_data: calibration folder (dataset in edgevision layout or plain image folder);
+            required for static mode, and used for the output check in every mode.
+        input_size: ``(H, W)`` to export and calibrate at (default: the spec's).
+        measure: time FP32 vs quantized with the bench harness (default: on for dynamic
+            mode, where being slower than FP32 is common; off for static).
+        bench_runs: timed runs per model when measuring.
+        threads: intra-op threads for the latency measurement.
+        check_images: calibration images used for the output check vs FP32 (0: none).
+        progress: progress output on stderr.
+
+    Returns:
+        A :class:`QuantResult`.
+
+    Raises:
+        DataError: missing / empty / too-small calibration folder, unreadable images.
+        ConfigError: unknown component, unsupported precision (fp16 on CPU), bad options.
+        ModelFileError: missing model, or an ONNX file without edgevision metadata.
+        QuantizationError: ONNX Runtime's quantizer failed.
+    """
+    from edgevision.quantize.calibration import ImageFolderReader
+    from edgevision.quantize.mixed import (
+        OTHER,
+        build_node_map,
+        model_components,
+        resolve_precision,
+        split_nodes,
+    )
+
+    cfg = config or QuantConfig()
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise ConfigError(f"output must end in .onnx, got {out}")
+    if cfg.mode == "qat":
+        raise ConfigError("mode 'qat' trains: use edgevision.quantize.qat.quantize_qat")
+    if cfg.mode == "static" and calib_data is None:
+        raise ConfigError("static quantization needs calibration images: pass --calib-data DIR")
+    if measure is None:
+        measure = cfg.mode == "dynamic"
+
+    with tempfile.TemporaryDirectory(prefix="edgevision-quant-") as td:
+        work = Path(td)
+        reader = None
+        # resolve cheap inputs first so a bad folder fails before a slow export
+        if calib_data is not None and not Path(calib_data).is_dir():
+            from edgevision.errors import require_dir
+
+            require_dir(calib_data, "calibration folder")
+        src, spec = fp32_onnx(target, work, input_size=input_size)
+        input_name = _input_name(src)
+        # check the precision request against the declared components before any slow step
+        needs_map = bool(cfg.precision) or cfg.default_precision != "int8"
+        full = {OTHER: "int8"}
+        if needs_map:
+            full = resolve_precision(cfg.precision, cfg.default_precision, model_components(spec))
+            fp16 = sorted(c for c, p in full.items() if p == "fp16")
+            if fp16:
+                raise ConfigError(
+                    f"fp16 requested for {', '.join(fp16)}, but the ONNX Runtime CPU provider "
+                    "has no fp16 convolution kernels on x86 (fp16 needs the CUDA or TensorRT "
+                    "provider); use int8 or fp32 on this machine"
+                )
+            if not any(p == "int8" for p in full.values()):
+                raise ConfigError("--precision leaves nothing to quantize (every component fp32)")
+        if calib_data is not None:
+            reader = ImageFolderReader(
+                calib_data,
+                spec,
+                count=cfg.calib_size,
+                input_name=input_name,
+                split=cfg.calib_split,
+                input_size=input_size,
+            )
+        pre = preprocess_for_quant(src, work / "pre.onnx") if cfg.preprocess else src
+        excluded: list[str] = []
+        if needs_map:
+            import onnx
+
+            proto = onnx.load(str(pre), load_external_data=False)
+            _, excluded = split_nodes(build_node_map(proto, spec), full)
+
+        tmp_q = work / "quant.onnx"
+        if cfg.mode == "static":
+            if progress:
+                print(
+                    f"calibrating ({cfg.method}) on {len(reader)} images at "  # type: ignore[arg-type]
+                    f"{'x'.join(map(str, input_size or spec.input_size))} ...",
+                    flush=True,
+                )
+            quantize_onnx_static(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
+        else:
+            _quantize_dynamic(pre, tmp_q, cfg, excluded)
+
+        precision_tag = "mixed" if any(p != "int8" for p in full.values()) and excluded else "int8"
+        record: dict[str, Any] = {
+            "mode": cfg.mode,
+            "method": cfg.method if cfg.mode == "static" else None,
+            "calib_size": len(reader) if (reader is not None and cfg.mode == "static") else 0,
+            "calib_data": str(calib_data) if calib_data is not None else None,
+            "activation_type": cfg.activation_type if cfg.mode == "static" else "u8",
+            "weight_type": cfg.weight_type,
+            "per_channel": cfg.per_channel,
+            "reduce_range": cfg.reduce_range,
+            "precision": full,
+            "excluded_nodes": len(excluded),
+            "tool": "onnxruntime.quantization",
+        }
+        error: dict[str, float] = {}
+        if reader is not None and check_images > 0:
+            batch = reader.data[: min(check_images, len(reader))]
+            error = output_error(
+                run_outputs(src, batch, input_name), run_outputs(tmp_q, batch, input_name)
+            )
+            record["check"] = {"images": len(batch), **error}
+        _finalize(tmp_q, out, spec, precision_tag, record)
+        total, qops = _count_quant_ops(out)
+        fp32_size = src.stat().st_size / 2**20
+        result = QuantResult(
+            path=str(out),
+            model=spec.name,
+            mode=cfg.mode,
+            config=asdict(cfg),
+            precision=full,
+            nodes={"total": total, "quantized_ops": qops, "excluded": len(excluded)},
+            size_mb=out.stat().st_size / 2**20,
+            fp32_size_mb=fp32_size,
+            error=error,
+        )
+        if measure:
+            lat, res = measure_latency(
+                src, out, threads=threads, runs=bench_runs, progress=progress
+            )
+            result.latency = lat
+            result.bench = [r.to_dict() for r in res]
+            if lat["quant_ms"] >= lat["fp32_ms"]:
+                result.warnings.append(
+                    f"{cfg.mode} INT8 is SLOWER than FP32 on this machine: "
+                    f"{lat['quant_ms']:.2f} ms vs {lat['fp32_ms']:.2f} ms p50 "
+                    f"({threads} threads); "
+                    + (
+                        "dynamic quantization re-quantizes activations at run time and uses "
+                        "ConvInteger, which is slow for conv-heavy models on CPU — use "
+                        "--mode static"
+                        if cfg.mode == "dynamic"
+                        else "try other activation/weight types or exclude components"
+                    )
+                )
+        result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _quantize_dynamic(src: Path, dst: Path, cfg: QuantConfig, excluded: list[str]) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    qt = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
+    try:
+        with _quiet_ort_logging():
+            quantize_dynamic(
+                str(src),
+                str(dst),
+                per_channel=cfg.per_channel,
+                reduce_range=cfg.reduce_range,
+                weight_type=qt[cfg.weight_type],
+                nodes_to_exclude=excluded or None,
+            )
+    except Exception as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise QuantizationError(
+            f"ONNX Runtime dynamic quantization failed: {type(e).__name__}: {first}"
+        ) from None
+
+
+def write_report(result: QuantResult, path: str | os.PathLike[str], *, command: str) -> Path:
+    """Markdown table of FP32 vs quantized (bench harness results + output error), atomically.
+
+    Raises:
+        ConfigError: the result has no latency measurement (run with ``measure=True``).
+    """
+    from edgevision.bench.report import markdown
+    from edgevision.io import write_text_atomic
+
+    if not result.bench:
+        raise ConfigError("a report needs latency measurements (add --bench)")
+    text = markdown(
+        result.bench,
+        title=f"Quantization: {result.model} ({result.mode})",
+        written_by=command,
+    )
+    cfg = result.config
+    lines = [
+        "",
+        "## Quantization",
+        "",
+        "| mode | method | calib images | act/weight | per-channel | FP32 MB | quant MB "
+        "| size −% | SQNR dB | argmax agree | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    err = result.error
+    lat = result.latency or {}
+    lines.append(
+        f"| {result.mode} | {cfg['method'] if result.mode == 'static' else '-'} "
+        f"| {cfg['calib_size'] if result.mode == 'static' else '-'} "
+        f"| {cfg['activation_type'] if result.mode == 'static' else 'u8'}/{cfg['weight_type']} "
+        f"| {cfg['per_channel']} | {result.fp32_size_mb:.2f} | {result.size_mb:.2f} "
+        f"| {100 * (1 - result.size_mb / result.fp32_size_mb):.1f} "
+        f"| {err.get('sqnr_db', float('nan')):.1f} | {err.get('argmax_agreement', float('nan')):.4f} "
+        f"| {lat.get('speedup', float('nan')):.2f}× |"
+    )
+    prec = (
+        ", ".join(f"{k}={v}" for k, v in result.precision.items())
+        if len(result.precision) > 1
+        else "all int8"
+    )
+    lines += ["", f"Precision: {prec}", ""]
+    lines += [f"Warning: {w}" for w in result.warnings]
+    write_text_atomic(path, text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+    return Path(path)

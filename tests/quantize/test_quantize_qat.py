@@ -1,0 +1,92 @@
+"""QAT: fake-quant fine-tuning through the Trainer, QDQ export, INT8 kernels in ORT."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from edgevision.errors import ConfigError  # noqa: E402
+from edgevision.export.metadata import read_metadata, read_spec  # noqa: E402
+from edgevision.quantize.ptq import QUANT_KEY  # noqa: E402
+from edgevision.quantize.qat import QATConfig, quantize_qat  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def synth(synth_images):
+    return synth_images(seed=5, size=(64, 64), train=4, val=1)
+
+
+@pytest.fixture
+def tiny_ckpt(synth, tmp_path):
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.data.semantic import SemanticFolder
+    from edgevision.registry import create_model
+
+    torch.manual_seed(0)
+    names = SemanticFolder(synth, "train").class_names
+    model = create_model(
+        "deeplabv3plus_mobilenetv2",
+        width_mult=0.35,
+        aspp_channels=16,
+        class_names=names,
+        input_size=(64, 64),
+    )
+    return save_checkpoint(tmp_path / "fp32.pt", model)
+
+
+def test_qat_exports_qdq_that_ort_runs_with_int8_kernels(
+    synth, tiny_ckpt, tmp_path, one_torch_thread
+):
+    import onnx
+    import onnxruntime as ort
+
+    out = tmp_path / "qat.onnx"
+    res = quantize_qat(
+        tiny_ckpt,
+        out,
+        synth,
+        qat=QATConfig(epochs=1, batch_size=2, lr=1e-6),
+        check_images=2,
+        progress=False,
+    )
+    ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    assert ops["QuantizeLinear"] > 20 and ops["DequantizeLinear"] > 20
+    assert ops["BatchNormalization"] == 0  # folded before QAT
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    so.log_severity_level = 3
+    ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+    opt = Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    assert opt["QLinearConv"] >= 0.9 * ops["Conv"] > 0  # convs run as INT8 kernels
+    meta = read_metadata(out)
+    assert meta["edgevision.precision"] == "int8"
+    rec = json.loads(meta[QUANT_KEY])
+    assert rec["mode"] == "qat" and rec["qat"]["steps"] == 2
+    assert read_spec(out) == tiny_ckpt_onnx_spec(tiny_ckpt)
+    assert res.mode == "qat" and res.size_mb < 0.6 * res.fp32_size_mb  # INT8 weights stored
+    # a near-zero learning rate keeps the model close to FP32
+    assert res.error["sqnr_db"] > 10.0, res.error
+
+
+def tiny_ckpt_onnx_spec(path):
+    from edgevision.checkpoint import read_spec as ckpt_spec
+
+    return ckpt_spec(path)
+
+
+def test_qat_rejects_mismatched_classes_and_tiny_split(synth, tmp_path):
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.registry import create_model
+
+    model = create_model(
+        "deeplabv3plus_mobilenetv2", width_mult=0.35, aspp_channels=16, input_size=(64, 64)
+    )
+    ck = save_checkpoint(tmp_path / "camvid_classes.pt", model)
+    with pytest.raises(ConfigError, match="classes"):
+        quantize_qat(ck, tmp_path / "x.onnx", synth, progress=False)
+    assert not (tmp_path / "x.onnx").exists()

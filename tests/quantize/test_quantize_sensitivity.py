@@ -1,0 +1,99 @@
+"""Sensitivity analysis and the measured search on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("torch")
+
+from edgevision.errors import ConfigError
+from edgevision.export.metadata import read_metadata
+from edgevision.quantize import QuantConfig, analyze
+from edgevision.quantize.sensitivity import write_report
+
+
+@pytest.fixture(scope="module")
+def calib(synth_images):
+    return synth_images(seed=3, size=(64, 96), train=6, val=2)
+
+
+@pytest.mark.slow
+def test_analyze_ranks_components_and_layers(tiny_onnx, calib, tmp_path):
+    rep = analyze(
+        tiny_onnx,
+        calib,
+        QuantConfig(calib_size=2),
+        top_k=3,
+        max_drop=100.0,
+        check_images=2,
+        progress=False,
+    )
+    names = {s.name for s in rep.components}
+    assert names == {"backbone", "aspp", "decoder"}
+    drops = [s.drop for s in rep.components]
+    assert drops == sorted(drops, reverse=True)
+    assert len(rep.layers) == 3 and all(s.kind == "layer" for s in rep.layers)
+    assert {s.name for s in rep.all_but} == {f"all but {c}" for c in names}
+    # budget of 100 points: all-INT8 is accepted, nothing excluded
+    assert rep.exclude == [] and rep.proposed is rep.all_int8
+    # a component quantized alone is no worse than everything quantized (SQNR, up to noise)
+    assert max(s.sqnr_db for s in rep.components) >= rep.all_int8.sqnr_db - 1.0
+    md = tmp_path / "sens.md"
+    write_report(rep, md, "edgevision quantize --analyze")
+    text = md.read_text()
+    assert "most sensitive first" in text and "`backbone`" in text
+
+
+def test_zero_budget_excludes_most_sensitive_first(tiny_onnx, calib, tmp_path):
+    rep = analyze(
+        tiny_onnx,
+        calib,
+        QuantConfig(calib_size=2),
+        layers=False,
+        max_drop=-0.0,
+        check_images=2,
+        progress=False,
+    )
+    if rep.all_int8.drop > 0:
+        assert rep.exclude and rep.exclude[0] == rep.components[0].name
+    else:
+        assert rep.exclude == []
+    js = tmp_path / "sens.json"
+    write_report(rep, js, "edgevision quantize --analyze")
+
+    def no_constants(name):
+        raise ValueError(name)
+
+    data = json.loads(js.read_text(), parse_constant=no_constants)  # strict JSON
+    assert data["model"] == "deeplabv3plus_mobilenetv2" and len(data["components"]) == 3
+
+
+@pytest.mark.slow
+def test_auto_search_writes_fastest_config_within_budget(tiny_onnx, calib, tmp_path):
+    out = tmp_path / "auto.onnx"
+    rep = analyze(
+        tiny_onnx,
+        calib,
+        QuantConfig(calib_size=2),
+        layers=False,
+        max_drop=100.0,
+        check_images=2,
+        auto=True,
+        out=out,
+        bench_runs=3,
+        progress=False,
+    )
+    assert rep.chosen is not None and rep.searched
+    assert all(s.latency_ms is not None for s in rep.searched)
+    ok = [s for s in rep.searched[1:] if s.drop <= 100.0]  # [0] is FP32
+    assert rep.searched[0].name == "fp32"
+    assert rep.chosen.latency_ms == min(s.latency_ms for s in ok)
+    assert read_metadata(out)["edgevision.precision"] in ("int8", "mixed")
+
+
+def test_analyze_needs_static_mode(tiny_onnx, calib):
+    with pytest.raises(ConfigError, match="static"):
+        analyze(tiny_onnx, calib, QuantConfig(mode="dynamic"), progress=False)

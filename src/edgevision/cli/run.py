@@ -1,0 +1,224 @@
+"""``edgevision run``: real-time inference on video streams through GStreamer.
+
+::
+
+    edgevision run video.mp4 --model model.onnx --out out.mp4 --meta out.jsonl
+    edgevision run rtsp://cam/stream test://ball --model yolo_ret_m075 --out null
+    edgevision run --list-decoders
+    edgevision run --sample sample.mp4        # write the built-in synthetic sample video
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+SOURCES_HELP = """\
+SOURCE forms:
+  FILE.mp4|mkv|avi|mov|webm   a video file (H.264/H.265/MJPEG/VP8/VP9/AV1/MPEG-4)
+  rtsp://HOST:PORT/PATH       an RTSP stream (reconnects with back-off if it drops)
+  v4l2:///dev/videoN          a V4L2 camera
+  csi://N                     a CSI camera (nvarguscamerasrc, Jetson)
+  test://PATTERN?size=WxH&fps=N&frames=N   videotestsrc (PATTERN: smpte, ball, snow ...)
+  FOLDER                      images in a folder, sorted by name
+  'gst:FRAGMENT'              a GStreamer fragment ending in raw video
+
+--model forms:
+  FILE.onnx                   ONNX Runtime (no torch needed)
+  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --engine torch keeps it)
+  package.module:factory      factory() returns a ModelPlugin
+  NAME                        an 'edgevision.models' entry point, or a registry model
+                              (random weights: a pipeline check only, logged as such)
+
+examples:
+  edgevision run clip.mp4 --model m.onnx --out out.mp4 --meta out.jsonl
+  edgevision run rtsp://127.0.0.1:8554/cam --model m.onnx --out rtsp://127.0.0.1:8555/live
+  edgevision run test://ball test://smpte --model deeplabv3plus_mobilenetv2 --duration 10
+  edgevision run ../shared/data/camvid/images/val --model runs/ddrnet/best.pt --out camvid.mp4
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a model on video streams (files, RTSP, cameras) through GStreamer",
+        description=(
+            "Decode SOURCEs with GStreamer (hardware decoders where this machine has them, "
+            "software otherwise), run the model in its own thread with bounded queues (live "
+            "sources hand over the newest frame and drop older ones when the model is slower; "
+            "drops are counted), and "
+            "write an overlay video, per-frame JSONL and a summary."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SOURCES_HELP,
+    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="input streams (see below)")
+    p.add_argument("--model", "-m", help="model: .onnx, checkpoint, plugin or name (see below)")
+    p.add_argument(
+        "--out",
+        "-o",
+        default="null",
+        help="FILE.mp4|.mkv, rtsp://HOST:PORT/NAME, display or null (default: null); "
+        "several sources get _0, _1 ... suffixes",
+    )
+    p.add_argument("--meta", metavar="FILE.jsonl", help="one JSON line per processed frame")
+    p.add_argument("--summary", metavar="FILE.json", help="write the run summary JSON here")
+    p.add_argument(
+        "--decoder",
+        default="auto",
+        help="auto (hardware if present, else software), hw, sw, or an element name",
+    )
+    p.add_argument("--list-decoders", action="store_true", help="print decoders here and exit")
+    p.add_argument("--size", metavar="WxH", help="scale frames to this size before the model")
+    leak = p.add_mutually_exclusive_group()
+    leak.add_argument(
+        "--leaky",
+        dest="leaky",
+        action="store_true",
+        default=None,
+        help="drop frames when the model falls behind, keeping the newest (default for live "
+        "sources)",
+    )
+    leak.add_argument(
+        "--no-leaky",
+        dest="leaky",
+        action="store_false",
+        help="process every frame, slowing the source (default for files and folders)",
+    )
+    p.add_argument("--queue", type=int, default=2, help="frames buffered per stream (default 2)")
+    p.add_argument("--realtime", action="store_true", help="play files at their frame rate")
+    p.add_argument("--max-frames", type=int, default=0, help="stop each stream after N frames")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for a source's first frame (default 10)",
+    )
+    p.add_argument("--rtsp-transport", choices=("tcp", "udp"), default="tcp")
+    p.add_argument("--rtsp-latency", type=int, default=100, help="rtspsrc latency in ms")
+    p.add_argument("--no-reconnect", action="store_true", help="end RTSP streams that drop")
+    p.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=30.0,
+        help="give up on a dropped RTSP stream after S seconds (default 30)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "onnxruntime", "torch"),
+        default="auto",
+        help="inference engine for checkpoints and names (default: ONNX Runtime)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="engine threads (default 2)")
+    p.add_argument("--batch", type=int, default=0, help="frames per engine call (0: #streams)")
+    p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
+    p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
+    p.add_argument("--fps", type=int, default=30, help="frame rate of the output video")
+    p.add_argument("--sample", metavar="FILE.mp4", help="write the built-in sample video, exit")
+    p.add_argument("--no-progress", action="store_true", help="no live stats")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    p.set_defaults(func=run)
+
+
+def _logging(quiet: bool) -> None:
+    logger = logging.getLogger("edgevision.stream")
+    if not logger.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("edgevision run: %(message)s"))
+        logger.addHandler(h)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevision.errors import ConfigError
+
+    _logging(args.quiet)
+    if args.list_decoders:
+        from edgevision.stream.decoders import list_decoders
+
+        print(f"{'codec':9} {'auto picks':16} {'hardware':28} software")
+        for r in list_decoders():
+            print(
+                f"{r['codec']:9} {r['auto'] or '-':16} {','.join(r['hardware']) or '-':28} "
+                f"{','.join(r['software']) or '-'}"
+            )
+        return 0
+    if args.sample:
+        from edgevision.stream.sample import make_sample_video
+
+        path = make_sample_video(args.sample)
+        print(f"wrote {path}")
+        return 0
+    if not args.sources:
+        raise ConfigError("give at least one SOURCE (see 'edgevision run --help')")
+    if not args.model:
+        raise ConfigError("--model is required (a .onnx file, checkpoint, plugin or name)")
+    for name in ("queue", "threads"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be >= 1")
+    from edgevision.stream.pipeline import RunConfig, run_stream
+    from edgevision.stream.sources import SourceOptions, _parse_wh
+
+    size = _parse_wh(args.size, "--size") if args.size else None
+    cfg = RunConfig(
+        sources=list(args.sources),
+        model=args.model,
+        out=args.out,
+        meta=args.meta,
+        summary=args.summary,
+        source=SourceOptions(
+            size=size,
+            decoder=args.decoder,
+            leaky=args.leaky,
+            queue_size=args.queue,
+            realtime=args.realtime,
+            max_frames=args.max_frames,
+            start_timeout=args.timeout,
+            rtsp_transport=args.rtsp_transport,
+            rtsp_latency_ms=args.rtsp_latency,
+            reconnect=not args.no_reconnect,
+            reconnect_timeout=args.reconnect_timeout,
+        ),
+        engine=args.engine,
+        threads=args.threads,
+        batch=args.batch,
+        video=args.video,
+        keyframes=args.keyframes,
+        duration=args.duration,
+        fps=args.fps,
+    )
+    summary = run_stream(cfg, progress=not args.no_progress)
+    _print_summary(summary)
+    return 1 if summary["errors"] else 0
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    lat = s["stages_ms"]["latency"]
+    inf = s["stages_ms"]["inference"]
+    print(
+        f"{s['frames_processed']} frames in {s['wall_s']:.1f} s "
+        f"({s['aggregate_fps']} FPS), {s['frames_dropped']} dropped; inference p50 "
+        f"{inf.get('p50', 0)} ms, latency p99 {lat.get('p99', 0)} ms; model "
+        f"{s['model']['name']}{'' if s['model'].get('trained', True) else ' (untrained)'}"
+    )
+    for st in s["streams"]:
+        print(
+            f"  [{st['source']}] "
+            + json.dumps(
+                {
+                    k: st[k]
+                    for k in ("frames_processed", "frames_dropped", "reconnects", "fps", "ended")
+                }
+                | {"decoder": st["decoder"]}
+            )
+        )
+    for o in s["outputs"]:
+        if o != "null":
+            print(f"  wrote {o}")
+    for e in s["errors"]:
+        print(f"  error: {e}", file=sys.stderr)

@@ -1,0 +1,315 @@
+"""Output sinks: an MP4 file, an RTSP stream (gst-rtsp-server), a display window, or nothing.
+
+Each sink takes ``(H, W, 3)`` uint8 RGB frames (the overlay) with their presentation time and
+encodes them in GStreamer: ``appsrc ! videoconvert ! H.264 encoder ! ...``. MP4 files are
+written under a temporary name and renamed when the muxer has finalised them (EOS), so an
+interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from edgevision.errors import DataError
+from edgevision.stream.gst import StreamError, gst, has_element, parse_error
+
+log = logging.getLogger("edgevision.stream")
+
+__all__ = ["OutputSink", "check_output", "check_writable", "open_output", "pick_encoder"]
+
+# H.264 encoders in priority order: (element, properties as gst-launch text)
+ENCODERS: list[tuple[str, str]] = [
+    ("x264enc", "tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate={kbps}"),
+    ("vah264enc", "bitrate={kbps}"),
+    ("vaapih264enc", "bitrate={kbps}"),
+    ("openh264enc", "bitrate={bps} complexity=low gop-size=30"),
+    ("avenc_h264_omx", ""),
+]
+
+
+def pick_encoder(width: int, height: int, fps: float = 30.0) -> str:
+    """gst-launch text of the best H.264 encoder here, with a bitrate for the frame size.
+
+    Raises:
+        StreamError: no H.264 encoder installed.
+    """
+    bps = int(min(max(width * height * fps * 0.1, 200_000), 8_000_000))
+    for el, props in ENCODERS:
+        if has_element(el):
+            return f"{el} {props.format(kbps=bps // 1000, bps=bps)}".strip()
+    raise StreamError(
+        "no H.264 encoder installed (x264enc, openh264enc, vah264enc); install "
+        "gstreamer1.0-plugins-ugly or -bad, or use --out null"
+    )
+
+
+class OutputSink:
+    """Base: ``write(image, pts)`` then ``close()``. ``needs_image``: whether to draw."""
+
+    needs_image = True
+    target = ""
+
+    def write(self, image: np.ndarray, pts: float) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink(OutputSink):
+    """Discards frames (``--out null``): only ``--meta`` and the summary are produced."""
+
+    needs_image = False
+    target = "null"
+
+    def write(self, image: np.ndarray, pts: float) -> None:
+        pass
+
+
+def _caps(w: int, h: int, fps: int) -> str:
+    return f"video/x-raw,format=RGB,width={w},height={h},framerate={fps}/1"
+
+
+class _AppSrcSink(OutputSink):
+    """Shared: a pipeline started at the first frame (when the size is known)."""
+
+    def __init__(self, fps: int = 30) -> None:
+        self.fps = fps
+        self.pipeline: Any = None
+        self.appsrc: Any = None
+        self.size: tuple[int, int] | None = None
+        self._t0: float | None = None
+        self._last = -1.0
+        self.frames = 0
+
+    def _description(self, w: int, h: int) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _start(self, w: int, h: int) -> None:
+        Gst = gst()
+        desc = self._description(w, h)
+        try:
+            self.pipeline = Gst.parse_launch(desc)
+        except Exception as e:  # GLib.Error
+            raise StreamError(f"output {self.target}: {getattr(e, 'message', e)}") from None
+        self.appsrc = self.pipeline.get_by_name("src")
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            msg = self.pipeline.get_bus().timed_pop_filtered(Gst.SECOND, Gst.MessageType.ERROR)
+            raise StreamError(
+                f"output {self.target}: {parse_error(msg) if msg else 'cannot start'}"
+            )
+        self.size = (w, h)
+
+    def write(self, image: np.ndarray, pts: float) -> None:
+        Gst = gst()
+        h, w = image.shape[:2]
+        if self.pipeline is None:
+            self._start(w, h)
+        if (w, h) != self.size:
+            import cv2
+
+            image = cv2.resize(image, self.size)
+        if self._t0 is None:
+            self._t0 = pts
+        t = pts - self._t0
+        if t <= self._last:  # stream restarted (reconnect) or out-of-order: keep monotonic
+            t = self._last + 1.0 / self.fps
+        self._last = t
+        buf = Gst.Buffer.new_wrapped(np.ascontiguousarray(image).tobytes())
+        buf.pts = int(t * Gst.SECOND)
+        buf.duration = int(Gst.SECOND / self.fps)
+        ret = self.appsrc.emit("push-buffer", buf)
+        if ret != Gst.FlowReturn.OK:
+            msg = self.pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
+            raise StreamError(
+                f"output {self.target}: {parse_error(msg) if msg else ret.value_nick}"
+            )
+        self.frames += 1
+
+    def _finish(self, timeout: float = 20.0) -> bool:
+        """Send EOS and wait for it to come out of the sink; True when finalised."""
+        Gst = gst()
+        if self.pipeline is None:
+            return False
+        self.appsrc.emit("end-of-stream")
+        msg = self.pipeline.get_bus().timed_pop_filtered(
+            int(timeout * Gst.SECOND), Gst.MessageType.EOS | Gst.MessageType.ERROR
+        )
+        self.pipeline.set_state(Gst.State.NULL)
+        self.pipeline = None
+        if msg is None:
+            log.error("output %s: not finalised within %g s", self.target, timeout)
+            return False
+        if msg.type == Gst.MessageType.ERROR:
+            log.error("output %s: %s", self.target, parse_error(msg))
+            return False
+        return True
+
+
+class Mp4Sink(_AppSrcSink):
+    """H.264 in MP4 (or Matroska for ``.mkv``), finalised at :meth:`close`."""
+
+    def __init__(self, path: Path, fps: int = 30) -> None:
+        super().__init__(fps)
+        self.path = path
+        self.target = str(path)
+        self.tmp = path.with_name(f".{path.name}.partial")
+
+    def _description(self, w: int, h: int) -> str:
+        mux = "matroskamux" if self.path.suffix.lower() == ".mkv" else "mp4mux"
+        loc = str(self.tmp).replace('"', '\\"')
+        return (
+            f"appsrc name=src format=time block=true max-bytes={w * h * 3 * 4} "
+            f'caps="{_caps(w, h, self.fps)}" ! videoconvert ! video/x-raw,format=I420 ! '
+            f'{pick_encoder(w, h, self.fps)} ! h264parse ! {mux} ! filesink location="{loc}"'
+        )
+
+    def close(self) -> None:
+        if self._finish() and self.tmp.exists():
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.path)
+            log.info("wrote %s (%d frames)", self.path, self.frames)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+class DisplaySink(_AppSrcSink):
+    """A window (``autovideosink``); needs ``DISPLAY`` or ``WAYLAND_DISPLAY``."""
+
+    target = "display"
+
+    def _description(self, w: int, h: int) -> str:
+        return (
+            f'appsrc name=src format=time caps="{_caps(w, h, self.fps)}" ! videoconvert ! '
+            f"autovideosink sync=false"
+        )
+
+    def close(self) -> None:
+        self._finish(2.0)
+
+
+class RtspSink(OutputSink):
+    """Serve the overlay at ``rtsp://HOST:PORT/PATH`` through gst-rtsp-server.
+
+    Frames are pushed only while a client is connected (the media is shared between
+    clients); without a client they are discarded at no cost.
+    """
+
+    def __init__(self, server: Any, path: str, fps: int = 30) -> None:
+        self.server = server
+        self.path = path
+        self.fps = fps
+        self.target = f"rtsp://{server.host}:{server.port}{path}"
+        self.size: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._appsrc: Any = None
+        self.frames = 0
+        self._n = 0
+
+    def _configure(self, _factory: Any, media: Any) -> None:
+        with self._lock:
+            self._appsrc = media.get_element().get_child_by_name("src")
+            self._n = 0
+            media.connect("unprepared", self._unprepared)
+
+    def _unprepared(self, _media: Any) -> None:
+        with self._lock:
+            self._appsrc = None
+
+    def write(self, image: np.ndarray, pts: float) -> None:
+        Gst = gst()
+        h, w = image.shape[:2]
+        if self.size is None:
+            self.size = (w, h)
+            launch = (
+                f"( appsrc name=src is-live=true format=time do-timestamp=true "
+                f'caps="{_caps(w, h, self.fps)}" ! videoconvert ! video/x-raw,format=I420 ! '
+                f"{pick_encoder(w, h, self.fps)} ! h264parse config-interval=-1 ! "
+                f"rtph264pay name=pay0 pt=96 config-interval=1 )"
+            )
+            self.server.mount(self.path, launch, self._configure)
+            log.info("serving %s", self.target)
+        with self._lock:
+            src = self._appsrc
+        if src is None:
+            return
+        if (w, h) != self.size:
+            import cv2
+
+            image = cv2.resize(image, self.size)
+        buf = Gst.Buffer.new_wrapped(np.ascontiguousarray(image).tobytes())
+        buf.duration = int(Gst.SECOND / self.fps)
+        src.emit("push-buffer", buf)
+        self.frames += 1
+
+    def close(self) -> None:
+        with self._lock:
+            src, self._appsrc = self._appsrc, None
+        if src is not None:
+            src.emit("end-of-stream")
+
+
+def check_output(out: str) -> None:
+    """Fail early (before any model or source is opened) on an unusable ``--out``.
+
+    Raises:
+        DataError: the MP4's folder is missing or not writable.
+        StreamError: an unknown output kind, or ``display`` without a display.
+    """
+    if out in ("null", "none"):
+        return
+    if out == "display":
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise StreamError("--out display: no display here (DISPLAY is not set); use a file")
+        return
+    if out.startswith("rtsp://"):
+        u = urlsplit(out)
+        if not u.port or u.hostname is None:
+            raise StreamError(f"--out {out}: expected rtsp://HOST:PORT/NAME")
+        return
+    p = Path(out)
+    if p.suffix.lower() not in (".mp4", ".mkv"):
+        raise StreamError(f"--out {out}: expected FILE.mp4, FILE.mkv, rtsp://…, display or null")
+    check_writable(p)
+
+
+def check_writable(p: Path) -> None:
+    """Raise :class:`DataError` unless a file can be created next to ``p``."""
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"output folder not found: {parent}")
+    probe = parent / f".{p.name}.probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise DataError(f"cannot write to output folder {parent}: {e.strerror}") from None
+
+
+def stream_out_name(out: str, index: int, n: int) -> str:
+    """Per-stream output: one stream uses ``out`` as is; several get ``_0``, ``_1`` … suffixes."""
+    if n == 1 or out in ("null", "none", "display"):
+        return out
+    if out.startswith("rtsp://"):
+        return f"{out.rstrip('/')}_{index}"
+    p = Path(out)
+    return str(p.with_name(f"{p.stem}_{index}{p.suffix}"))
+
+
+def open_output(out: str, *, fps: int = 30, server: Any = None) -> OutputSink:
+    """The sink for one stream's ``out`` (after :func:`check_output`)."""
+    if out in ("null", "none"):
+        return NullSink()
+    if out == "display":
+        return DisplaySink(fps)
+    if out.startswith("rtsp://"):
+        assert server is not None
+        return RtspSink(server, urlsplit(out).path or "/stream", fps)
+    return Mp4Sink(Path(out), fps)

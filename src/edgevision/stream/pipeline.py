@@ -1,0 +1,418 @@
+"""``run_stream``: sources -> bounded queues -> inference worker -> overlay/outputs/JSONL.
+
+Threads (none of the Python work runs on a GStreamer streaming thread for longer than a
+frame copy):
+
+* one GStreamer pipeline per source (decode in C), whose appsink callback copies the frame
+  into that stream's :class:`~.queues.FrameQueue` (leaky for live sources);
+* the **prep** thread takes a frame of every stream that has one (the newest for live
+  streams, older ones counted as dropped; the oldest for files) and preprocesses
+  them as one batch (stateless plugins; up to ``--batch``), or passes frames on as they are
+  for streams with their own session (stateful, video-aware plugins);
+* the **inference** thread runs the engine call (or each stream's session) — and only that,
+  so preprocessing of the next batch and postprocessing of the previous one overlap with it;
+* the **output** thread postprocesses, draws the overlay (the result type's ``draw``), pushes
+  it into the encoder pipeline and writes the ``--meta`` JSONL line;
+* the caller's thread watches for the end (EOS of every source, ``--duration``, Ctrl-C),
+  refreshes the live stats and shuts everything down in order: sources, worker, outputs
+  (EOS so the MP4 is finalised), JSONL, summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from edgevision.errors import EdgeVisionError
+from edgevision.io import write_json_atomic
+from edgevision.stream.gst import StreamError
+from edgevision.stream.outputs import (
+    OutputSink,
+    check_output,
+    check_writable,
+    open_output,
+    stream_out_name,
+)
+from edgevision.stream.plugins import ModelPlugin, PluginError, load_plugin
+from edgevision.stream.queues import Closed, FrameQueue
+from edgevision.stream.sources import BaseSource, Frame, SourceOptions, open_source, parse_source
+from edgevision.stream.stats import RunStats
+
+log = logging.getLogger("edgevision.stream")
+
+__all__ = ["RunConfig", "run_stream"]
+
+
+@dataclass
+class RunConfig:
+    """Options of one ``edgevision run``.
+
+    Attributes:
+        sources: SOURCE arguments (see :mod:`.sources`).
+        model: ``--model`` (see :func:`.plugins.load_plugin`).
+        out: ``FILE.mp4``/``.mkv``, ``rtsp://HOST:PORT/NAME``, ``display`` or ``null``; with
+            several sources each gets a ``_<i>`` suffix.
+        meta: JSONL file, one line per processed frame, or ``None``.
+        summary: JSON file for the run summary, or ``None``.
+        source: how sources are opened.
+        engine: ``auto``, ``onnxruntime`` or ``torch``.
+        threads: engine intra-op threads.
+        batch: most frames per engine call (0 = one per stream, capped by the plugin).
+        video: video mode for instance models (per-stream keyframe state).
+        keyframes: keyframe policy for video mode.
+        duration: stop after this many seconds (0 = until every source ends).
+        fps: frame rate written into the output video.
+    """
+
+    sources: list[str]
+    model: str
+    out: str = "null"
+    meta: str | None = None
+    summary: str | None = None
+    source: SourceOptions = field(default_factory=SourceOptions)
+    engine: str = "auto"
+    threads: int = 2
+    batch: int = 0
+    video: bool = False
+    keyframes: str = "fixed:5"
+    duration: float = 0.0
+    fps: int = 30
+
+
+@dataclass
+class _Batch:
+    """Frames on their way: preprocessed input, then raw outputs or finished results."""
+
+    frames: list[Frame]
+    x: Any = None
+    ctx: Any = None
+    raw: Any = None
+    results: list[Any] | None = None
+
+
+class _Runner:
+    """Three threads chained by small blocking queues, so that preprocessing of the next
+    batch and postprocessing/drawing/encoding of the previous one overlap with inference:
+
+    ``prepare`` (gather + preprocess) -> ``infer`` (engine call, or per-stream sessions)
+    -> ``output`` (postprocess, overlay, encode, JSONL).
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        plugin: ModelPlugin,
+        sources: list[BaseSource],
+        sinks: list[OutputSink],
+        stats: RunStats,
+        meta: IO[str] | None,
+    ) -> None:
+        self.cfg, self.plugin, self.sources, self.sinks = cfg, plugin, sources, sinks
+        self.stats, self.meta = stats, meta
+        self.prepq: FrameQueue[_Batch] = FrameQueue(1, leaky=False)
+        self.outq: FrameQueue[_Batch] = FrameQueue(2, leaky=False)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.sessions = [plugin.new_stream(i) for i in range(len(sources))]
+        stateless = all(s is None for s in self.sessions)
+        cap = cfg.batch or len(sources)
+        self.batch = max(1, min(cap, plugin.max_batch)) if stateless else 1
+        self.wake = threading.Event()
+        for s in sources:
+            s.queue.on_put = self.wake.set
+
+    def threads(self) -> list[threading.Thread]:
+        return [
+            threading.Thread(target=self._guard, args=(self.prepare, self.prepq), name="prep"),
+            threading.Thread(target=self._guard, args=(self.infer, self.outq), name="inference"),
+            threading.Thread(target=self._guard, args=(self.output, None), name="output"),
+        ]
+
+    def _guard(self, fn: Any, downstream: FrameQueue[_Batch] | None) -> None:
+        """Run a stage; on error remember it and stop everything; always close downstream."""
+        try:
+            fn()
+        except BaseException as e:  # reported by run_stream in the caller's thread
+            self.error = self.error or e
+            self.stop.set()
+            self.prepq.close()
+            self.outq.close()
+        finally:
+            if downstream is not None:
+                downstream.close()
+
+    def _put(self, q: FrameQueue[_Batch], item: _Batch) -> bool:
+        while not q.put(item, timeout=0.2):
+            if self.stop.is_set() or q.closed:
+                return False
+        return True
+
+    # ------------------------------------------------------------ stage 1: gather + prep
+    def _gather(self) -> list[Frame] | None:
+        """Up to ``batch`` frames, one per stream (oldest first); None when all ended."""
+        frames: list[Frame] = []
+        alive = 0
+        for src in self.sources:
+            try:
+                # live (leaky) streams: the newest frame, older ones count as dropped
+                f = src.queue.get_latest() if src.queue.leaky else src.queue.get_nowait()
+            except Closed:
+                continue
+            src.stats.dropped = src.queue.dropped
+            alive += 1
+            if f is not None:
+                frames.append(f)
+            if len(frames) >= self.batch:
+                break
+        if not frames and alive == 0:
+            return None
+        return frames
+
+    def prepare(self) -> None:
+        st = self.stats
+        while not self.stop.is_set():
+            # gather only when the inference stage can take the batch soon: frames stay in
+            # the (leaky) source queues until then, so live streams hand over fresh frames
+            if not self.prepq.wait_space(0.1):
+                if self.prepq.closed:
+                    return
+                continue
+            frames = self._gather()
+            if frames is None:
+                return
+            if not frames:
+                self.wake.wait(0.05)
+                self.wake.clear()
+                continue
+            t0 = time.monotonic()
+            for f in frames:
+                st.stage("queue_wait", (t0 - f.t_recv) * 1e3)
+            stateful = [f for f in frames if self.sessions[f.stream] is not None]
+            stateless = [f for f in frames if self.sessions[f.stream] is None]
+            if stateful and not self._put(self.prepq, _Batch(stateful)):
+                return
+            if stateless:
+                x, ctx = self.plugin.preprocess([f.image for f in stateless])
+                st.stage("preprocess", (time.monotonic() - t0) * 1e3)
+                if not self._put(self.prepq, _Batch(stateless, x, ctx)):
+                    return
+
+    # ------------------------------------------------------------ stage 2: inference
+    def infer(self) -> None:
+        st = self.stats
+        while True:
+            try:
+                b = self.prepq.get(timeout=0.1)
+            except Closed:
+                return
+            if b is None:
+                continue
+            if self.sessions[b.frames[0].stream] is not None:
+                b.results = []
+                for f in b.frames:
+                    t = time.monotonic()
+                    b.results.append(self.sessions[f.stream](f.image))  # type: ignore[misc]
+                    st.stage("inference", (time.monotonic() - t) * 1e3)
+            else:
+                t = time.monotonic()
+                b.raw = self.plugin.infer(b.x)
+                st.stage("inference", (time.monotonic() - t) * 1e3)
+                b.x = None
+            st.batches += 1
+            if not self._put(self.outq, b):
+                return
+
+    # ------------------------------------------------------------ stage 3: outputs
+    def output(self) -> None:
+        st = self.stats
+        while True:
+            try:
+                b = self.outq.get(timeout=0.1)
+            except Closed:
+                return
+            if b is None:
+                continue
+            if b.results is None:
+                t = time.monotonic()
+                b.results = list(self.plugin.postprocess(b.raw, b.ctx))
+                st.stage("postprocess", (time.monotonic() - t) * 1e3)
+                if len(b.results) != len(b.frames):
+                    raise StreamError(
+                        f"model plugin {self.plugin.name!r} returned {len(b.results)} results "
+                        f"for {len(b.frames)} frames"
+                    )
+            now = time.monotonic()
+            for f, r in zip(b.frames, b.results):
+                st.stage("latency", (now - f.t_recv) * 1e3)
+                self._emit(f, r, now)
+
+    def _emit(self, f: Frame, r: Any, t_result: float) -> None:
+        t = time.monotonic()
+        sink = self.sinks[f.stream]
+        if sink.needs_image:
+            image = r.draw(f.image) if hasattr(r, "draw") else f.image
+            sink.write(image, f.pts)
+        if self.meta is not None:
+            line = {
+                "stream": f.stream,
+                "source": self.sources[f.stream].spec.text,
+                "frame": f.index,
+                "pts": round(f.pts, 4),
+                "latency_ms": round((t_result - f.t_recv) * 1e3, 2),
+                "result": r.to_dict() if hasattr(r, "to_dict") else r,
+            }
+            self.meta.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self.stats.stage("output", (time.monotonic() - t) * 1e3)
+        self.stats.processed(f.stream, time.monotonic())
+
+
+def _live(stats: RunStats, progress: bool) -> Any:
+    if not progress:
+        return None
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.live import Live
+
+    live = Live(console=Console(stderr=True), refresh_per_second=2, transient=True)
+    live.start()
+    return live
+
+
+def run_stream(
+    cfg: RunConfig,
+    *,
+    plugin: ModelPlugin | None = None,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    available: Any = None,
+) -> dict[str, Any]:
+    """Run the pipeline until every source ends, ``cfg.duration`` passes, ``stop`` is set
+    or Ctrl-C; returns the summary (also written to ``cfg.summary``).
+
+    Args:
+        cfg: the run's options.
+        plugin: an already-loaded plugin (default: :func:`load_plugin` of ``cfg.model``).
+        progress: live stats on stderr (when it is a terminal).
+        stop: an event another thread may set to end the run cleanly.
+        available: decoder registry predicate (tests fake it).
+
+    Raises:
+        StreamError, DataError, PluginError …: bad sources, outputs or model (one line each).
+        KeyboardInterrupt: after a clean shutdown (outputs finalised, summary written).
+    """
+    if not cfg.sources:
+        raise StreamError("no SOURCE given")
+    specs = [parse_source(s) for s in cfg.sources]
+    n = len(specs)
+    outs = [stream_out_name(cfg.out, i, n) for i in range(n)]
+    for o in outs:
+        check_output(o)
+    server = None
+    if cfg.out.startswith("rtsp://"):
+        from urllib.parse import urlsplit
+
+        from edgevision.stream.rtsp import RtspServer
+
+        u = urlsplit(cfg.out)
+        server = RtspServer(u.hostname or "127.0.0.1", int(u.port or 8554))
+    meta_path = Path(cfg.meta) if cfg.meta else None
+    if meta_path is not None:
+        check_writable(meta_path)
+    own_plugin = plugin is None
+    plugin = plugin or load_plugin(
+        cfg.model,
+        engine=cfg.engine,
+        threads=cfg.threads,
+        video=cfg.video,
+        keyframes=cfg.keyframes,
+    )
+    stats = RunStats([s.text for s in specs])
+    sources = [
+        open_source(sp, i, cfg.source, stats.streams[i], available=available)
+        for i, sp in enumerate(specs)
+    ]
+    sinks = [open_output(o, fps=cfg.fps, server=server) for o in outs]
+    started: list[BaseSource] = []
+    meta: IO[str] | None = None
+    runner: _Runner | None = None
+    interrupted = False
+    threads: list[threading.Thread] = []
+    live = None
+    try:
+        for src in sources:
+            src.start()
+            started.append(src)
+            log.info("stream %d: %s (%s)", src.index, src.spec.text, src.spec.kind)
+        stats.t0 = time.monotonic()
+        # closed in the finally block below (it must outlive this statement)
+        meta = open(meta_path, "w", encoding="utf-8", buffering=1) if meta_path else None  # noqa: SIM115
+        runner = _Runner(cfg, plugin, sources, sinks, stats, meta)
+        threads = runner.threads()
+        for t in threads:
+            t.daemon = True
+            t.start()
+        live = _live(stats, progress)
+        deadline = time.monotonic() + cfg.duration if cfg.duration > 0 else None
+        while threads[-1].is_alive():
+            threads[-1].join(0.25)
+            stats.sample_rss()
+            if live is not None:
+                live.update(stats.live_line())
+            if (stop is not None and stop.is_set()) or (
+                deadline is not None and time.monotonic() > deadline
+            ):
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted: finishing outputs")
+    finally:
+        if live is not None:
+            live.stop()
+        for src in started:
+            src.stop()
+        for src in started:
+            src.join(5.0)
+        if runner is not None:
+            runner.stop.set()
+        for t in threads:
+            t.join(10.0)
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as e:  # one broken sink must not keep the others unfinalised
+                log.error("output %s: %s", sink.target, e)
+        if meta is not None:
+            meta.close()
+        if server is not None:
+            server.close()
+        if own_plugin:
+            plugin.close()
+    if runner is not None and runner.error is not None:
+        err = runner.error
+        if isinstance(err, (EdgeVisionError, KeyboardInterrupt)):
+            raise err
+        raise PluginError(
+            f"model plugin {plugin.name!r} failed during the run: {type(err).__name__}: {err}"
+        ) from err
+    failed = [s for s in started if s.stats.ended == "error"]
+    summary = stats.summary(
+        model=plugin.describe(),
+        outputs=[s.target for s in sinks],
+        meta=str(meta_path) if meta_path else None,
+        interrupted=interrupted,
+        batch=runner.batch if runner else 0,
+        errors=[f"stream {s.index}: {s.error}" for s in failed],
+    )
+    if cfg.summary:
+        write_json_atomic(cfg.summary, summary)
+    if interrupted:
+        raise KeyboardInterrupt
+    return summary

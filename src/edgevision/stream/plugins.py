@@ -1,0 +1,359 @@
+"""Model plugins: what ``edgevision run --model`` loads.
+
+The contract (:class:`ModelPlugin`) is four methods over lists of frames, so the pipeline can
+time each stage and batch frames of several streams into one engine call::
+
+    x, ctx = plugin.preprocess(frames)      # frames: list of (H, W, 3) uint8 RGB
+    raw = plugin.infer(x)                   # the engine call (the worker's "inference" stage)
+    results = plugin.postprocess(raw, ctx)  # one Detections | InstanceMasks | SemanticMask each
+
+and one hook for models with per-stream state (video-aware models such as YolactEdge)::
+
+    session = plugin.new_stream(stream_id)  # None: stateless (the default)
+    result = session(frame)                 # called in frame order, one stream per session
+
+``--model`` resolves, in this order:
+
+1. ``FILE.onnx`` — ONNX Runtime (:class:`~edgevision.runtime.Predictor`; no torch imported);
+2. ``FILE.pt`` / ``.safetensors`` — a checkpoint (:func:`edgevision.checkpoint.load_model`),
+   exported to a temporary ONNX file and run in ONNX Runtime (``--engine torch`` keeps
+   PyTorch);
+3. ``package.module:factory`` — ``factory()`` must return a :class:`ModelPlugin`;
+4. the name of an ``edgevision.models`` entry point (third-party packages);
+5. a registry name (``edgevision models``): the architecture with **random weights** (logged).
+
+A broken plugin fails at load time with a message naming it. A third-party package declares
+its plugin in its own ``pyproject.toml``::
+
+    [project.entry-points."edgevision.models"]
+    mydetector = "mypkg.plugin:make"      # make() -> ModelPlugin; then --model mydetector
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.config import ModelSpec
+from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
+
+log = logging.getLogger("edgevision.stream")
+
+ENTRY_POINT_GROUP = "edgevision.models"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ModelPlugin",
+    "PluginError",
+    "PredictorPlugin",
+    "VideoSessionPlugin",
+    "load_plugin",
+]
+
+
+class PluginError(EdgeVisionError):
+    """A model plugin cannot be loaded or does not follow the contract."""
+
+
+StreamSession = Callable[[np.ndarray], Any]
+
+
+class ModelPlugin:
+    """Base class of model plugins (subclass it, or provide the same attributes).
+
+    Attributes:
+        name: shown in logs and the run summary.
+        task: ``"detect"``, ``"semantic"`` or ``"instance"``.
+        spec: the model's :class:`~edgevision.config.ModelSpec` when it has one.
+        max_batch: most frames per :meth:`infer` call (1 = no cross-stream batching).
+        trained: ``False`` for random weights (the summary says so).
+    """
+
+    name: str = "plugin"
+    task: str = ""
+    spec: ModelSpec | None = None
+    max_batch: int = 1
+    trained: bool = True
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[Any, Any]:
+        """``(H, W, 3)`` uint8 RGB frames -> (engine input, context for postprocess)."""
+        raise NotImplementedError
+
+    def infer(self, x: Any) -> Any:
+        """Run the model on the preprocessed batch."""
+        raise NotImplementedError
+
+    def postprocess(self, raw: Any, ctx: Any) -> list[Any]:
+        """Raw outputs -> one result (``Detections`` …) per frame, in original pixels."""
+        raise NotImplementedError
+
+    def new_stream(self, stream_id: int) -> StreamSession | None:
+        """A per-stream callable ``session(frame) -> result`` for stateful models, or None."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """For the run summary."""
+        return {"name": self.name, "task": self.task, "trained": self.trained}
+
+    def close(self) -> None:
+        """Release resources (temporary files)."""
+
+
+def _check_plugin(obj: Any, who: str) -> ModelPlugin:
+    missing = [
+        m for m in ("preprocess", "infer", "postprocess") if not callable(getattr(obj, m, None))
+    ]
+    if missing:
+        raise PluginError(
+            f"model plugin {who!r} is not a ModelPlugin: {type(obj).__name__} lacks "
+            f"{', '.join(missing)}"
+        )
+    for attr, default in (("name", who), ("task", ""), ("max_batch", 1), ("trained", True)):
+        if not hasattr(obj, attr):
+            setattr(obj, attr, default)
+    if not callable(getattr(obj, "new_stream", None)):
+        obj.new_stream = lambda stream_id: None
+    if not callable(getattr(obj, "describe", None)):
+        obj.describe = lambda: {"name": obj.name, "task": obj.task}
+    if not callable(getattr(obj, "close", None)):
+        obj.close = lambda: None
+    return obj  # type: ignore[no-any-return]
+
+
+class PredictorPlugin(ModelPlugin):
+    """Any :class:`~edgevision.runtime.Engine` with the spec's pre/postprocessing.
+
+    Args:
+        engine: a loaded engine (ONNX Runtime or torch).
+        name: display name.
+        max_batch: frames per call when the engine takes a dynamic batch.
+        trained: whether the weights are trained.
+        cleanup: a temporary folder to delete at :meth:`close`.
+        **post_kwargs: postprocessor options (score thresholds …).
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        name: str = "",
+        max_batch: int = 4,
+        trained: bool = True,
+        cleanup: Path | None = None,
+        **post_kwargs: Any,
+    ) -> None:
+        from edgevision.postprocess import get_postprocessor
+
+        self.engine = engine
+        self.spec: ModelSpec = engine.spec
+        self.task = self.spec.task
+        self.name = name or self.spec.name
+        shape = getattr(engine, "input_shape", None)
+        fixed = bool(shape) and isinstance(shape[0], int)  # type: ignore[index]
+        self.max_batch = 1 if fixed else max(1, max_batch)
+        self.trained = trained
+        self._post = get_postprocessor(self.spec.postprocess)
+        self._kw = post_kwargs
+        self._cleanup = cleanup
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[Any, Any]:
+        from edgevision.preprocess import preprocess
+
+        return preprocess(list(frames), self.spec)
+
+    def infer(self, x: Any) -> Any:
+        return self.engine.run(x)
+
+    def postprocess(self, raw: Any, ctx: Any) -> list[Any]:
+        return list(self._post(raw, self.spec, ctx, **self._kw))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "trained": self.trained,
+            "backend": self.engine.backend,
+            "precision": self.engine.precision,
+            "input_size": list(self.spec.input_size),
+            "max_batch": self.max_batch,
+        }
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+
+
+class VideoSessionPlugin(PredictorPlugin):
+    """A YOLACT model in YolactEdge video mode: one keyframe session per stream.
+
+    Frames of a stream go through its own ``edgevision.video.VideoSession`` (keyframes run
+    the full network, the frames between reuse warped features). ``preprocess`` / ``infer``
+    / ``postprocess`` stay available for per-frame use.
+    """
+
+    def __init__(
+        self, model: Any, *, keyframes: str = "fixed:5", threads: int = 2, **kw: Any
+    ) -> None:
+        from edgevision.runtime import load_engine
+
+        super().__init__(load_engine(model, backend="torch", threads=threads), max_batch=1, **kw)
+        self.model = model
+        self.keyframes = keyframes
+        self.sessions: dict[int, Any] = {}
+
+    def new_stream(self, stream_id: int) -> StreamSession:
+        from edgevision.video.session import VideoSession
+
+        s = VideoSession(self.model, keyframes=self.keyframes)
+        self.sessions[stream_id] = s
+        return s  # type: ignore[no-any-return]
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["mode"] = f"video ({self.keyframes})"
+        return d
+
+
+def _export_to_temp(model: Any, name: str) -> tuple[Path, Path]:
+    from edgevision.config import ExportConfig
+    from edgevision.export import export_onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix="edgevision-run-"))
+    out = tmp / f"{name}.onnx"
+    export_onnx(model, out, ExportConfig(check=False, dynamic_shape=False))
+    return out, tmp
+
+
+def _torch_model(target: str, video: bool = False) -> tuple[Any, bool]:
+    """(nn.Module with spec, trained) for a checkpoint path or registry name; ``video``
+    builds a registry model with its video-mode parts (FeatFlowNet)."""
+    if Path(target).suffix.lower() in CHECKPOINT_SUFFIXES:
+        from edgevision.checkpoint import load_model
+
+        return load_model(target), True
+    from edgevision.registry import create_model, get_entry
+
+    get_entry(target)  # ModelNotFoundError with suggestions
+    log.warning(
+        "model %s: no weights given, using the UNTRAINED architecture (random init); "
+        "its outputs are meaningless, this only exercises the pipeline",
+        target,
+    )
+    model = create_model(target, **({"video": True} if video else {})).eval()
+    return model, False
+
+
+def _factory_plugin(target: str, factory: Callable[..., Any], who: str) -> ModelPlugin:
+    try:
+        obj = factory()
+    except EdgeVisionError:
+        raise
+    except Exception as e:
+        raise PluginError(f"model plugin {who!r} failed to load: {type(e).__name__}: {e}") from None
+    return _check_plugin(obj, who)
+
+
+def load_plugin(
+    target: str,
+    *,
+    engine: str = "auto",
+    threads: int = 2,
+    video: bool = False,
+    keyframes: str = "fixed:5",
+    max_batch: int = 4,
+    **post_kwargs: Any,
+) -> ModelPlugin:
+    """Resolve ``--model`` to a :class:`ModelPlugin` (see the module docstring for the order).
+
+    Args:
+        target: ``FILE.onnx``, a checkpoint, ``package.module:factory``, an entry-point name
+            or a registry name.
+        engine: ``auto`` (ONNX Runtime; PyTorch for video mode), ``onnxruntime`` or ``torch``.
+        threads: intra-op threads of the engine.
+        video: run instance models in YolactEdge video mode (per-stream keyframe state).
+        keyframes: keyframe policy of video mode (``fixed:N`` or ``adaptive``).
+        max_batch: frames per engine call when batching across streams.
+        **post_kwargs: postprocessor options.
+
+    Raises:
+        PluginError: a plugin that fails to import or returns something else.
+        ModelNotFoundError: nothing of that name.
+        ModelFileError, CheckpointError: a bad model file.
+    """
+    if engine not in ("auto", "onnxruntime", "torch"):
+        raise ConfigError(f"--engine must be auto, onnxruntime or torch, got {engine!r}")
+    p = Path(target)
+    suffix = p.suffix.lower()
+    if suffix == ".onnx":
+        if video:
+            raise ConfigError("--video needs a PyTorch model (checkpoint or name), not ONNX")
+        from edgevision.runtime import load_engine
+
+        eng = load_engine(p, backend="onnxruntime", threads=threads)
+        return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
+    is_file = suffix in CHECKPOINT_SUFFIXES
+    if not is_file and ":" in target and "/" not in target:
+        mod_name, _, attr = target.partition(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError as e:
+            raise PluginError(f"model plugin {target!r}: cannot import {mod_name!r}: {e}") from None
+        factory = getattr(mod, attr, None)
+        if not callable(factory):
+            raise PluginError(f"model plugin {target!r}: {mod_name} has no callable {attr!r}")
+        return _factory_plugin(target, factory, target)
+    if not is_file:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == target:
+                try:
+                    factory = ep.load()
+                except Exception as e:
+                    raise PluginError(
+                        f"model plugin {target!r} (entry point {ep.value}) failed to import: "
+                        f"{type(e).__name__}: {e}"
+                    ) from None
+                return _factory_plugin(target, factory, f"{target} ({ep.value})")
+    if is_file and not p.is_file():
+        from edgevision.errors import ModelFileError
+
+        raise ModelFileError(f"model file not found: {p}")
+    if not is_file:
+        from edgevision.registry import list_models
+
+        if target not in list_models():
+            eps = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+            raise ModelNotFoundError(
+                f"unknown model {target!r}: not a file, a package.module:factory plugin, an "
+                f"'{ENTRY_POINT_GROUP}' entry point ({', '.join(eps) or 'none installed'}) "
+                f"or a registry name (see 'edgevision models')"
+            )
+    model, trained = _torch_model(target, video)
+    name = p.name if is_file else target
+    if video:
+        if model.spec.task != "instance":
+            raise ConfigError(f"--video applies to instance models, {name} is {model.spec.task}")
+        return VideoSessionPlugin(
+            model, keyframes=keyframes, threads=threads, name=name, trained=trained
+        )
+    if engine == "torch":
+        from edgevision.runtime import load_engine
+
+        eng = load_engine(model, backend="torch", threads=threads)
+        return PredictorPlugin(eng, name=name, max_batch=max_batch, trained=trained, **post_kwargs)
+    onnx_path, tmp = _export_to_temp(model, model.spec.name)
+    log.info("model %s: exported to ONNX for ONNX Runtime (%s)", name, onnx_path)
+    from edgevision.runtime import load_engine
+
+    eng = load_engine(onnx_path, backend="onnxruntime", threads=threads)
+    return PredictorPlugin(
+        eng, name=name, max_batch=max_batch, trained=trained, cleanup=tmp, **post_kwargs
+    )

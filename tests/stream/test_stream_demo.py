@@ -1,0 +1,38 @@
+"""``make demo`` helpers: model choice and the report (the full demo runs in scripts/demo.sh)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from edgevision.stream.demo import pick_model, write_report
+
+
+def test_pick_prefers_shipped_weights_then_registry(tmp_path, tiny_onnx):
+    empty = pick_model(tmp_path / "weights")
+    assert empty["TRAINED"] == "0" and "RANDOM" in empty["WHY"]
+    assert empty["MODEL"] == empty["CKPT"]
+    w = tmp_path / "weights"
+    w.mkdir()
+    (w / "junk.onnx").write_bytes(b"not onnx")
+    shutil.copy(tiny_onnx, w / "seg.onnx")
+    got = pick_model(w)
+    assert got["MODEL"] == str(w / "seg.onnx")
+    assert (got["TASK"], got["TRAINED"], got["INT8"]) == ("semantic", "1", "")
+
+
+@pytest.mark.gst
+def test_report_from_run_summaries(tmp_path, stub_module):
+    from edgevision.stream.pipeline import RunConfig, run_stream
+
+    cfg = RunConfig(
+        ["test://ball?size=32x24&frames=5"],
+        "stub",
+        summary=str(tmp_path / "run_perframe_fp32.json"),
+    )
+    run_stream(cfg, plugin=stub_module.make(), progress=False)
+    text = write_report(tmp_path, "stub model").read_text()
+    assert "| per-frame, FP32 (ONNX Runtime)" in text
+    assert "Model: stub model" in text
+    assert "no INT8 model" in text and "no video-mode row" in text

@@ -1,0 +1,108 @@
+"""Model plugins: ONNX files, package.module:factory, entry points, registry names, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevision.errors import ConfigError, ModelFileError, ModelNotFoundError
+from edgevision.results import SemanticMask
+from edgevision.stream.plugins import PluginError, load_plugin
+
+
+def test_onnx_plugin_runs_batches(tiny_onnx):
+    p = load_plugin(str(tiny_onnx), threads=1)
+    assert p.task == "semantic" and p.max_batch == 4 and p.trained
+    frames = [np.zeros((40, 50, 3), np.uint8), np.full((30, 20, 3), 200, np.uint8)]
+    x, ctx = p.preprocess(frames)
+    out = p.postprocess(p.infer(x), ctx)
+    assert [type(r) for r in out] == [SemanticMask, SemanticMask]
+    assert out[1].image_size == (30, 20)
+    assert p.new_stream(0) is None
+    assert p.describe()["backend"] == "onnxruntime"
+
+
+def test_factory_plugin(stub_module):
+    p = load_plugin("evstub:make")
+    assert p.name == "stub" and p.max_batch == 4
+    assert p.new_stream(3) is None
+    s = load_plugin("evstub:Counter")
+    session = s.new_stream(1)
+    assert session is not None
+    r = session(np.zeros((10, 12, 3), np.uint8))
+    assert r.image_size == (10, 12)
+
+
+@pytest.mark.parametrize(
+    "target, match",
+    [
+        ("evstub:broken", "'evstub:broken' failed to load: RuntimeError: weights missing"),
+        ("evstub:not_a_plugin", "'evstub:not_a_plugin' is not a ModelPlugin"),
+        ("evstub:nothing", "has no callable 'nothing'"),
+        ("no_such_module_xyz:make", "cannot import 'no_such_module_xyz'"),
+    ],
+)
+def test_broken_plugins_fail_at_load_naming_the_plugin(stub_module, target, match):
+    with pytest.raises(PluginError, match=match):
+        load_plugin(target)
+
+
+def test_entry_point_plugin(stub_module, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import edgevision.stream.plugins as plugins
+
+    eps = [
+        EntryPoint("stubby", "evstub:make", plugins.ENTRY_POINT_GROUP),
+        EntryPoint("bad", "evstub:not_a_plugin", plugins.ENTRY_POINT_GROUP),
+        EntryPoint("gone", "evstub_missing:make", plugins.ENTRY_POINT_GROUP),
+    ]
+    monkeypatch.setattr(
+        plugins, "entry_points", lambda group: eps if group == plugins.ENTRY_POINT_GROUP else []
+    )
+    assert load_plugin("stubby").name == "stub"
+    with pytest.raises(PluginError, match=r"'bad \(evstub:not_a_plugin\)' is not a ModelPlugin"):
+        load_plugin("bad")
+    with pytest.raises(PluginError, match="gone.*failed to import"):
+        load_plugin("gone")
+    with pytest.raises(ModelNotFoundError, match="stubby"):  # lists the installed ones
+        load_plugin("nothing_called_this")
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        load_plugin(str(tmp_path / "m.onnx"))
+    with pytest.raises(ModelFileError, match="not found"):
+        load_plugin(str(tmp_path / "m.pt"))
+
+
+def test_registry_name_untrained_through_onnxruntime(caplog, one_torch_thread):
+    pytest.importorskip("torch")
+    with caplog.at_level("WARNING", logger="edgevision.stream"):
+        p = load_plugin("espnet", threads=1)
+    try:
+        assert "UNTRAINED" in caplog.text
+        assert not p.trained and p.describe()["backend"] == "onnxruntime"
+        x, ctx = p.preprocess([np.zeros((32, 48, 3), np.uint8)])
+        (r,) = p.postprocess(p.infer(x), ctx)
+        assert r.image_size == (32, 48)
+    finally:
+        p.close()
+
+
+def test_video_mode_plugin_keeps_a_session_per_stream(one_torch_thread):
+    pytest.importorskip("torch")
+    from edgevision.results import InstanceMasks
+    from edgevision.stream.sample import sample_frames
+
+    p = load_plugin("yolact_mobilenetv2_320", video=True, keyframes="fixed:2", threads=1)
+    assert p.describe()["mode"] == "video (fixed:2)" and p.max_batch == 1
+    a, b = p.new_stream(0), p.new_stream(1)
+    assert a is not None and b is not None and a is not b
+    frames = sample_frames(size=(96, 128), frames=3)
+    out = [a(f) for f in frames]
+    assert all(isinstance(r, InstanceMasks) and r.image_size == (96, 128) for r in out)
+    assert [a.last.keyframe, b(frames[0]) is not None, b.last.keyframe] == [True, True, True]
+    assert a.last.index == 2 and b.last.index == 0  # each stream counts its own frames
+    with pytest.raises(ConfigError, match="--video needs a PyTorch model"):
+        load_plugin("m.onnx", video=True)

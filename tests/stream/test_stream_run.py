@@ -1,0 +1,365 @@
+"""The pipeline end to end on this machine's GStreamer: files, test://, folders, fragments,
+batching, per-stream state, leaky drops, bad inputs, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgevision.stream.gst import StreamError
+from edgevision.stream.pipeline import RunConfig, run_stream
+from edgevision.stream.sources import SourceOptions
+
+pytestmark = pytest.mark.gst
+
+EV = [sys.executable, "-m", "edgevision"]
+
+
+def _frames(path: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_file_to_mp4_jsonl_and_summary(tiny_video, tmp_path, stub_module):
+    plugin = stub_module.make()
+    cfg = RunConfig(
+        [str(tiny_video)],
+        "stub",
+        out=str(tmp_path / "o.mp4"),
+        meta=str(tmp_path / "o.jsonl"),
+        summary=str(tmp_path / "s.json"),
+    )
+    s = run_stream(cfg, plugin=plugin, progress=False)
+    lines = _jsonl(tmp_path / "o.jsonl")
+    assert [d["frame"] for d in lines] == list(range(24))  # files: no drops, every frame
+    assert lines[0]["result"]["type"] == "detections"
+    assert lines[0]["result"]["image_size"] == [120, 160]
+    assert _frames(tmp_path / "o.mp4") == 24
+    assert not list(tmp_path.glob(".*partial"))
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["frames_processed"] == s["frames_processed"] == 24
+    st = saved["streams"][0]
+    assert st["frames_dropped"] == 0 and st["ended"] == "eos"
+    assert st["decoder"]["codec"] == "H.264" and st["decoder"]["hardware"] is False
+    assert set(saved["stages_ms"]) >= {"preprocess", "inference", "postprocess", "latency"}
+
+
+def test_mkv_file_with_forced_decoder_and_scaling(tiny_video, tmp_path, stub_module):
+    from edgevision.stream.outputs import Mp4Sink
+
+    sink = Mp4Sink(tmp_path / "v.mkv", fps=10)  # H.264 in Matroska
+    for t in range(6):
+        sink.write(np.full((48, 64, 3), 40 * t, np.uint8), t / 10)
+    sink.close()
+    cfg = RunConfig(
+        [str(tmp_path / "v.mkv")],
+        "stub",
+        meta=str(tmp_path / "m.jsonl"),
+        source=SourceOptions(decoder="avdec_h264", size=(32, 24)),
+    )
+    s = run_stream(cfg, plugin=stub_module.make(), progress=False)
+    assert s["frames_processed"] == 6
+    assert s["streams"][0]["decoder"]["element"] == "avdec_h264"
+    assert _jsonl(tmp_path / "m.jsonl")[0]["result"]["image_size"] == [24, 32]
+
+
+def test_test_source_and_fragment(tmp_path, stub_module):
+    cfg = RunConfig(
+        [
+            "test://ball?size=64x48&fps=60&frames=8",
+            "gst:videotestsrc num-buffers=5 ! video/x-raw,width=40,height=30",
+        ],
+        "stub",
+        meta=str(tmp_path / "m.jsonl"),
+    )
+    s = run_stream(cfg, plugin=stub_module.make(), progress=False)
+    a, b = s["streams"]
+    assert a["frames_processed"] + a["frames_dropped"] == 8  # live: leaky, every frame counted
+    assert b["frames_processed"] + b["frames_dropped"] == 5
+    sizes = {d["stream"]: d["result"]["image_size"] for d in _jsonl(tmp_path / "m.jsonl")}
+    assert sizes == {0: [48, 64], 1: [30, 40]}
+
+
+def _folder(path: Path, n: int, size=(24, 32)) -> Path:
+    import cv2
+
+    path.mkdir()
+    for i in range(n):
+        cv2.imwrite(str(path / f"{i:03d}.png"), np.full((*size, 3), i * 10, np.uint8))
+    return path
+
+
+def test_folders_batch_across_streams(tmp_path, stub_module):
+    a, b = _folder(tmp_path / "a", 6), _folder(tmp_path / "b", 6, (20, 20))
+    plugin = stub_module.make()
+    s = run_stream(
+        RunConfig([str(a), str(b)], "stub", out=str(tmp_path / "o.mp4")),
+        plugin=plugin,
+        progress=False,
+    )
+    assert [x["frames_processed"] for x in s["streams"]] == [6, 6]
+    assert s["batch"] == 2 and max(plugin.batch_sizes) == 2 and sum(plugin.batch_sizes) == 12
+    assert _frames(tmp_path / "o_0.mp4") == 6 and _frames(tmp_path / "o_1.mp4") == 6
+
+
+def test_stateful_plugin_keeps_state_per_stream(tmp_path, stub_module):
+    a, b = _folder(tmp_path / "a", 4), _folder(tmp_path / "b", 7)
+    s = run_stream(
+        RunConfig([str(a), str(b)], "counter", meta=str(tmp_path / "m.jsonl")),
+        plugin=stub_module.Counter(),
+        progress=False,
+    )
+    assert s["batch"] == 1
+    lines = _jsonl(tmp_path / "m.jsonl")
+    for stream, n in ((0, 4), (1, 7)):
+        scores = [d["result"]["scores"][0] for d in lines if d["stream"] == stream]
+        assert scores == pytest.approx([(i + 1) / 1000 for i in range(n)], abs=1e-6)
+
+
+def test_slow_model_on_live_source_drops_oldest_and_counts(stub_module):
+    plugin = stub_module.Stub(delay=0.1)
+    cfg = RunConfig(["test://smpte?size=32x24&fps=30&frames=30"], "slow")
+    s = run_stream(cfg, plugin=plugin, progress=False)
+    st = s["streams"][0]
+    assert st["frames_dropped"] > 0
+    assert st["frames_processed"] + st["frames_dropped"] == 30
+    assert s["frames_dropped"] == st["frames_dropped"]
+
+
+def test_bad_fragment_and_corrupt_file(tmp_path, stub_module):
+    with pytest.raises(StreamError, match="bad pipeline fragment"):
+        run_stream(
+            RunConfig(["gst:videotestsrc ! nosuchelement42"], "stub"),
+            plugin=stub_module.make(),
+            progress=False,
+        )
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    t = time.monotonic()
+    with pytest.raises(StreamError, match="bad.mp4"):
+        run_stream(
+            RunConfig([str(bad)], "stub", source=SourceOptions(start_timeout=5)),
+            plugin=stub_module.make(),
+            progress=False,
+        )
+    assert time.monotonic() - t < 5
+
+
+def test_truncated_file_ends_without_hanging(tiny_video, tmp_path, stub_module):
+    cut = tmp_path / "cut.mp4"
+    data = tiny_video.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        s = run_stream(
+            RunConfig([str(cut)], "stub", source=SourceOptions(start_timeout=5)),
+            plugin=stub_module.make(),
+            progress=False,
+        )
+    except StreamError as e:  # mp4 without its index: a clear error is fine too
+        assert "cut.mp4" in str(e)
+    else:
+        assert s["frames_processed"] < 24
+
+
+def test_unreachable_rtsp_fails_fast(stub_module):
+    url = f"rtsp://127.0.0.1:{_free_port()}/nothing"
+    t = time.monotonic()
+    with pytest.raises(StreamError, match="nothing"):
+        run_stream(
+            RunConfig([url], "stub", source=SourceOptions(start_timeout=3)),
+            plugin=stub_module.make(),
+            progress=False,
+        )
+    assert time.monotonic() - t < 6
+
+
+def _cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*EV, "run", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _readonly_dir(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:  # root ignores file modes; sysfs refuses new files even to root
+        return Path("/sys")
+    d = tmp_path / "ro"
+    d.mkdir(exist_ok=True)
+    d.chmod(0o555)
+    return d
+
+
+def test_cli_bad_inputs_one_line_exit_2(tmp_path, stub_env, tiny_video):
+    cases = [
+        ([str(tmp_path / "missing.mp4"), "--model", "evstub:make"], "source not found"),
+        (["gst:videotestsrc ! ! x", "--model", "evstub:make"], "bad pipeline fragment"),
+        ([str(tiny_video), "--model", "evstub:not_a_plugin"], "is not a ModelPlugin"),
+        (
+            [
+                str(tiny_video),
+                "--model",
+                "evstub:make",
+                "--out",
+                str(_readonly_dir(tmp_path) / "o.mp4"),
+            ],
+            "cannot write to output folder",
+        ),
+        ([str(tiny_video), "--model", "evstub:make", "--decoder", "hw"], "no hardware H.264"),
+        (
+            [
+                str(tiny_video),
+                "--model",
+                "evstub:make",
+                "--meta",
+                str(_readonly_dir(tmp_path) / "m.jsonl"),
+            ],
+            "cannot write to output folder",
+        ),
+        ([str(tiny_video), "--model", "evstub:make", "--out", "display"], "no display"),
+        (["csi://0", "--model", "evstub:make"], "nvarguscamerasrc"),
+        (["v4l2:///dev/video77", "--model", "evstub:make"], "camera not found"),
+    ]
+    for args, match in cases:
+        r = _cli(args, stub_env)
+        assert r.returncode == 2, (args, r.stderr)
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("edgevision run: error")]
+        assert len(errors) == 1 and match in errors[0], (args, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env):
+    out, meta = tmp_path / "o.mp4", tmp_path / "o.jsonl"
+    p = subprocess.Popen(
+        [
+            *EV,
+            "run",
+            "test://ball?size=64x48&fps=30",
+            "--model",
+            "evstub:make",
+            "--out",
+            str(out),
+            "--meta",
+            str(meta),
+            "--summary",
+            str(tmp_path / "s.json"),
+        ],
+        env=stub_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if meta.exists() and len(meta.read_text().splitlines()) >= 10:
+                break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    lines = _jsonl(meta)  # every line complete
+    assert len(lines) >= 10
+    assert _frames(out) == len(lines)
+    assert json.loads((tmp_path / "s.json").read_text())["interrupted"] is True
+
+
+@pytest.mark.data
+def test_camvid_frames_as_folder_source(camvid_dir, tmp_path, stub_module):
+    cfg = RunConfig(
+        [str(camvid_dir / "images" / "val")],
+        "stub",
+        meta=str(tmp_path / "m.jsonl"),
+        source=SourceOptions(max_frames=3),
+    )
+    s = run_stream(cfg, plugin=stub_module.make(), progress=False)
+    assert s["frames_processed"] == 3
+    assert _jsonl(tmp_path / "m.jsonl")[0]["result"]["image_size"] == [360, 480]
+
+
+def test_plugin_failing_mid_run_is_one_clear_error(tmp_path, stub_module):
+    from edgevision.stream.plugins import PluginError
+
+    class Fails(stub_module.Stub):
+        def infer(self, x):
+            if len(self.batch_sizes) >= 2:
+                raise ValueError("bad tensor")
+            return super().infer(x)
+
+    out = tmp_path / "o.mp4"
+    cfg = RunConfig(["test://ball?size=32x24&fps=30&frames=60"], "fails", out=str(out))
+    with pytest.raises(PluginError, match="'stub' failed during the run: ValueError: bad tensor"):
+        run_stream(cfg, plugin=Fails(), progress=False)
+    assert out.is_file()  # what was written before the failure is finalised
+
+
+def _encode(path: Path, enc: str, mux: str) -> Path:
+    subprocess.run(
+        [
+            "gst-launch-1.0",
+            "-q",
+            "videotestsrc",
+            "num-buffers=5",
+            "!",
+            "video/x-raw,width=32,height=24,framerate=10/1",
+            "!",
+            "videoconvert",
+            "!",
+            enc,
+            "!",
+            mux,
+            "!",
+            "filesink",
+            f"location={path}",
+        ],
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+    return path
+
+
+def test_mjpeg_avi_and_unsupported_codec(tmp_path, stub_module):
+    avi = _encode(tmp_path / "m.avi", "jpegenc", "avimux")
+    s = run_stream(RunConfig([str(avi)], "stub"), plugin=stub_module.make(), progress=False)
+    assert s["frames_processed"] == 5
+    assert s["streams"][0]["decoder"]["codec"] == "MJPEG"
+    theora = _encode(tmp_path / "t.mkv", "theoraenc", "matroskamux")
+    with pytest.raises(StreamError, match="unsupported codec 'video/x-theora'"):
+        run_stream(RunConfig([str(theora)], "stub"), plugin=stub_module.make(), progress=False)
+
+
+def test_missing_decoder_in_faked_registry(tiny_video, stub_module):
+    with pytest.raises(StreamError, match="no H.264 decoder installed"):
+        run_stream(
+            RunConfig([str(tiny_video)], "stub"),
+            plugin=stub_module.make(),
+            progress=False,
+            available=lambda element, caps: False,
+        )

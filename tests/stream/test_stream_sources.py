@@ -1,0 +1,51 @@
+"""SOURCE parsing: kinds and the errors raised before anything is opened."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevision.errors import DataError
+from edgevision.stream.gst import StreamError
+from edgevision.stream.sources import parse_source
+
+
+def test_kinds(tmp_path):
+    video = tmp_path / "a.mkv"
+    video.write_bytes(b"\0" * 16)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    import cv2
+
+    cv2.imwrite(str(folder / "0001.png"), np.zeros((8, 8, 3), np.uint8))
+    assert parse_source(str(video)).kind == "file"
+    assert parse_source(video.as_uri()).kind == "file"
+    assert parse_source(str(folder)).kind == "folder"
+    assert parse_source("rtsp://10.0.0.1:554/x").kind == "rtsp"
+    t = parse_source("test://ball?size=64x48&fps=10&frames=5")
+    assert (t.kind, t.location, t.params["size"], t.live) == ("test", "ball", "64x48", True)
+    assert parse_source("csi://0").kind == "csi"
+    f = parse_source("gst:videotestsrc ! video/x-raw")
+    assert (f.kind, f.location) == ("fragment", "videotestsrc ! video/x-raw")
+    assert not parse_source(str(video)).live
+
+
+@pytest.mark.parametrize(
+    "text, err, match",
+    [
+        ("{tmp}/missing.mp4", DataError, "source not found"),
+        ("{tmp}/notes.txt", DataError, "unsupported file type"),
+        ("{tmp}/empty.mp4", DataError, "empty"),
+        ("{tmp}", DataError, "no images"),
+        ("v4l2:///dev/video99", DataError, "camera not found"),
+        ("http://example.com/x.mp4", StreamError, "unsupported source"),
+        ("test://ball?speed=3", StreamError, "unknown parameter"),
+        ("gst:", StreamError, "empty pipeline fragment"),
+        ("csi://front", StreamError, "sensor number"),
+    ],
+)
+def test_bad_sources(tmp_path, text, err, match):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(err, match=match):
+        parse_source(text.format(tmp=tmp_path))

@@ -26,6 +26,15 @@ MANIFEST: dict[str, str] = {
     "ddrnet23_slim": "edgevision.models.segmentation.ddrnet",
     "espnet": "edgevision.models.segmentation.espnet",
     "liteseg_mobilenetv2": "edgevision.models.segmentation.liteseg",
+    "yolov5n": "edgevision.models.detection.yolov5",
+    "yolov5s": "edgevision.models.detection.yolov5",
+    "yolo_ret_m075": "edgevision.models.detection.yolo_ret",
+    "yolo_ret_m100": "edgevision.models.detection.yolo_ret",
+    "yolo_ret_m140": "edgevision.models.detection.yolo_ret",
+    "yolact_r50": "edgevision.models.instance.yolact",
+    "yolact_r101": "edgevision.models.instance.yolact",
+    "yolact_mobilenetv2": "edgevision.models.instance.yolact",
+    "yolact_mobilenetv2_320": "edgevision.models.instance.yolact",
 }
 
 

@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
     _register_synth(sub)
     _register_info(sub)
     _register_stats(sub)
+    _register_camvid_boxes(sub)
 
 
 # ------------------------------------------------------------------------------------------
@@ -357,4 +358,67 @@ def run_stats(args: argparse.Namespace) -> int:
             },
         )
         con.print(f"wrote {args.json}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# camvid-boxes
+# ------------------------------------------------------------------------------------------
+def _register_camvid_boxes(sub: Any) -> None:
+    p = sub.add_parser(
+        "camvid-boxes",
+        help="derive a COCO detection set (Car, Pedestrian, Bicyclist, SignSymbol) from CamVid",
+        description=(
+            "Boxes from connected components of the CamVid thing classes, small components "
+            "dropped, merged blobs split by erosion. Writes OUT/annotations/instances_SPLIT.json, "
+            "OUT/images/SPLIT/ (symlinks unless --copy) and OUT/README.md (counts and known "
+            "imperfections)."
+        ),
+    )
+    p.add_argument("camvid", type=Path, help="CamVid folder (e.g. ../shared/data/camvid)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--splits", default="train,val", help="comma-separated splits (default train,val)"
+    )
+    p.add_argument(
+        "--min-area", type=int, default=50, help="smallest component in pixels (default 50)"
+    )
+    p.add_argument(
+        "--split-solidity",
+        type=float,
+        default=0.7,
+        help="try to split components less solid than this, 0-1 (default 0.7)",
+    )
+    p.add_argument("--copy", action="store_true", help="copy images instead of symlinking")
+    p.add_argument("--max-images", type=int, default=0, help="first N images per split (0: all)")
+    p.set_defaults(func=run_camvid_boxes)
+
+
+def run_camvid_boxes(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from edgevision.data.camvid_boxes import BoxDerivation, derive_camvid_boxes
+    from edgevision.errors import ConfigError, require_dir
+
+    require_dir(args.camvid, "CamVid folder")
+    if args.min_area < 1 or not 0 <= args.split_solidity <= 1 or args.max_images < 0:
+        raise ConfigError("--min-area must be >= 1, --split-solidity in [0, 1], --max-images >= 0")
+    splits = [s for s in args.splits.split(",") if s]
+    stats = derive_camvid_boxes(
+        args.camvid,
+        args.out,
+        splits=splits,
+        cfg=BoxDerivation(min_area=args.min_area, split_solidity=args.split_solidity),
+        copy_images=args.copy,
+        max_images=args.max_images,
+        progress=sys.stderr.isatty(),
+        command=shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])]),
+    )
+    for split, s in stats.items():
+        per = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
+        print(
+            f"{split}: {s['images']} images, {s['boxes']} boxes ({per}); {s['split']} blobs split"
+        )
+    print(f"wrote {args.out}")
     return 0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from edgevision.errors import EdgeVisionError
 
-SUBCOMMANDS = ("models", "data", "export", "bench", "eval", "train")
+SUBCOMMANDS = ("models", "data", "export", "bench", "eval", "train", "ship", "report", "run", "quantize", "video")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv or bool(os.environ.get("EDGEVISION_DEBUG"))
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # the command line as given, for run records (e.g. model cards)
     try:
         return int(args.func(args) or 0)
     except EdgeVisionError as e:

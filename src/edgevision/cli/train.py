@@ -104,13 +104,25 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    import shlex
     import sys
 
+    from edgevision.train.detection import task_of_train_args
+
+    if task_of_train_args(args) == "detect":
+        from edgevision.train.detection import run_cli
+
+        return run_cli(args)
+    if task_of_train_args(args) == "instance":
+        from edgevision.train.instance import run_cli as run_instance
+
+        return run_instance(args)
     cfg = config_from_args(args)
     from edgevision.train.semantic import train_semantic
 
     show = None if not args.no_progress else False
-    result = train_semantic(cfg, resume=args.resume, progress=show)
+    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    result = train_semantic(cfg, resume=args.resume, progress=show, command=command)
     if int(os.environ.get("RANK", "0")) == 0:
         msg = f"trained {cfg.model}: {result.epochs} epochs, {result.steps} steps -> {result.last}"
         if result.best is not None and result.best_miou is not None:

@@ -30,6 +30,9 @@ __all__ = [
 # name -> "module:function"; later issues add detection/instance decoders here
 POSTPROCESSORS: dict[str, str] = {
     "semantic_argmax": "edgevision.postprocess.segmentation:semantic_argmax",
+    "yolo": "edgevision.postprocess.yolo:yolo_postprocess",
+    "yolo_nms": "edgevision.postprocess.yolo:yolo_nms_postprocess",
+    "yolact": "edgevision.postprocess.yolact:yolact_postprocess",
 }
 
 Postprocessor = Callable[..., list[Any]]

@@ -34,7 +34,7 @@ __all__ = [
     "evaluate_confusion",
 ]
 
-METRIC_COLUMNS = ("kind", "epoch", "iter", "lr", "loss", "miou", "pixel_acc")
+METRIC_COLUMNS = ("kind", "epoch", "iter", "lr", "loss", "miou", "pixel_acc", "elapsed_s")
 """Columns of ``metrics.csv``: ``kind`` is ``step`` (every ``log_every`` steps, loss averaged
 over them) or ``epoch`` (loss averaged over the epoch, validation metrics when evaluated);
 ``epoch`` is 1-based, ``iter`` the number of steps done. No wall-clock columns, so a resumed
@@ -339,6 +339,7 @@ class LoggerHook(HookBase):
                     iter=t.iter,
                     lr=t.storage["lr"],
                     loss=self._win_sum / self._win_n,
+                    elapsed_s=t.elapsed,
                 )
             self._win_sum, self._win_n = 0.0, 0
         if self._bar is not None:
@@ -359,6 +360,7 @@ class LoggerHook(HookBase):
             loss=mean,
             miou=s.get("miou") if evaluated else None,
             pixel_acc=s.get("pixel_acc") if evaluated else None,
+            elapsed_s=t.elapsed,
         )
         if not self.quiet and self._console is not None:
             line = f"epoch {t.epoch + 1}/{t.max_epochs}  step {t.iter}  loss {mean:.4f}"

@@ -29,6 +29,7 @@ from edgevision.config import ModelSpec, from_dict, to_dict, to_yaml
 from edgevision.data.semantic import SemanticFolder
 from edgevision.errors import CheckpointError, ConfigError
 from edgevision.io import write_text_atomic
+from edgevision.train.card import log_run_start
 from edgevision.train.config import TrainConfig, config_differences
 from edgevision.train.hooks import CheckpointHook, EMAHook, EvalHook, LoggerHook
 from edgevision.train.schedule import WarmupLR
@@ -167,6 +168,7 @@ def train_semantic(
     loss_fn: nn.Module | None = None,
     progress: bool | None = None,
     quiet: bool = False,
+    command: str | None = None,
 ) -> TrainResult:
     """Train a semantic segmentation model as ``cfg`` says.
 
@@ -182,6 +184,9 @@ def train_semantic(
         loss_fn: use this loss instead of building ``cfg.loss``.
         progress: progress bars; ``None`` = when stderr is a terminal.
         quiet: no per-epoch console lines.
+        command: the command line that started this run; recorded with the time, machine
+            and versions in ``OUT/runs.jsonl`` (one line per start or resume), which model
+            cards quote.
 
     Returns:
         A :class:`TrainResult`.
@@ -357,6 +362,7 @@ def train_semantic(
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "config.yaml", to_yaml(cfg))
+            log_run_start(out, command=command, device=str(device), start_iter=trainer.iter)
         if not trainer.finished:
             trainer.train()
 

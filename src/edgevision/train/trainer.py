@@ -29,6 +29,7 @@ import math
 import random
 import signal
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -240,6 +241,8 @@ class Trainer:
         self.storage: dict[str, Any] = {}
         self.clean = True
         self.rank, self.world_size = dist_info()
+        self._elapsed_before = 0.0  # seconds spent in train() by earlier (resumed) runs
+        self._train_start: float | None = None
         self._hooks: list[HookBase] = []
         self._data_iter: Iterator[Any] | None = None
         self._sigint: _DeferredSigint | None = None
@@ -353,6 +356,7 @@ class Trainer:
             KeyboardInterrupt: on Ctrl-C, after hooks saved the state.
         """
         self._stop = False
+        self._train_start = time.monotonic()
         with _DeferredSigint() as sigint:
             self._sigint = sigint
             try:
@@ -423,6 +427,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rngs,
+            "elapsed_s": self.elapsed,
             "hooks": {k: h.state_dict() for k, h in zip(keys, self._hooks)},
         }
 
@@ -446,6 +451,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.epoch_iter = int(state["epoch_iter"])
         self.iter = int(state["iter"])
+        self._elapsed_before = float(state.get("elapsed_s", 0.0))
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -457,6 +463,12 @@ class Trainer:
                 h.load_state_dict(hook_states[k])
         rngs = state["rng"]
         set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
+
+    @property
+    def elapsed(self) -> float:
+        """Wall-clock seconds spent in :meth:`train` so far, summed over resumed runs."""
+        now = 0.0 if self._train_start is None else time.monotonic() - self._train_start
+        return self._elapsed_before + now
 
     @property
     def finished(self) -> bool:

@@ -1,0 +1,108 @@
+"""``edgevision report``: write the generated pages under ``docs/results/``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a results page (tables + plots) from shipped models",
+        description="Generate a results page under docs/results/ by measuring, not by hand.",
+    )
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    s = kinds.add_parser(
+        "segmentation",
+        help="semantic models side by side: size, GFLOPs, latency, FPS, RSS, mIoU (+ PNGs)",
+        description=(
+            "Benchmark semantic models in fresh ONNX Runtime processes (FP32), score them on "
+            "--data --split through the same path, measure this machine's FP32 conv ceiling, "
+            "and write OUT plus OUT_miou_latency.png and OUT_predictions.png."
+        ),
+    )
+    s.add_argument(
+        "weights", nargs="+", metavar="WEIGHTS", help="model files (.safetensors/.pt/.onnx)"
+    )
+    s.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    s.add_argument("--split", default="val")
+    s.add_argument("--out", default="docs/results/segmentation.md", metavar="FILE.md")
+    s.add_argument("--input", default="360x480", metavar="HxW", help="timed input size")
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--runs", type=int, default=50, help="timed runs per model")
+    s.add_argument("--warmup", type=int, default=10)
+    s.add_argument("--blocks", type=int, default=5, help="alternation rounds (fresh processes)")
+    s.add_argument("--grid", type=int, default=4, metavar="N", help="rows of the prediction grid")
+    s.set_defaults(func=run_segmentation)
+
+    a = kinds.add_parser(
+        "ablation",
+        help="per-class IoU of two or more models side by side (e.g. CE vs class-balanced)",
+        description=(
+            "Score each model on --data --split and write a per-class IoU table, rarest "
+            "training class first, with the differences and a bar chart (OUT.png)."
+        ),
+    )
+    a.add_argument("weights", nargs="+", metavar="WEIGHTS", help="model files, baseline first")
+    a.add_argument("--labels", required=True, help="comma-separated column names, e.g. CE,CB")
+    a.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    a.add_argument("--split", default="val")
+    a.add_argument("--train-split", default="train", help="split giving class frequencies")
+    a.add_argument("--rare", default="Bicyclist,Pedestrian,Pole", help="classes to call out")
+    a.add_argument("--out", default="docs/results/segmentation_ablation.md", metavar="FILE.md")
+    a.add_argument("--threads", type=int, default=2)
+    a.set_defaults(func=run_ablation)
+
+
+def _command(args: argparse.Namespace) -> str:
+    return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+
+
+def run_segmentation(args: argparse.Namespace) -> int:
+    from edgevision.bench.segmentation_doc import segmentation_report
+    from edgevision.config import parse_size
+    from edgevision.errors import require_dir
+
+    require_dir(args.data, "dataset folder")
+    files = segmentation_report(
+        args.weights,
+        data=args.data,
+        split=args.split,
+        out=args.out,
+        input_size=parse_size(args.input, "--input"),
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        blocks=args.blocks,
+        grid=args.grid,
+        command=_command(args),
+        progress=sys.stderr.isatty(),
+    )
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def run_ablation(args: argparse.Namespace) -> int:
+    from edgevision.bench.segmentation_doc import ablation_report
+    from edgevision.errors import require_dir
+
+    require_dir(args.data, "dataset folder")
+    files = ablation_report(
+        args.weights,
+        labels=[s.strip() for s in args.labels.split(",") if s.strip()],
+        data=args.data,
+        split=args.split,
+        train_split=args.train_split,
+        out=args.out,
+        rare=[s.strip() for s in args.rare.split(",") if s.strip()],
+        threads=args.threads,
+        command=_command(args),
+        progress=sys.stderr.isatty(),
+    )
+    for f in files:
+        print(f"wrote {f}")
+    return 0

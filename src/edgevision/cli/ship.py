@@ -1,0 +1,54 @@
+"""``edgevision ship``: copy a training run's checkpoint to ``weights/NAME`` with a model card."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ship",
+        help="ship a training run's weights with a model card",
+        description=(
+            "Copy RUN/best.pt (or last.pt) to WEIGHTS_DIR/NAME/NAME.safetensors (weights and "
+            "spec only) with train_config.yaml, card.json and a README.md model card: data, "
+            "commands, epochs, wall time, hardware, and the metrics measured now on --data "
+            "--split by the same evaluation as 'edgevision eval'."
+        ),
+    )
+    p.add_argument("run", metavar="RUN", help="training run folder (edgevision train --out)")
+    p.add_argument(
+        "--name", required=True, help="name under WEIGHTS_DIR, e.g. ddrnet23_slim_camvid"
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder to measure on")
+    p.add_argument("--split", default="val", help="split to measure (default: val)")
+    p.add_argument(
+        "--data-label", metavar="TEXT", help="how the card names the data (default: --data)"
+    )
+    p.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint")
+    p.add_argument("--weights-dir", default="weights", metavar="DIR", help="default: weights")
+    p.add_argument("--notes", default="", help="free text for the card")
+    p.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevision.train.card import ship
+
+    res = ship(
+        args.run,
+        args.name,
+        data=args.data,
+        split=args.split,
+        weights_dir=args.weights_dir,
+        which=args.which,
+        data_label=args.data_label,
+        notes=args.notes,
+        threads=args.threads,
+        progress=sys.stderr.isatty(),
+    )
+    m = res.card["metrics"]
+    score = f"mIoU {100 * m['miou']:.2f}" if m.get("miou") is not None else "metrics in card"
+    print(f"shipped {res.weights} ({score} on {args.split}); card: {res.dir / 'README.md'}")
+    return 0

@@ -1,0 +1,359 @@
+"""Shipping trained weights with a model card.
+
+A training run folder (``edgevision train ... --out RUN``) holds ``config.yaml``,
+``last.pt``, ``best.pt``, ``metrics.csv`` and ``runs.jsonl`` (one line per start or resume:
+time, command line, machine, device, versions). :func:`ship` turns it into
+``weights/NAME/``:
+
+- ``NAME.safetensors``: the selected checkpoint's weights and :class:`ModelSpec` (no
+  optimizer state), loadable by ``edgevision eval`` / :func:`edgevision.load_model`;
+- ``train_config.yaml``: the exact run configuration (``edgevision train --config`` of it
+  reproduces the run);
+- ``card.json`` and ``README.md``: the model card — data, command, epochs, wall time,
+  hardware, and the validation metrics measured *at ship time* by the same
+  :func:`edgevision.evaluate.evaluate` call that ``edgevision eval`` makes, so the card and a
+  later ``edgevision eval`` of the shipped file agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from edgevision.config import ModelSpec
+from edgevision.errors import CheckpointError, ConfigError, require_dir
+from edgevision.io import write_json_atomic, write_text_atomic
+
+__all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship"]
+
+RUNS_LOG = "runs.jsonl"
+
+
+def _machine() -> dict[str, Any]:
+    from edgevision.bench.worker import machine_info
+
+    return machine_info()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    try:
+        import torch
+
+        out["torch"] = str(torch.__version__)
+    except ImportError:  # pragma: no cover - training always has torch
+        pass
+    from edgevision import __version__
+
+    out["edgevision"] = __version__
+    return out
+
+
+def log_run_start(
+    out_dir: str | os.PathLike[str],
+    *,
+    command: str | None,
+    device: str,
+    start_iter: int,
+    gpu: str | None = None,
+) -> None:
+    """Append one JSON line about a training start/resume to ``OUT/runs.jsonl``.
+
+    Args:
+        out_dir: the run folder.
+        command: the command line (``None`` when started from Python).
+        device: torch device string (``"cpu"``, ``"cuda:0"``).
+        start_iter: the step the run starts from (0 = fresh, > 0 = resumed).
+        gpu: GPU name when training on CUDA.
+    """
+    if gpu is None and device.startswith("cuda"):
+        try:
+            import torch
+
+            gpu = torch.cuda.get_device_name(torch.device(device))
+        except Exception:
+            gpu = None
+    rec = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "device": device,
+        "gpu": gpu,
+        "start_iter": int(start_iter),
+        "machine": _machine(),
+        "versions": _versions(),
+        "threads": _torch_threads(),
+    }
+    p = Path(out_dir) / RUNS_LOG
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+
+        return int(torch.get_num_threads())
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def read_runs(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of ``RUN/runs.jsonl`` (empty if the run predates it)."""
+    p = Path(run_dir) / RUNS_LOG
+    if not p.is_file():
+        return []
+    out = []
+    for line in p.read_text().splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _epoch_rows(run_dir: Path) -> list[dict[str, str]]:
+    p = run_dir / "metrics.csv"
+    if not p.is_file():
+        return []
+    with open(p, newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("kind") == "epoch"]
+
+
+@dataclass
+class ShipResult:
+    """What :func:`ship` wrote.
+
+    Attributes:
+        dir: ``weights/NAME``.
+        weights: the ``.safetensors`` file.
+        card: the card as a dict (also ``card.json``).
+    """
+
+    dir: Path
+    weights: Path
+    card: dict[str, Any]
+
+
+def ship(
+    run_dir: str | os.PathLike[str],
+    name: str,
+    *,
+    data: str | os.PathLike[str],
+    split: str = "val",
+    weights_dir: str | os.PathLike[str] = "weights",
+    which: str = "best",
+    data_label: str | None = None,
+    notes: str = "",
+    threads: int = 2,
+    progress: bool = False,
+) -> ShipResult:
+    """Copy a run's checkpoint to ``weights_dir/name`` and write its model card.
+
+    Args:
+        run_dir: the training run folder.
+        name: folder and file stem under ``weights_dir``, e.g. ``"ddrnet23_slim_camvid"``.
+        data: dataset folder to measure the card's metrics on (the run's validation data).
+        split: split measured.
+        weights_dir: where shipped weights live.
+        which: ``"best"`` (best validation mIoU) or ``"last"``.
+        data_label: how the card names the data (default: ``data`` as given).
+        notes: free text added to the card (e.g. "trained from scratch").
+        threads: inference threads for the measurement.
+        progress: progress bar while evaluating.
+
+    Returns:
+        A :class:`ShipResult`.
+
+    Raises:
+        CheckpointError: the run has no such checkpoint.
+        ConfigError: bad ``which``.
+    """
+    from edgevision.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from edgevision.evaluate import evaluate
+    from edgevision.runtime import Predictor, load_engine
+
+    if which not in ("best", "last"):
+        raise ConfigError(f"which must be 'best' or 'last', got {which!r}")
+    run = Path(run_dir)
+    require_dir(run, "run folder")
+    require_dir(data, "dataset folder")
+    src = run / f"{which}.pt"
+    if not src.is_file():
+        raise CheckpointError(f"{src}: no {which} checkpoint in this run folder")
+    _, _, extra = load_checkpoint(src)
+    last_extra: Mapping[str, Any] = {}
+    if (run / "last.pt").is_file():
+        last_extra = load_checkpoint(run / "last.pt")[2]
+    model = load_model(src)
+    spec: ModelSpec = model.spec  # type: ignore[assignment]
+    dest = Path(weights_dir) / name
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / f"{name}.safetensors"
+    save_checkpoint(weights, model, spec)
+    train_config = dict(extra.get("train_config") or last_extra.get("train_config") or {})
+    if train_config:
+        from edgevision.config import from_dict, to_yaml
+        from edgevision.train.config import TrainConfig
+
+        write_text_atomic(dest / "train_config.yaml", to_yaml(from_dict(TrainConfig, train_config)))
+    elif (run / "config.yaml").is_file():
+        shutil.copyfile(run / "config.yaml", dest / "train_config.yaml")
+
+    engine = load_engine(weights, threads=threads)
+    report = evaluate(Predictor(engine), data, split, progress=progress)
+
+    trainer = dict(last_extra.get("trainer") or {})
+    rows = _epoch_rows(run)
+    elapsed = trainer.get("elapsed_s")
+    if elapsed is None and rows and rows[-1].get("elapsed_s"):
+        elapsed = float(rows[-1]["elapsed_s"])
+    elapsed_source = "trainer clock"
+    runs = read_runs(run)
+    if elapsed is None and len(runs) == 1 and (run / "last.pt").is_file():
+        # runs that predate the trainer clock: one uninterrupted run, start to last save
+        start = datetime.strptime(runs[0]["time"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        elapsed = (run / "last.pt").stat().st_mtime - start
+        elapsed_source = "runs.jsonl start to last.pt write"
+    total_epochs = int(train_config.get("epochs", 0)) or None
+    epochs_done = int(trainer.get("epoch", 0)) or (int(rows[-1]["epoch"]) if rows else None)
+    card: dict[str, Any] = {
+        "name": name,
+        "model": spec.name,
+        "task": str(spec.task),
+        "file": weights.name,
+        "sha256": _sha256(weights),
+        "size_mb": round(weights.stat().st_size / 2**20, 2),
+        "params": int(
+            sum(int(v.numel()) for v in model.state_dict().values() if v.is_floating_point())
+        ),
+        "input_size": list(spec.input_size),
+        "class_names": list(spec.class_names),
+        "data": {
+            "folder": data_label or str(data),
+            "train_split": train_config.get("train_split", "train"),
+            "selection_split": train_config.get("val_split", split),
+            "measured_split": split,
+            "measured_images": report.num_images,
+        },
+        "pretrained": False,
+        "training": {
+            "checkpoint": which,
+            "selected_epoch": extra.get("epoch"),
+            "epochs_done": epochs_done,
+            "epochs_planned": total_epochs,
+            "steps": trainer.get("iter"),
+            "wall_time_s": None if elapsed is None else round(float(elapsed), 1),
+            "wall_time_source": None if elapsed is None else elapsed_source,
+            "runs": runs,
+            "config": train_config,
+        },
+        "metrics": report.to_dict()["metrics"],
+        "eval_command": (
+            f"edgevision eval {weights.as_posix()} --data {data_label or data} --split {split}"
+        ),
+        "notes": notes,
+        "shipped": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json_atomic(dest / "card.json", card)
+    write_text_atomic(dest / "README.md", render_card(card))
+    return ShipResult(dir=dest, weights=weights, card=card)
+
+
+def _pct(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{100 * float(v):.2f}"
+
+
+def _hms(s: float | None) -> str:
+    if s is None:
+        return "not recorded"
+    h, rem = divmod(int(round(s)), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h {m:02d}m {sec:02d}s ({s:.0f} s)"
+
+
+def render_card(card: Mapping[str, Any]) -> str:
+    """The model card (``README.md``) of a :func:`ship` card dict."""
+    t = card["training"]
+    m = card["metrics"]
+    lines = [
+        f"# {card['name']}",
+        "",
+        f"`{card['model']}` ({card['task']}), {card['params'] / 1e6:.2f} M parameters, input "
+        f"{card['input_size'][0]}×{card['input_size'][1]}, file `{card['file']}` "
+        f"({card['size_mb']} MB, sha256 `{card['sha256'][:16]}…`).",
+        "",
+        "Trained from scratch (no pretrained weights)." if not card["pretrained"] else "",
+        "",
+        "## Data",
+        "",
+        f"- folder: `{card['data']['folder']}`",
+        f"- trained on split `{card['data']['train_split']}`; checkpoint selected on "
+        f"`{card['data']['selection_split']}`",
+        f"- metrics below: split `{card['data']['measured_split']}`, "
+        f"{card['data']['measured_images']} images",
+        "",
+        "## Training",
+        "",
+        f"- checkpoint: {t['checkpoint']} (epoch {t['selected_epoch']}) of "
+        f"{t['epochs_done']} epochs done / {t['epochs_planned']} planned, {t['steps']} steps",
+        f"- wall time: {_hms(t['wall_time_s'])}",
+    ]
+    runs = t.get("runs") or []
+    for r in runs:
+        mach = r.get("machine", {})
+        hw = r.get("gpu") or f"{mach.get('cpu', '?')}, {mach.get('usable_cores', '?')} cores"
+        lines.append(
+            f"- {'resumed' if r.get('start_iter') else 'started'} {r.get('time')} on {hw} "
+            f"(device {r.get('device')}, {r.get('threads')} torch threads, torch "
+            f"{r.get('versions', {}).get('torch', '?')})"
+        )
+    lines += ["", "Command" + ("s" if len(runs) > 1 else "") + ":", "", "```"]
+    for r in runs or [{"command": None}]:
+        lines.append(r.get("command") or "(not recorded; see train_config.yaml)")
+    lines += [
+        "```",
+        "",
+        "Exact configuration: `train_config.yaml` (`edgevision train --config "
+        "train_config.yaml --data DIR` repeats the run).",
+        "",
+        "## Metrics",
+        "",
+        f"Reproduce: `{card['eval_command']}`",
+        "",
+    ]
+    if "miou" in m:
+        lines += [
+            f"**mIoU {_pct(m.get('miou'))}**, pixel accuracy {_pct(m.get('pixel_acc'))}, "
+            f"mean accuracy {_pct(m.get('mean_acc'))}",
+            "",
+            "| class | IoU |",
+            "|---|---:|",
+        ]
+        for k, v in (m.get("per_class_iou") or {}).items():
+            lines.append(f"| {k} | {_pct(v)} |")
+    else:
+        lines += ["```", json.dumps(m, indent=2), "```"]
+    if card.get("notes"):
+        lines += ["", "## Notes", "", str(card["notes"])]
+    lines += ["", f"Card written by `edgevision ship` on {card['shipped']}.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""``edgevision report segmentation|ablation``: generated pages, PNGs and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgevision.bench.ceiling import conv_ceiling  # noqa: E402
+from edgevision.checkpoint import save_checkpoint  # noqa: E402
+from edgevision.cli.main import main  # noqa: E402
+from edgevision.data.semantic import SemanticFolder  # noqa: E402
+from edgevision.registry import create_model  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Tiny models run on one thread (see tests/conftest.py)."""
+
+
+@pytest.fixture(scope="module")
+def setup(synth_images, tmp_path_factory) -> tuple[Path, list[Path]]:
+    data = synth_images(seed=12, size=(48, 64), train=3, val=2)
+    names = SemanticFolder(data, "train").class_names
+    out = tmp_path_factory.mktemp("models")
+    files = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        m = create_model(
+            "deeplabv3plus_mobilenetv2",
+            num_classes=len(names),
+            class_names=tuple(names),
+            input_size=(48, 64),
+            width_mult=0.35,
+            aspp_channels=16,
+        ).eval()
+        files.append(save_checkpoint(out / f"m{seed}.safetensors", m))
+    return data, files
+
+
+def test_ceiling_is_positive_and_per_shape():
+    c = conv_ceiling(1, shapes=[(16, 24, 32)], depth=2, runs=2, warmup=1)
+    assert c.gflops_per_s > 0 and list(c.per_shape) == ["16x24x32"] and c.threads == 1
+
+
+def test_segmentation_page_has_table_and_pngs(setup, tmp_path, capsys):
+    data, files = setup
+    out = tmp_path / "docs" / "seg.md"
+    argv = ["report", "segmentation", *map(str, files), "--data", str(data), "--out", str(out),
+            "--input", "48x64", "--runs", "2", "--warmup", "1", "--blocks", "1", "--grid", "2",
+            "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    text = out.read_text()
+    assert "Measured by `edgevision report segmentation" in text
+    assert "GFLOP/s" in text and "Ceiling" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| `m")]
+    assert len(rows) == 2  # one row per model in the main table
+    assert (tmp_path / "docs" / "seg_miou_latency.png").stat().st_size > 1000
+    assert (tmp_path / "docs" / "seg_predictions.png").stat().st_size > 1000
+
+
+def test_ablation_page_orders_rarest_first(setup, tmp_path):
+    data, files = setup
+    out = tmp_path / "abl.md"
+    argv = ["report", "ablation", *map(str, files), "--labels", "A,B", "--data", str(data),
+            "--out", str(out), "--rare", "star,circle", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    text = out.read_text()
+    assert "**mIoU**" in text and "B − A" in text
+    shares = [
+        float(ln.split("|")[2])
+        for ln in text.splitlines()
+        if ln.startswith("| ") and not ln.startswith(("| class", "| **"))
+    ]
+    assert shares == sorted(shares)
+    assert (tmp_path / "abl.png").is_file()
+
+
+def test_ablation_needs_a_label_per_model(setup, tmp_path, capsys):
+    data, files = setup
+    argv = ["report", "ablation", *map(str, files), "--labels", "A", "--data", str(data),
+            "--out", str(tmp_path / "x.md")]  # fmt: skip
+    assert main(argv) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

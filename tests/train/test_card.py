@@ -1,0 +1,76 @@
+"""``edgevision ship``: weights + model card whose metrics ``edgevision eval`` reproduces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from edgevision.checkpoint import read_spec
+from edgevision.cli.main import main
+from edgevision.train.card import read_runs
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Tiny models run on one thread (see tests/conftest.py)."""
+
+
+@pytest.fixture(scope="module")
+def trained(synth_images, tmp_path_factory) -> tuple[Path, Path]:
+    data = synth_images(seed=11, size=(48, 48), train=4, val=2)
+    out = tmp_path_factory.mktemp("card") / "run"
+    argv = [
+        "train", "deeplabv3plus_mobilenetv2", "--data", str(data), "--epochs", "2",
+        "--batch-size", "2", "--crop", "48x48", "--out", str(out), "--device", "cpu",
+        "--no-progress", "--set", "model_kwargs={width_mult: 0.35, aspp_channels: 16}",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    return data, out
+
+
+def test_run_log_records_command_machine_and_time(trained):
+    _, out = trained
+    runs = read_runs(out)
+    assert len(runs) == 1
+    assert runs[0]["command"].startswith("edgevision ")
+    assert runs[0]["start_iter"] == 0 and runs[0]["device"] == "cpu"
+    assert runs[0]["machine"]["cores"] >= 1 and runs[0]["versions"]["torch"]
+
+
+def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):
+    data, out = trained
+    wdir = tmp_path / "weights"
+    assert (
+        main(["ship", str(out), "--name", "tiny", "--data", str(data), "--weights-dir", str(wdir)])
+        == 0
+    )
+    d = wdir / "tiny"
+    assert {p.name for p in d.iterdir()} == {
+        "tiny.safetensors", "card.json", "README.md", "train_config.yaml"
+    }  # fmt: skip
+    card = json.loads((d / "card.json").read_text())
+    assert read_spec(d / "tiny.safetensors").name == "deeplabv3plus_mobilenetv2"
+    t = card["training"]
+    assert t["epochs_done"] == 2 and t["epochs_planned"] == 2 and t["steps"] == 4
+    assert t["wall_time_s"] is not None and t["wall_time_s"] > 0
+    assert t["config"]["crop"] == [48, 48] and card["pretrained"] is False
+    readme = (d / "README.md").read_text()
+    assert "edgevision train deeplabv3plus_mobilenetv2" in readme and "wall time" in readme
+    capsys.readouterr()
+    js = tmp_path / "eval.json"
+    assert main(["eval", str(d / "tiny.safetensors"), "--data", str(data), "--json", str(js)]) == 0
+    again = json.loads(js.read_text())["metrics"]
+    assert again["miou"] == pytest.approx(card["metrics"]["miou"], abs=1e-9)
+    assert again["per_class_iou"] == pytest.approx(card["metrics"]["per_class_iou"], nan_ok=True)
+
+
+def test_ship_errors_are_one_line(trained, tmp_path, capsys):
+    data, out = trained
+    code = main(["ship", str(tmp_path / "nope"), "--name", "x", "--data", str(data)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "run folder" in err[0]

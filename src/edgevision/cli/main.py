@@ -17,7 +17,20 @@ from collections.abc import Sequence
 
 from edgevision.errors import EdgeVisionError
 
-SUBCOMMANDS = ("models", "data", "export", "bench", "eval", "train", "ship", "report", "run", "quantize", "video")
+SUBCOMMANDS = (
+    "models",
+    "data",
+    "export",
+    "bench",
+    "eval",
+    "train",
+    "ship",
+    "report",
+    "run",
+    "quantize",
+    "compare",
+    "video",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "quantize_qat": "edgevision.quantize.qat",
     "SensitivityReport": "edgevision.quantize.sensitivity",
     "analyze": "edgevision.quantize.sensitivity",
+    "CompareOptions": "edgevision.quantize.compare",
+    "compare_modes": "edgevision.quantize.compare",
 }
 
 __all__ = list(_EXPORTS)

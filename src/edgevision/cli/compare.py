@@ -1,0 +1,93 @@
+"""``edgevision compare``: FP32 vs QAT vs static PTQ vs dynamic PTQ, measured in one run."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="FP32 vs QAT vs static/dynamic PTQ for segmentation models: tables + plot",
+        description=(
+            "For each checkpoint, make the FP32, QAT, static-PTQ and dynamic-PTQ ONNX models "
+            "(cached under --work, reused when the checkpoint and recipe are unchanged), "
+            "measure them alternately in fresh ONNX Runtime processes (latency, FPS, peak "
+            "RSS, size, mIoU on --data --split) and write the mIoU/size/FPS table and the "
+            "change-vs-FP32 table with a PNG (mIoU vs FPS) to --md."
+        ),
+    )
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=".pt/.safetensors files")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    p.add_argument("--split", default="val", help="split scored for mIoU (default: val)")
+    p.add_argument(
+        "--modes",
+        default="fp32,qat,static,dynamic",
+        help="comma-separated subset of fp32,qat,static,dynamic (fp32 always runs)",
+    )
+    p.add_argument(
+        "--method",
+        default="minmax",
+        choices=["minmax", "entropy", "percentile"],
+        help="static PTQ calibration method",
+    )
+    p.add_argument("--calib-size", type=int, default=100, help="calibration images")
+    p.add_argument("--calib-split", default="train", help="calibration / QAT split")
+    p.add_argument("--qat-epochs", type=int, default=1)
+    p.add_argument("--qat-lr", type=float, default=1e-3)
+    p.add_argument("--qat-batch-size", type=int, default=8)
+    p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
+    p.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=30, help="timed runs per variant")
+    p.add_argument("--blocks", type=int, default=3, help="alternation rounds")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--work", default="runs/compare", metavar="DIR", help="variant files")
+    p.add_argument("--md", default="docs/results/quantization.md", metavar="FILE.md")
+    p.add_argument("--plot", metavar="FILE.png", help="default: the --md path with .png")
+    p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from edgevision.config import parse_size
+    from edgevision.io import write_json_atomic
+    from edgevision.quantize.compare import CompareOptions, compare_modes, write_page
+
+    opts = CompareOptions(
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        method=args.method,
+        calib_size=args.calib_size,
+        calib_split=args.calib_split,
+        qat_epochs=args.qat_epochs,
+        qat_lr=args.qat_lr,
+        qat_batch_size=args.qat_batch_size,
+        qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
+        split=args.split,
+        eval_images=args.eval_images,
+        threads=args.threads,
+        runs=args.runs,
+        blocks=args.blocks,
+        warmup=args.warmup,
+    )
+    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    comps = compare_modes(
+        args.checkpoints,
+        args.data,
+        work=args.work,
+        options=opts,
+        progress=sys.stderr.isatty(),
+        command=command,
+    )
+    md = write_page(comps, args.md, options=opts, command=command, plot=args.plot)
+    print(f"wrote {md} and {args.plot or md.with_suffix('.png')}")
+    if args.json:
+        write_json_atomic(
+            args.json, {"options": asdict(opts), "models": [asdict(c) for c in comps]}
+        )
+        print(f"wrote {args.json}")
+    return 0

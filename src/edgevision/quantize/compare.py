@@ -1,0 +1,480 @@
+"""FP32 vs QAT vs static PTQ vs dynamic PTQ, measured in one run: the field study's tables.
+
+:func:`compare_modes` takes trained semantic-segmentation checkpoints and, for each one,
+
+1. makes the four variants: the FP32 ONNX export, QAT (fake-quant fine-tuning through the
+   trainer, QDQ export), static PTQ (calibrated QDQ) and dynamic PTQ — each with the
+   project's own tools (:func:`~edgevision.quantize.ptq.quantize_model`,
+   :func:`~edgevision.quantize.qat.quantize_qat`), written under ``work/LABEL/``;
+2. measures all four with :func:`~edgevision.bench.harness.benchmark_many`: fresh processes,
+   alternating blocks (so a drift of the machine hits every variant alike), peak RSS of
+   the worker, file size, and mIoU on the evaluation split through the ONNX Runtime path;
+3. writes the field study's Table 2 (mIoU / size / FPS per mode) and Table 3 (mIoU change /
+   size decrease / peak-RAM decrease vs FP32) to a markdown page with a PNG of mIoU vs FPS.
+
+Variants are cached: a variant file is reused when ``work/LABEL/variants.json`` says it was
+made from the same checkpoint (SHA-256) with the same options, so an interrupted compare
+re-runs only what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgevision.errors import ConfigError, ModelFileError
+
+__all__ = ["MODES", "CompareOptions", "ModelComparison", "compare_modes", "write_page"]
+
+MODES: tuple[str, ...] = ("fp32", "qat", "static", "dynamic")
+"""Variants in table order: FP32 reference, QAT, static PTQ, dynamic PTQ."""
+
+MODE_TITLES = {
+    "fp32": "FP32",
+    "qat": "QAT",
+    "static": "static PTQ",
+    "dynamic": "dynamic PTQ",
+}
+
+
+@dataclass
+class CompareOptions:
+    """What :func:`compare_modes` does.
+
+    Attributes:
+        modes: variants to make and measure (subset of :data:`MODES`; ``fp32`` is always
+            included, as the reference).
+        method: calibration method of static PTQ (``minmax``, ``entropy``, ``percentile``).
+        calib_size: calibration images for static PTQ (from ``calib_split``).
+        calib_split: split the calibration (and QAT) images come from.
+        qat_epochs: QAT fine-tuning epochs.
+        qat_lr: QAT learning rate.
+        qat_batch_size: QAT images per step.
+        qat_crop: QAT training crop ``(H, W)`` (``None``: the model's input size).
+        split: split the mIoU is measured on.
+        eval_images: cap on evaluation images (0: the whole split).
+        threads: intra-op threads for timing and evaluation.
+        runs: timed runs per variant (spread over ``blocks``).
+        blocks: alternation rounds.
+        warmup: untimed runs at the start of every block.
+    """
+
+    modes: tuple[str, ...] = MODES
+    method: str = "minmax"
+    calib_size: int = 100
+    calib_split: str = "train"
+    qat_epochs: int = 1
+    qat_lr: float = 1e-3
+    qat_batch_size: int = 8
+    qat_crop: tuple[int, int] | None = None
+    split: str = "val"
+    eval_images: int = 0
+    threads: int = 2
+    runs: int = 30
+    blocks: int = 3
+    warmup: int = 5
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown:
+            raise ConfigError(
+                f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}"
+            )
+        self.modes = tuple(m for m in MODES if m in self.modes or m == "fp32")
+        for name in ("calib_size", "qat_epochs", "qat_batch_size", "threads", "runs", "blocks"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_images < 0 or self.warmup < 0 or self.qat_lr <= 0:
+            raise ConfigError("eval_images and warmup must be >= 0 and qat_lr > 0")
+
+    def recipe(self, mode: str) -> dict[str, Any]:
+        """The options that decide the file a mode produces (the cache key besides the
+        checkpoint)."""
+        if mode == "static":
+            return {"method": self.method, "calib_size": self.calib_size, "split": self.calib_split}
+        if mode == "qat":
+            return {
+                "epochs": self.qat_epochs,
+                "lr": self.qat_lr,
+                "batch_size": self.qat_batch_size,
+                "crop": list(self.qat_crop) if self.qat_crop else None,
+                "split": self.calib_split,
+            }
+        return {}
+
+
+@dataclass
+class ModelComparison:
+    """The measured variants of one checkpoint.
+
+    Attributes:
+        label: display name (checkpoint stem, or its folder for ``best``/``last``).
+        checkpoint: the checkpoint compared.
+        model: registry name of the architecture.
+        results: mode -> :class:`~edgevision.bench.harness.BenchResult` dict.
+        records: mode -> quantization record (QuantResult dict; ``{}`` for FP32).
+    """
+
+    label: str
+    checkpoint: str
+    model: str
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def miou(self, mode: str) -> float | None:
+        v = (self.results.get(mode) or {}).get("metrics", {}).get("miou")
+        return None if v is None else float(v)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checkpoint_label(path: str | os.PathLike[str]) -> str:
+    """``runs/ddr/best.pt`` -> ``ddr``; ``weights/x/x.safetensors`` -> ``x``."""
+    p = Path(path)
+    return p.parent.name if p.stem in ("best", "last") and p.parent.name else p.stem
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _make_variants(
+    ckpt: Path,
+    folder: Path,
+    data: Path,
+    opts: CompareOptions,
+    *,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[dict[str, Path], dict[str, dict[str, Any]], str]:
+    """Make (or reuse) the variant files of one checkpoint; returns paths, records, model."""
+    from edgevision.export import export_onnx
+    from edgevision.export.metadata import read_spec
+    from edgevision.io import write_json_atomic
+    from edgevision.quantize.config import QuantConfig
+    from edgevision.quantize.ptq import quantize_model
+    from edgevision.quantize.qat import QATConfig, quantize_qat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / "variants.json"
+    manifest = _read_manifest(manifest_path)
+    digest = _sha256(ckpt)
+    paths: dict[str, Path] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for mode in opts.modes:
+        out = folder / f"{mode}.onnx"
+        key = {"checkpoint_sha256": digest, "recipe": opts.recipe(mode)}
+        entry = manifest.get(mode) or {}
+        if out.is_file() and entry.get("key") == key:
+            log(f"{folder.name}: {mode} reused ({out})")
+            paths[mode], records[mode] = out, entry.get("record", {})
+            continue
+        log(f"{folder.name}: making {MODE_TITLES[mode]} -> {out}")
+        record: dict[str, Any] = {}
+        if mode == "fp32":
+            export_onnx(str(ckpt), out)
+        elif mode == "static":
+            res = quantize_model(
+                ckpt,
+                out,
+                QuantConfig(
+                    mode="static",
+                    method=opts.method,  # type: ignore[arg-type]
+                    calib_size=opts.calib_size,
+                    calib_split=opts.calib_split,
+                ),
+                calib_data=data,
+                measure=False,
+                progress=progress,
+            )
+            record = res.to_dict()
+        elif mode == "dynamic":
+            res = quantize_model(
+                ckpt,
+                out,
+                QuantConfig(
+                    mode="dynamic", calib_size=opts.calib_size, calib_split=opts.calib_split
+                ),
+                calib_data=data,
+                measure=False,
+                progress=progress,
+            )
+            record = res.to_dict()
+        else:  # qat
+            res = quantize_qat(
+                ckpt,
+                out,
+                data,
+                qat=QATConfig(
+                    epochs=opts.qat_epochs,
+                    lr=opts.qat_lr,
+                    batch_size=opts.qat_batch_size,
+                    crop=opts.qat_crop,
+                    split=opts.calib_split,
+                ),
+                progress=progress,
+            )
+            record = res.to_dict()
+        paths[mode], records[mode] = out, record
+        manifest[mode] = {"key": key, "record": record}
+        write_json_atomic(manifest_path, manifest)  # after each variant: resumable
+    return paths, records, read_spec(paths["fp32"]).name
+
+
+def compare_modes(
+    checkpoints: Sequence[str | os.PathLike[str]],
+    data: str | os.PathLike[str],
+    *,
+    work: str | os.PathLike[str] = "runs/compare",
+    options: CompareOptions | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[ModelComparison]:
+    """Make and measure FP32 / QAT / static PTQ / dynamic PTQ for each checkpoint.
+
+    Args:
+        checkpoints: trained semantic-segmentation checkpoints (``.pt``/``.safetensors``).
+        data: dataset folder (edgevision layout): calibration and QAT images come from
+            ``options.calib_split``, mIoU from ``options.split``.
+        work: folder for the variant files (``work/LABEL/MODE.onnx``) and their cache
+            manifest.
+        options: :class:`CompareOptions`.
+        progress: progress bars / lines.
+        command: command line recorded in the benchmark results.
+        log: where one-line status messages go.
+
+    Returns:
+        One :class:`ModelComparison` per checkpoint, in the order given.
+
+    Raises:
+        ModelFileError: a checkpoint is missing or is not a checkpoint file.
+        ConfigError: two checkpoints with the same label, a non-semantic model, bad options.
+        DataError: a bad dataset folder (from the readers).
+    """
+    from edgevision.bench.harness import benchmark_many
+    from edgevision.config import BenchConfig
+    from edgevision.errors import require_dir
+
+    opts = options or CompareOptions()
+    if not checkpoints:
+        raise ConfigError("no checkpoints to compare")
+    data = Path(data)
+    require_dir(data, "dataset folder")
+    ckpts = [Path(c) for c in checkpoints]
+    for c in ckpts:
+        if not c.is_file():
+            raise ModelFileError(f"checkpoint not found: {c}")
+        if c.suffix.lower() not in (".pt", ".pth", ".safetensors"):
+            raise ModelFileError(
+                f"{c}: not a checkpoint (.pt/.safetensors); compare starts from one"
+            )
+    labels = [checkpoint_label(c) for c in ckpts]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ConfigError(f"two checkpoints share the label {dup[0]!r}; give them distinct names")
+
+    out: list[ModelComparison] = []
+    for ckpt, label in zip(ckpts, labels):
+        paths, records, model = _make_variants(
+            ckpt, Path(work) / label, data, opts, progress=progress, log=log
+        )
+        cfg = BenchConfig(
+            threads=opts.threads,
+            runs=opts.runs,
+            warmup=opts.warmup,
+            data=str(data),
+            split=opts.split,
+            max_images=opts.eval_images,
+        )
+        log(f"{label}: measuring {', '.join(paths)} alternately ({opts.blocks} blocks)")
+        results = benchmark_many(
+            [str(paths[m]) for m in paths],
+            cfg,
+            blocks=opts.blocks,
+            progress=progress,
+            command=command,
+        )
+        task = results[0].task
+        if task != "semantic":
+            raise ConfigError(f"{ckpt}: compare is for semantic segmentation, got task {task!r}")
+        out.append(
+            ModelComparison(
+                label=label,
+                checkpoint=str(ckpt),
+                model=model,
+                results={m: r.to_dict() for m, r in zip(paths, results)},
+                records=records,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------
+def _f(v: float | None, nd: int = 2, suffix: str = "") -> str:
+    return "-" if v is None else f"{v:.{nd}f}{suffix}"
+
+
+def _pct_less(new: float | None, ref: float | None) -> float | None:
+    if new is None or ref is None or ref == 0:
+        return None
+    return 100.0 * (1.0 - new / ref)
+
+
+def table2(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of Table 2: mIoU / size / FPS for every model and mode."""
+    lines = [
+        "| model | mode | mIoU | size (MB) | FPS | p50 ms | peak RSS (MiB) |",
+        "|:---|:---|---:|---:|---:|---:|---:|",
+    ]
+    for c in comps:
+        for mode, r in c.results.items():
+            miou = c.miou(mode)
+            lines.append(
+                f"| {c.label} | {MODE_TITLES[mode]} | {_f(None if miou is None else 100 * miou)}"
+                f" | {_f(r.get('size_mb'))} | {_f(r.get('fps'), 1)}"
+                f" | {_f(r['latency_ms'].get('p50'))} | {_f(r.get('peak_rss_mb'), 0)} |"
+            )
+    return lines
+
+
+def table3(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of Table 3: changes vs FP32 (mIoU pts, size %, peak RAM %, speed)."""
+    lines = [
+        "| model | mode | mIoU change (pts) | size decrease | peak-RAM decrease | speed-up |",
+        "|:---|:---|---:|---:|---:|---:|",
+    ]
+    for c in comps:
+        ref = c.results["fp32"]
+        ref_miou = c.miou("fp32")
+        for mode, r in c.results.items():
+            if mode == "fp32":
+                continue
+            miou = c.miou(mode)
+            d = None if miou is None or ref_miou is None else 100 * (miou - ref_miou)
+            speed = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
+            lines.append(
+                f"| {c.label} | {MODE_TITLES[mode]} | {_f(d, 2)}"
+                f" | {_f(_pct_less(r.get('size_mb'), ref.get('size_mb')), 1, ' %')}"
+                f" | {_f(_pct_less(r.get('peak_rss_mb'), ref.get('peak_rss_mb')), 1, ' %')}"
+                f" | {speed:.2f}× |"
+            )
+    return lines
+
+
+def plot_page(comps: Sequence[ModelComparison], path: str | os.PathLike[str]) -> Path:
+    """PNG: mIoU vs FPS, one colour per model, one marker per mode."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from edgevision.io import atomic_path
+
+    markers = {"fp32": "o", "qat": "s", "static": "^", "dynamic": "v"}
+    fig = Figure(figsize=(8, 5.5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    colours = [f"C{i % 10}" for i in range(len(comps))]
+    for c, col in zip(comps, colours):
+        xs, ys = [], []
+        for mode, r in c.results.items():
+            miou = c.miou(mode)
+            if miou is None:
+                continue
+            xs.append(r["fps"])
+            ys.append(100 * miou)
+            ax.scatter([r["fps"]], [100 * miou], marker=markers[mode], color=col, s=50, zorder=3)
+        ax.plot(xs, ys, color=col, alpha=0.3, zorder=2, label=c.label)
+    for mode, mk in markers.items():  # marker legend
+        ax.scatter([], [], marker=mk, color="grey", label=MODE_TITLES[mode])
+    ax.set_xlabel("FPS (ONNX Runtime, engine.run; higher is better)")
+    ax.set_ylabel("mIoU, % (higher is better)")
+    ax.set_title("FP32 vs QAT vs static / dynamic PTQ")
+    ax.grid(True, alpha=0.3, zorder=0)
+    ax.legend(fontsize=8, loc="best")
+    fig.text(0.01, 0.01, f"measured on {platform.machine()} / {platform.system()}", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def write_page(
+    comps: Sequence[ModelComparison],
+    md: str | os.PathLike[str],
+    *,
+    options: CompareOptions,
+    command: str,
+    plot: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the markdown page (and the PNG, default ``md`` with ``.png``) atomically."""
+    from edgevision.bench.report import provenance
+    from edgevision.io import write_text_atomic
+
+    md = Path(md)
+    png = Path(plot) if plot is not None else md.with_suffix(".png")
+    plot_page(comps, png)
+    all_results = [r for c in comps for r in c.results.values()]
+    o = dataclasses.asdict(options)
+    lines = [
+        "# Quantization: FP32 vs QAT vs static PTQ vs dynamic PTQ (generated)",
+        "",
+        f"Written by `{command}` — do not edit by hand.",
+        "",
+        provenance(all_results, markdown=True).replace("\n", "\n\n"),
+        "",
+        "How each variant was made: static PTQ = ONNX Runtime QDQ, "
+        f"{o['method']} calibration on {o['calib_size']} `{o['calib_split']}` images, U8 "
+        "activations + S8 per-channel weights; dynamic PTQ = ONNX Runtime dynamic "
+        "quantization (INT8 weights, activations quantized at run time); QAT = "
+        f"{o['qat_epochs']} epoch(s) of fake-quant fine-tuning (lr {o['qat_lr']}, batch "
+        f"{o['qat_batch_size']}) on `{o['calib_split']}`, exported as QDQ. mIoU on the "
+        f"`{o['split']}` split"
+        + (f" (first {o['eval_images']} images)" if o["eval_images"] else "")
+        + " through the ONNX Runtime path (resize, engine, argmax, labels upsampled). FPS = "
+        "1000 / mean `engine.run` latency at batch 1. Sizes are ONNX file sizes.",
+        "",
+        "## Table 2: mIoU, model size and FPS",
+        "",
+        *table2(comps),
+        "",
+        "## Table 3: change vs FP32",
+        "",
+        "Positive decreases are savings; mIoU change is in percentage points.",
+        "",
+        *table3(comps),
+        "",
+        f"![mIoU vs FPS]({png.name})",
+        "",
+    ]
+    warnings = []
+    for c in comps:
+        for mode, r in c.results.items():
+            if mode != "fp32" and r["latency_ms"]["p50"] >= c.results["fp32"]["latency_ms"]["p50"]:
+                warnings.append(
+                    f"- {c.label}: {MODE_TITLES[mode]} is slower than FP32 here "
+                    f"({r['latency_ms']['p50']:.1f} vs "
+                    f"{c.results['fp32']['latency_ms']['p50']:.1f} ms p50)."
+                )
+    if warnings:
+        lines += ["## Slower than FP32", "", *warnings, ""]
+    write_text_atomic(md, "\n".join(lines))
+    return md

@@ -1,0 +1,107 @@
+"""``edgevision compare``: four variants made, measured, tabulated; cache reuse; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from edgevision.cli.main import main  # noqa: E402
+from edgevision.errors import ConfigError  # noqa: E402
+from edgevision.quantize.compare import (  # noqa: E402
+    CompareOptions,
+    checkpoint_label,
+    compare_modes,
+)
+
+
+@pytest.fixture(scope="module")
+def synth(synth_images):
+    return synth_images(seed=7, size=(64, 64), train=4, val=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(synth, tmp_path_factory):
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.data.semantic import SemanticFolder
+    from edgevision.registry import create_model
+
+    torch.manual_seed(0)
+    names = SemanticFolder(synth, "train").class_names
+    model = create_model(
+        "deeplabv3plus_mobilenetv2",
+        width_mult=0.35,
+        aspp_channels=16,
+        class_names=names,
+        input_size=(64, 64),
+    )
+    return save_checkpoint(tmp_path_factory.mktemp("cmp") / "tiny.pt", model)
+
+
+FAST = dict(calib_size=2, qat_epochs=1, qat_batch_size=2, runs=2, blocks=2, warmup=0)
+
+
+def test_cli_writes_both_tables_plot_and_json(synth, tiny_ckpt, tmp_path, one_torch_thread):
+    md, js, work = tmp_path / "q.md", tmp_path / "q.json", tmp_path / "work"
+    rc = main(
+        [
+            "compare", str(tiny_ckpt), "--data", str(synth), "--calib-size", "2",
+            "--qat-batch-size", "2", "--runs", "2", "--blocks", "2", "--warmup", "0",
+            "--work", str(work), "--md", str(md), "--json", str(js),
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    text = md.read_text()
+    assert "Table 2" in text and "Table 3" in text and "edgevision compare" in text
+    for title in ("FP32", "QAT", "static PTQ", "dynamic PTQ"):
+        assert f"| tiny | {title} |" in text
+    assert md.with_suffix(".png").stat().st_size > 1000
+    data = json.loads(js.read_text())
+    (model,) = data["models"]
+    assert list(model["results"]) == ["fp32", "qat", "static", "dynamic"]
+    for mode, r in model["results"].items():
+        assert 0.0 <= r["metrics"]["miou"] <= 1.0 and r["fps"] > 0
+        assert r["precision"] == ("fp32" if mode == "fp32" else "int8")
+    # INT8 files are far smaller than the FP32 one
+    sizes = {m: r["size_mb"] for m, r in model["results"].items()}
+    assert sizes["static"] < 0.6 * sizes["fp32"] and sizes["qat"] < 0.6 * sizes["fp32"]
+    for mode in ("fp32", "qat", "static", "dynamic"):
+        assert (work / "tiny" / f"{mode}.onnx").is_file()
+
+
+def test_variant_cache_follows_checkpoint_and_recipe(synth, tiny_ckpt, tmp_path, one_torch_thread):
+    work = tmp_path / "work"
+    logs: list[str] = []
+    opts = CompareOptions(modes=("fp32", "static"), **FAST)
+    compare_modes([tiny_ckpt], synth, work=work, options=opts, progress=False, log=logs.append)
+    assert not any(" reused (" in x for x in logs)
+    logs.clear()
+    compare_modes([tiny_ckpt], synth, work=work, options=opts, progress=False, log=logs.append)
+    assert sum(" reused (" in x for x in logs) == 2
+    logs.clear()
+    opts2 = CompareOptions(modes=("fp32", "static"), **{**FAST, "calib_size": 3})
+    compare_modes([tiny_ckpt], synth, work=work, options=opts2, progress=False, log=logs.append)
+    assert any("fp32 reused (" in x for x in logs) and any("making static" in x for x in logs)
+
+
+def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="unknown mode"):
+        CompareOptions(modes=("fp32", "fp8"))
+    assert CompareOptions(modes=("static",)).modes == ("fp32", "static")
+    rc = main(["compare", str(tmp_path / "missing.pt"), "--data", str(synth)])
+    assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"x")
+    rc = main(["compare", str(onnx_file), "--data", str(synth)])
+    assert rc == 2 and "not a checkpoint" in capsys.readouterr().err
+    rc = main(["compare", str(tiny_ckpt), "--data", str(tmp_path / "nodata")])
+    assert rc == 2 and "nodata" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_label_of_best_and_shipped_files():
+    assert checkpoint_label("runs/ddr_cb/best.pt") == "ddr_cb"
+    assert checkpoint_label("weights/ddr/ddr.safetensors") == "ddr"

@@ -55,6 +55,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="any TrainConfig field, e.g. --set ema=true --set model_kwargs={width_mult: 0.5}",
     )
     p.add_argument("--config", metavar="FILE.yaml", help="a TrainConfig YAML file")
+    w = p.add_argument_group(
+        "weak supervision (instance models from semantic masks; see edgevision.train.weak)"
+    )
+    w.add_argument(
+        "--weak",
+        action="store_true",
+        help="train an instance model from a SEMANTIC dataset: pseudo-instances, then "
+        "self-training rounds (OUT/roundR/labels, OUT/roundR/model)",
+    )
+    w.add_argument("--classes", metavar="A,B", help="thing classes, e.g. Car,Pedestrian,Bicyclist")
+    w.add_argument("--rounds", type=int, metavar="N", help="self-training rounds (default 1)")
+    w.add_argument(
+        "--weak-set",
+        dest="weak_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any WeakConfig field, e.g. --weak-set split=false --weak-set score_threshold=0.4",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -109,6 +128,14 @@ def run(args: argparse.Namespace) -> int:
 
     from edgevision.train.detection import task_of_train_args
 
+    if args.weak:
+        from edgevision.train.weak import run_cli as run_weak
+
+        return run_weak(args)
+    if args.classes or args.rounds is not None or args.weak_overrides:
+        from edgevision.errors import ConfigError
+
+        raise ConfigError("--classes, --rounds and --weak-set need --weak")
     if task_of_train_args(args) == "detect":
         from edgevision.train.detection import run_cli
 

@@ -219,6 +219,8 @@ class CocoDataset:
                 "height": need_field(im, "height", int, w),
                 "width": need_field(im, "width", int, w),
             }
+            if "ignore_file" in im:  # weak labels: uncertain pixels (PNG, 255 = ignore)
+                rec["ignore_file"] = need_field(im, "ignore_file", str, w)
             index[iid] = len(self._images)
             self._images.append(rec)
         self._anns: list[list[dict[str, Any]]] = [[] for _ in self._images]
@@ -258,6 +260,45 @@ class CocoDataset:
     def annotations(self, i: int) -> list[dict[str, Any]]:
         """The raw annotation dicts of image ``i``."""
         return list(self._anns[i])
+
+    @property
+    def root(self) -> Path:
+        """The dataset folder (``annotations/`` is inside it)."""
+        return self.annotation_file.parent.parent
+
+    def has_ignore(self) -> bool:
+        """Whether image entries name ignore regions (``ignore_file``, weak labels)."""
+        return any("ignore_file" in im for im in self._images)
+
+    def ignore_mask(self, i: int) -> np.ndarray | None:
+        """``(H, W)`` bool ignore region of image ``i`` (``ignore_file`` relative to
+        :attr:`root`, nonzero = ignore), or ``None`` when the entry names none.
+
+        Raises:
+            DataError: the file is missing, unreadable or of another size than the image.
+        """
+        im = self._images[i]
+        rel = im.get("ignore_file")
+        if rel is None:
+            return None
+        from edgevision.io import read_mask
+
+        path = self.root / rel
+        m = read_mask(path)
+        if m.shape[:2] != (im["height"], im["width"]):
+            raise DataError(
+                f"ignore region {path} is {m.shape[1]}x{m.shape[0]} (WxH), the image "
+                f"{im['width']}x{im['height']}"
+            )
+        return m > 0
+
+    def confidences(self, i: int) -> np.ndarray:
+        """``(N,)`` float32 confidence of the non-crowd objects of image ``i`` in
+        :meth:`read_target` order (field ``confidence``; 1 where absent)."""
+        return np.array(
+            [float(a.get("confidence", 1.0)) for a in self._anns[i] if not a.get("iscrowd", 0)],
+            dtype=np.float32,
+        )
 
     def read_target(self, i: int) -> tuple[Detections, Detections, np.ndarray]:
         """Decode the annotations of image ``i`` without reading the image.

@@ -31,16 +31,29 @@ class InstanceTargets:
         boxes: per image ``(n, 4)`` float32 xyxy, normalised 0–1 of the network input.
         labels: per image ``(n,)`` int64 class ids, 0-based (background excluded).
         masks: per image ``(n, H, W)`` float32 0/1 at the network input size.
+        ignore: per image ``(H, W)`` float32 0/1, 1 = uncertain pixels that no loss term
+            counts (weak labels: void, fragments, bands around outlines and split lines);
+            ``None`` = nothing ignored.
+        weights: per image ``(n,)`` float32 confidence of each object in ``(0, 1]``, which
+            scales its box, class and mask losses; ``None`` = all 1.
     """
 
     boxes: list[torch.Tensor]
     labels: list[torch.Tensor]
     masks: list[torch.Tensor]
+    ignore: list[torch.Tensor] | None = None
+    weights: list[torch.Tensor] | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> InstanceTargets:
         """A copy on ``device`` (the trainer calls this on every batch)."""
         mv = lambda ts: [t.to(device, non_blocking=non_blocking) for t in ts]  # noqa: E731
-        return InstanceTargets(mv(self.boxes), mv(self.labels), mv(self.masks))
+        return InstanceTargets(
+            mv(self.boxes),
+            mv(self.labels),
+            mv(self.masks),
+            None if self.ignore is None else mv(self.ignore),
+            None if self.weights is None else mv(self.weights),
+        )
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -133,6 +146,21 @@ class YolactLoss(nn.Module):
         cls_all = torch.stack(cls_t)  # (N, P)
         pos = cls_all > 0
         num_pos = pos.sum().clamp(min=1).float()
+        # per-prior weight: the confidence of the matched object for positives, 1 otherwise
+        wprior = torch.ones(cls_all.shape, dtype=loc.dtype, device=loc.device)
+        if targets.weights is not None:
+            for i in range(n):
+                if len(targets.weights[i]):
+                    wprior[i] = torch.where(
+                        pos[i], targets.weights[i][idx_t[i]].to(loc.dtype), wprior[i]
+                    )
+        if targets.ignore is not None:
+            # priors centred on ignored pixels are never mined as background
+            ih, iw = targets.ignore[0].shape[-2:]
+            px = (priors[:, 0] * iw).long().clamp(0, iw - 1)
+            py = (priors[:, 1] * ih).long().clamp(0, ih - 1)
+            ign_prior = torch.stack([ig[py, px] > 0.5 for ig in targets.ignore])
+            cls_all = torch.where((cls_all == 0) & ign_prior, torch.full_like(cls_all, -1), cls_all)
 
         # box regression on positives
         box_l = loc.new_zeros(())
@@ -140,7 +168,8 @@ class YolactLoss(nn.Module):
             if pos[i].any():
                 g = targets.boxes[i][idx_t[i][pos[i]]]
                 t = encode_ssd(g, priors[pos[i]])
-                box_l = box_l + F.smooth_l1_loss(loc[i][pos[i]], t, reduction="sum")
+                per = F.smooth_l1_loss(loc[i][pos[i]], t, reduction="none").sum(1)
+                box_l = box_l + (per * wprior[i][pos[i]]).sum()
 
         # classification with hard negative mining (3:1)
         logp = F.log_softmax(conf, -1)
@@ -154,7 +183,9 @@ class YolactLoss(nn.Module):
             )
             neg = (rank < n_neg) & (cls_all == 0)
         sel = pos | neg
-        cls_l = F.nll_loss(logp[sel], cls_all[sel].clamp(min=0), reduction="sum")
+        cls_l = (
+            F.nll_loss(logp[sel], cls_all[sel].clamp(min=0), reduction="none") * wprior[sel]
+        ).sum()
 
         # masks: BCE of the assembled masks, cropped to the GT box, / box area
         mask_l = loc.new_zeros(())
@@ -177,9 +208,15 @@ class YolactLoss(nn.Module):
             inx = (xs[None] >= b[:, 0:1]) & (xs[None] <= b[:, 2:3])
             iny = (ys[None] >= b[:, 1:2]) & (ys[None] <= b[:, 3:4])
             crop = (iny[:, :, None] & inx[:, None, :]).float()
+            if targets.ignore is not None:
+                ign = F.interpolate(
+                    targets.ignore[i][None, None], size=(ph, pw), mode="bilinear",
+                    align_corners=False,
+                )[0]  # fmt: skip
+                crop = crop * (ign < 0.5).float()
             bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none") * crop
             area = crop.sum((1, 2)).clamp(min=1.0)
-            mask_l = mask_l + (bce.sum((1, 2)) / area).sum()
+            mask_l = mask_l + (bce.sum((1, 2)) / area * wprior[i][pidx]).sum()
             n_masks += len(pidx)
 
         # auxiliary semantic segmentation on P3
@@ -196,7 +233,17 @@ class YolactLoss(nn.Module):
                     m = (m > 0.5).float()
                     for c in targets.labels[i].unique():
                         tgt[i, c] = m[targets.labels[i] == c].amax(0)
-            sem_l = F.binary_cross_entropy_with_logits(seg, tgt, reduction="sum") / (sh * sw * n)
+            bce = F.binary_cross_entropy_with_logits(seg, tgt, reduction="none")
+            if targets.ignore is not None:
+                keep = torch.stack(
+                    [
+                        F.interpolate(ig[None, None], size=(sh, sw), mode="bilinear",
+                                      align_corners=False)[0] < 0.5
+                        for ig in targets.ignore
+                    ]
+                ).to(seg.dtype)  # fmt: skip
+                bce = bce * keep
+            sem_l = bce.sum() / (sh * sw * n)
 
         box_l = self.box_weight * box_l / num_pos
         cls_l = cls_l / num_pos

@@ -70,6 +70,8 @@ class InstanceTrainConfig:
         workers: DataLoader workers.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         out: output folder.
+        use_ignore: honour ignore regions of weak labels (image ``ignore_file``) in the loss.
+        use_confidence: weight objects by their ``confidence`` (weak labels) in the loss.
         flow_steps: after training, train the FeatFlowNet of a ``video=True`` model for this
             many steps on the dataset's ``videos/{train_split}`` (exact flow) and write
             ``OUT/video.pt`` (0 = skip).
@@ -94,6 +96,8 @@ class InstanceTrainConfig:
     workers: int = 0
     device: str = "auto"
     out: str = "runs/yolact"
+    use_ignore: bool = True
+    use_confidence: bool = True
     flow_steps: int = 0
     flow_lr: float = 1e-3
 
@@ -114,13 +118,26 @@ class InstanceTrainDataset(Dataset):
     """COCO images resized (stretch) to the input size, normalised as the spec says.
 
     Item ``i`` is ``(image (3, H, W) float32, boxes (n, 4) normalised xyxy, labels (n,),
-    masks (n, H, W) float32)``; a horizontal flip is drawn from ``(seed, epoch, i)``.
+    masks (n, H, W) float32, ignore (H, W) float32 or None, weights (n,) float32 or
+    None)``; a horizontal flip is drawn from ``(seed, epoch, i)``. ``ignore`` and
+    ``weights`` come from weak labels (image ``ignore_file``, annotation ``confidence``,
+    see :mod:`edgevision.data.pseudo_instances`) when the dataset has them and
+    ``use_ignore`` / ``use_confidence`` allow.
     """
 
     def __init__(
-        self, coco: CocoDataset, spec: ModelSpec, *, flip: bool = True, seed: int = 0
+        self,
+        coco: CocoDataset,
+        spec: ModelSpec,
+        *,
+        flip: bool = True,
+        seed: int = 0,
+        use_ignore: bool = True,
+        use_confidence: bool = True,
     ) -> None:
         self.coco, self.spec, self.flip, self.seed = coco, spec, flip, seed
+        self.use_ignore = use_ignore and coco.has_ignore()
+        self.use_confidence = use_confidence
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -129,7 +146,7 @@ class InstanceTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.coco)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
         import cv2
 
         from edgevision.preprocess import preprocess
@@ -153,21 +170,42 @@ class InstanceTrainDataset(Dataset):
         else:
             ms = np.zeros((0, h, w), np.uint8)
         masks = torch.from_numpy(ms.astype(np.float32))
+        ignore = None
+        if self.use_ignore:
+            ig = self.coco.ignore_mask(i)
+            if ig is not None:
+                ig = cv2.resize(ig.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+                ignore = torch.from_numpy(ig.astype(np.float32))
+        weights = None
+        if self.use_confidence:
+            c = self.coco.confidences(i)
+            if len(c) == len(labels) and (c != 1.0).any():
+                weights = torch.from_numpy(c)
         rng = np.random.default_rng([self.seed, self.epoch, i])
         if self.flip and rng.random() < 0.5:
             img, masks = img.flip(-1), masks.flip(-1)
+            ignore = None if ignore is None else ignore.flip(-1)
             boxes = torch.stack([1 - boxes[:, 2], boxes[:, 1], 1 - boxes[:, 0], boxes[:, 3]], 1)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        return img, boxes[keep], labels[keep], masks[keep]
+        if weights is not None:
+            weights = weights[keep]
+        return img, boxes[keep], labels[keep], masks[keep], ignore, weights
 
 
 def collate_instances(
     batch: Sequence[tuple[torch.Tensor, ...]],
 ) -> tuple[torch.Tensor, InstanceTargets]:
-    """Stack images; keep per-image targets in an :class:`InstanceTargets`."""
+    """Stack images; keep per-image targets in an :class:`InstanceTargets` (ignore regions
+    and weights only when some image of the batch has them: zeros / ones for the others)."""
     images = torch.stack([b[0] for b in batch])
+    ignore = weights = None
+    if any(len(b) > 4 and b[4] is not None for b in batch):
+        h, w = images.shape[-2:]
+        ignore = [b[4] if b[4] is not None else torch.zeros(h, w) for b in batch]
+    if any(len(b) > 5 and b[5] is not None for b in batch):
+        weights = [b[5] if b[5] is not None else torch.ones(len(b[2])) for b in batch]
     return images, InstanceTargets(
-        [b[1] for b in batch], [b[2] for b in batch], [b[3] for b in batch]
+        [b[1] for b in batch], [b[2] for b in batch], [b[3] for b in batch], ignore, weights
     )
 
 
@@ -363,7 +401,14 @@ def train_instance(
     if resumed is not None:
         model.load_state_dict(resumed[2].get("raw_state_dict", resumed[1]))
     model.to(device)
-    ds = InstanceTrainDataset(coco, spec, flip=cfg.flip, seed=cfg.seed)
+    ds = InstanceTrainDataset(
+        coco,
+        spec,
+        flip=cfg.flip,
+        seed=cfg.seed,
+        use_ignore=cfg.use_ignore,
+        use_confidence=cfg.use_confidence,
+    )
     from edgevision.train.seg_data import SeededSampler
 
     sampler = SeededSampler(len(ds), seed=cfg.seed)

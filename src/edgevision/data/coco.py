@@ -44,6 +44,17 @@ def _mask_api() -> Any:
     return mask_api
 
 
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
+    """``(H, W)`` bool mask -> compressed COCO RLE ``{"size": [H, W], "counts": str}``
+    (JSON-ready; the form the evaluators and :func:`decode_segmentation` read)."""
+    rle = _mask_api().encode(np.asfortranarray(np.asarray(mask).astype(np.uint8)))
+    counts = rle["counts"]
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
+
+
 def decode_segmentation(segm: Any, height: int, width: int, *, where: str = "") -> np.ndarray:
     """Decode one COCO ``segmentation`` to an ``(H, W)`` bool mask.
 

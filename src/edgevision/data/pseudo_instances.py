@@ -55,7 +55,6 @@ __all__ = [
     "PseudoLabelConfig",
     "component_instances",
     "image_pseudo_instances",
-    "rle_encode",
     "semantic_to_instances",
 ]
 
@@ -310,19 +309,6 @@ def image_pseudo_instances(
     return out, ignore
 
 
-def rle_encode(mask: np.ndarray) -> dict[str, Any]:
-    """COCO compressed RLE (``counts`` as str) of an ``(H, W)`` bool mask."""
-    from edgevision.data.coco import _mask_api
-
-    mask_util = _mask_api()
-    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-    counts = rle["counts"]
-    return {
-        "size": [int(v) for v in rle["size"]],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # A dataset
 # --------------------------------------------------------------------------------------------
@@ -340,12 +326,14 @@ def annotation(
 ) -> dict[str, Any]:
     """A COCO annotation dict with an RLE mask, its box and a ``confidence``."""
     ys, xs = np.nonzero(inst_mask)
+    from edgevision.data.coco import encode_rle
+
     x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
     return {
         "id": ann_id,
         "image_id": image_id,
         "category_id": category_id,
-        "segmentation": rle_encode(inst_mask),
+        "segmentation": encode_rle(inst_mask),
         "bbox": [x1, y1, x2 - x1, y2 - y1],
         "area": float(inst_mask.sum()),
         "iscrowd": 0,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.config import to_dict
+from edgevision.data.coco import encode_rle
 from edgevision.data.synth.config import SEMANTIC_CLASSES, THING_CLASSES, SynthConfig
 from edgevision.data.synth.render import Frame, Scene, make_scene, render_frame, scene_flow
 from edgevision.errors import DataError
@@ -101,13 +102,6 @@ def _box_xywh(mask: np.ndarray) -> list[float]:
     return [float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1)]
 
 
-def _compressed_rle(mask: np.ndarray) -> dict[str, Any]:
-    from edgevision.data.coco import _mask_api
-
-    rle = _mask_api().encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
 def _semantic(scene: Scene, frame: Frame) -> np.ndarray:
     lut = np.array([0] + [o.class_index + 1 for o in scene.objects], dtype=np.uint8)
     return lut[frame.layer_map]
@@ -159,7 +153,7 @@ def _write_images(
                 seg: Any = [[float(v) for v in poly.reshape(-1)]]
                 polygons += 1
             else:
-                seg = _compressed_rle(vis)
+                seg = encode_rle(vis)
             anns.append(
                 {
                     "id": len(anns) + 1,

@@ -121,3 +121,28 @@ def test_cli_refusals(synth_images, tmp_path, capsys):
     assert rc == 2 and "need --weak" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         WeakConfig(classes=("a",), rounds=-1)
+
+
+def test_report_trains_four_ways_and_writes_table_and_figure(
+    synth_images, tmp_path, one_torch_thread
+):
+    from edgevision.train.weak_report import label_quality
+
+    data = synth_images(seed=4, size=(64, 64), train=4, val=2)
+    truth = data / "annotations" / "instances_train.json"
+    q = label_quality(truth, truth)
+    assert q["recall"] == q["precision"] == 1.0 and q["mean_iou"] == pytest.approx(1.0)
+    md = tmp_path / "weak.md"
+    rc = main(
+        ["report", "weak", "--data", str(data), "--out", str(md), "--work", str(tmp_path / "w"),
+         "--rounds", "1", "--epochs", "1", "--batch-size", "4", "--input", "64x64",
+         "--set", "model_kwargs={width_mult: 0.35, fpn_channels: 32, proto_width: 32, "
+         "num_protos: 8, anchor_scales: [10, 19, 32, 45, 58]}", "--set", "warmup_iters=1"]
+    )  # fmt: skip
+    assert rc == 0
+    text = md.read_text()
+    for stage in ("(a) fully supervised", "(b) weak: connected components",
+                  "(c) weak: + splitting", "(d) + self-training round 1"):  # fmt: skip
+        assert f"| {stage} |" in text
+    assert "edgevision report weak" in text and "Target: (d) >= 85 %" in text
+    assert md.with_suffix(".png").stat().st_size > 5000

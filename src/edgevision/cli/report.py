@@ -86,6 +86,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     w.set_defaults(func=run_weak)
 
+    c = kinds.add_parser(
+        "calibration",
+        help="static PTQ: mIoU vs calibration size and method (minmax/entropy/percentile)",
+        description=(
+            "Quantize CKPT statically for every --methods x --sizes (calibration images evenly "
+            "spaced over --calib-split), score each on --data --split through ONNX Runtime and "
+            "write OUT (table) and OUT.png. Models and scores are cached under --work."
+        ),
+    )
+    c.add_argument("checkpoint", metavar="CKPT", help="semantic checkpoint (.pt/.safetensors)")
+    c.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    c.add_argument("--split", default="val")
+    c.add_argument("--calib-split", default="train")
+    c.add_argument("--sizes", default="4,16,64,200", help="comma-separated calibration sizes")
+    c.add_argument("--methods", default="minmax,entropy,percentile")
+    c.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--work", default="runs/calibration", metavar="DIR")
+    c.add_argument("--out", default="docs/results/calibration.md", metavar="FILE.md")
+    c.set_defaults(func=run_calibration)
+
 
 def _command(args: argparse.Namespace) -> str:
     return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
@@ -165,5 +186,31 @@ def run_weak(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def run_calibration(args: argparse.Namespace) -> int:
+    from edgevision.errors import ConfigError, require_dir
+    from edgevision.quantize.compare import calibration_sweep, write_sweep_page
+
+    require_dir(args.data, "dataset folder")
+    try:
+        sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    sweep = calibration_sweep(
+        args.checkpoint,
+        args.data,
+        sizes=sizes,
+        methods=[m.strip() for m in args.methods.split(",") if m.strip()],
+        calib_split=args.calib_split,
+        split=args.split,
+        eval_images=args.eval_images,
+        threads=args.threads,
+        work=args.work,
+        progress=sys.stderr.isatty(),
+    )
+    for f in write_sweep_page(sweep, args.out, command=_command(args)):
         print(f"wrote {f}")
     return 0

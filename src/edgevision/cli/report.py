@@ -107,6 +107,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", default="docs/results/calibration.md", metavar="FILE.md")
     c.set_defaults(func=run_calibration)
 
+    st = kinds.add_parser(
+        "streaming",
+        help="edgevision run: 1 vs 4 streams, live latency, RSS over a long run",
+        description=(
+            "Run the model through 'edgevision run' in fresh processes: the sample video "
+            "(1 stream, MP4 overlay), four at once (batched), a live test source faster than "
+            "the model (leaky queues: latency and drops) and a long run (RSS growth); write "
+            "the table with the commands to OUT."
+        ),
+    )
+    st.add_argument("model", help="what 'edgevision run --model' takes (.onnx, checkpoint, name)")
+    st.add_argument("--out", default="docs/results/streaming.md", metavar="FILE.md")
+    st.add_argument("--work", default="runs/streaming_report", metavar="DIR")
+    st.add_argument("--threads", type=int, default=2)
+    st.add_argument("--live-fps", type=int, default=60, help="frame rate of the live source")
+    st.add_argument("--live-seconds", type=float, default=20.0)
+    st.add_argument("--long-frames", type=int, default=10000, help="frames of the long run")
+    st.add_argument(
+        "--video", metavar="FILE", help="clip for the 1/4-stream rows (default: sample)"
+    )
+    st.set_defaults(func=run_streaming)
+
 
 def _command(args: argparse.Namespace) -> str:
     return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
@@ -213,4 +235,25 @@ def run_calibration(args: argparse.Namespace) -> int:
     )
     for f in write_sweep_page(sweep, args.out, command=_command(args)):
         print(f"wrote {f}")
+    return 0
+
+
+def run_streaming(args: argparse.Namespace) -> int:
+    from edgevision.errors import ConfigError
+    from edgevision.stream.report import streaming_report
+
+    if args.long_frames < 100 or args.live_fps < 1 or args.live_seconds <= 0:
+        raise ConfigError("--long-frames must be >= 100, --live-fps >= 1, --live-seconds > 0")
+    out = streaming_report(
+        args.model,
+        out=args.out,
+        work=args.work,
+        threads=args.threads,
+        live_fps=args.live_fps,
+        live_seconds=args.live_seconds,
+        long_frames=args.long_frames,
+        video=args.video,
+        command=_command(args),
+    )
+    print(f"wrote {out}")
     return 0

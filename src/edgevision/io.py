@@ -110,3 +110,18 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, color_order:
         raise DataError(f"cannot encode image as {p.suffix}: {p}")
     with atomic_path(p) as tmp:
         enc.tofile(str(tmp))
+
+
+def link_or_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, copy: bool) -> Path:
+    """Make ``dst`` a symlink to ``src`` (resolved) or, with ``copy``, a copy of it,
+    replacing whatever ``dst`` was; returns ``dst``."""
+    import shutil
+
+    s, d = Path(src), Path(dst)
+    if d.is_symlink() or d.exists():
+        d.unlink()
+    if copy:
+        shutil.copyfile(s, d)
+    else:
+        d.symlink_to(s.resolve())
+    return d

@@ -29,7 +29,6 @@ Known imperfections (also written to the README):
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,7 +221,7 @@ def derive_camvid_boxes(
         DataError: missing folder/split, or a class name not in the dataset's classes.
     """
     from edgevision.data.semantic import SemanticFolder
-    from edgevision.io import write_json_atomic, write_text_atomic
+    from edgevision.io import link_or_copy, write_json_atomic, write_text_atomic
 
     cfg = cfg or BoxDerivation()
     src = Path(camvid_dir)
@@ -251,13 +250,7 @@ def derive_camvid_boxes(
             mask = ds.read_mask(i)
             h, w = mask.shape[:2]
             fname = f"{name}{Path(src_img).suffix.lower()}"
-            dst = img_out / fname
-            if dst.is_symlink() or dst.exists():
-                dst.unlink()
-            if copy_images:
-                shutil.copyfile(src_img, dst)
-            else:
-                dst.symlink_to(Path(src_img).resolve())
+            link_or_copy(src_img, img_out / fname, copy=copy_images)
             counts: dict[str, int] = {}
             boxes, cls = mask_boxes(mask, sids, cfg, counts=counts)
             n_split += counts.get("split", 0)

@@ -40,7 +40,6 @@ The dataset's semantic labels stay where they are: image entries point to them
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +114,22 @@ class PseudoInstance:
 # --------------------------------------------------------------------------------------------
 # One component
 # --------------------------------------------------------------------------------------------
+def fill_nearest(lab: np.ndarray, todo: np.ndarray) -> np.ndarray:
+    """Give every ``todo`` pixel of the int label map ``lab`` the label of its nearest
+    labelled (``> 0``) pixel (Euclidean), in place; returns ``lab``."""
+    import cv2
+
+    if not todo.any() or not (lab > 0).any():
+        return lab
+    src = np.where(lab > 0, 0, 255).astype(np.uint8)
+    _, near = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(lab > 0)
+    lut = np.zeros(int(near.max()) + 1, lab.dtype)
+    lut[near[ys, xs]] = lab[ys, xs]
+    lab[todo] = lut[near[todo]]
+    return lab
+
+
 def _flood(
     dist: np.ndarray, inside: np.ndarray, cfg: PseudoLabelConfig
 ) -> tuple[np.ndarray, dict[int, float]]:
@@ -169,18 +184,7 @@ def _flood(
             grow = True
         if grow:
             # unlabelled pixels of pieces that hold labels join the nearest label
-            todo = cur & (lab == 0)
-            holders = np.isin(cc, list(labels_in))
-            todo &= holders
-            if todo.any():
-                src = np.where(lab > 0, 0, 255).astype(np.uint8)
-                _, near = cv2.distanceTransformWithLabels(
-                    src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-                )
-                ys, xs = np.nonzero(lab > 0)
-                lut = np.zeros(int(near.max()) + 1, np.int32)
-                lut[near[ys, xs]] = lab[ys, xs]
-                lab[todo] = lut[near[todo]]
+            fill_nearest(lab, cur & (lab == 0) & np.isin(cc, list(labels_in)))
     return lab, neck
 
 
@@ -312,15 +316,6 @@ def image_pseudo_instances(
 # --------------------------------------------------------------------------------------------
 # A dataset
 # --------------------------------------------------------------------------------------------
-def _link(src: Path, dst: Path, copy: bool) -> None:
-    if dst.is_symlink() or dst.exists():
-        dst.unlink()
-    if copy:
-        shutil.copyfile(src, dst)
-    else:
-        dst.symlink_to(src.resolve())
-
-
 def annotation(
     inst_mask: np.ndarray, category_id: int, image_id: int, ann_id: int, confidence: float
 ) -> dict[str, Any]:
@@ -356,7 +351,7 @@ def write_split(
     """
     import cv2
 
-    from edgevision.io import atomic_path, write_json_atomic
+    from edgevision.io import atomic_path, link_or_copy, write_json_atomic
 
     img_out, ign_out = out / "images" / split, out / "ignore" / split
     img_out.mkdir(parents=True, exist_ok=True)
@@ -368,7 +363,7 @@ def write_split(
     ignored = total = 0
     for i, (name, src_img, sem, insts, ignore) in enumerate(items):
         fname = f"{name}{src_img.suffix.lower()}"
-        _link(src_img, img_out / fname, copy_images)
+        link_or_copy(src_img, img_out / fname, copy=copy_images)
         with atomic_path(ign_out / f"{name}.png", suffix=".png") as tmp:
             if not cv2.imwrite(str(tmp), (ignore * 255).astype(np.uint8)):
                 raise DataError(f"cannot write {ign_out / (name + '.png')}")

@@ -37,6 +37,7 @@ from edgevision.data.pseudo_instances import (
     PseudoLabelConfig,
     check_classes,
     component_instances,
+    fill_nearest,
     semantic_to_instances,
     write_split,
 )
@@ -210,16 +211,7 @@ def refine_image(
             assign = np.zeros(comp.shape, np.int32)
             for idx, (_, mc) in enumerate(inside, start=1):
                 assign[mc & (assign == 0)] = idx
-            todo = comp & (assign == 0)
-            if todo.any():
-                src = np.where(assign > 0, 0, 255).astype(np.uint8)
-                _, near = cv2.distanceTransformWithLabels(
-                    src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-                )
-                ys, xs = np.nonzero(assign > 0)
-                lut = np.zeros(int(near.max()) + 1, np.int32)
-                lut[near[ys, xs]] = assign[ys, xs]
-                assign[todo] = lut[near[todo]]
+            fill_nearest(assign, comp & (assign == 0))
             parts: list[tuple[np.ndarray, float]] = []
             for idx, (score, mc) in enumerate(inside, start=1):
                 part = comp & (assign == idx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 from typing import Any
 
@@ -42,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} model(s)")
-    table.add_column("name", no_wrap=True)
-    for col in ("task", "input", "classes", "components"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description", overflow="ellipsis", no_wrap=True)
+    table.add_column("name", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
+    for col in ("task", "input", "classes"):
+        table.add_column(col, no_wrap=True, min_width=len(col) + 1)
+    table.add_column("components", overflow="fold", max_width=40)
+    table.add_column("description", overflow="fold", ratio=1)
     for r in rows:
         table.add_row(
             r["name"],
@@ -55,5 +57,6 @@ def run(args: argparse.Namespace) -> int:
             ",".join(r["components"]),
             r["description"],
         )
-    Console().print(table)
+    # a pipe or file gets a wide table rather than rich's 80-column default
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0

@@ -131,7 +131,9 @@ def yolo_ret(
 
 
 def _register(name: str, width: float) -> None:
-    @register_model(name, class_names=("object",), **_COMMON)  # type: ignore[arg-type]
+    doc = f"YOLO-ReT on MobileNetV2 x{width} (truncated, RFCR, FPN, YOLOv3 head)."
+
+    @register_model(name, class_names=("object",), description=doc, **_COMMON)  # type: ignore[arg-type]
     def factory(
         *,
         num_classes: int,
@@ -155,7 +157,7 @@ def _register(name: str, width: float) -> None:
             anchors=anchors,
         )
 
-    factory.__doc__ = f"YOLO-ReT on MobileNetV2 x{width} (truncated, RFCR, FPN, YOLOv3 head)."
+    factory.__doc__ = doc
 
 
 _register("yolo_ret_m075", 0.75)

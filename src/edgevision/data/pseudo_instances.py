@@ -184,7 +184,12 @@ def _flood(
             grow = True
         if grow:
             # unlabelled pixels of pieces that hold labels join the nearest label
-            fill_nearest(lab, cur & (lab == 0) & np.isin(cc, list(labels_in)))
+            # within each piece only, so a label never jumps across background
+            for k in labels_in:
+                piece = cc == k
+                sub = np.where(piece, lab, 0)
+                fill_nearest(sub, piece & (sub == 0))
+                lab[piece] = sub[piece]
     return lab, neck
 
 

@@ -188,7 +188,11 @@ def _make_variants(
     records: dict[str, dict[str, Any]] = {}
     for mode in opts.modes:
         out = folder / f"{mode}.onnx"
-        key = {"checkpoint_sha256": digest, "recipe": opts.recipe(mode)}
+        key = {
+            "checkpoint_sha256": digest,
+            "data": str(data.resolve()),
+            "recipe": opts.recipe(mode),
+        }
         entry = manifest.get(mode) or {}
         if out.is_file() and entry.get("key") == key:
             log(f"{folder.name}: {mode} reused ({out})")
@@ -539,8 +543,14 @@ def calibration_sweep(
     digest = _sha256(ckpt)
     manifest_path = folder / "sweep.json"
     cache = _read_manifest(manifest_path)
-    if cache.get("checkpoint_sha256") != digest or cache.get("split") != split:
-        cache = {"checkpoint_sha256": digest, "split": split, "scores": {}}
+    cache_key = {
+        "checkpoint_sha256": digest,
+        "data": str(Path(data).resolve()),
+        "split": split,
+        "eval_images": eval_images,
+    }
+    if {k: cache.get(k) for k in cache_key} != cache_key:
+        cache = {**cache_key, "scores": {}}
 
     def score(path: Path) -> float:
         rep = evaluate(

@@ -41,7 +41,12 @@ def run_summary(args: list[str], *, timeout: float = 1800) -> tuple[dict[str, An
         summary = Path(td) / "summary.json"
         cmd = [sys.executable, "-m", "edgevision", "run", *args,
                "--summary", str(summary), "--no-progress", "-q"]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise EdgeVisionError(
+                f"edgevision run {shlex.join(args)} did not finish in {timeout:.0f} s"
+            ) from None
         if proc.returncode != 0 or not summary.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise EdgeVisionError(f"edgevision run {shlex.join(args)} failed: {tail[0]}")
@@ -175,5 +180,7 @@ def streaming_report(
     ]  # fmt: skip
     out = Path(out)
     write_text_atomic(out, "\n".join(lines))
-    (work / "summaries.json").write_text(json.dumps([r[1] for r in rows], indent=2))
+    from edgevision.io import write_json_atomic
+
+    write_json_atomic(work / "summaries.json", [r[1] for r in rows])
     return out

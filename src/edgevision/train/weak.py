@@ -196,13 +196,17 @@ def refine_image(
                     for p in prev:
                         out.append(p)
                     if len(prev) > 1 and cfg.split_band_px > 0:
-                        ignore |= _split_band([p.mask for p in prev], cfg.split_band_px)
+                        ignore |= _split_band([p.mask for p in prev], cfg.split_band_px) & (
+                            lab == c
+                        )
                 else:  # no previous labels here either: label it as round 0 would
                     pieces, confs, _ = component_instances(comp, cfg)
                     for piece, sc in zip(pieces, confs):
                         full = np.zeros((h, w), bool)
                         full[y : y + bh, x : x + bw] = piece
-                        out.append(PseudoInstance(full, k, sc, split=len(pieces) > 1))
+                        size = min(1.0, float(piece.sum()) / (4.0 * cfg.min_area))
+                        conf = float(np.clip(size * sc, 0.05, 1.0))
+                        out.append(PseudoInstance(full, k, conf, split=len(pieces) > 1))
                 continue
             counts["relabelled"] += 1
             # partition the component: each pixel to the most confident prediction covering
@@ -373,8 +377,10 @@ def refine_labels(
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def _done(labels: Path, split: str) -> bool:
-    return (labels / "annotations" / f"instances_{split}.json").is_file()
+def _done(labels: Path) -> bool:
+    """A round's labels are complete once ``stats.json`` exists (written last, atomically);
+    a partial round is redone from the start (its writers overwrite their outputs)."""
+    return (labels / "stats.json").is_file()
 
 
 def train_weak(
@@ -423,7 +429,7 @@ def train_weak(
     for r in range(weak.rounds + 1):
         labels = out / f"round{r}" / "labels"
         model_dir = out / f"round{r}" / "model"
-        if not _done(labels, cfg.train_split):
+        if not _done(labels):
             if r == 0:
                 stats = semantic_to_instances(
                     src, labels, weak.pseudo(), splits=splits, progress=show, command=command
@@ -441,9 +447,9 @@ def train_weak(
                     command=command,
                 )
                 # monitoring labels of the val split stay those of round 0
-                if cfg.val_split and weak.label_val and not _done(labels, cfg.val_split):
+                if cfg.val_split and weak.label_val:
                     _copy_split(out / "round0" / "labels", labels, cfg.val_split)
-            (labels / "stats.json").write_text(json.dumps(stats, indent=2))
+            write_json_atomic(labels / "stats.json", stats)
         stats = json.loads((labels / "stats.json").read_text())
         if not quiet:
             print(
@@ -484,17 +490,19 @@ def _copy_split(src: Path, dst: Path, split: str) -> None:
     """Reuse ``split``'s labels of ``src`` in ``dst`` (images and ignore PNGs as symlinks)."""
     import shutil
 
+    from edgevision.io import atomic_path
+
     for sub in ("images", "ignore"):
         d = dst / sub / split
-        if d.exists():
+        if d.is_symlink():
+            d.unlink()
+        elif d.exists():
             shutil.rmtree(d)
         d.parent.mkdir(parents=True, exist_ok=True)
         d.symlink_to((src / sub / split).resolve(), target_is_directory=True)
     (dst / "annotations").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(
-        src / "annotations" / f"instances_{split}.json",
-        dst / "annotations" / f"instances_{split}.json",
-    )
+    with atomic_path(dst / "annotations" / f"instances_{split}.json", suffix=".json") as tmp:
+        shutil.copyfile(src / "annotations" / f"instances_{split}.json", tmp)
 
 
 def run_cli(args: Any) -> int:

@@ -290,5 +290,7 @@ def weak_report(
         "",
     ]
     write_text_atomic(out, "\n".join(lines))
-    (work / "report.json").write_text(json.dumps({"rows": rows, "command": command}, indent=2))
+    from edgevision.io import write_json_atomic
+
+    write_json_atomic(work / "report.json", {"rows": rows, "command": command})
     return [out, png]

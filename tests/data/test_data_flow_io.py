@@ -64,3 +64,26 @@ def test_flow_pairs(synth_dir):
     assert s.flow.shape == (64, 80, 2) and s.valid.dtype == bool
     with pytest.raises(DataError, match="video split 'test'"):
         FlowPairs(synth_dir, "test")
+
+
+def test_pairs_further_apart_have_chained_flow_that_warps(tmp_path):
+    """Pairs 2 and 3 frames apart: the chained flow warps frame t+k onto frame t."""
+    from edgevision.data.synth import SynthConfig, generate
+
+    cfg = SynthConfig(seed=2, image_size=(96, 128), train_images=0, val_images=0,
+                      train_videos=1, val_videos=0, frames=4, max_speed=0.03,
+                      write_mp4=False)  # fmt: skip
+    generate(tmp_path / "f", cfg, progress=False)
+    pairs = FlowPairs(tmp_path / "f", "train", max_gap=3)
+    gaps = [pairs[i].gap for i in range(len(pairs))]
+    assert gaps == [1, 1, 1, 2, 2, 3]
+    for i in range(len(pairs)):
+        s = pairs[i]
+        f0 = s.image0.astype(np.float32)
+        warped = warp_backward(s.image1, s.flow).astype(np.float32)
+        err = np.abs(warped - f0).mean(axis=-1)[s.valid].mean()
+        err_zero = np.abs(s.image1.astype(np.float32) - f0).mean(axis=-1)[s.valid].mean()
+        assert s.valid.mean() > 0.5
+        assert err < 2.0 and err < err_zero / 3, (s.gap, err, err_zero)
+    with pytest.raises(ValueError):
+        FlowPairs(tmp_path / "f", "train", max_gap=0)

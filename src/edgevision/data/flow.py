@@ -33,6 +33,7 @@ __all__ = [
     "FLO_MAGIC",
     "FlowPairs",
     "FlowSample",
+    "compose_flow",
     "read_flow",
     "read_flow_valid",
     "warp_backward",
@@ -146,17 +147,48 @@ def warp_backward(img_t1: np.ndarray, flow: np.ndarray, *, border: str = "replic
     return cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=modes[border])
 
 
+def compose_flow(
+    f01: np.ndarray, f12: np.ndarray, valid01: np.ndarray, valid12: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chain forward flows: ``t -> t+1`` then ``t+1 -> t+2`` gives ``t -> t+2``.
+
+    ``f02(x) = f01(x) + f12(x + f01(x))`` with ``f12`` sampled bilinearly at the point where
+    ``x`` lands in frame ``t+1``; valid where both steps are valid there and the landing point
+    is inside the image.
+
+    Args:
+        f01, f12: ``(H, W, 2)`` float32 flows in pixels.
+        valid01, valid12: ``(H, W)`` bool validity masks.
+
+    Returns:
+        ``(f02 (H, W, 2) float32, valid02 (H, W) bool)``.
+    """
+    import cv2
+
+    h, w = f01.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx + f01[..., 0], gy + f01[..., 1]
+    f12_at = cv2.remap(f12.astype(np.float32), mx, my, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    v12_at = cv2.remap(valid12.astype(np.float32), mx, my, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    return (f01 + f12_at).astype(np.float32), valid01 & inside & (v12_at > 0.999)
+
+
 @dataclass
 class FlowSample:
-    """One pair of consecutive video frames with ground-truth forward flow.
+    """A pair of video frames ``gap`` steps apart with ground-truth forward flow.
 
     Attributes:
         video: video folder name.
         index: frame index ``t`` of ``image0``.
         image0: ``(H, W, 3)`` uint8 RGB frame ``t``.
-        image1: ``(H, W, 3)`` uint8 RGB frame ``t+1``.
-        flow: ``(H, W, 2)`` float32 forward flow ``t -> t+1`` in pixels.
+        image1: ``(H, W, 3)`` uint8 RGB frame ``t + gap``.
+        flow: ``(H, W, 2)`` float32 forward flow ``t -> t + gap`` in pixels (for ``gap > 1``
+            the consecutive flows chained by :func:`compose_flow`).
         valid: ``(H, W)`` bool, True where the flow is valid (visible in both frames).
+        gap: frames between ``image0`` and ``image1`` (1 = consecutive).
     """
 
     video: str
@@ -165,32 +197,46 @@ class FlowSample:
     image1: np.ndarray
     flow: np.ndarray
     valid: np.ndarray
+    gap: int = 1
 
 
 _FRAME_RE = re.compile(r"^(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
 
 
 class FlowPairs:
-    """Consecutive frame pairs with ground-truth flow from ``DIR/videos/{split}/VIDEO/``.
+    """Frame pairs with ground-truth flow from ``DIR/videos/{split}/VIDEO/``.
 
     Expects ``VIDEO/NNNNN.png`` frames and ``VIDEO/flow/NNNNN.{flo,npy}`` (+ optional
     ``NNNNN_valid.png``) as written by :func:`edgevision.data.synth.generate`. Videos are taken
-    in name order; pair ``i`` is a ``(video, t)`` with a flow file for ``t``.
+    in name order; pair ``i`` is a ``(video, t, gap)`` for every ``gap`` in ``1..max_gap``
+    whose consecutive flows ``t .. t+gap-1`` all exist (gap 1 first, then 2 ...). Pairs
+    further apart than one frame are what a keyframe ``gap`` frames back looks like in
+    video mode; their flow is chained from the consecutive ones.
+
+    Args:
+        root: dataset folder.
+        split: video split.
+        max_gap: largest frame distance of a pair (>= 1).
 
     Raises:
         DataError: the split folder is missing, or a flow file has no matching frames.
     """
 
-    def __init__(self, root: str | os.PathLike[str], split: str) -> None:
+    def __init__(self, root: str | os.PathLike[str], split: str, *, max_gap: int = 1) -> None:
+        if max_gap < 1:
+            raise ValueError(f"max_gap must be >= 1, got {max_gap}")
         self.root = Path(root)
+        self.max_gap = max_gap
         base = self.root / "videos" / split
         require_dir(base, f"video split {split!r}")
-        self._pairs: list[tuple[str, int, Path, Path, Path, Path | None]] = []
+        # per video: t -> (frame t, frame t+1, flow file, valid file)
+        steps: list[tuple[str, dict[int, tuple[Path, Path, Path, Path | None]]]] = []
         for vdir in sorted(d for d in base.iterdir() if d.is_dir()):
             frames = {int(m.group(1)): f for f in vdir.iterdir() if (m := _FRAME_RE.match(f.name))}
             fdir = vdir / "flow"
             if not fdir.is_dir():
                 continue
+            per: dict[int, tuple[Path, Path, Path, Path | None]] = {}
             for ff in sorted(fdir.iterdir()):
                 if ff.suffix.lower() not in (".flo", ".npy") or not ff.stem.isdigit():
                     continue
@@ -198,18 +244,34 @@ class FlowPairs:
                 if t not in frames or t + 1 not in frames:
                     raise DataError(f"flow file has no frames {t} and {t + 1} next to it: {ff}")
                 valid = fdir / f"{ff.stem}_valid.png"
-                self._pairs.append(
-                    (vdir.name, t, frames[t], frames[t + 1], ff, valid if valid.is_file() else None)
-                )
+                per[t] = (frames[t], frames[t + 1], ff, valid if valid.is_file() else None)
+            steps.append((vdir.name, per))
+        self._steps = dict(steps)
+        self._pairs: list[tuple[str, int, int]] = []
+        for gap in range(1, max_gap + 1):
+            for video, per in steps:
+                for t in sorted(per):
+                    if all(t + k in per for k in range(gap)):
+                        self._pairs.append((video, t, gap))
 
     def __len__(self) -> int:
         return len(self._pairs)
 
-    def __getitem__(self, i: int) -> FlowSample:
-        video, t, f0, f1, ff, fv = self._pairs[i]
+    def _step(self, video: str, t: int) -> tuple[np.ndarray, np.ndarray]:
+        _, _, ff, fv = self._steps[video][t]
         flow = read_flow(ff)
         valid = read_flow_valid(fv) if fv is not None else np.ones(flow.shape[:2], dtype=bool)
-        return FlowSample(video, t, read_image(f0), read_image(f1), flow, valid)
+        return flow, valid
+
+    def __getitem__(self, i: int) -> FlowSample:
+        video, t, gap = self._pairs[i]
+        flow, valid = self._step(video, t)
+        for k in range(1, gap):
+            f, v = self._step(video, t + k)
+            flow, valid = compose_flow(flow, f, valid, v)
+        f0 = self._steps[video][t][0]
+        f1 = self._steps[video][t + gap - 1][1]
+        return FlowSample(video, t, read_image(f0), read_image(f1), flow, valid, gap)
 
     def __iter__(self) -> Iterator[FlowSample]:
         for i in range(len(self)):

@@ -76,6 +76,8 @@ class InstanceTrainConfig:
             many steps on the dataset's ``videos/{train_split}`` (exact flow) and write
             ``OUT/video.pt`` (0 = skip).
         flow_lr: learning rate of the FeatFlowNet training.
+        flow_max_gap: FeatFlowNet pairs are up to this many frames apart (4 = the keyframe
+            distance of ``fixed:5``).
     """
 
     model: str = "yolact_mobilenetv2_320"
@@ -100,6 +102,7 @@ class InstanceTrainConfig:
     use_confidence: bool = True
     flow_steps: int = 0
     flow_lr: float = 1e-3
+    flow_max_gap: int = 4
 
     def __post_init__(self) -> None:
         validate(self)
@@ -107,6 +110,8 @@ class InstanceTrainConfig:
             raise ConfigError("epochs, batch_size and eval_every must be >= 1")
         if self.lr <= 0 or self.flow_lr <= 0:
             raise ConfigError(f"lr and flow_lr must be > 0, got {self.lr}, {self.flow_lr}")
+        if self.flow_max_gap < 1:
+            raise ConfigError(f"flow_max_gap must be >= 1, got {self.flow_max_gap}")
         if self.flow_steps < 0:
             raise ConfigError(f"flow_steps must be >= 0, got {self.flow_steps}")
 
@@ -376,7 +381,7 @@ def train_instance(
             raise CheckpointError(f"--resume: {last} is not a resumable training checkpoint")
         old = to_dict(from_dict(InstanceTrainConfig, extra0["train_config"]))
         new = to_dict(cfg)
-        safe = ("epochs", "workers", "device", "out", "flow_steps", "flow_lr")
+        safe = ("epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap")
         diffs = [k for k in old if k not in safe and old[k] != new.get(k)]
         if diffs:
             raise ConfigError(
@@ -483,6 +488,7 @@ def train_instance(
             split=cfg.train_split,
             steps=cfg.flow_steps,
             lr=cfg.flow_lr,
+            max_gap=cfg.flow_max_gap,
             seed=cfg.seed,
             progress=not quiet,
         )
@@ -622,6 +628,7 @@ def train_featflownet(
     steps: int = 200,
     batch_size: int = 4,
     lr: float = 1e-3,
+    max_gap: int = 1,
     epe_weight: float = 1.0,
     feature_weight: float = 1.0,
     seed: int = 0,
@@ -636,6 +643,8 @@ def train_featflownet(
         steps: optimizer steps.
         batch_size: pairs per step.
         lr: Adam learning rate.
+        max_gap: train on frame pairs up to this many frames apart (flows chained), as a
+            keyframe ``K - 1`` frames back is in video mode with ``fixed:K``.
         epe_weight: weight of the supervised stride-8 end-point error (0 = off).
         feature_weight: weight of the warped-feature loss on P4/P5 (0 = off).
         seed: pair order seed.
@@ -653,7 +662,7 @@ def train_featflownet(
     m: Any = model
     if getattr(m, "flownet", None) is None:
         raise ConfigError("model has no FeatFlowNet: build it with video=True")
-    pairs = FlowPairs(data, split)
+    pairs = FlowPairs(data, split, max_gap=max_gap)
     if len(pairs) == 0:
         raise DataError(f"{data}: no frame pairs with ground-truth flow in split {split!r}")
     spec: ModelSpec = m.spec

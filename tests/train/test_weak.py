@@ -101,6 +101,14 @@ def test_round_loop_writes_labels_models_and_resumes(synth_images, tmp_path, one
     assert res.final is not None and res.final.is_file()
     record = json.loads((tmp_path / "weak" / "weak.json").read_text())
     assert len(record["rounds"]) == 2 and record["weak"]["rounds"] == 1
+    # agreement with the semantic mask (the check for data without instance truth)
+    from edgevision.train.weak_report import semantic_agreement
+
+    png = tmp_path / "agree.png"
+    agree = semantic_agreement(res.final, data, split="val", score_threshold=0.05, figure=png)
+    assert set(agree["per_class"]) == set(CLASSES.split(",")) and agree["images"] == 2
+    assert all(0 <= v <= 1 for v in agree["per_class"].values() if v == v)
+    assert png.stat().st_size > 1000
     # a second start finds every round done and trains nothing
     before = (tmp_path / "weak" / "round1" / "model" / "last.pt").stat().st_mtime_ns
     train_weak(cfg, weak, progress=False, quiet=True)

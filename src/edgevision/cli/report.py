@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     w.add_argument("--data", required=True, metavar="DIR", help="dataset with truth + labels")
+    w.add_argument(
+        "--agreement",
+        metavar="CKPT",
+        help="instead: score a weak model on DATA without instance truth (e.g. CamVid) by "
+        "pixel IoU of its instances vs the semantic mask; writes OUT and OUT.png",
+    )
+    w.add_argument("--split", default="val", help="split for --agreement (default: val)")
     w.add_argument("model", nargs="?", default="yolact_mobilenetv2_320", help="instance model")
     w.add_argument("--out", default="docs/results/weak.md", metavar="FILE.md")
     w.add_argument("--work", default="runs/weak_report", metavar="DIR")
@@ -188,6 +195,20 @@ def run_weak(args: argparse.Namespace) -> int:
     from edgevision.train.weak_report import weak_report
 
     require_dir(args.data, "dataset folder")
+    if args.agreement:
+        from pathlib import Path
+
+        from edgevision.train.weak_report import semantic_agreement, write_agreement_page
+
+        out = Path(args.out)
+        res = semantic_agreement(
+            args.agreement, args.data, split=args.split, figure=out.with_suffix(".png")
+        )
+        md = write_agreement_page(
+            res, out, checkpoint=args.agreement, data=args.data, command=_command(args)
+        )
+        print(f"wrote {md} and {out.with_suffix('.png')}")
+        return 0
     if args.rounds < 1:
         raise ConfigError("--rounds must be >= 1 (stage (d) is the self-training)")
     cfg = InstanceTrainConfig(

@@ -294,3 +294,132 @@ def weak_report(
 
     write_json_atomic(work / "report.json", {"rows": rows, "command": command})
     return [out, png]
+
+
+# --------------------------------------------------------------------------------------------
+# Data without instance truth (CamVid): agreement with the semantic mask
+# --------------------------------------------------------------------------------------------
+def semantic_agreement(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    split: str = "val",
+    score_threshold: float = 0.3,
+    max_images: int = 0,
+    figure: str | os.PathLike[str] | None = None,
+    figure_images: int = 4,
+) -> dict[str, Any]:
+    """Pixel IoU, per thing class, between the union of a weak instance model's predicted
+    masks (score >= ``score_threshold``) and that class's pixels in the semantic labels.
+
+    The instance model's classes must be classes of the semantic dataset. IoU accumulates
+    intersection and union over the split (void pixels excluded). With ``figure``, a PNG of
+    ``figure_images`` images: image | semantic thing pixels | predicted instances.
+
+    Returns:
+        ``{"split", "images", "score_threshold", "per_class": {name: iou}, "mean_iou"}``.
+    """
+    from edgevision.checkpoint import load_model
+    from edgevision.data.pseudo_instances import check_classes
+    from edgevision.data.semantic import SemanticFolder
+    from edgevision.train.weak import predict_instances
+
+    model: Any = load_model(str(checkpoint)).eval()
+    classes = [str(c) for c in model.spec.class_names]
+    ds = SemanticFolder(data, split)
+    sids = check_classes(ds.class_names, classes, Path(data))
+    n = len(ds) if max_images <= 0 else min(len(ds), max_images)
+    inter = np.zeros(len(classes))
+    union = np.zeros(len(classes))
+    shown = set(np.linspace(0, n - 1, min(figure_images, n)).round().astype(int).tolist())
+    panels: list[tuple[str, np.ndarray, np.ndarray, Any]] = []
+    for i in range(n):
+        s = ds[i]
+        pred = predict_instances(model, s.image)
+        keep = pred.scores >= score_threshold
+        valid = s.mask != ds.ignore_index
+        for k, sid in enumerate(sids):
+            sem = (s.mask == sid) & valid
+            pm = np.zeros(sem.shape, bool)
+            for m, c, ok in zip(pred.masks, pred.class_ids, keep):
+                if ok and int(c) == k:
+                    pm |= m
+            pm &= valid
+            inter[k] += float((pm & sem).sum())
+            union[k] += float((pm | sem).sum())
+        if figure is not None and i in shown:
+            things = np.isin(s.mask, sids)
+            panels.append((s.name, s.image, things, pred[keep] if len(pred) else pred))
+    per = {c: (float(inter[k] / union[k]) if union[k] > 0 else float("nan"))
+           for k, c in enumerate(classes)}  # fmt: skip
+    vals = [v for v in per.values() if v == v]
+    if figure is not None and panels:
+        _agreement_figure(panels, Path(figure))
+    return {
+        "split": split,
+        "images": n,
+        "score_threshold": score_threshold,
+        "per_class": per,
+        "mean_iou": float(np.mean(vals)) if vals else float("nan"),
+    }
+
+
+def _agreement_figure(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, Any]], path: Path
+) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from edgevision.io import atomic_path
+
+    fig = Figure(figsize=(3.6 * 3, 2.8 * len(panels) + 0.3), dpi=110)
+    FigureCanvasAgg(fig)
+    for r, (name, img, things, pred) in enumerate(panels):
+        sem = img.copy()
+        sem[things] = (0.4 * sem[things] + 0.6 * np.array([255, 64, 64])).astype(np.uint8)
+        for c, (im, title) in enumerate(
+            (
+                (img, name),
+                (sem, "semantic thing pixels"),
+                (pred.draw(img, show_scores=False), f"predicted instances ({len(pred)})"),
+            )
+        ):
+            ax = fig.add_subplot(len(panels), 3, r * 3 + c + 1)
+            ax.imshow(im)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(str(tmp), format="png")
+
+
+def write_agreement_page(
+    result: dict[str, Any], md: str | os.PathLike[str], *, checkpoint: str, data: str, command: str
+) -> Path:
+    """Markdown page of :func:`semantic_agreement` (the PNG is expected next to it)."""
+    from edgevision.io import write_text_atomic
+
+    md = Path(md)
+    lines = [
+        "# Weak instance model on data without instance labels (generated)",
+        "",
+        f"Written by `{command}` — do not edit by hand. Machine: {platform.machine()} / "
+        f"{platform.system()}.",
+        "",
+        f"Model `{checkpoint}`, trained with `edgevision train --weak` from semantic labels "
+        f"only; data `{data}`, split `{result['split']}` ({result['images']} images). The "
+        "labels have no instances, so the check is agreement with the semantic mask: per "
+        "class, pixel IoU between the union of the predicted masks (score >= "
+        f"{result['score_threshold']}) and the class's labelled pixels (void excluded).",
+        "",
+        "| class | pixel IoU of predicted instances vs semantic mask |",
+        "|:---|---:|",
+        *[f"| {c} | {v:.3f} |" for c, v in result["per_class"].items()],
+        f"| mean | {result['mean_iou']:.3f} |",
+        "",
+        f"![image, semantic thing pixels, predicted instances]({md.with_suffix('.png').name})",
+        "",
+    ]
+    write_text_atomic(md, "\n".join(lines))
+    return md

@@ -28,6 +28,9 @@ LEAN = [
     "edgevision.train",
     "edgevision.train.config",
     "edgevision.cli.main",
+    "edgevision.video",
+    "edgevision.video.core",
+    "edgevision.video.ort",
 ]
 
 

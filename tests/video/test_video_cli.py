@@ -101,3 +101,27 @@ def test_frame_folder_and_bad_input(video_set, tmp_path, capsys, one_torch_threa
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["video", str(ck), "--data", str(empty)]) == 2
+
+
+def test_component_folder_runs_in_onnxruntime(video_set, tmp_path, capsys, one_torch_thread):
+    pytest.importorskip("onnxruntime")
+    ck = _ckpt(tmp_path / "v.pt")
+    parts = tmp_path / "parts"
+    assert main(["export", str(ck), "-o", str(parts), "--components"]) == 0
+    assert "wrote 9 components" in capsys.readouterr().out
+    md = tmp_path / "ort.md"
+    rc = main(["video", str(parts), "--data", str(video_set), "--compare", "--threads", "1",
+               "--md", str(md), "--json", str(tmp_path / "ort.json")])  # fmt: skip
+    assert rc == 0
+    assert "ONNX Runtime components (backbone_lower fp32" in md.read_text()
+    runs = json.loads((tmp_path / "ort.json").read_text())["runs"]
+    # the same numbers through a checkpoint exported on the fly
+    rc = main(["video", str(ck), "--data", str(video_set), "--engine", "onnxruntime",
+               "--threads", "1", "--json", str(tmp_path / "ck.json")])  # fmt: skip
+    assert rc == 0
+    again = json.loads((tmp_path / "ck.json").read_text())["runs"][0]
+    fixed = next(r for r in runs if r["keyframes"] == "fixed:5")
+    assert again["mask_ap"] == pytest.approx(fixed["mask_ap"], abs=1e-3)
+    assert main(["video", str(parts), "--data", str(video_set), "--engine", "torch"]) == 2
+    assert main(["video", str(tmp_path), "--data", str(video_set)]) == 2
+    assert "not a component folder" in capsys.readouterr().err

@@ -18,8 +18,8 @@ from edgevision.video import (  # noqa: E402
     parse_keyframes,
     partial_features,
     resize_flow,
-    warp,
 )
+from edgevision.video.warp import warp  # noqa: E402
 
 TINY = {
     "width_mult": 0.35,

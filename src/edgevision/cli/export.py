@@ -35,7 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("target", help="registry model name or checkpoint (.pt/.safetensors)")
-    p.add_argument("-o", "--out", required=True, help="output .onnx path")
+    p.add_argument(
+        "-o", "--out", required=True, help="output .onnx path (a folder with --components)"
+    )
+    p.add_argument(
+        "--components",
+        action="store_true",
+        help="yolact_* models: one ONNX graph per component (backbone_lower ... featflownet) "
+        "into the folder OUT, for video mode in ONNX Runtime and per-component precision",
+    )
     p.add_argument("--input", metavar="HxW", help="input size to record and trace at")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--static-batch", action="store_true", help="fixed batch dimension")
@@ -71,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         rtol=args.rtol,
     )
     size = parse_size(args.input, "--input") if args.input else None
+    if args.components:
+        return _export_components(args.target, args.out, size, args.opset, args.model_arg)
     report = export_onnx(
         args.target, args.out, cfg, input_size=size, **parse_model_args(args.model_arg)
     )
@@ -83,4 +93,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"  check {shape}: {c['output']} max |onnx - torch| = {c['max_abs_err']:.2e}")
     if args.json:
         write_json_atomic(args.json, report.to_dict())
+    return 0
+
+
+def _export_components(
+    target: str, out: str, size: tuple[int, int] | None, opset: int, model_args: list[str]
+) -> int:
+    from pathlib import Path
+
+    from edgevision.errors import ConfigError
+    from edgevision.models.instance.components import export_components
+
+    if Path(target).suffix.lower() in (".pt", ".pth", ".safetensors"):
+        from edgevision.checkpoint import load_model
+
+        model = load_model(target)
+    else:
+        from edgevision.registry import create_model
+
+        model = create_model(target, **parse_model_args(model_args))
+    spec = getattr(model, "spec", None)
+    if spec is None or spec.task != "instance":
+        raise ConfigError(f"{target}: --components is for yolact_* (instance) models")
+    parts = export_components(model, out, input_size=size, opset=opset)
+    for p in parts:
+        print(f"  {p.name:15s} {p.path} (max |onnx - torch| {p.max_abs_err:.1e})")
+    print(f"wrote {len(parts)} components to {out}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "weights", metavar="WEIGHTS", help="checkpoint (.pt/.safetensors) or registry name"
+        "weights",
+        metavar="WEIGHTS",
+        help="checkpoint (.pt/.safetensors), registry name, or a component folder "
+        "('edgevision export --components'; runs in ONNX Runtime, each part at its precision)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["auto", "torch", "onnxruntime"],
+        default="auto",
+        help="auto: ONNX Runtime for a component folder, torch for a checkpoint; onnxruntime "
+        "with a checkpoint exports its components to a temporary folder first",
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder or frame folder")
     p.add_argument("--split", default="val", help="split of a YouTube-VIS layout (default: val)")
@@ -42,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="warp the keyframe prototypes on non-keyframes instead of running ProtoNet (faster)",
     )
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    p.add_argument("--threads", type=int, default=2, help="engine threads (default: 2)")
     p.add_argument(
         "--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)"
     )
@@ -75,21 +86,51 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1 or args.max_frames < 0:
         raise ConfigError("--threads must be >= 1 and --max-frames >= 0")
     require_dir(args.data, "data folder")
-    import torch
+    import tempfile
 
     from edgevision.io import write_json_atomic
+    from edgevision.video.ort import ComponentSet, is_component_folder
 
-    torch.set_num_threads(args.threads)
-    if Path(args.weights).suffix.lower() in (".pt", ".pth", ".safetensors"):
-        from edgevision.checkpoint import load_model
+    tmp = tempfile.TemporaryDirectory(prefix="edgevision-video-")
+    folder = Path(args.weights) if is_component_folder(args.weights) else None
+    engine = args.engine
+    if engine == "auto":
+        engine = "onnxruntime" if folder is not None else "torch"
+    if folder is not None and engine == "torch":
+        raise ConfigError(
+            f"{args.weights} is a component folder: it runs with --engine onnxruntime"
+        )
+    if Path(args.weights).is_dir() and folder is None:
+        raise ConfigError(
+            f"{args.weights}: not a component folder (no backbone_lower.onnx ... warp.onnx)"
+        )
+    model: Any = None
+    if folder is None:
+        import torch
 
-        model = load_model(args.weights)
-    else:
-        from edgevision.registry import create_model
+        torch.set_num_threads(args.threads)
+        if Path(args.weights).suffix.lower() in (".pt", ".pth", ".safetensors"):
+            from edgevision.checkpoint import load_model
 
-        model = create_model(args.weights, video=True)
-    if getattr(model, "spec", None) is None or model.spec.task != "instance":  # type: ignore[union-attr]
-        raise ConfigError(f"{args.weights}: not an instance (yolact_*) model")
+            model = load_model(args.weights)
+        else:
+            from edgevision.registry import create_model
+
+            model = create_model(args.weights, video=True)
+        if getattr(model, "spec", None) is None or model.spec.task != "instance":
+            raise ConfigError(f"{args.weights}: not an instance (yolact_*) model")
+        if engine == "onnxruntime":
+            from edgevision.models.instance.components import export_components
+
+            folder = Path(tmp.name)
+            export_components(model, folder)
+    if folder is not None:
+        model = ComponentSet(folder, threads=args.threads)
+    engine_text = (
+        f"ONNX Runtime components ({', '.join(f'{k} {v}' for k, v in model.precision.items())})"
+        if folder is not None
+        else "torch eager (CPU)"
+    )
     modes = [args.keyframes]
     if args.compare:
         modes = ["none", args.keyframes] + (["adaptive"] if args.keyframes != "adaptive" else [])
@@ -134,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         cmd = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
         head = [
             f"Written by `{cmd}` on {platform.machine()} / {platform.processor() or platform.system()}, "
-            f"{args.threads} torch thread(s), torch eager (CPU). Times are per frame, "
+            f"{args.threads} thread(s), {engine_text}. Times are per frame, "
             f"preprocessing to InstanceMasks; median of {args.rounds} alternating round(s); speed-up is "
             "relative to the first row.",
             "",
@@ -147,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
             args.json,
             {
                 "weights": str(args.weights),
+                "engine": engine_text,
                 "threads": args.threads,
                 "runs": [r.to_dict() for r in runs],
             },

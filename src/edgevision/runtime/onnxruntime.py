@@ -49,11 +49,22 @@ class OrtEngine:
         path: ``.onnx`` file.
         threads: intra-op threads (inter-op fixed to 1, sequential execution).
         providers: execution providers or aliases; default CPU.
+        spin: let idle intra-op threads spin-wait for the next call (ONNX Runtime's default,
+            lowest latency for one session called back to back). Turn it off when several
+            sessions run one after another in a process (the component graphs of video
+            mode): their spinning pools otherwise compete for the same cores.
     """
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str | Path, *, threads: int = 2, providers: list[str] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        threads: int = 2,
+        providers: list[str] | None = None,
+        spin: bool = True,
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
@@ -65,6 +76,8 @@ class OrtEngine:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), so, providers=self.providers)
         except Exception as e:  # ORT raises its own exception types for invalid files
@@ -90,6 +103,10 @@ class OrtEngine:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Run on ``(N, 3, H, W)`` float32; returns outputs in graph order."""
         return self.session.run(self.output_names, {self.input_name: x})  # type: ignore[no-any-return]
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a graph with several named inputs; returns outputs in graph order."""
+        return self.session.run(self.output_names, feeds)  # type: ignore[no-any-return]
 
     def num_params(self) -> int:
         import onnx

@@ -1,28 +1,33 @@
 """Video mode (YolactEdge): keyframes, FeatFlowNet on backbone features, feature warping.
 
-``VideoSession(model, keyframes="fixed:5")`` is the per-stream object; ``session(frame)``
-returns :class:`~edgevision.results.InstanceMasks`. Importing this package imports torch.
+``VideoSession(model, keyframes="fixed:5")`` (PyTorch) and ``OrtVideoSession(folder)``
+(ONNX Runtime over the component graphs, no torch) are the per-stream objects;
+``session(frame)`` returns :class:`~edgevision.results.InstanceMasks`. Names are resolved
+lazily: importing this package imports neither torch nor onnxruntime.
 """
 
-from edgevision.video.featflownet import FeatFlowNet
-from edgevision.video.keyframes import (
-    AdaptiveKeyframes,
-    FixedKeyframes,
-    KeyframePolicy,
-    parse_keyframes,
-)
-from edgevision.video.session import FrameInfo, VideoSession, partial_features
-from edgevision.video.warp import resize_flow, warp
+from __future__ import annotations
 
-__all__ = [
-    "AdaptiveKeyframes",
-    "FeatFlowNet",
-    "FixedKeyframes",
-    "FrameInfo",
-    "KeyframePolicy",
-    "VideoSession",
-    "parse_keyframes",
-    "partial_features",
-    "resize_flow",
-    "warp",
-]
+from edgevision._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "FeatFlowNet": "edgevision.video.featflownet",
+    "AdaptiveKeyframes": "edgevision.video.keyframes",
+    "FixedKeyframes": "edgevision.video.keyframes",
+    "KeyframePolicy": "edgevision.video.keyframes",
+    "parse_keyframes": "edgevision.video.keyframes",
+    "FrameInfo": "edgevision.video.core",
+    "StreamSession": "edgevision.video.core",
+    "VideoSession": "edgevision.video.session",
+    "TorchOps": "edgevision.video.session",
+    "partial_features": "edgevision.video.session",
+    "ComponentSet": "edgevision.video.ort",
+    "OrtVideoSession": "edgevision.video.ort",
+    "resize_flow": "edgevision.video.warp",
+}
+# ``warp`` (the function) lives in ``edgevision.video.warp``: a lazy name equal to a submodule
+# would be shadowed by the submodule once imported, so import it from there.
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

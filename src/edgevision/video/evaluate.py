@@ -2,7 +2,8 @@
 
 :func:`run_video` processes a YouTube-VIS split (``DIR/annotations/ytvis_{split}.json`` +
 ``DIR/videos/{split}``, as the synthetic generator writes) or a plain folder of frames with one
-:class:`~edgevision.video.session.VideoSession` per video, and reports mean milliseconds per
+:class:`~edgevision.video.session.VideoSession` (PyTorch) or
+:class:`~edgevision.video.ort.OrtVideoSession` (ONNX Runtime components) per video, and reports mean milliseconds per
 frame (total and per stage), the keyframe fraction and, with ground truth, COCO box/mask AP
 over all frames. :func:`compare_modes` runs several keyframe policies (``"none"`` = per-frame
 mode) on the same frames and model so their speeds and APs can be compared in one run.
@@ -17,14 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from edgevision.errors import DataError
 from edgevision.io import read_image
-from edgevision.video.session import VideoSession
 
-__all__ = ["VideoRun", "compare_modes", "list_frames", "run_video"]
+__all__ = ["VideoRun", "compare_modes", "list_frames", "make_session", "run_video"]
 
 _FRAME_RE = re.compile(r"\.(png|jpe?g|bmp)$", re.IGNORECASE)
 
@@ -74,9 +72,22 @@ def _videos(data: str | os.PathLike[str], split: str) -> tuple[list[tuple[int, l
     return [(0, list_frames(root))], None
 
 
-@torch.no_grad()
+def make_session(model: Any, **kwargs: Any) -> Any:
+    """A stream session for ``model``: a torch YOLACT -> ``VideoSession``; a
+    :class:`~edgevision.video.ort.ComponentSet` or component folder -> ``OrtVideoSession``."""
+    from edgevision.video.ort import ComponentSet, OrtVideoSession, is_component_folder
+
+    if isinstance(model, ComponentSet) or (
+        isinstance(model, (str, os.PathLike)) and is_component_folder(model)
+    ):
+        return OrtVideoSession(model, **kwargs)
+    from edgevision.video.session import VideoSession
+
+    return VideoSession(model, **kwargs)
+
+
 def run_video(
-    model: nn.Module,
+    model: Any,
     data: str | os.PathLike[str],
     *,
     split: str = "val",
@@ -89,7 +100,8 @@ def run_video(
     """Process every video of ``data`` with a fresh session each and time it.
 
     Args:
-        model: a ``yolact_*`` model (with FeatFlowNet unless ``keyframes="none"``).
+        model: a torch ``yolact_*`` model, or a :class:`~edgevision.video.ort.ComponentSet`
+            (with FeatFlowNet unless ``keyframes="none"``).
         data: a YouTube-VIS-layout dataset folder, or a folder of frames (no AP then).
         split: split of a YouTube-VIS layout.
         keyframes: policy text (see :func:`~edgevision.video.keyframes.parse_keyframes`).
@@ -108,7 +120,7 @@ def run_video(
 
         ev = VideoEvaluator(str(ann))
     first = read_image(videos[0][1][0])
-    warm = VideoSession(model, keyframes="none", **post_kwargs)
+    warm = make_session(model, keyframes="none", **post_kwargs)
     for _ in range(warmup):
         warm(first)
     total: list[float] = []
@@ -117,7 +129,7 @@ def run_video(
     stages: dict[str, float] = {}
     n = 0
     for vid, frames in videos:
-        session = VideoSession(model, keyframes=keyframes, reuse_protos=reuse_protos, **post_kwargs)
+        session = make_session(model, keyframes=keyframes, reuse_protos=reuse_protos, **post_kwargs)
         for t, f in enumerate(frames):
             if max_frames and n >= max_frames:
                 break
@@ -149,7 +161,7 @@ def run_video(
 
 
 def compare_modes(
-    model: nn.Module,
+    model: Any,
     data: str | os.PathLike[str],
     modes: tuple[str, ...] = ("none", "fixed:5", "adaptive"),
     *,

@@ -135,6 +135,9 @@ def export_components(
             for n in ins + outs
             if n not in ("loc", "conf", "coef", "protos")
         }
+        if name == "warp":  # any feature map: FPN levels and (transposed) prototypes
+            for n in ("feat", "warped"):
+                axes[n][1] = f"{n}_c"
         with atomic_path(path) as tmp:
             try:
                 with warnings.catch_warnings(), torch.no_grad():

@@ -1,0 +1,67 @@
+"""Video mode on ONNX Runtime component graphs matches the PyTorch session frame by frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from edgevision.errors import ConfigError, ModelFileError  # noqa: E402
+from edgevision.registry import create_model  # noqa: E402
+from edgevision.video.ort import OrtVideoSession, is_component_folder  # noqa: E402
+from edgevision.video.session import VideoSession  # noqa: E402
+
+TINY = {"width_mult": 0.35, "fpn_channels": 16, "proto_width": 16, "num_protos": 4,
+        "flow_width": 16}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model_and_parts(tmp_path_factory):
+    from edgevision.models.instance.components import export_components
+
+    torch.manual_seed(0)
+    m = create_model("yolact_mobilenetv2_320", class_names=["a", "b"], input_size=(64, 64),
+                     video=True, **TINY).eval()  # fmt: skip
+    folder = tmp_path_factory.mktemp("parts")
+    export_components(m, folder, input_size=(64, 64))
+    return m, folder
+
+
+def _frames(n=5):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)
+    return [np.roll(base, 2 * t, axis=1) for t in range(n)]
+
+
+@pytest.mark.parametrize("reuse_protos", [False, True])
+def test_ort_session_matches_torch(model_and_parts, reuse_protos, one_torch_thread):
+    m, folder = model_and_parts
+    assert is_component_folder(folder)
+    kw = dict(keyframes="fixed:3", reuse_protos=reuse_protos, conf_threshold=0.0, max_det=20)
+    ts, os_ = VideoSession(m, **kw), OrtVideoSession(folder, threads=1, **kw)
+    for frame in _frames():
+        a, b = ts(frame), os_(frame)
+        assert ts.last.keyframe == os_.last.keyframe
+        assert len(a) == len(b) > 0
+        np.testing.assert_allclose(a.scores, b.scores, atol=2e-3)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=0.5)
+        assert (a.masks != b.masks).mean() < 0.01
+    assert os_.counts == ts.counts
+    assert os_.counts["non_keyframes"] == 3 and os_.counts["backbone_upper"] == 2
+    assert (os_.counts["protonet"] == 2) == reuse_protos
+
+
+def test_folder_checks(model_and_parts, tmp_path):
+    with pytest.raises(ModelFileError, match="not a component folder"):
+        OrtVideoSession(tmp_path)
+    _, folder = model_and_parts
+    import shutil
+
+    noflow = tmp_path / "noflow"
+    shutil.copytree(folder, noflow)
+    (noflow / "featflownet.onnx").unlink()
+    OrtVideoSession(noflow, keyframes="none")  # per-frame mode needs no flow
+    with pytest.raises(ConfigError, match="FeatFlowNet"):
+        OrtVideoSession(noflow, keyframes="fixed:5")

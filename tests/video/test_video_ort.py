@@ -65,3 +65,34 @@ def test_folder_checks(model_and_parts, tmp_path):
     OrtVideoSession(noflow, keyframes="none")  # per-frame mode needs no flow
     with pytest.raises(ConfigError, match="FeatFlowNet"):
         OrtVideoSession(noflow, keyframes="fixed:5")
+
+
+def test_per_component_precision(model_and_parts, synth_images, tmp_path, capsys):
+    import onnx
+
+    from edgevision.cli.main import main
+    from edgevision.video.ort import ComponentSet
+
+    _, folder = model_and_parts
+    calib = synth_images(seed=9, size=(64, 64), train=4, val=1)
+    out = tmp_path / "mixed"
+    rc = main(["quantize", str(folder), "-o", str(out), "--calib-data", str(calib),
+               "--calib-size", "3", "--precision", "fpn=fp32,head=fp32", "--quiet"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    parts = ComponentSet(out, threads=1)
+    assert parts.precision["backbone_lower"] == "int8" and parts.precision["protonet"] == "int8"
+    assert parts.precision["head"] == parts.precision["fpn"] == parts.precision["warp"] == "fp32"
+    ops = {n.op_type for n in onnx.load(str(out / "backbone_lower.onnx")).graph.node}
+    assert "QuantizeLinear" in ops
+    s = OrtVideoSession(parts, keyframes="fixed:2", conf_threshold=0.0, max_det=5)
+    for frame in _frames(3):
+        res = s(frame)
+        assert res.masks.shape[1:] == frame.shape[:2]
+    # bad requests: unknown component, fp16 on CPU, INT8 warp, quantizing in place
+    for prec, msg in (("neck=int8", "unknown component"), ("head=fp16", "fp16"),
+                      ("warp=int8", "GridSample")):  # fmt: skip
+        rc = main(["quantize", str(folder), "-o", str(tmp_path / "x"), "--calib-data",
+                   str(calib), "--calib-size", "2", "--precision", prec])  # fmt: skip
+        assert rc == 2 and msg in capsys.readouterr().err
+    rc = main(["quantize", str(out), "-o", str(tmp_path / "y"), "--calib-data", str(calib)])
+    assert rc == 2 and "start from an FP32 folder" in capsys.readouterr().err

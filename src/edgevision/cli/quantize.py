@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", help="checkpoint (.pt/.safetensors), registry name or FP32 .onnx")
+    p.add_argument(
+        "target",
+        help="checkpoint (.pt/.safetensors), registry name, FP32 .onnx, or a YOLACT component "
+        "folder ('edgevision export --components'; -o is then a folder)",
+    )
     p.add_argument("-o", "--out", help="output .onnx (required unless --analyze without --auto)")
     p.add_argument("--mode", choices=("static", "dynamic", "qat"), default="static")
     p.add_argument(
@@ -116,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     )
     size = parse_size(args.input, "--input") if args.input else None
     progress = not args.quiet
+    from edgevision.video.ort import is_component_folder
+
+    if is_component_folder(args.target):
+        return _components(args, precision, default, progress)
     if args.analyze or args.auto:
         return _analyze(args, cfg, size, progress)
     if not args.out:
@@ -254,4 +262,33 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         print(f"wrote {args.report}")
     if args.json:
         write_json_atomic(args.json, _finite(rep.to_dict()))
+    return 0
+
+
+def _components(
+    args: argparse.Namespace, precision: dict[str, str], default: str, progress: bool
+) -> int:
+    """A component folder: per-component static INT8 into the folder ``--out``."""
+    from edgevision.errors import ConfigError
+    from edgevision.video.quantize import quantize_components
+
+    if args.mode != "static" or args.analyze or args.auto:
+        raise ConfigError("component folders take --mode static with --precision (no --analyze)")
+    if not args.out or not args.calib_data:
+        raise ConfigError("component folders need --out FOLDER and --calib-data DIR")
+    if args.precision is None:
+        default = "int8"  # everything but warp
+    done = quantize_components(
+        args.target,
+        args.out,
+        precision,
+        calib_data=args.calib_data,
+        calib_size=args.calib_size,
+        calib_split=args.calib_split,
+        method=args.method,
+        default=default,
+        threads=args.threads,
+        progress=progress,
+    )
+    print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in done.items()))
     return 0

@@ -125,3 +125,29 @@ def test_component_folder_runs_in_onnxruntime(video_set, tmp_path, capsys, one_t
     assert main(["video", str(parts), "--data", str(video_set), "--engine", "torch"]) == 2
     assert main(["video", str(tmp_path), "--data", str(video_set)]) == 2
     assert "not a component folder" in capsys.readouterr().err
+
+
+def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    ck = _ckpt(tmp_path / "v.pt")
+    data = tmp_path / "data"
+    shutil.copytree(video_set, data)
+    # calibration images: the val frames stand in for an image split
+    (data / "images" / "train").mkdir(parents=True, exist_ok=True)
+    for f in sorted((data / "videos" / "val").rglob("0000*.png"))[:4]:
+        shutil.copy(f, data / "images" / "train" / f"{f.parent.name}_{f.name}")
+    md = tmp_path / "instance.md"
+    rc = main(["report", "instance", str(ck), "--data", str(data), "--calib-size", "2",
+               "--rounds", "1", "--threads", "1", "--out", str(md), "--work",
+               str(tmp_path / "w")])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    text = md.read_text()
+    assert "## Table I" in text and "## Table II" in text
+    for row in ("| all FP32 |", "| all INT8 |", "| INT8, FPN + head FP32 |"):
+        assert row in text
+    assert (
+        "| all FP32 | warped | fixed:5 |" in text and "| all FP32 | ProtoNet | adaptive |" in text
+    )
+    assert (tmp_path / "instance_strip.png").stat().st_size > 1000

@@ -1,0 +1,281 @@
+"""``edgevision report instance``: YolactEdge's Tables I and II on this machine.
+
+From one trained ``yolact_*`` video checkpoint and a YouTube-VIS-layout video set:
+
+* **Table I — precision per component** (ONNX Runtime component graphs): every
+  configuration of :data:`PRECISION_CONFIGS` (all FP32; all INT8; INT8 but FPN + head
+  FP32, YolactEdge's choice; ...) made with
+  :func:`~edgevision.video.quantize.quantize_components`, run per frame: mask AP, box AP,
+  ms per frame and FPS.
+* **Table II — video mode**: for the FP32 model and the chosen INT8 configuration, per-frame
+  mode vs ``fixed:K`` vs ``adaptive`` (with ProtoNet on every frame, as YolactEdge, and with
+  warped prototypes, our addition): ms per frame, keyframe / non-keyframe cost, speed-up
+  and AP, plus the per-stage breakdown (backbone, FPN, ProtoNet, head, flow, warp,
+  postprocess).
+* a PNG strip of predicted masks on consecutive frames of one val video.
+
+Modes and configurations are timed alternately in ``rounds`` rounds (medians), in one
+process; the page says so.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PRECISION_CONFIGS", "instance_report"]
+
+PRECISION_CONFIGS: dict[str, dict[str, str]] = {
+    "all FP32": {"default": "fp32"},
+    "all INT8": {"default": "int8"},
+    "INT8, FPN + head FP32": {
+        "default": "int8",
+        "fpn": "fp32",
+        "fpn_partial": "fp32",
+        "fpn_extra": "fp32",
+        "head": "fp32",
+    },
+    "INT8, head FP32": {"default": "int8", "head": "fp32"},
+    "INT8 backbone only": {"default": "fp32", "backbone_lower": "int8", "backbone_upper": "int8"},
+}
+"""Table I rows: label -> component precisions (``default`` for the rest; warp stays FP32)."""
+
+STAGES = ("preprocess", "backbone_lower", "backbone_upper", "fpn", "protonet", "head",
+          "flow", "warp", "postprocess")  # fmt: skip
+
+
+def _ap(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def _strip(parts: Any, data: Path, split: str, path: Path, *, frames: int, keyframes: str) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from edgevision.io import atomic_path, read_image
+    from edgevision.video.evaluate import _videos, make_session
+
+    videos, _ = _videos(data, split)
+    files = videos[0][1][:frames]
+    session = make_session(parts, keyframes=keyframes, reuse_protos=True)
+    fig = Figure(figsize=(2.4 * len(files), 2.9), dpi=110)
+    FigureCanvasAgg(fig)
+    for i, f in enumerate(files):
+        img = read_image(f)
+        res = session(img)
+        keep = res.scores >= 0.3
+        res = res[keep] if len(res) else res
+        ax = fig.add_subplot(1, len(files), i + 1)
+        ax.imshow(res.draw(img, show_scores=False))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        kind = "keyframe" if session.last.keyframe else "warped"
+        ax.set_title(f"t={i} ({kind})", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(str(tmp), format="png")
+    return path
+
+
+def instance_report(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] = "docs/results/instance.md",
+    work: str | os.PathLike[str] = "runs/instance_report",
+    split: str = "val",
+    calib_split: str = "train",
+    calib_size: int = 32,
+    keyframes: str = "fixed:5",
+    configs: Sequence[str] | None = None,
+    int8_config: str = "INT8, FPN + head FP32",
+    threads: int = 2,
+    rounds: int = 2,
+    max_frames: int = 0,
+    command: str = "edgevision report instance",
+    log: Any = print,
+) -> list[Path]:
+    """Write the page (module docstring); returns the files written (markdown first).
+
+    Args:
+        checkpoint: a ``yolact_*`` checkpoint trained with its FeatFlowNet (``video.pt``).
+        data: YouTube-VIS-layout dataset (``annotations/ytvis_{split}.json``); its image
+            split ``calib_split`` (or frames) calibrates INT8.
+        out: markdown path; ``STEM_strip.png`` goes next to it.
+        work: folder for the component folders (reused when present).
+        split: video split scored.
+        calib_split: split of ``data`` the calibration images come from.
+        calib_size: calibration images.
+        keyframes: the fixed policy of Table II.
+        configs: Table I rows (keys of :data:`PRECISION_CONFIGS`; default all).
+        int8_config: the INT8 row that Table II also runs in video mode.
+        threads: ONNX Runtime threads.
+        rounds: alternating timing rounds (medians).
+        max_frames: frames per run (0 = all).
+        command: the command line quoted on the page.
+        log: one-line progress messages.
+    """
+    from edgevision.checkpoint import load_model
+    from edgevision.io import write_json_atomic, write_text_atomic
+    from edgevision.models.instance.components import export_components
+    from edgevision.video.evaluate import compare_modes
+    from edgevision.video.ort import ComponentSet, is_component_folder
+    from edgevision.video.quantize import quantize_components
+
+    t0 = time.perf_counter()
+    data, work, out = Path(data), Path(work), Path(out)
+    names = list(configs or PRECISION_CONFIGS)
+    unknown = [c for c in [*names, int8_config] if c not in PRECISION_CONFIGS]
+    if unknown:
+        from edgevision.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown precision configuration(s) {unknown}; known: {list(PRECISION_CONFIGS)}"
+        )
+    if int8_config not in names:
+        names.append(int8_config)
+    fp32_dir = work / "fp32"
+    if not is_component_folder(fp32_dir):
+        log(f"exporting components of {checkpoint} -> {fp32_dir}")
+        model = load_model(str(checkpoint))
+        tmp = work / "fp32.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        export_components(model, tmp)
+        shutil.rmtree(fp32_dir, ignore_errors=True)
+        tmp.rename(fp32_dir)
+    folders: dict[str, Path] = {}
+    for label in names:
+        prec = dict(PRECISION_CONFIGS[label])
+        default = prec.pop("default", "fp32")
+        if default == "fp32" and not prec:
+            folders[label] = fp32_dir
+            continue
+        d = work / label.lower().replace(" ", "_").replace(",", "").replace("+", "")
+        if not is_component_folder(d):
+            log(f"quantizing components: {label}")
+            tmp = d.with_name(d.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            quantize_components(fp32_dir, tmp, prec, calib_data=data, calib_size=calib_size,
+                                calib_split=calib_split, default=default, threads=threads)  # fmt: skip
+            shutil.rmtree(d, ignore_errors=True)
+            tmp.rename(d)
+        folders[label] = d
+    sets = {label: ComponentSet(f, threads=threads) for label, f in folders.items()}
+
+    # Table I: per-frame mode for every configuration, alternating rounds
+    log(f"Table I: {len(sets)} configurations per frame, {rounds} round(s)")
+    table1: dict[str, Any] = {label: [] for label in sets}
+    for _ in range(max(1, rounds)):
+        for label, parts in sets.items():
+            table1[label].append(compare_modes(parts, data, ("none",), split=split,
+                                               max_frames=max_frames)[0])  # fmt: skip
+    t1 = {}
+    for label, runs in table1.items():
+        r = runs[0]
+        r.ms_per_frame = float(np.median([x.ms_per_frame for x in runs]))
+        t1[label] = r
+    # Table II: video mode for FP32 and the chosen INT8 configuration
+    modes = ("none", keyframes, "adaptive")
+    t2: dict[str, dict[str, Any]] = {}
+    for label in ("all FP32", int8_config):
+        if label not in sets:
+            continue
+        for reuse_protos in (False, True):
+            log(f"Table II: {label}, {'warped' if reuse_protos else 'recomputed'} prototypes")
+            runs = compare_modes(sets[label], data, modes, rounds=rounds, split=split,
+                                 reuse_protos=reuse_protos, max_frames=max_frames)  # fmt: skip
+            t2[f"{label}|{reuse_protos}"] = {r.keyframes: r for r in runs}
+    strip = out.with_name(out.stem + "_strip.png")
+    _strip(sets[int8_config], data, split, strip, frames=8, keyframes=keyframes)
+
+    fp = t1["all FP32"]
+    lines = [
+        "# Instance segmentation on video: YolactEdge's Tables I and II here (generated)",
+        "",
+        f"Written by `{command}` — do not edit by hand. Machine: {platform.machine()} / "
+        f"{platform.system()}, {os.cpu_count()} CPU(s); ONNX Runtime component graphs, "
+        f"{threads} threads; wall time {time.perf_counter() - t0:.0f} s.",
+        "",
+        f"Model `{checkpoint}` ({fp32_dir}, input {'x'.join(map(str, sets['all FP32'].spec.input_size))}); "
+        f"data `{data}`, split `{split}` ({fp.frames} frames); mask/box AP per frame over all "
+        "frames (faster-coco-eval). INT8 = static QDQ (U8 activations, S8 per-channel "
+        f"weights), each component calibrated on its own FP32 inputs from {calib_size} "
+        f"`{calib_split}` images; `warp` (GridSample) is FP32 everywhere. Times are per frame, "
+        f"preprocessing to `InstanceMasks`, medians of {rounds} alternating round(s) in one "
+        "process.",
+        "",
+        "## Table I: precision per component (per-frame mode)",
+        "",
+        "| configuration | components | mask AP | box AP | ms/frame | FPS | speed-up |",
+        "|:---|:---|---:|---:|---:|---:|---:|",
+    ]
+    for label, r in t1.items():
+        comps = ", ".join(f"{k} {v}" for k, v in sets[label].precision.items() if k != "warp")
+        lines.append(
+            f"| {label} | {comps} | {_ap(r.mask_ap)} | {_ap(r.box_ap)} | {r.ms_per_frame:.1f} | "
+            f"{1000 / r.ms_per_frame:.1f} | {fp.ms_per_frame / r.ms_per_frame:.2f}× |"
+        )
+    lines += [
+        "",
+        f"## Table II: per-frame vs video mode ({keyframes}, adaptive)",
+        "",
+        "| precision | prototypes on non-keyframes | keyframes | keyframe % | ms/frame | ms key | ms non-key | non-key / key | speed-up | mask AP | box AP |",
+        "|:---|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for key, runs in t2.items():
+        label, warped = key.split("|")
+        base = runs["none"]
+        for mode, r in runs.items():
+            ratio = (
+                f"{r.ms_non_keyframe / r.ms_keyframe:.2f}"
+                if r.ms_non_keyframe and r.ms_keyframe
+                else "-"
+            )
+            lines.append(
+                f"| {label} | {'warped' if warped == 'True' else 'ProtoNet'} | {mode} | "
+                f"{100 * r.keyframe_fraction:.0f} | {r.ms_per_frame:.1f} | "
+                f"{r.ms_keyframe or 0:.1f} | "
+                + (f"{r.ms_non_keyframe:.1f}" if r.ms_non_keyframe else "-")
+                + f" | {ratio} | {base.ms_per_frame / r.ms_per_frame:.2f}× | "
+                f"{_ap(r.mask_ap)} | {_ap(r.box_ap)} |"
+            )
+    lines += [
+        "",
+        "Per-stage ms per frame (mean over all frames of the run):",
+        "",
+        "| precision | prototypes | keyframes | " + " | ".join(STAGES) + " |",
+        "|:---|:---|:---|" + "---:|" * len(STAGES),
+    ]
+    for key, runs in t2.items():
+        label, warped = key.split("|")
+        for mode, r in runs.items():
+            lines.append(
+                f"| {label} | {'warped' if warped == 'True' else 'ProtoNet'} | {mode} | "
+                + " | ".join(f"{r.stage_ms.get(s, 0.0):.1f}" for s in STAGES)
+                + " |"
+            )
+    lines += [
+        "",
+        f"![predicted masks on consecutive frames]({strip.name})",
+        "",
+        f"The strip: {int8_config}, {keyframes} with warped prototypes, detections with "
+        "score >= 0.3 on the first frames of the first val video.",
+        "",
+    ]
+    write_text_atomic(out, "\n".join(lines))
+    write_json_atomic(
+        work / "report.json",
+        {
+            "command": command,
+            "table1": {k: v.to_dict() for k, v in t1.items()},
+            "table2": {k: {m: r.to_dict() for m, r in v.items()} for k, v in t2.items()},
+        },
+    )
+    return [out, strip]

@@ -106,3 +106,36 @@ def test_video_mode_plugin_keeps_a_session_per_stream(one_torch_thread):
     assert a.last.index == 2 and b.last.index == 0  # each stream counts its own frames
     with pytest.raises(ConfigError, match="--video needs a PyTorch model"):
         load_plugin("m.onnx", video=True)
+
+
+def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_thread):
+    pytest.importorskip("torch")
+    from edgevision.models.instance.components import export_components
+    from edgevision.registry import create_model
+    from edgevision.results import InstanceMasks
+    from edgevision.stream.sample import sample_frames
+
+    m = create_model("yolact_mobilenetv2_320", class_names=["a"], input_size=(64, 64), video=True,
+                     width_mult=0.35, fpn_channels=16, proto_width=16, num_protos=4,
+                     flow_width=16)  # fmt: skip
+    export_components(m, tmp_path / "parts", input_size=(64, 64))
+    p = load_plugin(str(tmp_path / "parts"), video=True, keyframes="fixed:3", threads=1)
+    d = p.describe()
+    assert d["mode"] == "video (fixed:3)" and d["precision"] == "fp32" and p.max_batch == 1
+    s = p.new_stream(0)
+    frames = sample_frames(size=(96, 128), frames=4)
+    assert all(isinstance(s(f), InstanceMasks) for f in frames)
+    assert s.counts["keyframes"] == 2 and s.counts["non_keyframes"] == 2
+    per_frame = load_plugin(str(tmp_path / "parts"), threads=1)
+    assert per_frame.describe()["mode"] == "per-frame"
+    with pytest.raises(ConfigError, match="component folder"):
+        load_plugin(str(tmp_path / "parts"), engine="torch")
+    with pytest.raises(Exception, match="not a component folder"):
+        load_plugin(str(tmp_path))
+    # a checkpoint in video mode on ONNX Runtime exports its components on the fly
+    from edgevision.checkpoint import save_checkpoint
+
+    ck = save_checkpoint(tmp_path / "v.pt", m)
+    q = load_plugin(str(ck), video=True, engine="onnxruntime", threads=1)
+    assert isinstance(q.new_stream(0)(frames[0]), InstanceMasks)
+    q.close()

@@ -28,7 +28,10 @@ SOURCE forms:
 
 --model forms:
   FILE.onnx                   ONNX Runtime (no torch needed)
-  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --engine torch keeps it)
+  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --engine torch keeps it;
+                              with --video, --engine onnxruntime runs its component graphs)
+  FOLDER                      YOLACT component graphs ('edgevision export CKPT --components'),
+                              ONNX Runtime, each part at its own precision; --video for keyframes
   package.module:factory      factory() returns a ModelPlugin
   NAME                        an 'edgevision.models' entry point, or a registry model
                               (random weights: a pipeline check only, logged as such)

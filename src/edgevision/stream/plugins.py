@@ -52,6 +52,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ComponentVideoPlugin",
     "ModelPlugin",
     "PluginError",
     "PredictorPlugin",
@@ -223,6 +224,61 @@ class VideoSessionPlugin(PredictorPlugin):
         return d
 
 
+class ComponentVideoPlugin(ModelPlugin):
+    """A YOLACT component folder in ONNX Runtime (no torch): one
+    :class:`~edgevision.video.ort.OrtVideoSession` per stream, sharing the sessions of the
+    graphs; ``keyframes="none"`` is per-frame mode. Each component runs at the precision of
+    its file (``edgevision quantize FOLDER --precision ...``)."""
+
+    task = "instance"
+    max_batch = 1
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        keyframes: str = "fixed:5",
+        threads: int = 2,
+        name: str | None = None,
+        trained: bool = True,
+        cleanup: Path | None = None,
+        **post_kwargs: Any,
+    ) -> None:
+        from edgevision.video.ort import ComponentSet
+
+        self.parts = ComponentSet(folder, threads=threads)
+        self.spec = self.parts.spec
+        self.name = name or Path(folder).name
+        self.keyframes = keyframes
+        self.trained = trained
+        self.post_kwargs = post_kwargs
+        self._cleanup = cleanup
+        self.sessions: dict[int, Any] = {}
+
+    def new_stream(self, stream_id: int) -> StreamSession:
+        from edgevision.video.ort import OrtVideoSession
+
+        s = OrtVideoSession(self.parts, keyframes=self.keyframes, **self.post_kwargs)
+        self.sessions[stream_id] = s
+        return s  # type: ignore[return-value]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "trained": self.trained,
+            "engine": self.parts.describe(),
+            "precision": "mixed"
+            if len(set(self.parts.precision.values())) > 1
+            else next(iter(self.parts.precision.values())),
+            "mode": "per-frame" if self.keyframes == "none" else f"video ({self.keyframes})",
+        }
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+
+
 def _export_to_temp(model: Any, name: str) -> tuple[Path, Path]:
     from edgevision.config import ExportConfig
     from edgevision.export import export_onnx
@@ -277,7 +333,9 @@ def load_plugin(
     Args:
         target: ``FILE.onnx``, a checkpoint, ``package.module:factory``, an entry-point name
             or a registry name.
-        engine: ``auto`` (ONNX Runtime; PyTorch for video mode), ``onnxruntime`` or ``torch``.
+        engine: ``auto`` (ONNX Runtime; PyTorch for video mode of a checkpoint),
+            ``onnxruntime`` (video mode: the component graphs) or ``torch``. A component
+            folder always runs in ONNX Runtime.
         threads: intra-op threads of the engine.
         video: run instance models in YolactEdge video mode (per-stream keyframe state).
         keyframes: keyframe policy of video mode (``fixed:N`` or ``adaptive``).
@@ -293,6 +351,21 @@ def load_plugin(
         raise ConfigError(f"--engine must be auto, onnxruntime or torch, got {engine!r}")
     p = Path(target)
     suffix = p.suffix.lower()
+    from edgevision.video.ort import is_component_folder
+
+    if is_component_folder(p):
+        if engine == "torch":
+            raise ConfigError(f"{p} is a component folder: it runs in ONNX Runtime")
+        return ComponentVideoPlugin(
+            p, keyframes=keyframes if video else "none", threads=threads, **post_kwargs
+        )
+    if p.is_dir():
+        from edgevision.errors import ModelFileError
+
+        raise ModelFileError(
+            f"{p} is a folder but not a component folder (backbone_lower.onnx ... warp.onnx); "
+            "give a .onnx file, a checkpoint or 'edgevision export CKPT --components DIR'"
+        )
     if suffix == ".onnx":
         if video:
             raise ConfigError("--video needs a PyTorch model (checkpoint or name), not ONNX")
@@ -341,6 +414,15 @@ def load_plugin(
     if video:
         if model.spec.task != "instance":
             raise ConfigError(f"--video applies to instance models, {name} is {model.spec.task}")
+        if engine == "onnxruntime":
+            from edgevision.models.instance.components import export_components
+
+            tmp = Path(tempfile.mkdtemp(prefix="edgevision-run-"))
+            export_components(model, tmp)
+            log.info("model %s: components exported for ONNX Runtime (%s)", name, tmp)
+            return ComponentVideoPlugin(
+                tmp, keyframes=keyframes, threads=threads, name=name, trained=trained, cleanup=tmp
+            )
         return VideoSessionPlugin(
             model, keyframes=keyframes, threads=threads, name=name, trained=trained
         )

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job: the streaming demo. With no arguments, on a fresh machine:
 #   1. generate the built-in sample video (synthetic, deterministic, H.264 MP4 via GStreamer);
-#   2. run the best shipped model (weights/; an untrained registry model until one is shipped)
-#      through the GStreamer pipeline: decode -> bounded queue -> inference worker -> overlay
-#      -> H.264 MP4, plus one JSON line per frame;
-#   3. per-frame vs video mode (instance models) and FP32 vs INT8 (when an INT8 model is shipped);
+#   2. pick the best shipped model (weights/; an untrained registry model until one is shipped);
+#   3. stream the sample through the GStreamer pipeline: decode -> bounded queue -> inference
+#      worker -> overlay -> H.264 MP4, plus one JSON line per frame. An instance model runs as
+#      ONNX Runtime component graphs in YolactEdge video mode (keyframes + FeatFlowNet), and
+#      also per frame, and with INT8 components (FPN and head FP32, as YolactEdge);
 #   4. a short report comparing them.
 # Usage: scripts/demo.sh [OUT_ROOT]   (default runs/demo; outputs in OUT_ROOT/out/)
 set -euo pipefail
@@ -13,10 +14,10 @@ base="${1:-runs/demo}"
 out="$base/out"
 ev="$root/.venv/bin/edgevision"
 py="$root/.venv/bin/python"
-frames_video=${DEMO_VIDEO_FRAMES:-20}   # frames for the PyTorch per-frame / video-mode rows
 mkdir -p "$out"
 rm -f "$out"/run_*.json
 t0=$(date +%s)
+common=(--threads 2 --no-progress -q)
 
 echo "== 1/4 sample video (synthetic scene, seed 1, 640x480, 150 frames, H.264)"
 "$ev" run --sample "$out/sample.mp4"
@@ -25,23 +26,31 @@ echo "== 2/4 model"
 eval "$("$py" -m edgevision.stream.demo pick "$root/weights")"
 echo "   $WHY"
 
-echo "== 3/4 stream: $out/sample.mp4 -> $MODEL -> $out/demo.mp4 + demo.jsonl"
-"$ev" run "$out/sample.mp4" --model "$MODEL" --threads 2 --out "$out/demo.mp4" \
-  --meta "$out/demo.jsonl" --summary "$out/run_perframe_fp32.json" --no-progress
-
-if [ -n "$INT8" ]; then
-  echo "   ... the same with the INT8 model $INT8"
-  "$ev" run "$out/sample.mp4" --model "$INT8" --threads 2 --out null \
-    --summary "$out/run_perframe_int8.json" --no-progress
-fi
-
-if [ "$TASK" = instance ] && [ -n "$CKPT" ] && "$py" -c 'import torch' 2>/dev/null; then
-  echo "== 3b/4 per-frame vs video mode (YolactEdge keyframes), first $frames_video frames, PyTorch"
-  "$ev" run "$out/sample.mp4" --model "$CKPT" --engine torch --threads 2 --out null \
-    --max-frames "$frames_video" --summary "$out/run_perframe_torch.json" --no-progress -q
-  if ! "$ev" run "$out/sample.mp4" --model "$CKPT" --video --threads 2 --out null \
-    --max-frames "$frames_video" --summary "$out/run_video_torch.json" --no-progress -q; then
-    echo "   (video mode unavailable for $CKPT: see the error above; report has no video row)"
+if [ "$TASK" = instance ] && [ -n "$CKPT" ]; then
+  echo "== 3/4 components of $CKPT (ONNX Runtime graphs; FP32 and INT8 with FPN + head FP32)"
+  rm -rf "$out/components" "$out/components_int8" "$out/calib"
+  "$ev" export "$CKPT" -o "$out/components" --components > /dev/null
+  "$py" -m edgevision.stream.demo calib "$out/calib" 16
+  "$ev" quantize "$out/components" -o "$out/components_int8" --calib-data "$out/calib" \
+    --calib-size 16 --precision fpn=fp32,fpn_partial=fp32,fpn_extra=fp32,head=fp32 --quiet
+  echo "   stream: $out/sample.mp4 -> video mode (fixed:5) -> $out/demo.mp4 + demo.jsonl"
+  "$ev" run "$out/sample.mp4" --model "$out/components" --video "${common[@]}" \
+    --out "$out/demo.mp4" --meta "$out/demo.jsonl" --summary "$out/run_video_fp32.json"
+  echo "   ... per frame (FP32), video mode (INT8), per frame (INT8)"
+  "$ev" run "$out/sample.mp4" --model "$out/components" "${common[@]}" --out null \
+    --summary "$out/run_perframe_fp32.json"
+  "$ev" run "$out/sample.mp4" --model "$out/components_int8" --video "${common[@]}" --out null \
+    --summary "$out/run_video_int8.json"
+  "$ev" run "$out/sample.mp4" --model "$out/components_int8" "${common[@]}" --out null \
+    --summary "$out/run_perframe_int8.json"
+else
+  echo "== 3/4 stream: $out/sample.mp4 -> $MODEL -> $out/demo.mp4 + demo.jsonl"
+  "$ev" run "$out/sample.mp4" --model "$MODEL" "${common[@]}" --out "$out/demo.mp4" \
+    --meta "$out/demo.jsonl" --summary "$out/run_perframe_fp32.json"
+  if [ -n "$INT8" ]; then
+    echo "   ... the same with the INT8 model $INT8"
+    "$ev" run "$out/sample.mp4" --model "$INT8" "${common[@]}" --out null \
+      --summary "$out/run_perframe_int8.json"
   fi
 fi
 

@@ -33,6 +33,13 @@ def test_report_from_run_summaries(tmp_path, stub_module):
     )
     run_stream(cfg, plugin=stub_module.make(), progress=False)
     text = write_report(tmp_path, "stub model").read_text()
-    assert "| per-frame, FP32 (ONNX Runtime)" in text
+    assert "| per-frame, FP32 — demo.mp4 |" in text
     assert "Model: stub model" in text
     assert "no INT8 model" in text and "no video-mode row" in text
+
+
+def test_calibration_frames(tmp_path):
+    from edgevision.stream.demo import write_calibration_frames
+
+    d = write_calibration_frames(tmp_path / "calib", 3)
+    assert sorted(p.name for p in d.iterdir()) == [f"calib_{i:03d}.png" for i in range(3)]

@@ -107,15 +107,16 @@ def _export_components(
     if Path(target).suffix.lower() in (".pt", ".pth", ".safetensors"):
         from edgevision.checkpoint import load_model
 
-        model = load_model(target)
+        model, trained = load_model(target), True
     else:
         from edgevision.registry import create_model
 
-        model = create_model(target, **parse_model_args(model_args))
+        kw = {"video": True, **parse_model_args(model_args)}  # the flow network for video mode
+        model, trained = create_model(target, **kw), False
     spec = getattr(model, "spec", None)
     if spec is None or spec.task != "instance":
         raise ConfigError(f"{target}: --components is for yolact_* (instance) models")
-    parts = export_components(model, out, input_size=size, opset=opset)
+    parts = export_components(model, out, input_size=size, opset=opset, trained=trained)
     for p in parts:
         print(f"  {p.name:15s} {p.path} (max |onnx - torch| {p.max_abs_err:.1e})")
     print(f"wrote {len(parts)} components to {out}")

@@ -5,7 +5,8 @@
 before segmentation; an INT8 ONNX of the same architecture is used for the FP32-vs-INT8 row.
 Without shipped weights it names an untrained registry model and says so.
 
-``python -m edgevision.stream.demo report OUT_DIR`` reads the ``run_*.json`` summaries that
+``python -m edgevision.stream.demo calib DIR [N]`` writes N frames of a synthetic scene to
+calibrate the INT8 components. ``python -m edgevision.stream.demo report OUT_DIR`` reads the ``run_*.json`` summaries that
 ``edgevision run --summary`` wrote there and writes ``OUT_DIR/report.md``.
 """
 
@@ -99,10 +100,10 @@ def _row(label: str, s: dict[str, Any]) -> str:
 
 
 LABELS = {
-    "run_perframe_fp32.json": "per-frame, FP32 (ONNX Runtime) — demo.mp4",
-    "run_perframe_int8.json": "per-frame, INT8 (ONNX Runtime)",
-    "run_perframe_torch.json": "per-frame (PyTorch), first frames",
-    "run_video_torch.json": "video mode (YolactEdge keyframes, PyTorch), first frames",
+    "run_video_fp32.json": "video mode (YolactEdge fixed:5), FP32 components — demo.mp4",
+    "run_perframe_fp32.json": "per-frame, FP32",
+    "run_video_int8.json": "video mode (fixed:5), INT8 components (FPN + head FP32)",
+    "run_perframe_int8.json": "per-frame, INT8",
 }
 
 
@@ -112,11 +113,14 @@ def write_report(out: Path, note: str = "") -> Path:
 
     rows = []
     model = None
+    video = (out / "run_video_fp32.json").is_file()
     for fname, label in LABELS.items():
         f = out / fname
         if f.is_file():
             s = json.loads(f.read_text())
             model = model or s["model"]
+            if fname == "run_perframe_fp32.json" and not video:
+                label += " — demo.mp4"
             rows.append(_row(label, s))
     lines = [
         "# edgevision demo report",
@@ -135,16 +139,25 @@ def write_report(out: Path, note: str = "") -> Path:
         "*engine-only FPS* = frames / time spent in the model call alone, in the same run; "
         "*e2e / engine* shows how much decoding, pre/post-processing, drawing and encoding "
         "overlap with inference. *latency* runs from the frame entering the pipeline's queue "
-        "to its result (PyTorch rows include the first, slow calls). Files are processed without drops (back-pressure); live sources drop the "
-        "oldest frame instead.",
+        "to its result. Files are processed without drops (back-pressure); live sources "
+        "drop the oldest frame instead.",
     ]
+    if video and (out / "run_perframe_fp32.json").is_file():
+        v = json.loads((out / "run_video_fp32.json").read_text())
+        f = json.loads((out / "run_perframe_fp32.json").read_text())
+        ratio = (v.get("engine_only_fps") or 0) / max(f.get("engine_only_fps") or 1e-9, 1e-9)
+        lines += [
+            "",
+            f"Video mode vs per-frame, FP32, engine only: {ratio:.2f}× the frames per second "
+            "(keyframes every 5 frames; the others reuse the keyframe's warped features).",
+        ]
     if not (out / "run_perframe_int8.json").is_file():
         lines += [
             "",
             "FP32 vs INT8: no INT8 model of this architecture is shipped under "
             "`weights/` yet, so there is no INT8 row.",
         ]
-    if not (out / "run_video_torch.json").is_file():
+    if not video:
         lines += [
             "",
             "Per-frame vs video mode: the demo model is not an instance model with "
@@ -157,17 +170,33 @@ def write_report(out: Path, note: str = "") -> Path:
     return path
 
 
+def write_calibration_frames(folder: Path, n: int = 16) -> Path:
+    """``n`` frames of the sample scene (another seed than the sample video) as PNGs in
+    ``folder``, for calibrating the demo's INT8 components."""
+    import cv2
+
+    from edgevision.stream.sample import sample_frames
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(sample_frames(seed=7, frames=n)):
+        cv2.imwrite(str(folder / f"calib_{i:03d}.png"), f[..., ::-1])
+    return folder
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["pick"]:
         picked = pick_model(Path(args[1] if len(args) > 1 else "weights"))
         for k, v in picked.items():
             print(f"{k}={shlex.quote(v)}")
+    elif args[:1] == ["calib"] and len(args) >= 2:
+        print(write_calibration_frames(Path(args[1]), int(args[2]) if len(args) > 2 else 16))
     elif args[:1] == ["report"] and len(args) >= 2:
         print(write_report(Path(args[1]), args[2] if len(args) > 2 else ""))
     else:
         raise SystemExit(
-            "usage: python -m edgevision.stream.demo pick [WEIGHTS] | report OUT [NOTE]"
+            "usage: python -m edgevision.stream.demo pick [WEIGHTS] | calib DIR [N] | "
+            "report OUT [NOTE]"
         )
 
 

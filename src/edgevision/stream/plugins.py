@@ -240,7 +240,7 @@ class ComponentVideoPlugin(ModelPlugin):
         keyframes: str = "fixed:5",
         threads: int = 2,
         name: str | None = None,
-        trained: bool = True,
+        trained: bool | None = None,
         cleanup: Path | None = None,
         **post_kwargs: Any,
     ) -> None:
@@ -248,9 +248,15 @@ class ComponentVideoPlugin(ModelPlugin):
 
         self.parts = ComponentSet(folder, threads=threads)
         self.spec = self.parts.spec
-        self.name = name or Path(folder).name
+        self.name = name or f"{self.spec.name} ({Path(folder).name})"
         self.keyframes = keyframes
-        self.trained = trained
+        self.trained = trained if trained is not None else self.parts.trained is not False
+        if not self.trained:
+            log.warning(
+                "model %s: UNTRAINED weights (random init); its outputs are meaningless, this "
+                "only exercises the pipeline",
+                self.name,
+            )
         self.post_kwargs = post_kwargs
         self._cleanup = cleanup
         self.sessions: dict[int, Any] = {}
@@ -418,7 +424,7 @@ def load_plugin(
             from edgevision.models.instance.components import export_components
 
             tmp = Path(tempfile.mkdtemp(prefix="edgevision-run-"))
-            export_components(model, tmp)
+            export_components(model, tmp, trained=trained)
             log.info("model %s: components exported for ONNX Runtime (%s)", name, tmp)
             return ComponentVideoPlugin(
                 tmp, keyframes=keyframes, threads=threads, name=name, trained=trained, cleanup=tmp

@@ -66,6 +66,8 @@ class ComponentSet:
         spec: the model's :class:`~edgevision.config.ModelSpec`.
         precision: component -> precision recorded in its file (``fp32``, ``int8`` ...).
         has_flow: whether ``featflownet.onnx`` is present.
+        trained: whether the weights are trained (``edgevision.trained`` metadata), ``None``
+            when the files do not say.
 
     Raises:
         ModelFileError: a missing graph, or graphs of different models in one folder.
@@ -106,6 +108,8 @@ class ComponentSet:
                     f"backbone_lower.onnx of {self.spec.name!r}"
                 )
         self.precision = {c: str(e.precision) for c, e in self.engines.items()}
+        flag = self.engines["backbone_lower"].metadata.get("edgevision.trained")
+        self.trained: bool | None = None if flag is None else flag == "1"
         self.has_flow = "featflownet" in self.engines
         self.threads = threads
 

@@ -76,8 +76,12 @@ def export_components(
     *,
     input_size: tuple[int, int] | None = None,
     opset: int = 17,
+    trained: bool | None = None,
 ) -> list[ComponentExport]:
     """Export every component of a ``yolact_*`` model to ``out_dir`` (see module docstring).
+
+    ``trained`` (when known) is recorded as ``edgevision.trained`` (``"1"``/``"0"``) in every
+    file, so a runtime can say that an untrained architecture's outputs are meaningless.
 
     Raises:
         ExportError: a component fails to export or disagrees with PyTorch (atol 1e-3).
@@ -155,7 +159,10 @@ def export_components(
             except Exception as e:  # tracing errors come in many types
                 raise ExportError(f"component {name}: {str(e).splitlines()[0]}") from None
             proto = onnx.load(str(tmp))
-            embed_spec(proto, spec, precision="fp32", **{"edgevision.component": name})
+            extra = {"edgevision.component": name}
+            if trained is not None:
+                extra["edgevision.trained"] = "1" if trained else "0"
+            embed_spec(proto, spec, precision="fp32", **extra)
             onnx.save(proto, str(tmp))
             sess = ort.InferenceSession(str(tmp), so, providers=["CPUExecutionProvider"])
             got = sess.run(None, {n: a.numpy() for n, a in zip(ins, args)})

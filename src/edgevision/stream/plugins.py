@@ -273,6 +273,7 @@ class ComponentVideoPlugin(ModelPlugin):
             "name": self.name,
             "task": self.task,
             "trained": self.trained,
+            "backend": "onnxruntime (components)",
             "engine": self.parts.describe(),
             "precision": "mixed"
             if len(set(self.parts.precision.values())) > 1

@@ -363,3 +363,35 @@ def test_missing_decoder_in_faked_registry(tiny_video, stub_module):
             progress=False,
             available=lambda element, caps: False,
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "chain", "codec", "decoder"),
+    [
+        ("h265.mkv", ["x265enc", "h265parse", "matroskamux"], "H.265", "avdec_h265"),
+        ("vp8.webm", ["vp8enc", "webmmux"], "VP8", "vp8dec"),
+        ("vp9.webm", ["vp9enc", "webmmux"], "VP9", "vp9dec"),
+        ("h264.mov", ["openh264enc", "h264parse", "qtmux"], "H.264", "avdec_h264"),
+        ("mpeg4.avi", ["avenc_mpeg4", "avimux"], "MPEG-4 (DivX)", "avdec_mpeg4"),
+    ],
+)
+def test_containers_and_codecs_decode_in_software(
+    tmp_path, stub_module, name, chain, codec, decoder
+):
+    from edgevision.stream.gst import gst
+
+    Gst = gst()
+    for el in (*chain, decoder):
+        if Gst.ElementFactory.find(el) is None:
+            pytest.skip(f"GStreamer element {el} is not installed here")
+    f = tmp_path / name
+    pipe = ["videotestsrc", "num-buffers=5", "!", "video/x-raw,width=64,height=48,framerate=10/1",
+            "!", "videoconvert"]  # fmt: skip
+    for el in chain:
+        pipe += ["!", el]
+    subprocess.run(["gst-launch-1.0", "-q", *pipe, "!", "filesink", f"location={f}"],
+                   check=True, timeout=30, capture_output=True)  # fmt: skip
+    s = run_stream(RunConfig([str(f)], "stub"), plugin=stub_module.make(), progress=False)
+    assert s["frames_processed"] == 5
+    dec = s["streams"][0]["decoder"]
+    assert (dec["codec"], dec["element"], dec["hardware"]) == (codec, decoder, False)

@@ -82,6 +82,9 @@ DECODERS: dict[str, list[Decoder]] = {
         _sw("avdec_mpeg4", "libav"),
         _sw("avdec_mpeg2video", "libav"),
     ],
+    # MPEG-4 Part 2 as AVI files label it
+    "video/x-divx": [_sw("avdec_mpeg4", "libav")],
+    "video/x-xvid": [_sw("avdec_mpeg4", "libav")],
 }
 
 # codec names for messages and --list-decoders
@@ -93,6 +96,8 @@ CODEC_NAMES = {
     "video/x-av1": "AV1",
     "image/jpeg": "MJPEG",
     "video/mpeg": "MPEG-2/4",
+    "video/x-divx": "MPEG-4 (DivX)",
+    "video/x-xvid": "MPEG-4 (Xvid)",
 }
 
 

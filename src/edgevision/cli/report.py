@@ -138,6 +138,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--work", default="runs/instance_report", metavar="DIR")
     ins.set_defaults(func=run_instance)
 
+    det = kinds.add_parser(
+        "detection",
+        help="the detection ablation (YOLO-ReT variants, YOLOv5 stems): AP50, FP32/INT8 FPS",
+        description="Same as 'python -m edgevision.train.detection_ablation' (see its --help).",
+        add_help=False,
+    )
+    det.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the ablation")
+    det.set_defaults(func=run_detection)
+
     st = kinds.add_parser(
         "streaming",
         help="edgevision run: 1 vs 4 streams, live latency, RSS over a long run",
@@ -330,3 +339,9 @@ def run_instance(args: argparse.Namespace) -> int:
     for f in files:
         print(f"wrote {f}")
     return 0
+
+
+def run_detection(args: argparse.Namespace) -> int:
+    from edgevision.train.detection_ablation import main as ablation_main
+
+    return ablation_main(list(args.rest))

@@ -141,10 +141,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     det = kinds.add_parser(
         "detection",
         help="the detection ablation (YOLO-ReT variants, YOLOv5 stems): AP50, FP32/INT8 FPS",
-        description="Same as 'python -m edgevision.train.detection_ablation' (see its --help).",
-        add_help=False,
+        description=(
+            "Train each variant (yolo_ret_m075 baseline / +truncate / +RFCR / +truncate+RFCR "
+            "/ +shortcut, yolov5n Focus vs conv6x6) on --data with one schedule, export, "
+            "quantize to static INT8, score AP50 and time FP32/INT8 alternately in fresh "
+            "ONNX Runtime processes; write --md with a PNG."
+        ),
     )
-    det.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the ablation")
+    from edgevision.train.detection_ablation import add_arguments
+
+    add_arguments(det)
     det.set_defaults(func=run_detection)
 
     st = kinds.add_parser(
@@ -342,6 +348,6 @@ def run_instance(args: argparse.Namespace) -> int:
 
 
 def run_detection(args: argparse.Namespace) -> int:
-    from edgevision.train.detection_ablation import main as ablation_main
+    from edgevision.train.detection_ablation import run_args
 
-    return ablation_main(list(args.rest))
+    return run_args(args, _command(args))

@@ -400,15 +400,8 @@ def _markdown(
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m edgevision.train.detection_ablation``; exit 2 on bad input."""
-    from edgevision.config import parse_size
-
-    p = argparse.ArgumentParser(
-        prog="python -m edgevision.train.detection_ablation",
-        description="Train, quantize, score and benchmark the detection ablation variants "
-        "and write the results page (markdown + PNG).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ablation's command-line options (shared by ``edgevision report detection``)."""
     p.add_argument("--data", required=True, help="COCO-layout folder (e.g. camvid-boxes output)")
     p.add_argument("--out", required=True, help="work folder (runs, ONNX files, ablation.json)")
     p.add_argument("--md", default="docs/results/detection.md", help="results page to write")
@@ -427,41 +420,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="torch threads for training/eval (default 1: on a busy 2-core box more "
         "threads spin in OpenMP barriers; the ONNX Runtime timing always uses 2)",
     )
-    args = p.parse_args(argv)
+
+
+def run_args(args: argparse.Namespace, command: str) -> int:
+    """Run the ablation for parsed :func:`add_arguments` options (raises EdgeVisionError)."""
+    from edgevision.config import parse_size
+
     if args.torch_threads >= 1:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    argv_l = list(sys.argv[1:] if argv is None else argv)
-    command = shlex.join(["python", "-m", "edgevision.train.detection_ablation", *argv_l])
-    try:
-        chosen = list(VARIANTS)
-        if args.variants:
-            want = [s.strip() for s in args.variants.split(",")]
-            unknown = [w for w in want if w not in {v.label for v in VARIANTS}]
-            if unknown:
-                raise ConfigError(
-                    f"unknown variants {unknown}; known: {[v.label for v in VARIANTS]}"
-                )
-            chosen = [v for v in VARIANTS if v.label in want]
-        rows = run_ablation(
-            data=args.data,
-            out=args.out,
-            md=args.md,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            max_train_images=args.max_train_images,
-            eval_max_images=args.eval_max_images,
-            input_size=parse_size(args.input, "--input"),
-            runs=args.runs,
-            blocks=args.blocks,
-            variants=chosen,
-            command=command,
-            progress=sys.stderr.isatty(),
-        )
-    except EdgeVisionError as e:
-        print(f"detection_ablation: error: {e}", file=sys.stderr)
-        return 2
+    chosen = list(VARIANTS)
+    if args.variants:
+        want = [s.strip() for s in args.variants.split(",")]
+        unknown = [w for w in want if w not in {v.label for v in VARIANTS}]
+        if unknown:
+            raise ConfigError(f"unknown variants {unknown}; known: {[v.label for v in VARIANTS]}")
+        chosen = [v for v in VARIANTS if v.label in want]
+    rows = run_ablation(
+        data=args.data,
+        out=args.out,
+        md=args.md,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_train_images=args.max_train_images,
+        eval_max_images=args.eval_max_images,
+        input_size=parse_size(args.input, "--input"),
+        runs=args.runs,
+        blocks=args.blocks,
+        variants=chosen,
+        command=command,
+        progress=sys.stderr.isatty(),
+    )
     for r in rows:
         print(
             f"{r['label']}: AP50 fp32 {r['fp32_ap50']:.3f} int8 {r['int8_ap50']:.3f}, "
@@ -469,6 +459,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"wrote {args.md}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m edgevision.train.detection_ablation``; exit 2 on bad input."""
+    p = argparse.ArgumentParser(
+        prog="python -m edgevision.train.detection_ablation",
+        description="Train, quantize, score and benchmark the detection ablation variants "
+        "and write the results page (markdown + PNG).",
+    )
+    add_arguments(p)
+    args = p.parse_args(argv)
+    argv_l = list(sys.argv[1:] if argv is None else argv)
+    command = shlex.join(["python", "-m", "edgevision.train.detection_ablation", *argv_l])
+    try:
+        return run_args(args, command)
+    except EdgeVisionError as e:
+        print(f"detection_ablation: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

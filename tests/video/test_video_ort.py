@@ -67,7 +67,7 @@ def test_folder_checks(model_and_parts, tmp_path):
         OrtVideoSession(noflow, keyframes="fixed:5")
 
 
-def test_per_component_precision(model_and_parts, synth_images, tmp_path, capsys):
+def test_per_component_precision(model_and_parts, synth_images, tmp_path, capsys, monkeypatch):
     import onnx
 
     from edgevision.cli.main import main
@@ -76,9 +76,14 @@ def test_per_component_precision(model_and_parts, synth_images, tmp_path, capsys
     _, folder = model_and_parts
     calib = synth_images(seed=9, size=(64, 64), train=4, val=1)
     out = tmp_path / "mixed"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     rc = main(["quantize", str(folder), "-o", str(out), "--calib-data", str(calib),
                "--calib-size", "3", "--precision", "fpn=fp32,head=fp32", "--quiet"])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
+    # ONNX Runtime's shape inference leaves nothing in the working directory
+    assert list(cwd.iterdir()) == []
     parts = ComponentSet(out, threads=1)
     assert parts.precision["backbone_lower"] == "int8" and parts.precision["protonet"] == "int8"
     assert parts.precision["head"] == parts.precision["fpn"] == parts.precision["warp"] == "fp32"

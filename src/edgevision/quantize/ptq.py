@@ -143,14 +143,22 @@ def preprocess_for_quant(src: Path, dst: Path) -> Path:
 
     Symbolic shape inference can fail on exotic dynamic shapes; then the ONNX shape
     inference path is used alone. Node names (and so the component mapping) are kept.
+    On failure ONNX Runtime's symbolic inference dumps ``sym_shape_infer_temp.onnx`` and
+    uuid-named ``.data`` files into the working directory, so it runs inside a
+    throw-away directory and the caller's directory stays clean.
     """
+    import contextlib
+    import tempfile
+
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with _quiet_ort_logging():
-        try:
-            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
-        except Exception:  # symbolic inference raises assorted errors on dynamic graphs
-            quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    with _quiet_ort_logging(), tempfile.TemporaryDirectory(prefix="ev-shape-") as scratch:
+        with contextlib.chdir(scratch):
+            try:
+                quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+            except Exception:  # symbolic inference raises assorted errors on dynamic graphs
+                quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
     return dst
 
 

@@ -204,3 +204,31 @@ def test_resume_refuses_what_would_change_the_run(data_dir, reference, tmp_path)
     # a finished run resumes to nothing (and safe fields like workers may change)
     result = train_semantic(dataclasses.replace(cfg, workers=0, eval_every=2), resume=True)
     assert result.steps == 2 * ITERS_PER_EPOCH
+
+
+def test_resume_can_change_the_planned_length(data_dir, reference, tmp_path, capsys):
+    import json
+
+    from edgevision.train.schedule import lr_factor
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    cfg = make_cfg(data_dir, out)
+    with pytest.raises(ConfigError, match="already done 2 epochs"):
+        train_semantic(dataclasses.replace(cfg, epochs=2 - 1), resume=True, progress=False)
+    result = train_semantic(dataclasses.replace(cfg, epochs=4), resume=True, progress=False)
+    assert (result.epochs, result.steps) == (4, 4 * ITERS_PER_EPOCH)
+    assert "schedule changed from 2 to 4 epochs at epoch 2" in capsys.readouterr().out
+    _, _, extra = load_checkpoint(out / "last.pt")
+    assert extra["trainer"]["scheduler"]["total_iters"] == 4 * ITERS_PER_EPOCH
+    assert extra["train_config"]["epochs"] == 4
+    # the LR of the first resumed step follows the schedule over the new length
+    with open(out / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("lr") and r.get("iter")]
+    first = next(r for r in rows if int(r["iter"]) > 2 * ITERS_PER_EPOCH)
+    it = int(first["iter"]) - 1
+    want = cfg.lr * lr_factor(it, total_iters=4 * ITERS_PER_EPOCH, warmup_iters=2,
+                              warmup_factor=cfg.warmup_factor, mode="poly", power=0.9)  # fmt: skip
+    assert float(first["lr"]) == pytest.approx(want, rel=1e-3)
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert (runs[-1]["start_epoch"], runs[-1]["epochs"]) == (2, 4)

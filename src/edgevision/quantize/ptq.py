@@ -153,12 +153,15 @@ def preprocess_for_quant(src: Path, dst: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src, dst = Path(src).resolve(), Path(dst).resolve()
-    with _quiet_ort_logging(), tempfile.TemporaryDirectory(prefix="ev-shape-") as scratch:
-        with contextlib.chdir(scratch):
-            try:
-                quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
-            except Exception:  # symbolic inference raises assorted errors on dynamic graphs
-                quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    with (
+        _quiet_ort_logging(),
+        tempfile.TemporaryDirectory(prefix="ev-shape-") as scratch,
+        contextlib.chdir(scratch),
+    ):
+        try:
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        except Exception:  # symbolic inference raises assorted errors on dynamic graphs
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
     return dst
 
 

@@ -67,6 +67,8 @@ def log_run_start(
     device: str,
     start_iter: int,
     gpu: str | None = None,
+    start_epoch: int | None = None,
+    epochs: int | None = None,
 ) -> None:
     """Append one JSON line about a training start/resume to ``OUT/runs.jsonl``.
 
@@ -76,6 +78,8 @@ def log_run_start(
         device: torch device string (``"cpu"``, ``"cuda:0"``).
         start_iter: the step the run starts from (0 = fresh, > 0 = resumed).
         gpu: GPU name when training on CUDA.
+        start_epoch: the epoch the run starts from.
+        epochs: the planned length of the run from this start on.
     """
     if gpu is None and device.startswith("cuda"):
         try:
@@ -90,6 +94,8 @@ def log_run_start(
         "device": device,
         "gpu": gpu,
         "start_iter": int(start_iter),
+        "start_epoch": start_epoch,
+        "epochs": epochs,
         "machine": _machine(),
         "versions": _versions(),
         "threads": _torch_threads(),
@@ -322,10 +328,14 @@ def render_card(card: Mapping[str, Any]) -> str:
     for r in runs:
         mach = r.get("machine", {})
         hw = r.get("gpu") or f"{mach.get('cpu', '?')}, {mach.get('usable_cores', '?')} cores"
+        at = ""
+        if r.get("start_iter") and r.get("start_epoch") is not None:
+            at = f" at epoch {r['start_epoch']}"
+        plan = f", {r['epochs']} epochs planned" if r.get("epochs") else ""
         lines.append(
-            f"- {'resumed' if r.get('start_iter') else 'started'} {r.get('time')} on {hw} "
+            f"- {'resumed' if r.get('start_iter') else 'started'}{at} {r.get('time')} on {hw} "
             f"(device {r.get('device')}, {r.get('threads')} torch threads, torch "
-            f"{r.get('versions', {}).get('torch', '?')})"
+            f"{r.get('versions', {}).get('torch', '?')}{plan})"
         )
     lines += ["", "Command" + ("s" if len(runs) > 1 else "") + ":", "", "```"]
     for r in runs or [{"command": None}]:

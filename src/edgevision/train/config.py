@@ -12,13 +12,18 @@ from typing import Any, Literal
 from edgevision.config import to_dict, validate
 from edgevision.errors import ConfigError
 
-__all__ = ["RESUME_SAFE_FIELDS", "TrainConfig", "config_differences"]
+__all__ = ["RESUME_SAFE_FIELDS", "RESUME_SCHEDULE_FIELDS", "TrainConfig", "config_differences"]
 
 RESUME_SAFE_FIELDS: frozenset[str] = frozenset(
     {"out", "workers", "log_every", "eval_every", "device", "data"}
 )
 """Fields that may differ between a run and its ``--resume`` without changing the result
 (``data`` may move; its content is checked by class list and size instead)."""
+
+RESUME_SCHEDULE_FIELDS: frozenset[str] = frozenset({"epochs"})
+"""Fields a ``--resume`` may change on purpose: the run's planned length. The LR schedule
+is then recomputed over the new length from the current step on (recorded in runs.jsonl
+and the model card)."""
 
 
 @dataclass
@@ -133,9 +138,11 @@ class TrainConfig:
             raise ConfigError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
 
 
-def config_differences(old: TrainConfig, new: TrainConfig) -> list[str]:
-    """Fields (outside :data:`RESUME_SAFE_FIELDS`) whose values differ, as ``"f: a -> b"``."""
+def config_differences(
+    old: TrainConfig, new: TrainConfig, *, allow: frozenset[str] = frozenset()
+) -> list[str]:
+    """Fields (outside :data:`RESUME_SAFE_FIELDS` and ``allow``) whose values differ, as
+    ``"f: a -> b"``."""
     a, b = to_dict(old), to_dict(new)
-    return [
-        f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in RESUME_SAFE_FIELDS and a[k] != b.get(k)
-    ]
+    skip = RESUME_SAFE_FIELDS | allow
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in skip and a[k] != b.get(k)]

@@ -94,6 +94,15 @@ class WarmupLR(torch.optim.lr_scheduler.LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         return self.get_lr()
 
+    def set_total_iters(self, total_iters: int) -> None:
+        """Change the schedule's length from the current step on (a resumed run made longer
+        or shorter) and set the optimizer's LRs to the new schedule's value now."""
+        self.total_iters = int(total_iters)
+        lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        self._last_lr = list(lrs)  # type: ignore[arg-type]
+
     def load_state_dict(self, state_dict: dict) -> None:  # type: ignore[override]
         """Restore the step count and set the optimizer's LRs to that step's values (so the
         schedule is exact even when the optimizer state is not restored with it)."""

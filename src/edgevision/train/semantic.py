@@ -30,7 +30,7 @@ from edgevision.data.semantic import SemanticFolder
 from edgevision.errors import CheckpointError, ConfigError
 from edgevision.io import write_text_atomic
 from edgevision.train.card import log_run_start
-from edgevision.train.config import TrainConfig, config_differences
+from edgevision.train.config import RESUME_SCHEDULE_FIELDS, TrainConfig, config_differences
 from edgevision.train.hooks import CheckpointHook, EMAHook, EvalHook, LoggerHook
 from edgevision.train.schedule import WarmupLR
 from edgevision.train.seg_data import (
@@ -150,13 +150,14 @@ def _load_resume(cfg: TrainConfig, path: Path) -> tuple[dict[str, Any], dict[str
         old = from_dict(TrainConfig, extra["train_config"])
     except ConfigError as e:
         raise CheckpointError(f"--resume: {path} holds an invalid train config: {e}") from None
-    diffs = config_differences(old, cfg)
+    diffs = config_differences(old, cfg, allow=RESUME_SCHEDULE_FIELDS)
     if diffs:
         raise ConfigError(
             f"--resume: the config differs from the run in {path} in "
             f"{', '.join(d.split(':')[0] for d in diffs)} ({'; '.join(diffs)}); "
             "resume with the same settings or train into a new --out"
         )
+    extra = {**extra, "planned_epochs": old.epochs}
     return state, extra, spec
 
 
@@ -359,10 +360,32 @@ def train_semantic(
                 trainer.load_state_dict(resumed[1]["trainer"])
             except (ValueError, KeyError) as e:
                 raise CheckpointError(f"--resume: cannot restore {last}: {e}") from None
+            if resumed[1]["planned_epochs"] != cfg.epochs:
+                if cfg.epochs <= trainer.epoch:
+                    raise ConfigError(
+                        f"--epochs {cfg.epochs}: the run in {out} has already done "
+                        f"{trainer.epoch} epochs; give more than that"
+                    )
+                scheduler.set_total_iters(cfg.epochs * ipe)
+                if rank == 0 and not quiet:
+                    print(
+                        f"--resume: schedule changed from {resumed[1]['planned_epochs']} to "
+                        f"{cfg.epochs} epochs at epoch {trainer.epoch} (LR now "
+                        f"{optimizer.param_groups[0]['lr']:.2e}, {cfg.schedule} over the "
+                        "new length)",
+                        flush=True,
+                    )
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "config.yaml", to_yaml(cfg))
-            log_run_start(out, command=command, device=str(device), start_iter=trainer.iter)
+            log_run_start(
+                out,
+                command=command,
+                device=str(device),
+                start_iter=trainer.iter,
+                start_epoch=trainer.epoch,
+                epochs=cfg.epochs,
+            )
         if not trainer.finished:
             trainer.train()
 

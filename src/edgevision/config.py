@@ -144,9 +144,12 @@ class BenchConfig:
         data: dataset folder for accuracy (optional).
         split: dataset split for accuracy.
         max_images: cap on images used for accuracy (0 = all).
+        trt_precision: TensorRT precision (``auto``, ``fp32``, ``fp16``, ``int8``).
+        trt_layers: TensorRT per-component precision, ``"head=fp32,fpn=fp16"``.
+        calib_data: image folder for TensorRT implicit INT8 calibration.
     """
 
-    backend: Literal["onnxruntime", "torch"] = "onnxruntime"
+    backend: Literal["onnxruntime", "torch", "tensorrt"] = "onnxruntime"
     threads: int = 2
     input_size: tuple[int, int] | None = None
     batch: int = 1
@@ -156,9 +159,20 @@ class BenchConfig:
     data: str | None = None
     split: str = "val"
     max_images: int = 0
+    trt_precision: str = "auto"
+    trt_layers: str | None = None
+    calib_data: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.trt_precision not in ("auto", "fp32", "fp16", "int8"):
+            raise ConfigError(
+                f"trt_precision must be auto, fp32, fp16 or int8, got {self.trt_precision!r}"
+            )
+        if self.backend != "tensorrt" and (
+            self.trt_precision != "auto" or self.trt_layers or self.calib_data
+        ):
+            raise ConfigError("TensorRT options need --backend tensorrt")
         for name in ("threads", "batch", "runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -50,6 +50,12 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text)
 
 
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> None:
     """Write ``data`` as JSON to ``path`` atomically."""
     write_text_atomic(path, json.dumps(data, indent=indent) + "\n")

@@ -242,7 +242,9 @@ def _prepared(
 ) -> Iterator[list[_Target]]:
     """Resolve targets; export names/checkpoints to temporary ONNX files for onnxruntime."""
     resolved = [_resolve_target(t, cfg) for t in targets]
-    needs_export = [r for r in resolved if r.kind != "onnx" and cfg.backend == "onnxruntime"]
+    needs_export = [
+        r for r in resolved if r.kind != "onnx" and cfg.backend in ("onnxruntime", "tensorrt")
+    ]
     if not needs_export:
         yield resolved
         return
@@ -633,7 +635,7 @@ def benchmark(
     Args:
         target: an ``.onnx`` file, a checkpoint (``.pt``/``.safetensors``) or a registry
             name (random weights); names/checkpoints are exported to a temporary ONNX file
-            first when ``config.backend`` is ``"onnxruntime"``.
+            first when ``config.backend`` is ``"onnxruntime"`` or ``"tensorrt"``.
         config: benchmark options (:class:`~edgevision.config.BenchConfig`).
         progress: show a rich progress bar on stderr.
         stages: also time the end-to-end Predictor path per stage.

@@ -157,7 +157,7 @@ def _import_backend(backend: str) -> None:
     """Import the backend library up front so the baseline RSS includes it."""
     import importlib
 
-    name = "onnxruntime" if backend == "onnxruntime" else "torch"
+    name = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt"}.get(backend, "torch")
     try:
         importlib.import_module(name)
     except ImportError:
@@ -241,8 +241,21 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
 
     prog("load", 0, 1, force=True)
     t0 = time.perf_counter()
+    options: dict[str, Any] = {}
+    if cfg.backend == "tensorrt":
+        options = {
+            "precision": cfg.trt_precision,
+            "layer_precision": cfg.trt_layers,
+            "calib_data": cfg.calib_data,
+            "batch": cfg.batch,
+            "input_size": tuple(cfg.input_size) if cfg.input_size else None,
+        }
     engine = load_engine(
-        target, backend=cfg.backend, threads=cfg.threads, providers=cfg.providers or None
+        target,
+        backend=cfg.backend,
+        threads=cfg.threads,
+        providers=cfg.providers or None,
+        **options,
     )
     load_s = time.perf_counter() - t0
     rss_loaded_kib = _rss_now_kib()

@@ -50,10 +50,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=("onnxruntime", "torch"),
+        choices=("onnxruntime", "torch", "tensorrt"),
         default="onnxruntime",
         help="inference backend (default: onnxruntime; names/checkpoints are exported "
-        "to a temporary ONNX file first)",
+        "to a temporary ONNX file first; tensorrt needs an NVIDIA GPU)",
+    )
+    p.add_argument(
+        "--trt-precision",
+        choices=("auto", "fp32", "fp16", "int8"),
+        default="auto",
+        help="TensorRT precision (auto: INT8 for a Q/DQ model, else FP32; int8 on a float "
+        "model calibrates on --calib-data)",
+    )
+    p.add_argument(
+        "--trt-layers",
+        metavar="COMP=PREC,...",
+        help="TensorRT per-component precision, e.g. fpn=fp32,head=fp16",
+    )
+    p.add_argument(
+        "--calib-data", metavar="DIR", help="images for TensorRT INT8 calibration of a float model"
     )
     p.add_argument("--threads", type=int, default=2, help="intra-op threads (default: 2)")
     p.add_argument("--input", metavar="HxW", help="input size (default: the model's spec)")
@@ -112,6 +127,9 @@ _FLAGS = (
     ("--runs", "runs"),
     ("--warmup", "warmup"),
     ("--providers", "providers"),
+    ("--trt-precision", "trt_precision"),
+    ("--trt-layers", "trt_layers"),
+    ("--calib-data", "calib_data"),
     ("--data", "data"),
     ("--split", "split"),
     ("--max-images", "max_images"),
@@ -130,6 +148,7 @@ _DEFAULTS = {
     "warmup": 10,
     "split": "val",
     "max_images": 0,
+    "trt_precision": "auto",
 }
 
 
@@ -233,6 +252,9 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
         data=args.data,
         split=args.split,
         max_images=args.max_images,
+        trt_precision=args.trt_precision,
+        trt_layers=args.trt_layers,
+        calib_data=args.calib_data,
     )
     if args.data is not None and not Path(args.data).is_dir():
         from edgevision.errors import DataError
@@ -240,6 +262,10 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
         raise DataError(f"dataset folder not found: {args.data}")
     if args.blocks is not None and args.blocks < 1:
         raise ConfigError(f"--blocks must be >= 1, got {args.blocks}")
+    if cfg.backend == "tensorrt":
+        from edgevision.runtime.tensorrt import require_tensorrt
+
+        require_tensorrt()
     progress = not args.quiet
     if len(args.targets) == 1 and (args.blocks or 1) == 1:
         results = [

@@ -19,6 +19,11 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
         "onnxruntime",
         "pip install 'edgevision[onnx]' (or onnxruntime-gpu on a CUDA machine)",
     ),
+    "tensorrt": (
+        "edgevision.runtime.tensorrt:TrtEngine",
+        "tensorrt",
+        "pip install tensorrt (JetPack ships it on Jetson) on a machine with an NVIDIA GPU",
+    ),
     "torch": (
         "edgevision.runtime.torch:TorchEngine",
         "torch",
@@ -91,6 +96,7 @@ def load_engine(
     backend: str = "auto",
     threads: int = 2,
     providers: list[str] | None = None,
+    **options: Any,
 ) -> Engine:
     """Load ``target`` on ``backend``.
 
@@ -101,6 +107,9 @@ def load_engine(
         threads: intra-op threads.
         providers: ONNX Runtime execution providers (``cpu``, ``cuda``, ``tensorrt`` or full
             names); default CPU.
+        options: backend options; for ``tensorrt`` those of
+            :class:`~edgevision.runtime.tensorrt.TrtEngine` (``precision``,
+            ``layer_precision``, ``calib_data``, ...).
 
     Raises:
         BackendUnavailable: the backend's package is not installed (message has the hint).
@@ -115,9 +124,9 @@ def load_engine(
         looks_like_file = suffix in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES or p.exists()
         if looks_like_file and not p.is_file():
             raise ModelFileError(f"model file not found: {p}")
-        if name == "onnxruntime" and suffix not in ONNX_SUFFIXES:
+        if name in ("onnxruntime", "tensorrt") and suffix not in ONNX_SUFFIXES:
             raise ModelFileError(
-                f"backend 'onnxruntime' needs an .onnx file, got {target!r}; "
+                f"backend {name!r} needs an .onnx file, got {target!r}; "
                 f"export it first with 'edgevision export'"
             )
         if name == "torch" and suffix in ONNX_SUFFIXES:
@@ -127,9 +136,15 @@ def load_engine(
                 f"unsupported model file type {suffix or '(none)'!r}: {p} "
                 f"(expected .onnx, .pt or .safetensors)"
             )
+    if name == "tensorrt" and not (isinstance(target, (str, Path))):
+        raise ModelFileError("backend 'tensorrt' needs an .onnx file")
     cls = _backend_class(name)
+    if providers and name != "onnxruntime":
+        raise ConfigError("providers apply to the onnxruntime backend only")
+    if options and name != "tensorrt":
+        raise ConfigError(
+            f"options {', '.join(sorted(options))} apply to the tensorrt backend only"
+        )
     if name == "onnxruntime":
         return cls(target, threads=threads, providers=providers)  # type: ignore[no-any-return]
-    if providers:
-        raise ConfigError("providers apply to the onnxruntime backend only")
-    return cls(target, threads=threads)  # type: ignore[no-any-return]
+    return cls(target, threads=threads, **options)  # type: ignore[no-any-return]

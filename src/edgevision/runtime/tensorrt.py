@@ -150,7 +150,7 @@ def check_symmetric_qdq(proto: Any, path: Path) -> None:
 
     inits = {t.name: t for t in proto.graph.initializer}
     for node in proto.graph.node:
-        if node.op_type != "QuantizeLinear" or len(node.input) < 3:
+        if node.op_type not in QDQ_OPS or len(node.input) < 3:
             continue
         zp = inits.get(node.input[2])
         if zp is None:
@@ -189,6 +189,17 @@ def _cuda_torch() -> Any:
     return torch
 
 
+_LOGGER: Any = None
+
+
+def _logger(trt: Any) -> Any:
+    """One TensorRT logger for every builder and runtime (TensorRT warns on several)."""
+    global _LOGGER
+    if _LOGGER is None:
+        _LOGGER = trt.Logger(trt.Logger.WARNING)
+    return _LOGGER
+
+
 def require_tensorrt() -> None:
     """Check TensorRT, CUDA PyTorch and a GPU are here (one-line BackendUnavailable if not),
     without building anything: commands call it before their work starts."""
@@ -212,32 +223,58 @@ class _EntropyCalibrator:
     the class can subclass TensorRT's only when TensorRT is imported)."""
 
     @staticmethod
-    def create(trt: Any, torch: Any, batch: np.ndarray, cache_file: Path) -> Any:
+    def create(
+        trt: Any, torch: Any, data: np.ndarray, shape: Sequence[int], cache_file: Path
+    ) -> Any:
+        """Calibrator feeding ``data`` in batches of the engine's (fixed) input ``shape``.
+
+        TensorRT calls these from C++ ``noexcept`` code, where a Python exception would
+        terminate the process: every callback catches, logs and returns "no data".
+        """
+        import logging
+
+        log = logging.getLogger(__name__)
+        n = int(shape[0])
+        if len(data) < n:
+            raise ConfigError(f"calibration needs at least {n} images (the engine's batch)")
+
         class Calib(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
             def __init__(self) -> None:
                 super().__init__()
-                self.data = batch
+                self.data = data
                 self.i = 0
                 self.cache_file = cache_file
-                self.buf = torch.empty((1, *batch.shape[1:]), dtype=torch.float32, device="cuda")
+                self.buf = torch.empty(tuple(shape), dtype=torch.float32, device="cuda")
 
             def get_batch_size(self) -> int:
-                return 1
+                return n
 
             def get_batch(self, names: Any) -> Any:
-                if self.i >= len(self.data):
+                try:
+                    if self.i + n > len(self.data):
+                        return None
+                    self.buf.copy_(torch.from_numpy(self.data[self.i : self.i + n]))
+                    torch.cuda.synchronize()
+                    self.i += n
+                    return [int(self.buf.data_ptr())]
+                except Exception as e:  # never raise into TensorRT
+                    log.error("TensorRT calibration batch failed: %s", e)
                     return None
-                self.buf.copy_(torch.from_numpy(self.data[self.i : self.i + 1]))
-                self.i += 1
-                return [int(self.buf.data_ptr())]
 
             def read_calibration_cache(self) -> Any:
-                return self.cache_file.read_bytes() if self.cache_file.is_file() else None
+                try:
+                    return self.cache_file.read_bytes() if self.cache_file.is_file() else None
+                except Exception as e:
+                    log.error("cannot read calibration cache %s: %s", self.cache_file, e)
+                    return None
 
             def write_calibration_cache(self, cache: Any) -> None:
-                from edgevision.io import write_bytes_atomic
+                try:
+                    from edgevision.io import write_bytes_atomic
 
-                write_bytes_atomic(self.cache_file, bytes(cache))
+                    write_bytes_atomic(self.cache_file, bytes(cache))
+                except Exception as e:
+                    log.error("cannot write calibration cache %s: %s", self.cache_file, e)
 
         return Calib()
 
@@ -309,7 +346,8 @@ class TrtEngine:
             check_symmetric_qdq(proto, self.path)
         if precision == "auto":
             precision = "int8" if qdq else "fp32"
-        if precision == "int8" and not qdq and calib_data is None:
+        needs_calib = not qdq and (precision == "int8" or "int8" in layers.values())
+        if needs_calib and calib_data is None:
             raise ConfigError(
                 "TensorRT INT8 on a float model needs calibration images (calib_data / "
                 "--calib-data), or give a Q/DQ model from 'edgevision quantize'"
@@ -325,7 +363,7 @@ class TrtEngine:
         cap = ".".join(str(c) for c in torch.cuda.get_device_capability(0))
         model_sha = file_sha256(self.path)
         calib_id = None
-        if precision == "int8" and not qdq:
+        if needs_calib:
             calib_id = f"{Path(str(calib_data)).resolve()}:{calib_size}"
         key = cache_key(
             model_sha256=model_sha,
@@ -340,10 +378,18 @@ class TrtEngine:
         folder = Path(cache) if cache is not None else cache_dir()
         self.engine_path = folder / f"{self.path.stem}-{key}.engine"
         self.cache_hit = self.engine_path.is_file()
-        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._logger = _logger(trt)
         if not self.cache_hit:
             plan = self._build(
-                proto, precision, qdq, layers, calib_data, calib_size, workspace_mb, folder, key
+                proto,
+                precision,
+                qdq,
+                layers,
+                calib_data if needs_calib else None,
+                calib_size,
+                workspace_mb,
+                folder,
+                key,
             )
             from edgevision.io import write_bytes_atomic
 
@@ -382,43 +428,59 @@ class TrtEngine:
         trt = self._trt
         builder = trt.Builder(self._logger)
         flags = 0
-        if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH"):  # TensorRT < 10
+        if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH"):  # needed by 8.x
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self._logger)
-        if not parser.parse(proto.SerializeToString()):
+        if not parser.parse(proto.SerializeToString(), path=str(self.path)):
             errs = [str(parser.get_error(i)) for i in range(parser.num_errors)]
             first = errs[0].splitlines()[0] if errs else "unknown error"
             raise ModelFileError(f"TensorRT cannot parse {self.path}: {first}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
         inp = network.get_input(0)
-        if any(int(d) < 0 for d in inp.shape):
+        dims = [int(d) for d in inp.shape]
+        profile = None
+        if any(d < 0 for d in dims):
             profile = builder.create_optimization_profile()
             shape = tuple(self.input_shape)
             profile.set_shape(inp.name, shape, shape, shape)
             config.add_optimization_profile(profile)
+        elif dims != list(self.input_shape):
+            raise ConfigError(
+                f"{self.path} has a fixed input shape {dims}; build it at that shape or export "
+                f"with a dynamic size (asked for {self.input_shape})"
+            )
         wants = set(layers.values()) | {precision}
+        if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+            config.clear_flag(trt.BuilderFlag.TF32)  # FP32 means FP32, not TF32 on Ampere+
         if "fp16" in wants:
             config.set_flag(trt.BuilderFlag.FP16)
-        if "int8" in wants:
+        if "int8" in wants or qdq:  # Q/DQ nodes need the INT8 flag too
             config.set_flag(trt.BuilderFlag.INT8)
-            if not qdq:
-                from edgevision.quantize.calibration import list_images, load_batch, select_images
+        if calib_data is not None:
+            from edgevision.quantize.calibration import list_images, load_batch, select_images
 
-                files = select_images(list_images(calib_data), calib_size)
-                batch = load_batch(files, self.spec, tuple(self.input_shape[2:]))  # type: ignore[arg-type]
-                config.int8_calibrator = _EntropyCalibrator.create(
-                    trt, self._torch, batch, folder / f"{self.path.stem}-{key}.calib"
-                )
+            files = select_images(list_images(calib_data), calib_size)
+            data = load_batch(files, self.spec, tuple(self.input_shape[2:]))  # type: ignore[arg-type]
+            config.int8_calibrator = _EntropyCalibrator.create(
+                trt, self._torch, data, self.input_shape, folder / f"{self.path.stem}-{key}.calib"
+            )
+            if profile is not None:
+                config.set_calibration_profile(profile)
         if layers:
-            self._pin_layers(network, config, proto, layers)
+            self._pin_layers(network, config, proto, layers, precision)
         plan = builder.build_serialized_network(network, config)
         if plan is None:
             raise ModelFileError(f"TensorRT could not build an engine for {self.path}")
         return bytes(plan)
 
-    def _pin_layers(self, network: Any, config: Any, proto: Any, layers: Mapping[str, str]) -> None:
+    def _pin_layers(
+        self, network: Any, config: Any, proto: Any, layers: Mapping[str, str], base: str
+    ) -> None:
+        """Pin each float layer to its component's precision; float layers of components
+        not listed are pinned to the base precision (the FP16/INT8 builder flags are global,
+        so without this they could pick those kernels too)."""
         from edgevision.quantize.mixed import build_node_map, model_components
 
         trt = self._trt
@@ -431,18 +493,26 @@ class TrtEngine:
         names = [network.get_layer(i).name for i in range(network.num_layers)]
         types = {"fp32": trt.float32, "fp16": trt.float16, "int8": trt.int8}
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        floats = (trt.float32, trt.float16)
+        skip = {
+            getattr(trt.LayerType, n)
+            for n in ("CONSTANT", "SHAPE", "QUANTIZE", "DEQUANTIZE", "CAST", "IDENTITY")
+            if hasattr(trt.LayerType, n)
+        }
         for i, comp in enumerate(layer_components(names, node_map.node_component)):
-            if comp not in layers:
-                continue
+            want = layers.get(comp, base)
             layer = network.get_layer(i)
-            if layer.type in (trt.LayerType.CONSTANT, trt.LayerType.SHAPE):
+            if layer.type in skip:
                 continue
-            layer.precision = types[layers[comp]]
-            if layers[comp] == "int8":
-                continue  # INT8 outputs need scales; the calibrator or Q/DQ set them
+            tensors = [layer.get_input(k) for k in range(layer.num_inputs)]
+            tensors += [layer.get_output(k) for k in range(layer.num_outputs)]
+            if any(t is not None and t.dtype not in floats for t in tensors):
+                continue  # shape arithmetic, indices, masks: not ours to pin
+            layer.precision = types[want]
+            if want == "int8":
+                continue  # INT8 outputs need scales; the calibrator sets them
             for j in range(layer.num_outputs):
-                if layer.get_output(j).dtype in (trt.float32, trt.float16):
-                    layer.set_output_type(j, types[layers[comp]])
+                layer.set_output_type(j, types[want])
 
     # -- run ---------------------------------------------------------------------------------
     def _setup_io(self) -> None:
@@ -456,7 +526,10 @@ class TrtEngine:
                 self._inputs.append(name)
             else:
                 self._outputs.append(name)
-        ctx.set_input_shape(self._inputs[0], tuple(self.input_shape))
+        if not ctx.set_input_shape(self._inputs[0], tuple(self.input_shape)):
+            raise ConfigError(
+                f"the engine for {self.path} does not take input shape {self.input_shape}"
+            )
         self._buffers: dict[str, Any] = {}
         for name in self._inputs + self._outputs:
             shape = tuple(ctx.get_tensor_shape(name))

@@ -45,7 +45,8 @@ def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):
     data, out = trained
     wdir = tmp_path / "weights"
     assert (
-        main(["ship", str(out), "--name", "tiny", "--data", str(data), "--weights-dir", str(wdir)])
+        main(["ship", str(out), "--name", "tiny", "--data", str(data), "--weights-dir", str(wdir),
+              "--data-label", "Tiny set (synthetic)"])  # fmt: skip
         == 0
     )
     d = wdir / "tiny"
@@ -60,6 +61,9 @@ def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):
     assert t["config"]["crop"] == [48, 48] and card["pretrained"] is False
     readme = (d / "README.md").read_text()
     assert "edgevision train deeplabv3plus_mobilenetv2" in readme and "wall time" in readme
+    # the label describes the data; the reproduce command names the folder itself
+    assert card["data"]["folder"] == "Tiny set (synthetic)"
+    assert card["eval_command"].endswith(f"--data {data.as_posix()} --split val")
     capsys.readouterr()
     js = tmp_path / "eval.json"
     assert main(["eval", str(d / "tiny.safetensors"), "--data", str(data), "--json", str(js)]) == 0

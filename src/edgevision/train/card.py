@@ -273,7 +273,7 @@ def ship(
         },
         "metrics": report.to_dict()["metrics"],
         "eval_command": (
-            f"edgevision eval {weights.as_posix()} --data {data_label or data} --split {split}"
+            f"edgevision eval {weights.as_posix()} --data {Path(data).as_posix()} --split {split}"
         ),
         "notes": notes,
         "shipped": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

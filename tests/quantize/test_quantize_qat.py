@@ -90,3 +90,61 @@ def test_qat_rejects_mismatched_classes_and_tiny_split(synth, tmp_path):
     with pytest.raises(ConfigError, match="classes"):
         quantize_qat(ck, tmp_path / "x.onnx", synth, progress=False)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def _avgpool_qdq(shape_of_params):
+    """x -> Q -> DQ -> AveragePool -> Q -> DQ with per-tensor params of the given shape."""
+    from onnx import TensorProto, helper
+
+    def params(tag):
+        return [
+            helper.make_tensor(f"s{tag}", TensorProto.FLOAT, shape_of_params, [0.05]),
+            helper.make_tensor(f"z{tag}", TensorProto.UINT8, shape_of_params, [128]),
+        ]
+
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "s0", "z0"], ["xd"]),
+        helper.make_node("AveragePool", ["xd"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("QuantizeLinear", ["p", "s1", "z1"], ["pq"]),
+        helper.make_node("DequantizeLinear", ["pq", "s1", "z1"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+        initializer=params(0) + params(1),
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_one_element_qdq_params_become_scalars_so_fused_int8_kernels_load(tmp_path):
+    """torch exports per-tensor Q/DQ parameters as shape [1]; ONNX Runtime's fused
+    QLinearAveragePool refuses those (seen on DDRNet's DAPPM), scalars load."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from edgevision.quantize.qat import scalarize_qdq_params
+
+    proto = _avgpool_qdq([1])
+    bad = tmp_path / "bad.onnx"
+    onnx.save(proto, str(bad))
+    with pytest.raises(Exception, match="must be a scalar"):
+        ort.InferenceSession(str(bad), providers=["CPUExecutionProvider"])
+    assert scalarize_qdq_params(proto) == 4
+    good = tmp_path / "good.onnx"
+    onnx.save(proto, str(good))
+    x = np.random.default_rng(0).standard_normal((1, 4, 8, 8)).astype(np.float32)
+    y = ort.InferenceSession(str(good), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    ref = ort.InferenceSession(
+        str(good), providers=["CPUExecutionProvider"],
+        sess_options=_no_opt(ort),
+    ).run(None, {"x": x})[0]  # fmt: skip
+    np.testing.assert_allclose(y, ref, atol=0.051)
+
+
+def _no_opt(ort):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return so

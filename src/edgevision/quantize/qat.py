@@ -145,6 +145,7 @@ def _compact(path: Path) -> None:
     import onnxslim
 
     proto = onnxslim.slim(onnx.load(str(path)))
+    scalarize_qdq_params(proto)
     fold_weight_quantize(proto)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
@@ -175,6 +176,38 @@ def export_qdq(prepared: nn.Module, path: Path, spec: ModelSpec) -> None:
     except Exception as e:
         first = (str(e).splitlines() or [type(e).__name__])[0]
         raise ExportError(f"QDQ export of the QAT model failed: {first}") from None
+
+
+def scalarize_qdq_params(proto: Any) -> int:
+    """Make one-element Q/DQ scales and zero points scalars (drop ``axis``), in place.
+
+    torch's exporter writes per-tensor parameters as shape ``[1]``; ONNX Runtime's fused
+    INT8 kernels (QLinearAveragePool, QLinearConcat, ...) want scalars and refuse the model
+    otherwise ("Scale and Zero-point must be a scalar"). One element per tensor or per
+    channel of a one-channel tensor is the same quantization either way. Returns the number
+    of initializers changed.
+    """
+    from onnx import numpy_helper
+
+    g = proto.graph
+    inits = {i.name: i for i in g.initializer}
+    done: set[str] = set()
+    for n in g.node:
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        params = [i for i in n.input[1:3] if i in inits]
+        if not params or any(int(np.prod(inits[i].dims)) != 1 for i in params):
+            continue
+        for name in params:
+            if name in done or len(inits[name].dims) == 0:
+                continue
+            arr = numpy_helper.to_array(inits[name]).reshape(())
+            inits[name].CopyFrom(numpy_helper.from_array(arr, name))
+            done.add(name)
+        keep = [a for a in n.attribute if a.name != "axis"]
+        del n.attribute[:]
+        n.attribute.extend(keep)
+    return len(done)
 
 
 def fold_weight_quantize(proto: Any) -> int:

@@ -44,11 +44,9 @@ def test_run_log_records_command_machine_and_time(trained):
 def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):
     data, out = trained
     wdir = tmp_path / "weights"
-    assert (
-        main(["ship", str(out), "--name", "tiny", "--data", str(data), "--weights-dir", str(wdir),
-              "--data-label", "Tiny set (synthetic)"])  # fmt: skip
-        == 0
-    )
+    argv = ["ship", str(out), "--name", "tiny", "--data", str(data), "--weights-dir", str(wdir),
+            "--data-label", "Tiny set (synthetic)"]  # fmt: skip
+    assert main(argv) == 0
     d = wdir / "tiny"
     assert {p.name for p in d.iterdir()} == {
         "tiny.safetensors", "card.json", "README.md", "train_config.yaml"
@@ -78,3 +76,41 @@ def test_ship_errors_are_one_line(trained, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "run folder" in err[0]
+
+
+def test_ship_video_model_of_an_instance_run(synth_images, tmp_path):
+    """--which video ships video.pt (image model + FeatFlowNet) with the image run's record."""
+    import dataclasses
+
+    from edgevision.checkpoint import load_model, save_checkpoint
+    from edgevision.config import from_yaml
+    from edgevision.train.instance import InstanceTrainConfig
+
+    data = synth_images(seed=12, size=(64, 64), train=4, val=2)
+    out = tmp_path / "run"
+    argv = [
+        "train", "yolact_mobilenetv2_320", "--data", str(data), "--epochs", "1",
+        "--batch-size", "4", "--out", str(out), "--device", "cpu", "--no-progress",
+        "--set", "input_size=[64, 64]", "--set",
+        "model_kwargs={width_mult: 0.35, fpn_channels: 16, proto_width: 16, num_protos: 4, "
+        "flow_width: 16, video: true}",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    # what the trainer writes after its FeatFlowNet phase (flow_steps > 0), made directly
+    m = load_model(out / "best.pt")
+    spec = dataclasses.replace(
+        m.spec, extra={**m.spec.extra, "flow": {"steps": 3, "final_epe": 0.5}}
+    )
+    save_checkpoint(out / "video.pt", m, spec)
+    wdir = tmp_path / "weights"
+    argv = ["ship", str(out), "--which", "video", "--name", "v", "--data", str(data),
+            "--weights-dir", str(wdir)]  # fmt: skip
+    assert main(argv) == 0
+    card = json.loads((wdir / "v" / "card.json").read_text())
+    assert card["training"]["flow"] == {"steps": 3, "final_epe": 0.5}
+    assert card["training"]["selected_epoch"] is not None and card["task"] == "instance"
+    assert from_yaml(InstanceTrainConfig, wdir / "v" / "train_config.yaml").epochs == 1
+    readme = (wdir / "v" / "README.md").read_text()
+    assert "FeatFlowNet trained after it for 3 steps" in readme
+    assert "edgevision train yolact_mobilenetv2_320" in readme  # the command was recorded
+    assert "segm" in card["metrics"]

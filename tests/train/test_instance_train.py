@@ -52,6 +52,10 @@ def test_train_resume_and_refusals(synth_images, tmp_path, one_torch_thread):
         progress=False,
     )
     assert r2.steps == 2 and r2.epochs == 2
+    from edgevision.train.card import read_runs
+
+    runs = read_runs(tmp_path / "run")  # each start logged with its machine, for model cards
+    assert [r["start_iter"] for r in runs] == [0, 1] and runs[1]["epochs"] == 2
     with pytest.raises(ConfigError, match="differs"):
         train_instance(
             _cfg(data, tmp_path / "run", epochs=3, lr=1e-2, val_split=""), resume=True, quiet=True

@@ -26,7 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-label", metavar="TEXT", help="how the card names the data (default: --data)"
     )
-    p.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint")
+    p.add_argument(
+        "--which",
+        choices=["best", "last", "video"],
+        default="best",
+        help="checkpoint: best (validation), last, or video (video.pt: the best image model "
+        "+ its trained FeatFlowNet, for YolactEdge video mode)",
+    )
     p.add_argument("--weights-dir", default="weights", metavar="DIR", help="default: weights")
     p.add_argument("--notes", default="", help="free text for the card")
     p.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")

@@ -158,6 +158,22 @@ class ShipResult:
     card: dict[str, Any]
 
 
+def _config_class(spec: ModelSpec) -> type:
+    """The training config dataclass of a model's task."""
+    task = str(spec.task)
+    if task == "instance":
+        from edgevision.train.instance import InstanceTrainConfig
+
+        return InstanceTrainConfig
+    if task == "detect":
+        from edgevision.train.detection import DetTrainConfig
+
+        return DetTrainConfig
+    from edgevision.train.config import TrainConfig
+
+    return TrainConfig
+
+
 def ship(
     run_dir: str | os.PathLike[str],
     name: str,
@@ -196,8 +212,8 @@ def ship(
     from edgevision.evaluate import evaluate
     from edgevision.runtime import Predictor, load_engine
 
-    if which not in ("best", "last"):
-        raise ConfigError(f"which must be 'best' or 'last', got {which!r}")
+    if which not in ("best", "last", "video"):
+        raise ConfigError(f"which must be 'best', 'last' or 'video', got {which!r}")
     run = Path(run_dir)
     require_dir(run, "run folder")
     require_dir(data, "dataset folder")
@@ -205,6 +221,12 @@ def ship(
     if not src.is_file():
         raise CheckpointError(f"{src}: no {which} checkpoint in this run folder")
     _, _, extra = load_checkpoint(src)
+    if which == "video":
+        # video.pt = the best image model + FeatFlowNet trained after it; the training record
+        # lives in the image checkpoints
+        base = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
+        if base.is_file():
+            extra = {**load_checkpoint(base)[2], **extra}
     last_extra: Mapping[str, Any] = {}
     if (run / "last.pt").is_file():
         last_extra = load_checkpoint(run / "last.pt")[2]
@@ -217,9 +239,10 @@ def ship(
     train_config = dict(extra.get("train_config") or last_extra.get("train_config") or {})
     if train_config:
         from edgevision.config import from_dict, to_yaml
-        from edgevision.train.config import TrainConfig
 
-        write_text_atomic(dest / "train_config.yaml", to_yaml(from_dict(TrainConfig, train_config)))
+        write_text_atomic(
+            dest / "train_config.yaml", to_yaml(from_dict(_config_class(spec), train_config))
+        )
     elif (run / "config.yaml").is_file():
         shutil.copyfile(run / "config.yaml", dest / "train_config.yaml")
 
@@ -270,6 +293,7 @@ def ship(
             "wall_time_source": None if elapsed is None else elapsed_source,
             "runs": runs,
             "config": train_config,
+            "flow": (spec.extra or {}).get("flow") if which == "video" else None,
         },
         "metrics": report.to_dict()["metrics"],
         "eval_command": (
@@ -324,6 +348,13 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"{t['epochs_done']} epochs done / {t['epochs_planned']} planned, {t['steps']} steps",
         f"- wall time: {_hms(t['wall_time_s'])}",
     ]
+    if t.get("flow"):
+        f = t["flow"]
+        lines.append(
+            f"- video model: the checkpoint above + FeatFlowNet trained after it for "
+            f"{f.get('steps')} steps (final flow end-point error {float(f.get('final_epe')):.3f}); "
+            "the wall time above is the image training only"
+        )
     runs = t.get("runs") or []
     for r in runs:
         mach = r.get("machine", {})
@@ -361,6 +392,21 @@ def render_card(card: Mapping[str, Any]) -> str:
         ]
         for k, v in (m.get("per_class_iou") or {}).items():
             lines.append(f"| {k} | {_pct(v)} |")
+    elif "segm" in m or "bbox" in m:
+        kinds = [(k, label) for k, label in (("segm", "mask"), ("bbox", "box")) if k in m]
+        lines += [
+            " · ".join(f"**{label} AP {_pct(m[k].get('AP'))}**" for k, label in kinds)
+            + " (COCO AP @ IoU 0.50:0.95, %)",
+            "",
+            "| | " + " | ".join(label for _, label in kinds) + " |",
+            "|---|" + "---:|" * len(kinds),
+        ]
+        for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"):
+            lines.append(f"| {key} | " + " | ".join(_pct(m[k].get(key)) for k, _ in kinds) + " |")
+        classes = list((m[kinds[0][0]].get("per_class_AP") or {}).keys())
+        for c in classes:
+            vals = " | ".join(_pct((m[k].get("per_class_AP") or {}).get(c)) for k, _ in kinds)
+            lines.append(f"| AP {c} | {vals} |")
     else:
         lines += ["```", json.dumps(m, indent=2), "```"]
     if card.get("notes"):

@@ -345,6 +345,7 @@ def train_instance(
     hooks: Sequence[HookBase] = (),
     progress: bool | None = None,
     quiet: bool = False,
+    command: str | None = None,
 ) -> InstanceTrainResult:
     """Train a YOLACT as ``cfg`` says (see the module docstring).
 
@@ -471,6 +472,16 @@ def train_instance(
             raise CheckpointError(f"--resume: cannot restore {last}: {e}") from None
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", to_yaml(cfg))
+    from edgevision.train.card import log_run_start
+
+    log_run_start(
+        out,
+        command=command,
+        device=str(device),
+        start_iter=trainer.iter,
+        start_epoch=trainer.epoch,
+        epochs=cfg.epochs,
+    )
     if not trainer.finished:
         trainer.train()
     best = eval_hook.best if eval_hook is not None and eval_hook.best > -math.inf else None
@@ -549,8 +560,17 @@ def config_from_args(args: Any) -> InstanceTrainConfig:
 
 def run_cli(args: Any) -> int:
     """``edgevision train yolact_* ...``: train, print one summary line."""
+    import shlex
+    import sys
+
     cfg = config_from_args(args)
-    r = train_instance(cfg, resume=args.resume, progress=None if not args.no_progress else False)
+    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    r = train_instance(
+        cfg,
+        resume=args.resume,
+        progress=None if not args.no_progress else False,
+        command=command,
+    )
     msg = f"trained {cfg.model}: {r.epochs} epochs, {r.steps} steps -> {r.last}"
     if r.best is not None and r.best_mask_ap is not None:
         msg += f"; best val mask AP {r.best_mask_ap:.4f} -> {r.best}"

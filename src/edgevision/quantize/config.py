@@ -88,7 +88,7 @@ def parse_precision(text: str) -> tuple[dict[str, str], str | None]:
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip().lower()
         if not sep or not key or not value:
-            raise ConfigError(f"malformed precision item {item!r}: expected component=precision")
+            raise ConfigError(f"malformed precision item {item!r}: not COMPONENT=PRECISION")
         if value not in PRECISIONS:
             raise ConfigError(
                 f"unknown precision {value!r} for {key!r} (choose from {', '.join(PRECISIONS)})"

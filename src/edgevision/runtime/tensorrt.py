@@ -37,7 +37,6 @@ from edgevision.config import ModelSpec
 from edgevision.errors import BackendUnavailable, ConfigError, ModelFileError
 
 TRT_PRECISIONS = ("auto", "fp32", "fp16", "int8")
-LAYER_PRECISIONS = ("fp32", "fp16", "int8")
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
 
@@ -84,36 +83,23 @@ def cache_key(
 
 
 def parse_layer_precision(text: str | Mapping[str, str] | None) -> dict[str, str]:
-    """``"fpn=fp32,head=fp16"`` (or a mapping) -> ``{component: precision}``.
+    """``"fpn=fp32,head=fp16"`` (or a mapping) -> ``{component: precision}``, parsed like
+    ``edgevision quantize --precision`` (:func:`edgevision.quantize.config.parse_precision`).
 
     Raises:
-        ConfigError: a malformed item or an unknown precision name.
+        ConfigError: a malformed item, an unknown precision name, or a ``default`` item (the
+            rest of the network takes ``precision``).
     """
+    from edgevision.quantize.config import parse_precision
+
     if not text:
         return {}
-    items = text.items() if isinstance(text, Mapping) else _items(str(text))
-    out: dict[str, str] = {}
-    for comp, prec in items:
-        prec = str(prec).strip().lower()
-        if prec not in LAYER_PRECISIONS:
-            raise ConfigError(
-                f"unknown precision {prec!r} for component {comp!r} "
-                f"(choose from {', '.join(LAYER_PRECISIONS)})"
-            )
-        out[str(comp).strip()] = prec
-    return out
-
-
-def _items(text: str) -> list[tuple[str, str]]:
-    pairs = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ConfigError(f"precision item {part.strip()!r} is not COMPONENT=PRECISION")
-        k, v = part.split("=", 1)
-        pairs.append((k, v))
-    return pairs
+    if isinstance(text, Mapping):
+        text = ",".join(f"{k}={v}" for k, v in text.items())
+    layers, default = parse_precision(str(text))
+    if default is not None:
+        raise ConfigError("TensorRT layer precision takes no default: use --trt-precision")
+    return layers
 
 
 def layer_components(layer_names: Sequence[str], node_component: Mapping[str, str]) -> list[str]:

@@ -24,19 +24,11 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import ConfigError
+from edgevision.video.ort import COMPONENTS
 
 __all__ = ["QUANTIZABLE", "ArrayReader", "collect_inputs", "quantize_components"]
 
-QUANTIZABLE: tuple[str, ...] = (
-    "backbone_lower",
-    "backbone_upper",
-    "fpn",
-    "fpn_partial",
-    "fpn_extra",
-    "protonet",
-    "head",
-    "featflownet",
-)
+QUANTIZABLE: tuple[str, ...] = (*(c for c in COMPONENTS if c != "warp"), "featflownet")
 """Components that can be INT8 (``warp`` is GridSample and stays FP32)."""
 
 

@@ -282,3 +282,24 @@ def test_real_predictor_on_camvid(tiny_onnx, camvid_dir):
     assert report.num_images == 2 and report.task == "semantic"
     assert 0.0 <= report.metrics["miou"] <= 1.0
     assert 0.0 <= report.metrics["pixel_acc"] <= 1.0
+
+
+def test_yolo_predictors_are_scored_at_the_ap_score_threshold():
+    """AP needs the whole precision-recall curve: a YOLO predictor without settings is scored
+    at conf 0.001 (as the detection trainer does); explicit settings and other tasks are kept."""
+    from types import SimpleNamespace
+
+    from edgevision.config import ModelSpec
+    from edgevision.evaluate.api import AP_POST_KWARGS, _for_ap
+    from edgevision.runtime.predictor import Predictor
+
+    def pred(post: str, **kw):
+        spec = ModelSpec(name="m", task="detect", class_names=["a"], postprocess=post)
+        return Predictor(SimpleNamespace(spec=spec), **kw)  # type: ignore[arg-type]
+
+    p = _for_ap(pred("yolo"))
+    assert p.post_kwargs == AP_POST_KWARGS["yolo"] and p.post_kwargs["conf_threshold"] == 0.001
+    kept = pred("yolo", conf_threshold=0.3)
+    assert _for_ap(kept) is kept
+    yolact = pred("yolact")
+    assert _for_ap(yolact) is yolact

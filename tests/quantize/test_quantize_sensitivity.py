@@ -97,3 +97,54 @@ def test_auto_search_writes_fastest_config_within_budget(tiny_onnx, calib, tmp_p
 def test_analyze_needs_static_mode(tiny_onnx, calib):
     with pytest.raises(ConfigError, match="static"):
         analyze(tiny_onnx, calib, QuantConfig(mode="dynamic"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(calib, tmp_path_factory):
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.registry import create_model
+    from edgevision.train.detection import load_split
+
+    names = load_split(calib, "train").class_names
+    path = tmp_path_factory.mktemp("det") / "det.pt"
+    return save_checkpoint(path, create_model("yolov5n", class_names=names, input_size=(64, 96)))
+
+
+def test_detector_analysis_scores_box_ap_on_eval_data(tiny_detector, calib, tmp_path):
+    """Detectors: several components, every output compared, the drop in box-AP points."""
+    rep = analyze(
+        tiny_detector,
+        calib,
+        QuantConfig(calib_size=2),
+        eval_data=calib,
+        layers=False,
+        max_drop=100.0,
+        check_images=2,
+        progress=False,
+    )
+    assert rep.drop_measure == "box_ap" and rep.fp32_metric is not None
+    assert {s.name for s in rep.components} == {"backbone", "neck", "head"}
+    assert all(s.metric is not None and s.sqnr_db == s.sqnr_db for s in rep.components)
+    md = tmp_path / "det.md"
+    write_report(rep, md, "edgevision quantize --analyze")
+    assert "box AP drop (pts)" in md.read_text()
+
+
+def test_detector_analysis_needs_eval_data(tiny_detector, calib):
+    with pytest.raises(ConfigError, match="need --eval-data"):
+        analyze(tiny_detector, calib, QuantConfig(calib_size=2), layers=False, progress=False)
+
+
+def test_output_error_takes_the_worst_of_several_outputs():
+    import numpy as np
+
+    from edgevision.quantize.ptq import output_error
+
+    a = np.ones((2, 3, 4), np.float32)
+    b = np.full((2, 5), 10.0, np.float32)
+    e = output_error([a, b], [a, b * 1.1])  # first exact, second 10 % off
+    assert e["rel_l2"] == pytest.approx(0.1, rel=1e-4)
+    assert e["sqnr_db"] == pytest.approx(20.0, rel=1e-3)
+    assert e["argmax_agreement"] != e["argmax_agreement"]  # NaN: not 4-D logits
+    with pytest.raises(ValueError, match="same number"):
+        output_error([a, b], [a])

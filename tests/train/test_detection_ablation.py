@@ -45,6 +45,9 @@ def test_ablation_writes_page_and_plot(synth_images, tmp_path, one_torch_thread)
     rows = json.loads((tmp_path / "w" / "ablation.json").read_text())["rows"]
     assert rows[0]["int8_latency_ms"] > 0 and 0 <= rows[0]["int8_ap50"] <= 1
     assert (tmp_path / "w" / "onnx" / "yolov5n_conv6x6_int8.onnx").is_file()
+    assert "YOLOv8n-architecture reference" in text
+    ref = json.loads((tmp_path / "w" / "ablation.json").read_text())["reference"]
+    assert ref["fp32_latency_ms"] > 0
 
 
 def test_unknown_variant_is_a_clear_error(tmp_path, capsys):

@@ -202,6 +202,19 @@ def test_resume_is_exact(synth, tmp_path):
         train_detection(_cfg(synth, tmp_path / "b", **kw), quiet=True)
 
 
+def test_resume_with_more_epochs_stretches_the_schedule(synth, tmp_path):
+    kw = dict(batch_size=2, val_split="", ema=False, mosaic=0.0)
+    first = train_detection(_cfg(synth, tmp_path / "r", epochs=1, **kw), quiet=True)
+    assert first.steps == 4
+    res = train_detection(_cfg(synth, tmp_path / "r", epochs=2, **kw), resume=True, quiet=True)
+    assert res.epochs == 2 and res.steps == 8
+    from edgevision.checkpoint import load_checkpoint
+
+    assert load_checkpoint(res.last)[2]["trainer"]["scheduler"]["total_iters"] == 8
+    with pytest.raises(ConfigError, match="already done 2 epochs"):
+        train_detection(_cfg(synth, tmp_path / "r", epochs=2 - 1, **kw), resume=True, quiet=True)
+
+
 def test_images_without_objects_train(tmp_path):
     imgs = [{"id": i, "file_name": f"{i}.png", "height": 64, "width": 64} for i in range(1, 5)]
     anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]}]

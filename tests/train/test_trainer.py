@@ -96,6 +96,29 @@ def test_loss_decreases_on_a_fixed_batch():
     assert rec.calls[-3:] == ["step15", "after_epoch2", "after_train"]
 
 
+def test_channels_last_trains_the_same_model():
+    """NHWC training is a memory layout only: the same parameters (to float tolerance) as
+    NCHW. A net without BatchNorm: BN in training mode divides by the batch variance, which
+    amplifies float rounding (different kernels per layout) in near-constant channels."""
+    results = []
+    for cl in (False, True):
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=8),
+            nn.ReLU(),
+            nn.Conv2d(8, 3, 1),
+        )
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        trainer = Trainer(model, opt, [_batch()] * 3, fallback_loss, max_epochs=1, channels_last=cl)
+        trainer.train()
+        assert model[0].weight.is_contiguous(memory_format=torch.channels_last) == cl
+        results.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    for k, v in results[0].items():
+        torch.testing.assert_close(results[1][k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
 def test_nan_loss_raises_with_the_step():
     model = tiny_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -77,7 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--analyze", action="store_true", help="per-component/per-layer sensitivity")
     g.add_argument("--auto", action="store_true", help="choose precision by measurement")
     g.add_argument("--max-drop", type=float, default=1.0, help="accuracy budget in points")
-    g.add_argument("--eval-data", metavar="DIR", help="held-out dataset for mIoU")
+    g.add_argument(
+        "--eval-data",
+        metavar="DIR",
+        help="held-out dataset for the metric (mIoU, box AP or mask AP)",
+    )
     g.add_argument("--eval-split", default="val")
     g.add_argument("--eval-images", type=int, default=0, help="cap on eval images (0: all)")
     g.add_argument("--top-k", type=int, default=10, help="layers listed")

@@ -153,6 +153,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(det)
     det.set_defaults(func=run_detection)
 
+    ds = kinds.add_parser(
+        "detection-speed",
+        help="a trained detector's INT8 e2e FPS vs a YOLOv8n-architecture FP32 reference; NMS share",
+        description=(
+            "Export WEIGHTS at --input (FP32 ONNX), quantize to static INT8 (calibrated on "
+            "--data's train images), export the YOLOv8n-architecture reference, time the three "
+            "alternately in fresh ONNX Runtime processes (engine-only and end to end per "
+            "stage), time decode + NMS at 100 candidates, score val AP50; write --out."
+        ),
+    )
+    ds.add_argument("weights", help="detector checkpoint (.pt / .safetensors)")
+    ds.add_argument("--data", required=True, metavar="DIR", help="COCO-layout detection folder")
+    ds.add_argument("--out", default="docs/results/detection_speed.md", metavar="FILE.md")
+    ds.add_argument("--work", default="runs/detection_speed", metavar="DIR")
+    ds.add_argument("--input", default="320x320", metavar="HxW")
+    ds.add_argument("--runs", type=int, default=60)
+    ds.add_argument("--blocks", type=int, default=4)
+    ds.add_argument("--no-eval", action="store_true", help="skip the val AP50")
+    ds.set_defaults(func=run_detection_speed)
+
     st = kinds.add_parser(
         "streaming",
         help="edgevision run: 1 vs 4 streams, live latency, RSS over a long run",
@@ -351,3 +371,29 @@ def run_detection(args: argparse.Namespace) -> int:
     from edgevision.train.detection_ablation import run_args
 
     return run_args(args, _command(args))
+
+
+def run_detection_speed(args: argparse.Namespace) -> int:
+    from edgevision.bench.detection_speed import detection_speed_report
+    from edgevision.config import parse_size
+    from edgevision.errors import require_dir, require_file
+
+    require_file(args.weights, "weights")
+    require_dir(args.data, "dataset folder")
+    res = detection_speed_report(
+        args.weights,
+        data=args.data,
+        out=args.out,
+        work=args.work,
+        input_size=parse_size(args.input, "--input"),
+        runs=args.runs,
+        blocks=args.blocks,
+        evaluate_ap=not args.no_eval,
+        command=_command(args),
+    )
+    print(
+        f"wrote {args.out}: INT8 e2e {res['ratio_vs_ref_e2e']:.2f}x the reference's e2e FPS "
+        f"({res['ratio_vs_ref_engine']:.2f}x its engine FPS); NMS at 100 candidates "
+        f"{100 * res['post_share_100']:.1f} % of e2e"
+    )
+    return 0

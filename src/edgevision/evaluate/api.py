@@ -296,6 +296,33 @@ def _evaluate_coco(
     return len(images), ev.summarize()
 
 
+AP_POST_KWARGS: dict[str, dict[str, float]] = {
+    "yolo": {"conf_threshold": 0.001, "iou_threshold": 0.6},
+}
+"""Post-processing settings for AP, per postprocessor: COCO AP integrates the whole
+precision-recall curve, so detections are kept down to a score of 0.001 (YOLOv5's
+``val.py``; the detection trainer's evaluation uses the same). The deployment default
+(0.25) would cut the curve and under-report AP. YOLACT's default (0.05) is its paper's
+evaluation setting and is kept."""
+
+
+def _for_ap(predictor: PredictorLike) -> PredictorLike:
+    """``predictor`` with :data:`AP_POST_KWARGS` filled in where the caller set nothing
+    (for a :class:`~edgevision.runtime.Predictor`: anything with ``engine`` and
+    ``post_kwargs``; other callables are used as they are)."""
+    post_kwargs = getattr(predictor, "post_kwargs", None)
+    if not isinstance(post_kwargs, dict) or not hasattr(predictor, "engine"):
+        return predictor
+    defaults = AP_POST_KWARGS.get(str(getattr(predictor.spec, "postprocess", "")))
+    if not defaults or any(k in post_kwargs for k in defaults):
+        return predictor
+    return type(predictor)(  # type: ignore[call-arg]
+        predictor.engine,  # type: ignore[attr-defined]
+        input_size=getattr(predictor, "input_size", None),
+        **{**defaults, **post_kwargs},
+    )
+
+
 def evaluate(
     predictor: PredictorLike,
     data_dir: str | os.PathLike[str],
@@ -309,7 +336,8 @@ def evaluate(
     Args:
         predictor: has ``.spec`` (task, class_names, ignore_index) and maps an ``(H, W, 3)``
             uint8 RGB image to a :class:`SemanticMask`, :class:`Detections` or
-            :class:`InstanceMasks` in that image's pixels.
+            :class:`InstanceMasks` in that image's pixels. A :class:`Predictor` of a YOLO
+            detector without score settings is scored at :data:`AP_POST_KWARGS`.
         data_dir: dataset folder in the edgevision layout (see the module docstring).
         split: split name, e.g. ``"val"`` or ``"test"``.
         max_images: score only the first ``N`` images (``0``: all).
@@ -326,6 +354,7 @@ def evaluate(
         raise ValueError(f"max_images must be >= 0, got {max_images}")
     root = Path(data_dir)
     require_dir(root, "dataset folder")
+    predictor = _for_ap(predictor)
     spec = predictor.spec
     task = str(spec.task)
     if task == "semantic":

@@ -23,7 +23,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,19 +175,39 @@ def _session(path: str | Path, threads: int = 0) -> Any:
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def output_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
-    """Error of ``out`` against ``ref`` (both ``(N, C, H, W)`` float32 logits).
+def output_error(
+    ref: np.ndarray | Sequence[np.ndarray], out: np.ndarray | Sequence[np.ndarray]
+) -> dict[str, float]:
+    """Error of ``out`` against ``ref``: ``(N, C, H, W)`` float32 logits, or one array per
+    model output (lists of equal length, e.g. YOLACT's boxes, scores, coefficients, protos).
 
     Returns:
         ``sqnr_db``: 10·log10(‖ref‖² / ‖ref − out‖²) (higher is better; inf if equal),
         ``rel_l2``: ‖ref − out‖ / ‖ref‖, ``max_abs``: max |ref − out|,
-        ``argmax_agreement``: fraction of pixels whose argmax over C is unchanged (0–1).
+        ``argmax_agreement``: fraction of pixels whose argmax over C is unchanged (0–1; NaN
+        unless the first output is 4-D logits). With several outputs each is scored alone
+        and the worst is reported (lowest SQNR, highest relative L2), so a small output
+        (scores) is not drowned by a large one (prototypes).
     """
-    ref = ref.astype(np.float64)
-    diff = ref - out.astype(np.float64)
+    if isinstance(ref, (list, tuple)):
+        if not isinstance(out, (list, tuple)) or len(out) != len(ref) or not ref:
+            raise ValueError("output_error: ref and out must hold the same number of outputs")
+        errs = [output_error(r, o) for r, o in zip(ref, out)]
+        return {
+            "sqnr_db": min(e["sqnr_db"] for e in errs),
+            "rel_l2": max(e["rel_l2"] for e in errs),
+            "max_abs": max(e["max_abs"] for e in errs),
+            "argmax_agreement": errs[0]["argmax_agreement"],
+        }
+    ref = np.asarray(ref).astype(np.float64)
+    diff = ref - np.asarray(out).astype(np.float64)
     num, den = float((ref**2).sum()), float((diff**2).sum())
     sqnr = float("inf") if den == 0 else 10.0 * float(np.log10(max(num, 1e-30) / den))
-    agree = float((ref.argmax(1) == out.argmax(1)).mean()) if ref.ndim == 4 else float("nan")
+    agree = (
+        float((ref.argmax(1) == np.asarray(out).argmax(1)).mean())
+        if ref.ndim == 4
+        else float("nan")
+    )
     return {
         "sqnr_db": sqnr,
         "rel_l2": float(np.sqrt(den / max(num, 1e-30))),
@@ -198,10 +218,17 @@ def output_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
 
 def run_outputs(path: str | Path, batch: np.ndarray, input_name: str = "images") -> np.ndarray:
     """First output of ``path`` on every image of ``batch`` (one at a time), concatenated."""
+    return run_all_outputs(path, batch, input_name)[0]
+
+
+def run_all_outputs(
+    path: str | Path, batch: np.ndarray, input_name: str = "images"
+) -> list[np.ndarray]:
+    """Every output of ``path`` on every image of ``batch`` (one at a time), each
+    concatenated over the batch."""
     sess = _session(path)
-    return np.concatenate(
-        [sess.run(None, {input_name: batch[i : i + 1]})[0] for i in range(len(batch))]
-    )
+    per = [sess.run(None, {input_name: batch[i : i + 1]}) for i in range(len(batch))]
+    return [np.concatenate([p[k] for p in per]) for k in range(len(per[0]))]
 
 
 def _input_name(path: str | Path) -> str:

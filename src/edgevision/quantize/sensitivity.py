@@ -6,7 +6,8 @@ QDQ model built by ``onnxruntime.quantization.quantize_static`` from one shared 
 
 * output error of its logits against FP32 on the calibration images (SQNR in dB, relative
   L2, fraction of pixels whose argmax is unchanged), and
-* with ``eval_data``, the metric on held-out data (mIoU through :func:`edgevision.evaluate`),
+* with ``eval_data``, the metric on held-out data (the evaluation's headline through
+  :func:`edgevision.evaluate`: mIoU, box AP or mask AP; detectors and instance models need it),
   reported as the drop against FP32 in points (0–100 scale).
 
 :func:`analyze` quantizes one component (or one layer) at a time ("only") and everything
@@ -44,7 +45,8 @@ class Score:
         sqnr_db: SQNR of the logits vs FP32 (dB; higher is better).
         rel_l2: relative L2 error of the logits.
         argmax_agreement: fraction of pixels with unchanged argmax (0–1).
-        metric: mIoU × 100 on ``eval_data`` (``None`` without it).
+        metric: the headline metric × 100 on ``eval_data`` (mIoU, box or mask AP; ``None``
+            without it).
         drop: accuracy drop vs FP32 in points: mIoU drop with ``eval_data``, else
             ``100 × (1 − argmax_agreement)`` (the fraction of changed pixels, a proxy).
         precision: component -> precision of this configuration.
@@ -68,9 +70,10 @@ class SensitivityReport:
 
     Attributes:
         model: registry name.
-        drop_measure: ``"miou"`` (points of mIoU on ``eval_data``) or ``"argmax"`` (percent
+        drop_measure: ``"miou"``, ``"box_ap"`` or ``"mask_ap"`` (points of the task's
+            headline metric on ``eval_data``) or ``"argmax"`` (semantic only: percent
             of pixels whose class changes vs FP32 on calibration images).
-        fp32_metric: FP32 mIoU × 100 (``None`` without eval data).
+        fp32_metric: FP32 headline metric × 100 (``None`` without eval data).
         all_int8: score of the fully quantized model.
         components: one score per component quantized alone, most sensitive first.
         all_but: one score per component left in FP32 (rest INT8), best first.
@@ -102,12 +105,13 @@ class SensitivityReport:
 
     def markdown(self, *, command: str | None = None) -> str:
         """The report as markdown tables (written by ``edgevision quantize --analyze``)."""
-        unit = "mIoU drop (pts)" if self.drop_measure == "miou" else "changed px (%)"
+        metric = _METRIC_NAMES.get(self.drop_measure, self.drop_measure)
+        unit = f"{metric} drop (pts)" if self.drop_measure != "argmax" else "changed px (%)"
         lines = [f"# Quantization sensitivity: {self.model}", ""]
         if command:
             lines += [f"Written by `{command}`.", ""]
         if self.fp32_metric is not None:
-            lines += [f"FP32 mIoU: {self.fp32_metric:.2f}", ""]
+            lines += [f"FP32 {metric}: {self.fp32_metric:.2f}", ""]
         lines += [
             f"Accuracy budget: {self.max_drop} ({unit}). Output error is measured on the "
             "calibration images against the FP32 model in ONNX Runtime.",
@@ -126,7 +130,7 @@ class SensitivityReport:
                     f"`{s.name}`",
                     f"{s.sqnr_db:.1f}",
                     f"{s.rel_l2:.4f}",
-                    f"{s.argmax_agreement:.4f}",
+                    "-" if math.isnan(s.argmax_agreement) else f"{s.argmax_agreement:.4f}",
                     f"{s.drop:.2f}",
                 ]
                 if lat:
@@ -149,6 +153,12 @@ class SensitivityReport:
                 lines += [f"Chosen: `{self.chosen.name}`", ""]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+_DROP_MEASURES = {"semantic": "miou", "detect": "box_ap", "instance": "mask_ap"}
+"""Task -> the ``drop_measure`` of a report scored on held-out data (the evaluation's
+headline metric: mIoU, box AP, mask AP, each × 100)."""
+_METRIC_NAMES = {"miou": "mIoU", "box_ap": "box AP", "mask_ap": "mask AP"}
 
 
 class _Bench:
@@ -177,13 +187,19 @@ class _Bench:
             _input_name,
             fp32_onnx,
             preprocess_for_quant,
-            run_outputs,
+            run_all_outputs,
         )
 
         if cfg.mode != "static":
             raise ConfigError("sensitivity analysis and search use --mode static")
         self.work, self.cfg = work, cfg
         self.src, self.spec = fp32_onnx(target, work, input_size=input_size)
+        if self.spec.task != "semantic" and eval_data is None:
+            raise ConfigError(
+                f"--analyze/--auto on a {self.spec.task!r} model need --eval-data DIR: its "
+                "accuracy drop is measured in AP points (the changed-pixel proxy is for "
+                "semantic models only)"
+            )
         self.input_name = _input_name(self.src)
         self.reader = ImageFolderReader(
             calib_data,
@@ -200,7 +216,7 @@ class _Bench:
             raise ConfigError(f"model {self.spec.name!r} declares no components")
         self.cache = work / "calibration.json"
         self.batch = self.reader.data[: max(1, min(check_images, len(self.reader)))]
-        self.ref = run_outputs(self.src, self.batch, self.input_name)
+        self.ref = run_all_outputs(self.src, self.batch, self.input_name)
         self.eval_data, self.eval_split, self.eval_images = eval_data, eval_split, eval_images
         self.threads, self.progress = threads, progress
         self.fp32_metric = self.metric(self.src) if eval_data is not None else None
@@ -238,9 +254,9 @@ class _Bench:
     def score(
         self, path: Path, name: str, kind: str, precision: dict[str, str] | None = None
     ) -> Score:
-        from edgevision.quantize.ptq import output_error, run_outputs
+        from edgevision.quantize.ptq import output_error, run_all_outputs
 
-        err = output_error(self.ref, run_outputs(path, self.batch, self.input_name))
+        err = output_error(self.ref, run_all_outputs(path, self.batch, self.input_name))
         s = Score(
             name=name,
             kind=kind,
@@ -380,7 +396,9 @@ def analyze(
             steps.append(proposed)
         report = SensitivityReport(
             model=b.spec.name,
-            drop_measure="miou" if eval_data is not None else "argmax",
+            drop_measure=_DROP_MEASURES.get(b.spec.task, "metric")
+            if eval_data is not None
+            else "argmax",
             fp32_metric=b.fp32_metric,
             all_int8=all_int8,
             components=only,

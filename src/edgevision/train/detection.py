@@ -40,7 +40,7 @@ from edgevision.errors import CheckpointError, ConfigError, DataError
 from edgevision.io import read_image, write_text_atomic
 from edgevision.postprocess.yolo import DEFAULT_ANCHORS, check_input_size
 from edgevision.train.hooks import CheckpointHook, EMAHook, LoggerHook
-from edgevision.train.schedule import WarmupLR
+from edgevision.train.schedule import WarmupLR, resume_schedule
 from edgevision.train.seg_data import (
     SeededSampler,
     _jitter,
@@ -62,7 +62,9 @@ __all__ = [
     "train_detection",
 ]
 
-DET_RESUME_SAFE = frozenset({"out", "workers", "log_every", "eval_every", "device", "data"})
+DET_RESUME_SAFE = frozenset(
+    {"out", "workers", "log_every", "eval_every", "device", "data", "channels_last"}
+)
 
 
 @dataclass
@@ -105,6 +107,7 @@ class DetTrainConfig:
         seed: seed of init, order and augmentation.
         workers: DataLoader workers.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        channels_last: train in NHWC memory format (faster for depthwise convs on CPU).
         out: output folder.
     """
 
@@ -143,6 +146,7 @@ class DetTrainConfig:
     seed: int = 0
     workers: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    channels_last: bool = True
     out: str = "runs/detect"
 
     def __post_init__(self) -> None:
@@ -672,6 +676,7 @@ def train_detection(
             "choose another --out"
         )
     resumed = None
+    planned_epochs = cfg.epochs
     if resume:
         from edgevision.checkpoint import load_checkpoint
 
@@ -682,12 +687,14 @@ def train_detection(
             raise CheckpointError(f"--resume: {last} is not a resumable training checkpoint")
         old = from_dict(DetTrainConfig, extra0["train_config"])
         a, b = to_dict(old), to_dict(cfg)
-        diffs = [k for k in a if k not in DET_RESUME_SAFE and a[k] != b.get(k)]
+        # epochs may change on resume: the schedule is stretched/shortened from that point
+        diffs = [k for k in a if k not in DET_RESUME_SAFE and k != "epochs" and a[k] != b.get(k)]
         if diffs:
             raise ConfigError(
                 f"--resume: the config differs from the run in {last} in {', '.join(diffs)}"
             )
         resumed = (spec0, state0, extra0)
+        planned_epochs = old.epochs
 
     rank, world = dist_info()
     train_split = load_split(cfg.data, cfg.train_split)
@@ -816,12 +823,22 @@ def train_detection(
         device=device,
         max_epochs=cfg.epochs,
         grad_clip=cfg.grad_clip,
+        channels_last=cfg.channels_last,
     )
     if resumed is not None:
         try:
             trainer.load_state_dict(resumed[2]["trainer"])
         except (ValueError, KeyError) as e:
             raise CheckpointError(f"--resume: cannot restore {last}: {e}") from None
+        resume_schedule(
+            scheduler,
+            planned_epochs=planned_epochs,
+            epochs=cfg.epochs,
+            done_epochs=trainer.epoch,
+            iters_per_epoch=ipe,
+            out=out,
+            announce=rank == 0 and not quiet,
+        )
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "config.yaml", to_yaml(cfg))

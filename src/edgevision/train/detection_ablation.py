@@ -255,8 +255,11 @@ def run_ablation(
         row.update(postprocess_share(read_spec(fp32)))
         rows.append(row)
         onnx_files += [str(fp32), str(int8)]
+    from edgevision.bench.reference import export_yolov8n_reference
+
+    ref = export_yolov8n_reference(root / "onnx" / "yolov8n_reference.onnx", input_size)
     bench = benchmark_many(
-        onnx_files,
+        [*onnx_files, str(ref)],
         BenchConfig(threads=2, input_size=input_size, runs=runs, warmup=5),
         blocks=blocks,
         progress=progress,
@@ -273,7 +276,19 @@ def run_ablation(
                 row["params_m"] = (b.params or 0) / 1e6
                 row["gflops"] = b.gflops
         row["post_share_100"] = row["post_ms_p50"] / row["int8_e2e_ms"]
-    write_json_atomic(root / "ablation.json", {"rows": rows, "bench": [b.to_dict() for b in bench]})
+    rb = bench[-1]
+    reference = {
+        "label": "YOLOv8n-architecture reference (FP32, random weights)",
+        "params_m": (rb.params or 0) / 1e6,
+        "gflops": rb.gflops,
+        "fp32_latency_ms": rb.latency_ms["p50"],
+        "fp32_fps": rb.fps,
+        "fp32_stages": rb.stages_ms or {},
+    }
+    write_json_atomic(
+        root / "ablation.json",
+        {"rows": rows, "reference": reference, "bench": [b.to_dict() for b in bench]},
+    )
     md_path = Path(md)
     png = md_path.with_name(md_path.stem + "_ap50_latency.png")
     _plot(rows, png)
@@ -282,6 +297,7 @@ def run_ablation(
         md_path,
         _markdown(
             rows,
+            reference=reference,
             command=command,
             machine=machine,
             png=png.name,
@@ -337,6 +353,7 @@ def _f(v: Any, nd: int = 1) -> str:
 def _markdown(
     rows: list[dict[str, Any]],
     *,
+    reference: dict[str, Any] | None = None,
     command: str,
     machine: dict[str, Any],
     png: str,
@@ -396,6 +413,21 @@ def _markdown(
             )
             + " |"
         )
+    if reference is not None:
+        st = reference.get("fp32_stages") or {}
+        lines.append(
+            f"| {reference['label']} | {_f(reference.get('params_m'), 2)} | "
+            f"{_f(reference.get('gflops'), 2)} | n/a | n/a | "
+            f"{_f(reference['fp32_latency_ms'], 2)} | {_f(reference['fp32_fps'], 1)} | n/a | n/a | "
+            f"FP32: {_f(st.get('total'), 2)} ({_f(st.get('preprocess'), 2)} / "
+            f"{_f(st.get('inference'), 2)} / {_f(st.get('postprocess'), 2)}) | n/a |"
+        )
+        lines += [
+            "",
+            "The last row is the speed reference of issue 5's target (YOLOv8n's graph, "
+            "`edgevision.bench.reference`, untrained: its AP means nothing; its class priors "
+            "keep post-processing minimal, so its e2e time is a lower bound).",
+        ]
     lines += ["", f"![AP50 vs latency]({png})", ""]
     return "\n".join(lines)
 

@@ -111,3 +111,38 @@ class WarmupLR(torch.optim.lr_scheduler.LRScheduler):
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self._last_lr = list(lrs)  # type: ignore[arg-type]
+
+
+def resume_schedule(
+    scheduler: WarmupLR,
+    *,
+    planned_epochs: int,
+    epochs: int,
+    done_epochs: int,
+    iters_per_epoch: int,
+    out: object,
+    announce: bool = True,
+) -> None:
+    """Apply ``--resume --epochs N`` to a restored schedule: nothing when ``N`` is the planned
+    length, else stretch/shorten the schedule from the current step (and say so).
+
+    Raises:
+        ConfigError: ``N`` is not more than the epochs already done.
+    """
+    from edgevision.errors import ConfigError
+
+    if planned_epochs == epochs:
+        return
+    if epochs <= done_epochs:
+        raise ConfigError(
+            f"--epochs {epochs}: the run in {out} has already done {done_epochs} epochs; "
+            "give more than that"
+        )
+    scheduler.set_total_iters(epochs * iters_per_epoch)
+    if announce:
+        print(
+            f"--resume: schedule changed from {planned_epochs} to {epochs} epochs at epoch "
+            f"{done_epochs} (LR now {scheduler.optimizer.param_groups[0]['lr']:.2e}, "
+            f"{scheduler.mode} over the new length)",
+            flush=True,
+        )

@@ -32,7 +32,7 @@ from edgevision.io import write_text_atomic
 from edgevision.train.card import log_run_start
 from edgevision.train.config import RESUME_SCHEDULE_FIELDS, TrainConfig, config_differences
 from edgevision.train.hooks import CheckpointHook, EMAHook, EvalHook, LoggerHook
-from edgevision.train.schedule import WarmupLR
+from edgevision.train.schedule import WarmupLR, resume_schedule
 from edgevision.train.seg_data import (
     SegEvalDataset,
     SegTrainDataset,
@@ -360,21 +360,15 @@ def train_semantic(
                 trainer.load_state_dict(resumed[1]["trainer"])
             except (ValueError, KeyError) as e:
                 raise CheckpointError(f"--resume: cannot restore {last}: {e}") from None
-            if resumed[1]["planned_epochs"] != cfg.epochs:
-                if cfg.epochs <= trainer.epoch:
-                    raise ConfigError(
-                        f"--epochs {cfg.epochs}: the run in {out} has already done "
-                        f"{trainer.epoch} epochs; give more than that"
-                    )
-                scheduler.set_total_iters(cfg.epochs * ipe)
-                if rank == 0 and not quiet:
-                    print(
-                        f"--resume: schedule changed from {resumed[1]['planned_epochs']} to "
-                        f"{cfg.epochs} epochs at epoch {trainer.epoch} (LR now "
-                        f"{optimizer.param_groups[0]['lr']:.2e}, {cfg.schedule} over the "
-                        "new length)",
-                        flush=True,
-                    )
+            resume_schedule(
+                scheduler,
+                planned_epochs=resumed[1]["planned_epochs"],
+                epochs=cfg.epochs,
+                done_epochs=trainer.epoch,
+                iters_per_epoch=ipe,
+                out=out,
+                announce=rank == 0 and not quiet,
+            )
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "config.yaml", to_yaml(cfg))

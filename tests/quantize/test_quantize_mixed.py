@@ -76,8 +76,11 @@ def test_parse_precision():
 def test_resolve_precision_rejects_unknown_component():
     full = resolve_precision({"head": "fp32"}, "int8", ("backbone", "head"))
     assert full == {"backbone": "int8", "head": "fp32", OTHER: "int8"}
-    with pytest.raises(ConfigError, match="unknown component 'neck'.*backbone, head"):
+    with pytest.raises(ConfigError, match="unknown component 'neck'.*backbone, head, other"):
         resolve_precision({"neck": "fp32"}, "int8", ("backbone", "head"))
+    # "other": the nodes outside every component (output glue), int8 unless named
+    assert resolve_precision({"other": "fp32"}, "int8", ("backbone",))[OTHER] == "fp32"
+    assert resolve_precision({}, "fp32", ("backbone",))[OTHER] == "fp32"
 
 
 def test_fp32_component_is_left_unquantized(tiny_onnx, synth_images, tmp_path):

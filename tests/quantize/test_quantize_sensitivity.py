@@ -148,3 +148,38 @@ def test_output_error_takes_the_worst_of_several_outputs():
     assert e["argmax_agreement"] != e["argmax_agreement"]  # NaN: not 4-D logits
     with pytest.raises(ValueError, match="same number"):
         output_error([a, b], [a])
+
+
+@pytest.mark.slow
+def test_instance_analysis_ranks_the_output_glue_as_other(calib, tmp_path, one_torch_thread):
+    """YOLACT's output Concat/Softmax lie outside its components: the analysis scores them
+    as "other" (on the shipped model, INT8 there alone collapses mask AP)."""
+    import torch
+
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.registry import create_model
+    from edgevision.train.detection import load_split
+
+    names = load_split(calib, "train").class_names
+    torch.manual_seed(0)
+    model = create_model(
+        "yolact_mobilenetv2_320",
+        class_names=names,
+        input_size=(64, 96),
+        width_mult=0.35, fpn_channels=16, proto_width=16, num_protos=4,
+    )  # fmt: skip
+    ckpt = save_checkpoint(tmp_path / "inst.pt", model)
+    rep = analyze(
+        ckpt,
+        calib,
+        QuantConfig(calib_size=2),
+        eval_data=calib,
+        layers=False,
+        max_drop=100.0,
+        check_images=2,
+        progress=False,
+    )
+    assert rep.drop_measure == "mask_ap"
+    names = {s.name for s in rep.components}
+    assert "other" in names and {"backbone_lower", "head", "protonet"} <= names
+    assert "all but other" in {s.name for s in rep.all_but}

@@ -23,13 +23,15 @@ modes:
            per-channel weights) on --train-data, then export QDQ ONNX (ORT runs QLinearConv).
 
 mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
-  the module prefixes the model declares (see 'edgevision models'). fp16 needs a GPU
+  the module prefixes the model declares (see 'edgevision models'), plus 'other' for the
+  nodes outside all of them (output Concat/Softmax glue). fp16 needs a GPU
   provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
 
 analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
-  mIoU drop with --eval-data) when only they are quantized, and proposes which components to
-  keep in FP32 to stay within --max-drop. --auto additionally times the candidates with the
-  bench harness and writes the fastest one within the budget to --out.
+  the metric's drop with --eval-data: mIoU, box AP or mask AP) when only they are
+  quantized, and proposes which components to keep in FP32 to stay within --max-drop.
+  --auto additionally times the candidates with the bench harness and writes the fastest
+  one within the budget to --out.
 """
 
 

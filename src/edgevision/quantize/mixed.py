@@ -29,7 +29,11 @@ from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError
 
 OTHER = "(other)"
-"""Pseudo-component of nodes outside every declared component."""
+"""Pseudo-component of nodes outside every declared component (the glue between and after
+them: e.g. YOLACT's output Concat/Softmax). ``--precision other=fp32`` sets it."""
+
+OTHER_NAME = "other"
+"""The name :data:`OTHER` goes by in ``--precision`` and in the sensitivity analysis."""
 
 
 def _index(qualnames: Iterable[str]) -> dict[str, list[str]]:
@@ -203,19 +207,20 @@ def build_node_map(proto: Any, spec: ModelSpec) -> NodeMap:
 def resolve_precision(
     precision: Mapping[str, str], default: str, components: Sequence[str]
 ) -> dict[str, str]:
-    """Full ``{component: precision}`` map (every declared component plus :data:`OTHER`).
+    """Full ``{component: precision}`` map (every declared component plus :data:`OTHER`,
+    which ``precision`` names :data:`OTHER_NAME`; it follows ``default`` unless given).
 
     Raises:
         ConfigError: a component the model does not declare.
     """
-    unknown = [c for c in precision if c not in components]
+    unknown = [c for c in precision if c not in components and c != OTHER_NAME]
     if unknown:
-        have = ", ".join(components) if components else "none"
+        have = ", ".join([*components, OTHER_NAME]) if components else "none"
         raise ConfigError(
             f"unknown component {unknown[0]!r} in --precision (this model declares: {have})"
         )
     full = {c: precision.get(c, default) for c in components}
-    full[OTHER] = default
+    full[OTHER] = precision.get(OTHER_NAME, default)
     return full
 
 

@@ -274,12 +274,27 @@ class _Bench:
 
     def config_nodes(self, fp32: list[str]) -> tuple[list[str], dict[str, str]]:
         """Excluded nodes and the full precision map for a set of FP32 components."""
-        from edgevision.quantize.mixed import OTHER, resolve_precision, split_nodes
+        from edgevision.quantize.mixed import resolve_precision, split_nodes
 
         full = resolve_precision(dict.fromkeys(fp32, "fp32"), "int8", self.node_map.components)
-        full[OTHER] = "int8"
         _, excl = split_nodes(self.node_map, full)
         return excl, full
+
+    def nodes(self, component: str) -> list[str]:
+        """Nodes of a declared component, or of :data:`~edgevision.quantize.mixed.OTHER`
+        by its public name ``"other"``."""
+        from edgevision.quantize.mixed import OTHER, OTHER_NAME
+
+        return self.node_map.nodes(OTHER if component == OTHER_NAME else component)
+
+    @property
+    def components(self) -> list[str]:
+        """Declared components, plus ``"other"`` when nodes lie outside all of them (output
+        glue such as Concat/Softmax: quantizing it can collapse accuracy on its own)."""
+        from edgevision.quantize.mixed import OTHER_NAME
+
+        comps = list(self.node_map.components)
+        return [*comps, OTHER_NAME] if self.nodes(OTHER_NAME) else comps
 
 
 def _progress(items: list[Any], what: str, enabled: bool) -> Any:
@@ -350,14 +365,14 @@ def analyze(
             threads=threads,
             progress=progress,
         )
-        comps = list(b.node_map.components)
+        comps = b.components
         _, full_int8 = b.config_nodes([])
         int8_path = b.build(None, None)  # calibrates once, fills the cache
         all_int8 = b.score(int8_path, "all int8", "config", full_int8)
 
         only: list[Score] = []
         for c in _progress(comps, "components", progress):
-            nodes = b.node_map.nodes(c)
+            nodes = b.nodes(c)
             if not nodes:
                 continue
             p = b.build(nodes, None)
@@ -366,7 +381,7 @@ def analyze(
 
         all_but: list[Score] = []
         for c in _progress(comps, "all but one", progress):
-            if not b.node_map.nodes(c):
+            if not b.nodes(c):
                 continue
             excl, full = b.config_nodes([c])
             p = b.build(None, excl)

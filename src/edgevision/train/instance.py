@@ -69,6 +69,8 @@ class InstanceTrainConfig:
         seed: seed of init, order and augmentation.
         workers: DataLoader workers.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        channels_last: train in NHWC memory format (faster depthwise convs on CPU; configs
+            written before this field existed trained NCHW).
         out: output folder.
         use_ignore: honour ignore regions of weak labels (image ``ignore_file``) in the loss.
         use_confidence: weight objects by their ``confidence`` (weak labels) in the loss.
@@ -97,6 +99,7 @@ class InstanceTrainConfig:
     seed: int = 0
     workers: int = 0
     device: str = "auto"
+    channels_last: bool = True
     out: str = "runs/yolact"
     use_ignore: bool = True
     use_confidence: bool = True
@@ -382,7 +385,10 @@ def train_instance(
             raise CheckpointError(f"--resume: {last} is not a resumable training checkpoint")
         old = to_dict(from_dict(InstanceTrainConfig, extra0["train_config"]))
         new = to_dict(cfg)
-        safe = ("epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap")
+        safe = (
+            "epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap",
+            "channels_last",
+        )  # fmt: skip
         diffs = [k for k in old if k not in safe and old[k] != new.get(k)]
         if diffs:
             raise ConfigError(
@@ -464,6 +470,7 @@ def train_instance(
         device=device,
         max_epochs=cfg.epochs,
         grad_clip=10.0,
+        channels_last=cfg.channels_last,
     )
     if resumed is not None:
         try:

@@ -354,6 +354,7 @@ def train_semantic(
             max_epochs=cfg.epochs,
             grad_clip=cfg.grad_clip,
             amp=cfg.amp,
+            channels_last=cfg.channels_last,
         )
         if resumed is not None:
             try:

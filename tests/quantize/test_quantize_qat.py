@@ -148,3 +148,34 @@ def _no_opt(ort):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return so
+
+
+def test_qat_cosine_schedule_and_frozen_observers(
+    synth, tiny_ckpt, tmp_path, one_torch_thread, monkeypatch
+):
+    """freeze_observers=N disables every observer after epoch N (the quantization grids stop
+    moving); the recipe is recorded in the file."""
+    import torch.ao.quantization as tq
+
+    calls = []
+    real = tq.disable_observer
+
+    def spy(mod):
+        calls.append(type(mod).__name__)
+        return real(mod)
+
+    monkeypatch.setattr(tq, "disable_observer", spy)
+    out = tmp_path / "qat.onnx"
+    quantize_qat(
+        tiny_ckpt,
+        out,
+        synth,
+        qat=QATConfig(epochs=2, batch_size=2, lr=1e-4, schedule="cosine", freeze_observers=1),
+        check_images=1,
+        progress=False,
+    )
+    assert any("FakeQuantize" in c for c in calls), calls[:5]
+    rec = json.loads(read_metadata(out)[QUANT_KEY])["qat"]
+    assert rec["schedule"] == "cosine" and rec["freeze_observers"] == 1 and rec["steps"] == 4
+    with pytest.raises(ConfigError, match="freeze_observers"):
+        QATConfig(epochs=2, freeze_observers=2)

@@ -37,6 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-split", default="train", help="calibration / QAT split")
     p.add_argument("--qat-epochs", type=int, default=1)
     p.add_argument("--qat-lr", type=float, default=1e-3)
+    p.add_argument("--qat-schedule", choices=("constant", "cosine"), default="constant")
+    p.add_argument(
+        "--qat-freeze-observers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="freeze the QAT quantization ranges after N epochs (0: never)",
+    )
     p.add_argument("--qat-batch-size", type=int, default=8)
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
     p.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
@@ -65,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         calib_split=args.calib_split,
         qat_epochs=args.qat_epochs,
         qat_lr=args.qat_lr,
+        qat_schedule=args.qat_schedule,
+        qat_freeze_observers=args.qat_freeze_observers,
         qat_batch_size=args.qat_batch_size,
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
         split=args.split,

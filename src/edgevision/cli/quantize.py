@@ -73,6 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--train-data", metavar="DIR", help="dataset folder (edgevision layout)")
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
+    t.add_argument(
+        "--freeze-observers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="freeze the quantization ranges after N epochs (0: never)",
+    )
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--train-split", default="train")
     g = p.add_argument_group("sensitivity analysis and search")
@@ -183,7 +191,12 @@ def _qat(args: argparse.Namespace, cfg: object, progress: bool) -> int:
         data,
         cfg,  # type: ignore[arg-type]
         QATConfig(
-            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, split=args.train_split
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            split=args.train_split,
+            schedule=args.schedule,
+            freeze_observers=args.freeze_observers,
         ),
         check_images=args.check_images,
         progress=progress,

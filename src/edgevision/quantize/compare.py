@@ -64,6 +64,8 @@ class CompareOptions:
         calib_split: split the calibration (and QAT) images come from.
         qat_epochs: QAT fine-tuning epochs.
         qat_lr: QAT learning rate.
+        qat_schedule: QAT LR schedule (``constant`` or ``cosine``).
+        qat_freeze_observers: freeze the QAT observers after this many epochs (0: never).
         qat_batch_size: QAT images per step.
         qat_crop: QAT training crop ``(H, W)`` (``None``: the model's input size).
         split: split the mIoU is measured on.
@@ -80,6 +82,8 @@ class CompareOptions:
     calib_split: str = "train"
     qat_epochs: int = 1
     qat_lr: float = 1e-3
+    qat_schedule: str = "constant"
+    qat_freeze_observers: int = 0
     qat_batch_size: int = 8
     qat_crop: tuple[int, int] | None = None
     split: str = "val"
@@ -112,6 +116,11 @@ class CompareOptions:
                 "epochs": self.qat_epochs,
                 "lr": self.qat_lr,
                 "batch_size": self.qat_batch_size,
+                **(
+                    {"schedule": self.qat_schedule, "freeze_observers": self.qat_freeze_observers}
+                    if (self.qat_schedule, self.qat_freeze_observers) != ("constant", 0)
+                    else {}
+                ),
                 "crop": list(self.qat_crop) if self.qat_crop else None,
                 "split": self.calib_split,
             }
@@ -237,6 +246,8 @@ def _make_variants(
                 qat=QATConfig(
                     epochs=opts.qat_epochs,
                     lr=opts.qat_lr,
+                    schedule=opts.qat_schedule,  # type: ignore[arg-type]
+                    freeze_observers=opts.qat_freeze_observers,
                     batch_size=opts.qat_batch_size,
                     crop=opts.qat_crop,
                     split=opts.calib_split,
@@ -467,8 +478,16 @@ def write_page(
         f"{o['method']} calibration on {o['calib_size']} `{o['calib_split']}` images, U8 "
         "activations + S8 per-channel weights; dynamic PTQ = ONNX Runtime dynamic "
         "quantization (INT8 weights, activations quantized at run time); QAT = "
-        f"{o['qat_epochs']} epoch(s) of fake-quant fine-tuning (lr {o['qat_lr']}, batch "
-        f"{o['qat_batch_size']}) on `{o['calib_split']}`, exported as QDQ. mIoU on the "
+        f"{o['qat_epochs']} epoch(s) of fake-quant fine-tuning (lr {o['qat_lr']}"
+        + (
+            f" {o.get('qat_schedule', 'constant')}"
+            + (
+                f", observers frozen after epoch {o['qat_freeze_observers']}"
+                if o.get("qat_freeze_observers")
+                else ""
+            )
+        )
+        + f", batch {o['qat_batch_size']}) on `{o['calib_split']}`, exported as QDQ. mIoU on the "
         f"`{o['split']}` split"
         + (f" (first {o['eval_images']} images)" if o["eval_images"] else "")
         + " through the ONNX Runtime path (resize, engine, argmax, labels upsampled). FPS = "

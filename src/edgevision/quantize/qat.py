@@ -24,7 +24,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,11 +43,15 @@ class QATConfig:
 
     Attributes:
         epochs: epochs over the training split.
-        lr: SGD learning rate (constant; QAT starts from a trained model).
+        lr: SGD learning rate (QAT starts from a trained model).
         batch_size: images per step.
         crop: training crop ``(H, W)``; ``None`` = the spec's input size.
         split: training split of the dataset folder.
         seed: augmentation / shuffling seed.
+        schedule: ``"constant"`` LR, or ``"cosine"`` decay to 0 over the run.
+        freeze_observers: after this many epochs stop updating the activation/weight
+            ranges (the observers) and train the weights against fixed quantization grids
+            (0: never; a common QAT recipe freezes them for the last epochs).
     """
 
     epochs: int = 1
@@ -56,6 +60,8 @@ class QATConfig:
     crop: tuple[int, int] | None = None
     split: str = "train"
     seed: int = 0
+    schedule: Literal["constant", "cosine"] = "constant"
+    freeze_observers: int = 0
 
     def __post_init__(self) -> None:
         from edgevision.config import validate
@@ -63,6 +69,13 @@ class QATConfig:
         validate(self)
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
+        if self.freeze_observers < 0 or (
+            self.freeze_observers and self.freeze_observers >= self.epochs
+        ):
+            raise ConfigError(
+                f"freeze_observers must be 0 (never) or 1..{self.epochs - 1} (an epoch "
+                f"before the last), got {self.freeze_observers}"
+            )
 
 
 def qconfig_mapping(cfg: QuantConfig) -> Any:
@@ -337,8 +350,12 @@ def quantize_qat(
         prepared = prepare_qat(model, cfg, spec.input_size)
         optimizer = torch.optim.SGD(prepared.parameters(), lr=qcfg.lr, momentum=0.9)
 
+        freeze_at = qcfg.freeze_observers
+
         class _Log(HookBase):
             def after_epoch(self) -> None:
+                if freeze_at and self.trainer.epoch + 1 == freeze_at:
+                    prepared.apply(torch.ao.quantization.disable_observer)
                 if progress:
                     t = self.trainer
                     print(
@@ -346,11 +363,20 @@ def quantize_qat(
                         flush=True,
                     )
 
+        from edgevision.train.schedule import WarmupLR
+
+        scheduler = WarmupLR(
+            optimizer,
+            total_iters=qcfg.epochs * len(loader),
+            warmup_iters=0,
+            mode=qcfg.schedule,
+        )
         trainer = Trainer(
             prepared,
             optimizer,
             loader,
             _seg_loss(folder.ignore_index),
+            scheduler=scheduler,
             hooks=[_Log()],
             max_epochs=qcfg.epochs,
         )

@@ -151,3 +151,24 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
         "| all FP32 | warped | fixed:5 |" in text and "| all FP32 | ProtoNet | adaptive |" in text
     )
     assert (tmp_path / "instance_strip.png").stat().st_size > 1000
+
+
+def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):
+    """--warp-error: zero flow reuses the keyframe as is; the ground-truth row is computed
+    from the dataset's exact flow; every error is a finite relative L2."""
+    import torch
+
+    from edgevision.checkpoint import load_model
+    from edgevision.video.evaluate import warp_error
+
+    torch.manual_seed(0)
+    ck = _ckpt(tmp_path / "v.pt")
+    errs = warp_error(load_model(ck), video_set, pairs=4)
+    assert errs["info"]["pairs"] == 4 and errs["info"]["flow_input_px"] > 0
+    for src in ("zero", "featflownet", "ground truth"):
+        assert set(errs[src]) == {"p4", "p5", "protos"}
+        assert all(0 <= v < 10 for v in errs[src].values()), errs[src]
+    assert main(["video", str(ck), "--data", str(video_set), "--warp-error"]) == 0
+    assert "ground truth flow:" in capsys.readouterr().out
+    plain = _ckpt(tmp_path / "plain.pt", video=False)
+    assert main(["video", str(plain), "--data", str(video_set), "--warp-error"]) == 2

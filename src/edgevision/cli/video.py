@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="warp the keyframe prototypes on non-keyframes instead of running ProtoNet (faster)",
     )
+    p.add_argument(
+        "--warp-error",
+        action="store_true",
+        help="diagnose: relative error of warped P4/P5/prototypes vs computed ones, with zero, "
+        "FeatFlowNet and ground-truth flow (synthetic videos with flow; torch checkpoint)",
+    )
     p.add_argument("--threads", type=int, default=2, help="engine threads (default: 2)")
     p.add_argument(
         "--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)"
@@ -131,6 +137,20 @@ def run(args: argparse.Namespace) -> int:
         if folder is not None
         else "torch eager (CPU)"
     )
+    if args.warp_error:
+        if folder is not None or getattr(model, "flownet", None) is None:
+            raise ConfigError("--warp-error needs a torch checkpoint with FeatFlowNet")
+        from edgevision.video.evaluate import warp_error
+
+        errs = warp_error(model, args.data, split=args.split)
+        info = errs.pop("info")
+        print(
+            f"relative L2 error of warped vs computed features, {int(info['pairs'])} frame "
+            f"pairs up to 4 apart (mean ground-truth motion {info['flow_input_px']:.1f} input px):"
+        )
+        for name, e in errs.items():
+            print(f"  {name:>12} flow: " + ", ".join(f"{k} {v:.3f}" for k, v in e.items()))
+        return 0
     modes = [args.keyframes]
     if args.compare:
         modes = ["none", args.keyframes] + (["adaptive"] if args.keyframes != "adaptive" else [])

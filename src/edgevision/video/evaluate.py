@@ -22,7 +22,14 @@ import numpy as np
 from edgevision.errors import DataError
 from edgevision.io import read_image
 
-__all__ = ["VideoRun", "compare_modes", "list_frames", "make_session", "run_video"]
+__all__ = [
+    "VideoRun",
+    "compare_modes",
+    "list_frames",
+    "make_session",
+    "run_video",
+    "warp_error",
+]
 
 _FRAME_RE = re.compile(r"\.(png|jpe?g|bmp)$", re.IGNORECASE)
 
@@ -187,4 +194,77 @@ def compare_modes(
             k: float(np.median([r.stage_ms.get(k, 0.0) for r in rs])) for k in first.stage_ms
         }
         out.append(first)
+    return out
+
+
+def warp_error(
+    model: Any,
+    data: str | os.PathLike[str],
+    *,
+    split: str = "val",
+    pairs: int = 16,
+    max_gap: int = 4,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """How well warping reproduces a non-keyframe's features, per flow source.
+
+    On ``pairs`` random frame pairs up to ``max_gap`` frames apart (synthetic videos with
+    ground-truth flow), the keyframe's P4, P5 and prototypes are warped to the current frame
+    with zero flow (plain reuse), FeatFlowNet's flow and the exact ground-truth flow, and
+    compared with the features computed on the current frame: relative L2 error
+    ``‖warped − computed‖ / ‖computed‖``. When even the ground-truth flow leaves most of the
+    zero-flow error, the limit is the features (strided convolutions are not shift-
+    equivariant; rotation and scale change them), not the flow network.
+
+    Args:
+        model: a torch ``yolact_*`` with ``flownet``.
+        data: dataset folder with ``videos/{split}/*/flow``.
+
+    Returns:
+        ``{"zero"|"featflownet"|"ground truth": {"p4", "p5", "protos"}}`` relative errors,
+        plus ``"pairs"``/``"flow_input_px"`` under ``"info"``.
+
+    Raises:
+        DataError: no frame pairs with flow in the split.
+    """
+    import torch
+
+    from edgevision.data.flow import FlowPairs
+    from edgevision.train.instance import _pair_batch
+    from edgevision.video.warp import resize_flow, warp
+
+    fp = FlowPairs(data, split, max_gap=max_gap)
+    if len(fp) == 0:
+        raise DataError(f"{data}: no frame pairs with ground-truth flow in split {split!r}")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(fp), size=min(pairs, len(fp)), replace=False)
+    key, cur, flow, _ = _pair_batch([fp[int(i)] for i in idx], model.spec)
+    m = model.eval()
+
+    def feats(x: Any) -> tuple[Any, Any]:
+        c3 = m.lower(x)
+        pyr = m.fpn(c3, *m.upper(c3))
+        return c3, {"p4": pyr[1], "p5": pyr[2], "protos": m.protonet(pyr[0]).permute(0, 3, 1, 2)}
+
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        ck, fk = feats(key)
+        cc, fc = feats(cur)
+        f8 = m.flownet(ck, cc)[0]
+        h, w = key.shape[-2:]
+        gt = flow * torch.tensor([w / flow.shape[-1], h / flow.shape[-2]]).view(1, 2, 1, 1)
+        sources = {
+            "zero": torch.zeros_like(f8),
+            "featflownet": f8,
+            "ground truth": resize_flow(gt, f8.shape[-2:]),
+        }
+        for name, fl in sources.items():
+            out[name] = {
+                k: float(
+                    (warp(fk[k], resize_flow(fl, fk[k].shape[-2:])) - fc[k]).norm()
+                    / fc[k].norm().clamp(min=1e-12)  # all-zero features (dead ReLUs): error 0
+                )
+                for k in fk
+            }
+        out["info"] = {"pairs": float(len(idx)), "flow_input_px": float(gt.norm(dim=1).mean())}
     return out

@@ -147,9 +147,9 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
     assert "## Table I" in text and "## Table II" in text
     for row in ("| all FP32 |", "| all INT8 |", "| INT8, FPN + head FP32 |"):
         assert row in text
-    assert (
-        "| all FP32 | warped | fixed:5 |" in text and "| all FP32 | ProtoNet | adaptive |" in text
-    )
+    assert "| all FP32 | warped protos | fixed:5 |" in text
+    assert "| all FP32 | ProtoNet | adaptive |" in text
+    assert "| all FP32 | propagated | fixed:5 |" in text
     assert (tmp_path / "instance_strip.png").stat().st_size > 1000
 
 

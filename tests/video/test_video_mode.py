@@ -234,3 +234,68 @@ def test_adaptive_session_promotes_on_motion(one_torch_thread):
     s(img)
     assert s.last.keyframe and s.last.promoted and s.last.motion > 0
     assert s.counts["backbone_upper"] == 2 and s.counts["backbone_lower"] == 2  # C3 reused
+
+
+def test_propagate_instances_moves_masks_with_the_flow():
+    """cur(x) = key(x + flow(x)): a uniform backward flow of (-5, +3) moves a mask by (+5, -3);
+    boxes follow the warped mask; a flow letterboxed to the input maps back to pixels."""
+    from edgevision.preprocess import resize_image
+    from edgevision.video.propagate import flow_to_original, propagate_instances
+
+    masks = np.zeros((2, 60, 80), bool)
+    masks[0, 20:30, 10:20] = True
+    masks[1, 0:4, 0:4] = True  # leaves the image
+    key = InstanceMasks(
+        np.array([[10, 20, 20, 30], [0, 0, 4, 4]], np.float32),
+        np.array([0.9, 0.5], np.float32),
+        np.array([1, 2]),
+        list("abc"),
+        (60, 80),
+        masks=masks,
+    )
+    flow = np.zeros((60, 80, 2), np.float32)
+    flow[..., 0], flow[..., 1] = -5.0, 3.0
+    out = propagate_instances(key, flow)
+    assert out.masks[0, 17:27, 15:25].all() and out.masks[0].sum() == 100
+    np.testing.assert_allclose(out.boxes[0], [15, 17, 25, 27])
+    assert out.masks[1].sum() == 4 * 1 and out.scores.tolist() == pytest.approx([0.9, 0.5])
+    flow[..., 0] = 50.0  # everything samples from outside the frame: masks vanish, box moves
+    gone = propagate_instances(key, flow)
+    assert not gone.masks[1].any()
+    np.testing.assert_allclose(gone.boxes[1], [-50, -3, -46, 1])
+    # stride-8 flow of a letterboxed 60x80 frame in a 64x64 input: vectors in input pixels
+    _, t = resize_image(np.zeros((60, 80, 3), np.uint8), (64, 64), "letterbox")
+    f8 = np.zeros((2, 8, 8), np.float32)
+    f8[0] = 1.0  # one stride-8 pixel = 8 input pixels = 8 / scale original pixels
+    fo = flow_to_original(f8, t)
+    assert fo.shape == (60, 80, 2)
+    np.testing.assert_allclose(fo[..., 0], 8.0 / t.scale[1], rtol=1e-5)
+    np.testing.assert_allclose(fo[..., 1], 0.0, atol=1e-6)
+
+
+def test_session_propagate_runs_only_lower_and_flow_on_non_keyframes(one_torch_thread):
+    m = _model(size=(64, 64))
+    calls = {"protonet": 0, "head": 0}
+    m.protonet.register_forward_hook(
+        lambda *a: calls.__setitem__("protonet", calls["protonet"] + 1)
+    )
+    m.head.register_forward_hook(lambda *a: calls.__setitem__("head", calls["head"] + 1))
+    s = VideoSession(m, keyframes="fixed:3", propagate=True, conf_threshold=0.0, max_det=5)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    results, infos = [], []
+    for _ in range(4):
+        results.append(s(frame))
+        infos.append(s.last)
+    assert [i.keyframe for i in infos] == [True, False, False, True]
+    assert calls["protonet"] == 2 and s.counts["propagate"] == 2
+    assert s.counts["backbone_upper"] == 2 and s.counts["head"] == 2
+    assert len(results[1]) == len(results[0]) and results[1].masks.shape == (
+        len(results[0]),
+        48,
+        80,
+    )
+    assert set(infos[1].ms) == {"preprocess", "backbone_lower", "flow", "warp"}
+    # a static frame: zero-ish flow keeps the keyframe's masks where they were
+    same = (results[1].masks == results[0].masks).mean() if len(results[0]) else 1.0
+    assert same > 0.9

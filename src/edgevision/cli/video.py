@@ -54,6 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="warp the keyframe prototypes on non-keyframes instead of running ProtoNet (faster)",
     )
     p.add_argument(
+        "--propagate",
+        action="store_true",
+        help="on non-keyframes warp the keyframe's final masks with the flow (backbone to C3 "
+        "+ FeatFlowNet only; fastest)",
+    )
+    p.add_argument(
         "--warp-error",
         action="store_true",
         help="diagnose: relative error of warped P4/P5/prototypes vs computed ones, with zero, "
@@ -165,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         split=args.split,
         reuse_protos=args.warp_protos,
+        propagate=args.propagate,
         max_frames=args.max_frames,
         conf_threshold=args.conf,
     )

@@ -17,6 +17,10 @@ FPN feature T4, the smoothed P4/P5 and the prototypes. On a **non-keyframe**:
 6. prototypes: recomputed by ProtoNet from the new P3 (as in YolactEdge), or **warped** from
    the keyframe with the stride-8 flow resized to their resolution (``reuse_protos=True``,
    our addition: ProtoNet is the most expensive part of the CPU model).
+
+With ``propagate=True`` (our addition, :mod:`edgevision.video.propagate`) steps 3–6 are
+replaced by warping the keyframe's final masks with the stride-8 flow: a non-keyframe costs
+the backbone to C3, FeatFlowNet and the mask warp.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class VideoOps(Protocol):
     def warp(self, feat: Any, flow: Any) -> Any: ...
     def warp_protos(self, protos: Any, flow8: Any) -> Any: ...
     def motion(self, flow8: Any) -> float: ...
+    def flow_numpy(self, flow8: Any) -> np.ndarray: ...
     def outputs(self, heads: list[tuple[Any, Any, Any]], protos: Any) -> list[np.ndarray]: ...
 
 
@@ -91,6 +96,7 @@ class _KeyState:
     p4: Any
     p5: Any
     protos: Any
+    result: InstanceMasks | None = None
 
 
 class _Timer:
@@ -114,6 +120,8 @@ class StreamSession:
         has_flow: whether the backend has a FeatFlowNet (video mode needs one).
         reuse_protos: warp the keyframe's prototypes instead of running ProtoNet on
             non-keyframes.
+        propagate: on non-keyframes warp the keyframe's final masks with the flow instead of
+            running the partial feature transform and the heads.
         **post_kwargs: passed to :func:`~edgevision.postprocess.yolact.yolact_postprocess`.
 
     Attributes:
@@ -132,6 +140,7 @@ class StreamSession:
         keyframes: str | KeyframePolicy = "fixed:5",
         has_flow: bool = True,
         reuse_protos: bool = False,
+        propagate: bool = False,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.errors import ConfigError
@@ -148,6 +157,7 @@ class StreamSession:
                 "flow): video mode needs one; use keyframes='none' for per-frame mode"
             )
         self.reuse_protos = reuse_protos
+        self.propagate = propagate
         self.post_kwargs = post_kwargs
         self.counts: Counter[str] = Counter()
         self.last: FrameInfo | None = None
@@ -193,6 +203,20 @@ class StreamSession:
             motion = ops.motion(flows[0]) * 8.0 / float(min(x_np.shape[-2:]))
             if self.policy.promote(self._since_key + 1, motion):
                 keyframe, promoted = True, True
+            elif self.propagate and key.result is not None:
+                from edgevision.video.propagate import flow_to_original, propagate_instances
+
+                prop = propagate_instances(
+                    key.result, flow_to_original(ops.flow_numpy(flows[0]), transforms[0])
+                )
+                self.counts["propagate"] += 1
+                tm.lap("warp")
+                self._since_key += 1
+                self.policy.observe(False, prop)
+                self.counts["non_keyframes"] += 1
+                self.last = FrameInfo(self._index, False, False, motion, tm.ms)
+                self._index += 1
+                return prop
             else:
                 wt4 = ops.warp(key.t4, flows[1])
                 p4 = ops.warp(key.p4, flows[1])
@@ -227,6 +251,8 @@ class StreamSession:
         tm.lap("head")
         res = yolact_postprocess(outs, self.spec, transforms, **self.post_kwargs)[0]
         tm.lap("postprocess")
+        if keyframe and self._key is not None:
+            self._key.result = res  # type: ignore[assignment]
         self.policy.observe(keyframe, res)
         self.counts["keyframes" if keyframe else "non_keyframes"] += 1
         self.last = FrameInfo(self._index, keyframe, promoted, motion, tm.ms)

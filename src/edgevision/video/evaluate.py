@@ -100,6 +100,7 @@ def run_video(
     split: str = "val",
     keyframes: str = "fixed:5",
     reuse_protos: bool = False,
+    propagate: bool = False,
     max_frames: int = 0,
     warmup: int = 2,
     **post_kwargs: Any,
@@ -113,6 +114,7 @@ def run_video(
         split: split of a YouTube-VIS layout.
         keyframes: policy text (see :func:`~edgevision.video.keyframes.parse_keyframes`).
         reuse_protos: see :class:`VideoSession`.
+        propagate: warp the keyframe's masks on non-keyframes (see :class:`VideoSession`).
         max_frames: stop after this many frames in total (0 = all).
         warmup: untimed passes over the first frame of the first video before timing.
         **post_kwargs: postprocessing options (``conf_threshold`` …).
@@ -136,7 +138,13 @@ def run_video(
     stages: dict[str, float] = {}
     n = 0
     for vid, frames in videos:
-        session = make_session(model, keyframes=keyframes, reuse_protos=reuse_protos, **post_kwargs)
+        session = make_session(
+            model,
+            keyframes=keyframes,
+            reuse_protos=reuse_protos,
+            propagate=propagate,
+            **post_kwargs,
+        )
         for t, f in enumerate(frames):
             if max_frames and n >= max_frames:
                 break

@@ -196,6 +196,9 @@ class OrtOps:
     def motion(self, flow8: np.ndarray) -> float:
         return float(np.sqrt((flow8.astype(np.float64) ** 2).sum(1)).mean())
 
+    def flow_numpy(self, flow8: np.ndarray) -> np.ndarray:
+        return np.asarray(flow8[0])
+
     def outputs(self, heads: list[tuple[Any, Any, Any]], protos: Any) -> list[np.ndarray]:
         locs, confs, coefs = zip(*heads)
         return [
@@ -213,6 +216,7 @@ class OrtVideoSession(StreamSession):
         parts: a :class:`ComponentSet` or a component folder.
         keyframes: policy or its text form (``"fixed:5"``, ``"adaptive"``, ``"none"``).
         reuse_protos: warp the keyframe's prototypes on non-keyframes.
+        propagate: warp the keyframe's final masks on non-keyframes.
         threads: intra-op threads when ``parts`` is a folder.
         **post_kwargs: postprocessing options (``conf_threshold`` ...).
     """
@@ -223,6 +227,7 @@ class OrtVideoSession(StreamSession):
         *,
         keyframes: str | KeyframePolicy = "fixed:5",
         reuse_protos: bool = False,
+        propagate: bool = False,
         threads: int = 2,
         **post_kwargs: Any,
     ) -> None:
@@ -235,6 +240,7 @@ class OrtVideoSession(StreamSession):
             keyframes=keyframes,
             has_flow=self.parts.has_flow,
             reuse_protos=reuse_protos,
+            propagate=propagate,
             **post_kwargs,
         )
 

@@ -51,6 +51,14 @@ STAGES = ("preprocess", "backbone_lower", "backbone_upper", "fpn", "protonet", "
           "flow", "warp", "postprocess")  # fmt: skip
 
 
+NONKEY_MODES: dict[str, dict[str, bool]] = {
+    "ProtoNet": {},
+    "warped protos": {"reuse_protos": True},
+    "propagated": {"propagate": True},
+}
+"""Table II's non-keyframe paths: label -> :func:`compare_modes` options."""
+
+
 def _ap(v: float | None) -> str:
     return "-" if v is None else f"{v:.4f}"
 
@@ -187,11 +195,11 @@ def instance_report(
     for label in ("all FP32", int8_config):
         if label not in sets:
             continue
-        for reuse_protos in (False, True):
-            log(f"Table II: {label}, {'warped' if reuse_protos else 'recomputed'} prototypes")
+        for nonkey, opts in NONKEY_MODES.items():
+            log(f"Table II: {label}, non-keyframes: {nonkey}")
             runs = compare_modes(sets[label], data, modes, rounds=rounds, split=split,
-                                 reuse_protos=reuse_protos, max_frames=max_frames)  # fmt: skip
-            t2[f"{label}|{reuse_protos}"] = {r.keyframes: r for r in runs}
+                                 max_frames=max_frames, **opts)  # fmt: skip
+            t2[f"{label}|{nonkey}"] = {r.keyframes: r for r in runs}
     strip = out.with_name(out.stem + "_strip.png")
     _strip(sets[int8_config], data, split, strip, frames=8, keyframes=keyframes)
 
@@ -226,11 +234,11 @@ def instance_report(
         "",
         f"## Table II: per-frame vs video mode ({keyframes}, adaptive)",
         "",
-        "| precision | prototypes on non-keyframes | keyframes | keyframe % | ms/frame | ms key | ms non-key | non-key / key | speed-up | mask AP | box AP |",
+        "| precision | non-keyframes | keyframes | keyframe % | ms/frame | ms key | ms non-key | non-key / key | speed-up | mask AP | box AP |",
         "|:---|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for key, runs in t2.items():
-        label, warped = key.split("|")
+        label, nonkey = key.split("|")
         base = runs["none"]
         for mode, r in runs.items():
             ratio = (
@@ -239,7 +247,7 @@ def instance_report(
                 else "-"
             )
             lines.append(
-                f"| {label} | {'warped' if warped == 'True' else 'ProtoNet'} | {mode} | "
+                f"| {label} | {nonkey} | {mode} | "
                 f"{100 * r.keyframe_fraction:.0f} | {r.ms_per_frame:.1f} | "
                 f"{r.ms_keyframe or 0:.1f} | "
                 + (f"{r.ms_non_keyframe:.1f}" if r.ms_non_keyframe else "-")
@@ -250,18 +258,25 @@ def instance_report(
         "",
         "Per-stage ms per frame (mean over all frames of the run):",
         "",
-        "| precision | prototypes | keyframes | " + " | ".join(STAGES) + " |",
+        "| precision | non-keyframes | keyframes | " + " | ".join(STAGES) + " |",
         "|:---|:---|:---|" + "---:|" * len(STAGES),
     ]
     for key, runs in t2.items():
-        label, warped = key.split("|")
+        label, nonkey = key.split("|")
         for mode, r in runs.items():
             lines.append(
-                f"| {label} | {'warped' if warped == 'True' else 'ProtoNet'} | {mode} | "
+                f"| {label} | {nonkey} | {mode} | "
                 + " | ".join(f"{r.stage_ms.get(s, 0.0):.1f}" for s in STAGES)
                 + " |"
             )
     lines += [
+        "",
+        "Non-keyframes: *ProtoNet* = YolactEdge's partial feature transform (P4/P5 warped, "
+        "P3 from the current C3, ProtoNet and the head run); *warped protos* = the same with "
+        "the keyframe's prototypes warped instead of ProtoNet; *propagated* = backbone to "
+        "C3 + FeatFlowNet only, the keyframe's final masks warped with the flow "
+        "(`edgevision.video.propagate`). `warp` in the stage table is the feature, "
+        "prototype or mask warp.",
         "",
         f"![predicted masks on consecutive frames]({strip.name})",
         "",

@@ -102,6 +102,9 @@ class TorchOps:
     def motion(self, flow8: torch.Tensor) -> float:
         return float(flow8.norm(dim=1).mean())
 
+    def flow_numpy(self, flow8: torch.Tensor) -> np.ndarray:
+        return flow8[0].detach().cpu().numpy()
+
     def outputs(self, heads: list[tuple[Any, Any, Any]], protos: Any) -> list[np.ndarray]:
         locs, confs, coefs = zip(*heads)
         return [
@@ -121,6 +124,8 @@ class VideoSession(StreamSession):
             ``"adaptive:10"``, ``"none"`` (every frame a keyframe = per-frame mode).
         reuse_protos: warp the keyframe's prototypes instead of running ProtoNet on
             non-keyframes.
+        propagate: warp the keyframe's final masks on non-keyframes
+            (:mod:`edgevision.video.propagate`).
         device: torch device.
         **post_kwargs: passed to :func:`~edgevision.postprocess.yolact.yolact_postprocess`
             (``conf_threshold``, ``iou_threshold``, ``max_det``, ``masks`` ...).
@@ -136,6 +141,7 @@ class VideoSession(StreamSession):
         *,
         keyframes: str | KeyframePolicy = "fixed:5",
         reuse_protos: bool = False,
+        propagate: bool = False,
         device: str | torch.device = "cpu",
         **post_kwargs: Any,
     ) -> None:
@@ -149,6 +155,7 @@ class VideoSession(StreamSession):
             keyframes=keyframes,
             has_flow=getattr(model, "flownet", None) is not None,
             reuse_protos=reuse_protos,
+            propagate=propagate,
             **post_kwargs,
         )
 

@@ -259,6 +259,11 @@ def test_propagate_instances_moves_masks_with_the_flow():
     assert out.masks[0, 17:27, 15:25].all() and out.masks[0].sum() == 100
     np.testing.assert_allclose(out.boxes[0], [15, 17, 25, 27])
     assert out.masks[1].sum() == 4 * 1 and out.scores.tolist() == pytest.approx([0.9, 0.5])
+    # rigid: the median flow under the mask, so a flow that differs at the border is ignored
+    bent = flow.copy()
+    bent[20:30, 19] = (-9.0, 3.0)
+    rig = propagate_instances(key, bent, rigid=True)
+    assert rig.masks[0, 17:27, 15:25].all() and rig.masks[0].sum() == 100
     flow[..., 0] = 50.0  # everything samples from outside the frame: masks vanish, box moves
     gone = propagate_instances(key, flow)
     assert not gone.masks[1].any()

@@ -207,7 +207,9 @@ class StreamSession:
                 from edgevision.video.propagate import flow_to_original, propagate_instances
 
                 prop = propagate_instances(
-                    key.result, flow_to_original(ops.flow_numpy(flows[0]), transforms[0])
+                    key.result,
+                    flow_to_original(ops.flow_numpy(flows[0]), transforms[0]),
+                    rigid=True,
                 )
                 self.counts["propagate"] += 1
                 tm.lap("warp")

@@ -10,7 +10,10 @@ ProtoNet, the FPN and NMS are skipped.
 
 The flow is FeatFlowNet's stride-8 flow from the current frame to the keyframe (backward
 flow: for every current pixel, where it was in the keyframe), so a mask is resampled as
-``cur(x) = key(x + flow(x))``. Boxes are the warped masks' bounding boxes (a mask that left
+``cur(x) = key(x + flow(x))``, or (``rigid=True``, what the session uses) every mask is
+moved by one translation, the median flow under it: the stride-8 flow is smooth across
+object boundaries, and a per-pixel warp bends the mask's edge with the background's
+motion. Boxes are the warped masks' bounding boxes (a mask that left
 the image keeps its box shifted by the mean flow under it); scores and classes are the
 keyframe's. numpy + OpenCV only (the runtime imports no torch).
 """
@@ -36,12 +39,15 @@ def flow_to_original(flow: np.ndarray, t: Transform, stride: int = 8) -> np.ndar
     return fo
 
 
-def propagate_instances(key: InstanceMasks, flow: np.ndarray) -> InstanceMasks:
+def propagate_instances(
+    key: InstanceMasks, flow: np.ndarray, *, rigid: bool = False
+) -> InstanceMasks:
     """Warp ``key`` (masks in original pixels) with ``flow`` (``(H, W, 2)``, current ->
     keyframe, original pixels; :func:`flow_to_original`).
 
     Each mask is resampled only inside its box grown by the largest flow under it, so the
-    cost follows the objects' area, not the image's.
+    cost follows the objects' area, not the image's. ``rigid``: one translation per mask
+    (the median flow under it) instead of the per-pixel flow.
     """
     import cv2
 
@@ -64,6 +70,11 @@ def propagate_instances(key: InstanceMasks, flow: np.ndarray) -> InstanceMasks:
         gx0, gy0 = max(int(bx0 - m), 0), max(int(by0 - m), 0)
         gx1, gy1 = min(int(bx1 + m), w), min(int(by1 + m), h)
         f = flow[gy0:gy1, gx0:gx1]
+        if rigid:  # one translation per object: the median flow under its mask
+            inside = key.masks[i, gy0:gy1, gx0:gx1]
+            if inside.any():
+                d = np.median(f[inside], axis=0)
+                f = np.broadcast_to(d.astype(np.float32), f.shape)
         ys, xs = np.mgrid[gy0:gy1, gx0:gx1].astype(np.float32)
         src = key.masks[i].astype(np.uint8) * 255
         warped = cv2.remap(

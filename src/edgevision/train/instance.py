@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ class InstanceTrainConfig:
             many steps on the dataset's ``videos/{train_split}`` (exact flow) and write
             ``OUT/video.pt`` (0 = skip).
         flow_lr: learning rate of the FeatFlowNet training.
+        flow_schedule: its LR schedule: ``"constant"`` or ``"cosine"`` (decay to 0).
         flow_max_gap: FeatFlowNet pairs are up to this many frames apart (4 = the keyframe
             distance of ``fixed:5``).
     """
@@ -105,6 +106,7 @@ class InstanceTrainConfig:
     use_confidence: bool = True
     flow_steps: int = 0
     flow_lr: float = 1e-3
+    flow_schedule: Literal["constant", "cosine"] = "constant"
     flow_max_gap: int = 4
 
     def __post_init__(self) -> None:
@@ -387,7 +389,7 @@ def train_instance(
         new = to_dict(cfg)
         safe = (
             "epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap",
-            "channels_last",
+            "flow_schedule", "channels_last",
         )  # fmt: skip
         diffs = [k for k in old if k not in safe and old[k] != new.get(k)]
         if diffs:
@@ -506,13 +508,19 @@ def train_instance(
             split=cfg.train_split,
             steps=cfg.flow_steps,
             lr=cfg.flow_lr,
+            schedule=cfg.flow_schedule,
             max_gap=cfg.flow_max_gap,
             seed=cfg.seed,
             progress=not quiet,
         )
         video_path = out / "video.pt"
         extra = dict(vm.spec.extra)
-        extra["flow"] = {"steps": cfg.flow_steps, "final_epe": flow_rows[-1]["epe"]}
+        extra["flow"] = {
+            "steps": cfg.flow_steps,
+            "lr": cfg.flow_lr,
+            "schedule": cfg.flow_schedule,
+            "final_epe": flow_rows[-1]["epe"],
+        }
         save_checkpoint(video_path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
     return InstanceTrainResult(
         out_dir=out,
@@ -655,6 +663,7 @@ def train_featflownet(
     steps: int = 200,
     batch_size: int = 4,
     lr: float = 1e-3,
+    schedule: str = "constant",
     max_gap: int = 1,
     epe_weight: float = 1.0,
     feature_weight: float = 1.0,
@@ -670,6 +679,7 @@ def train_featflownet(
         steps: optimizer steps.
         batch_size: pairs per step.
         lr: Adam learning rate.
+        schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``steps``).
         max_gap: train on frame pairs up to this many frames apart (flows chained), as a
             keyframe ``K - 1`` frames back is in video mode with ``fixed:K``.
         epe_weight: weight of the supervised stride-8 end-point error (0 = off).
@@ -700,6 +710,9 @@ def train_featflownet(
         p.requires_grad_(True)
     m.flownet.train()
     opt = torch.optim.Adam(m.flownet.parameters(), lr=lr)
+    from edgevision.train.schedule import WarmupLR
+
+    sched = WarmupLR(opt, total_iters=steps, mode=schedule)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
     cache: dict[int, Any] = {}
     rows = []
@@ -712,6 +725,7 @@ def train_featflownet(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         row = {"step": step + 1, **{k: float(v.detach()) for k, v in parts.items()}}
         rows.append(row)
         if progress and (step + 1) % 20 == 0:

@@ -183,3 +183,22 @@ def test_instance_analysis_ranks_the_output_glue_as_other(calib, tmp_path, one_t
     names = {s.name for s in rep.components}
     assert "other" in names and {"backbone_lower", "head", "protonet"} <= names
     assert "all but other" in {s.name for s in rep.all_but}
+
+
+def test_exclusions_take_other_by_either_name(tiny_detector, calib):
+    """The search feeds full precision maps (keyed by mixed.OTHER) back as exclusions."""
+    import tempfile
+    from pathlib import Path
+
+    from edgevision.quantize.mixed import OTHER
+    from edgevision.quantize.sensitivity import _Bench
+
+    with tempfile.TemporaryDirectory() as td:
+        b = _Bench(
+            tiny_detector, Path(td), QuantConfig(calib_size=2), calib, input_size=None,
+            check_images=1, eval_data=calib, eval_split="val", eval_images=1, threads=1,
+            progress=False,
+        )  # fmt: skip
+        e1, f1 = b.config_nodes(["head", OTHER])
+        e2, f2 = b.config_nodes(["head", "other"])
+    assert e1 == e2 and f1 == f2 and f1[OTHER] == "fp32" and f1["head"] == "fp32"

@@ -274,9 +274,10 @@ class _Bench:
 
     def config_nodes(self, fp32: list[str]) -> tuple[list[str], dict[str, str]]:
         """Excluded nodes and the full precision map for a set of FP32 components."""
-        from edgevision.quantize.mixed import resolve_precision, split_nodes
+        from edgevision.quantize.mixed import OTHER, OTHER_NAME, resolve_precision, split_nodes
 
-        full = resolve_precision(dict.fromkeys(fp32, "fp32"), "int8", self.node_map.components)
+        names = [OTHER_NAME if c == OTHER else c for c in fp32]  # full maps key it as OTHER
+        full = resolve_precision(dict.fromkeys(names, "fp32"), "int8", self.node_map.components)
         _, excl = split_nodes(self.node_map, full)
         return excl, full
 

@@ -151,6 +151,16 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
     assert "| all FP32 | ProtoNet | adaptive |" in text
     assert "| all FP32 | propagated | fixed:5 |" in text
     assert (tmp_path / "instance_strip.png").stat().st_size > 1000
+    # the cached component folders belong to that checkpoint: another one is exported again
+    from edgevision.video.report import instance_report
+
+    ck2 = _ckpt(tmp_path / "v2.pt")
+    said: list[str] = []
+    instance_report(ck2, data, out=tmp_path / "again.md", work=tmp_path / "w",
+                    calib_size=2, rounds=1, threads=1, configs=["all FP32"],
+                    int8_config="all FP32", max_frames=2, log=said.append)  # fmt: skip
+    assert any("another checkpoint" in m for m in said), said
+    assert any(m.startswith("exporting components") for m in said)
 
 
 def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):

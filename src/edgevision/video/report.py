@@ -20,6 +20,7 @@ process; the page says so.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -57,6 +58,16 @@ NONKEY_MODES: dict[str, dict[str, bool]] = {
     "propagated": {"propagate": True},
 }
 """Table II's non-keyframe paths: label -> :func:`compare_modes` options."""
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _ap(v: float | None) -> str:
@@ -150,6 +161,23 @@ def instance_report(
     if int8_config not in names:
         names.append(int8_config)
     fp32_dir = work / "fp32"
+    # the component folders are reused only for the same checkpoint: a stale folder from
+    # another file (e.g. the image model before FeatFlowNet was trained) silently measures
+    # the wrong network
+    source = work / "source.json"
+    digest = _sha256(Path(checkpoint))
+    if source.is_file() and json.loads(source.read_text()).get("sha256") != digest:
+        log(f"{work} holds components of another checkpoint: exporting again")
+        for d in work.iterdir():
+            if d.is_dir():
+                shutil.rmtree(d)
+    elif not source.is_file() and work.is_dir() and any(d.is_dir() for d in work.iterdir()):
+        log(f"{work} holds components of an unknown checkpoint: exporting again")
+        for d in work.iterdir():
+            if d.is_dir():
+                shutil.rmtree(d)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(source, {"checkpoint": str(checkpoint), "sha256": digest})
     if not is_component_folder(fp32_dir):
         log(f"exporting components of {checkpoint} -> {fp32_dir}")
         model = load_model(str(checkpoint))

@@ -61,6 +61,17 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | 
     write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_image(path: str | os.PathLike[str], *, color_order: str = "RGB") -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 in ``color_order`` (``"RGB"`` or ``"BGR"``).
 

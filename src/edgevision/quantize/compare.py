@@ -20,7 +20,6 @@ re-runs only what is missing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import platform
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevision.errors import ConfigError, ModelFileError
+from edgevision.io import file_sha256
 
 __all__ = [
     "MODES",
@@ -150,14 +150,6 @@ class ModelComparison:
         return None if v is None else float(v)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def checkpoint_label(path: str | os.PathLike[str]) -> str:
     """``runs/ddr/best.pt`` -> ``ddr``; ``weights/x/x.safetensors`` -> ``x``."""
     p = Path(path)
@@ -192,7 +184,7 @@ def _make_variants(
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "variants.json"
     manifest = _read_manifest(manifest_path)
-    digest = _sha256(ckpt)
+    digest = file_sha256(ckpt)
     paths: dict[str, Path] = {}
     records: dict[str, dict[str, Any]] = {}
     for mode in opts.modes:
@@ -572,7 +564,7 @@ def calibration_sweep(
     available = len(SemanticFolder(data, calib_split))
     folder = Path(work) / checkpoint_label(ckpt)
     folder.mkdir(parents=True, exist_ok=True)
-    digest = _sha256(ckpt)
+    digest = file_sha256(ckpt)
     manifest_path = folder / "sweep.json"
     cache = _read_manifest(manifest_path)
     cache_key = {

@@ -35,6 +35,7 @@ import numpy as np
 
 from edgevision.config import ModelSpec
 from edgevision.errors import BackendUnavailable, ConfigError, ModelFileError
+from edgevision.io import file_sha256
 
 TRT_PRECISIONS = ("auto", "fp32", "fp16", "int8")
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
@@ -44,14 +45,6 @@ def cache_dir() -> Path:
     """Engine cache folder: ``$EDGEVISION_CACHE/tensorrt`` or ``~/.cache/edgevision/tensorrt``."""
     root = os.environ.get("EDGEVISION_CACHE") or Path.home() / ".cache" / "edgevision"
     return Path(root) / "tensorrt"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_key(

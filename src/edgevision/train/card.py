@@ -18,7 +18,6 @@ time, command line, machine, device, versions). :func:`ship` turns it into
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -33,7 +32,7 @@ from typing import Any
 
 from edgevision.config import ModelSpec
 from edgevision.errors import CheckpointError, ConfigError, require_dir
-from edgevision.io import write_json_atomic, write_text_atomic
+from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 
 __all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship"]
 
@@ -125,14 +124,6 @@ def read_runs(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if line.strip():
             out.append(json.loads(line))
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _epoch_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -268,7 +259,7 @@ def ship(
         "model": spec.name,
         "task": str(spec.task),
         "file": weights.name,
-        "sha256": _sha256(weights),
+        "sha256": file_sha256(weights),
         "size_mb": round(weights.stat().st_size / 2**20, 2),
         "params": int(
             sum(int(v.numel()) for v in model.state_dict().values() if v.is_floating_point())

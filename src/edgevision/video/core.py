@@ -36,6 +36,7 @@ from edgevision.postprocess.yolact import yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.results import InstanceMasks
 from edgevision.video.keyframes import KeyframePolicy, parse_keyframes
+from edgevision.video.propagate import flow_to_original, propagate_instances
 
 __all__ = ["FrameInfo", "StreamSession", "VideoOps"]
 
@@ -204,8 +205,6 @@ class StreamSession:
             if self.policy.promote(self._since_key + 1, motion):
                 keyframe, promoted = True, True
             elif self.propagate and key.result is not None:
-                from edgevision.video.propagate import flow_to_original, propagate_instances
-
                 prop = propagate_instances(
                     key.result,
                     flow_to_original(ops.flow_numpy(flows[0]), transforms[0]),

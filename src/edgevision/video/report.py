@@ -60,16 +60,6 @@ NONKEY_MODES: dict[str, dict[str, bool]] = {
 """Table II's non-keyframe paths: label -> :func:`compare_modes` options."""
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _ap(v: float | None) -> str:
     return "-" if v is None else f"{v:.4f}"
 
@@ -142,7 +132,7 @@ def instance_report(
         log: one-line progress messages.
     """
     from edgevision.checkpoint import load_model
-    from edgevision.io import write_json_atomic, write_text_atomic
+    from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
     from edgevision.models.instance.components import export_components
     from edgevision.video.evaluate import compare_modes
     from edgevision.video.ort import ComponentSet, is_component_folder
@@ -165,7 +155,7 @@ def instance_report(
     # another file (e.g. the image model before FeatFlowNet was trained) silently measures
     # the wrong network
     source = work / "source.json"
-    digest = _sha256(Path(checkpoint))
+    digest = file_sha256(Path(checkpoint))
     if source.is_file() and json.loads(source.read_text()).get("sha256") != digest:
         log(f"{work} holds components of another checkpoint: exporting again")
         for d in work.iterdir():

@@ -49,3 +49,32 @@ def test_batch_of_different_sizes_and_bad_input():
     assert x.shape == (2, 3, 64, 64) and [t.orig_size for t in ts] == [(10, 20), (30, 5)]
     with pytest.raises(ValueError, match="uint8"):
         preprocess(np.zeros((10, 10, 3), np.float32), _spec())
+
+
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_table_normalisation_equals_the_direct_formula(resize, order):
+    # the lookup-table path must give exactly (v - mean) * (1 / std) per channel, in the
+    # spec's colour order, for every byte value and for a non-contiguous input view
+    from edgevision.preprocess import resize_image
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+    img[0, :, :] = np.arange(60)[:, None] * 4 + np.arange(3)  # cover many byte values
+    view = np.ascontiguousarray(img[:, ::-1])[:, ::-1]  # == img, negative strides
+    spec = _spec(
+        resize=resize,
+        color_order=order,
+        input_size=(48, 64),
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+    )
+    x, (t,) = preprocess(view, spec)
+    r, _ = resize_image(img, (48, 64), resize, spec.pad_value)
+    if order == "BGR":
+        r = r[..., ::-1]
+    mean = np.asarray(spec.mean, np.float32)
+    inv_std = 1.0 / np.asarray(spec.std, np.float32)
+    expected = ((r.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)
+    assert x.shape == (1, 3, 48, 64) and x.flags.c_contiguous
+    np.testing.assert_array_equal(x[0], expected)

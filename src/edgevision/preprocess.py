@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -72,6 +73,24 @@ def resize_image(
     return out, Transform((ih, iw), (th, tw), (nh / ih, nw / iw), (top, left))
 
 
+@lru_cache(maxsize=16)
+def _normalise_lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """``(3, 1, 256)`` float32 tables: ``lut[c, 0, v] == (v - mean[c]) * (1 / std[c])``.
+
+    Normalising through a table (``cv2.split`` into planes, then ``cv2.LUT`` straight into the
+    NCHW output) is one lookup per pixel instead of a float conversion, a subtraction, a
+    multiplication and a transposed strided copy: about 6× less time for a 320×320 letterbox
+    on the 2-core CPU (timed alternately in one process against the direct formula), with
+    bit-identical results because the table holds that same float32 arithmetic.
+    """
+    values = np.arange(256, dtype=np.float32)[None, :]
+    mean_a = np.asarray(mean, dtype=np.float32)[:, None]
+    inv_std = 1.0 / np.asarray(std, dtype=np.float32)[:, None]
+    lut = np.ascontiguousarray(((values - mean_a) * inv_std).astype(np.float32)[:, None, :])
+    lut.setflags(write=False)
+    return lut
+
+
 def preprocess(
     images: np.ndarray | Sequence[np.ndarray],
     spec: ModelSpec,
@@ -87,10 +106,12 @@ def preprocess(
     Returns:
         ``(N, 3, H, W)`` float32 normalised batch and one :class:`Transform` per image.
     """
+    import cv2
+
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     size = tuple(input_size or spec.input_size)
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
+    lut = _normalise_lut(tuple(map(float, spec.mean)), tuple(map(float, spec.std)))
+    src = (2, 1, 0) if spec.color_order == "BGR" else (0, 1, 2)
     out = np.empty((len(batch), 3, size[0], size[1]), dtype=np.float32)
     transforms = []
     for i, img in enumerate(batch):
@@ -100,8 +121,11 @@ def preprocess(
                 f"image must be HxWx3 uint8 RGB, got shape {img.shape} dtype {img.dtype}"
             )
         resized, t = resize_image(img, size, spec.resize, spec.pad_value)  # type: ignore[arg-type]
-        if spec.color_order == "BGR":
-            resized = resized[..., ::-1]
-        out[i] = ((resized.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)
+        planes = cv2.split(np.ascontiguousarray(resized))
+        for c in range(3):  # network channel c comes from image channel src[c]
+            dst = out[i, c]
+            res = cv2.LUT(planes[src[c]], lut[c], dst=dst)
+            if res is not dst and not np.shares_memory(res, dst):
+                dst[...] = res  # OpenCV allocated instead of writing in place
         transforms.append(t)
     return out, transforms

@@ -176,9 +176,15 @@ def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):
     errs = warp_error(load_model(ck), video_set, pairs=4)
     assert errs["info"]["pairs"] == 4 and errs["info"]["flow_input_px"] > 0
     for src in ("zero", "featflownet", "ground truth"):
-        assert set(errs[src]) == {"p4", "p5", "protos"}
-        assert all(0 <= v < 10 for v in errs[src].values()), errs[src]
+        assert set(errs[src]) == {"p4", "p5", "protos", "epe_px", "epe_valid_px"}
+        assert all(0 <= errs[src][k] < 10 for k in ("p4", "p5", "protos")), errs[src]
+    # the truth has no endpoint error; zero flow's error is the true motion
+    assert errs["ground truth"]["epe_px"] == pytest.approx(0.0, abs=1e-5)
+    assert errs["ground truth"]["epe_valid_px"] == pytest.approx(0.0, abs=1e-5)
+    assert 0 < errs["info"]["valid_fraction"] <= 1
+    assert errs["zero"]["epe_valid_px"] > 0
     assert main(["video", str(ck), "--data", str(video_set), "--warp-error"]) == 0
-    assert "ground truth flow:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ground truth flow:" in out and "flow endpoint error" in out
     plain = _ckpt(tmp_path / "plain.pt", video=False)
     assert main(["video", str(plain), "--data", str(video_set), "--warp-error"]) == 2

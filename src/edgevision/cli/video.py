@@ -155,7 +155,16 @@ def run(args: argparse.Namespace) -> int:
             f"pairs up to 4 apart (mean ground-truth motion {info['flow_input_px']:.1f} input px):"
         )
         for name, e in errs.items():
-            print(f"  {name:>12} flow: " + ", ".join(f"{k} {v:.3f}" for k, v in e.items()))
+            feats = ", ".join(f"{k} {e[k]:.3f}" for k in ("p4", "p5", "protos"))
+            print(f"  {name:>12} flow: {feats}")
+        print(
+            "flow endpoint error vs the truth (input px, at stride 8; valid = visible in "
+            f"both frames, {100 * info['valid_fraction']:.0f} % of pixels):"
+        )
+        for name, e in errs.items():
+            print(
+                f"  {name:>12} flow: all {e['epe_px']:.2f} px, valid {e['epe_valid_px']:.2f} px"
+            )
         return 0
     modes = [args.keyframes]
     if args.compare:

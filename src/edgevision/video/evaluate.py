@@ -228,14 +228,20 @@ def warp_error(
         model: a torch ``yolact_*`` with ``flownet``.
         data: dataset folder with ``videos/{split}/*/flow``.
 
+    The flow's own endpoint error against the truth (input pixels, at stride 8) is reported
+    too, over all pixels and over the valid ones (visible in both frames): result
+    propagation moves masks with the flow, so there the flow's accuracy is what counts.
+
     Returns:
-        ``{"zero"|"featflownet"|"ground truth": {"p4", "p5", "protos"}}`` relative errors,
-        plus ``"pairs"``/``"flow_input_px"`` under ``"info"``.
+        ``{"zero"|"featflownet"|"ground truth": {"p4", "p5", "protos", "epe_px",
+        "epe_valid_px"}}`` (relative feature errors; flow endpoint errors in input px),
+        plus ``"pairs"``/``"flow_input_px"``/``"valid_fraction"`` under ``"info"``.
 
     Raises:
         DataError: no frame pairs with flow in the split.
     """
     import torch
+    import torch.nn.functional as F
 
     from edgevision.data.flow import FlowPairs
     from edgevision.train.instance import _pair_batch
@@ -246,7 +252,7 @@ def warp_error(
         raise DataError(f"{data}: no frame pairs with ground-truth flow in split {split!r}")
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(fp), size=min(pairs, len(fp)), replace=False)
-    key, cur, flow, _ = _pair_batch([fp[int(i)] for i in idx], model.spec)
+    key, cur, flow, valid = _pair_batch([fp[int(i)] for i in idx], model.spec)
     m = model.eval()
 
     def feats(x: Any) -> tuple[Any, Any]:
@@ -274,5 +280,20 @@ def warp_error(
                 )
                 for k in fk
             }
-        out["info"] = {"pairs": float(len(idx)), "flow_input_px": float(gt.norm(dim=1).mean())}
+        # endpoint error of each flow source against the truth, in input pixels at stride 8:
+        # what result propagation (which moves masks, not features) depends on; "valid" =
+        # the pixels the dataset marks as visible in both frames (no occlusion, in view)
+        gt8 = sources["ground truth"]
+        stride = float(w) / float(f8.shape[-1])
+        v8 = F.interpolate(valid, size=gt8.shape[-2:], mode="bilinear", align_corners=False)
+        v8 = v8[:, 0] > 0.5
+        for name, fl in sources.items():
+            epe = (fl - gt8).norm(dim=1) * stride
+            out[name]["epe_px"] = float(epe.mean())
+            out[name]["epe_valid_px"] = float(epe[v8].mean()) if v8.any() else 0.0
+        out["info"] = {
+            "pairs": float(len(idx)),
+            "flow_input_px": float(gt.norm(dim=1).mean()),
+            "valid_fraction": float(v8.float().mean()),
+        }
     return out

@@ -87,3 +87,55 @@ def test_pairs_further_apart_have_chained_flow_that_warps(tmp_path):
         assert err < 2.0 and err < err_zero / 3, (s.gap, err, err_zero)
     with pytest.raises(ValueError):
         FlowPairs(tmp_path / "f", "train", max_gap=0)
+
+
+def _integer_flow_pair(seed: int = 0):
+    """A pair whose exact flow is an integer field: image0(x) = image1(x + flow(x))."""
+    from edgevision.data.flow import FlowSample
+
+    rng = np.random.default_rng(seed)
+    h, w = 24, 32
+    im1 = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    ys, xs = np.mgrid[0:h, 0:w]
+    flow = np.stack([(xs % 3) - 1 + 2, (ys % 2) - 1], axis=-1).astype(np.float32)
+    tx, ty = xs + flow[..., 0].astype(int), ys + flow[..., 1].astype(int)
+    valid = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+    im0 = np.zeros_like(im1)
+    im0[valid] = im1[ty[valid], tx[valid]]
+    return FlowSample("v", 0, im0, im1, flow, valid, 1)
+
+
+def _consistent(s) -> int:
+    """Valid pixels of ``s`` where image0(x) == image1(x + flow(x)); asserts all are."""
+    h, w = s.valid.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    fx, fy = np.rint(s.flow[..., 0]).astype(int), np.rint(s.flow[..., 1]).astype(int)
+    tx, ty = xs + fx, ys + fy
+    v = s.valid
+    assert ((tx[v] >= 0) & (tx[v] < w) & (ty[v] >= 0) & (ty[v] < h)).all()
+    np.testing.assert_array_equal(s.image0[v], s.image1[ty[v], tx[v]])
+    return int(v.sum())
+
+
+def test_augmented_flow_pairs_keep_the_flow_exact():
+    from edgevision.data.flow import augment_flow_sample
+
+    s = _integer_flow_pair()
+    assert _consistent(s) > 0
+    rng = np.random.default_rng(1)
+    flips = shifts = 0
+    for _ in range(20):
+        a = augment_flow_sample(s, rng, max_shift=5, photometric=False)
+        assert a.image0.shape == s.image0.shape and a.flow.dtype == np.float32
+        n = _consistent(a)  # flips negate the right component; the shift moves the flow
+        assert 0 < n <= s.valid.size
+        flips += int(not np.array_equal(a.image0, s.image0))
+        shifts += int(
+            not np.allclose(np.median(a.flow, axis=(0, 1)), np.median(s.flow, axis=(0, 1)))
+        )
+    assert flips > 0 and shifts > 0
+    # the input is untouched, photometric jitter changes pixels but not the flow
+    np.testing.assert_array_equal(s.image0, _integer_flow_pair().image0)
+    b = augment_flow_sample(s, np.random.default_rng(2), max_shift=0, flip=False)
+    np.testing.assert_array_equal(b.flow, s.flow)
+    assert not np.array_equal(b.image0, s.image0)

@@ -132,7 +132,9 @@ def test_featflownet_training_learns_flow(synth_video, one_torch_thread):
     assert all(p.requires_grad for p in m.parameters())  # unfrozen afterwards
     # cosine: the LR decays to 0 over the steps (the last step barely moves the weights)
     before = {k: v.clone() for k, v in m.flownet.state_dict().items()}
-    rows = train_featflownet(m, synth_video, steps=2, batch_size=2, lr=3e-3, schedule="cosine")
+    rows = train_featflownet(
+        m, synth_video, steps=2, batch_size=2, lr=3e-3, schedule="cosine", augment=True
+    )
     assert len(rows) == 2 and any(
         not torch.equal(before[k], v) for k, v in m.flownet.state_dict().items()
     )

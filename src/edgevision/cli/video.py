@@ -162,9 +162,7 @@ def run(args: argparse.Namespace) -> int:
             f"both frames, {100 * info['valid_fraction']:.0f} % of pixels):"
         )
         for name, e in errs.items():
-            print(
-                f"  {name:>12} flow: all {e['epe_px']:.2f} px, valid {e['epe_valid_px']:.2f} px"
-            )
+            print(f"  {name:>12} flow: all {e['epe_px']:.2f} px, valid {e['epe_valid_px']:.2f} px")
         return 0
     modes = [args.keyframes]
     if args.compare:

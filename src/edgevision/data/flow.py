@@ -33,6 +33,7 @@ __all__ = [
     "FLO_MAGIC",
     "FlowPairs",
     "FlowSample",
+    "augment_flow_sample",
     "compose_flow",
     "read_flow",
     "read_flow_valid",
@@ -201,6 +202,79 @@ class FlowSample:
 
 
 _FRAME_RE = re.compile(r"^(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
+
+
+def augment_flow_sample(
+    s: FlowSample,
+    rng: np.random.Generator,
+    *,
+    max_shift: int = 16,
+    flip: bool = True,
+    photometric: bool = True,
+) -> FlowSample:
+    """A randomly altered copy of a frame pair whose flow stays exact.
+
+    The few dozen synthetic training videos are too few for a flow network: trained on
+    them alone, FeatFlowNet's endpoint error was 1.9 px on training pairs and 4.9 px on
+    validation pairs (``edgevision video --warp-error``). Each change here keeps the
+    ground truth exact without resampling the flow:
+
+    - flip both frames left-right (and, independently, up-down): the flow field is flipped
+      and its x (y) component negated;
+    - move ``image1`` by a random integer ``(dx, dy)`` up to ``max_shift`` pixels (a camera
+      shake): every flow vector gains ``(dx, dy)``; pixels that now land outside ``image1``
+      become invalid (the uncovered border is filled by edge replication);
+    - jitter brightness and contrast of each frame independently (``photometric``).
+
+    Args:
+        s: a :class:`FlowSample` (``flow``: ``image0`` pixel -> its place in ``image1``).
+        rng: random generator.
+        max_shift: largest extra displacement of ``image1`` in pixels (0 = none).
+        flip: random horizontal and vertical flips.
+        photometric: random brightness/contrast per frame.
+
+    Returns:
+        A new :class:`FlowSample` (the input is not modified).
+    """
+    import cv2
+
+    im0, im1, flow, valid = s.image0, s.image1, s.flow, s.valid
+    if flip and rng.random() < 0.5:
+        im0, im1, valid = im0[:, ::-1], im1[:, ::-1], valid[:, ::-1]
+        flow = flow[:, ::-1] * np.array([-1.0, 1.0], np.float32)
+    if flip and rng.random() < 0.5:
+        im0, im1, valid = im0[::-1], im1[::-1], valid[::-1]
+        flow = flow[::-1] * np.array([1.0, -1.0], np.float32)
+    flow = np.ascontiguousarray(flow, dtype=np.float32)
+    valid = np.ascontiguousarray(valid, dtype=bool)
+    if max_shift > 0:
+        dx, dy = (int(v) for v in rng.integers(-max_shift, max_shift + 1, size=2))
+        if dx or dy:
+            h, w = im1.shape[:2]
+            m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+            im1 = cv2.warpAffine(np.ascontiguousarray(im1), m, (w, h),
+                                 flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+            flow = flow + np.array([dx, dy], np.float32)
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            tx, ty = gx + flow[..., 0], gy + flow[..., 1]
+            valid = valid & (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    if photometric:
+
+        def jitter(im: np.ndarray) -> np.ndarray:
+            a = float(rng.uniform(0.8, 1.2))  # contrast
+            b = float(rng.uniform(-20.0, 20.0))  # brightness
+            return np.clip(im.astype(np.float32) * a + b, 0, 255).astype(np.uint8)
+
+        im0, im1 = jitter(im0), jitter(im1)
+    return FlowSample(
+        s.video,
+        s.index,
+        np.ascontiguousarray(im0),
+        np.ascontiguousarray(im1),
+        flow,
+        valid,
+        s.gap,
+    )
 
 
 class FlowPairs:

@@ -81,6 +81,10 @@ class InstanceTrainConfig:
         flow_schedule: its LR schedule: ``"constant"`` or ``"cosine"`` (decay to 0).
         flow_max_gap: FeatFlowNet pairs are up to this many frames apart (4 = the keyframe
             distance of ``fixed:5``).
+        flow_augment: alter every FeatFlowNet pair at random (flips, a shift of the second
+            frame, brightness/contrast; the flow stays exact:
+            :func:`~edgevision.data.flow.augment_flow_sample`). Configs written before this
+            field existed trained without it.
     """
 
     model: str = "yolact_mobilenetv2_320"
@@ -108,6 +112,7 @@ class InstanceTrainConfig:
     flow_lr: float = 1e-3
     flow_schedule: Literal["constant", "cosine"] = "constant"
     flow_max_gap: int = 4
+    flow_augment: bool = True
 
     def __post_init__(self) -> None:
         validate(self)
@@ -389,7 +394,7 @@ def train_instance(
         new = to_dict(cfg)
         safe = (
             "epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap",
-            "flow_schedule", "channels_last",
+            "flow_schedule", "flow_augment", "channels_last",
         )  # fmt: skip
         diffs = [k for k in old if k not in safe and old[k] != new.get(k)]
         if diffs:
@@ -510,6 +515,7 @@ def train_instance(
             lr=cfg.flow_lr,
             schedule=cfg.flow_schedule,
             max_gap=cfg.flow_max_gap,
+            augment=cfg.flow_augment,
             seed=cfg.seed,
             progress=not quiet,
         )
@@ -519,6 +525,7 @@ def train_instance(
             "steps": cfg.flow_steps,
             "lr": cfg.flow_lr,
             "schedule": cfg.flow_schedule,
+            "augment": cfg.flow_augment,
             "final_epe": flow_rows[-1]["epe"],
         }
         save_checkpoint(video_path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
@@ -665,6 +672,7 @@ def train_featflownet(
     lr: float = 1e-3,
     schedule: str = "constant",
     max_gap: int = 1,
+    augment: bool = False,
     epe_weight: float = 1.0,
     feature_weight: float = 1.0,
     seed: int = 0,
@@ -682,6 +690,8 @@ def train_featflownet(
         schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``steps``).
         max_gap: train on frame pairs up to this many frames apart (flows chained), as a
             keyframe ``K - 1`` frames back is in video mode with ``fixed:K``.
+        augment: alter each pair at random with an exact flow
+            (:func:`~edgevision.data.flow.augment_flow_sample`).
         epe_weight: weight of the supervised stride-8 end-point error (0 = off).
         feature_weight: weight of the warped-feature loss on P4/P5 (0 = off).
         seed: pair order seed.
@@ -694,7 +704,7 @@ def train_featflownet(
         ConfigError: the model has no FeatFlowNet.
         DataError: no frame pairs with flow in the split.
     """
-    from edgevision.data.flow import FlowPairs
+    from edgevision.data.flow import FlowPairs, augment_flow_sample
 
     m: Any = model
     if getattr(m, "flownet", None) is None:
@@ -719,6 +729,8 @@ def train_featflownet(
     for step in range(steps):
         idx = rng.choice(len(pairs), size=min(batch_size, len(pairs)), replace=False)
         samples = [cache.setdefault(int(i), pairs[int(i)]) for i in idx]
+        if augment:
+            samples = [augment_flow_sample(x, rng) for x in samples]
         key, cur, flow, valid = _pair_batch(samples, spec)
         parts = flow_losses(m, key, cur, flow, valid)
         loss = epe_weight * parts["epe"] + feature_weight * parts["feature"]

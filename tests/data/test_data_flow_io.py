@@ -123,19 +123,51 @@ def test_augmented_flow_pairs_keep_the_flow_exact():
     s = _integer_flow_pair()
     assert _consistent(s) > 0
     rng = np.random.default_rng(1)
-    flips = shifts = 0
-    for _ in range(20):
-        a = augment_flow_sample(s, rng, max_shift=5, photometric=False)
+    flips = 0
+    for _ in range(20):  # flips and shifts together
+        a = augment_flow_sample(s, rng, max_shift=5, vflip_p=0.5, photometric=False)
         assert a.image0.shape == s.image0.shape and a.flow.dtype == np.float32
         n = _consistent(a)  # flips negate the right component; the shift moves the flow
         assert 0 < n <= s.valid.size
         flips += int(not np.array_equal(a.image0, s.image0))
-        shifts += int(
-            not np.allclose(np.median(a.flow, axis=(0, 1)), np.median(s.flow, axis=(0, 1)))
-        )
-    assert flips > 0 and shifts > 0
-    # the input is untouched, photometric jitter changes pixels but not the flow
-    np.testing.assert_array_equal(s.image0, _integer_flow_pair().image0)
+        assert not np.shares_memory(a.flow, s.flow) and not np.shares_memory(a.valid, s.valid)
+    assert flips > 0
+    shifted = 0
+    for _ in range(10):  # shifts alone: the flow gains one non-zero integer vector
+        a = augment_flow_sample(s, rng, max_shift=5, flip=False, photometric=False)
+        _consistent(a)
+        d = a.flow - s.flow
+        assert (d == d[0, 0]).all()
+        shifted += int(d[0, 0].any())
+    assert shifted > 0
+    # the input is untouched; photometric jitter changes pixels but not the flow
+    fresh = _integer_flow_pair()
+    for k in ("image0", "image1", "flow", "valid"):
+        np.testing.assert_array_equal(getattr(s, k), getattr(fresh, k))
     b = augment_flow_sample(s, np.random.default_rng(2), max_shift=0, flip=False)
     np.testing.assert_array_equal(b.flow, s.flow)
     assert not np.array_equal(b.image0, s.image0)
+
+
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+def test_flow_to_input_grid_and_units(resize):
+    # a constant flow on a 24x32 image: on a 48x48 input it must be in input pixels, and
+    # padding (letterbox) invalid
+    from edgevision.data.flow import flow_to_input
+    from edgevision.preprocess import resize_image
+
+    img = np.zeros((24, 32, 3), np.uint8)
+    _, t = resize_image(img, (48, 48), resize)
+    flow = np.broadcast_to(np.array([3.0, 2.0], np.float32), (24, 32, 2))
+    valid = np.ones((24, 32), bool)
+    valid[:, :4] = False
+    f, v = flow_to_input(flow, valid, t)
+    assert f.shape == (48, 48, 2) and v.shape == (48, 48)
+    top, left, y1, x1 = t.content_box
+    sy, sx = t.scale
+    inner = f[top:y1, left:x1]
+    np.testing.assert_allclose(inner[..., 0], 3.0 * sx, rtol=1e-5)
+    np.testing.assert_allclose(inner[..., 1], 2.0 * sy, rtol=1e-5)
+    assert not v[top:y1, left : left + int(4 * sx) - 1].any() and v[top:y1, x1 - 2].all()
+    if resize == "letterbox":
+        assert top > 0 and not v[:top].any() and not v[y1:].any()

@@ -312,3 +312,34 @@ def test_session_propagate_runs_only_lower_and_flow_on_non_keyframes(one_torch_t
     # a static frame: zero-ish flow keeps the keyframe's masks where they were
     same = (results[1].masks == results[0].masks).mean() if len(results[0]) else 1.0
     assert same > 0.9
+
+
+def test_pair_batch_flow_is_in_input_pixels_on_the_input_grid():
+    # frames smaller than the input and stretched unevenly (x 1.5, y 2): warping the key
+    # input with the pair's flow must reproduce the current input, so the flow's units and
+    # grid match the network input (the vertical component was once scaled twice)
+    import cv2
+
+    from edgevision.config import ModelSpec
+    from edgevision.data.flow import FlowSample
+    from edgevision.train.instance import _pair_batch
+    from edgevision.video.warp import warp
+
+    rng = np.random.default_rng(0)
+    big = cv2.resize(rng.integers(0, 256, (8, 10, 3)).astype(np.float32), (40, 32))
+    im1 = np.clip(big[:24, :32], 0, 255).astype(np.uint8)
+    dx, dy = 2, 3  # image0(x) = image1(x + (dx, dy))
+    im0 = np.clip(big[dy : dy + 24, dx : dx + 32], 0, 255).astype(np.uint8)
+    flow = np.broadcast_to(np.array([dx, dy], np.float32), (24, 32, 2)).copy()
+    s = FlowSample("v", 0, im0, im1, flow, np.ones((24, 32), bool), 1)
+    spec = ModelSpec(name="m", task="instance", class_names=["a"], input_size=(48, 48),
+                     resize="stretch")  # fmt: skip
+    key, cur, f, valid = _pair_batch([s], spec)
+    assert f.shape == (1, 2, 48, 48) and valid.shape == (1, 1, 48, 48)
+    assert torch.allclose(f[0, 0], torch.tensor(dx * 1.5)) and torch.allclose(
+        f[0, 1], torch.tensor(dy * 2.0)
+    )
+    inner = (slice(None), slice(None), slice(4, 36), slice(4, 40))
+    err = float((warp(key, f) - cur)[inner].abs().mean())
+    err0 = float((key - cur)[inner].abs().mean())
+    assert err < 0.25 * err0, (err, err0)

@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--warp-error",
         action="store_true",
         help="diagnose: relative error of warped P4/P5/prototypes vs computed ones, with zero, "
-        "FeatFlowNet and ground-truth flow (synthetic videos with flow; torch checkpoint)",
+        "FeatFlowNet and ground-truth flow, and each flow's endpoint error against the truth "
+        "(synthetic videos with flow; torch checkpoint)",
     )
     p.add_argument("--threads", type=int, default=2, help="engine threads (default: 2)")
     p.add_argument(

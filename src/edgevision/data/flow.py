@@ -23,11 +23,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgevision.errors import DataError, require_dir
 from edgevision.io import atomic_path, read_image, read_mask
+
+if TYPE_CHECKING:
+    from edgevision.preprocess import Transform
 
 __all__ = [
     "FLO_MAGIC",
@@ -35,6 +39,7 @@ __all__ = [
     "FlowSample",
     "augment_flow_sample",
     "compose_flow",
+    "flow_to_input",
     "read_flow",
     "read_flow_valid",
     "warp_backward",
@@ -177,6 +182,43 @@ def compose_flow(
     return (f01 + f12_at).astype(np.float32), valid01 & inside & (v12_at > 0.999)
 
 
+def flow_to_input(
+    flow: np.ndarray, valid: np.ndarray, t: Transform
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move a flow field from an image's grid onto the network input's grid.
+
+    The flow is resampled like the image (:func:`edgevision.preprocess.preprocess`'s stretch
+    or letterbox resize) and its vectors scaled by the same factors, so it is in input pixels
+    on the input grid; padding is invalid. Scaling the vectors alone and leaving them on the
+    image's grid is not enough: resizing that grid again (to a feature stride) would scale
+    each component by the grid's change a second time.
+
+    Args:
+        flow: ``(H, W, 2)`` float32 flow in image pixels.
+        valid: ``(H, W)`` bool.
+        t: the image's :class:`~edgevision.preprocess.Transform`.
+
+    Returns:
+        ``(flow (h, w, 2) float32, valid (h, w) bool)`` at ``t.input_size``.
+    """
+    import cv2
+
+    th, tw = t.input_size
+    top, left, y1, x1 = t.content_box
+    nh, nw = y1 - top, x1 - left
+    sy, sx = t.scale
+    f = cv2.resize(np.ascontiguousarray(flow, np.float32), (nw, nh),
+                   interpolation=cv2.INTER_LINEAR)  # fmt: skip
+    f = f * np.array([sx, sy], np.float32)
+    v = cv2.resize(np.ascontiguousarray(valid, np.uint8), (nw, nh),
+                   interpolation=cv2.INTER_NEAREST)  # fmt: skip
+    out_f = np.zeros((th, tw, 2), np.float32)
+    out_v = np.zeros((th, tw), bool)
+    out_f[top:y1, left:x1] = f
+    out_v[top:y1, left:x1] = v > 0
+    return out_f, out_v
+
+
 @dataclass
 class FlowSample:
     """A pair of video frames ``gap`` steps apart with ground-truth forward flow.
@@ -210,6 +252,7 @@ def augment_flow_sample(
     *,
     max_shift: int = 16,
     flip: bool = True,
+    vflip_p: float = 0.25,
     photometric: bool = True,
 ) -> FlowSample:
     """A randomly altered copy of a frame pair whose flow stays exact.
@@ -219,22 +262,25 @@ def augment_flow_sample(
     validation pairs (``edgevision video --warp-error``). Each change here keeps the
     ground truth exact without resampling the flow:
 
-    - flip both frames left-right (and, independently, up-down): the flow field is flipped
-      and its x (y) component negated;
+    - flip both frames left-right (probability 0.5) and, independently, up-down
+      (``vflip_p``): the flow field is flipped and its x (y) component negated;
     - move ``image1`` by a random integer ``(dx, dy)`` up to ``max_shift`` pixels (a camera
       shake): every flow vector gains ``(dx, dy)``; pixels that now land outside ``image1``
       become invalid (the uncovered border is filled by edge replication);
-    - jitter brightness and contrast of each frame independently (``photometric``).
+    - change brightness and contrast, the same for both frames plus a small change per
+      frame (``photometric``).
 
     Args:
         s: a :class:`FlowSample` (``flow``: ``image0`` pixel -> its place in ``image1``).
         rng: random generator.
         max_shift: largest extra displacement of ``image1`` in pixels (0 = none).
         flip: random horizontal and vertical flips.
-        photometric: random brightness/contrast per frame.
+        vflip_p: probability of the vertical flip (scenes have an up; shapes don't).
+        photometric: random brightness/contrast.
 
     Returns:
-        A new :class:`FlowSample` (the input is not modified).
+        A new :class:`FlowSample` with its own flow and valid arrays (the input is not
+        modified; its images are shared when nothing changed them).
     """
     import cv2
 
@@ -242,11 +288,11 @@ def augment_flow_sample(
     if flip and rng.random() < 0.5:
         im0, im1, valid = im0[:, ::-1], im1[:, ::-1], valid[:, ::-1]
         flow = flow[:, ::-1] * np.array([-1.0, 1.0], np.float32)
-    if flip and rng.random() < 0.5:
+    if flip and rng.random() < vflip_p:
         im0, im1, valid = im0[::-1], im1[::-1], valid[::-1]
         flow = flow[::-1] * np.array([1.0, -1.0], np.float32)
-    flow = np.ascontiguousarray(flow, dtype=np.float32)
-    valid = np.ascontiguousarray(valid, dtype=bool)
+    flow = np.array(flow, dtype=np.float32, order="C", copy=True)  # never the input's arrays
+    valid = np.array(valid, dtype=bool, order="C", copy=True)
     if max_shift > 0:
         dx, dy = (int(v) for v in rng.integers(-max_shift, max_shift + 1, size=2))
         if dx or dy:
@@ -254,16 +300,20 @@ def augment_flow_sample(
             m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
             im1 = cv2.warpAffine(np.ascontiguousarray(im1), m, (w, h),
                                  flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-            flow = flow + np.array([dx, dy], np.float32)
+            flow += np.array([dx, dy], np.float32)
             gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             tx, ty = gx + flow[..., 0], gy + flow[..., 1]
-            valid = valid & (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+            valid &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
     if photometric:
+        # one brightness/contrast change for both frames (a different camera or light), plus
+        # a small one per frame (consecutive frames barely differ: a large independent change
+        # would leave a feature difference that no flow can explain)
+        a, b = float(rng.uniform(0.8, 1.2)), float(rng.uniform(-20.0, 20.0))
 
         def jitter(im: np.ndarray) -> np.ndarray:
-            a = float(rng.uniform(0.8, 1.2))  # contrast
-            b = float(rng.uniform(-20.0, 20.0))  # brightness
-            return np.clip(im.astype(np.float32) * a + b, 0, 255).astype(np.uint8)
+            ai = a * float(rng.uniform(0.98, 1.02))
+            bi = b + float(rng.uniform(-2.0, 2.0))
+            return np.clip(im.astype(np.float32) * ai + bi, 0, 255).astype(np.uint8)
 
         im0, im1 = jitter(im0), jitter(im1)
     return FlowSample(

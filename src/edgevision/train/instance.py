@@ -83,8 +83,9 @@ class InstanceTrainConfig:
             distance of ``fixed:5``).
         flow_augment: alter every FeatFlowNet pair at random (flips, a shift of the second
             frame, brightness/contrast; the flow stays exact:
-            :func:`~edgevision.data.flow.augment_flow_sample`). Configs written before this
-            field existed trained without it.
+            :func:`~edgevision.data.flow.augment_flow_sample`). Runs made before this field
+            existed trained without it; their saved configs now train with it unless they
+            set ``flow_augment: false``.
     """
 
     model: str = "yolact_mobilenetv2_320"
@@ -608,12 +609,20 @@ def run_cli(args: Any) -> int:
 def _pair_batch(
     samples: Sequence[Any], spec: ModelSpec
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Network inputs of frame pairs and their flow on the input grid, in input pixels.
+
+    Returns ``(key, cur, flow, valid)``: ``key``/``cur`` ``(N, 3, H, W)`` normalised
+    ``image1``/``image0``; ``flow`` ``(N, 2, H, W)`` current -> keyframe and ``valid``
+    ``(N, 1, H, W)`` (:func:`~edgevision.data.flow.flow_to_input`).
+    """
+    from edgevision.data.flow import flow_to_input
     from edgevision.preprocess import preprocess
 
-    cur, _ = preprocess([s.image0 for s in samples], spec)
+    cur, ts = preprocess([s.image0 for s in samples], spec)
     key, _ = preprocess([s.image1 for s in samples], spec)
-    flow = torch.from_numpy(np.stack([s.flow for s in samples])).permute(0, 3, 1, 2).float()
-    valid = torch.from_numpy(np.stack([s.valid for s in samples])).float()[:, None]
+    moved = [flow_to_input(s.flow, s.valid, t) for s, t in zip(samples, ts)]
+    flow = torch.from_numpy(np.stack([f for f, _ in moved])).permute(0, 3, 1, 2).float()
+    valid = torch.from_numpy(np.stack([v for _, v in moved])).float()[:, None]
     return torch.from_numpy(key), torch.from_numpy(cur), flow, valid
 
 
@@ -629,9 +638,10 @@ def flow_losses(
     Args:
         model: YOLACT with ``flownet``.
         key_img, cur_img: ``(N, 3, H, W)`` normalised keyframe / current images.
-        flow: ``(N, 2, h, w)`` ground-truth flow current -> keyframe in original pixels
-            (resized and rescaled here to every level).
-        valid: ``(N, 1, h, w)`` 1 where the flow is valid.
+        flow: ``(N, 2, H, W)`` ground-truth flow current -> keyframe on the network input's
+            grid in input pixels (:func:`_pair_batch`; resized and rescaled here to every
+            level).
+        valid: ``(N, 1, H, W)`` 1 where the flow is valid.
 
     Returns:
         ``{"epe", "feature", "feature_unwarped"}`` scalars (EPE in stride-8 pixels).
@@ -648,11 +658,8 @@ def flow_losses(
         c4, c5 = model.upper(cc)
         true = model.fpn(cc, c4, c5)
     flows = model.flownet(ck, cc)
-    # flow in original pixels -> network-input pixels -> stride-8 pixels
-    h, w = key_img.shape[-2:]
-    fh, fw = flow.shape[-2:]
-    gt_in = flow * torch.tensor([w / fw, h / fh]).view(1, 2, 1, 1)
-    gt8 = resize_flow(gt_in, flows[0].shape[-2:])
+    # flow on the input grid in input pixels (_pair_batch) -> stride-8 grid and pixels
+    gt8 = resize_flow(flow, flows[0].shape[-2:])
     v8 = F.interpolate(valid, size=flows[0].shape[-2:], mode="bilinear", align_corners=False)
     epe = ((flows[0] - gt8).norm(dim=1, keepdim=True) * v8).sum() / v8.sum().clamp(min=1)
     pyr = partial_features(model, key, cc, flows)
@@ -724,13 +731,17 @@ def train_featflownet(
 
     sched = WarmupLR(opt, total_iters=steps, mode=schedule)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
+    aug_rng = np.random.default_rng([seed, 1])  # own stream: the pair order is the same either way
     cache: dict[int, Any] = {}
     rows = []
     for step in range(steps):
         idx = rng.choice(len(pairs), size=min(batch_size, len(pairs)), replace=False)
-        samples = [cache.setdefault(int(i), pairs[int(i)]) for i in idx]
+        for i in idx:
+            if int(i) not in cache:  # read and chain each pair's flow once
+                cache[int(i)] = pairs[int(i)]
+        samples = [cache[int(i)] for i in idx]
         if augment:
-            samples = [augment_flow_sample(x, rng) for x in samples]
+            samples = [augment_flow_sample(x, aug_rng) for x in samples]
         key, cur, flow, valid = _pair_batch(samples, spec)
         parts = flow_losses(m, key, cur, flow, valid)
         loss = epe_weight * parts["epe"] + feature_weight * parts["feature"]

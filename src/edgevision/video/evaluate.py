@@ -224,13 +224,13 @@ def warp_error(
     zero-flow error, the limit is the features (strided convolutions are not shift-
     equivariant; rotation and scale change them), not the flow network.
 
-    Args:
-        model: a torch ``yolact_*`` with ``flownet``.
-        data: dataset folder with ``videos/{split}/*/flow``.
-
     The flow's own endpoint error against the truth (input pixels, at stride 8) is reported
     too, over all pixels and over the valid ones (visible in both frames): result
     propagation moves masks with the flow, so there the flow's accuracy is what counts.
+
+    Args:
+        model: a torch ``yolact_*`` with ``flownet``.
+        data: dataset folder with ``videos/{split}/*/flow``.
 
     Returns:
         ``{"zero"|"featflownet"|"ground truth": {"p4", "p5", "protos", "epe_px",
@@ -266,7 +266,7 @@ def warp_error(
         cc, fc = feats(cur)
         f8 = m.flownet(ck, cc)[0]
         h, w = key.shape[-2:]
-        gt = flow * torch.tensor([w / flow.shape[-1], h / flow.shape[-2]]).view(1, 2, 1, 1)
+        gt = flow  # on the input grid, in input pixels (_pair_batch)
         sources = {
             "zero": torch.zeros_like(f8),
             "featflownet": f8,
@@ -293,7 +293,7 @@ def warp_error(
             out[name]["epe_valid_px"] = float(epe[v8].mean()) if v8.any() else 0.0
         out["info"] = {
             "pairs": float(len(idx)),
-            "flow_input_px": float(gt.norm(dim=1).mean()),
+            "flow_input_px": float(gt.norm(dim=1)[valid[:, 0] > 0.5].mean()),
             "valid_fraction": float(v8.float().mean()),
         }
     return out

@@ -96,3 +96,11 @@ def test_mask_ap_rises_when_overfitting_a_few_images(synth_images, tmp_path, one
     after = r.history[-1]["mask_ap"]
     assert after > max(before, 0.0) + 0.05, (before, after)
     assert r.best is not None and r.best.is_file()
+
+
+def test_flow_loss_weights_are_validated():
+    InstanceTrainConfig(flow_epe_weight=1.0, flow_feature_weight=0.0)  # EPE only is fine
+    with pytest.raises(ConfigError, match="flow_epe_weight"):
+        InstanceTrainConfig(flow_epe_weight=0.0, flow_feature_weight=0.0)
+    with pytest.raises(ConfigError, match="flow_epe_weight"):
+        InstanceTrainConfig(flow_epe_weight=-1.0)

@@ -86,6 +86,10 @@ class InstanceTrainConfig:
             :func:`~edgevision.data.flow.augment_flow_sample`). Runs made before this field
             existed trained without it; their saved configs now train with it unless they
             set ``flow_augment: false``.
+        flow_epe_weight: weight of the supervised end-point error in the FeatFlowNet loss
+            (the true motion: what result propagation needs).
+        flow_feature_weight: weight of the warped-feature loss on P4/P5 (what warping
+            features needs; it can pull the flow away from the true motion).
     """
 
     model: str = "yolact_mobilenetv2_320"
@@ -114,6 +118,8 @@ class InstanceTrainConfig:
     flow_schedule: Literal["constant", "cosine"] = "constant"
     flow_max_gap: int = 4
     flow_augment: bool = True
+    flow_epe_weight: float = 1.0
+    flow_feature_weight: float = 1.0
 
     def __post_init__(self) -> None:
         validate(self)
@@ -125,6 +131,13 @@ class InstanceTrainConfig:
             raise ConfigError(f"flow_max_gap must be >= 1, got {self.flow_max_gap}")
         if self.flow_steps < 0:
             raise ConfigError(f"flow_steps must be >= 0, got {self.flow_steps}")
+        if min(self.flow_epe_weight, self.flow_feature_weight) < 0 or not (
+            self.flow_epe_weight + self.flow_feature_weight > 0
+        ):
+            raise ConfigError(
+                "flow_epe_weight and flow_feature_weight must be >= 0 and not both 0, got "
+                f"{self.flow_epe_weight}, {self.flow_feature_weight}"
+            )
 
 
 # ------------------------------------------------------------------------------------------
@@ -395,7 +408,8 @@ def train_instance(
         new = to_dict(cfg)
         safe = (
             "epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap",
-            "flow_schedule", "flow_augment", "channels_last",
+            "flow_schedule", "flow_augment", "flow_epe_weight", "flow_feature_weight",
+            "channels_last",
         )  # fmt: skip
         diffs = [k for k in old if k not in safe and old[k] != new.get(k)]
         if diffs:
@@ -517,6 +531,8 @@ def train_instance(
             schedule=cfg.flow_schedule,
             max_gap=cfg.flow_max_gap,
             augment=cfg.flow_augment,
+            epe_weight=cfg.flow_epe_weight,
+            feature_weight=cfg.flow_feature_weight,
             seed=cfg.seed,
             progress=not quiet,
         )
@@ -527,6 +543,8 @@ def train_instance(
             "lr": cfg.flow_lr,
             "schedule": cfg.flow_schedule,
             "augment": cfg.flow_augment,
+            "epe_weight": cfg.flow_epe_weight,
+            "feature_weight": cfg.flow_feature_weight,
             "final_epe": flow_rows[-1]["epe"],
         }
         save_checkpoint(video_path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))

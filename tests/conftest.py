@@ -17,6 +17,14 @@ CAMVID = REPO.parent / "shared" / "data" / "camvid"
 # a small, fast variant of the reference model for export/runtime tests
 TINY_SEG = {"width_mult": 0.35, "aspp_channels": 32}
 TINY_SIZE = (64, 96)
+# a small YOLACT with FeatFlowNet for video-mode tests
+TINY_YOLACT_VIDEO = {
+    "width_mult": 0.35,
+    "fpn_channels": 32,
+    "proto_width": 32,
+    "num_protos": 8,
+    "flow_width": 16,
+}
 
 
 def _has_cuda() -> bool:
@@ -106,6 +114,73 @@ def synth_images(tmp_path_factory: pytest.TempPathFactory):
             generate(out, cfg, progress=False)
             made[key] = out
         return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def synth_videos(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: tiny synthetic training videos (exact flow, YouTube-VIS instances), no images,
+    generated once per set of arguments; fast motion so that frames really move.
+
+    ``synth_videos(seed=2, size=(128, 128), videos=1, frames=3, speed=0.1, pan=0.08) -> Path``
+    (treat it as read-only).
+    """
+    from edgevision.data.synth import SynthConfig, generate
+
+    made: dict[tuple, Path] = {}
+
+    def make(
+        *,
+        seed: int = 2,
+        size: tuple[int, int] = (128, 128),
+        videos: int = 1,
+        frames: int = 3,
+        speed: float = 0.1,
+        pan: float = 0.08,
+    ) -> Path:
+        key = (seed, size, videos, frames, speed, pan)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"videos{seed}") / "ds"
+            cfg = SynthConfig(
+                seed=seed,
+                image_size=size,
+                train_images=0,
+                val_images=0,
+                train_videos=videos,
+                val_videos=0,
+                frames=frames,
+                max_speed=speed,
+                max_pan=pan,
+                write_mp4=False,
+            )
+            generate(out, cfg, progress=False)
+            made[key] = out
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_yolact_video():
+    """Factory: ``tiny_yolact_video(size=(64, 64), video=True, seed=0, **kw)`` -> a small
+    untrained ``yolact_mobilenetv2_320`` (classes a-d) with FeatFlowNet unless ``video=False``."""
+    torch = pytest.importorskip("torch")
+    from edgevision.registry import create_model
+
+    def make(size=(64, 64), *, video: bool = True, seed: int | None = 0, **kw):
+        if seed is not None:
+            torch.manual_seed(seed)
+        base = dict(TINY_YOLACT_VIDEO)
+        if not video:
+            base.pop("flow_width")
+        return create_model(
+            "yolact_mobilenetv2_320",
+            class_names=list("abcd"),
+            input_size=size,
+            video=video,
+            **{**base, **kw},
+        )
 
     return make
 

@@ -126,6 +126,13 @@ def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_t
     frames = sample_frames(size=(96, 128), frames=4)
     assert all(isinstance(s(f), InstanceMasks) for f in frames)
     assert s.counts["keyframes"] == 2 and s.counts["non_keyframes"] == 2
+    # non-keyframes by DIS-flow mask propagation: only keyframes run a graph
+    dp = load_plugin(str(tmp_path / "parts"), video=True, keyframes="fixed:3", threads=1,
+                     propagate="dis")  # fmt: skip
+    assert "masks propagated with dis flow" in dp.describe()["mode"]
+    ds = dp.new_stream(0)
+    assert all(isinstance(ds(f), InstanceMasks) for f in frames)
+    assert ds.counts["propagate"] == 2 and ds.counts["backbone_lower"] == 2
     per_frame = load_plugin(str(tmp_path / "parts"), threads=1)
     assert per_frame.describe()["mode"] == "per-frame"
     with pytest.raises(ConfigError, match="component folder"):

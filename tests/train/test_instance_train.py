@@ -104,3 +104,12 @@ def test_flow_loss_weights_are_validated():
         InstanceTrainConfig(flow_epe_weight=0.0, flow_feature_weight=0.0)
     with pytest.raises(ConfigError, match="flow_epe_weight"):
         InstanceTrainConfig(flow_epe_weight=-1.0)
+
+
+def test_flow_data_must_hold_the_video_split(synth_images, tmp_path):
+    from edgevision.errors import DataError
+
+    data = synth_images(seed=3, size=(64, 64), train=4, val=2)
+    cfg = _cfg(data, tmp_path / "run", flow_steps=5, flow_data=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="flow_data"):
+        train_instance(cfg, quiet=True)

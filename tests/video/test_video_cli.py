@@ -96,6 +96,12 @@ def test_frame_folder_and_bad_input(video_set, tmp_path, capsys, one_torch_threa
     assert main(["video", str(plain), "--data", str(video_set)]) == 2
     assert "FeatFlowNet" in capsys.readouterr().err
     assert main(["video", str(plain), "--data", str(video_set), "--keyframes", "none"]) == 0
+    # DIS-flow propagation runs no network on non-keyframes: no FeatFlowNet needed
+    capsys.readouterr()
+    assert main(["video", str(plain), "--data", str(video_set), "--propagate", "dis"]) == 0
+    assert "| fixed:5 | 8 | 25 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["video", str(plain), "--data", str(video_set), "--propagate", "farneback"])
     assert main(["video", str(ck), "--data", str(tmp_path / "missing")]) == 2
     assert main(["video", str(ck), "--data", str(video_set), "--keyframes", "often"]) == 2
     empty = tmp_path / "empty"
@@ -150,6 +156,7 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
     assert "| all FP32 | warped protos | fixed:5 |" in text
     assert "| all FP32 | ProtoNet | adaptive |" in text
     assert "| all FP32 | propagated | fixed:5 |" in text
+    assert "| all FP32 | propagated, DIS flow | fixed:5 |" in text
     assert (tmp_path / "instance_strip.png").stat().st_size > 1000
     # the cached component folders belong to that checkpoint: another one is exported again
     from edgevision.video.report import instance_report

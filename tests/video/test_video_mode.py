@@ -31,25 +31,9 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def synth_video(tmp_path_factory):
+def synth_video(synth_videos):
     """One 128x128 training video with strong motion and exact flow."""
-    from edgevision.data.synth import SynthConfig, generate
-
-    out = tmp_path_factory.mktemp("vid") / "ds"
-    cfg = SynthConfig(
-        seed=2,
-        image_size=(128, 128),
-        train_images=0,
-        val_images=0,
-        train_videos=1,
-        val_videos=0,
-        frames=3,
-        max_speed=0.1,
-        max_pan=0.08,
-        write_mp4=False,
-    )
-    generate(out, cfg, progress=False)
-    return out
+    return synth_videos(seed=2, size=(128, 128), videos=1, frames=3, speed=0.1, pan=0.08)
 
 
 def _model(size=(128, 128), **kw):
@@ -343,3 +327,72 @@ def test_pair_batch_flow_is_in_input_pixels_on_the_input_grid():
     err = float((warp(key, f) - cur)[inner].abs().mean())
     err0 = float((key - cur)[inner].abs().mean())
     assert err < 0.25 * err0, (err, err0)
+
+
+def _textured(h, w, seed=0):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 255, (h // 8, w // 8, 3), dtype=np.uint8)
+    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_session_dis_propagation_moves_masks_without_any_network(one_torch_thread):
+    from edgevision.data.flow import warp_backward
+    from edgevision.video.core import DisFlow
+
+    # DIS flow of a known shift (cur(x) = key(x + d)) is that shift, in the frame's pixels
+    big = _textured(200, 240, seed=1)
+    d = np.array([3.0, -2.0], np.float32)
+    flow_true = np.broadcast_to(d, (*big.shape[:2], 2)).copy()
+    for side in (320, 120):  # full size, and computed shrunk then scaled back
+        dis = DisFlow(max_side=side)
+        moved = warp_backward(big, flow_true)
+        f = dis(dis.grey(moved), dis.grey(big), big.shape[:2])
+        assert f.shape == (200, 240, 2)
+        np.testing.assert_allclose(np.median(f[30:-30, 30:-30].reshape(-1, 2), 0), d, atol=0.4)
+    with pytest.raises(ValueError, match="preset"):
+        DisFlow("slowest")
+
+    torch.manual_seed(0)
+    plain = create_model(
+        "yolact_mobilenetv2_320",
+        class_names=list("abcd"),
+        input_size=(64, 64),
+        **{k: v for k, v in TINY.items() if k != "flow_width"},
+    )  # no FeatFlowNet: DIS propagation needs none
+    calls = {"lower": 0}
+    plain.backbone_lower.register_forward_hook(
+        lambda *a: calls.__setitem__("lower", calls["lower"] + 1)
+    )
+    with pytest.raises(ConfigError, match="FeatFlowNet"):
+        VideoSession(plain, keyframes="fixed:3", propagate=True)
+    with pytest.raises(ConfigError, match="propagate must be"):
+        VideoSession(plain, keyframes="fixed:3", propagate="lucas-kanade")
+    s = VideoSession(plain, keyframes="fixed:3", propagate="dis", conf_threshold=0.0, max_det=5)
+    base = _textured(96, 128, seed=2)
+    shift = np.array([2.0, 1.0], np.float32)  # the scene moves by this much per frame
+    frames = [warp_backward(base, np.broadcast_to(-shift * t, (96, 128, 2)).copy())
+              for t in range(4)]  # fmt: skip
+    results = [s(f) for f in frames]
+    infos = [s.counts["keyframes"], s.counts["non_keyframes"]]
+    assert infos == [2, 2] and calls["lower"] == 2 and s.counts["flow"] == 2
+    assert set(s.last.ms) >= {"preprocess", "backbone_lower"}  # frame 3 is a keyframe again
+    key = results[0]
+    assert len(key) > 0
+    checked = 0
+    for t in (1, 2):  # the keyframe's masks, moved by t * shift (chained DIS flows)
+        m = results[t].masks
+        assert m.shape == key.masks.shape
+        for i in range(len(key)):
+            k = key.masks[i].astype(np.float32)
+            exp = warp_backward(k[..., None], np.broadcast_to(-shift * t, (96, 128, 2)).copy())
+            exp = exp[..., 0] > 0.5 if exp.ndim == 3 else exp > 0.5
+            inner = np.s_[8:-8, 8:-8]
+            if exp[inner].sum() < 20:
+                continue
+            agree = (m[i][inner] == exp[inner]).mean()
+            stay = (m[i][inner] == key.masks[i][inner]).mean()
+            assert agree > 0.97 and agree >= stay, (t, i, agree, stay)
+            checked += 1
+    assert checked >= 2

@@ -120,6 +120,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=0, help="frames per engine call (0: #streams)")
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
     p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
+    p.add_argument(
+        "--propagate",
+        nargs="?",
+        const="featflownet",
+        default="",
+        choices=["featflownet", "dis", "dis:fast", "dis:medium"],
+        metavar="FLOW",
+        help="with --video: non-keyframes warp the keyframe's masks with FLOW (featflownet, "
+        "default; dis: OpenCV's DIS optical flow, no network on non-keyframes)",
+    )
     p.add_argument("--fps", type=int, default=30, help="frame rate of the output video")
     p.add_argument("--sample", metavar="FILE.mp4", help="write the built-in sample video, exit")
     p.add_argument("--no-progress", action="store_true", help="no live stats")
@@ -192,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         video=args.video,
         keyframes=args.keyframes,
+        propagate=args.propagate,
         duration=args.duration,
         fps=args.fps,
     )

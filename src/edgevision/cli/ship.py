@@ -28,10 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--which",
-        choices=["best", "last", "video"],
+        choices=["best", "last", "video", "video_ft"],
         default="best",
-        help="checkpoint: best (validation), last, or video (video.pt: the best image model "
-        "+ its trained FeatFlowNet, for YolactEdge video mode)",
+        help="checkpoint: best (validation), last, video (video.pt: the best image model "
+        "+ its trained FeatFlowNet, for YolactEdge video mode) or video_ft (video_ft.pt: "
+        "that, fine-tuned end to end on warped features: train --set video_steps=N)",
     )
     p.add_argument("--weights-dir", default="weights", metavar="DIR", help="default: weights")
     p.add_argument("--notes", default="", help="free text for the card")

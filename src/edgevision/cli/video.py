@@ -55,9 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--propagate",
-        action="store_true",
-        help="on non-keyframes warp the keyframe's final masks with the flow (backbone to C3 "
-        "+ FeatFlowNet only; fastest)",
+        nargs="?",
+        const="featflownet",
+        default=False,
+        choices=["featflownet", "dis", "dis:fast", "dis:medium"],
+        metavar="FLOW",
+        help="on non-keyframes warp the keyframe's final masks with the flow instead of the "
+        "heads: FLOW featflownet (default: backbone to C3 + FeatFlowNet) or dis (OpenCV's DIS "
+        "optical flow on the frames, preset ultrafast: no network on non-keyframes; fastest; "
+        "dis:fast, dis:medium: slower, more accurate presets)",
     )
     p.add_argument(
         "--warp-error",

@@ -389,6 +389,22 @@ class FlowPairs:
 
     def __getitem__(self, i: int) -> FlowSample:
         video, t, gap = self._pairs[i]
+        return self.pair(video, t, gap)
+
+    def has_pair(self, video: str, t: int, gap: int) -> bool:
+        """Whether video ``video`` (folder name) has flows for frames ``t .. t + gap``."""
+        per = self._steps.get(video)
+        return per is not None and gap >= 1 and all(t + k in per for k in range(gap))
+
+    def pair(self, video: str, t: int, gap: int) -> FlowSample:
+        """Frames ``t`` and ``t + gap`` of video ``video`` (folder name) and the flow between
+        them (chained), whatever ``max_gap`` is.
+
+        Raises:
+            KeyError: no such video or no flow for those frames (:meth:`has_pair`).
+        """
+        if not self.has_pair(video, t, gap):
+            raise KeyError(f"no flow for frames {t}..{t + gap} of video {video!r}")
         flow, valid = self._step(video, t)
         for k in range(1, gap):
             f, v = self._step(video, t + k)

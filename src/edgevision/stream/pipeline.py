@@ -65,6 +65,9 @@ class RunConfig:
         batch: most frames per engine call (0 = one per stream, capped by the plugin).
         video: video mode for instance models (per-stream keyframe state).
         keyframes: keyframe policy for video mode.
+        propagate: video mode's non-keyframes: ``""`` = the partial feature transform,
+            ``"featflownet"`` / ``"dis"`` / ``"dis:medium"`` = the keyframe's masks warped with
+            that flow (:class:`~edgevision.video.core.StreamSession`).
         duration: stop after this many seconds (0 = until every source ends).
         fps: frame rate written into the output video.
     """
@@ -80,6 +83,7 @@ class RunConfig:
     batch: int = 0
     video: bool = False
     keyframes: str = "fixed:5"
+    propagate: str = ""
     duration: float = 0.0
     fps: int = 30
 
@@ -333,6 +337,7 @@ def run_stream(
         threads=cfg.threads,
         video=cfg.video,
         keyframes=cfg.keyframes,
+        propagate=cfg.propagate or False,
     )
     stats = RunStats([s.text for s in specs])
     sources = [

@@ -202,25 +202,32 @@ class VideoSessionPlugin(PredictorPlugin):
     """
 
     def __init__(
-        self, model: Any, *, keyframes: str = "fixed:5", threads: int = 2, **kw: Any
+        self,
+        model: Any,
+        *,
+        keyframes: str = "fixed:5",
+        threads: int = 2,
+        propagate: bool | str = False,
+        **kw: Any,
     ) -> None:
         from edgevision.runtime import load_engine
 
         super().__init__(load_engine(model, backend="torch", threads=threads), max_batch=1, **kw)
         self.model = model
         self.keyframes = keyframes
+        self.propagate = propagate
         self.sessions: dict[int, Any] = {}
 
     def new_stream(self, stream_id: int) -> StreamSession:
         from edgevision.video.session import VideoSession
 
-        s = VideoSession(self.model, keyframes=self.keyframes)
+        s = VideoSession(self.model, keyframes=self.keyframes, propagate=self.propagate)
         self.sessions[stream_id] = s
         return s  # type: ignore[no-any-return]
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
-        d["mode"] = f"video ({self.keyframes})"
+        d["mode"] = f"video ({self.keyframes}{_prop_text(self.propagate)})"
         return d
 
 
@@ -242,10 +249,12 @@ class ComponentVideoPlugin(ModelPlugin):
         name: str | None = None,
         trained: bool | None = None,
         cleanup: Path | None = None,
+        propagate: bool | str = False,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.video.ort import ComponentSet
 
+        self.propagate = propagate
         self.parts = ComponentSet(folder, threads=threads)
         self.spec = self.parts.spec
         self.name = name or f"{self.spec.name} ({Path(folder).name})"
@@ -264,7 +273,9 @@ class ComponentVideoPlugin(ModelPlugin):
     def new_stream(self, stream_id: int) -> StreamSession:
         from edgevision.video.ort import OrtVideoSession
 
-        s = OrtVideoSession(self.parts, keyframes=self.keyframes, **self.post_kwargs)
+        s = OrtVideoSession(
+            self.parts, keyframes=self.keyframes, propagate=self.propagate, **self.post_kwargs
+        )
         self.sessions[stream_id] = s
         return s  # type: ignore[return-value]
 
@@ -278,12 +289,20 @@ class ComponentVideoPlugin(ModelPlugin):
             "precision": "mixed"
             if len(set(self.parts.precision.values())) > 1
             else next(iter(self.parts.precision.values())),
-            "mode": "per-frame" if self.keyframes == "none" else f"video ({self.keyframes})",
+            "mode": "per-frame"
+            if self.keyframes == "none"
+            else f"video ({self.keyframes}{_prop_text(self.propagate)})",
         }
 
     def close(self) -> None:
         if self._cleanup is not None:
             shutil.rmtree(self._cleanup, ignore_errors=True)
+
+
+def _prop_text(propagate: bool | str) -> str:
+    if not propagate:
+        return ""
+    return f", masks propagated with {'featflownet' if propagate is True else propagate} flow"
 
 
 def _export_to_temp(model: Any, name: str) -> tuple[Path, Path]:
@@ -332,6 +351,7 @@ def load_plugin(
     threads: int = 2,
     video: bool = False,
     keyframes: str = "fixed:5",
+    propagate: bool | str = False,
     max_batch: int = 4,
     **post_kwargs: Any,
 ) -> ModelPlugin:
@@ -346,6 +366,9 @@ def load_plugin(
         threads: intra-op threads of the engine.
         video: run instance models in YolactEdge video mode (per-stream keyframe state).
         keyframes: keyframe policy of video mode (``fixed:N`` or ``adaptive``).
+        propagate: video mode's non-keyframes warp the keyframe's masks with this flow
+            (``"featflownet"``, ``"dis"``, ``"dis:medium"``; ``False`` = partial feature
+            transform).
         max_batch: frames per engine call when batching across streams.
         **post_kwargs: postprocessor options.
 
@@ -364,7 +387,11 @@ def load_plugin(
         if engine == "torch":
             raise ConfigError(f"{p} is a component folder: it runs in ONNX Runtime")
         return ComponentVideoPlugin(
-            p, keyframes=keyframes if video else "none", threads=threads, **post_kwargs
+            p,
+            keyframes=keyframes if video else "none",
+            threads=threads,
+            propagate=propagate if video else False,
+            **post_kwargs,
         )
     if p.is_dir():
         from edgevision.errors import ModelFileError
@@ -428,10 +455,21 @@ def load_plugin(
             export_components(model, tmp, trained=trained)
             log.info("model %s: components exported for ONNX Runtime (%s)", name, tmp)
             return ComponentVideoPlugin(
-                tmp, keyframes=keyframes, threads=threads, name=name, trained=trained, cleanup=tmp
+                tmp,
+                keyframes=keyframes,
+                threads=threads,
+                name=name,
+                trained=trained,
+                cleanup=tmp,
+                propagate=propagate,
             )
         return VideoSessionPlugin(
-            model, keyframes=keyframes, threads=threads, name=name, trained=trained
+            model,
+            keyframes=keyframes,
+            threads=threads,
+            name=name,
+            trained=trained,
+            propagate=propagate,
         )
     if engine == "torch":
         from edgevision.runtime import load_engine

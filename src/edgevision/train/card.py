@@ -203,8 +203,8 @@ def ship(
     from edgevision.evaluate import evaluate
     from edgevision.runtime import Predictor, load_engine
 
-    if which not in ("best", "last", "video"):
-        raise ConfigError(f"which must be 'best', 'last' or 'video', got {which!r}")
+    if which not in ("best", "last", "video", "video_ft"):
+        raise ConfigError(f"which must be 'best', 'last', 'video' or 'video_ft', got {which!r}")
     run = Path(run_dir)
     require_dir(run, "run folder")
     require_dir(data, "dataset folder")
@@ -212,9 +212,10 @@ def ship(
     if not src.is_file():
         raise CheckpointError(f"{src}: no {which} checkpoint in this run folder")
     _, _, extra = load_checkpoint(src)
-    if which == "video":
-        # video.pt = the best image model + FeatFlowNet trained after it; the training record
-        # lives in the image checkpoints
+    if which in ("video", "video_ft"):
+        # video.pt = the best image model + FeatFlowNet trained after it (video_ft.pt: that,
+        # fine-tuned end to end on warped features); the training record lives in the image
+        # checkpoints
         base = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
         if base.is_file():
             extra = {**load_checkpoint(base)[2], **extra}
@@ -284,7 +285,8 @@ def ship(
             "wall_time_source": None if elapsed is None else elapsed_source,
             "runs": runs,
             "config": train_config,
-            "flow": (spec.extra or {}).get("flow") if which == "video" else None,
+            "flow": (spec.extra or {}).get("flow") if which.startswith("video") else None,
+            "video_finetune": (spec.extra or {}).get("video_finetune"),
         },
         "metrics": report.to_dict()["metrics"],
         "eval_command": (
@@ -345,6 +347,15 @@ def render_card(card: Mapping[str, Any]) -> str:
             f"- video model: the checkpoint above + FeatFlowNet trained after it for "
             f"{f.get('steps')} steps (final flow end-point error {float(f.get('final_epe')):.3f}); "
             "the wall time above is the image training only"
+        )
+    if t.get("video_finetune"):
+        v = t["video_finetune"]
+        lines.append(
+            f"- then fine-tuned end to end on warped features (YolactEdge; backbone frozen) "
+            f"for {v.get('steps')} steps of {v.get('batch_size')} frame pairs up to "
+            f"{v.get('max_gap')} apart from `{v.get('data')}`, AdamW lr {v.get('lr')}, "
+            f"per-frame loss weight {v.get('frame_weight')}, flow EPE weight "
+            f"{v.get('epe_weight')} (final loss {float(v.get('final_loss', float('nan'))):.3f})"
         )
     runs = t.get("runs") or []
     for r in runs:

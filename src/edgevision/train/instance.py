@@ -90,6 +90,20 @@ class InstanceTrainConfig:
             (the true motion: what result propagation needs).
         flow_feature_weight: weight of the warped-feature loss on P4/P5 (what warping
             features needs; it can pull the flow away from the true motion).
+        flow_data: dataset folder whose ``videos/{train_split}`` the FeatFlowNet trains on
+            (``None`` = ``data``): a larger synthetic flow set, as YolactEdge pre-trains on
+            FlyingChairs, keeps it from over-fitting the few training videos.
+        video_steps: after the FeatFlowNet (``OUT/video.pt``), fine-tune the video model end
+            to end on warped features for this many steps, backbone frozen, as YolactEdge
+            does (:func:`~edgevision.train.video.finetune_video`), and write
+            ``OUT/video_ft.pt`` (0 = skip). Resumable (``OUT/video_ft.state.pt``).
+        video_lr: its AdamW peak learning rate.
+        video_batch_size: (keyframe, current frame) pairs per step.
+        video_data: YouTube-VIS dataset whose ``train_split`` videos it trains on
+            (``None`` = ``flow_data`` or ``data``).
+        video_frame_weight: weight of the per-frame loss on the current frame (keeps the
+            keyframe accuracy).
+        video_epe_weight: weight of the flow's end-point error where the flow is known.
     """
 
     model: str = "yolact_mobilenetv2_320"
@@ -120,6 +134,13 @@ class InstanceTrainConfig:
     flow_augment: bool = True
     flow_epe_weight: float = 1.0
     flow_feature_weight: float = 1.0
+    flow_data: str | None = None
+    video_steps: int = 0
+    video_lr: float = 2e-4
+    video_batch_size: int = 4
+    video_data: str | None = None
+    video_frame_weight: float = 1.0
+    video_epe_weight: float = 1.0
 
     def __post_init__(self) -> None:
         validate(self)
@@ -131,6 +152,16 @@ class InstanceTrainConfig:
             raise ConfigError(f"flow_max_gap must be >= 1, got {self.flow_max_gap}")
         if self.flow_steps < 0:
             raise ConfigError(f"flow_steps must be >= 0, got {self.flow_steps}")
+        if self.video_steps < 0 or self.video_batch_size < 1 or self.video_lr <= 0:
+            raise ConfigError(
+                "video_steps must be >= 0, video_batch_size >= 1 and video_lr > 0, got "
+                f"{self.video_steps}, {self.video_batch_size}, {self.video_lr}"
+            )
+        if min(self.video_frame_weight, self.video_epe_weight) < 0:
+            raise ConfigError(
+                "video_frame_weight and video_epe_weight must be >= 0, got "
+                f"{self.video_frame_weight}, {self.video_epe_weight}"
+            )
         if min(self.flow_epe_weight, self.flow_feature_weight) < 0 or not (
             self.flow_epe_weight + self.flow_feature_weight > 0
         ):
@@ -143,6 +174,38 @@ class InstanceTrainConfig:
 # ------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------
+def target_tensors(
+    target: Any, image_size: tuple[int, int], input_size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One image's objects for :class:`~edgevision.losses.yolact.YolactLoss` after a stretch
+    resize to ``input_size``.
+
+    Args:
+        target: ``boxes`` (n, 4) xyxy image pixels, ``class_ids`` (n,), ``masks`` (n, H, W).
+        image_size: the image's ``(H, W)``.
+        input_size: the network input's ``(h, w)``.
+
+    Returns:
+        ``(boxes (n, 4) xyxy normalised 0-1, labels (n,) int64, masks (n, h, w) float32 0/1)``.
+    """
+    import cv2
+
+    (oh, ow), (h, w) = image_size, input_size
+    boxes = torch.from_numpy(np.asarray(target.boxes, np.float32).reshape(-1, 4))
+    boxes = boxes / torch.tensor([ow, oh, ow, oh], dtype=torch.float32)
+    labels = torch.from_numpy(np.asarray(target.class_ids, np.int64))
+    if len(labels):
+        ms = np.stack(
+            [
+                cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+                for m in target.masks
+            ]
+        )
+    else:
+        ms = np.zeros((0, h, w), np.uint8)
+    return boxes, labels, torch.from_numpy(ms.astype(np.float32))
+
+
 class InstanceTrainDataset(Dataset):
     """COCO images resized (stretch) to the input size, normalised as the spec says.
 
@@ -184,21 +247,7 @@ class InstanceTrainDataset(Dataset):
         h, w = self.spec.input_size
         x, _ = preprocess([s.image], self.spec)
         img = torch.from_numpy(x[0])
-        tgt: Any = s.target
-        oh, ow = s.image.shape[:2]
-        boxes = torch.from_numpy(np.asarray(tgt.boxes, np.float32).reshape(-1, 4))
-        boxes = boxes / torch.tensor([ow, oh, ow, oh], dtype=torch.float32)
-        labels = torch.from_numpy(np.asarray(tgt.class_ids, np.int64))
-        if len(labels):
-            ms = np.stack(
-                [
-                    cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-                    for m in tgt.masks
-                ]
-            )
-        else:
-            ms = np.zeros((0, h, w), np.uint8)
-        masks = torch.from_numpy(ms.astype(np.float32))
+        boxes, labels, masks = target_tensors(s.target, s.image.shape[:2], (h, w))
         ignore = None
         if self.use_ignore:
             ig = self.coco.ignore_mask(i)
@@ -360,6 +409,8 @@ class InstanceTrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     video: Path | None = None
     flow_history: list[dict[str, float]] = field(default_factory=list)
+    video_ft: Path | None = None
+    video_history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train_instance(
@@ -387,6 +438,10 @@ def train_instance(
 
     if not cfg.data:
         raise ConfigError("data: no dataset folder given")
+    if cfg.flow_steps > 0 and cfg.flow_data:
+        flow_split = Path(cfg.flow_data) / "videos" / cfg.train_split
+        if not flow_split.is_dir():
+            raise DataError(f"flow_data: no video split {cfg.train_split!r} in {cfg.flow_data}")
     entry = get_entry(cfg.model)
     if entry.task != "instance":
         raise ConfigError(f"model {cfg.model!r} is a {entry.task!r} model, not an instance model")
@@ -409,7 +464,8 @@ def train_instance(
         safe = (
             "epochs", "workers", "device", "out", "flow_steps", "flow_lr", "flow_max_gap",
             "flow_schedule", "flow_augment", "flow_epe_weight", "flow_feature_weight",
-            "channels_last",
+            "flow_data", "channels_last", "video_steps", "video_lr", "video_batch_size",
+            "video_data", "video_frame_weight", "video_epe_weight",
         )  # fmt: skip
         diffs = [k for k in old if k not in safe and old[k] != new.get(k)]
         if diffs:
@@ -524,7 +580,7 @@ def train_instance(
             raise ConfigError("flow_steps needs a video model: --set model_kwargs={video: true}")
         flow_rows = train_featflownet(
             vm,
-            cfg.data,
+            cfg.flow_data or cfg.data,
             split=cfg.train_split,
             steps=cfg.flow_steps,
             lr=cfg.flow_lr,
@@ -545,9 +601,13 @@ def train_instance(
             "augment": cfg.flow_augment,
             "epe_weight": cfg.flow_epe_weight,
             "feature_weight": cfg.flow_feature_weight,
+            "data": cfg.flow_data or cfg.data,
             "final_epe": flow_rows[-1]["epe"],
         }
         save_checkpoint(video_path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
+    video_ft_path, video_rows = None, []
+    if cfg.video_steps > 0:
+        video_ft_path, video_rows = _finetune_stage(cfg, out, device, quiet=quiet)
     return InstanceTrainResult(
         out_dir=out,
         last=last,
@@ -558,12 +618,60 @@ def train_instance(
         history=list(eval_hook.history) if eval_hook is not None else [],
         video=video_path,
         flow_history=flow_rows,
+        video_ft=video_ft_path,
+        video_history=video_rows,
     )
 
 
 # ------------------------------------------------------------------------------------------
 # CLI glue (``edgevision train`` dispatches here for task "instance")
 # ------------------------------------------------------------------------------------------
+def _finetune_stage(
+    cfg: InstanceTrainConfig, out: Path, device: Any, *, quiet: bool
+) -> tuple[Path, list[dict[str, float]]]:
+    """``OUT/video.pt`` fine-tuned end to end on warped features -> ``OUT/video_ft.pt``."""
+    from edgevision.checkpoint import load_model, save_checkpoint
+    from edgevision.io import file_sha256
+    from edgevision.train.video import finetune_video
+
+    src = out / "video.pt"
+    if not src.is_file():
+        raise ConfigError(
+            f"video_steps needs a trained FeatFlowNet ({src} is missing): set flow_steps"
+        )
+    vm: Any = load_model(src)
+    data = cfg.video_data or cfg.flow_data or cfg.data
+    rows = finetune_video(
+        vm.to(device),
+        data,
+        split=cfg.train_split,
+        steps=cfg.video_steps,
+        batch_size=cfg.video_batch_size,
+        lr=cfg.video_lr,
+        max_gap=cfg.flow_max_gap,
+        frame_weight=cfg.video_frame_weight,
+        epe_weight=cfg.video_epe_weight,
+        seed=cfg.seed,
+        state_path=out / "video_ft.state.pt",
+        tag=file_sha256(src),
+        progress=not quiet,
+    )
+    extra = dict(vm.spec.extra)
+    extra["video_finetune"] = {
+        "steps": cfg.video_steps,
+        "lr": cfg.video_lr,
+        "batch_size": cfg.video_batch_size,
+        "data": str(data),
+        "max_gap": cfg.flow_max_gap,
+        "frame_weight": cfg.video_frame_weight,
+        "epe_weight": cfg.video_epe_weight,
+        "final_loss": float(np.mean([r["loss"] for r in rows[-50:]])),
+    }
+    path = out / "video_ft.pt"
+    save_checkpoint(path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
+    return path, rows
+
+
 def config_from_args(args: Any) -> InstanceTrainConfig:
     """:class:`InstanceTrainConfig` from parsed ``edgevision train`` arguments."""
     from edgevision.config import apply_overrides, from_yaml, parse_size
@@ -617,6 +725,8 @@ def run_cli(args: Any) -> int:
         msg += f"; best val mask AP {r.best_mask_ap:.4f} -> {r.best}"
     if r.video is not None:
         msg += f"; video model (FeatFlowNet EPE {r.flow_history[-1]['epe']:.3f}) -> {r.video}"
+    if r.video_ft is not None:
+        msg += f"; fine-tuned on warped features -> {r.video_ft}"
     print(msg)
     return 0
 
@@ -687,6 +797,9 @@ def flow_losses(
     return {"epe": epe, "feature": feat, "feature_unwarped": unwarped}  # type: ignore[dict-item]
 
 
+_FLOW_CACHE_PAIRS = 2048  # ~1.4 MB each at 240x320: a large flow set is re-read instead
+
+
 def train_featflownet(
     model: nn.Module,
     data: str | Path,
@@ -754,10 +867,14 @@ def train_featflownet(
     rows = []
     for step in range(steps):
         idx = rng.choice(len(pairs), size=min(batch_size, len(pairs)), replace=False)
-        for i in idx:
-            if int(i) not in cache:  # read and chain each pair's flow once
-                cache[int(i)] = pairs[int(i)]
-        samples = [cache[int(i)] for i in idx]
+        samples = []
+        for i in idx:  # read and chain each pair's flow once, up to a memory budget
+            x = cache.get(int(i))
+            if x is None:
+                x = pairs[int(i)]
+                if len(cache) < _FLOW_CACHE_PAIRS:
+                    cache[int(i)] = x
+            samples.append(x)
         if augment:
             samples = [augment_flow_sample(x, aug_rng) for x in samples]
         key, cur, flow, valid = _pair_batch(samples, spec)

@@ -21,6 +21,16 @@ FPN feature T4, the smoothed P4/P5 and the prototypes. On a **non-keyframe**:
 With ``propagate=True`` (our addition, :mod:`edgevision.video.propagate`) steps 3–6 are
 replaced by warping the keyframe's final masks with the stride-8 flow: a non-keyframe costs
 the backbone to C3, FeatFlowNet and the mask warp.
+
+With ``propagate="dis"`` the flow comes from OpenCV's DIS optical flow (Kroeger et al. 2016,
+preset *ultrafast*; ``"dis:medium"`` slower and more accurate) on the grey frames instead of
+FeatFlowNet: a non-keyframe then runs no network at all (grey conversion, DIS, mask warp),
+and the flow is far more accurate than a flow from stride-8 features (``edgevision video
+--warp-error`` prints both end-point errors). The flow to the keyframe is chained from
+consecutive frames (current -> previous, then the previous frame's flow to the keyframe):
+small steps are what DIS estimates best. Each mask is warped per pixel with it, so rotation
+and scaling are followed too. This needs no FeatFlowNet, so it works with any YOLACT
+checkpoint.
 """
 
 from __future__ import annotations
@@ -98,6 +108,60 @@ class _KeyState:
     p5: Any
     protos: Any
     result: InstanceMasks | None = None
+    grey: np.ndarray | None = None
+
+
+PROPAGATE_FLOWS = ("featflownet", "dis", "dis:ultrafast", "dis:fast", "dis:medium")
+
+
+class DisFlow:
+    """Backward flow between grey frames with OpenCV's DIS optical flow.
+
+    Frames whose longer side exceeds ``max_side`` are shrunk for the flow (and the flow
+    scaled back up to their pixels).
+
+    Args:
+        preset: ``"ultrafast"``, ``"fast"`` or ``"medium"``.
+        max_side: longest side the flow is computed at.
+    """
+
+    def __init__(self, preset: str = "ultrafast", max_side: int = 320) -> None:
+        import cv2
+
+        presets = {
+            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }
+        if preset not in presets:
+            raise ValueError(f"DIS preset must be one of {sorted(presets)}, got {preset!r}")
+        self._dis = cv2.DISOpticalFlow_create(presets[preset])
+        self.max_side = int(max_side)
+
+    def grey(self, frame: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB -> the grey image the flow is computed on."""
+        import cv2
+
+        g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        h, w = g.shape
+        s = self.max_side / max(h, w)
+        if s < 1.0:
+            g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA)  # fmt: skip
+        return g
+
+    def __call__(self, cur: np.ndarray, key: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Flow current -> keyframe (``cur(x) = key(x + flow(x))``) as ``(H, W, 2)`` float32
+        in the pixels of frames of ``size`` (``(H, W)``), from their :meth:`grey` images."""
+        import cv2
+
+        f = self._dis.calc(cur, key, None)
+        h, w = size
+        if f.shape[:2] != (h, w):
+            sy, sx = h / f.shape[0], w / f.shape[1]
+            f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR)
+            f *= np.array([sx, sy], np.float32)
+        return f
 
 
 class _Timer:
@@ -122,7 +186,11 @@ class StreamSession:
         reuse_protos: warp the keyframe's prototypes instead of running ProtoNet on
             non-keyframes.
         propagate: on non-keyframes warp the keyframe's final masks with the flow instead of
-            running the partial feature transform and the heads.
+            running the partial feature transform and the heads: ``True`` /
+            ``"featflownet"`` with FeatFlowNet's flow (one translation per mask), ``"dis"``
+            with OpenCV's DIS flow on the frames (per pixel; no network runs on a
+            non-keyframe, no FeatFlowNet needed; ``"dis:fast"``/``"dis:medium"``: DIS's
+            slower, more accurate presets, ``"dis"`` = ``"dis:ultrafast"``).
         **post_kwargs: passed to :func:`~edgevision.postprocess.yolact.yolact_postprocess`.
 
     Attributes:
@@ -130,7 +198,7 @@ class StreamSession:
         counts: how often each stage ran (``Counter``).
 
     Raises:
-        ConfigError: no FeatFlowNet while the policy needs one.
+        ConfigError: no FeatFlowNet while the policy needs one, or an unknown ``propagate``.
     """
 
     def __init__(
@@ -141,35 +209,46 @@ class StreamSession:
         keyframes: str | KeyframePolicy = "fixed:5",
         has_flow: bool = True,
         reuse_protos: bool = False,
-        propagate: bool = False,
+        propagate: bool | str = False,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.errors import ConfigError
 
+        if isinstance(propagate, str) and propagate not in PROPAGATE_FLOWS:
+            raise ConfigError(
+                f"propagate must be one of {', '.join(PROPAGATE_FLOWS)} (or True/False), "
+                f"got {propagate!r}"
+            )
         self.ops = ops
         self.spec = spec
         self.policy = parse_keyframes(keyframes)
         per_frame = type(self.policy) is KeyframePolicy or (
             getattr(self.policy, "interval", 0) == 1
         )
-        if not has_flow and not per_frame:
+        self._dis = None
+        if isinstance(propagate, str) and propagate.startswith("dis"):
+            self._dis = DisFlow(propagate.partition(":")[2] or "ultrafast")
+        if not has_flow and not per_frame and self._dis is None:
             raise ConfigError(
                 "this model has no FeatFlowNet (built without video=True or trained without "
                 "flow): video mode needs one; use keyframes='none' for per-frame mode"
             )
         self.reuse_protos = reuse_protos
-        self.propagate = propagate
+        self.propagate = bool(propagate)
         self.post_kwargs = post_kwargs
         self.counts: Counter[str] = Counter()
         self.last: FrameInfo | None = None
         self._key: _KeyState | None = None
         self._since_key = 0
         self._index = 0
+        self._prev_grey: np.ndarray | None = None
+        self._chain: np.ndarray | None = None
 
     def reset(self) -> None:
         """Drop the keyframe (the next frame is a keyframe) and the policy's memory."""
         self._key = None
         self._since_key = 0
+        self._prev_grey = self._chain = None
         self.policy.reset()
 
     @property
@@ -181,17 +260,46 @@ class StreamSession:
         """Process one ``(H, W, 3)`` uint8 RGB frame; returns masks in its pixels."""
         ops = self.ops
         tm = _Timer()
-        x_np, transforms = preprocess([frame], self.spec)
-        x = ops.to_input(x_np)
-        tm.lap("preprocess")
         size = tuple(np.asarray(frame).shape[:2])
         if self._key is not None and self._key.size != size:
             self.reset()
+        promoted, motion = False, None
+        grey = None
+        if self._dis is not None:
+            grey = self._dis.grey(frame)
+            tm.lap("preprocess")
+            key = self._key
+            if (
+                key is not None
+                and key.result is not None
+                and key.grey is not None
+                and (not self.policy.wants_keyframe(self._since_key))
+            ):
+                if self._chain is not None:
+                    # current -> previous frame, then the previous frame's flow to the keyframe
+                    from edgevision.data.flow import compose_flow
+
+                    step = self._dis(grey, self._prev_grey, size)  # type: ignore[arg-type]
+                    ones = np.ones(size, bool)
+                    flow = compose_flow(step, self._chain, ones, ones)[0]
+                else:
+                    flow = self._dis(grey, key.grey, size)  # type: ignore[arg-type]
+                self._prev_grey, self._chain = grey, flow
+                self.counts["flow"] += 1
+                tm.lap("flow")
+                f4 = flow[::4, ::4]
+                motion = float(np.hypot(f4[..., 0], f4[..., 1]).mean()) / float(min(size))
+                if self.policy.promote(self._since_key + 1, motion):
+                    promoted = True
+                else:
+                    return self._propagated(key.result, flow, motion, tm, rigid=False)
+        x_np, transforms = preprocess([frame], self.spec)
+        x = ops.to_input(x_np)
+        tm.lap("preprocess")
         c3 = ops.lower(x)
         self.counts["backbone_lower"] += 1
         tm.lap("backbone_lower")
-        keyframe = self._key is None or self.policy.wants_keyframe(self._since_key)
-        promoted, motion = False, None
+        keyframe = promoted or self._key is None or self.policy.wants_keyframe(self._since_key)
         pyr: list[Any] | None = None
         protos: Any = None
         t4 = None
@@ -205,19 +313,8 @@ class StreamSession:
             if self.policy.promote(self._since_key + 1, motion):
                 keyframe, promoted = True, True
             elif self.propagate and key.result is not None:
-                prop = propagate_instances(
-                    key.result,
-                    flow_to_original(ops.flow_numpy(flows[0]), transforms[0]),
-                    rigid=True,
-                )
-                self.counts["propagate"] += 1
-                tm.lap("warp")
-                self._since_key += 1
-                self.policy.observe(False, prop)
-                self.counts["non_keyframes"] += 1
-                self.last = FrameInfo(self._index, False, False, motion, tm.ms)
-                self._index += 1
-                return prop
+                flow = flow_to_original(ops.flow_numpy(flows[0]), transforms[0])
+                return self._propagated(key.result, flow, motion, tm, rigid=True)
             else:
                 wt4 = ops.warp(key.t4, flows[1])
                 p4 = ops.warp(key.p4, flows[1])
@@ -242,7 +339,8 @@ class StreamSession:
             self.counts["protonet"] += 1
             tm.lap("protonet")
         if keyframe:
-            self._key = _KeyState(size, c3, t4, pyr[1], pyr[2], protos)  # type: ignore[arg-type]
+            self._prev_grey, self._chain = grey, None
+            self._key = _KeyState(size, c3, t4, pyr[1], pyr[2], protos, grey=grey)  # type: ignore[arg-type]
             self._since_key = 0
         else:
             self._since_key += 1
@@ -259,3 +357,23 @@ class StreamSession:
         self.last = FrameInfo(self._index, keyframe, promoted, motion, tm.ms)
         self._index += 1
         return res  # type: ignore[return-value]
+
+    def _propagated(
+        self,
+        key_result: InstanceMasks,
+        flow: np.ndarray,
+        motion: float | None,
+        tm: _Timer,
+        *,
+        rigid: bool,
+    ) -> InstanceMasks:
+        """A non-keyframe's result: the keyframe's masks warped with ``flow`` (original px)."""
+        prop = propagate_instances(key_result, flow, rigid=rigid)
+        self.counts["propagate"] += 1
+        tm.lap("warp")
+        self._since_key += 1
+        self.policy.observe(False, prop)
+        self.counts["non_keyframes"] += 1
+        self.last = FrameInfo(self._index, False, False, motion, tm.ms)
+        self._index += 1
+        return prop

@@ -100,7 +100,7 @@ def run_video(
     split: str = "val",
     keyframes: str = "fixed:5",
     reuse_protos: bool = False,
-    propagate: bool = False,
+    propagate: bool | str = False,
     max_frames: int = 0,
     warmup: int = 2,
     **post_kwargs: Any,
@@ -218,7 +218,8 @@ def warp_error(
 
     On ``pairs`` random frame pairs up to ``max_gap`` frames apart (synthetic videos with
     ground-truth flow), the keyframe's P4, P5 and prototypes are warped to the current frame
-    with zero flow (plain reuse), FeatFlowNet's flow and the exact ground-truth flow, and
+    with zero flow (plain reuse), FeatFlowNet's flow, OpenCV's DIS flow on the frames (what
+    ``propagate="dis"`` uses) and the exact ground-truth flow, and
     compared with the features computed on the current frame: relative L2 error
     ``‖warped − computed‖ / ‖computed‖``. When even the ground-truth flow leaves most of the
     zero-flow error, the limit is the features (strided convolutions are not shift-
@@ -233,7 +234,7 @@ def warp_error(
         data: dataset folder with ``videos/{split}/*/flow``.
 
     Returns:
-        ``{"zero"|"featflownet"|"ground truth": {"p4", "p5", "protos", "epe_px",
+        ``{"zero"|"featflownet"|"dis"|"ground truth": {"p4", "p5", "protos", "epe_px",
         "epe_valid_px"}}`` (relative feature errors; flow endpoint errors in input px),
         plus ``"pairs"``/``"flow_input_px"``/``"valid_fraction"`` under ``"info"``.
 
@@ -252,8 +253,21 @@ def warp_error(
         raise DataError(f"{data}: no frame pairs with ground-truth flow in split {split!r}")
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(fp), size=min(pairs, len(fp)), replace=False)
-    key, cur, flow, valid = _pair_batch([fp[int(i)] for i in idx], model.spec)
+    samples = [fp[int(i)] for i in idx]
+    key, cur, flow, valid = _pair_batch(samples, model.spec)
     m = model.eval()
+    # OpenCV's DIS flow (what --propagate dis uses), moved onto the input grid like the truth
+    from edgevision.data.flow import flow_to_input
+    from edgevision.preprocess import preprocess
+    from edgevision.video.core import DisFlow
+
+    dis = DisFlow()
+    _, ts = preprocess([s.image0 for s in samples], model.spec)
+    dis_in = []
+    for s, t in zip(samples, ts):
+        fo = dis(dis.grey(s.image0), dis.grey(s.image1), s.image0.shape[:2])
+        dis_in.append(flow_to_input(fo, np.ones(fo.shape[:2], bool), t)[0])
+    dis_flow = torch.from_numpy(np.stack(dis_in)).permute(0, 3, 1, 2).float()
 
     def feats(x: Any) -> tuple[Any, Any]:
         c3 = m.lower(x)
@@ -270,6 +284,7 @@ def warp_error(
         sources = {
             "zero": torch.zeros_like(f8),
             "featflownet": f8,
+            "dis": resize_flow(dis_flow, f8.shape[-2:]),
             "ground truth": resize_flow(gt, f8.shape[-2:]),
         }
         for name, fl in sources.items():

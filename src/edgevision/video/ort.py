@@ -227,7 +227,7 @@ class OrtVideoSession(StreamSession):
         *,
         keyframes: str | KeyframePolicy = "fixed:5",
         reuse_protos: bool = False,
-        propagate: bool = False,
+        propagate: bool | str = False,
         threads: int = 2,
         **post_kwargs: Any,
     ) -> None:

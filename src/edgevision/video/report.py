@@ -52,10 +52,12 @@ STAGES = ("preprocess", "backbone_lower", "backbone_upper", "fpn", "protonet", "
           "flow", "warp", "postprocess")  # fmt: skip
 
 
-NONKEY_MODES: dict[str, dict[str, bool]] = {
+NONKEY_MODES: dict[str, dict[str, bool | str]] = {
     "ProtoNet": {},
     "warped protos": {"reuse_protos": True},
     "propagated": {"propagate": True},
+    "propagated, DIS flow": {"propagate": "dis"},
+    "propagated, DIS medium": {"propagate": "dis:medium"},
 }
 """Table II's non-keyframe paths: label -> :func:`compare_modes` options."""
 
@@ -293,8 +295,10 @@ def instance_report(
         "P3 from the current C3, ProtoNet and the head run); *warped protos* = the same with "
         "the keyframe's prototypes warped instead of ProtoNet; *propagated* = backbone to "
         "C3 + FeatFlowNet only, the keyframe's final masks warped with the flow "
-        "(`edgevision.video.propagate`). `warp` in the stage table is the feature, "
-        "prototype or mask warp.",
+        "(`edgevision.video.propagate`); *propagated, DIS flow* / *DIS medium* = no network "
+        "on non-keyframes: OpenCV's DIS optical flow (presets ultrafast / medium) on the grey "
+        "frames, chained frame to frame, warps the keyframe's masks per pixel. `warp` in the "
+        "stage table is the feature, prototype or mask warp; `flow` FeatFlowNet or DIS.",
         "",
         f"![predicted masks on consecutive frames]({strip.name})",
         "",

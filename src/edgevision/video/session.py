@@ -141,7 +141,7 @@ class VideoSession(StreamSession):
         *,
         keyframes: str | KeyframePolicy = "fixed:5",
         reuse_protos: bool = False,
-        propagate: bool = False,
+        propagate: bool | str = False,
         device: str | torch.device = "cpu",
         **post_kwargs: Any,
     ) -> None:

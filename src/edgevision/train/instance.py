@@ -754,6 +754,16 @@ def _pair_batch(
     return torch.from_numpy(key), torch.from_numpy(cur), flow, valid
 
 
+def flow_epe(flow8: torch.Tensor, flow: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean end-point error (stride-8 pixels) of ``flow8`` ``(N, 2, h, w)`` over the valid
+    pixels of ``flow`` / ``valid`` (on the input grid in input pixels, :func:`_pair_batch`)."""
+    from edgevision.video.warp import resize_flow
+
+    gt8 = resize_flow(flow, flow8.shape[-2:])
+    v8 = F.interpolate(valid, size=flow8.shape[-2:], mode="bilinear", align_corners=False)
+    return ((flow8 - gt8).norm(dim=1, keepdim=True) * v8).sum() / v8.sum().clamp(min=1)
+
+
 def flow_losses(
     model: Any,
     key_img: torch.Tensor,
@@ -775,7 +785,6 @@ def flow_losses(
         ``{"epe", "feature", "feature_unwarped"}`` scalars (EPE in stride-8 pixels).
     """
     from edgevision.video.session import partial_features
-    from edgevision.video.warp import resize_flow
 
     with torch.no_grad():
         ck = model.lower(key_img)
@@ -786,10 +795,7 @@ def flow_losses(
         c4, c5 = model.upper(cc)
         true = model.fpn(cc, c4, c5)
     flows = model.flownet(ck, cc)
-    # flow on the input grid in input pixels (_pair_batch) -> stride-8 grid and pixels
-    gt8 = resize_flow(flow, flows[0].shape[-2:])
-    v8 = F.interpolate(valid, size=flows[0].shape[-2:], mode="bilinear", align_corners=False)
-    epe = ((flows[0] - gt8).norm(dim=1, keepdim=True) * v8).sum() / v8.sum().clamp(min=1)
+    epe = flow_epe(flows[0], flow, valid)
     pyr = partial_features(model, key, cc, flows)
     feat = sum(F.mse_loss(pyr[i], true[i]) for i in (1, 2))
     with torch.no_grad():

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from edgevision.config import ModelSpec
 from edgevision.errors import CheckpointError, ConfigError, DataError
@@ -172,8 +171,8 @@ def video_losses(
     model: Any, criterion: Any, b: VideoPairBatch, *, frame_weight: float, epe_weight: float
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss and its parts (``video``, ``frame``, ``epe``) for one batch."""
+    from edgevision.train.instance import flow_epe
     from edgevision.video.session import partial_features
-    from edgevision.video.warp import resize_flow
 
     with torch.no_grad():
         ck = model.lower(b.key)
@@ -191,9 +190,7 @@ def video_losses(
         total = total + frame_weight * lf
         parts["frame"] = float(lf.detach())
     if epe_weight > 0 and float(b.valid.sum()) > 0:
-        gt8 = resize_flow(b.flow, flows[0].shape[-2:])
-        v8 = F.interpolate(b.valid, size=flows[0].shape[-2:], mode="bilinear", align_corners=False)
-        epe = ((flows[0] - gt8).norm(dim=1, keepdim=True) * v8).sum() / v8.sum().clamp(min=1)
+        epe = flow_epe(flows[0], b.flow, b.valid)
         total = total + epe_weight * epe
         parts["epe"] = float(epe.detach())
     return total, parts

@@ -157,6 +157,16 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
     assert "| all FP32 | ProtoNet | adaptive |" in text
     assert "| all FP32 | propagated | fixed:5 |" in text
     assert "| all FP32 | propagated, DIS flow | fixed:5 |" in text
+    assert "## Table III" in text
+    for k in (2, 3, 4, 5):
+        assert f"| all FP32 | DIS medium | fixed:{k} |" in text
+        assert f"| INT8, FPN + head FP32 | DIS flow | fixed:{k} |" in text
+        assert f"\n| fixed:{k} | " in text  # the exact-flow ceiling row
+    rep = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert set(rep["ceiling"]) == {"fixed:2", "fixed:3", "fixed:4", "fixed:5"}
+    assert main(["report", "instance", str(ck), "--data", str(data), "--intervals", "1,5",
+                 "--out", str(tmp_path / "x.md")]) == 2  # fmt: skip
+    assert "--intervals must be >= 2" in capsys.readouterr().err
     assert (tmp_path / "instance_strip.png").stat().st_size > 1000
     # the cached component folders belong to that checkpoint: another one is exported again
     from edgevision.video.report import instance_report
@@ -168,6 +178,31 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
                     int8_config="all FP32", max_frames=2, log=said.append)  # fmt: skip
     assert any("another checkpoint" in m for m in said), said
     assert any(m.startswith("exporting components") for m in said)
+
+
+def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread):
+    """Interval 1 is per-frame mode; a longer interval splats the keyframe's masks with the
+    dataset's flow; a set without flow files is refused by name."""
+    import shutil
+
+    from edgevision.checkpoint import load_model
+    from edgevision.errors import DataError
+    from edgevision.video.evaluate import exact_flow_propagation, run_video
+
+    torch.manual_seed(0)
+    m = load_model(_ckpt(tmp_path / "v.pt")).eval()
+    per_frame = run_video(m, video_set, keyframes="none", conf_threshold=0.0)
+    one = exact_flow_propagation(m, video_set, 1, conf_threshold=0.0)
+    assert one.keyframe_fraction == 1.0 and one.frames == per_frame.frames
+    assert one.mask_ap == pytest.approx(per_frame.mask_ap, abs=1e-9)
+    two = exact_flow_propagation(m, video_set, 2, conf_threshold=0.0)
+    assert two.keyframe_fraction == 0.5 and two.mask_ap is not None
+    bare = tmp_path / "noflow"
+    shutil.copytree(video_set, bare)
+    for d in bare.rglob("flow"):
+        shutil.rmtree(d)
+    with pytest.raises(DataError, match="missing"):
+        exact_flow_propagation(m, bare, 2)
 
 
 def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):

@@ -270,6 +270,30 @@ def test_propagate_instances_moves_masks_with_the_flow():
     np.testing.assert_allclose(fo[..., 1], 0.0, atol=1e-6)
 
 
+def test_splat_instances_moves_masks_forward():
+    """Forward splatting: a square moved by an integer flow lands exactly; the box follows;
+    what leaves the image is dropped; scores and classes stay."""
+    from edgevision.results import InstanceMasks
+    from edgevision.video.propagate import splat_instances
+
+    m = np.zeros((2, 40, 50), bool)
+    m[0, 10:20, 10:20] = True
+    m[1, 30:38, 44:50] = True
+    key = InstanceMasks(np.array([[10, 10, 20, 20], [44, 30, 50, 38]], np.float32),
+                        np.array([0.9, 0.4]), np.array([0, 1]), ["a", "b"], (40, 50), masks=m)  # fmt: skip
+    flow = np.zeros((40, 50, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 3.0, -2.0
+    out = splat_instances(key, flow)
+    want = np.zeros((40, 50), bool)
+    want[8:18, 13:23] = True
+    assert (out.masks[0] == want).all()
+    assert out.boxes[0].tolist() == [13, 8, 23, 18]
+    assert out.masks[1].sum() == 8 * 3  # 3 of its 6 columns left the image
+    assert out.scores.tolist() == pytest.approx([0.9, 0.4]) and out.class_ids.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="flow is"):
+        splat_instances(key, flow[:10])
+
+
 def test_session_propagate_runs_only_lower_and_flow_on_non_keyframes(one_torch_thread):
     m = _model(size=(64, 64))
     calls = {"protonet": 0, "head": 0}

@@ -131,6 +131,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--calib-split", default="train", help="image split for INT8 calibration")
     ins.add_argument("--calib-size", type=int, default=32)
     ins.add_argument("--keyframes", default="fixed:5", help="fixed policy of Table II")
+    ins.add_argument(
+        "--intervals",
+        default="2,3,4,5",
+        help="keyframe intervals of Table III (DIS propagation; '' for none)",
+    )
     ins.add_argument("--rounds", type=int, default=2, help="alternating timing rounds")
     ins.add_argument("--max-frames", type=int, default=0, help="frames per run (0: all)")
     ins.add_argument("--threads", type=int, default=2)
@@ -346,6 +351,14 @@ def run_instance(args: argparse.Namespace) -> int:
 
     require_dir(args.data, "dataset folder")
     parse_keyframes(args.keyframes)
+    try:
+        intervals = [int(v) for v in args.intervals.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--intervals: comma-separated integers, got {args.intervals!r}"
+        ) from None
+    if any(k < 2 for k in intervals):
+        raise ConfigError(f"--intervals must be >= 2 (1 is per-frame mode), got {intervals}")
     if args.rounds < 1 or args.calib_size < 1 or args.max_frames < 0:
         raise ConfigError("--rounds and --calib-size must be >= 1, --max-frames >= 0")
     files = instance_report(
@@ -357,6 +370,7 @@ def run_instance(args: argparse.Namespace) -> int:
         calib_split=args.calib_split,
         calib_size=args.calib_size,
         keyframes=args.keyframes,
+        intervals=intervals,
         threads=args.threads,
         rounds=args.rounds,
         max_frames=args.max_frames,

@@ -25,6 +25,7 @@ from edgevision.io import read_image
 __all__ = [
     "VideoRun",
     "compare_modes",
+    "exact_flow_propagation",
     "list_frames",
     "make_session",
     "run_video",
@@ -203,6 +204,81 @@ def compare_modes(
         }
         out.append(first)
     return out
+
+
+def exact_flow_propagation(
+    model: Any,
+    data: str | os.PathLike[str],
+    every: int = 5,
+    *,
+    split: str = "val",
+    **post_kwargs: Any,
+) -> VideoRun:
+    """The ceiling of result propagation: keyframes every ``every`` frames run per frame;
+    the frames between get the keyframe's masks moved with the dataset's *exact* flow.
+
+    The synthetic generator writes the forward flow ``t -> t+1``
+    (``videos/SPLIT/VIDEO/flow/NNNNN.flo``); it is chained from the keyframe to the current
+    frame (:func:`~edgevision.data.flow.compose_flow`) and the keyframe's masks are splatted
+    with it (:func:`~edgevision.video.propagate.splat_instances`). What this scores is what
+    ``propagate=...`` could reach with a perfect flow: the gap to per-frame mode that is
+    left is what moving masks cannot follow (occlusion changes, objects entering, shape
+    changes, keyframe errors carried), not flow error. AP only (no timing).
+
+    Args:
+        model: a torch ``yolact_*`` or a :class:`~edgevision.video.ort.ComponentSet`.
+        data: a YouTube-VIS-layout dataset with exact flow.
+        every: keyframe interval (1 = per frame).
+
+    Raises:
+        DataError: no annotations, or a video without its flow files.
+    """
+    from edgevision.data.flow import compose_flow, read_flow
+    from edgevision.evaluate.video import VideoEvaluator
+    from edgevision.video.propagate import splat_instances
+
+    if every < 1:
+        raise DataError(f"keyframe interval must be >= 1, got {every}")
+    videos, ann = _videos(data, split)
+    if ann is None:
+        raise DataError(
+            f"{data}: no annotations/ytvis_{split}.json (exact flow needs the synthetic layout)"
+        )
+    ev = VideoEvaluator(str(ann))
+    n = 0
+    for vid, frames in videos:
+        session = make_session(model, keyframes="none", **post_kwargs)
+        key = None
+        chain = None
+        for t, path in enumerate(frames):
+            if t % every == 0 or key is None:
+                key, chain = session(read_image(path)), None
+                ev.add(vid, t, key)
+            else:
+                fp = Path(path).parent / "flow" / f"{t - 1:05d}.flo"
+                if not fp.is_file():
+                    raise DataError(
+                        f"{fp}: missing (exact flow needs the synthetic generator's flow files)"
+                    )
+                step = read_flow(fp)
+                ones = np.ones(step.shape[:2], bool)
+                chain = step if chain is None else compose_flow(chain, step, ones, ones)[0]
+                ev.add(vid, t, splat_instances(key, chain))
+            n += 1
+    ap = ev.summarize()
+    nan0 = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
+    return VideoRun(
+        keyframes=f"fixed:{every}",
+        frames=n,
+        keyframe_fraction=float(
+            np.mean([t % every == 0 for _, fr in videos for t in range(len(fr))])
+        ),
+        ms_per_frame=0.0,
+        ms_keyframe=None,
+        ms_non_keyframe=None,
+        mask_ap=nan0(ap.get("segm", {}).get("AP")),
+        box_ap=nan0(ap.get("bbox", {}).get("AP")),
+    )
 
 
 def warp_error(

@@ -26,7 +26,7 @@ from edgevision.postprocess.letterbox import map_to_original
 from edgevision.preprocess import Transform
 from edgevision.results import InstanceMasks
 
-__all__ = ["flow_to_original", "propagate_instances"]
+__all__ = ["flow_to_original", "propagate_instances", "splat_instances"]
 
 
 def flow_to_original(flow: np.ndarray, t: Transform, stride: int = 8) -> np.ndarray:
@@ -37,6 +37,18 @@ def flow_to_original(flow: np.ndarray, t: Transform, stride: int = 8) -> np.ndar
     fo[..., 0] /= float(t.scale[1])
     fo[..., 1] /= float(t.scale[0])
     return fo
+
+
+def _moved(key: InstanceMasks, boxes: np.ndarray, masks: np.ndarray) -> InstanceMasks:
+    """``key``'s detections (scores, classes) with new boxes and masks."""
+    return InstanceMasks(
+        boxes,
+        np.asarray(key.scores).copy(),
+        np.asarray(key.class_ids).copy(),
+        list(key.class_names),
+        key.image_size,
+        masks=masks,
+    )
 
 
 def propagate_instances(
@@ -92,11 +104,35 @@ def propagate_instances(
         else:  # left the image (or vanished): move the box with the motion under it
             d = flow[by0:by1, bx0:bx1].reshape(-1, 2).mean(0)
             boxes[i] -= np.array([d[0], d[1], d[0], d[1]], np.float32)
-    return InstanceMasks(
-        boxes,
-        np.asarray(key.scores).copy(),
-        np.asarray(key.class_ids).copy(),
-        list(key.class_names),
-        (h, w),
-        masks=masks,
-    )
+    return _moved(key, boxes, masks)
+
+
+def splat_instances(key: InstanceMasks, flow: np.ndarray, *, close: int = 3) -> InstanceMasks:
+    """Move ``key``'s masks with a *forward* flow (``(H, W, 2)``, keyframe -> current frame):
+    every mask pixel goes to its rounded new position, then a ``close``×``close`` closing
+    fills the holes splatting leaves. Boxes are the moved masks' boxes; scores and classes
+    the keyframe's. The oracle of :func:`~edgevision.video.evaluate.exact_flow_propagation`
+    (the synthetic generator writes forward flow).
+    """
+    import cv2
+
+    h, w = key.image_size
+    if flow.shape[:2] != (h, w):
+        raise ValueError(f"flow is {flow.shape[:2]}, the keyframe result is {(h, w)}")
+    masks = np.zeros((len(key), h, w), dtype=bool)
+    boxes = np.asarray(key.boxes, np.float32).copy()
+    kernel = np.ones((close, close), np.uint8) if close > 1 else None
+    for i in range(len(key)):
+        ys, xs = np.nonzero(key.masks[i])
+        nx = np.rint(xs + flow[ys, xs, 0]).astype(np.int64)
+        ny = np.rint(ys + flow[ys, xs, 1]).astype(np.int64)
+        ok = (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
+        m = np.zeros((h, w), np.uint8)
+        m[ny[ok], nx[ok]] = 1
+        if kernel is not None:
+            m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+        masks[i] = m > 0
+        yy, xx = np.nonzero(masks[i])
+        if len(xx):
+            boxes[i] = (xx.min(), yy.min(), xx.max() + 1, yy.max() + 1)
+    return _moved(key, boxes, masks)

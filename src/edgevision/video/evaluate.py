@@ -223,7 +223,8 @@ def exact_flow_propagation(
     with it (:func:`~edgevision.video.propagate.splat_instances`). What this scores is what
     ``propagate=...`` could reach with a perfect flow: the gap to per-frame mode that is
     left is what moving masks cannot follow (occlusion changes, objects entering, shape
-    changes, keyframe errors carried), not flow error. AP only (no timing).
+    changes, keyframe errors carried) and the splat's rounding, not flow error. AP only
+    (no timing).
 
     Args:
         model: a torch ``yolact_*`` or a :class:`~edgevision.video.ort.ComponentSet`.

@@ -348,8 +348,11 @@ def instance_report(
                 "Ceiling: the same propagation with the dataset's *exact* flow (chained from "
                 "the keyframe, masks splatted forward; FP32 keyframes; "
                 "`edgevision.video.evaluate.exact_flow_propagation`). The AP left between "
-                "this row and per-frame mode is what moving the keyframe's masks cannot "
-                "follow, whatever the flow.",
+                "this row and per-frame mode is lost even with a perfect flow: what moving "
+                "the keyframe's masks cannot follow (occlusion and shape changes, objects "
+                "entering, the keyframe's own errors carried over) plus the splat's "
+                "rounding. A flow better than DIS can only close the gap between a DIS row "
+                "and this one.",
                 "",
                 "| keyframes | mask AP | mask AP change | box AP |",
                 "|:---|---:|---:|---:|",

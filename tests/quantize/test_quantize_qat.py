@@ -179,3 +179,46 @@ def test_qat_cosine_schedule_and_frozen_observers(
     assert rec["schedule"] == "cosine" and rec["freeze_observers"] == 1 and rec["steps"] == 4
     with pytest.raises(ConfigError, match="freeze_observers"):
         QATConfig(epochs=2, freeze_observers=2)
+
+
+@pytest.mark.parametrize(
+    "name", ["ddrnet23_slim", "deeplabv3plus_mobilenetv2", "espnet", "liteseg_mobilenetv2"]
+)
+def test_every_segmentation_model_prepares_for_qat(name):
+    """`edgevision compare` runs QAT on each segmentation model: each must trace with
+    torch.fx (input checks are leaves, not control flow) and keep its output."""
+    from edgevision.quantize.config import QuantConfig
+    from edgevision.quantize.qat import prepare_qat
+    from edgevision.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    prepared = prepare_qat(model, QuantConfig(), (64, 64))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        out = prepared.eval()(x)
+    assert out.shape[-2:] == (64, 64) or out.shape[-2:] == model(x).shape[-2:]
+    assert torch.isfinite(out).all()
+
+
+def test_conv_transpose_bn_folding_keeps_the_output():
+    from torch.fx.experimental.optimization import fuse
+
+    from edgevision.quantize.qat import fold_conv_transpose_bn
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.ConvTranspose2d(3, 4, 2, stride=2, bias=False),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+    )
+    bn = m[1]
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.5, 0.5)
+    m.eval()
+    x = torch.randn(2, 3, 8, 8)
+    g = fold_conv_transpose_bn(fuse(m))
+    assert not any(isinstance(v, torch.nn.BatchNorm2d) for v in g.modules())
+    assert torch.allclose(g(x), m(x), atol=1e-5)

@@ -3,7 +3,8 @@
 Recipe (checked on torch 2.13 CPU and ONNX Runtime 1.32):
 
 1. Load the FP32 checkpoint; fold every BatchNorm into its conv
-   (``torch.fx.experimental.optimization.fuse``, eval mode). Without this, FX QAT keeps
+   (``torch.fx.experimental.optimization.fuse``, eval mode; transposed convolutions, which
+   ``fuse`` skips and FX QAT cannot fuse, by :func:`fold_conv_transpose_bn`). Without this, FX QAT keeps
    Conv → Div → BatchNorm in the exported graph and ORT cannot fuse ``DQ → Conv → Q`` into
    ``QLinearConv``.
 2. ``prepare_qat_fx`` with non-fused ``FakeQuantize`` modules: activations U8 per-tensor
@@ -119,6 +120,46 @@ def qconfig_mapping(cfg: QuantConfig) -> Any:
     return QConfigMapping().set_global(QConfig(activation=act, weight=weight))
 
 
+def fold_conv_transpose_bn(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Fold each ``BatchNorm2d`` that directly follows a ``ConvTranspose2d`` (its only user)
+    into the transposed convolution's weight and bias, in place; eval-mode statistics.
+
+    ``torch.fx.experimental.optimization.fuse`` folds only ``Conv*d`` + BN, and FX QAT
+    refuses the ConvTranspose + BN pattern, so decoders that upsample this way (ESPNet)
+    need it.
+    """
+    mods = dict(gm.named_modules())
+    changed = False
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(mods.get(node.target), nn.BatchNorm2d):
+            continue
+        prev = node.args[0] if node.args else None
+        if not (
+            isinstance(prev, torch.fx.Node)
+            and prev.op == "call_module"
+            and isinstance(mods.get(prev.target), nn.ConvTranspose2d)
+            and len(prev.users) == 1
+        ):
+            continue
+        conv, bn = mods[prev.target], mods[node.target]
+        if conv.groups != 1 or bn.running_mean is None:
+            continue
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        with torch.no_grad():
+            conv.weight.mul_(scale.view(1, -1, 1, 1))  # (in, out, kh, kw): out is dim 1
+            new_bias = (bias - bn.running_mean) * scale + bn.bias.detach()
+            conv.bias = nn.Parameter(new_bias)
+        node.replace_all_uses_with(prev)
+        gm.graph.erase_node(node)
+        changed = True
+    if changed:
+        gm.graph.lint()
+        gm.delete_all_unused_submodules()
+        gm.recompile()
+    return gm
+
+
 def prepare_qat(model: nn.Module, cfg: QuantConfig, input_size: tuple[int, int]) -> nn.Module:
     """FP32 model -> BN-folded, fake-quantized ``GraphModule`` ready for training.
 
@@ -132,7 +173,7 @@ def prepare_qat(model: nn.Module, cfg: QuantConfig, input_size: tuple[int, int])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            folded = fuse(model.eval())
+            folded = fold_conv_transpose_bn(fuse(model.eval()))
             prepared = prepare_qat_fx(folded, qconfig_mapping(cfg), (example,))
     except Exception as e:  # torch.fx raises assorted errors on untraceable code
         first = (str(e).splitlines() or [type(e).__name__])[0]

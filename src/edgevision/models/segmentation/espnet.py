@@ -102,15 +102,22 @@ class ESPNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if h % 8 or w % 8:
-            raise ValueError(f"ESPNet needs input height and width divisible by 8, got {h}x{w}")
+        _check_size(x)
         d = self.decoder
         l1, l2, logits3 = self.encoder(x)
         y = d["up3"](logits3)  # 1/4
         y = d["up2"](d["merge2"](torch.cat([d["project2"](l2), y], dim=1)))  # 1/2
         y = d["merge1"](torch.cat([y, l1], dim=1))
         return d["up1"](y)  # 1/1
+
+
+@torch.fx.wrap
+def _check_size(x: torch.Tensor) -> None:
+    """Refuse sizes the three stride-2 stages cannot undo (a leaf for torch.fx, so QAT can
+    trace the model)."""
+    h, w = x.shape[-2:]
+    if h % 8 or w % 8:
+        raise ValueError(f"ESPNet needs input height and width divisible by 8, got {h}x{w}")
 
 
 @register_model(

@@ -394,6 +394,25 @@ def _agreement_figure(
         fig.savefig(str(tmp), format="png")
 
 
+def _training_lines(checkpoint: str) -> list[str]:
+    """How the weak model was trained, from the ``weak.json`` of its run folder (if any)."""
+    for d in list(Path(checkpoint).parents)[:3]:
+        f = d / "weak.json"
+        if f.is_file():
+            try:
+                rec = json.loads(f.read_text())
+                train = rec.get("train", {})
+                return [
+                    f"Training: `{rec['command']}` ({len(rec.get('rounds', []))} round(s) of "
+                    f"{train.get('epochs')} epochs at {train.get('input_size')}; record "
+                    f"`{f}`).",
+                    "",
+                ]
+            except (ValueError, KeyError, OSError):
+                return []
+    return []
+
+
 def write_agreement_page(
     result: dict[str, Any], md: str | os.PathLike[str], *, checkpoint: str, data: str, command: str
 ) -> Path:
@@ -413,6 +432,7 @@ def write_agreement_page(
         "class, pixel IoU between the union of the predicted masks (score >= "
         f"{result['score_threshold']}) and the class's labelled pixels (void excluded).",
         "",
+        *_training_lines(checkpoint),
         "| class | pixel IoU of predicted instances vs semantic mask |",
         "|:---|---:|",
         *[f"| {c} | {v:.3f} |" for c, v in result["per_class"].items()],

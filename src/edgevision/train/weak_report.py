@@ -402,10 +402,11 @@ def _training_lines(checkpoint: str) -> list[str]:
             try:
                 rec = json.loads(f.read_text())
                 train = rec.get("train", {})
+                size = train.get("input_size")
+                at = "x".join(map(str, size)) if size else "the model's input size"
                 return [
                     f"Training: `{rec['command']}` ({len(rec.get('rounds', []))} round(s) of "
-                    f"{train.get('epochs')} epochs at {train.get('input_size')}; record "
-                    f"`{f}`).",
+                    f"{train.get('epochs')} epochs at {at}; record `{f}`).",
                     "",
                 ]
             except (ValueError, KeyError, OSError):

@@ -50,7 +50,7 @@ def test_segmentation_page_has_table_and_pngs(setup, tmp_path, capsys):
     out = tmp_path / "docs" / "seg.md"
     argv = ["report", "segmentation", *map(str, files), "--data", str(data), "--out", str(out),
             "--input", "48x64", "--runs", "2", "--warmup", "1", "--blocks", "1", "--grid", "2",
-            "--threads", "1"]  # fmt: skip
+            "--threads", "1", "--figures", str(tmp_path / "figs")]  # fmt: skip
     assert main(argv) == 0
     text = out.read_text()
     assert "Measured by `edgevision report segmentation" in text
@@ -58,7 +58,10 @@ def test_segmentation_page_has_table_and_pngs(setup, tmp_path, capsys):
     rows = [ln for ln in text.splitlines() if ln.startswith("| `m")]
     assert len(rows) == 2  # one row per model in the main table
     assert (tmp_path / "docs" / "seg_miou_latency.png").stat().st_size > 1000
-    assert (tmp_path / "docs" / "seg_predictions.png").stat().st_size > 1000
+    # the grid shows the dataset's images: written outside docs/, named on the page
+    assert (tmp_path / "figs" / "seg_predictions.png").stat().st_size > 1000
+    assert not (tmp_path / "docs" / "seg_predictions.png").exists()
+    assert str(tmp_path / "figs" / "seg_predictions.png") in text
 
 
 def test_ablation_page_orders_rarest_first(setup, tmp_path):

@@ -112,9 +112,11 @@ def test_round_loop_writes_labels_models_and_resumes(synth_images, tmp_path, one
     from edgevision.train.weak_report import write_agreement_page
 
     page = write_agreement_page(agree, tmp_path / "agree.md", checkpoint=str(res.final),
-                                data=str(data), command="edgevision report weak --agreement X")  # fmt: skip
+                                data=str(data), command="edgevision report weak --agreement X",
+                                figure=png)  # fmt: skip
     text = page.read_text()
     assert "Training: `" in text and record["command"] in text and "| mean |" in text
+    assert f"`{png}`" in text and "![" not in text
     # a second start finds every round done and trains nothing
     before = (tmp_path / "weak" / "round1" / "model" / "last.pt").stat().st_mtime_ns
     train_weak(cfg, weak, progress=False, quiet=True)

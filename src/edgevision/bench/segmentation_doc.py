@@ -130,6 +130,7 @@ def segmentation_report(
     warmup: int = 10,
     blocks: int = 5,
     grid: int = 4,
+    figures: str | os.PathLike[str] = "runs/figures",
     command: str | None = None,
     progress: bool = True,
 ) -> list[Path]:
@@ -139,14 +140,17 @@ def segmentation_report(
         weights: shipped model files (``weights/NAME/NAME.safetensors``) or ONNX files.
         data: dataset folder scored (its ``split``) and drawn from for the grid.
         split: split scored.
-        out: markdown path; the PNGs go next to it (``STEM_miou_latency.png``,
-            ``STEM_predictions.png``).
+        out: markdown path; the plot goes next to it (``STEM_miou_latency.png``).
         input_size: ``(H, W)`` of the timed input.
         threads: intra-op threads.
         runs: timed runs per model (split over ``blocks`` fresh processes, alternated).
         warmup: untimed runs per block.
         blocks: alternation rounds.
         grid: rows of the prediction grid (0: no grid).
+        figures: folder of the prediction grid (``STEM_predictions.png``): it shows the
+            dataset's images and labels, so it goes outside ``docs/`` (default: the
+            git-ignored :data:`~edgevision.bench.report.DATASET_FIGURES`) and the page
+            names it.
         command: the command line to quote as the writer of the page.
         progress: progress bars.
 
@@ -155,7 +159,7 @@ def segmentation_report(
     """
     from edgevision.bench import benchmark_many
     from edgevision.bench.ceiling import conv_ceiling
-    from edgevision.bench.report import plot, provenance
+    from edgevision.bench.report import dataset_figure_lines, plot, provenance
     from edgevision.config import BenchConfig
     from edgevision.io import write_text_atomic
 
@@ -247,16 +251,17 @@ def segmentation_report(
     lines += [f"![mIoU vs latency]({png.name})", ""]
     written.append(png)
     if grid > 0:
+        Path(figures).mkdir(parents=True, exist_ok=True)
         g = prediction_grid(
             weights,
             data,
-            f"{stem}_predictions.png",
+            Path(figures) / f"{Path(stem).name}_predictions.png",
             split=split,
             images=grid,
             labels=[r.label for r in results],
             threads=threads,
         )
-        lines += [f"![predictions]({g.name})", ""]
+        lines += dataset_figure_lines(g, data, "Predictions next to the ground truth")
         written.append(g)
     write_text_atomic(md, "\n".join(lines))
     return [md, *written]

@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from edgevision.bench.report import DATASET_FIGURES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Benchmark semantic models in fresh ONNX Runtime processes (FP32), score them on "
             "--data --split through the same path, measure this machine's FP32 conv ceiling, "
-            "and write OUT plus OUT_miou_latency.png and OUT_predictions.png."
+            "and write OUT plus OUT_miou_latency.png; the prediction grid (dataset images) "
+            "goes to --figures, outside docs/."
         ),
     )
     s.add_argument(
@@ -36,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--warmup", type=int, default=10)
     s.add_argument("--blocks", type=int, default=5, help="alternation rounds (fresh processes)")
     s.add_argument("--grid", type=int, default=4, metavar="N", help="rows of the prediction grid")
+    s.add_argument("--figures", default=DATASET_FIGURES, metavar="DIR",
+                   help=f"folder for figures of dataset images (default {DATASET_FIGURES})")  # fmt: skip
     s.set_defaults(func=run_segmentation)
 
     a = kinds.add_parser(
@@ -75,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pixel IoU of its instances vs the semantic mask; writes OUT and OUT.png",
     )
     w.add_argument("--split", default="val", help="split for --agreement (default: val)")
+    w.add_argument("--figures", default=DATASET_FIGURES, metavar="DIR",
+                   help=f"folder for --agreement's figure of dataset images (default {DATASET_FIGURES})")  # fmt: skip
     w.add_argument("model", nargs="?", default="yolact_mobilenetv2_320", help="instance model")
     w.add_argument("--out", default="docs/results/weak.md", metavar="FILE.md")
     w.add_argument("--work", default="runs/weak_report", metavar="DIR")
@@ -222,6 +229,7 @@ def run_segmentation(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         blocks=args.blocks,
         grid=args.grid,
+        figures=args.figures,
         command=_command(args),
         progress=sys.stderr.isatty(),
     )
@@ -265,13 +273,12 @@ def run_weak(args: argparse.Namespace) -> int:
         from edgevision.train.weak_report import semantic_agreement, write_agreement_page
 
         out = Path(args.out)
-        res = semantic_agreement(
-            args.agreement, args.data, split=args.split, figure=out.with_suffix(".png")
-        )
-        md = write_agreement_page(
-            res, out, checkpoint=args.agreement, data=args.data, command=_command(args)
-        )
-        print(f"wrote {md} and {out.with_suffix('.png')}")
+        figure = Path(args.figures) / (out.stem + ".png")
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        res = semantic_agreement(args.agreement, args.data, split=args.split, figure=figure)
+        md = write_agreement_page(res, out, checkpoint=args.agreement, data=args.data,
+                                  command=_command(args), figure=figure)  # fmt: skip
+        print(f"wrote {md} and {figure}")
         return 0
     if args.rounds < 1:
         raise ConfigError("--rounds must be >= 1 (stage (d) is the self-training)")

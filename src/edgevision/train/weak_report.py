@@ -415,9 +415,17 @@ def _training_lines(checkpoint: str) -> list[str]:
 
 
 def write_agreement_page(
-    result: dict[str, Any], md: str | os.PathLike[str], *, checkpoint: str, data: str, command: str
+    result: dict[str, Any],
+    md: str | os.PathLike[str],
+    *,
+    checkpoint: str,
+    data: str,
+    command: str,
+    figure: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Markdown page of :func:`semantic_agreement` (the PNG is expected next to it)."""
+    """Markdown page of :func:`semantic_agreement`; ``figure`` (its PNG of dataset images,
+    kept outside ``docs/``) is named, not embedded."""
+    from edgevision.bench.report import dataset_figure_lines
     from edgevision.io import write_text_atomic
 
     md = Path(md)
@@ -439,8 +447,10 @@ def write_agreement_page(
         *[f"| {c} | {v:.3f} |" for c, v in result["per_class"].items()],
         f"| mean | {result['mean_iou']:.3f} |",
         "",
-        f"![image, semantic thing pixels, predicted instances]({md.with_suffix('.png').name})",
-        "",
     ]
+    if figure is not None:
+        lines += dataset_figure_lines(
+            figure, data, "Image, semantic thing pixels, predicted instances"
+        )
     write_text_atomic(md, "\n".join(lines))
     return md

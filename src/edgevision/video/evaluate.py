@@ -80,6 +80,16 @@ def _videos(data: str | os.PathLike[str], split: str) -> tuple[list[tuple[int, l
     return [(0, list_frames(root))], None
 
 
+def _mask_box_ap(ap: dict[str, Any]) -> tuple[float | None, float | None]:
+    """``(mask AP, box AP)`` of a :class:`VideoEvaluator` summary; ``None`` where undefined."""
+
+    def value(kind: str) -> float | None:
+        v = ap.get(kind, {}).get("AP")
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    return value("segm"), value("bbox")
+
+
 def make_session(model: Any, **kwargs: Any) -> Any:
     """A stream session for ``model``: a torch YOLACT -> ``VideoSession``; a
     :class:`~edgevision.video.ort.ComponentSet` or component folder -> ``OrtVideoSession``."""
@@ -161,8 +171,7 @@ def run_video(
             n += 1
     if n == 0:
         raise DataError(f"no frames to process in {data}")
-    ap: dict[str, Any] = ev.summarize() if ev is not None else {}
-    nan0 = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
+    mask_ap, box_ap = _mask_box_ap(ev.summarize()) if ev is not None else (None, None)
     return VideoRun(
         keyframes=keyframes,
         frames=n,
@@ -171,8 +180,8 @@ def run_video(
         ms_keyframe=float(np.mean(key_ms)) if key_ms else None,
         ms_non_keyframe=float(np.mean(non_ms)) if non_ms else None,
         stage_ms={k: v / n for k, v in stages.items()},
-        mask_ap=nan0(ap.get("segm", {}).get("AP")) if ap else None,
-        box_ap=nan0(ap.get("bbox", {}).get("AP")) if ap else None,
+        mask_ap=mask_ap,
+        box_ap=box_ap,
     )
 
 
@@ -246,7 +255,7 @@ def exact_flow_propagation(
             f"{data}: no annotations/ytvis_{split}.json (exact flow needs the synthetic layout)"
         )
     ev = VideoEvaluator(str(ann))
-    n = 0
+    n = keys = 0
     for vid, frames in videos:
         session = make_session(model, keyframes="none", **post_kwargs)
         key = None
@@ -255,6 +264,7 @@ def exact_flow_propagation(
             if t % every == 0 or key is None:
                 key, chain = session(read_image(path)), None
                 ev.add(vid, t, key)
+                keys += 1
             else:
                 fp = Path(path).parent / "flow" / f"{t - 1:05d}.flo"
                 if not fp.is_file():
@@ -266,19 +276,16 @@ def exact_flow_propagation(
                 chain = step if chain is None else compose_flow(chain, step, ones, ones)[0]
                 ev.add(vid, t, splat_instances(key, chain))
             n += 1
-    ap = ev.summarize()
-    nan0 = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
+    mask_ap, box_ap = _mask_box_ap(ev.summarize())
     return VideoRun(
         keyframes=f"fixed:{every}",
         frames=n,
-        keyframe_fraction=float(
-            np.mean([t % every == 0 for _, fr in videos for t in range(len(fr))])
-        ),
+        keyframe_fraction=keys / max(n, 1),
         ms_per_frame=0.0,
         ms_keyframe=None,
         ms_non_keyframe=None,
-        mask_ap=nan0(ap.get("segm", {}).get("AP")),
-        box_ap=nan0(ap.get("bbox", {}).get("AP")),
+        mask_ap=mask_ap,
+        box_ap=box_ap,
     )
 
 

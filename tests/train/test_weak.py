@@ -162,3 +162,25 @@ def test_report_trains_four_ways_and_writes_table_and_figure(
         assert f"| {stage} |" in text
     assert "edgevision report weak" in text and "Target: (d) >= 85 %" in text
     assert md.with_suffix(".png").stat().st_size > 5000
+
+
+def test_agreement_page_names_every_start_of_a_resumed_run(tmp_path):
+    from edgevision.train.weak_report import _training_lines
+
+    model = tmp_path / "round0" / "model"
+    model.mkdir(parents=True)
+    (tmp_path / "weak.json").write_text(
+        json.dumps({"command": "edgevision train --weak B", "train": {"epochs": 34},
+                    "rounds": [{}]})
+    )  # fmt: skip
+    runs = model / "runs.jsonl"
+    runs.write_text(json.dumps({"start_epoch": 0, "epochs": 60, "command": "edgevision A"}) + "\n")
+    one = " ".join(_training_lines(str(model / "best.pt")))
+    assert "edgevision train --weak B" in one and "started" not in one
+    with runs.open("a") as f:
+        f.write(json.dumps({"start_epoch": 20, "epochs": 34, "command": None}) + "\n")
+    two = " ".join(_training_lines(str(model / "best.pt")))
+    assert (
+        "started 2 times" in two and "from epoch 0 with 60 epochs planned (`edgevision A`)" in two
+    )
+    assert "from epoch 20 with 34 epochs planned" in two

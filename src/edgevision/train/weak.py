@@ -470,7 +470,11 @@ def train_weak(
             val_split=cfg.val_split if (cfg.val_split and weak.label_val) else "",
         )
         res = train_instance(
-            rcfg, resume=(model_dir / "last.pt").is_file(), progress=progress, quiet=quiet
+            rcfg,
+            resume=(model_dir / "last.pt").is_file(),
+            progress=progress,
+            quiet=quiet,
+            command=command,
         )
         result.final = res.best or res.last
         entry = {

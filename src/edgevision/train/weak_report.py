@@ -394,6 +394,25 @@ def _agreement_figure(
         fig.savefig(str(tmp), format="png")
 
 
+def _starts_line(runs: Path) -> list[str]:
+    """One line when the model's run was started more than once (a resume may change the
+    planned epochs, so the quoted command alone does not say the schedule)."""
+    try:
+        starts = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return []
+    if len(starts) < 2:
+        return []
+    parts = [
+        f"from epoch {s.get('start_epoch', '?')} with {s.get('epochs', '?')} epochs planned"
+        + (f" (`{s['command']}`)" if s.get("command") else "")
+        for s in starts
+    ]
+    return [
+        f"The model's run was started {len(starts)} times (`{runs}`): " + "; ".join(parts) + "."
+    ]
+
+
 def _training_lines(checkpoint: str) -> list[str]:
     """How the weak model was trained, from the ``weak.json`` of its run folder (if any)."""
     for d in list(Path(checkpoint).parents)[:3]:
@@ -407,6 +426,7 @@ def _training_lines(checkpoint: str) -> list[str]:
                 return [
                     f"Training: `{rec['command']}` ({len(rec.get('rounds', []))} round(s) of "
                     f"{train.get('epochs')} epochs at {at}; record `{f}`).",
+                    *_starts_line(Path(checkpoint).parent / "runs.jsonl"),
                     "",
                 ]
             except (ValueError, KeyError, OSError):

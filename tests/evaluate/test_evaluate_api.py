@@ -12,7 +12,7 @@ import yaml
 
 from edgevision.config import ModelSpec
 from edgevision.errors import DataError, EdgeVisionError
-from edgevision.evaluate import EvalReport, evaluate
+from edgevision.evaluate import EvalReport, evaluate, evaluate_agreement
 from edgevision.io import write_image
 from edgevision.results import Detections, InstanceMasks, SemanticMask, rle_encode
 
@@ -303,3 +303,43 @@ def test_yolo_predictors_are_scored_at_the_ap_score_threshold():
     assert _for_ap(kept) is kept
     yolact = pred("yolact")
     assert _for_ap(yolact) is yolact
+
+
+# ------------------------------------------------------------------------------- agreement
+class CarInstances:
+    """An instance model of class 'car' that predicts each image's car pixels as two
+    instances (score 0.9), plus a low-score instance over the whole image."""
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(name="weak", task="instance", class_names=["car"])
+
+    def __call__(self, image: np.ndarray) -> InstanceMasks:
+        car = image[..., 0] == 60
+        h, w = car.shape
+        left, right = car.copy(), car.copy()
+        left[:, w // 2 :] = False
+        right[:, : w // 2] = False
+        everything = np.ones((h, w), bool)
+        boxes = np.array([[0, 0, w, h]] * 3, np.float32)
+        return InstanceMasks(boxes, np.array([0.9, 0.9, 0.1], np.float32), np.zeros(3, np.int64),
+                             ["car"], (h, w), masks=np.stack([left, right, everything]))  # fmt: skip
+
+
+def test_instance_model_on_semantic_data_scores_agreement(tmp_path):
+    labels = make_semantic(tmp_path)
+    report = evaluate(CarInstances(), tmp_path, "val", progress=False)
+    a = report.metrics["agreement"]
+    # the union of the two confident instances is the car pixels exactly; the 0.1 one is
+    # below the threshold
+    assert a["per_class"] == {"car": pytest.approx(1.0)} and report.headline == pytest.approx(1.0)
+    assert "agreement IoU" in report.table()
+    # with every instance kept, the union is the whole image: IoU = car / non-void pixels
+    low = evaluate_agreement(CarInstances(), tmp_path, "val", score_threshold=0.05)
+    car = sum(int((lab == 1).sum()) for lab in labels)
+    valid = sum(int((lab != 255).sum()) for lab in labels)
+    assert low.metrics["agreement"]["mean_iou"] == pytest.approx(car / valid)
+    # a class the dataset lacks is named
+    bad = CarInstances()
+    bad.spec = ModelSpec(name="weak", task="instance", class_names=["dragon"])
+    with pytest.raises(DataError, match="'dragon'"):
+        evaluate(bad, tmp_path, "val")

@@ -117,6 +117,31 @@ def test_round_loop_writes_labels_models_and_resumes(synth_images, tmp_path, one
     text = page.read_text()
     assert "Training: `" in text and record["command"] in text and "| mean |" in text
     assert f"`{png}`" in text and "![" not in text
+    # semantic labels only (no instance truth): eval scores agreement, ship carries it + the
+    # weak record, and both equal semantic_agreement's numbers
+    sem = tmp_path / "semantic_only"
+    sem.mkdir()
+    for name in ("images", "labels", "dataset.yaml"):
+        if (data / name).exists():
+            (sem / name).symlink_to(data / name)
+    assert (
+        main(["eval", str(res.final), "--data", str(sem), "--json", str(tmp_path / "e.json")]) == 0
+    )
+    ev = json.loads((tmp_path / "e.json").read_text())["metrics"]["agreement"]
+    at_default = semantic_agreement(res.final, sem, split="val")  # score >= 0.3, as eval
+    want = {k: (None if v != v else v) for k, v in at_default["per_class"].items()}
+    assert ev["per_class"] == pytest.approx(want, abs=1e-12)
+    assert ev["score_threshold"] == at_default["score_threshold"] == 0.3
+    wdir = tmp_path / "weights"
+    argv = ["ship", str(res.final.parent), "--name", "w", "--data", str(sem),
+            "--weights-dir", str(wdir)]  # fmt: skip
+    assert main(argv) == 0
+    card = json.loads((wdir / "w" / "card.json").read_text())
+    assert card["metrics"]["agreement"]["per_class"].keys() == agree["per_class"].keys()
+    w = card["training"]["weak"]
+    assert w["round"] == 1 and w["command"] == record["command"] and w["label_stats"]["images"] == 4
+    readme = (wdir / "w" / "README.md").read_text()
+    assert "weakly supervised (`edgevision train --weak`" in readme and "**agreement " in readme
     # a second start finds every round done and trains nothing
     before = (tmp_path / "weak" / "round1" / "model" / "last.pt").stat().st_mtime_ns
     train_weak(cfg, weak, progress=False, quiet=True)

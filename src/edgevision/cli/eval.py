@@ -13,7 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run a model over a dataset split and print its metrics: mIoU and per-class IoU "
             "for semantic models (DIR/images + DIR/labels), COCO box/mask AP for detection "
-            "and instance models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT)."
+            "and instance models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT); "
+            "an instance model on a semantic folder without instance annotations (e.g. a "
+            "'train --weak' model on CamVid) is scored by agreement: per class, pixel IoU "
+            "of its predicted instances vs the semantic mask."
         ),
     )
     p.add_argument(

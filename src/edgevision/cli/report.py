@@ -275,7 +275,8 @@ def run_weak(args: argparse.Namespace) -> int:
         out = Path(args.out)
         figure = Path(args.figures) / (out.stem + ".png")
         figure.parent.mkdir(parents=True, exist_ok=True)
-        res = semantic_agreement(args.agreement, args.data, split=args.split, figure=figure)
+        res = semantic_agreement(args.agreement, args.data, split=args.split, figure=figure,
+                                 progress=sys.stderr.isatty())  # fmt: skip
         md = write_agreement_page(res, out, checkpoint=args.agreement, data=args.data,
                                   command=_command(args), figure=figure)  # fmt: skip
         print(f"wrote {md} and {figure}")

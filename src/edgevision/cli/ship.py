@@ -56,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     m = res.card["metrics"]
-    score = f"mIoU {100 * m['miou']:.2f}" if m.get("miou") is not None else "metrics in card"
+    if m.get("miou") is not None:
+        score = f"mIoU {100 * m['miou']:.2f}"
+    elif (m.get("agreement") or {}).get("mean_iou") is not None:
+        score = f"agreement with the semantic mask {100 * m['agreement']['mean_iou']:.2f}"
+    else:
+        score = "metrics in card"
     print(f"shipped {res.weights} ({score} on {args.split}); card: {res.dir / 'README.md'}")
     return 0

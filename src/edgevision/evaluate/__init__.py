@@ -6,7 +6,12 @@ Numpy only at import time; faster-coco-eval is imported when a COCO evaluator is
 
 from __future__ import annotations
 
-from edgevision.evaluate.api import EvalReport, category_ids_by_name, evaluate
+from edgevision.evaluate.api import (
+    EvalReport,
+    category_ids_by_name,
+    evaluate,
+    evaluate_agreement,
+)
 from edgevision.evaluate.coco import CocoEvaluator, load_coco_json
 from edgevision.evaluate.miou import ConfusionMatrix
 from edgevision.evaluate.video import VideoEvaluator, load_ytvis_json, ytvis_to_coco
@@ -18,6 +23,7 @@ __all__ = [
     "VideoEvaluator",
     "category_ids_by_name",
     "evaluate",
+    "evaluate_agreement",
     "load_coco_json",
     "load_ytvis_json",
     "ytvis_to_coco",

@@ -13,6 +13,11 @@ The predictor is anything with a ``spec`` (:class:`~edgevision.config.ModelSpec`
   the *dataset's* ignore id are not scored.
 * ``"detect"`` / ``"instance"``: COCO box AP (and mask AP for ``instance``) over
   ``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}/``.
+* ``"instance"`` on a *semantic* folder (``DIR/labels``, no instance annotations for the
+  split; e.g. CamVid and a model from ``edgevision train --weak``): there is no instance
+  truth, so the score is the agreement with the semantic mask (:func:`evaluate_agreement`):
+  per model class, pixel IoU between the union of the predicted masks (score >=
+  ``AGREEMENT_SCORE``) and the class's labelled pixels, void excluded.
 
 Class matching for COCO data is by **name**: every model class must have a ground-truth
 category of the same name (else :class:`DataError` listing the missing names), and model
@@ -28,7 +33,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -39,7 +44,16 @@ from edgevision.evaluate.coco import METRIC_KEYS, CocoEvaluator, load_coco_json
 from edgevision.evaluate.miou import ConfusionMatrix
 from edgevision.results import Detections, InstanceMasks, SemanticMask
 
-__all__ = ["EvalReport", "PredictorLike", "category_ids_by_name", "evaluate"]
+__all__ = [
+    "AGREEMENT_SCORE",
+    "EvalReport",
+    "PredictorLike",
+    "category_ids_by_name",
+    "evaluate",
+    "evaluate_agreement",
+]
+
+AGREEMENT_SCORE = 0.3  # predicted instances below this score are left out of the agreement
 
 T = TypeVar("T")
 
@@ -80,8 +94,9 @@ class EvalReport:
         num_images: images scored.
         metrics: semantic: ``{"miou", "pixel_acc", "mean_acc", "num_pixels",
             "per_class_iou": {name: iou}}``; detect/instance: ``{"bbox": {...}, "segm": {...}}``
-            as returned by :meth:`CocoEvaluator.summarize`. Floats in 0–1; ``None``/``nan``
-            where undefined.
+            as returned by :meth:`CocoEvaluator.summarize`; instance models on semantic data:
+            ``{"agreement": {"per_class": {name: iou}, "mean_iou", "score_threshold"}}``.
+            Floats in 0–1; ``None``/``nan`` where undefined.
         model: model name from the spec.
         data_dir: dataset folder.
     """
@@ -103,10 +118,13 @@ class EvalReport:
 
     @property
     def headline(self) -> float | None:
-        """The one number to quote: mIoU (semantic), mask AP (instance) or box AP (detect)."""
+        """The one number to quote: mIoU (semantic), mask AP (instance) or box AP (detect);
+        the mean agreement for an instance model scored on semantic data."""
         m = self.metrics
         if self.task == "semantic":
             v = m.get("miou")
+        elif "agreement" in m:
+            v = m["agreement"].get("mean_iou")
         else:
             v = m.get("segm", m.get("bbox", {})).get("AP")
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
@@ -143,6 +161,20 @@ class EvalReport:
             row(t, "mIoU", _fmt(m.get("miou")))
             row(t, "pixel acc", _fmt(m.get("pixel_acc")))
             row(t, "mean class acc", _fmt(m.get("mean_acc")))
+            console.print(t)
+        elif "agreement" in self.metrics:
+            a = self.metrics["agreement"]
+            console.print(
+                Text(
+                    "no instance truth: pixel IoU of the predicted instances (score >= "
+                    f"{a.get('score_threshold')}) vs the semantic mask"
+                )
+            )
+            t = table("class", "agreement IoU")
+            for name, v in a.get("per_class", {}).items():
+                row(t, name, _fmt(v))
+            t.add_section()
+            row(t, "mean", _fmt(a.get("mean_iou")))
             console.print(t)
         else:
             types = [k for k in ("bbox", "segm") if k in self.metrics]
@@ -217,6 +249,21 @@ def _limit(n: int, max_images: int) -> int:
     return n if max_images <= 0 else min(n, max_images)
 
 
+def _predict_all(
+    predictor: PredictorLike, ds: Any, n: int, want: type, description: str, progress: bool
+) -> Iterator[tuple[int, Any, Any]]:
+    """``(i, sample, result)`` for the first ``n`` samples of ``ds``, checking the type."""
+    for i in _progress(range(n), n, description, progress):
+        sample = ds[i]
+        result = predictor(sample.image)
+        if not isinstance(result, want):
+            raise EdgeVisionError(
+                f"task '{predictor.spec.task}' needs {want.__name__} results, the predictor "
+                f"returned {type(result).__name__}"
+            )
+        yield i, sample, result
+
+
 def _evaluate_semantic(
     predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
 ) -> tuple[int, dict[str, Any]]:
@@ -243,14 +290,9 @@ def _evaluate_semantic(
     # targets use the dataset's ignore id; a prediction equal to the result's own
     # ignore_index (the model abstains) is counted as a miss, see ConfusionMatrix
     cm = ConfusionMatrix(len(model_classes), int(ds.ignore_index))
-    for i in _progress(range(n), n, f"eval {split}", progress):
-        sample = ds[i]
-        result = predictor(sample.image)
-        if not isinstance(result, SemanticMask):
-            raise EdgeVisionError(
-                f"task 'semantic' needs SemanticMask results, the predictor returned "
-                f"{type(result).__name__}"
-            )
+    for _, sample, result in _predict_all(
+        predictor, ds, n, SemanticMask, f"eval {split}", progress
+    ):
         pred = result.class_map
         if result.ignore_index != cm.ignore_index:
             pred = np.where(pred == result.ignore_index, cm.ignore_index, pred)
@@ -359,12 +401,91 @@ def evaluate(
     task = str(spec.task)
     if task == "semantic":
         n, metrics = _evaluate_semantic(predictor, root, split, max_images, progress)
+    elif task == "instance" and _semantic_only(root, split):
+        return evaluate_agreement(predictor, root, split, max_images=max_images, progress=progress)
     elif task in ("detect", "instance"):
         n, metrics = _evaluate_coco(predictor, root, split, max_images, progress)
     else:
         raise EdgeVisionError(f"cannot evaluate task {task!r} (expected semantic/detect/instance)")
     return EvalReport(
         task=task,
+        split=split,
+        num_images=n,
+        metrics=metrics,
+        model=str(getattr(spec, "name", "")),
+        data_dir=str(root),
+    )
+
+
+def _semantic_only(root: Path, split: str) -> bool:
+    """A semantic-mask folder without instance annotations for ``split``."""
+    return (root / "labels").is_dir() and not (
+        root / "annotations" / f"instances_{split}.json"
+    ).is_file()
+
+
+def evaluate_agreement(
+    predictor: PredictorLike,
+    data_dir: str | os.PathLike[str],
+    split: str = "val",
+    *,
+    score_threshold: float = AGREEMENT_SCORE,
+    max_images: int = 0,
+    progress: bool = False,
+    on_image: Callable[[int, Any, InstanceMasks], None] | None = None,
+) -> EvalReport:
+    """Score an instance model on semantic masks only (no instance truth).
+
+    Per model class (each must be a class of the dataset, matched by name): pixel IoU
+    between the union of the predicted masks with score >= ``score_threshold`` and the
+    class's labelled pixels, intersection and union summed over the split, void pixels
+    excluded. It says whether the instances cover the class's pixels and nothing else; it
+    cannot see instances merged or split wrongly.
+
+    Args:
+        on_image: called as ``on_image(i, sample, result)`` for each image (figures).
+
+    Raises:
+        DataError: a model class the dataset does not have; an empty split.
+    """
+    from edgevision.data.pseudo_instances import check_classes
+    from edgevision.data.semantic import SemanticFolder
+
+    root = Path(data_dir)
+    require_dir(root, "dataset folder")
+    spec = predictor.spec
+    classes = [str(c) for c in spec.class_names]
+    ds = SemanticFolder(root, split)
+    sids = check_classes(ds.class_names, classes, root)
+    n = _limit(len(ds), max_images)
+    if n == 0:
+        raise DataError(f"no images in split '{split}' of {root}")
+    inter = np.zeros(len(classes))
+    union = np.zeros(len(classes))
+    for i, s, pred in _predict_all(predictor, ds, n, InstanceMasks, f"agreement {split}", progress):
+        keep = np.asarray(pred.scores) >= score_threshold
+        valid = s.mask != ds.ignore_index
+        for k, sid in enumerate(sids):
+            sem = (s.mask == sid) & valid
+            chosen = keep & (np.asarray(pred.class_ids) == k)
+            pm = pred.masks[chosen].any(axis=0) if chosen.any() else np.zeros_like(sem)
+            pm = pm & valid
+            inter[k] += float((pm & sem).sum())
+            union[k] += float((pm | sem).sum())
+        if on_image is not None:
+            on_image(i, s, pred)
+    per = {c: (float(inter[k] / union[k]) if union[k] > 0 else float("nan"))
+           for k, c in enumerate(classes)}  # fmt: skip
+    vals = [v for v in per.values() if v == v]
+    metrics = {
+        "agreement": {
+            "per_class": per,
+            "mean_iou": float(np.mean(vals)) if vals else float("nan"),
+            "score_threshold": float(score_threshold),
+        }
+    }
+    return EvalReport(
+        task=str(spec.task),
         split=split,
         num_images=n,
         metrics=metrics,

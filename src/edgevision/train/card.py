@@ -149,6 +149,31 @@ class ShipResult:
     card: dict[str, Any]
 
 
+def _weak_record(run: Path) -> dict[str, Any] | None:
+    """For a round of ``edgevision train --weak`` (``RUN = OUT/roundR/model``): the weak
+    run's command, settings and this round's label counts, from ``OUT/weak.json``."""
+    f = run.parent.parent / "weak.json"
+    if run.name != "model" or not run.parent.name.startswith("round") or not f.is_file():
+        return None
+    try:
+        rec = json.loads(f.read_text())
+        r = int(run.parent.name[len("round") :])
+    except (OSError, ValueError):
+        return None
+    rounds = {int(e["round"]): e for e in rec.get("rounds", []) if "round" in e}
+    weak = rec.get("weak", {})
+    return {
+        "record": str(f),
+        "command": rec.get("command"),
+        "data": rec.get("data"),
+        "classes": list(weak.get("classes", [])),
+        "round": r,
+        "rounds_planned": weak.get("rounds"),
+        "label_stats": (rounds.get(r) or {}).get("label_stats"),
+        "best_mask_ap_on_pseudo_val": (rounds.get(r) or {}).get("best_mask_ap_on_pseudo_val"),
+    }
+
+
 def _config_class(spec: ModelSpec) -> type:
     """The training config dataclass of a model's task."""
     task = str(spec.task)
@@ -287,6 +312,7 @@ def ship(
             "config": train_config,
             "flow": (spec.extra or {}).get("flow") if which.startswith("video") else None,
             "video_finetune": (spec.extra or {}).get("video_finetune"),
+            "weak": _weak_record(run),
         },
         "metrics": report.to_dict()["metrics"],
         "eval_command": (
@@ -357,6 +383,28 @@ def render_card(card: Mapping[str, Any]) -> str:
             f"per-frame loss weight {v.get('frame_weight')}, flow EPE weight "
             f"{v.get('epe_weight')} (final loss {float(v.get('final_loss', float('nan'))):.3f})"
         )
+    if t.get("weak"):
+        w = t["weak"]
+        st = w.get("label_stats") or {}
+        how = (
+            "connected components of the semantic mask, merged blobs split by watershed"
+            if w["round"] == 0
+            else f"round {w['round'] - 1}'s labels refined by round {w['round'] - 1}'s model "
+            "(its instances, constrained to the semantic mask)"
+        )
+        ap = w.get("best_mask_ap_on_pseudo_val")
+        lines.append(
+            f"- weakly supervised (`edgevision train --weak`, record `{w['record']}`): no "
+            f"instance labels; round {w['round']} of rounds 0–{w.get('rounds_planned')}, "
+            f"trained on {st.get('instances', '?')} pseudo-instances of "
+            f"{', '.join(w.get('classes') or [])} on {st.get('images', '?')} images of "
+            f"`{w.get('data')}` ({how})"
+            + (
+                f"; checkpoint selected by mask AP on val pseudo-labels ({100 * ap:.2f})"
+                if ap is not None
+                else ""
+            )
+        )
     runs = t.get("runs") or []
     for r in runs:
         mach = r.get("machine", {})
@@ -376,8 +424,13 @@ def render_card(card: Mapping[str, Any]) -> str:
     lines += [
         "```",
         "",
-        "Exact configuration: `train_config.yaml` (`edgevision train --config "
-        "train_config.yaml --data DIR` repeats the run).",
+        (
+            "Exact configuration of this round's training: `train_config.yaml` (its data is "
+            "the round's pseudo-label folder); the command above repeats the whole weak run."
+            if t.get("weak")
+            else "Exact configuration: `train_config.yaml` (`edgevision train --config "
+            "train_config.yaml --data DIR` repeats the run)."
+        ),
         "",
         "## Metrics",
         "",
@@ -393,6 +446,20 @@ def render_card(card: Mapping[str, Any]) -> str:
             "|---|---:|",
         ]
         for k, v in (m.get("per_class_iou") or {}).items():
+            lines.append(f"| {k} | {_pct(v)} |")
+    elif "agreement" in m:
+        a = m["agreement"]
+        lines += [
+            f"**agreement {_pct(a.get('mean_iou'))}** (mean over classes): the data has no "
+            "instance labels, so the score is the pixel IoU between the union of the predicted "
+            f"masks (score >= {a.get('score_threshold')}) and each class's pixels in the "
+            "semantic labels (void excluded), in %. It shows whether the instances cover their "
+            "class and nothing else; it cannot show merged or wrongly split instances.",
+            "",
+            "| class | agreement IoU |",
+            "|---|---:|",
+        ]
+        for k, v in (a.get("per_class") or {}).items():
             lines.append(f"| {k} | {_pct(v)} |")
     elif "segm" in m or "bbox" in m:
         kinds = [(k, label) for k, label in (("segm", "mask"), ("bbox", "box")) if k in m]

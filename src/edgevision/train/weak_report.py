@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import DataError
+from edgevision.evaluate.api import AGREEMENT_SCORE
 
 __all__ = ["label_quality", "weak_report"]
 
@@ -304,63 +305,57 @@ def semantic_agreement(
     data: str | os.PathLike[str],
     *,
     split: str = "val",
-    score_threshold: float = 0.3,
+    score_threshold: float = AGREEMENT_SCORE,
     max_images: int = 0,
     figure: str | os.PathLike[str] | None = None,
     figure_images: int = 4,
+    threads: int = 2,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Pixel IoU, per thing class, between the union of a weak instance model's predicted
     masks (score >= ``score_threshold``) and that class's pixels in the semantic labels.
 
     The instance model's classes must be classes of the semantic dataset. IoU accumulates
-    intersection and union over the split (void pixels excluded). With ``figure``, a PNG of
-    ``figure_images`` images: image | semantic thing pixels | predicted instances.
+    intersection and union over the split (void pixels excluded); the numbers are those of
+    :func:`edgevision.evaluate.evaluate_agreement`, i.e. of ``edgevision eval CKPT --data
+    DIR``. With ``figure``, a PNG of ``figure_images`` images: image | semantic thing pixels |
+    predicted instances.
 
     Returns:
         ``{"split", "images", "score_threshold", "per_class": {name: iou}, "mean_iou"}``.
     """
-    from edgevision.checkpoint import load_model
     from edgevision.data.pseudo_instances import check_classes
     from edgevision.data.semantic import SemanticFolder
-    from edgevision.train.weak import predict_instances
+    from edgevision.evaluate import evaluate_agreement
+    from edgevision.runtime import Predictor, load_engine
 
-    model: Any = load_model(str(checkpoint)).eval()
-    classes = [str(c) for c in model.spec.class_names]
+    predictor = Predictor(load_engine(str(checkpoint), threads=threads))
     ds = SemanticFolder(data, split)
-    sids = check_classes(ds.class_names, classes, Path(data))
+    sids = check_classes(ds.class_names, [str(c) for c in predictor.spec.class_names], Path(data))
     n = len(ds) if max_images <= 0 else min(len(ds), max_images)
-    inter = np.zeros(len(classes))
-    union = np.zeros(len(classes))
-    shown = set(np.linspace(0, n - 1, min(figure_images, n)).round().astype(int).tolist())
+    shown = set()
+    if figure is not None and n:
+        shown = set(np.linspace(0, n - 1, min(figure_images, n)).round().astype(int).tolist())
     panels: list[tuple[str, np.ndarray, np.ndarray, Any]] = []
-    for i in range(n):
-        s = ds[i]
-        pred = predict_instances(model, s.image)
-        keep = pred.scores >= score_threshold
-        valid = s.mask != ds.ignore_index
-        for k, sid in enumerate(sids):
-            sem = (s.mask == sid) & valid
-            pm = np.zeros(sem.shape, bool)
-            for m, c, ok in zip(pred.masks, pred.class_ids, keep):
-                if ok and int(c) == k:
-                    pm |= m
-            pm &= valid
-            inter[k] += float((pm & sem).sum())
-            union[k] += float((pm | sem).sum())
-        if figure is not None and i in shown:
-            things = np.isin(s.mask, sids)
-            panels.append((s.name, s.image, things, pred[keep] if len(pred) else pred))
-    per = {c: (float(inter[k] / union[k]) if union[k] > 0 else float("nan"))
-           for k, c in enumerate(classes)}  # fmt: skip
-    vals = [v for v in per.values() if v == v]
+
+    def collect(i: int, s: Any, pred: Any) -> None:
+        if i in shown:
+            keep = pred.scores >= score_threshold
+            panels.append(
+                (s.name, s.image, np.isin(s.mask, sids), pred[keep] if len(pred) else pred)
+            )
+
+    rep = evaluate_agreement(predictor, data, split, score_threshold=score_threshold,
+                             max_images=max_images, progress=progress, on_image=collect)  # fmt: skip
+    a = rep.metrics["agreement"]
     if figure is not None and panels:
         _agreement_figure(panels, Path(figure))
     return {
         "split": split,
-        "images": n,
+        "images": rep.num_images,
         "score_threshold": score_threshold,
-        "per_class": per,
-        "mean_iou": float(np.mean(vals)) if vals else float("nan"),
+        "per_class": a["per_class"],
+        "mean_iou": a["mean_iou"],
     }
 
 

@@ -111,11 +111,15 @@ def test_round_loop_writes_labels_models_and_resumes(synth_images, tmp_path, one
     assert png.stat().st_size > 1000
     from edgevision.train.weak_report import write_agreement_page
 
-    page = write_agreement_page(agree, tmp_path / "agree.md", checkpoint=str(res.final),
+    r0 = res.rounds[0]["model"]
+    agree0 = semantic_agreement(r0, data, split="val", score_threshold=0.05)
+    page = write_agreement_page({r0: agree0, str(res.final): agree}, tmp_path / "agree.md",
                                 data=str(data), command="edgevision report weak --agreement X",
                                 figure=png)  # fmt: skip
     text = page.read_text()
-    assert "Training: `" in text and record["command"] in text and "| mean |" in text
+    assert text.count("Training: `") == 1 and record["command"] in text
+    assert "| class | round 0 | round 1 |" in text and "| mean |" in text
+    assert "round 1: trained on" in text and "re-labelled" in text
     assert f"`{png}`" in text and "![" not in text
     # semantic labels only (no instance truth): eval scores agreement, ship carries it + the
     # weak record, and both equal semantic_agreement's numbers

@@ -76,8 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument(
         "--agreement",
         metavar="CKPT",
-        help="instead: score a weak model on DATA without instance truth (e.g. CamVid) by "
-        "pixel IoU of its instances vs the semantic mask; writes OUT and OUT.png",
+        nargs="+",
+        help="instead: score weak model(s) on DATA without instance truth (e.g. CamVid) by "
+        "pixel IoU of their instances vs the semantic mask, one column each (e.g. the rounds "
+        "of one run); writes OUT, and a figure of the last model under --figures",
     )
     w.add_argument("--split", default="val", help="split for --agreement (default: val)")
     w.add_argument("--figures", default=DATASET_FIGURES, metavar="DIR",
@@ -275,10 +277,13 @@ def run_weak(args: argparse.Namespace) -> int:
         out = Path(args.out)
         figure = Path(args.figures) / (out.stem + ".png")
         figure.parent.mkdir(parents=True, exist_ok=True)
-        res = semantic_agreement(args.agreement, args.data, split=args.split, figure=figure,
-                                 progress=sys.stderr.isatty())  # fmt: skip
-        md = write_agreement_page(res, out, checkpoint=args.agreement, data=args.data,
-                                  command=_command(args), figure=figure)  # fmt: skip
+        results = {
+            c: semantic_agreement(c, args.data, split=args.split, progress=sys.stderr.isatty(),
+                                  figure=figure if c == args.agreement[-1] else None)
+            for c in args.agreement
+        }  # fmt: skip
+        md = write_agreement_page(results, out, data=args.data, command=_command(args),
+                                  figure=figure)  # fmt: skip
         print(f"wrote {md} and {figure}")
         return 0
     if args.rounds < 1:

@@ -34,7 +34,7 @@ from edgevision.config import ModelSpec
 from edgevision.errors import CheckpointError, ConfigError, require_dir
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 
-__all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship"]
+__all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship", "weak_record"]
 
 RUNS_LOG = "runs.jsonl"
 
@@ -149,7 +149,7 @@ class ShipResult:
     card: dict[str, Any]
 
 
-def _weak_record(run: Path) -> dict[str, Any] | None:
+def weak_record(run: Path) -> dict[str, Any] | None:
     """For a round of ``edgevision train --weak`` (``RUN = OUT/roundR/model``): the weak
     run's command, settings and this round's label counts, from ``OUT/weak.json``."""
     f = run.parent.parent / "weak.json"
@@ -312,7 +312,7 @@ def ship(
             "config": train_config,
             "flow": (spec.extra or {}).get("flow") if which.startswith("video") else None,
             "video_finetune": (spec.extra or {}).get("video_finetune"),
-            "weak": _weak_record(run),
+            "weak": weak_record(run),
         },
         "metrics": report.to_dict()["metrics"],
         "eval_command": (

@@ -429,43 +429,98 @@ def _training_lines(checkpoint: str) -> list[str]:
     return []
 
 
+def _iou(v: float) -> str:
+    return "–" if v != v else f"{v:.3f}"  # nan: the class is in neither labels nor predictions
+
+
+def _model_label(checkpoint: str) -> str:
+    """``round R`` for a checkpoint of a weak run's round (``.../roundR/model/X.pt``)."""
+    parts = Path(checkpoint).parts
+    if len(parts) >= 3 and parts[-2] == "model" and parts[-3].startswith("round"):
+        return f"round {parts[-3][len('round') :]}"
+    return Path(checkpoint).name
+
+
 def write_agreement_page(
-    result: dict[str, Any],
+    results: dict[str, dict[str, Any]],
     md: str | os.PathLike[str],
     *,
-    checkpoint: str,
     data: str,
     command: str,
     figure: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Markdown page of :func:`semantic_agreement`; ``figure`` (its PNG of dataset images,
-    kept outside ``docs/``) is named, not embedded."""
+    """Markdown page of :func:`semantic_agreement` for one or more models (``{checkpoint:
+    result}``, one column each, in order); ``figure`` (its PNG of dataset images, kept
+    outside ``docs/``) is named, not embedded."""
     from edgevision.bench.report import dataset_figure_lines
     from edgevision.io import write_text_atomic
 
+    if not results:
+        raise ValueError("no results")
     md = Path(md)
+    ckpts = list(results)
+    first = results[ckpts[0]]
+    labels = [_model_label(c) for c in ckpts]
+    if len(set(labels)) < len(labels):
+        labels = ckpts
+    from edgevision.train.card import weak_record
+
+    training: list[str] = []
+    for c, lab in zip(ckpts, labels):
+        for line in _training_lines(c):
+            if line and line not in training:
+                training.append(line)
+        w = weak_record(Path(c).parent)
+        st = (w or {}).get("label_stats") or {}
+        if st:
+            relab = f", {st.get('relabelled')} components re-labelled by the round before's model"
+            training.append(
+                f"{lab}: trained on {st.get('instances')} pseudo-instances on "
+                f"{st.get('images')} images ({st.get('from_splits')} made by splitting blobs"
+                + (relab if "relabelled" in st else "")
+                + ")."
+            )
+    models = (
+        f"Model `{ckpts[0]}`"
+        if len(ckpts) == 1
+        else "Models " + ", ".join(f"`{c}` ({lab})" for c, lab in zip(ckpts, labels))
+    )
+    classes = list(first["per_class"])
     lines = [
         "# Weak instance model on data without instance labels (generated)",
         "",
         f"Written by `{command}` — do not edit by hand. Machine: {platform.machine()} / "
         f"{platform.system()}.",
         "",
-        f"Model `{checkpoint}`, trained with `edgevision train --weak` from semantic labels "
-        f"only; data `{data}`, split `{result['split']}` ({result['images']} images). The "
-        "labels have no instances, so the check is agreement with the semantic mask: per "
-        "class, pixel IoU between the union of the predicted masks (score >= "
-        f"{result['score_threshold']}) and the class's labelled pixels (void excluded).",
+        f"{models}, trained with `edgevision train --weak` from semantic labels only; data "
+        f"`{data}`, split `{first['split']}` ({first['images']} images). The labels have no "
+        "instances, so the check is agreement with the semantic mask: per class, pixel IoU "
+        "between the union of the predicted masks (score >= "
+        f"{first['score_threshold']}) and the class's labelled pixels (void excluded)"
+        + (
+            f"; `edgevision eval CKPT --data {data}` prints the same numbers."
+            if first["score_threshold"] == AGREEMENT_SCORE
+            else "."
+        ),
         "",
-        *_training_lines(checkpoint),
-        "| class | pixel IoU of predicted instances vs semantic mask |",
-        "|:---|---:|",
-        *[f"| {c} | {v:.3f} |" for c, v in result["per_class"].items()],
-        f"| mean | {result['mean_iou']:.3f} |",
+        *[x for t in training for x in (t, "")],
+        "Pixel IoU of predicted instances vs semantic mask:",
+        "",
+        "| class | " + " | ".join(labels) + " |",
+        "|:---|" + "---:|" * len(labels),
+        *[
+            f"| {c} | " + " | ".join(_iou(results[k]["per_class"][c]) for k in ckpts) + " |"
+            for c in classes
+        ],
+        "| mean | " + " | ".join(_iou(results[k]["mean_iou"]) for k in ckpts) + " |",
         "",
     ]
     if figure is not None:
         lines += dataset_figure_lines(
-            figure, data, "Image, semantic thing pixels, predicted instances"
+            figure,
+            data,
+            "Image, semantic thing pixels, predicted instances"
+            + (f" (of {labels[-1]})" if len(ckpts) > 1 else ""),
         )
     write_text_atomic(md, "\n".join(lines))
     return md

@@ -87,3 +87,26 @@ def test_ablation_needs_a_label_per_model(setup, tmp_path, capsys):
             "--out", str(tmp_path / "x.md")]  # fmt: skip
     assert main(argv) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_ablation_page_says_where_the_training_configs_differ(setup, tmp_path):
+    from edgevision.checkpoint import load_model
+
+    data, files = setup
+    base = {"model": "deeplabv3plus_mobilenetv2", "epochs": 12, "lr": 0.03, "batch_size": 8,
+            "class_balanced": False, "out": "runs/a", "workers": 1}  # fmt: skip
+    pts = []
+    for k, f in enumerate(files):
+        cfg = {**base, "class_balanced": bool(k), "out": f"runs/{k}"}  # out: not a setting
+        pts.append(save_checkpoint(tmp_path / f"m{k}.pt", load_model(f), train_config=cfg))
+    out = tmp_path / "abl.md"
+    argv = ["report", "ablation", *map(str, pts), "--labels", "CE,CB", "--data", str(data),
+            "--out", str(out), "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    text = out.read_text()
+    assert "same model deeplabv3plus_mobilenetv2, epochs 12, batch_size 8, lr 0.03" in text
+    assert "they differ in `class_balanced` (CE: False, CB: True)." in text
+    # shipped weights without a recorded configuration are named
+    argv[2:4] = [str(files[0]), str(pts[1])]
+    assert main(argv) == 0
+    assert "Training configuration not recorded for CE." in out.read_text()

@@ -267,6 +267,61 @@ def segmentation_report(
     return [md, *written]
 
 
+def _train_config(weights: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The training configuration of a model file: a run checkpoint's ``train_config``, or
+    the ``train_config.yaml`` shipped next to a weights file."""
+    from edgevision.checkpoint import load_checkpoint
+
+    w = Path(weights)
+    try:
+        cfg = load_checkpoint(w)[2].get("train_config")
+    except Exception:
+        cfg = None
+    if cfg:
+        return dict(cfg)
+    y = w.parent / "train_config.yaml"
+    if y.is_file():
+        import yaml
+
+        loaded = yaml.safe_load(y.read_text())
+        return dict(loaded) if isinstance(loaded, dict) else None
+    return None
+
+
+_RUN_ONLY = ("out", "data", "device", "workers", "log_every", "resume")
+
+
+def _schedule_lines(weights: Sequence[str | os.PathLike[str]], labels: Sequence[str]) -> list[str]:
+    """What the training configurations share and where they differ (an ablation should
+    differ in the studied setting only)."""
+    found = [_train_config(w) for w in weights]
+    missing = [lb for lb, c in zip(labels, found) if c is None]
+    if missing:
+        return [f"Training configuration not recorded for {', '.join(missing)}.", ""]
+    cfgs = [c for c in found if c is not None]
+    keys = sorted({k for c in cfgs for k in c if k not in _RUN_ONLY})
+    differ = [k for k in keys if len({repr(c.get(k)) for c in cfgs}) > 1]
+    same = {k: cfgs[0].get(k) for k in keys if k not in differ}
+    shown = ("model", "epochs", "batch_size", "crop", "lr", "optimizer", "schedule",
+             "weight_decay", "warmup_epochs", "ema", "scale_range", "seed")  # fmt: skip
+    lines = [
+        "Training (from each model's recorded configuration): same "
+        + ", ".join(f"{k} {same[k]}" for k in shown if k in same)
+        + " and every other setting; they differ in "
+        + (
+            "; ".join(
+                f"`{k}` (" + ", ".join(f"{lb}: {c.get(k)}" for lb, c in zip(labels, cfgs)) + ")"
+                for k in differ
+            )
+            if differ
+            else "nothing"
+        )
+        + ".",
+        "",
+    ]
+    return lines
+
+
 def ablation_report(
     weights: Sequence[str | os.PathLike[str]],
     *,
@@ -371,6 +426,7 @@ def ablation_report(
         f"IoU on the {split} split of `{data}` ({reports[0].num_images} images, edgevision "
         f"eval path); class share = pixels of each class in the {train_split} split.",
         "",
+        *_schedule_lines(weights, labels),
         *_md_table(header, rows),
         "",
         ("Rarest classes: " + "; ".join(rare_txt) + ".") if rare_txt else "",

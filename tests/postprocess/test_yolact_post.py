@@ -16,6 +16,7 @@ from edgevision.postprocess.yolact import (
     decode_boxes,
     level_sizes,
     make_priors,
+    masks_at_original,
     yolact_postprocess,
 )
 from edgevision.preprocess import Transform
@@ -70,6 +71,58 @@ def test_mask_assembly_linear_combination_sigmoid_and_crop():
     assert m.shape == (8, 8, 2)
     assert np.all(m[:4, :4, 0] > 0.99) and np.all(m[4:, :, 0] == 0) and np.all(m[:, 4:, 0] == 0)
     assert np.all(m[..., 1] < 0.01)
+
+
+def test_mask_assembly_channels_first_is_the_same_maps():
+    rng = np.random.default_rng(0)
+    protos = rng.standard_normal((6, 10, 3)).astype(np.float32)
+    coeffs = rng.standard_normal((4, 3)).astype(np.float32)
+    boxes = np.array([[0, 0, 1, 1], [0.1, 0.2, 0.5, 0.9], [0.5, 0.5, 0.6, 0.6], [0, 0, 0, 0]])
+    hwc = assemble_masks(protos, coeffs, boxes)
+    khw = assemble_masks(protos, coeffs, boxes, channels_first=True)
+    assert khw.shape == (4, 6, 10) and np.array_equal(khw, hwc.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize(
+    "t",
+    [
+        Transform((360, 480), (320, 320), (320 / 360, 320 / 480), (0, 0)),  # stretch
+        Transform((90, 200), (64, 64), (0.32, 0.32), (18, 0)),  # letterbox, padded rows
+        Transform((64, 64), (64, 64), (1.0, 1.0), (0, 0)),  # identity
+    ],
+)
+def test_masks_at_original_match_a_full_resize_cropped_to_the_boxes(t):
+    """Computing each detection around its box only gives the masks of the plain method:
+    assemble every mask, resize the content region to the original size, threshold, crop."""
+    import cv2
+
+    from edgevision.postprocess.letterbox import boxes_to_original, map_to_original
+
+    rng = np.random.default_rng(1)
+    k, (h, w) = 12, (t.input_size[0] // 4, t.input_size[1] // 4)
+    protos = np.stack(  # smooth prototypes, so that few pixels sit near the threshold
+        [cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.5)
+         for _ in range(4)], axis=2)  # fmt: skip
+    coeffs = rng.standard_normal((k, 4)).astype(np.float32) * 4
+    c0, c1 = rng.uniform(0, 1, (k, 2)), rng.uniform(0, 1, (k, 2))
+    bn = np.concatenate([np.minimum(c0, c1), np.maximum(c0, c1)], 1).astype(np.float32)
+    bn[0] = [0, 0, 1, 1]  # the whole input
+    bn[1] = [0.5, 0.5, 0.5001, 0.5001]  # holds no output pixel centre
+    iy, ix = t.input_size
+    boxes = boxes_to_original(bn * np.array([ix, iy, ix, iy], np.float32), t)
+    oh, ow = t.orig_size
+
+    got = masks_at_original(protos, coeffs, bn, boxes, t, 0.5)
+    full = map_to_original(assemble_masks(protos, coeffs, bn), t).transpose(2, 0, 1)
+    xs, ys = np.arange(ow) + 0.5, np.arange(oh) + 0.5
+    inx = (xs[None] >= boxes[:, 0:1]) & (xs[None] <= boxes[:, 2:3])
+    iny = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])
+    want = (full > 0.5) & iny[:, :, None] & inx[:, None, :]
+    assert got.shape == want.shape == (k, oh, ow) and got.dtype == bool
+    assert not got[1].any() and want[0].sum() > 0 and want.sum() > 100
+    # warpAffine samples on a 1/32-pixel grid: at most a few pixels right at 0.5 may differ
+    assert (got != want).sum() <= max(2, want.sum() // 2000), (got != want).sum()
+    assert not (got & ~(iny[:, :, None] & inx[:, None, :])).any()  # nothing outside a box
 
 
 def _outputs(size=(64, 64), k=2):
@@ -130,3 +183,25 @@ def test_postprocess_empty_and_bad_inputs():
 def test_postprocess_imports_without_torch():
     code = "import sys, edgevision.postprocess.yolact; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_top_k_preselection_keeps_what_fast_nms_would_see():
+    """Decoding only each class's top_k candidates changes nothing: Fast NMS over them
+    keeps the same boxes as over all candidates (ties in score included)."""
+    from edgevision.postprocess.nms import fast_nms
+    from edgevision.postprocess.yolact import _top_k_per_class
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    xy = rng.uniform(0, 200, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (n, 2))], 1).astype(np.float32)
+    score = rng.choice(np.linspace(0.05, 1, 40), n).astype(np.float32)  # many ties
+    cls = rng.integers(0, 5, n)
+    idx = np.flatnonzero(score >= 0.1)
+    for top_k in (1, 7, 50, 5000):
+        sub = _top_k_per_class(idx, score, cls, top_k)
+        assert np.all(np.diff(sub) > 0) and np.isin(sub, idx).all()
+        assert np.bincount(cls[sub], minlength=5).max() <= top_k
+        full = idx[fast_nms(boxes[idx], score[idx], cls[idx], 0.5, top_k=top_k, max_det=60)]
+        pre = sub[fast_nms(boxes[sub], score[sub], cls[sub], 0.5, top_k=top_k, max_det=60)]
+        assert np.array_equal(full, pre), top_k

@@ -176,12 +176,19 @@ def fast_nms(
 
 def _batched_iou(boxes: np.ndarray) -> np.ndarray:
     """``(C, K, 4)`` xyxy -> ``(C, K, K)`` float32 IoU within each of the ``C`` groups."""
-    a, b = boxes[:, :, None, :], boxes[:, None, :, :]
-    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area = np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(
-        boxes[..., 3] - boxes[..., 1], 0, None
-    )
-    union = area[:, :, None] + area[:, None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0).astype(np.float32)
+    b = np.asarray(boxes, np.float32)
+    x1, y1, x2, y2 = (b[..., i] for i in range(4))
+    # per coordinate (no (C, K, K, 2) temporaries), in place where possible
+    iw = np.minimum(x2[:, :, None], x2[:, None, :])
+    iw -= np.maximum(x1[:, :, None], x1[:, None, :])
+    np.maximum(iw, 0, out=iw)
+    ih = np.minimum(y2[:, :, None], y2[:, None, :])
+    ih -= np.maximum(y1[:, :, None], y1[:, None, :])
+    np.maximum(ih, 0, out=ih)
+    inter = np.multiply(iw, ih, out=iw)
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    union = np.add(area[:, :, None], area[:, None, :], out=ih)
+    union -= inter
+    out = np.zeros_like(inter)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out

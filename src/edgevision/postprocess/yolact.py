@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import ModelFileError
-from edgevision.postprocess.letterbox import boxes_to_original, map_to_original
+from edgevision.postprocess.letterbox import boxes_to_original
 from edgevision.postprocess.nms import fast_nms
 from edgevision.results import Detections, InstanceMasks
 
@@ -36,6 +36,7 @@ __all__ = [
     "decode_boxes",
     "level_sizes",
     "make_priors",
+    "masks_at_original",
     "yolact_postprocess",
 ]
 
@@ -103,27 +104,124 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free
 
 
-def assemble_masks(protos: np.ndarray, coeffs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def assemble_masks(
+    protos: np.ndarray, coeffs: np.ndarray, boxes: np.ndarray, *, channels_first: bool = False
+) -> np.ndarray:
     """YOLACT mask assembly at prototype resolution.
 
     Args:
         protos: ``(h, w, k)`` float32 prototypes.
         coeffs: ``(K, k)`` float32 coefficients of the kept detections.
         boxes: ``(K, 4)`` normalised xyxy boxes (0–1 of the network input).
+        channels_first: return ``(K, h, w)`` (one contiguous map per detection).
 
     Returns:
-        ``(h, w, K)`` float32 mask probabilities in 0–1, zero outside each box.
+        ``(h, w, K)`` (or ``(K, h, w)``) float32 mask probabilities in 0–1, zero outside
+        each box.
     """
     h, w, _ = protos.shape
-    m = _sigmoid(protos.reshape(h * w, -1) @ coeffs.T).reshape(h, w, -1)
+    m = _sigmoid(coeffs.astype(np.float32) @ protos.reshape(h * w, -1).T).reshape(-1, h, w)
     x1 = np.floor(boxes[:, 0] * w).astype(np.int64)
     x2 = np.ceil(boxes[:, 2] * w).astype(np.int64)
     y1 = np.floor(boxes[:, 1] * h).astype(np.int64)
     y2 = np.ceil(boxes[:, 3] * h).astype(np.int64)
-    xs = np.arange(w)[:, None]
-    ys = np.arange(h)[:, None]
-    inside = ((ys >= y1) & (ys < y2))[:, None, :] & ((xs >= x1) & (xs < x2))[None, :, :]
-    return (m * inside).astype(np.float32)
+    xs = np.arange(w)[None, :]
+    ys = np.arange(h)[None, :]
+    inside = ((ys >= y1[:, None]) & (ys < y2[:, None]))[:, :, None] & (
+        (xs >= x1[:, None]) & (xs < x2[:, None])
+    )[:, None, :]
+    out = (m * inside).astype(np.float32)
+    return out if channels_first else np.ascontiguousarray(out.transpose(1, 2, 0))
+
+
+def masks_at_original(
+    protos: np.ndarray,
+    coeffs: np.ndarray,
+    boxes_n: np.ndarray,
+    boxes: np.ndarray,
+    t: Any,
+    mask_threshold: float = 0.5,
+) -> np.ndarray:
+    """Binary masks at the original size, each computed only around its box.
+
+    The same masks as :func:`assemble_masks` (linear combination, sigmoid, zero outside the
+    box at prototype resolution), resized to the original size over the content region
+    like :func:`~edgevision.postprocess.letterbox.map_to_original`, thresholded and cropped
+    to the box in original pixels — but per detection, on the prototype pixels its box
+    needs and the output pixels inside it: the work is proportional to the boxes' area,
+    not ``K x H x W``. The products run in ``np.einsum`` (no BLAS), so no BLAS thread pool
+    wakes up to spin against the inference engine's threads.
+
+    Args:
+        protos: ``(h, w, k)`` float32 prototypes (resolution proportional to the input).
+        coeffs: ``(K, k)`` coefficients of the kept detections.
+        boxes_n: ``(K, 4)`` normalised xyxy boxes (0–1 of the network input).
+        boxes: ``(K, 4)`` the same boxes in original pixels.
+        t: the image's :class:`~edgevision.preprocess.Transform`.
+        mask_threshold: probability above which a pixel is on.
+
+    Returns:
+        ``(K, H, W)`` bool masks, ``False`` outside each box.
+    """
+    import cv2
+
+    h, w, _ = protos.shape
+    k = len(coeffs)
+    oh, ow = t.orig_size
+    out = np.zeros((k, oh, ow), bool)
+    fy, fx = h / t.input_size[0], w / t.input_size[1]
+    y0, x0, y1, x1 = t.content_box
+    cy0, cy1 = int(round(y0 * fy)), int(round(y1 * fy))
+    cx0, cx1 = int(round(x0 * fx)), int(round(x1 * fx))
+    sy, sx = (cy1 - cy0) / oh, (cx1 - cx0) / ow  # source pixels per output pixel
+    # the box at prototype resolution (as assemble_masks), in content-crop coordinates
+    bx0 = np.floor(boxes_n[:, 0] * w).astype(np.int64) - cx0
+    bx1 = np.ceil(boxes_n[:, 2] * w).astype(np.int64) - cx0
+    by0 = np.floor(boxes_n[:, 1] * h).astype(np.int64) - cy0
+    by1 = np.ceil(boxes_n[:, 3] * h).astype(np.int64) - cy0
+    # output pixels whose centre (i + 0.5) lies inside the box, as in the box crop
+    px0 = np.clip(np.ceil(boxes[:, 0] - 0.5), 0, ow).astype(np.int64)
+    px1 = np.clip(np.floor(boxes[:, 2] - 0.5) + 1, 0, ow).astype(np.int64)
+    py0 = np.clip(np.ceil(boxes[:, 1] - 0.5), 0, oh).astype(np.int64)
+    py1 = np.clip(np.floor(boxes[:, 3] - 0.5) + 1, 0, oh).astype(np.int64)
+    crop = protos[cy0:cy1, cx0:cx1]
+    ch, cw = crop.shape[:2]
+    coeffs = np.asarray(coeffs, np.float32)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+
+    def span(lo: int, hi: int, s: float, n: int) -> tuple[int, int]:
+        # source pixels read by output pixels lo..hi-1 (bilinear; margin for the
+        # 1/32-pixel coordinate grid of warpAffine), clipped to the crop
+        a = int(np.floor((lo + 0.5) * s - 0.5)) - 1
+        b = int(np.floor((hi - 0.5) * s - 0.5)) + 3
+        return max(a, 0), min(b, n)
+
+    for i in range(k):
+        a, b, c, d = int(px0[i]), int(px1[i]), int(py0[i]), int(py1[i])
+        if b <= a or d <= c:
+            continue
+        rx0, rx1 = span(a, b, sx, cw)
+        ry0, ry1 = span(c, d, sy, ch)
+        # prototype pixels of the region inside the box; the rest stays 0 (assemble_masks)
+        ix0, ix1 = max(rx0, int(bx0[i])), min(rx1, int(bx1[i]))
+        iy0, iy1 = max(ry0, int(by0[i])), min(ry1, int(by1[i]))
+        if ix1 <= ix0 or iy1 <= iy0:
+            continue
+        src = np.zeros((ry1 - ry0, rx1 - rx0), np.float32)
+        src[iy0 - ry0 : iy1 - ry0, ix0 - rx0 : ix1 - rx0] = _sigmoid(
+            np.einsum("hwk,k->hw", crop[iy0:iy1, ix0:ix1], coeffs[i], optimize=False)
+        )
+        # output pixel (a + u, c + v) samples the crop at ((a + u + 0.5) * sx - 0.5, ...)
+        m = np.array(
+            [
+                [sx, 0.0, (a + 0.5) * sx - 0.5 - rx0],
+                [0.0, sy, (c + 0.5) * sy - 0.5 - ry0],
+            ],
+            np.float64,
+        )
+        roi = cv2.warpAffine(src, m, (b - a, d - c), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        out[i, c:d, a:b] = roi > mask_threshold
+    return out
 
 
 def _model_params(spec: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -139,6 +237,25 @@ def _model_params(spec: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
             f"got {scales}, {ratios}"
         )
     return scales, ratios
+
+
+def _top_k_per_class(idx: np.ndarray, score: np.ndarray, cls: np.ndarray, top_k: int) -> np.ndarray:
+    """The candidates Fast NMS would look at: per class the ``top_k`` best of ``idx`` (by
+    score, ties by index, as :func:`~edgevision.postprocess.nms.fast_nms` ranks them), so
+    that only those are decoded and sorted. Returned in increasing index order."""
+    if top_k <= 0 or len(idx) <= top_k:
+        return idx
+    c = cls[idx]
+    keep = []
+    for k in np.unique(c):
+        group = idx[c == k]  # one class, in index order
+        if len(group) > top_k:
+            sg = score[group]
+            kth = np.partition(sg, len(sg) - top_k)[len(sg) - top_k]  # top_k-th best score
+            above = group[sg > kth]
+            group = np.concatenate([above, group[sg == kth][: top_k - len(above)]])
+        keep.append(group)
+    return np.sort(np.concatenate(keep))
 
 
 def yolact_postprocess(
@@ -201,7 +318,7 @@ def yolact_postprocess(
         sc = conf[b, :, 1:]
         cls = sc.argmax(1)
         best = sc[np.arange(len(sc)), cls]
-        idx = np.flatnonzero(best >= conf_threshold)
+        idx = _top_k_per_class(np.flatnonzero(best >= conf_threshold), best, cls, top_k)
         ih, iw = t.input_size
         oh, ow = t.orig_size
         if len(idx) == 0:
@@ -225,15 +342,6 @@ def yolact_postprocess(
             results.append(Detections(boxes, scores, classes, names, (oh, ow)))
             continue
         assert coef is not None and protos is not None
-        prob = assemble_masks(protos[b], coef[b, kept], bn)
-        full = map_to_original(prob, t)
-        if full.ndim == 2:
-            full = full[:, :, None]
-        mk = np.ascontiguousarray((full > mask_threshold).transpose(2, 0, 1))
-        # crop again at the output size (the prototype grid is 4x coarser than the input)
-        xs, ys = np.arange(ow, dtype=np.float32) + 0.5, np.arange(oh, dtype=np.float32) + 0.5
-        inx = (xs[None] >= boxes[:, 0:1]) & (xs[None] <= boxes[:, 2:3])
-        iny = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])
-        mk &= iny[:, :, None] & inx[:, None, :]
+        mk = masks_at_original(protos[b], coef[b, kept], bn, boxes, t, mask_threshold)
         results.append(InstanceMasks(boxes, scores, classes, names, (oh, ow), masks=mk))
     return results

@@ -147,6 +147,9 @@ class BenchConfig:
         trt_precision: TensorRT precision (``auto``, ``fp32``, ``fp16``, ``int8``).
         trt_layers: TensorRT per-component precision, ``"head=fp32,fpn=fp16"``.
         calib_data: image folder for TensorRT implicit INT8 calibration.
+        conf: score threshold of the end-to-end (stages) path for detection and instance
+            models (``None`` = the postprocessor's default); ``0`` keeps every candidate up
+            to the postprocessor's ``max_det``, the worst case for NMS and mask assembly.
     """
 
     backend: Literal["onnxruntime", "torch", "tensorrt"] = "onnxruntime"
@@ -162,9 +165,12 @@ class BenchConfig:
     trt_precision: str = "auto"
     trt_layers: str | None = None
     calib_data: str | None = None
+    conf: float | None = None
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.conf is not None and not 0.0 <= self.conf < 1.0:
+            raise ConfigError(f"conf must be in [0, 1), got {self.conf}")
         if self.trt_precision not in ("auto", "fp32", "fp16", "int8"):
             raise ConfigError(
                 f"trt_precision must be auto, fp32, fp16 or int8, got {self.trt_precision!r}"

@@ -373,3 +373,29 @@ def test_torch_backend_counts_flops_with_torch():
 
 def test_edgevision_error_is_base():
     assert issubclass(WorkerError, EdgeVisionError)
+
+
+def test_conf_sets_the_end_to_end_threshold_and_counts_objects(model, tmp_path):
+    """``--conf 0`` keeps every candidate (worst-case NMS + masks); the stages record how
+    many objects that path returned. A semantic model refuses a score threshold."""
+    pytest.importorskip("torch")
+    from edgevision.export import export_onnx
+
+    with pytest.raises(ConfigError, match="applies to detection and instance models"):
+        benchmark(model, BenchConfig(runs=2, warmup=0, conf=0.0), progress=False, flops=False)
+    with pytest.raises(ConfigError, match="conf must be in"):
+        BenchConfig(conf=1.0)
+    onnx_path = tmp_path / "yolact.onnx"
+    export_onnx("yolact_mobilenetv2_320", onnx_path, input_size=(64, 64), class_names=["a"],
+                width_mult=0.35, fpn_channels=16, proto_width=16, num_protos=4)  # fmt: skip
+    objects = {}
+    for conf in (0.0, 0.999):
+        cfg = BenchConfig(runs=2, warmup=0, conf=conf)
+        r = benchmark(onnx_path, cfg, progress=False, flops=False)
+        objects[conf] = r.stages_ms["objects"]
+    assert objects[0.0] > objects[0.999] >= 0
+    # exported from a registry name: the file says untrained, and so does the table
+    from edgevision.bench.report import provenance
+
+    assert r.meta["engine"]["trained"] is False
+    assert "Untrained (random-init) weights" in provenance([r]) and r.label in provenance([r])

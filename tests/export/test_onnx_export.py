@@ -30,6 +30,17 @@ def test_export_embeds_metadata_and_checks_two_shapes(tmp_path):
     model = onnx.load(tmp_path / "m.onnx")
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
     assert rep.simplified
+    # a registry name is the untrained architecture: marked so, and the same init each time
+    assert meta["edgevision.trained"] == "0"
+    torch.manual_seed(123)  # another global random state: the init does not follow it
+    export_onnx("deeplabv3plus_mobilenetv2", tmp_path / "m2.onnx", input_size=(64, 64),
+                width_mult=0.35, aspp_channels=16)  # fmt: skip
+
+    def weights(p):
+        return [onnx.numpy_helper.to_array(t) for t in onnx.load(p).graph.initializer]
+
+    w1, w2 = weights(tmp_path / "m.onnx"), weights(tmp_path / "m2.onnx")
+    assert len(w1) == len(w2) and all(np.array_equal(a, b) for a, b in zip(w1, w2))
 
 
 class _Drifts(torch.nn.Module):

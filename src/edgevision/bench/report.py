@@ -213,6 +213,9 @@ def _rows(results: Sequence[Any], *, compact: bool = False) -> tuple[list[str], 
             if st
             else "-"
         )
+        if st and _numeric(st.get("objects")):
+            stages += f" ({int(st['objects'])} obj)"
+
         params = r.get("params")
         mean, std = lat.get("mean"), lat.get("std")
         fps = r.get("fps")
@@ -329,8 +332,19 @@ def provenance(
         text += (
             f"\nLatency = {timed}; runs {'/'.join(map(str, runs))}"
             f" in {'/'.join(map(str, blocks))} block(s), each a fresh process."
-            " pre/inf/post = p50 of the end-to-end Predictor path. Sizes and RSS in MiB;"
+            " pre/inf/post = p50 of the end-to-end Predictor path on a random image"
+            " ((N obj) = detections it returned). Sizes and RSS in MiB;"
             " GFLOPs = 2 x MACs per image."
+        )
+    untrained = [
+        label
+        for label, m in zip(_labels(rs), metas)
+        if (m.get("engine") or {}).get("trained") is False
+    ]
+    if untrained:
+        text += (
+            f"\nUntrained (random-init) weights, so speed and size only (their outputs and any "
+            f"accuracy are meaningless): {', '.join(untrained)}."
         )
     if written_by:
         text += f"\nTable written by {q}{written_by}{q}."

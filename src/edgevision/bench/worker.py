@@ -262,6 +262,15 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
     prog("load", 1, 1, force=True)
 
     spec = engine.spec
+    post_kw: dict[str, Any] = {}
+    if cfg.conf is not None:
+        if spec.task not in ("detection", "instance"):
+            from edgevision.errors import ConfigError
+
+            raise ConfigError(
+                f"--conf applies to detection and instance models; {target} is {spec.task}"
+            )
+        post_kw["conf_threshold"] = cfg.conf
     size_override: tuple[int, int] | None = (
         (int(cfg.input_size[0]), int(cfg.input_size[1])) if cfg.input_size else None
     )
@@ -284,17 +293,19 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
     stages: dict[str, list[float]] | None = None
     if job.get("stages", True):
         stage_runs = int(job.get("stage_runs", min(runs, max(5, runs // 2))))
-        predictor = Predictor(engine, input_size=size_override)
+        predictor = Predictor(engine, input_size=size_override, **post_kw)
         image = rng.integers(0, 256, size=(int(h), int(w), 3), dtype=np.uint8)
         predictor.timed(image)  # warm the pre/post-processing path once
         stages = {"preprocess": [], "inference": [], "postprocess": [], "total": []}
         for i in range(stage_runs):
             t = clock()
-            _, st = predictor.timed(image)
+            res, st = predictor.timed(image)
             total = (clock() - t) / 1e6
             for k in ("preprocess", "inference", "postprocess"):
                 stages[k].append(float(st[k]))
             stages["total"].append(total)
+            if spec.task in ("detection", "instance"):  # how much NMS/mask work it did
+                stages.setdefault("objects", []).append(float(len(res.scores)))
             prog("end-to-end", i + 1, stage_runs)
 
     # snapshot before FLOP counting / accuracy, which allocate memory of their own
@@ -334,6 +345,9 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
         description = dict(engine.describe())
     except Exception as e:  # a description is informative only; say it failed
         description = {"error": f"describe() failed: {type(e).__name__}: {e}"}
+    flag = (getattr(engine, "metadata", None) or {}).get("edgevision.trained")
+    if flag is not None:  # recorded by edgevision export: "0" = the untrained architecture
+        description["trained"] = flag == "1"
     return {
         "target": target,
         "model": spec.name,

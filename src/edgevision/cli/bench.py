@@ -96,6 +96,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"alternating blocks (default: {DEFAULT_BLOCKS} for several targets, 1 for one)",
     )
     p.add_argument(
+        "--conf",
+        type=float,
+        default=None,
+        metavar="SCORE",
+        help="score threshold of the end-to-end path (detection/instance models); 0 keeps "
+        "every candidate up to max_det, the worst case for NMS and masks",
+    )
+    p.add_argument(
         "--no-stages",
         action="store_true",
         help="skip timing the end-to-end Predictor path per stage",
@@ -134,6 +142,7 @@ _FLAGS = (
     ("--split", "split"),
     ("--max-images", "max_images"),
     ("--blocks", "blocks"),
+    ("--conf", "conf"),
     ("--no-stages", "no_stages"),
     ("--compare", "compare"),
     ("--json", "json"),
@@ -255,6 +264,7 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
         trt_precision=args.trt_precision,
         trt_layers=args.trt_layers,
         calib_data=args.calib_data,
+        conf=args.conf,
     )
     if args.data is not None and not Path(args.data).is_dir():
         from edgevision.errors import DataError

@@ -41,7 +41,10 @@ class ExportReport:
 
 
 def resolve_model(target: str | Path | nn.Module, **model_kwargs: Any) -> nn.Module:
-    """A registry name, checkpoint path or ``nn.Module`` (with ``.spec``) -> eval-mode model."""
+    """A registry name, checkpoint path or ``nn.Module`` (with ``.spec``) -> eval-mode model.
+
+    A registry name is the untrained architecture, initialised from seed 0 (so that two
+    exports of a name are the same file) without touching the caller's random state."""
     if isinstance(target, nn.Module):
         if model_kwargs:
             raise ExportError("model keyword arguments apply to registry names only")
@@ -55,7 +58,9 @@ def resolve_model(target: str | Path | nn.Module, **model_kwargs: Any) -> nn.Mod
     else:
         from edgevision.registry import create_model
 
-        model = create_model(str(target), **model_kwargs)
+        with torch.random.fork_rng():  # the same random init on every export of a name
+            torch.manual_seed(0)
+            model = create_model(str(target), **model_kwargs)
     if not isinstance(getattr(model, "spec", None), ModelSpec):
         raise ExportError("model has no .spec (ModelSpec); build it with create_model()")
     return model.eval()
@@ -157,7 +162,11 @@ def export_onnx(
         simplified = False
         if cfg.simplify:
             proto, simplified = _simplify(proto)
-        embed_spec(proto, spec, precision="fp32", **{"edgevision.exported_by": "edgevision export"})
+        extra = {"edgevision.exported_by": "edgevision export"}
+        if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
+            ckpt = Path(target).suffix.lower() in (".pt", ".pth", ".safetensors")
+            extra["edgevision.trained"] = "1" if ckpt else "0"
+        embed_spec(proto, spec, precision="fp32", **extra)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
         checks = check_onnx(module, tmp, spec, cfg, output_names) if cfg.check else []

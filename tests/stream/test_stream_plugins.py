@@ -146,3 +146,20 @@ def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_t
     q = load_plugin(str(ck), video=True, engine="onnxruntime", threads=1)
     assert isinstance(q.new_stream(0)(frames[0]), InstanceMasks)
     q.close()
+
+
+def test_score_threshold_reaches_the_postprocessor(tiny_onnx, one_torch_thread):
+    """``edgevision run --conf``: instance/detection models keep only objects scoring at
+    least the threshold (video mode too); a semantic model refuses it."""
+    pytest.importorskip("torch")
+    from edgevision.stream.sample import sample_frames
+
+    with pytest.raises(ConfigError, match="applies to detection and instance models"):
+        load_plugin(str(tiny_onnx), threads=1, conf_threshold=0.3)
+    frame = sample_frames(size=(96, 128), frames=1)[0]
+    scores = {}
+    for conf in (0.0, 0.9):
+        p = load_plugin("yolact_mobilenetv2_320", video=True, threads=1, conf_threshold=conf)
+        scores[conf] = np.asarray(p.new_stream(0)(frame).scores)
+    assert len(scores[0.0]) > len(scores[0.9])
+    assert all((s >= c).all() for c, s in scores.items())

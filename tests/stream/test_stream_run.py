@@ -242,6 +242,7 @@ def test_cli_bad_inputs_one_line_exit_2(tmp_path, stub_env, tiny_video):
         ([str(tiny_video), "--model", "evstub:make", "--out", "display"], "no display"),
         (["csi://0", "--model", "evstub:make"], "nvarguscamerasrc"),
         (["v4l2:///dev/video77", "--model", "evstub:make"], "camera not found"),
+        ([str(tiny_video), "--model", "evstub:make", "--conf", "1.5"], "--conf must be in"),
     ]
     for args, match in cases:
         r = _cli(args, stub_env)

@@ -220,10 +220,12 @@ def _print_result(res: object, args: argparse.Namespace) -> None:
         print("  precision: " + ", ".join(f"{k}={v}" for k, v in res.precision.items()))
     if res.error:
         e = res.error
+        agree = e.get("argmax_agreement", float("nan"))
         print(
             f"  vs FP32 on {min(args.check_images, args.calib_size)} images: "
-            f"SQNR {e['sqnr_db']:.1f} dB, rel L2 {e['rel_l2']:.4f}, "
-            f"argmax agreement {100 * e['argmax_agreement']:.2f}%"
+            f"SQNR {e['sqnr_db']:.1f} dB, rel L2 {e['rel_l2']:.4f}"
+            # per-pixel class agreement exists for semantic outputs only
+            + ("" if agree != agree else f", argmax agreement {100 * agree:.2f}%")
         )
 
 

@@ -118,6 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="engine threads (default 2)")
     p.add_argument("--batch", type=int, default=0, help="frames per engine call (0: #streams)")
+    p.add_argument(
+        "--conf",
+        type=float,
+        default=None,
+        metavar="SCORE",
+        help="detection/instance models: show and record objects scoring at least this "
+        "(0-1; default: the model's postprocessor, 0.25 YOLO, 0.05 YOLACT)",
+    )
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
     p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
     p.add_argument(
@@ -174,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("queue", "threads"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be >= 1")
+    if args.conf is not None and not 0.0 <= args.conf < 1.0:
+        raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
     from edgevision.stream.pipeline import RunConfig, run_stream
     from edgevision.stream.sources import SourceOptions, _parse_wh
 
@@ -205,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         propagate=args.propagate,
         duration=args.duration,
         fps=args.fps,
+        conf=args.conf,
     )
     summary = run_stream(cfg, progress=not args.no_progress)
     _print_summary(summary)

@@ -70,6 +70,8 @@ class RunConfig:
             that flow (:class:`~edgevision.video.core.StreamSession`).
         duration: stop after this many seconds (0 = until every source ends).
         fps: frame rate written into the output video.
+        conf: score threshold of detection/instance models (``None`` = the
+            postprocessor's default: 0.25 YOLO, 0.05 YOLACT).
     """
 
     sources: list[str]
@@ -86,6 +88,7 @@ class RunConfig:
     propagate: str = ""
     duration: float = 0.0
     fps: int = 30
+    conf: float | None = None
 
 
 @dataclass
@@ -331,6 +334,7 @@ def run_stream(
     if meta_path is not None:
         check_writable(meta_path)
     own_plugin = plugin is None
+    post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
     plugin = plugin or load_plugin(
         cfg.model,
         engine=cfg.engine,
@@ -338,6 +342,7 @@ def run_stream(
         video=cfg.video,
         keyframes=cfg.keyframes,
         propagate=cfg.propagate or False,
+        **post_kw,
     )
     stats = RunStats([s.text for s in specs])
     sources = [

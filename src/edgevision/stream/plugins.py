@@ -165,6 +165,11 @@ class PredictorPlugin(ModelPlugin):
         self._post = get_postprocessor(self.spec.postprocess)
         self._kw = post_kwargs
         self._cleanup = cleanup
+        if "conf_threshold" in post_kwargs and self.task not in ("detection", "instance"):
+            raise ConfigError(
+                f"a score threshold (--conf) applies to detection and instance models; "
+                f"{self.name} is a {self.task} model"
+            )
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[Any, Any]:
         from edgevision.preprocess import preprocess
@@ -221,7 +226,7 @@ class VideoSessionPlugin(PredictorPlugin):
     def new_stream(self, stream_id: int) -> StreamSession:
         from edgevision.video.session import VideoSession
 
-        s = VideoSession(self.model, keyframes=self.keyframes, propagate=self.propagate)
+        s = VideoSession(self.model, keyframes=self.keyframes, propagate=self.propagate, **self._kw)
         self.sessions[stream_id] = s
         return s  # type: ignore[no-any-return]
 
@@ -462,6 +467,7 @@ def load_plugin(
                 trained=trained,
                 cleanup=tmp,
                 propagate=propagate,
+                **post_kwargs,
             )
         return VideoSessionPlugin(
             model,
@@ -470,6 +476,7 @@ def load_plugin(
             name=name,
             trained=trained,
             propagate=propagate,
+            **post_kwargs,
         )
     if engine == "torch":
         from edgevision.runtime import load_engine
@@ -480,7 +487,11 @@ def load_plugin(
     log.info("model %s: exported to ONNX for ONNX Runtime (%s)", name, onnx_path)
     from edgevision.runtime import load_engine
 
-    eng = load_engine(onnx_path, backend="onnxruntime", threads=threads)
-    return PredictorPlugin(
-        eng, name=name, max_batch=max_batch, trained=trained, cleanup=tmp, **post_kwargs
-    )
+    try:
+        eng = load_engine(onnx_path, backend="onnxruntime", threads=threads)
+        return PredictorPlugin(
+            eng, name=name, max_batch=max_batch, trained=trained, cleanup=tmp, **post_kwargs
+        )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

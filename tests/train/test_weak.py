@@ -146,6 +146,14 @@ def test_round_loop_writes_labels_models_and_resumes(synth_images, tmp_path, one
     assert w["round"] == 1 and w["command"] == record["command"] and w["label_stats"]["images"] == 4
     readme = (wdir / "w" / "README.md").read_text()
     assert "weakly supervised (`edgevision train --weak`" in readme and "**agreement " in readme
+    import csv
+
+    def clock(r):  # a round's training time, from its metrics.csv
+        with open(tmp_path / "weak" / f"round{r}" / "model" / "metrics.csv") as f:
+            return float([e for e in csv.DictReader(f) if e["kind"] == "epoch"][-1]["elapsed_s"])
+
+    assert w["rounds_train_s"] == pytest.approx(clock(0) + clock(1), abs=0.1)
+    assert "rounds 0–1 together" in readme
     # a second start finds every round done and trains nothing
     before = (tmp_path / "weak" / "round1" / "model" / "last.pt").stat().st_mtime_ns
     train_weak(cfg, weak, progress=False, quiet=True)

@@ -162,6 +162,10 @@ def weak_record(run: Path) -> dict[str, Any] | None:
         return None
     rounds = {int(e["round"]): e for e in rec.get("rounds", []) if "round" in e}
     weak = rec.get("weak", {})
+    train_s = []  # each round's training clock up to this one (pseudo-labelling not counted)
+    for i in range(r + 1):
+        rows = _epoch_rows(run.parent.parent / f"round{i}" / "model")
+        train_s.append(float(rows[-1]["elapsed_s"]) if rows and rows[-1].get("elapsed_s") else None)
     return {
         "record": str(f),
         "command": rec.get("command"),
@@ -171,6 +175,7 @@ def weak_record(run: Path) -> dict[str, Any] | None:
         "rounds_planned": weak.get("rounds"),
         "label_stats": (rounds.get(r) or {}).get("label_stats"),
         "best_mask_ap_on_pseudo_val": (rounds.get(r) or {}).get("best_mask_ap_on_pseudo_val"),
+        "rounds_train_s": None if None in train_s else round(sum(train_s), 1),  # type: ignore[arg-type]
     }
 
 
@@ -367,6 +372,12 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"{t['epochs_done']} epochs done / {t['epochs_planned']} planned, {t['steps']} steps",
         f"- wall time: {_hms(t['wall_time_s'])}",
     ]
+    w_all = (t.get("weak") or {}).get("rounds_train_s")
+    if w_all is not None and t["weak"].get("round"):
+        lines[-1] += (
+            f" (this round's training; rounds 0–{t['weak']['round']} together "
+            f"{_hms(w_all)}, pseudo-labelling not counted)"
+        )
     if t.get("flow"):
         f = t["flow"]
         lines.append(

@@ -268,7 +268,7 @@ def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env):
             "--summary",
             str(tmp_path / "s.json"),
         ],
-        env=stub_env,
+        env={**stub_env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -282,7 +282,12 @@ def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env):
             time.sleep(0.1)
         assert meta.exists() and len(meta.read_text().splitlines()) >= 10, "no frames in 120 s"
         p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=90)
+        try:
+            _, err = p.communicate(timeout=90)
+        except subprocess.TimeoutExpired:  # hung: fail with where each thread is stuck
+            p.send_signal(signal.SIGABRT)
+            _, err = p.communicate(timeout=30)
+            pytest.fail(f"no exit within 90 s of SIGINT; thread stacks:\n{err[-6000:]}")
     finally:
         if p.poll() is None:
             p.kill()

@@ -252,7 +252,8 @@ def test_cli_bad_inputs_one_line_exit_2(tmp_path, stub_env, tiny_video):
         assert "Traceback" not in r.stderr
 
 
-def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env, sig):
     out, meta = tmp_path / "o.mp4", tmp_path / "o.jsonl"
     p = subprocess.Popen(
         [
@@ -272,6 +273,9 @@ def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell's background job ('make test &') inherits SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: give the child the default, as a terminal does
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # generous limits: on a loaded machine start-up alone can take tens of seconds
@@ -281,13 +285,13 @@ def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env):
                 break
             time.sleep(0.1)
         assert meta.exists() and len(meta.read_text().splitlines()) >= 10, "no frames in 120 s"
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         try:
             _, err = p.communicate(timeout=90)
         except subprocess.TimeoutExpired:  # hung: fail with where each thread is stuck
             p.send_signal(signal.SIGABRT)
             _, err = p.communicate(timeout=30)
-            pytest.fail(f"no exit within 90 s of SIGINT; thread stacks:\n{err[-6000:]}")
+            pytest.fail(f"no exit within 90 s of {sig.name}; thread stacks:\n{err[-6000:]}")
     finally:
         if p.poll() is None:
             p.kill()

@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "software otherwise), run the model in its own thread with bounded queues (live "
             "sources hand over the newest frame and drop older ones when the model is slower; "
             "drops are counted), and "
-            "write an overlay video, per-frame JSONL and a summary."
+            "write an overlay video, per-frame JSONL and a summary. Ctrl-C or SIGTERM "
+            "stops it cleanly: outputs finalised, summary written, exit 130."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=SOURCES_HELP,
@@ -217,9 +218,29 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
         conf=args.conf,
     )
-    summary = run_stream(cfg, progress=not args.no_progress)
+    summary = _run_until_signal(lambda: run_stream(cfg, progress=not args.no_progress))
     _print_summary(summary)
     return 1 if summary["errors"] else 0
+
+
+def _run_until_signal(fn: Any) -> Any:
+    """Run ``fn`` with SIGTERM (how services and ``kill`` stop a process) handled like
+    Ctrl-C: outputs finalised, summary written, exit 130. Also where SIGINT reaches the
+    process but is ignored (a shell's background job), a SIGTERM still stops it cleanly."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return fn()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        return fn()
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -173,7 +173,7 @@ def prepare_qat(model: nn.Module, cfg: QuantConfig, input_size: tuple[int, int])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            folded = fold_conv_transpose_bn(fuse(model.eval()))
+            folded = fold_conv_transpose_bn(fuse(model.eval()))  # type: ignore[arg-type]
             prepared = prepare_qat_fx(folded, qconfig_mapping(cfg), (example,))
     except Exception as e:  # torch.fx raises assorted errors on untraceable code
         first = (str(e).splitlines() or [type(e).__name__])[0]

@@ -605,7 +605,8 @@ def train_instance(
             "final_epe": flow_rows[-1]["epe"],
         }
         save_checkpoint(video_path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
-    video_ft_path, video_rows = None, []
+    video_ft_path: Path | None = None
+    video_rows: list[dict[str, Any]] = []
     if cfg.video_steps > 0:
         video_ft_path, video_rows = _finetune_stage(cfg, out, device, quiet=quiet)
     return InstanceTrainResult(

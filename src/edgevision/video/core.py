@@ -135,7 +135,7 @@ class DisFlow:
         }
         if preset not in presets:
             raise ValueError(f"DIS preset must be one of {sorted(presets)}, got {preset!r}")
-        self._dis = cv2.DISOpticalFlow_create(presets[preset])
+        self._dis = cv2.DISOpticalFlow_create(presets[preset])  # type: ignore[attr-defined]
         self.max_side = int(max_side)
 
     def grey(self, frame: np.ndarray) -> np.ndarray:

@@ -127,7 +127,7 @@ def splat_instances(key: InstanceMasks, flow: np.ndarray, *, close: int = 3) -> 
         nx = np.rint(xs + flow[ys, xs, 0]).astype(np.int64)
         ny = np.rint(ys + flow[ys, xs, 1]).astype(np.int64)
         ok = (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
-        m = np.zeros((h, w), np.uint8)
+        m: np.ndarray = np.zeros((h, w), np.uint8)
         m[ny[ok], nx[ok]] = 1
         if kernel is not None:
             m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)

@@ -328,17 +328,17 @@ def instance_report(
                 if mode == "none":
                     continue
                 sp = base.ms_per_frame / r.ms_per_frame
-                d = (
+                dap = (
                     100 * (r.mask_ap - base.mask_ap)
                     if r.mask_ap is not None and base.mask_ap is not None
                     else None
                 )
-                ok = "yes" if d is not None and sp >= 1.8 and d >= -1.0 else "no"
+                ok = "yes" if dap is not None and sp >= 1.8 and dap >= -1.0 else "no"
                 lines.append(
                     f"| {label} | {flabel} | {mode} | {r.ms_per_frame:.1f} | "
                     + (f"{r.ms_non_keyframe:.1f}" if r.ms_non_keyframe else "-")
                     + f" | {sp:.2f}× | {_ap(r.mask_ap)} | "
-                    + (f"{d:+.1f}" if d is not None else "-")
+                    + (f"{dap:+.1f}" if dap is not None else "-")
                     + f" | {_ap(r.box_ap)} | {ok} |"
                 )
         if ceiling:
@@ -358,12 +358,12 @@ def instance_report(
                 "|:---|---:|---:|---:|",
             ]
             for k, r in ceiling.items():
-                d = (
+                dtxt = (
                     f"{100 * (r.mask_ap - fp_none.mask_ap):+.1f}"
                     if fp_none is not None and r.mask_ap is not None and fp_none.mask_ap is not None
                     else "-"
                 )
-                lines.append(f"| fixed:{k} | {_ap(r.mask_ap)} | {d} | {_ap(r.box_ap)} |")
+                lines.append(f"| fixed:{k} | {_ap(r.mask_ap)} | {dtxt} | {_ap(r.box_ap)} |")
     lines += [
         "",
         "Per-stage ms per frame (mean over all frames of the run):",

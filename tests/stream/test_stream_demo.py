@@ -20,6 +20,20 @@ def test_pick_prefers_shipped_weights_then_registry(tmp_path, tiny_onnx):
     got = pick_model(w)
     assert got["MODEL"] == str(w / "seg.onnx")
     assert (got["TASK"], got["TRAINED"], got["INT8"]) == ("semantic", "1", "")
+    # another folder's weights of the same architecture are not this model's INT8 form
+    other = w / "zz_other"
+    other.mkdir()
+    shutil.copy(tiny_onnx, other / "seg_int8.onnx")
+    import onnx
+
+    from edgevision.export.metadata import embed_spec, read_spec
+
+    m = onnx.load(str(other / "seg_int8.onnx"))
+    embed_spec(m, read_spec(other / "seg_int8.onnx"), precision="int8")
+    onnx.save(m, str(other / "seg_int8.onnx"))
+    assert pick_model(w)["INT8"] == ""
+    shutil.copy(other / "seg_int8.onnx", w / "seg_int8.onnx")
+    assert pick_model(w)["INT8"] == str(w / "seg_int8.onnx")
 
 
 @pytest.mark.gst

@@ -59,8 +59,11 @@ def pick_model(weights: Path) -> dict[str, str]:
     fp32 = [f for f in found if f[2] != "int8"]
     if fp32:
         rank, _, _, path, name = min(fp32, key=lambda f: (f[0], f[1], str(f[3])))
-        int8 = next((f[3] for f in found if f[2] == "int8" and f[4] == name), "")
-        ckpt = next((f[3] for f in found if f[1] == 1 and f[4] == name), "")
+        # forms of the same weights: same model, same weights folder (two folders may ship
+        # different weights of one architecture)
+        same = [f for f in found if f[4] == name and f[3].parent == path.parent]
+        int8 = next((f[3] for f in same if f[2] == "int8"), "")
+        ckpt = next((f[3] for f in same if f[1] == 1), "")
         return {
             "MODEL": str(path),
             "TASK": TASK_ORDER[rank],

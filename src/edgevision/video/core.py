@@ -231,7 +231,9 @@ class StreamSession:
         if not has_flow and not per_frame and self._dis is None:
             raise ConfigError(
                 "this model has no FeatFlowNet (built without video=True or trained without "
-                "flow): video mode needs one; use keyframes='none' for per-frame mode"
+                "flow): video mode's feature warping needs one; propagate the keyframe's masks "
+                "with DIS optical flow instead (CLI: --propagate dis; API: propagate='dis') or "
+                "run per frame (CLI: no --video; API: keyframes='none')"
             )
         self.reuse_protos = reuse_protos
         self.propagate = bool(propagate)

@@ -25,6 +25,8 @@ from edgevision.errors import ConfigError
 T = TypeVar("T")
 
 Task = Literal["detect", "semantic", "instance"]
+#: tasks whose results carry per-object scores, so that a score threshold applies
+SCORED_TASKS: tuple[str, ...] = ("detect", "instance")
 ResizeMode = Literal["letterbox", "stretch"]
 ColorOrder = Literal["RGB", "BGR"]
 

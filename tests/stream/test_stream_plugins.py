@@ -163,3 +163,11 @@ def test_score_threshold_reaches_the_postprocessor(tiny_onnx, one_torch_thread):
         scores[conf] = np.asarray(p.new_stream(0)(frame).scores)
     assert len(scores[0.0]) > len(scores[0.9])
     assert all((s >= c).all() for c, s in scores.items())
+    # a detector (task "detect") takes it too
+    det = load_plugin("yolov5n", threads=1, conf_threshold=0.0)
+    try:
+        x, ctx = det.preprocess([frame])
+        (r,) = det.postprocess(det.infer(x), ctx)
+        assert det.task == "detect" and len(r.scores) > 0
+    finally:
+        det.close()

@@ -261,10 +261,12 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
     rss_loaded_kib = _rss_now_kib()
     prog("load", 1, 1, force=True)
 
+    from edgevision.config import SCORED_TASKS
+
     spec = engine.spec
     post_kw: dict[str, Any] = {}
     if cfg.conf is not None:
-        if spec.task not in ("detection", "instance"):
+        if spec.task not in SCORED_TASKS:
             from edgevision.errors import ConfigError
 
             raise ConfigError(
@@ -304,7 +306,7 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
             for k in ("preprocess", "inference", "postprocess"):
                 stages[k].append(float(st[k]))
             stages["total"].append(total)
-            if spec.task in ("detection", "instance"):  # how much NMS/mask work it did
+            if spec.task in SCORED_TASKS:  # how much NMS/mask work it did
                 stages.setdefault("objects", []).append(float(len(res.scores)))
             prog("end-to-end", i + 1, stage_runs)
 

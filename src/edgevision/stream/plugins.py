@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevision.config import ModelSpec
+from edgevision.config import SCORED_TASKS, ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
 
 log = logging.getLogger("edgevision.stream")
@@ -165,7 +165,7 @@ class PredictorPlugin(ModelPlugin):
         self._post = get_postprocessor(self.spec.postprocess)
         self._kw = post_kwargs
         self._cleanup = cleanup
-        if "conf_threshold" in post_kwargs and self.task not in ("detection", "instance"):
+        if "conf_threshold" in post_kwargs and self.task not in SCORED_TASKS:
             raise ConfigError(
                 f"a score threshold (--conf) applies to detection and instance models; "
                 f"{self.name} is a {self.task} model"

@@ -73,16 +73,6 @@ def test_mask_assembly_linear_combination_sigmoid_and_crop():
     assert np.all(m[..., 1] < 0.01)
 
 
-def test_mask_assembly_channels_first_is_the_same_maps():
-    rng = np.random.default_rng(0)
-    protos = rng.standard_normal((6, 10, 3)).astype(np.float32)
-    coeffs = rng.standard_normal((4, 3)).astype(np.float32)
-    boxes = np.array([[0, 0, 1, 1], [0.1, 0.2, 0.5, 0.9], [0.5, 0.5, 0.6, 0.6], [0, 0, 0, 0]])
-    hwc = assemble_masks(protos, coeffs, boxes)
-    khw = assemble_masks(protos, coeffs, boxes, channels_first=True)
-    assert khw.shape == (4, 6, 10) and np.array_equal(khw, hwc.transpose(2, 0, 1))
-
-
 @pytest.mark.parametrize(
     "t",
     [

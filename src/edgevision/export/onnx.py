@@ -164,7 +164,9 @@ def export_onnx(
             proto, simplified = _simplify(proto)
         extra = {"edgevision.exported_by": "edgevision export"}
         if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
-            ckpt = Path(target).suffix.lower() in (".pt", ".pth", ".safetensors")
+            from edgevision.checkpoint import CHECKPOINT_SUFFIXES
+
+            ckpt = Path(target).suffix.lower() in CHECKPOINT_SUFFIXES
             extra["edgevision.trained"] = "1" if ckpt else "0"
         embed_spec(proto, spec, precision="fp32", **extra)
         onnx.checker.check_model(proto)

@@ -21,6 +21,15 @@ def boxes_to_original(boxes: np.ndarray, t: Transform, *, clip: bool = True) -> 
     return b
 
 
+def content_region(shape: tuple[int, ...], t: Transform) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of the image content in a map of ``shape[:2]`` pixels whose
+    resolution is proportional to the network input (the input itself, or 1/4 of it...)."""
+    h, w = shape[:2]
+    fy, fx = h / t.input_size[0], w / t.input_size[1]
+    y0, x0, y1, x1 = t.content_box
+    return int(round(y0 * fy)), int(round(y1 * fy)), int(round(x0 * fx)), int(round(x1 * fx))
+
+
 def map_to_original(m: np.ndarray, t: Transform, *, nearest: bool = False) -> np.ndarray:
     """Crop the content region of an input-resolution map and resize it to the original size.
 
@@ -32,10 +41,8 @@ def map_to_original(m: np.ndarray, t: Transform, *, nearest: bool = False) -> np
     """
     import cv2
 
-    h, w = m.shape[:2]
-    fy, fx = h / t.input_size[0], w / t.input_size[1]
-    y0, x0, y1, x1 = t.content_box
-    crop = m[int(round(y0 * fy)) : int(round(y1 * fy)), int(round(x0 * fx)) : int(round(x1 * fx))]
+    y0, y1, x0, x1 = content_region(m.shape[:2], t)
+    crop = m[y0:y1, x0:x1]
     oh, ow = t.orig_size
     if crop.shape[:2] == (oh, ow):
         return crop

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import ModelFileError
-from edgevision.postprocess.letterbox import boxes_to_original
+from edgevision.postprocess.letterbox import boxes_to_original, content_region
 from edgevision.postprocess.nms import fast_nms
 from edgevision.results import Detections, InstanceMasks
 
@@ -104,34 +104,27 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free
 
 
-def assemble_masks(
-    protos: np.ndarray, coeffs: np.ndarray, boxes: np.ndarray, *, channels_first: bool = False
-) -> np.ndarray:
+def assemble_masks(protos: np.ndarray, coeffs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """YOLACT mask assembly at prototype resolution.
 
     Args:
         protos: ``(h, w, k)`` float32 prototypes.
         coeffs: ``(K, k)`` float32 coefficients of the kept detections.
         boxes: ``(K, 4)`` normalised xyxy boxes (0–1 of the network input).
-        channels_first: return ``(K, h, w)`` (one contiguous map per detection).
 
     Returns:
-        ``(h, w, K)`` (or ``(K, h, w)``) float32 mask probabilities in 0–1, zero outside
-        each box.
+        ``(h, w, K)`` float32 mask probabilities in 0–1, zero outside each box.
     """
     h, w, _ = protos.shape
-    m = _sigmoid(coeffs.astype(np.float32) @ protos.reshape(h * w, -1).T).reshape(-1, h, w)
+    m = _sigmoid(protos.reshape(h * w, -1) @ coeffs.T).reshape(h, w, -1)
     x1 = np.floor(boxes[:, 0] * w).astype(np.int64)
     x2 = np.ceil(boxes[:, 2] * w).astype(np.int64)
     y1 = np.floor(boxes[:, 1] * h).astype(np.int64)
     y2 = np.ceil(boxes[:, 3] * h).astype(np.int64)
-    xs = np.arange(w)[None, :]
-    ys = np.arange(h)[None, :]
-    inside = ((ys >= y1[:, None]) & (ys < y2[:, None]))[:, :, None] & (
-        (xs >= x1[:, None]) & (xs < x2[:, None])
-    )[:, None, :]
-    out = (m * inside).astype(np.float32)
-    return out if channels_first else np.ascontiguousarray(out.transpose(1, 2, 0))
+    xs = np.arange(w)[:, None]
+    ys = np.arange(h)[:, None]
+    inside = ((ys >= y1) & (ys < y2))[:, None, :] & ((xs >= x1) & (xs < x2))[None, :, :]
+    return (m * inside).astype(np.float32)
 
 
 def masks_at_original(
@@ -169,10 +162,7 @@ def masks_at_original(
     k = len(coeffs)
     oh, ow = t.orig_size
     out = np.zeros((k, oh, ow), bool)
-    fy, fx = h / t.input_size[0], w / t.input_size[1]
-    y0, x0, y1, x1 = t.content_box
-    cy0, cy1 = int(round(y0 * fy)), int(round(y1 * fy))
-    cx0, cx1 = int(round(x0 * fx)), int(round(x1 * fx))
+    cy0, cy1, cx0, cx1 = content_region((h, w), t)
     sy, sx = (cy1 - cy0) / oh, (cx1 - cx0) / ow  # source pixels per output pixel
     # the box at prototype resolution (as assemble_masks), in content-crop coordinates
     bx0 = np.floor(boxes_n[:, 0] * w).astype(np.int64) - cx0

@@ -110,3 +110,21 @@ def test_ablation_page_says_where_the_training_configs_differ(setup, tmp_path):
     argv[2:4] = [str(files[0]), str(pts[1])]
     assert main(argv) == 0
     assert "Training configuration not recorded for CE." in out.read_text()
+
+
+def test_native_size_note_names_models_whose_card_has_another_input(tmp_path):
+    import json
+
+    from edgevision.bench.segmentation_doc import _native_size_lines
+
+    files = []
+    for name, size in (("a", [288, 384]), ("b", [360, 480])):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "card.json").write_text(json.dumps({"input_size": size, "metrics": {"miou": 0.5991}}))
+        files.append(d / f"{name}.safetensors")
+    files.append(tmp_path / "bare.onnx")  # no card: no note
+    lines = _native_size_lines(files, ["a", "b", "bare"], (360, 480))
+    assert len(lines) == 2 and "`a`" in lines[0] and "288×384" in lines[0]
+    assert "59.91" in lines[0] and "`b`" not in lines[0] and "bare" not in lines[0]
+    assert _native_size_lines(files[1:], ["b", "bare"], (360, 480)) == []

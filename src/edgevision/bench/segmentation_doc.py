@@ -14,6 +14,7 @@ training-split pixel share of each class, the rarest classes first, and a bar ch
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -242,6 +243,7 @@ def segmentation_report(
         "",
         *_md_table(header, rows),
         "",
+        *_native_size_lines(weights, [r.label for r in results], input_size),
         f"## Per-class IoU ({split}, %)",
         "",
         *_md_table(["class", *[f"`{r.label}`" for r in results]], pc_rows),
@@ -265,6 +267,39 @@ def segmentation_report(
         written.append(g)
     write_text_atomic(md, "\n".join(lines))
     return [md, *written]
+
+
+def _native_size_lines(
+    weights: Sequence[str | os.PathLike[str]], labels: Sequence[str], input_size: tuple[int, int]
+) -> list[str]:
+    """A note for each shipped model whose card was measured at another input size.
+
+    The table times and scores every model at one ``input_size`` so the rows compare; a
+    model trained and selected at a smaller input scores differently there, and its card
+    (``card.json`` next to the weights, written by ``edgevision ship``) holds the number at
+    its own size, which ``edgevision eval`` reproduces.
+    """
+    h, w = input_size
+    notes = []
+    for weight, label in zip(weights, labels, strict=True):
+        card_path = Path(weight).parent / "card.json"
+        if not card_path.is_file():
+            continue
+        try:
+            card = json.loads(card_path.read_text())
+            native = tuple(int(v) for v in card["input_size"])
+            miou = card["metrics"]["miou"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if native != (h, w):
+            notes.append(
+                f"`{label}` was trained and selected at {native[0]}×{native[1]} (its spec input, "
+                f"what `edgevision eval` and the runtime use): card mIoU {100 * miou:.2f} at that "
+                f"size; the row above is the same weights at {h}×{w}."
+            )
+    if not notes:
+        return []
+    return [" ".join(notes), ""]
 
 
 def _train_config(weights: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -152,6 +152,10 @@ class BenchConfig:
         conf: score threshold of the end-to-end (stages) path for detection and instance
             models (``None`` = the postprocessor's default); ``0`` keeps every candidate up
             to the postprocessor's ``max_det``, the worst case for NMS and mask assembly.
+        semantic_reference: time the end-to-end stages of a semantic model "the usual way"
+            (torch eager, logits upsampled bilinearly to the image size, then argmax; see
+            :mod:`edgevision.bench.seg_reference`) instead of our Predictor path; backend
+            ``torch`` only. The speed reference of the compression targets.
     """
 
     backend: Literal["onnxruntime", "torch", "tensorrt"] = "onnxruntime"
@@ -168,9 +172,12 @@ class BenchConfig:
     trt_layers: str | None = None
     calib_data: str | None = None
     conf: float | None = None
+    semantic_reference: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.semantic_reference and self.backend != "torch":
+            raise ConfigError("semantic_reference times torch eager: it needs --backend torch")
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
             raise ConfigError(f"conf must be in [0, 1), got {self.conf}")
         if self.trt_precision not in ("auto", "fp32", "fp16", "int8"):

@@ -41,7 +41,9 @@ def tiny_ckpt(synth, tmp_path_factory):
     return save_checkpoint(tmp_path_factory.mktemp("cmp") / "tiny.pt", model)
 
 
-FAST = dict(calib_size=2, qat_epochs=1, qat_batch_size=2, runs=2, blocks=2, warmup=0)
+FAST = dict(
+    calib_size=2, qat_epochs=1, qat_batch_size=2, runs=2, blocks=2, warmup=0, reference=False
+)
 
 
 def test_cli_writes_both_tables_plot_and_json(synth, tiny_ckpt, tmp_path, one_torch_thread):
@@ -70,6 +72,12 @@ def test_cli_writes_both_tables_plot_and_json(synth, tiny_ckpt, tmp_path, one_to
     assert sizes["static"] < 0.6 * sizes["fp32"] and sizes["qat"] < 0.6 * sizes["fp32"]
     for mode in ("fp32", "qat", "static", "dynamic"):
         assert (work / "tiny" / f"{mode}.onnx").is_file()
+    # the torch eager reference, timed end to end, and every variant's speed-up over it
+    ref = model["reference"]
+    assert ref["backend"] == "torch" and ref["stages_ms"]["total"] > 0
+    assert "## End to end vs the usual way" in text
+    assert "| tiny | reference: torch eager FP32, logits upsampled then argmax |" in text
+    assert text.count("| tiny | ours: ONNX Runtime ") == 4
 
 
 def test_variant_cache_follows_checkpoint_and_recipe(synth, tiny_ckpt, tmp_path, one_torch_thread):

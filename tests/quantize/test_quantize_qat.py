@@ -63,6 +63,9 @@ def test_qat_exports_qdq_that_ort_runs_with_int8_kernels(
     ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
     opt = Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
     assert opt["QLinearConv"] >= 0.9 * ops["Conv"] > 0  # convs run as INT8 kernels
+    # ReLU6 (MobileNetV2) is fused like ReLU: no Conv -> Q -> DQ -> Clip chain left, which
+    # ORT would run as an FP32 Clip between extra Q/DQ pairs
+    assert ops["Clip"] == 0 and opt["Clip"] == 0, (ops, opt)
     meta = read_metadata(out)
     assert meta["edgevision.precision"] == "int8"
     rec = json.loads(meta[QUANT_KEY])
@@ -222,3 +225,35 @@ def test_conv_transpose_bn_folding_keeps_the_output():
     g = fold_conv_transpose_bn(fuse(m))
     assert not any(isinstance(v, torch.nn.BatchNorm2d) for v in g.modules())
     assert torch.allclose(g(x), m(x), atol=1e-5)
+
+
+def test_conv_relu6_becomes_a_fusable_conv_relu_that_still_clamps_at_6():
+    from edgevision.quantize.config import QuantConfig
+    from edgevision.quantize.qat import CappedMinMaxObserver, prepare_qat
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU6(),
+        torch.nn.Conv2d(8, 8, 1),
+        torch.nn.ReLU6(),
+    ).eval()
+    with torch.no_grad():
+        m[0].weight.mul_(10)  # most first-layer activations far above 6
+    x = torch.randn(4, 3, 16, 16)
+    prepared = prepare_qat(m, QuantConfig(), (16, 16))
+    assert not any(isinstance(v, torch.nn.ReLU6) for v in prepared.modules())
+    capped = [v for v in prepared.modules() if isinstance(v, CappedMinMaxObserver)]
+    assert len(capped) == 2  # the output observer of each Conv + ReLU6 pair, not the input
+    with torch.no_grad():
+        prepared.train()(x)  # observe
+        out = prepared.eval()(x)
+        ref = m(x)
+        assert float(m[:3](x).max()) == 6.0  # the case the cap exists for
+    for obs in capped:
+        scale, zp = obs.calculate_qparams()
+        assert int(zp) == 0 and float(scale) * 255 <= 6.0 + 1e-5
+    assert float(out.max()) <= 6.0 + 1e-5
+    err = (out - ref).abs()
+    assert float(err.max()) < 0.25 and float(err.mean()) < 0.05  # ReLU6 up to 8-bit grids

@@ -295,7 +295,11 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
     stages: dict[str, list[float]] | None = None
     if job.get("stages", True):
         stage_runs = int(job.get("stage_runs", min(runs, max(5, runs // 2))))
-        predictor = Predictor(engine, input_size=size_override, **post_kw)
+        predictor: Any = Predictor(engine, input_size=size_override, **post_kw)
+        if cfg.semantic_reference:
+            from edgevision.bench.seg_reference import TorchLogitsReference
+
+            predictor = TorchLogitsReference(engine)
         image = rng.integers(0, 256, size=(int(h), int(w), 3), dtype=np.uint8)
         predictor.timed(image)  # warm the pre/post-processing path once
         stages = {"preprocess": [], "inference": [], "postprocess": [], "total": []}

@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--md", default="docs/results/quantization.md", metavar="FILE.md")
     p.add_argument("--plot", metavar="FILE.png", help="default: the --md path with .png")
     p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip timing the torch eager reference (logits upsampled, then argmax)",
+    )
     p.set_defaults(func=run)
 
 
@@ -83,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         runs=args.runs,
         blocks=args.blocks,
         warmup=args.warmup,
+        reference=not args.no_reference,
     )
     command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
     comps = compare_modes(

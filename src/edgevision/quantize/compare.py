@@ -30,6 +30,7 @@ from typing import Any
 
 from edgevision.errors import ConfigError, ModelFileError
 from edgevision.io import file_sha256
+from edgevision.quantize.config import QAT_EXPORT_REVISION
 
 __all__ = [
     "MODES",
@@ -74,6 +75,9 @@ class CompareOptions:
         runs: timed runs per variant (spread over ``blocks``).
         blocks: alternation rounds.
         warmup: untimed runs at the start of every block.
+        reference: also time each checkpoint end to end "the usual way" (torch eager FP32,
+            logits upsampled then argmax; :mod:`edgevision.bench.seg_reference`), the speed
+            reference of the end-to-end table.
     """
 
     modes: tuple[str, ...] = MODES
@@ -92,6 +96,7 @@ class CompareOptions:
     runs: int = 30
     blocks: int = 3
     warmup: int = 5
+    reference: bool = True
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modes if m not in MODES]
@@ -123,6 +128,7 @@ class CompareOptions:
                 ),
                 "crop": list(self.qat_crop) if self.qat_crop else None,
                 "split": self.calib_split,
+                "export_revision": QAT_EXPORT_REVISION,
             }
         return {}
 
@@ -137,6 +143,7 @@ class ModelComparison:
         model: registry name of the architecture.
         results: mode -> :class:`~edgevision.bench.harness.BenchResult` dict.
         records: mode -> quantization record (QuantResult dict; ``{}`` for FP32).
+        reference: the torch eager "usual way" BenchResult dict (``None``: not measured).
     """
 
     label: str
@@ -144,6 +151,7 @@ class ModelComparison:
     model: str
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: dict[str, Any] | None = None
 
     def miou(self, mode: str) -> float | None:
         v = (self.results.get(mode) or {}).get("metrics", {}).get("miou")
@@ -330,6 +338,20 @@ def compare_modes(
         task = results[0].task
         if task != "semantic":
             raise ConfigError(f"{ckpt}: compare is for semantic segmentation, got task {task!r}")
+        reference = None
+        if opts.reference:
+            log(f"{label}: timing the torch eager reference (logits upsampled, then argmax)")
+            ref_cfg = dataclasses.replace(
+                cfg, backend="torch", semantic_reference=True, data=None, max_images=0
+            )
+            reference = benchmark_many(
+                [str(ckpt)],
+                ref_cfg,
+                blocks=opts.blocks,
+                progress=progress,
+                flops=False,
+                command=command,
+            )[0].to_dict()
         out.append(
             ModelComparison(
                 label=label,
@@ -337,6 +359,7 @@ def compare_modes(
                 model=model,
                 results={m: r.to_dict() for m, r in zip(paths, results)},
                 records=records,
+                reference=reference,
             )
         )
     return out
@@ -402,6 +425,34 @@ def table3(comps: Sequence[ModelComparison]) -> list[str]:
                 f" | {_f(_pct_less(r.get('peak_rss_mb'), ref.get('peak_rss_mb')), 1, ' %')}"
                 f" | {_f(_pct_less(model_rss(r), model_rss(ref)), 1, ' %')}"
                 f" | {speed:.2f}× |"
+            )
+    return lines
+
+
+def table_e2e(comps: Sequence[ModelComparison]) -> list[str]:
+    """End to end (pre-process, inference, label map at the image size; p50 ms) of each
+    variant next to the torch eager reference, and the speed-up over it."""
+    rows = [c for c in comps if c.reference and c.reference.get("stages_ms")]
+    if not rows:
+        return []
+    lines = [
+        "| model | path | pre / inf / label map ms | end to end p50 ms | speed-up vs reference |",
+        "|:---|:---|---:|---:|---:|",
+    ]
+    for c in rows:
+        ref = c.reference["stages_ms"]  # type: ignore[index]
+        entries = [("reference: torch eager FP32, logits upsampled then argmax", ref)]
+        entries += [
+            (f"ours: ONNX Runtime {MODE_TITLES[m]}", r["stages_ms"])
+            for m, r in c.results.items()
+            if r.get("stages_ms")
+        ]
+        for name, st in entries:
+            speed = ref["total"] / st["total"] if st.get("total") else None
+            lines.append(
+                f"| {c.label} | {name} | {_f(st.get('preprocess'), 1)} / "
+                f"{_f(st.get('inference'), 1)} / {_f(st.get('postprocess'), 1)} | "
+                f"{_f(st.get('total'))} | {_f(speed, 2, '×')} |"
             )
     return lines
 
@@ -501,6 +552,22 @@ def write_page(
         f"![mIoU vs FPS]({png.name})",
         "",
     ]
+    e2e = table_e2e(comps)
+    if e2e:
+        lines += [
+            "## End to end vs the usual way",
+            "",
+            "p50 of the end-to-end path on a random image at the input size (decode "
+            "excluded): pre-process, inference, label map at the image size. *Reference* is "
+            "the same checkpoint run the usual way in one process per block: torch eager "
+            "FP32, all logit channels upsampled bilinearly to the image size, then argmax "
+            "(`edgevision.bench.seg_reference`); ours take the argmax at the network's output "
+            "resolution and upsample the labels. The reference's blocks run after the "
+            "variants' in the same run.",
+            "",
+            *e2e,
+            "",
+        ]
     warnings = []
     for c in comps:
         for mode, r in c.results.items():

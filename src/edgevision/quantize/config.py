@@ -15,6 +15,10 @@ Precision = Literal["int8", "fp16", "fp32"]
 
 PRECISIONS: tuple[str, ...] = ("int8", "fp16", "fp32")
 
+QAT_EXPORT_REVISION = 2
+"""Bumped whenever the QAT graph changes for the same checkpoint and recipe, so cached
+variants of ``edgevision compare`` are rebuilt (2: Conv + ReLU6 fused as a capped ReLU)."""
+
 
 @dataclass
 class QuantConfig:

@@ -6,7 +6,8 @@ Recipe (checked on torch 2.13 CPU and ONNX Runtime 1.32):
    (``torch.fx.experimental.optimization.fuse``, eval mode; transposed convolutions, which
    ``fuse`` skips and FX QAT cannot fuse, by :func:`fold_conv_transpose_bn`). Without this, FX QAT keeps
    Conv → Div → BatchNorm in the exported graph and ORT cannot fuse ``DQ → Conv → Q`` into
-   ``QLinearConv``.
+   ``QLinearConv``. Each ``Conv → ReLU6`` becomes ``Conv → ReLU`` whose output observer is
+   capped at 6 (:func:`relu6_to_capped_relu`), so it fuses like ``Conv → ReLU``.
 2. ``prepare_qat_fx`` with non-fused ``FakeQuantize`` modules: activations U8 per-tensor
    affine, weights S8 per-channel symmetric (the same types the static path uses; the default
    ``fused_moving_avg_obs_fake_quant`` op has no ONNX export).
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.ao.quantization import MovingAverageMinMaxObserver
 
 from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError, ExportError
@@ -120,6 +122,27 @@ def qconfig_mapping(cfg: QuantConfig) -> Any:
     return QConfigMapping().set_global(QConfig(activation=act, weight=weight))
 
 
+def _module_chains(
+    gm: torch.fx.GraphModule, first: type[nn.Module], second: type[nn.Module]
+) -> list[tuple[torch.fx.Node, torch.fx.Node]]:
+    """``(a, b)`` node pairs of ``gm``: a ``second`` module called on the output of a
+    ``first`` module that has no other user."""
+    mods = dict(gm.named_modules())
+    pairs = []
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(mods.get(node.target), second):
+            continue
+        prev = node.args[0] if node.args else None
+        if (
+            isinstance(prev, torch.fx.Node)
+            and prev.op == "call_module"
+            and isinstance(mods.get(prev.target), first)
+            and len(prev.users) == 1
+        ):
+            pairs.append((prev, node))
+    return pairs
+
+
 def fold_conv_transpose_bn(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """Fold each ``BatchNorm2d`` that directly follows a ``ConvTranspose2d`` (its only user)
     into the transposed convolution's weight and bias, in place; eval-mode statistics.
@@ -130,17 +153,7 @@ def fold_conv_transpose_bn(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """
     mods = dict(gm.named_modules())
     changed = False
-    for node in list(gm.graph.nodes):
-        if node.op != "call_module" or not isinstance(mods.get(node.target), nn.BatchNorm2d):
-            continue
-        prev = node.args[0] if node.args else None
-        if not (
-            isinstance(prev, torch.fx.Node)
-            and prev.op == "call_module"
-            and isinstance(mods.get(prev.target), nn.ConvTranspose2d)
-            and len(prev.users) == 1
-        ):
-            continue
+    for prev, node in _module_chains(gm, nn.ConvTranspose2d, nn.BatchNorm2d):
         conv, bn = mods[prev.target], mods[node.target]
         if conv.groups != 1 or bn.running_mean is None:
             continue
@@ -160,6 +173,80 @@ def fold_conv_transpose_bn(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return gm
 
 
+class CappedMinMaxObserver(MovingAverageMinMaxObserver):  # type: ignore[misc]
+    """Moving-average min/max observer whose maximum never exceeds ``cap``.
+
+    The output fake quant of a ``Conv + ReLU`` that stands in for ``Conv + ReLU6``: the
+    quantization grid ends at ``min(max, 6)``, so the fake quant clamps at 6 exactly as
+    ReLU6 did, and the exported graph is ``Conv → Relu → Q`` (zero point 0), which ONNX
+    Runtime fuses into one ``QLinearConv``.
+    """
+
+    def __init__(self, *args: Any, cap: float = 6.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap = float(cap)
+
+    def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x_orig)
+        with torch.no_grad():
+            self.max_val.clamp_(max=self.cap)
+        return out
+
+
+def relu6_to_capped_relu(gm: torch.fx.GraphModule) -> list[str]:
+    """Replace each ``ReLU6`` module that directly follows a ``Conv2d`` (its only user) by
+    ``ReLU``, in place; returns the qualified names of those convs (``prepare_qat_fx`` names
+    each fused Conv + ReLU after its conv; :func:`cap_outputs` then caps their outputs).
+
+    FX QAT has no Conv + ReLU6 fusion: it quantizes the conv output, then ReLU6 with shared
+    quantization parameters, and the export reads ``Conv → Q → DQ → Clip → Q → DQ``, which
+    ONNX Runtime cannot fuse (the MobileNetV2 models ran slower than FP32). ``Conv + ReLU``
+    fuses; an output observer capped at 6 (:class:`CappedMinMaxObserver`) keeps ReLU6's clamp.
+    """
+    names: list[str] = []
+    for prev, node in _module_chains(gm, nn.Conv2d, nn.ReLU6):
+        parent, _, attr = str(node.target).rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, attr, nn.ReLU())
+        names.append(str(prev.target))
+    if names:
+        gm.recompile()
+    return names
+
+
+def cap_outputs(prepared: torch.fx.GraphModule, convs: list[str], cap: float = 6.0) -> int:
+    """Give the output fake quant of each (fused) module named in ``convs`` a
+    :class:`CappedMinMaxObserver`, in place; returns how many were capped.
+
+    Only output observers change: a conv's input observer (the network input, say) keeps
+    the plain moving-average range.
+    """
+    from torch.ao.quantization import FakeQuantize
+
+    mods = dict(prepared.named_modules())
+    wanted, n = set(convs), 0
+    for node in prepared.graph.nodes:
+        if node.op != "call_module" or node.target not in wanted:
+            continue
+        for user in node.users:
+            fq = mods.get(user.target) if user.op == "call_module" else None
+            if not isinstance(fq, FakeQuantize):
+                continue
+            obs = fq.activation_post_process
+            if isinstance(obs, CappedMinMaxObserver):
+                continue
+            fq.activation_post_process = CappedMinMaxObserver(
+                averaging_constant=obs.averaging_constant,
+                dtype=obs.dtype,
+                qscheme=obs.qscheme,
+                reduce_range=obs.reduce_range,
+                quant_min=obs.quant_min,
+                quant_max=obs.quant_max,
+                cap=cap,
+            )
+            n += 1
+    return n
+
+
 def prepare_qat(model: nn.Module, cfg: QuantConfig, input_size: tuple[int, int]) -> nn.Module:
     """FP32 model -> BN-folded, fake-quantized ``GraphModule`` ready for training.
 
@@ -174,7 +261,9 @@ def prepare_qat(model: nn.Module, cfg: QuantConfig, input_size: tuple[int, int])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             folded = fold_conv_transpose_bn(fuse(model.eval()))  # type: ignore[arg-type]
+            convs = relu6_to_capped_relu(folded)
             prepared = prepare_qat_fx(folded, qconfig_mapping(cfg), (example,))
+            cap_outputs(prepared, convs)
     except Exception as e:  # torch.fx raises assorted errors on untraceable code
         first = (str(e).splitlines() or [type(e).__name__])[0]
         raise ConfigError(f"QAT needs a torch.fx-traceable model: {first}") from None
@@ -457,4 +546,13 @@ def quantize_qat(
         )
 
 
-__all__ = ["QATConfig", "export_qdq", "prepare_qat", "qconfig_mapping", "quantize_qat"]
+__all__ = [
+    "CappedMinMaxObserver",
+    "QATConfig",
+    "cap_outputs",
+    "export_qdq",
+    "prepare_qat",
+    "qconfig_mapping",
+    "quantize_qat",
+    "relu6_to_capped_relu",
+]

@@ -192,3 +192,43 @@ def test_entropy_calibration_is_not_minmax(tiny_onnx, calib, tmp_path):
     a, b = got["minmax"], got["entropy"]
     changed = [k for k in a if k in b and not np.allclose(a[k], b[k])]
     assert len(changed) > 5
+
+
+def test_standalone_batchnorm_becomes_a_depthwise_conv_with_the_same_output(
+    tmp_path, randomize_batchnorm
+):
+    """DDRNet's pre-activation BN -> ReLU -> Conv leaves BNs that no conv precedes; ORT has
+    no INT8 BatchNormalization, so the pre-quantization pass rewrites them as depthwise 1x1
+    convolutions (quantizable) without changing the output."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from edgevision.quantize.ptq import preprocess_for_quant
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.BatchNorm2d(8),  # after a ReLU: cannot fold into a conv
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 4, 1),
+    )
+    randomize_batchnorm(m[2])
+    m.eval()
+    src, dst = tmp_path / "m.onnx", tmp_path / "pre.onnx"
+    x = torch.randn(2, 3, 16, 16)
+    torch.onnx.export(m, (x,), str(src), dynamo=False, opset_version=17, input_names=["images"])
+    assert "BatchNormalization" in _ops(src)
+    preprocess_for_quant(src, dst)
+    ops = _ops(dst)
+    assert "BatchNormalization" not in ops and ops.count("Conv") == 3
+    onnx.checker.check_model(onnx.load(str(dst)))
+
+    def run(p):
+        s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        return s.run(None, {"images": x.numpy()})[0]
+
+    np.testing.assert_allclose(run(dst), run(src), rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_allclose(run(dst), m(x).numpy(), rtol=1e-4, atol=1e-5)

@@ -204,7 +204,7 @@ def test_every_segmentation_model_prepares_for_qat(name):
     assert torch.isfinite(out).all()
 
 
-def test_conv_transpose_bn_folding_keeps_the_output():
+def test_conv_transpose_bn_folding_keeps_the_output(randomize_batchnorm):
     from torch.fx.experimental.optimization import fuse
 
     from edgevision.quantize.qat import fold_conv_transpose_bn
@@ -215,11 +215,7 @@ def test_conv_transpose_bn_folding_keeps_the_output():
         torch.nn.BatchNorm2d(4),
         torch.nn.ReLU(),
     )
-    bn = m[1]
-    bn.running_mean.uniform_(-1, 1)
-    bn.running_var.uniform_(0.5, 2)
-    bn.weight.data.uniform_(0.5, 1.5)
-    bn.bias.data.uniform_(-0.5, 0.5)
+    randomize_batchnorm(m[1])
     m.eval()
     x = torch.randn(2, 3, 8, 8)
     g = fold_conv_transpose_bn(fuse(m))

@@ -30,7 +30,7 @@ from typing import Any
 
 from edgevision.errors import ConfigError, ModelFileError
 from edgevision.io import file_sha256
-from edgevision.quantize.config import QAT_EXPORT_REVISION
+from edgevision.quantize.config import PTQ_GRAPH_REVISION, QAT_EXPORT_REVISION
 
 __all__ = [
     "MODES",
@@ -115,7 +115,14 @@ class CompareOptions:
         """The options that decide the file a mode produces (the cache key besides the
         checkpoint)."""
         if mode == "static":
-            return {"method": self.method, "calib_size": self.calib_size, "split": self.calib_split}
+            return {
+                "method": self.method,
+                "calib_size": self.calib_size,
+                "split": self.calib_split,
+                "graph_revision": PTQ_GRAPH_REVISION,
+            }
+        if mode == "dynamic":
+            return {"graph_revision": PTQ_GRAPH_REVISION}
         if mode == "qat":
             return {
                 "epochs": self.qat_epochs,

@@ -15,6 +15,11 @@ Precision = Literal["int8", "fp16", "fp32"]
 
 PRECISIONS: tuple[str, ...] = ("int8", "fp16", "fp32")
 
+PTQ_GRAPH_REVISION = 2
+"""Bumped whenever the graph that static/dynamic PTQ quantize changes for the same input
+(cached ``edgevision compare`` variants are rebuilt): 2 = standalone BatchNormalization
+rewritten as a depthwise 1×1 Conv (:func:`edgevision.quantize.ptq.batchnorm_to_depthwise_conv`)."""
+
 QAT_EXPORT_REVISION = 2
 """Bumped whenever the QAT graph changes for the same checkpoint and recipe, so cached
 variants of ``edgevision compare`` are rebuilt (2: Conv + ReLU6 fused as a capped ReLU)."""

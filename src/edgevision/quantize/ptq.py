@@ -162,7 +162,79 @@ def preprocess_for_quant(src: Path, dst: Path) -> Path:
             quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
         except Exception:  # symbolic inference raises assorted errors on dynamic graphs
             quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    import onnx
+
+    proto = onnx.load(str(dst))
+    if batchnorm_to_depthwise_conv(proto):
+        onnx.save(proto, str(dst))
     return dst
+
+
+def batchnorm_to_depthwise_conv(proto: Any) -> int:
+    """Rewrite each inference ``BatchNormalization`` left in the graph (one that no conv
+    precedes, e.g. DDRNet's pre-activation BN → ReLU → Conv) as the equivalent depthwise
+    1×1 ``Conv``, in place; returns how many.
+
+    ONNX Runtime has no INT8 BatchNormalization, so such a BN stays an FP32 island between a
+    ``DequantizeLinear`` and a ``QuantizeLinear`` (and NHWC transposes); as a depthwise conv
+    it is quantized, and a following ReLU fuses into it. The node keeps its name, so the
+    per-component precision map still finds it. Only 4-D inputs with constant parameters
+    are rewritten (rank from the graph's shape information).
+    """
+    from onnx import helper, numpy_helper
+
+    g = proto.graph
+    inits = {i.name: i for i in g.initializer}
+    ranks = {
+        v.name: len(v.type.tensor_type.shape.dim)
+        for v in [*g.value_info, *g.input]
+        if v.type.tensor_type.HasField("shape")
+    }
+    nodes, n_done = [], 0
+    for n in g.node:
+        params = list(n.input[1:5])
+        if (
+            n.op_type != "BatchNormalization"
+            or len(n.output) != 1
+            or len(params) != 4
+            or not all(p in inits for p in params)
+            or ranks.get(n.input[0]) != 4
+        ):
+            nodes.append(n)
+            continue
+        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+        scale, bias, mean, var = (
+            numpy_helper.to_array(inits[p]).astype(np.float64) for p in params
+        )
+        a = scale / np.sqrt(var + eps)
+        b = bias - mean * a
+        c = len(a)
+        w_name, b_name = f"{n.output[0]}_dw_weight", f"{n.output[0]}_dw_bias"
+        g.initializer.extend(
+            [
+                numpy_helper.from_array(a.reshape(c, 1, 1, 1).astype(np.float32), w_name),
+                numpy_helper.from_array(b.astype(np.float32), b_name),
+            ]
+        )
+        nodes.append(
+            helper.make_node(
+                "Conv",
+                [n.input[0], w_name, b_name],
+                [n.output[0]],
+                name=n.name,
+                group=c,
+                kernel_shape=[1, 1],
+            )
+        )
+        n_done += 1
+    if n_done:
+        del g.node[:]
+        g.node.extend(nodes)
+        used = {i for n in g.node for i in n.input}
+        live = [i for i in g.initializer if i.name in used]
+        del g.initializer[:]
+        g.initializer.extend(live)
+    return n_done
 
 
 def _session(path: str | Path, threads: int = 0) -> Any:

@@ -230,11 +230,17 @@ def batchnorm_to_depthwise_conv(proto: Any) -> int:
     if n_done:
         del g.node[:]
         g.node.extend(nodes)
-        used = {i for n in g.node for i in n.input}
-        live = [i for i in g.initializer if i.name in used]
-        del g.initializer[:]
-        g.initializer.extend(live)
+        drop_unused_initializers(proto)
     return n_done
+
+
+def drop_unused_initializers(proto: Any) -> None:
+    """Remove the initializers that no node reads and that are not graph outputs, in place."""
+    g = proto.graph
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    live = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(live)
 
 
 def _session(path: str | Path, threads: int = 0) -> Any:

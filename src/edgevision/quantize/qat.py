@@ -37,7 +37,7 @@ from torch.ao.quantization import MovingAverageMinMaxObserver
 from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError, ExportError
 from edgevision.quantize.config import QuantConfig
-from edgevision.quantize.ptq import QuantResult
+from edgevision.quantize.ptq import QuantResult, drop_unused_initializers
 
 
 @dataclass
@@ -386,10 +386,7 @@ def fold_weight_quantize(proto: Any) -> int:
             keep.append(n)
     del g.node[:]
     g.node.extend(keep)
-    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
-    live = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(live)
+    drop_unused_initializers(proto)
     return folded
 
 

@@ -218,3 +218,31 @@ def test_config_is_checked():
         SynthConfig(frames=1)
     with pytest.raises(ConfigError, match="flow_format"):
         SynthConfig(flow_format="png")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="motion_range"):
+        SynthConfig(motion_range=(2.0, 1.0))
+    with pytest.raises(ConfigError, match="max_scale_rate"):
+        SynthConfig(max_scale_rate=0.2, motion_range=(1.0, 3.0))
+
+
+def test_motion_range_scales_each_video_and_default_draws_nothing():
+    """One motion factor per video in ``motion_range`` scales its speeds; the default (1, 1)
+    leaves the random stream (so every existing seed's scenes) unchanged."""
+    import numpy as np
+
+    from edgevision.data.synth.render import make_scene
+
+    cfg = SynthConfig(image_size=(64, 64), max_rotation=0.0, max_scale_rate=0.0, max_pan=0.0)
+    a = make_scene(np.random.default_rng(1), cfg, 3, still=False)
+    b = make_scene(np.random.default_rng(1), cfg, 3, still=False)
+    assert a.motion == 1.0 and np.array_equal(a.objects[0].poses, b.objects[0].poses)
+    fast_cfg = SynthConfig(image_size=(64, 64), max_rotation=0.0, max_scale_rate=0.0,
+                           max_pan=0.0, motion_range=(3.0, 3.0))  # fmt: skip
+    fast = make_scene(np.random.default_rng(1), fast_cfg, 3, still=False)
+    assert fast.motion == pytest.approx(3.0)
+    # same objects (the factor is drawn first, then the scene): displacement per frame x3
+    step = lambda s: np.abs(s.objects[0].poses[1, :, 2] - s.objects[0].poses[0, :, 2]).sum()  # noqa: E731
+    rng = np.random.default_rng(1)
+    rng.uniform()  # the factor's draw
+    same = make_scene(rng, cfg, 3, still=False)
+    assert step(fast) == pytest.approx(3 * step(same), rel=1e-6)
+    assert make_scene(np.random.default_rng(1), fast_cfg, 1, still=True).motion == 1.0

@@ -169,15 +169,28 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
     assert "--intervals must be >= 2" in capsys.readouterr().err
     assert (tmp_path / "instance_strip.png").stat().st_size > 1000
     # the cached component folders belong to that checkpoint: another one is exported again
+    from edgevision.data.synth import SynthConfig, generate
     from edgevision.video.report import instance_report
 
+    moving = tmp_path / "moving"  # videos of varying motion: Table IV
+    generate(moving, SynthConfig(seed=5, image_size=(64, 64), train_images=0, val_images=0,
+                                 train_videos=0, val_videos=2, frames=4, write_mp4=False,
+                                 motion_range=(0.5, 2.0)), progress=False)  # fmt: skip
     ck2 = _ckpt(tmp_path / "v2.pt")
     said: list[str] = []
     instance_report(ck2, data, out=tmp_path / "again.md", work=tmp_path / "w",
-                    calib_size=2, rounds=1, threads=1, configs=["all FP32"],
-                    int8_config="all FP32", max_frames=2, log=said.append)  # fmt: skip
+                    calib_size=2, rounds=1, threads=1, configs=["all FP32"], intervals=(),
+                    int8_config="all FP32", max_frames=3, motion_data=moving,
+                    log=said.append)  # fmt: skip
     assert any("another checkpoint" in m for m in said), said
     assert any(m.startswith("exporting components") for m in said)
+    again = (tmp_path / "again.md").read_text()
+    assert "## Table IV" in again and "per-video motion factors" in again
+    assert (
+        "| all FP32 | DIS flow | adaptive |" in again
+        and "| all FP32 | DIS medium | fixed:5 |" in again
+    )
+    assert "## Table III" not in again
 
 
 def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread):

@@ -420,3 +420,58 @@ def test_session_dis_propagation_moves_masks_without_any_network(one_torch_threa
             assert agree > 0.97 and agree >= stay, (t, i, agree, stay)
             checked += 1
     assert checked >= 2
+
+
+def test_dis_residual_and_adaptive_promotion_on_it(one_torch_thread):
+    """The warp residual is ~0 where the flow explains the frame (at any speed) and grows
+    with what it cannot explain (a new object); the adaptive policy promotes on it."""
+    from edgevision.data.flow import warp_backward
+    from edgevision.video.core import DisFlow
+
+    dis = DisFlow()
+    base = _textured(96, 128, seed=3)
+    shift = np.array([3.0, -1.0], np.float32)
+    moved = warp_backward(base, np.broadcast_to(shift, (96, 128, 2)).copy())
+    g0, g1 = dis.grey(base), dis.grey(moved)
+    assert dis.residual(g1, g0, np.broadcast_to(shift, (96, 128, 2)).copy()) < 0.02
+    popped = moved.copy()
+    popped[20:60, 30:90] = (255, 0, 255)  # a new, flat object covering 20 % of the frame
+    r = dis.residual(dis.grey(popped), g0, np.broadcast_to(shift, (96, 128, 2)).copy())
+    assert 0.1 < r < 0.3
+    # the flow of another size is resized to the grey image's
+    half = np.broadcast_to(shift * 2, (192, 256, 2)).copy()
+    assert dis.residual(g1, g0, half) < 0.02
+
+    p = AdaptiveKeyframes(max_interval=50, motion_threshold=1.0, residual_threshold=0.05,
+                          anticipate=False)  # fmt: skip
+    assert p.uses_residual and p.promote(1, 0.0, 0.06) and not p.promote(1, 0.0, 0.04)
+    assert not p.promote(1, 0.0, None) and not p.wants_keyframe(1)
+    # anticipation: 0.02 then 0.035 extrapolates to 0.05 -> the next frame is a keyframe
+    # before any flow is computed; a keyframe clears it
+    a = AdaptiveKeyframes(max_interval=50, motion_threshold=1.0, residual_threshold=0.049)
+    assert not a.promote(1, 0.0, 0.02) and not a.wants_keyframe(1)  # 2 x 0.02 = 0.04
+    assert not a.promote(2, 0.0, 0.035) and a.wants_keyframe(2)  # 0.035 + 0.015 = 0.05
+    a.observe(True, InstanceMasks.empty(["a"], (8, 8)))
+    assert not a.wants_keyframe(0)
+    assert not a.promote(1, 0.4, None) and not a.wants_keyframe(1)  # motion: 0.8 < 1.0
+    assert not a.promote(2, 0.75, None) and a.wants_keyframe(2)  # 0.75 + 0.35 = 1.1
+    a.reset()
+    assert not a.wants_keyframe(1)
+    assert "anticipated" in a.describe() and "residual>0.049" in a.describe()
+    assert not AdaptiveKeyframes(residual_threshold=None).uses_residual
+    with pytest.raises(ConfigError, match="residual_threshold"):
+        AdaptiveKeyframes(residual_threshold=1.5)
+
+    torch.manual_seed(0)
+    plain = create_model(
+        "yolact_mobilenetv2_320",
+        class_names=list("abcd"),
+        input_size=(64, 64),
+        **{k: v for k, v in TINY.items() if k != "flow_width"},
+    )
+    s = VideoSession(plain, keyframes=p, propagate="dis", conf_threshold=0.0, max_det=5)
+    s(base)
+    s(moved)  # explained by the flow: propagated
+    assert not s.last.keyframe and s.last.residual is not None and s.last.residual < 0.05
+    s(popped)  # a new object: promoted to a keyframe
+    assert s.last.keyframe and s.last.promoted

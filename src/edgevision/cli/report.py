@@ -145,6 +145,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="2,3,4,5",
         help="keyframe intervals of Table III (DIS propagation; '' for none)",
     )
+    ins.add_argument(
+        "--motion-data",
+        metavar="DIR",
+        help="also compare fixed vs adaptive keyframes (DIS propagation) on this "
+        "YouTube-VIS-layout set of videos of varying motion (Table IV), e.g. "
+        "edgevision data synth ... --set motion_range=[0.25,2.5]",
+    )
     ins.add_argument("--rounds", type=int, default=2, help="alternating timing rounds")
     ins.add_argument("--max-frames", type=int, default=0, help="frames per run (0: all)")
     ins.add_argument("--threads", type=int, default=2)
@@ -363,6 +370,8 @@ def run_instance(args: argparse.Namespace) -> int:
     from edgevision.video.report import instance_report
 
     require_dir(args.data, "dataset folder")
+    if args.motion_data:
+        require_dir(args.motion_data, "--motion-data folder")
     parse_keyframes(args.keyframes)
     try:
         intervals = [int(v) for v in args.intervals.split(",") if v.strip()]
@@ -384,6 +393,7 @@ def run_instance(args: argparse.Namespace) -> int:
         calib_size=args.calib_size,
         keyframes=args.keyframes,
         intervals=intervals,
+        motion_data=args.motion_data,
         threads=args.threads,
         rounds=args.rounds,
         max_frames=args.max_frames,

@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Run a yolact_* checkpoint (or registry name, untrained) over DATA: a dataset folder "
             "with annotations/ytvis_SPLIT.json + videos/SPLIT (AP is computed) or a folder of "
             "frames. --keyframes picks the policy: fixed:K (a keyframe every K frames), "
-            "adaptive[:MAX] (new keyframe on large motion or a confidence drop) or none "
-            "(per-frame). --compare also runs per-frame mode and prints the speed-up."
+            "adaptive[:MAX] (new keyframe on large motion, a large warp residual with DIS "
+            "flow, or a confidence drop) or none (per-frame). --compare also runs per-frame "
+            "mode and prints the speed-up."
         ),
     )
     p.add_argument(

@@ -178,37 +178,33 @@ def masks_at_original(
     ch, cw = crop.shape[:2]
     coeffs = np.asarray(coeffs, np.float32)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-
-    def span(lo: int, hi: int, s: float, n: int) -> tuple[int, int]:
-        # source pixels read by output pixels lo..hi-1 (bilinear; margin for the
-        # 1/32-pixel coordinate grid of warpAffine), clipped to the crop
-        a = int(np.floor((lo + 0.5) * s - 0.5)) - 1
-        b = int(np.floor((hi - 0.5) * s - 0.5)) + 3
-        return max(a, 0), min(b, n)
-
-    for i in range(k):
-        a, b, c, d = int(px0[i]), int(px1[i]), int(py0[i]), int(py1[i])
-        if b <= a or d <= c:
-            continue
-        rx0, rx1 = span(a, b, sx, cw)
-        ry0, ry1 = span(c, d, sy, ch)
-        # prototype pixels of the region inside the box; the rest stays 0 (assemble_masks)
-        ix0, ix1 = max(rx0, int(bx0[i])), min(rx1, int(bx1[i]))
-        iy0, iy1 = max(ry0, int(by0[i])), min(ry1, int(by1[i]))
-        if ix1 <= ix0 or iy1 <= iy0:
-            continue
-        src = np.zeros((ry1 - ry0, rx1 - rx0), np.float32)
-        src[iy0 - ry0 : iy1 - ry0, ix0 - rx0 : ix1 - rx0] = _sigmoid(
-            np.einsum("hwk,k->hw", crop[iy0:iy1, ix0:ix1], coeffs[i], optimize=False)
-        )
-        # output pixel (a + u, c + v) samples the crop at ((a + u + 0.5) * sx - 0.5, ...)
-        m = np.array(
-            [
-                [sx, 0.0, (a + 0.5) * sx - 0.5 - rx0],
-                [0.0, sy, (c + 0.5) * sy - 0.5 - ry0],
-            ],
-            np.float64,
-        )
+    # source pixels read by output pixels lo..hi-1 (bilinear; margin for the 1/32-pixel
+    # coordinate grid of warpAffine), clipped to the crop: all detections at once
+    rx0 = np.maximum(np.floor((px0 + 0.5) * sx - 0.5).astype(np.int64) - 1, 0)
+    rx1 = np.minimum(np.floor((px1 - 0.5) * sx - 0.5).astype(np.int64) + 3, cw)
+    ry0 = np.maximum(np.floor((py0 + 0.5) * sy - 0.5).astype(np.int64) - 1, 0)
+    ry1 = np.minimum(np.floor((py1 - 0.5) * sy - 0.5).astype(np.int64) + 3, ch)
+    # prototype pixels of that region inside the box; the rest stays 0 (assemble_masks)
+    ix0, ix1 = np.maximum(rx0, bx0), np.minimum(rx1, bx1)
+    iy0, iy1 = np.maximum(ry0, by0), np.minimum(ry1, by1)
+    ok = (px1 > px0) & (py1 > py0) & (ix1 > ix0) & (iy1 > iy0)
+    # output pixel (a + u, c + v) samples the crop at ((a + u + 0.5) * sx - 0.5 - rx0, ...)
+    tx = (px0 + 0.5) * sx - 0.5 - rx0
+    ty = (py0 + 0.5) * sy - 0.5 - ry0
+    cols = (px0, px1, py0, py1, rx0, rx1, ry0, ry1, ix0, ix1, iy0, iy1, tx, ty)
+    rows = zip(np.flatnonzero(ok).tolist(), *(v[ok].tolist() for v in cols))
+    for i, a, b, c, d, x0, x1, y0, y1, jx0, jx1, jy0, jy1, ox, oy in rows:
+        e = np.einsum("hwk,k->hw", crop[jy0:jy1, jx0:jx1], coeffs[i], optimize=False)
+        np.multiply(e, 0.5, out=e)  # sigmoid(e) = (tanh(e / 2) + 1) / 2, in place
+        np.tanh(e, out=e)
+        e += 1.0
+        e *= 0.5
+        if (jx0, jx1, jy0, jy1) == (x0, x1, y0, y1):
+            src = e
+        else:
+            src = np.zeros((y1 - y0, x1 - x0), np.float32)
+            src[jy0 - y0 : jy1 - y0, jx0 - x0 : jx1 - x0] = e
+        m = np.array([[sx, 0.0, ox], [0.0, sy, oy]], np.float64)
         roi = cv2.warpAffine(src, m, (b - a, d - c), flags=flags, borderMode=cv2.BORDER_REPLICATE)
         out[i, c:d, a:b] = roi > mask_threshold
     return out
@@ -236,16 +232,18 @@ def _top_k_per_class(idx: np.ndarray, score: np.ndarray, cls: np.ndarray, top_k:
     if top_k <= 0 or len(idx) <= top_k:
         return idx
     c = cls[idx]
-    keep = []
-    for k in np.unique(c):
-        group = idx[c == k]  # one class, in index order
-        if len(group) > top_k:
-            sg = score[group]
-            kth = np.partition(sg, len(sg) - top_k)[len(sg) - top_k]  # top_k-th best score
-            above = group[sg > kth]
-            group = np.concatenate([above, group[sg == kth][: top_k - len(above)]])
-        keep.append(group)
-    return np.sort(np.concatenate(keep))
+    over = np.flatnonzero(np.bincount(c) > top_k)  # only these classes lose candidates
+    if len(over) == 0:
+        return idx
+    keep = np.ones(len(idx), bool)
+    for k in over.tolist():
+        pos = np.flatnonzero(c == k)  # one class, in index order
+        sg = score[idx[pos]]
+        kth = np.partition(sg, len(sg) - top_k)[len(sg) - top_k]  # top_k-th best score
+        sel = sg > kth
+        sel[np.flatnonzero(sg == kth)[: top_k - int(sel.sum())]] = True  # ties: lowest index
+        keep[pos[~sel]] = False
+    return idx[keep]
 
 
 def yolact_postprocess(

@@ -17,6 +17,10 @@ From one trained ``yolact_*`` video checkpoint and a YouTube-VIS-layout video se
   :data:`INTERVAL_FLOWS`), for both precisions: speed-up and mask AP change against per-frame
   mode, with the ceiling of propagation (the dataset's exact flow,
   :func:`~edgevision.video.evaluate.exact_flow_propagation`) when the set has flow files.
+* **Table IV — adaptive vs fixed keyframes on videos of varying motion** (``motion_data``,
+  e.g. a synthetic set with ``motion_range``): per-frame, ``fixed:K`` and ``adaptive`` with
+  DIS propagation for both precisions, and whether adaptive matches fixed's AP at equal or
+  better speed.
 * a PNG strip of predicted masks on consecutive frames of one val video.
 
 Modes and configurations are timed alternately in ``rounds`` rounds (medians), in one
@@ -103,6 +107,35 @@ def _strip(parts: Any, data: Path, split: str, path: Path, *, frames: int, keyfr
     return path
 
 
+def _noise_note(*tables: dict[str, dict[str, Any]]) -> str:
+    """One sentence on timing noise: the spread of per-frame mode's ms/frame over the
+    tables of this run, per precision (the same work measured several times)."""
+    per: dict[str, list[float]] = {}
+    for table in tables:
+        for key, runs in table.items():
+            if "none" in runs:
+                per.setdefault(key.split("|")[0], []).append(runs["none"].ms_per_frame)
+    parts = [f"{label} {min(v):.1f}–{max(v):.1f} ms over {len(v)} runs"
+             for label, v in per.items() if len(v) > 1]  # fmt: skip
+    if not parts:
+        return ""
+    return (
+        " Timing noise on this machine: per-frame mode (the same work each time) measured "
+        + "; ".join(parts)
+        + " in Tables II and III of this page; read small differences between rows with "
+        "that spread in mind."
+    )
+
+
+def _motion_factors(data: Path, split: str) -> list[float]:
+    """Per-video motion factors the synthetic generator recorded (``motion``), if any."""
+    try:
+        videos = json.loads((data / "annotations" / f"ytvis_{split}.json").read_text())["videos"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [float(v["motion"]) for v in videos if isinstance(v, dict) and "motion" in v]
+
+
 def _has_flow(data: Path, split: str) -> bool:
     """Whether ``data``'s ``split`` videos carry the generator's exact flow."""
     return any((Path(data) / "videos" / split).glob("*/flow/*.flo"))
@@ -119,6 +152,7 @@ def instance_report(
     calib_size: int = 32,
     keyframes: str = "fixed:5",
     intervals: Sequence[int] = (2, 3, 4, 5),
+    motion_data: str | os.PathLike[str] | None = None,
     configs: Sequence[str] | None = None,
     int8_config: str = "INT8, FPN + head FP32",
     threads: int = 2,
@@ -140,6 +174,8 @@ def instance_report(
         calib_size: calibration images.
         keyframes: the fixed policy of Table II.
         intervals: keyframe intervals of Table III (empty: no Table III).
+        motion_data: YouTube-VIS-layout set of videos of varying motion for Table IV
+            (split ``split``); ``None``: no Table IV.
         configs: Table I rows (keys of :data:`PRECISION_CONFIGS`; default all).
         int8_config: the INT8 row that Table II also runs in video mode.
         threads: ONNX Runtime threads.
@@ -254,6 +290,18 @@ def instance_report(
         log("Table III: exact-flow ceiling")
         for k in intervals:
             ceiling[k] = exact_flow_propagation(sets["all FP32"], data, k, split=split)
+    # Table IV: fixed vs adaptive keyframes on videos of varying motion
+    t4: dict[str, dict[str, Any]] = {}
+    if motion_data is not None:
+        for label in ("all FP32", int8_config):
+            if label not in sets:
+                continue
+            for flabel, prop in INTERVAL_FLOWS.items():
+                log(f"Table IV: {label}, {flabel}, {motion_data}")
+                runs = compare_modes(sets[label], motion_data, ("none", keyframes, "adaptive"),
+                                     rounds=rounds, split=split, max_frames=max_frames,
+                                     propagate=prop)  # fmt: skip
+                t4[f"{label}|{flabel}"] = {r.keyframes: r for r in runs}
     strip = out.with_name(out.stem + "_strip.png")
     _strip(sets[int8_config], data, split, strip, frames=8, keyframes=keyframes)
 
@@ -364,6 +412,47 @@ def instance_report(
                     else "-"
                 )
                 lines.append(f"| fixed:{k} | {_ap(r.mask_ap)} | {dtxt} | {_ap(r.box_ap)} |")
+    if t4:
+        from edgevision.video.keyframes import parse_keyframes
+
+        factors = _motion_factors(Path(motion_data), split)  # type: ignore[arg-type]
+        spread = (
+            f"per-video motion factors {min(factors):.2f}–{max(factors):.2f} "
+            f"(median {float(np.median(factors)):.2f}) × the base speeds"
+            if factors
+            else "motion factors not recorded"
+        )
+        first = next(iter(t4.values()))["none"]
+        lines += [
+            "",
+            f"## Table IV: {keyframes} vs adaptive keyframes on videos of varying motion",
+            "",
+            f"Data `{motion_data}`, split `{split}` ({first.frames} frames; {spread}). "
+            f"Masks propagated with DIS flow on non-keyframes (as Table III); adaptive = "
+            f"`{parse_keyframes('adaptive').describe()}`. Speed-up against per-frame mode "
+            "of the same precision in the same alternating rounds. The issue's target: "
+            f"adaptive matches or beats {keyframes} on AP at equal or better throughput."
+            + _noise_note(t2, t3),
+            "",
+            "| precision | flow | keyframes | keyframe % | ms/frame | speed-up | mask AP | box AP | adaptive: AP >= fixed and ms <= fixed |",
+            "|:---|:---|:---|---:|---:|---:|---:|---:|:---|",
+        ]  # fmt: skip
+        for key, runs in t4.items():
+            label, flabel = key.split("|")
+            base, fixed = runs["none"], runs[keyframes]
+            for mode, r in runs.items():
+                verdict = ""
+                if mode == "adaptive" and r.mask_ap is not None and fixed.mask_ap is not None:
+                    win = r.mask_ap >= fixed.mask_ap and r.ms_per_frame <= fixed.ms_per_frame
+                    verdict = (
+                        f"{'yes' if win else 'no'} ({100 * (r.mask_ap - fixed.mask_ap):+.1f} "
+                        f"AP, {r.ms_per_frame - fixed.ms_per_frame:+.1f} ms)"
+                    )
+                lines.append(
+                    f"| {label} | {flabel} | {mode} | {100 * r.keyframe_fraction:.0f} | "
+                    f"{r.ms_per_frame:.1f} | {base.ms_per_frame / r.ms_per_frame:.2f}× | "
+                    f"{_ap(r.mask_ap)} | {_ap(r.box_ap)} | {verdict} |"
+                )
     lines += [
         "",
         "Per-stage ms per frame (mean over all frames of the run):",
@@ -405,6 +494,7 @@ def instance_report(
             "table2": {k: {m: r.to_dict() for m, r in v.items()} for k, v in t2.items()},
             "table3": {k: {m: r.to_dict() for m, r in v.items()} for k, v in t3.items()},
             "ceiling": {f"fixed:{k}": r.to_dict() for k, r in ceiling.items()},
+            "table4": {k: {m: r.to_dict() for m, r in v.items()} for k, v in t4.items()},
         },
     )
     return [out, strip]

@@ -40,6 +40,9 @@ class SynthConfig:
         max_rotation: largest object rotation speed, degrees per frame.
         max_scale_rate: largest relative size change per frame (0.03 = ±3 %).
         max_pan: largest background pan speed, fraction of ``min(H, W)`` per frame.
+        motion_range: ``(lo, hi)``: each video draws one factor log-uniformly in this range
+            that scales its object speeds, rotations, size changes and pan (videos of
+            varying motion); ``(1, 1)`` (the default) draws nothing.
         min_visible: in still images, every object keeps at least this fraction of its area
             visible after occlusion.
         noise_std: std of Gaussian pixel noise added to every image and frame (0–255 scale);
@@ -66,6 +69,7 @@ class SynthConfig:
     max_rotation: float = 4.0
     max_scale_rate: float = 0.03
     max_pan: float = 0.012
+    motion_range: tuple[float, float] = (1.0, 1.0)
     min_visible: float = 0.35
     noise_std: float = 0.0
     image_format: Literal["jpg", "png"] = "jpg"
@@ -97,6 +101,13 @@ class SynthConfig:
         for name in ("max_speed", "max_rotation", "max_scale_rate", "max_pan", "noise_std"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        lo, hi = (float(v) for v in self.motion_range)
+        if not 0 < lo <= hi:
+            raise ConfigError(f"motion_range must be (lo, hi) with 0 < lo <= hi, got {lo}, {hi}")
+        if self.max_scale_rate * hi >= 0.5:
+            raise ConfigError(
+                f"max_scale_rate x motion_range[1] must be < 0.5, got {self.max_scale_rate * hi}"
+            )
         if self.max_scale_rate >= 0.5:
             raise ConfigError(f"max_scale_rate must be < 0.5, got {self.max_scale_rate}")
         if not 0 <= self.min_visible < 1:

@@ -13,7 +13,7 @@ pixel ``x`` on layer ``k`` is exact: ``A_k,t+1 · A_k,t⁻¹ · x − x``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -133,6 +133,8 @@ class Scene:
     size: tuple[int, int]
     background: Layer
     objects: list[Layer] = field(default_factory=list)
+    motion: float = 1.0
+    """The video's motion factor (``SynthConfig.motion_range``), 1 for still images."""
 
     @property
     def num_frames(self) -> int:
@@ -247,6 +249,18 @@ def make_scene(rng: np.random.Generator, cfg: SynthConfig, n_frames: int, *, sti
     occlude each other completely or leave the view for a while).
     """
     h, w = cfg.image_size
+    motion = 1.0
+    lo, hi = (float(v) for v in cfg.motion_range)
+    if not still and (lo, hi) != (1.0, 1.0):  # one factor per video; no draw by default
+        motion = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        cfg = replace(
+            cfg,
+            max_speed=cfg.max_speed * motion,
+            max_rotation=cfg.max_rotation * motion,
+            max_scale_rate=cfg.max_scale_rate * motion,
+            max_pan=cfg.max_pan * motion,
+            motion_range=(1.0, 1.0),
+        )
     bg = _background_layer(rng, cfg, n_frames)
     n = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     objects: list[Layer] = []
@@ -267,7 +281,7 @@ def make_scene(rng: np.random.Generator, cfg: SynthConfig, n_frames: int, *, sti
         else:
             continue
         objects.append(obj)
-    return Scene((h, w), bg, objects)
+    return Scene((h, w), bg, objects, motion)
 
 
 def _corner_polygon(layer: Layer, t: int) -> np.ndarray:

@@ -221,15 +221,16 @@ def _write_videos(
         if cfg.write_mp4:
             _write_mp4(base / f"{name}.mp4", [f.image for f in frames], cfg.fps)
         video_id = i + 1
-        videos.append(
-            {
-                "id": video_id,
-                "width": w,
-                "height": h,
-                "length": T,
-                "file_names": [f"{name}/{t:05d}.png" for t in range(T)],
-            }
-        )
+        video: dict[str, Any] = {
+            "id": video_id,
+            "width": w,
+            "height": h,
+            "length": T,
+            "file_names": [f"{name}/{t:05d}.png" for t in range(T)],
+        }
+        if tuple(cfg.motion_range) != (1.0, 1.0):
+            video["motion"] = round(scene.motion, 4)  # this video's motion factor
+        videos.append(video)
         for k, obj in enumerate(scene.objects):
             segs: list[Any] = []
             boxes: list[Any] = []

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from edgevision.errors import ConfigError
+
 torch = pytest.importorskip("torch")
 
 from edgevision.cli.main import main  # noqa: E402
@@ -184,6 +186,9 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
                     log=said.append)  # fmt: skip
     assert any("another checkpoint" in m for m in said), said
     assert any(m.startswith("exporting components") for m in said)
+    with pytest.raises(ConfigError, match="fixed:K"):  # Table IV needs a fixed policy
+        instance_report(ck2, data, out=tmp_path / "x.md", work=tmp_path / "w",
+                        keyframes="adaptive", motion_data=moving)  # fmt: skip
     again = (tmp_path / "again.md").read_text()
     assert "## Table IV" in again and "per-video motion factors" in again
     assert (

@@ -473,5 +473,14 @@ def test_dis_residual_and_adaptive_promotion_on_it(one_torch_thread):
     s(base)
     s(moved)  # explained by the flow: propagated
     assert not s.last.keyframe and s.last.residual is not None and s.last.residual < 0.05
-    s(popped)  # a new object: promoted to a keyframe
-    assert s.last.keyframe and s.last.promoted
+    s(popped)  # a new object: promoted to a keyframe, its residual kept
+    assert s.last.keyframe and s.last.promoted and s.last.residual > 0.05
+
+    class OldPolicy(FixedKeyframes):  # written before the residual: two-argument promote
+        def promote(self, since_key, motion):
+            return False
+
+    old = VideoSession(plain, keyframes=OldPolicy(3), propagate="dis", conf_threshold=0.0)
+    old(base)
+    old(moved)
+    assert not old.last.keyframe and old.last.residual is None

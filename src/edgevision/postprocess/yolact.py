@@ -228,7 +228,8 @@ def _model_params(spec: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
 def _top_k_per_class(idx: np.ndarray, score: np.ndarray, cls: np.ndarray, top_k: int) -> np.ndarray:
     """The candidates Fast NMS would look at: per class the ``top_k`` best of ``idx`` (by
     score, ties by index, as :func:`~edgevision.postprocess.nms.fast_nms` ranks them), so
-    that only those are decoded and sorted. Returned in increasing index order."""
+    that only those are decoded and sorted. Returned in the order of ``idx`` (increasing
+    as the caller's ``flatnonzero`` gives it)."""
     if top_k <= 0 or len(idx) <= top_k:
         return idx
     c = cls[idx]

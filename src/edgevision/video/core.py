@@ -293,7 +293,7 @@ class StreamSession:
         size = tuple(np.asarray(frame).shape[:2])
         if self._key is not None and self._key.size != size:
             self.reset()
-        promoted, motion = False, None
+        promoted, motion, residual = False, None, None
         grey = None
         if self._dis is not None:
             grey = self._dis.grey(frame)
@@ -319,11 +319,14 @@ class StreamSession:
                 tm.lap("flow")
                 f4 = flow[::4, ::4]
                 motion = float(np.hypot(f4[..., 0], f4[..., 1]).mean()) / float(min(size))
-                residual = None
+                since = self._since_key + 1
                 if getattr(self.policy, "uses_residual", False):
                     residual = self._dis.residual(grey, key.grey, flow)
                     tm.lap("flow")
-                if self.policy.promote(self._since_key + 1, motion, residual):
+                    promote = self.policy.promote(since, motion, residual)
+                else:  # policies written before the residual take two arguments
+                    promote = self.policy.promote(since, motion)
+                if promote:
                     promoted = True
                 else:
                     return self._propagated(
@@ -390,7 +393,7 @@ class StreamSession:
             self._key.result = res  # type: ignore[assignment]
         self.policy.observe(keyframe, res)
         self.counts["keyframes" if keyframe else "non_keyframes"] += 1
-        self.last = FrameInfo(self._index, keyframe, promoted, motion, ms=tm.ms)
+        self.last = FrameInfo(self._index, keyframe, promoted, motion, residual, ms=tm.ms)
         self._index += 1
         return res  # type: ignore[return-value]
 

@@ -76,7 +76,9 @@ class AdaptiveKeyframes(KeyframePolicy):
     Attributes:
         max_interval: longest run of frames without a keyframe.
         motion_threshold: promote a frame whose mean flow to the keyframe exceeds this
-            fraction of the input's shorter side (large motion -> warping errors grow).
+            fraction of the input's shorter side (large motion -> warping errors grow). The
+            only flow test on the FeatFlowNet paths, which have no residual (before the
+            residual test the defaults were 0.03 and ``max_interval`` 10).
         score_drop: force a keyframe after a frame whose summed detection score fell below
             ``(1 - score_drop)`` × the keyframe's (objects lost by warping).
         residual_threshold: with DIS flow, promote a frame when more than this fraction of

@@ -203,6 +203,13 @@ def instance_report(
         )
     if int8_config not in names:
         names.append(int8_config)
+    if motion_data is not None and not str(keyframes).startswith("fixed"):
+        from edgevision.errors import ConfigError
+
+        raise ConfigError(
+            f"Table IV (motion data) compares adaptive with a fixed policy; --keyframes is "
+            f"{keyframes!r}: pass fixed:K"
+        )
     fp32_dir = work / "fp32"
     # the component folders are reused only for the same checkpoint: a stale folder from
     # another file (e.g. the image model before FeatFlowNet was trained) silently measures

@@ -100,8 +100,13 @@ def decode_boxes(deltas: np.ndarray, priors: np.ndarray) -> np.ndarray:
     return np.concatenate([xy - wh / 2, xy + wh / 2], 1).astype(np.float32)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free
+def _sigmoid_(x: np.ndarray) -> np.ndarray:
+    """``sigmoid(x) = (tanh(x / 2) + 1) / 2`` in place (overflow-free); returns ``x``."""
+    np.multiply(x, 0.5, out=x)
+    np.tanh(x, out=x)
+    x += 1.0
+    x *= 0.5
+    return x
 
 
 def assemble_masks(protos: np.ndarray, coeffs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -116,7 +121,7 @@ def assemble_masks(protos: np.ndarray, coeffs: np.ndarray, boxes: np.ndarray) ->
         ``(h, w, K)`` float32 mask probabilities in 0–1, zero outside each box.
     """
     h, w, _ = protos.shape
-    m = _sigmoid(protos.reshape(h * w, -1) @ coeffs.T).reshape(h, w, -1)
+    m = _sigmoid_(protos.reshape(h * w, -1) @ coeffs.T).reshape(h, w, -1)
     x1 = np.floor(boxes[:, 0] * w).astype(np.int64)
     x2 = np.ceil(boxes[:, 2] * w).astype(np.int64)
     y1 = np.floor(boxes[:, 1] * h).astype(np.int64)
@@ -194,11 +199,7 @@ def masks_at_original(
     cols = (px0, px1, py0, py1, rx0, rx1, ry0, ry1, ix0, ix1, iy0, iy1, tx, ty)
     rows = zip(np.flatnonzero(ok).tolist(), *(v[ok].tolist() for v in cols))
     for i, a, b, c, d, x0, x1, y0, y1, jx0, jx1, jy0, jy1, ox, oy in rows:
-        e = np.einsum("hwk,k->hw", crop[jy0:jy1, jx0:jx1], coeffs[i], optimize=False)
-        np.multiply(e, 0.5, out=e)  # sigmoid(e) = (tanh(e / 2) + 1) / 2, in place
-        np.tanh(e, out=e)
-        e += 1.0
-        e *= 0.5
+        e = _sigmoid_(np.einsum("hwk,k->hw", crop[jy0:jy1, jx0:jx1], coeffs[i], optimize=False))
         if (jx0, jx1, jy0, jy1) == (x0, x1, y0, y1):
             src = e
         else:

@@ -278,18 +278,23 @@ def instance_report(
             runs = compare_modes(sets[label], data, modes, rounds=rounds, split=split,
                                  max_frames=max_frames, **opts)  # fmt: skip
             t2[f"{label}|{nonkey}"] = {r.keyframes: r for r in runs}
+
     # Table III: keyframe interval vs speed and AP, masks propagated with DIS flow
-    t3: dict[str, dict[str, Any]] = {}
-    imodes = ("none", *(f"fixed:{k}" for k in intervals))
-    if intervals:
+    def dis_runs(table: str, on: Any, modes: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """``modes`` with DIS propagation on ``on`` for FP32 and the INT8 row, per flow."""
+        runs: dict[str, dict[str, Any]] = {}
         for label in ("all FP32", int8_config):
             if label not in sets:
                 continue
             for flabel, prop in INTERVAL_FLOWS.items():
-                log(f"Table III: {label}, {flabel}, intervals {list(intervals)}")
-                runs = compare_modes(sets[label], data, imodes, rounds=rounds, split=split,
-                                     max_frames=max_frames, propagate=prop)  # fmt: skip
-                t3[f"{label}|{flabel}"] = {r.keyframes: r for r in runs}
+                log(f"{table}: {label}, {flabel}, {on}, {list(modes)}")
+                res = compare_modes(sets[label], on, modes, rounds=rounds, split=split,
+                                    max_frames=max_frames, propagate=prop)  # fmt: skip
+                runs[f"{label}|{flabel}"] = {r.keyframes: r for r in res}
+        return runs
+
+    imodes = ("none", *(f"fixed:{k}" for k in intervals))
+    t3 = dis_runs("Table III", data, imodes) if intervals else {}
     ceiling: dict[int, Any] = {}
     if intervals and _has_flow(data, split) and not max_frames:
         from edgevision.video.evaluate import exact_flow_propagation
@@ -298,17 +303,11 @@ def instance_report(
         for k in intervals:
             ceiling[k] = exact_flow_propagation(sets["all FP32"], data, k, split=split)
     # Table IV: fixed vs adaptive keyframes on videos of varying motion
-    t4: dict[str, dict[str, Any]] = {}
-    if motion_data is not None:
-        for label in ("all FP32", int8_config):
-            if label not in sets:
-                continue
-            for flabel, prop in INTERVAL_FLOWS.items():
-                log(f"Table IV: {label}, {flabel}, {motion_data}")
-                runs = compare_modes(sets[label], motion_data, ("none", keyframes, "adaptive"),
-                                     rounds=rounds, split=split, max_frames=max_frames,
-                                     propagate=prop)  # fmt: skip
-                t4[f"{label}|{flabel}"] = {r.keyframes: r for r in runs}
+    t4 = (
+        dis_runs("Table IV", motion_data, ("none", keyframes, "adaptive"))
+        if motion_data is not None
+        else {}
+    )
     strip = out.with_name(out.stem + "_strip.png")
     _strip(sets[int8_config], data, split, strip, frames=8, keyframes=keyframes)
 

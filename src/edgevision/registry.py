@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgevision.config import ModelSpec, Task
 from edgevision.errors import ConfigError, ModelNotFoundError
+from edgevision.tasks import get_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -123,7 +124,8 @@ def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
     """
     names = sorted(n for n in set(MANIFEST) | set(_REGISTRY) if fnmatch.fnmatchcase(n, pattern))
     if task is not None:
-        names = [n for n in names if get_entry(n).task == task]
+        want = get_task(task)
+        names = [n for n in names if get_task(get_entry(n).task) is want]
     return names
 
 

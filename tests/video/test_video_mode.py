@@ -81,11 +81,11 @@ def test_featflownet_shapes():
 
 def test_known_flow_warp_is_closer_than_unwarped(synth_video, one_torch_thread):
     from edgevision.data.flow import FlowPairs
-    from edgevision.train.instance import _pair_batch
+    from edgevision.video.pairs import pair_batch
 
     m = _model()
     pairs = FlowPairs(synth_video, "train")
-    key, cur, flow, _ = _pair_batch([pairs[0], pairs[1]], m.spec)
+    key, cur, flow, _ = pair_batch([pairs[0], pairs[1]], m.spec)
     _calibrate_bn(m, [torch.cat([key, cur])])
     with torch.no_grad():
         ck, cc = m.lower(key), m.lower(cur)
@@ -106,7 +106,7 @@ def test_known_flow_warp_is_closer_than_unwarped(synth_video, one_torch_thread):
 
 
 def test_featflownet_training_learns_flow(synth_video, one_torch_thread):
-    from edgevision.train.instance import train_featflownet
+    from edgevision.train.featflownet import train_featflownet
 
     m = _model()
     rows = train_featflownet(m, synth_video, steps=40, batch_size=2, lr=3e-3, seed=0)
@@ -330,7 +330,7 @@ def test_pair_batch_flow_is_in_input_pixels_on_the_input_grid():
 
     from edgevision.config import ModelSpec
     from edgevision.data.flow import FlowSample
-    from edgevision.train.instance import _pair_batch
+    from edgevision.video.pairs import pair_batch
     from edgevision.video.warp import warp
 
     rng = np.random.default_rng(0)
@@ -342,7 +342,7 @@ def test_pair_batch_flow_is_in_input_pixels_on_the_input_grid():
     s = FlowSample("v", 0, im0, im1, flow, np.ones((24, 32), bool), 1)
     spec = ModelSpec(name="m", task="instance", class_names=["a"], input_size=(48, 48),
                      resize="stretch")  # fmt: skip
-    key, cur, f, valid = _pair_batch([s], spec)
+    key, cur, f, valid = pair_batch([s], spec)
     assert f.shape == (1, 2, 48, 48) and valid.shape == (1, 1, 48, 48)
     assert torch.allclose(f[0, 0], torch.tensor(dx * 1.5)) and torch.allclose(
         f[0, 1], torch.tensor(dy * 2.0)

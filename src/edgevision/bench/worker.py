@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgevision.tasks import get_task
+
 PROGRESS = "@@progress "
 ERROR = "@@error "
 
@@ -261,12 +263,10 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
     rss_loaded_kib = _rss_now_kib()
     prog("load", 1, 1, force=True)
 
-    from edgevision.config import SCORED_TASKS
-
     spec = engine.spec
     post_kw: dict[str, Any] = {}
     if cfg.conf is not None:
-        if spec.task not in SCORED_TASKS:
+        if not get_task(spec.task).scored:
             from edgevision.errors import ConfigError
 
             raise ConfigError(
@@ -310,7 +310,7 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
             for k in ("preprocess", "inference", "postprocess"):
                 stages[k].append(float(st[k]))
             stages["total"].append(total)
-            if spec.task in SCORED_TASKS:  # how much NMS/mask work it did
+            if get_task(spec.task).scored:  # how much NMS/mask work it did
                 stages.setdefault("objects", []).append(float(len(res.scores)))
             prog("end-to-end", i + 1, stage_runs)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgevision.tasks import get_task
+
 
 def parse_model_args(items: list[str]) -> dict[str, Any]:
     """``["width_mult=0.5", ...]`` -> ``{"width_mult": 0.5}`` (values parsed as YAML scalars)."""
@@ -114,7 +116,7 @@ def _export_components(
         kw = {"video": True, **parse_model_args(model_args)}  # the flow network for video mode
         model, trained = create_model(target, **kw), False
     spec = getattr(model, "spec", None)
-    if spec is None or spec.task != "instance":
+    if spec is None or not get_task(spec.task).video:
         raise ConfigError(f"{target}: --components is for yolact_* (instance) models")
     parts = export_components(model, out, input_size=size, opset=opset, trained=trained)
     for p in parts:

@@ -1,8 +1,10 @@
-"""``edgevision train``: train a semantic segmentation model on a dataset folder.
+"""``edgevision train``: train any registry model (semantic, detect, instance) on a dataset.
 
-The run is a :class:`~edgevision.train.config.TrainConfig` built from, in increasing
-priority: its defaults, ``--config FILE.yaml`` (or, with ``--resume``, ``OUT/config.yaml``),
-the explicit flags, and ``--set key=value`` overrides. Torch is imported only when it runs.
+The model's task (:mod:`edgevision.tasks`) picks the config class; the run is that config
+built from, in increasing priority: its defaults, ``--config FILE.yaml`` (or, with
+``--resume``, ``OUT/config.yaml``), the explicit flags, and ``--set key=value`` overrides,
+trained by the one loop (:func:`edgevision.train.run.train`). Torch is imported only when it
+runs.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import Any
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a semantic segmentation model (resumable)",
+        help="train a model of any task (resumable)",
         description=(
-            "Train a registry model on a dataset folder (DIR/images/SPLIT, DIR/labels/SPLIT, "
-            "dataset.yaml). Writes OUT/config.yaml, OUT/last.pt (every epoch and on Ctrl-C), "
-            "OUT/best.pt (best validation mIoU; loadable by 'edgevision eval') and "
-            "OUT/metrics.csv. --resume continues OUT/last.pt exactly. The dataset is checked "
-            "before the first step. Under torchrun it trains with DDP."
+            "Train a registry model on a dataset folder: semantic models on DIR/images/SPLIT, "
+            "DIR/labels/SPLIT, dataset.yaml; detectors and YOLACT on a COCO layout "
+            "(DIR/annotations/instances_SPLIT.json, DIR/images/SPLIT). Writes OUT/config.yaml, "
+            "OUT/last.pt (every epoch, and on Ctrl-C or SIGTERM after the current step), "
+            "OUT/best.pt (best validation mIoU / AP50 / mask AP; loadable by 'edgevision "
+            "eval') and OUT/metrics.csv. --resume continues OUT/last.pt exactly. The dataset "
+            "is checked before the first step. Under torchrun it trains with DDP."
         ),
     )
     p.add_argument(
@@ -78,43 +82,92 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """Build the :class:`TrainConfig` of parsed ``train`` arguments (ConfigError if bad)."""
+def task_of_args(args: argparse.Namespace) -> Any:
+    """The :class:`~edgevision.tasks.TaskDef` of the model a ``train`` call names: from
+    ``MODEL``, else ``--config FILE``, else ``OUT/config.yaml`` on resume.
+
+    Raises:
+        ConfigError: no model named anywhere, or an unreadable config file.
+    """
+    import yaml
+
+    from edgevision.errors import ConfigError
+    from edgevision.registry import get_entry
+    from edgevision.tasks import get_task
+
+    name = getattr(args, "model", None)
+    if not name:
+        src = None
+        if getattr(args, "config", None):
+            src = Path(args.config)
+        elif getattr(args, "resume", False) and getattr(args, "out", None):
+            src = Path(args.out) / "config.yaml"
+            if not src.is_file():
+                raise ConfigError(
+                    f"--resume: {src} not found: is --out the folder of a training run "
+                    f"(holding config.yaml and last.pt)?"
+                )
+        if src is not None and src.is_file():
+            try:
+                data = yaml.safe_load(src.read_text())
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{src}: not valid YAML: {e}") from None
+            name = data.get("model") if isinstance(data, dict) else None
+    if not name or not isinstance(name, str):
+        raise ConfigError("no model: give MODEL (see 'edgevision models') or --config")
+    return get_task(get_entry(name).task)
+
+
+def config_from_args(args: argparse.Namespace, task: Any = None) -> Any:
+    """The training config (the task's config class) of parsed ``train`` arguments, from, in
+    increasing priority: its defaults, ``--config FILE.yaml`` (or, with ``--resume``,
+    ``OUT/config.yaml``), the explicit flags and ``--set key=value`` overrides.
+
+    Raises:
+        ConfigError: a flag the task's config has no field for, a bad value, no dataset.
+    """
     from edgevision.config import apply_overrides, from_yaml, parse_size
     from edgevision.errors import ConfigError
-    from edgevision.train.config import TrainConfig
+    from edgevision.train.run import replace_config
 
-    base: TrainConfig
+    task = task or task_of_args(args)
+    cls = task.load("config")
+    fields = {f.name for f in dataclasses.fields(cls)}
     if args.config:
-        base = from_yaml(TrainConfig, Path(args.config))
+        base = from_yaml(cls, Path(args.config))
     elif args.resume and args.out and (Path(args.out) / "config.yaml").is_file():
-        base = from_yaml(TrainConfig, Path(args.out) / "config.yaml")
+        base = from_yaml(cls, Path(args.out) / "config.yaml")
     else:
-        if not args.model:
-            raise ConfigError("no model: give MODEL (see 'edgevision models') or --config")
-        base = TrainConfig(model=args.model)
+        base = cls(model=args.model)
     flags: dict[str, Any] = {
         "model": args.model,
         "data": args.data,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
-        "crop": parse_size(args.crop, "--crop") if args.crop else None,
         "lr": args.lr,
-        "loss": args.loss,
-        "class_balanced": args.class_balanced,
-        "cb_beta": args.beta,
         "out": args.out,
         "device": args.device,
         "workers": args.workers,
         "seed": args.seed,
+        # the training crop where the task trains on crops, else the network input size
+        ("crop" if "crop" in fields else "input_size"): (
+            parse_size(args.crop, "--crop") if args.crop else None
+        ),
     }
+    for flag, name in (("loss", "loss"), ("class_balanced", "class_balanced"), ("beta", "cb_beta")):
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if name not in fields or (flag == "loss" and "box_loss" in fields):
+            hint = " (use --set box_loss=ciou|giou)" if "box_loss" in fields else ""
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} does not apply to {task.title} models{hint}"
+            )
+        flags[name] = value
     changes = {k: v for k, v in flags.items() if v is not None}
     if args.out is None and not args.config and not args.resume:
         changes["out"] = str(Path("runs") / (args.model or base.model))
-    try:
-        cfg = dataclasses.replace(base, **changes)
-    except TypeError as e:  # pragma: no cover - flags map to fields
-        raise ConfigError(str(e)) from None
+    cfg = replace_config(base, **changes)
     cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
     if not cfg.data:
         raise ConfigError("no dataset: give --data DIR")
@@ -126,33 +179,56 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from edgevision.train.detection import task_of_train_args
+    from edgevision.errors import ConfigError
 
-    if args.weak:
-        from edgevision.train.weak import run_cli as run_weak
-
-        return run_weak(args)
-    if args.classes or args.rounds is not None or args.weak_overrides:
-        from edgevision.errors import ConfigError
-
-        raise ConfigError("--classes, --rounds and --weak-set need --weak")
-    if task_of_train_args(args) == "detect":
-        from edgevision.train.detection import run_cli
-
-        return run_cli(args)
-    if task_of_train_args(args) == "instance":
-        from edgevision.train.instance import run_cli as run_instance
-
-        return run_instance(args)
-    cfg = config_from_args(args)
-    from edgevision.train.semantic import train_semantic
-
-    show = None if not args.no_progress else False
     command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
-    result = train_semantic(cfg, resume=args.resume, progress=show, command=command)
+    show = None if not args.no_progress else False
+    task = task_of_args(args)
+    if args.weak:
+        return _run_weak(args, task, command)
+    if args.classes or args.rounds is not None or args.weak_overrides:
+        raise ConfigError("--classes, --rounds and --weak-set need --weak")
+    cfg = config_from_args(args, task)
+    from edgevision.train.run import train
+
+    result = train(cfg, resume=args.resume, progress=show, command=command)
     if int(os.environ.get("RANK", "0")) == 0:
         msg = f"trained {cfg.model}: {result.epochs} epochs, {result.steps} steps -> {result.last}"
-        if result.best is not None and result.best_miou is not None:
-            msg += f"; best val mIoU {result.best_miou:.4f} (epoch {result.best_epoch}) -> {result.best}"
+        if result.best is not None and result.best_metric is not None:
+            msg += (
+                f"; best val {task.metric_label} {result.best_metric:.4f} "
+                f"(epoch {result.best_epoch}) -> {result.best}"
+            )
+        if result.video is not None:
+            epe = result.flow_history[-1]["epe"]
+            msg += f"; video model (FeatFlowNet EPE {epe:.3f}) -> {result.video}"
+        if result.video_ft is not None:
+            msg += f"; fine-tuned on warped features -> {result.video_ft}"
         print(msg, file=sys.stdout)
+    return 0
+
+
+def _run_weak(args: argparse.Namespace, task: Any, command: str) -> int:
+    """``edgevision train MODEL --weak --classes A,B --data SEMANTIC_DIR ...``."""
+    from edgevision.config import apply_overrides
+    from edgevision.errors import ConfigError
+    from edgevision.train.weak import WeakConfig, train_weak
+
+    if not task.weak:
+        raise ConfigError(f"--weak trains instance models; {args.model!r} is a {task.title} model")
+    if not args.classes:
+        raise ConfigError("--weak needs --classes (the thing classes, e.g. Car,Pedestrian)")
+    if args.resume:
+        raise ConfigError("--weak runs resume by themselves: run the same command again")
+    cfg = config_from_args(args, task)
+    weak = WeakConfig(
+        classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
+        rounds=1 if args.rounds is None else args.rounds,
+    )
+    weak = apply_overrides(weak, args.weak_overrides) if args.weak_overrides else weak
+    progress = None if not args.no_progress else False
+    res = train_weak(cfg, weak, progress=progress, command=command)
+    print(
+        f"weak training: {len(res.rounds)} round(s) -> {res.final} (record: {res.out_dir / 'weak.json'})"
+    )
     return 0

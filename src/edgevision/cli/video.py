@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from edgevision.tasks import get_task
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             from edgevision.registry import create_model
 
             model = create_model(args.weights, video=True)
-        if getattr(model, "spec", None) is None or model.spec.task != "instance":
+        if getattr(model, "spec", None) is None or not get_task(model.spec.task).video:
             raise ConfigError(f"{args.weights}: not an instance (yolact_*) model")
         if engine == "onnxruntime":
             from edgevision.models.instance.components import export_components

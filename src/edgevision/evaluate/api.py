@@ -39,10 +39,11 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from edgevision.errors import DataError, EdgeVisionError, require_dir, require_file
+from edgevision.errors import ConfigError, DataError, EdgeVisionError, require_dir, require_file
 from edgevision.evaluate.coco import METRIC_KEYS, CocoEvaluator, load_coco_json
 from edgevision.evaluate.miou import ConfusionMatrix
 from edgevision.results import Detections, InstanceMasks, SemanticMask
+from edgevision.tasks import get_task, task_names
 
 __all__ = [
     "AGREEMENT_SCORE",
@@ -121,7 +122,7 @@ class EvalReport:
         """The one number to quote: mIoU (semantic), mask AP (instance) or box AP (detect);
         the mean agreement for an instance model scored on semantic data."""
         m = self.metrics
-        if self.task == "semantic":
+        if get_task(self.task).dense:
             v = m.get("miou")
         elif "agreement" in m:
             v = m["agreement"].get("mean_iou")
@@ -152,7 +153,7 @@ class EvalReport:
         console.print(
             Text(f"{self.model or 'model'} on {where} [{self.split}]: {self.num_images} images")
         )
-        if self.task == "semantic":
+        if get_task(self.task).dense:
             m = self.metrics
             t = table("class", "IoU")
             for name, v in m.get("per_class_iou", {}).items():
@@ -315,8 +316,9 @@ def _evaluate_coco(
     require_dir(image_dir, "image folder")
     gt = load_coco_json(ann_file)
     cat_ids = category_ids_by_name(spec.class_names, gt["categories"], str(ann_file))
-    instance = spec.task == "instance"
-    ev = CocoEvaluator(gt, ("bbox", "segm") if instance else ("bbox",), category_ids=cat_ids)
+    kinds = get_task(spec.task).coco_types
+    instance = "segm" in kinds
+    ev = CocoEvaluator(gt, kinds, category_ids=cat_ids)
     images = gt["images"][: _limit(len(gt["images"]), max_images)]
     if not images:
         raise DataError(f"{ann_file}: no images")
@@ -398,17 +400,20 @@ def evaluate(
     require_dir(root, "dataset folder")
     predictor = _for_ap(predictor)
     spec = predictor.spec
-    task = str(spec.task)
-    if task == "semantic":
+    try:
+        task = get_task(str(spec.task))
+    except ConfigError:
+        raise EdgeVisionError(
+            f"cannot evaluate task {spec.task!r} (expected one of {', '.join(task_names())})"
+        ) from None
+    if task.dense:
         n, metrics = _evaluate_semantic(predictor, root, split, max_images, progress)
-    elif task == "instance" and _semantic_only(root, split):
+    elif task.weak and _semantic_only(root, split):
         return evaluate_agreement(predictor, root, split, max_images=max_images, progress=progress)
-    elif task in ("detect", "instance"):
-        n, metrics = _evaluate_coco(predictor, root, split, max_images, progress)
     else:
-        raise EdgeVisionError(f"cannot evaluate task {task!r} (expected semantic/detect/instance)")
+        n, metrics = _evaluate_coco(predictor, root, split, max_images, progress)
     return EvalReport(
-        task=task,
+        task=task.name,
         split=split,
         num_images=n,
         metrics=metrics,

@@ -30,6 +30,7 @@ from typing import Any
 from edgevision.errors import ConfigError
 from edgevision.io import write_text_atomic
 from edgevision.quantize.config import QuantConfig
+from edgevision.tasks import get_task
 
 QUANT_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 """Op types scored individually in the per-layer analysis (the weighted layers)."""
@@ -194,7 +195,7 @@ class _Bench:
             raise ConfigError("sensitivity analysis and search use --mode static")
         self.work, self.cfg = work, cfg
         self.src, self.spec = fp32_onnx(target, work, input_size=input_size)
-        if self.spec.task != "semantic" and eval_data is None:
+        if not get_task(self.spec.task).quant_proxy and eval_data is None:
             raise ConfigError(
                 f"--analyze/--auto on a {self.spec.task!r} model need --eval-data DIR: its "
                 "accuracy drop is measured in AP points (the changed-pixel proxy is for "

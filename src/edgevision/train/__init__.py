@@ -27,8 +27,10 @@ _EXPORTS: dict[str, str] = {
     "SeededSampler": "edgevision.train.seg_data",
     "SegTrainDataset": "edgevision.train.seg_data",
     "SegEvalDataset": "edgevision.train.seg_data",
-    "TrainResult": "edgevision.train.semantic",
+    "TrainResult": "edgevision.train.run",
     "train_semantic": "edgevision.train.semantic",
+    "train": "edgevision.train.run",
+    "TrainParts": "edgevision.train.run",
 }
 
 __all__ = sorted(_EXPORTS)

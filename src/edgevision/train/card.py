@@ -33,6 +33,7 @@ from typing import Any
 from edgevision.config import ModelSpec
 from edgevision.errors import CheckpointError, ConfigError, require_dir
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
+from edgevision.tasks import get_task
 
 __all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship", "weak_record"]
 
@@ -179,22 +180,6 @@ def weak_record(run: Path) -> dict[str, Any] | None:
     }
 
 
-def _config_class(spec: ModelSpec) -> type:
-    """The training config dataclass of a model's task."""
-    task = str(spec.task)
-    if task == "instance":
-        from edgevision.train.instance import InstanceTrainConfig
-
-        return InstanceTrainConfig
-    if task == "detect":
-        from edgevision.train.detection import DetTrainConfig
-
-        return DetTrainConfig
-    from edgevision.train.config import TrainConfig
-
-    return TrainConfig
-
-
 def ship(
     run_dir: str | os.PathLike[str],
     name: str,
@@ -263,7 +248,8 @@ def ship(
         from edgevision.config import from_dict, to_yaml
 
         write_text_atomic(
-            dest / "train_config.yaml", to_yaml(from_dict(_config_class(spec), train_config))
+            dest / "train_config.yaml",
+            to_yaml(from_dict(get_task(spec.task).load("config"), train_config)),
         )
     elif (run / "config.yaml").is_file():
         shutil.copyfile(run / "config.yaml", dest / "train_config.yaml")

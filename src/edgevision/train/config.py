@@ -7,12 +7,12 @@ A typed dataclass; YAML (``OUT/config.yaml``) is only its serialized form, and C
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from edgevision.config import to_dict, validate
+from edgevision.config import validate
 from edgevision.errors import ConfigError
 
-__all__ = ["RESUME_SAFE_FIELDS", "RESUME_SCHEDULE_FIELDS", "TrainConfig", "config_differences"]
+__all__ = ["RESUME_SAFE_FIELDS", "TrainConfig"]
 
 RESUME_SAFE_FIELDS: frozenset[str] = frozenset(
     {"out", "workers", "log_every", "eval_every", "device", "data", "channels_last"}
@@ -20,11 +20,6 @@ RESUME_SAFE_FIELDS: frozenset[str] = frozenset(
 """Fields that may differ between a run and its ``--resume`` without changing the result
 (``data`` may move; its content is checked by class list and size instead;
 ``channels_last`` is a memory layout: float rounding only)."""
-
-RESUME_SCHEDULE_FIELDS: frozenset[str] = frozenset({"epochs"})
-"""Fields a ``--resume`` may change on purpose: the run's planned length. The LR schedule
-is then recomputed over the new length from the current step on (recorded in runs.jsonl
-and the model card)."""
 
 
 @dataclass
@@ -116,6 +111,8 @@ class TrainConfig:
     channels_last: bool = True
     out: str = "runs/train"
 
+    RESUME_SAFE: ClassVar[frozenset[str]] = RESUME_SAFE_FIELDS
+
     def __post_init__(self) -> None:
         validate(self)
         for name in ("epochs", "batch_size", "eval_every"):
@@ -141,13 +138,3 @@ class TrainConfig:
             raise ConfigError("weight_decay and aux_weight must be >= 0, poly_power > 0")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
-
-
-def config_differences(
-    old: TrainConfig, new: TrainConfig, *, allow: frozenset[str] = frozenset()
-) -> list[str]:
-    """Fields (outside :data:`RESUME_SAFE_FIELDS` and ``allow``) whose values differ, as
-    ``"f: a -> b"``."""
-    a, b = to_dict(old), to_dict(new)
-    skip = RESUME_SAFE_FIELDS | allow
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in skip and a[k] != b.get(k)]

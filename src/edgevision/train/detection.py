@@ -17,54 +17,51 @@ Output folder: ``config.yaml``, ``last.pt`` (resumable), ``best.pt`` (best val A
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
-import random
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from edgevision.config import ModelSpec, from_dict, to_dict, to_yaml, validate
+from edgevision.config import ModelSpec, validate
 from edgevision.data.coco import CocoDataset, coco_layout
-from edgevision.errors import CheckpointError, ConfigError, DataError
-from edgevision.io import read_image, write_text_atomic
-from edgevision.postprocess.yolo import DEFAULT_ANCHORS, check_input_size
-from edgevision.train.hooks import CheckpointHook, EMAHook, LoggerHook
-from edgevision.train.schedule import WarmupLR, resume_schedule
+from edgevision.errors import ConfigError, DataError
+from edgevision.evaluate.coco import CocoEvaluator
+from edgevision.io import read_image
+from edgevision.losses.class_balanced import effective_number_weights
+from edgevision.losses.detection import YoloLoss
+from edgevision.postprocess.yolo import DEFAULT_ANCHORS, check_input_size, yolo_postprocess
+from edgevision.preprocess import preprocess
+from edgevision.registry import create_model, get_entry
+from edgevision.train.run import Resumed, TrainParts, TrainResult, build_optimizer, train
 from edgevision.train.seg_data import (
+    Normalize,
     SeededSampler,
-    _jitter,
-    _Normalize,
-    _seed_worker,
+    jitter_colors,
     seed_seq,
+    seed_worker,
 )
-from edgevision.train.trainer import HookBase, Trainer, dist_info
+from edgevision.train.trainer import HookBase
 
 __all__ = [
     "DetEvalHook",
     "DetTrainConfig",
     "DetTrainDataset",
-    "DetTrainResult",
+    "build_parts",
     "collate",
     "evaluate_detector",
     "fit_anchors",
     "load_split",
     "train_detection",
 ]
-
-DET_RESUME_SAFE = frozenset(
-    {"out", "workers", "log_every", "eval_every", "device", "data", "channels_last"}
-)
 
 
 @dataclass
@@ -148,6 +145,10 @@ class DetTrainConfig:
     device: Literal["cpu", "cuda", "auto"] = "auto"
     channels_last: bool = True
     out: str = "runs/detect"
+
+    RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
+        {"out", "workers", "log_every", "eval_every", "device", "data", "channels_last"}
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -295,7 +296,7 @@ class DetTrainDataset(Dataset):
     ) -> None:
         self.split = split
         self.size = (int(input_size[0]), int(input_size[1]))
-        self.norm = _Normalize(mean, std, color_order)
+        self.norm = Normalize(mean, std, color_order)
         self.seed = int(seed)
         self.mosaic = float(mosaic)
         self.scale_range = scale_range
@@ -386,7 +387,7 @@ class DetTrainDataset(Dataset):
             w = img.shape[1]
             boxes = np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
         if self.jitter > 0:
-            img = _jitter(np.ascontiguousarray(img), rng, self.jitter)
+            img = jitter_colors(np.ascontiguousarray(img), rng, self.jitter)
         b = boxes.reshape(-1, 4)
         t = np.concatenate(
             [
@@ -498,10 +499,6 @@ def evaluate_detector(
     Returns:
         :meth:`CocoEvaluator.summarize` ``["bbox"]``: ``AP``, ``AP50``, ... in 0–1.
     """
-    from edgevision.evaluate.coco import CocoEvaluator
-    from edgevision.postprocess.yolo import yolo_postprocess
-    from edgevision.preprocess import preprocess
-
     ev = CocoEvaluator(str(split.annotation_file), ("bbox",))
     was_training = model.training
     model.eval()
@@ -595,42 +592,11 @@ class DetEvalHook(HookBase):
         self.best_epoch = int(state["best_epoch"])
 
 
-class _DetCheckpointHook(CheckpointHook):
-    """:class:`CheckpointHook` that names its metric (``ap50``) in the saved spec."""
-
-    def _spec(self, **info: Any) -> ModelSpec:
-        if "miou" in info:
-            info[self.metric] = info.pop("miou")
-        if "best_miou" in info:
-            info[f"best_{self.metric}"] = info.pop("best_miou")
-        return super()._spec(**info)
-
-
-# ------------------------------------------------------------------------------------------
-# training
-# ------------------------------------------------------------------------------------------
-@dataclass
-class DetTrainResult:
-    """What :func:`train_detection` produced (``best_ap50`` and ``metrics`` in 0–1)."""
-
-    out_dir: Path
-    last: Path
-    best: Path | None
-    best_ap50: float | None
-    best_epoch: int | None
-    epochs: int
-    steps: int
-    anchors: tuple[tuple[float, ...], ...]
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
 def _nan_none(v: float) -> float | None:
     return None if math.isnan(v) else round(v, 4)
 
 
 def _class_weights(split: DetSplit, beta: float) -> list[float]:
-    from edgevision.losses.class_balanced import effective_number_weights
-
     counts = np.bincount(
         np.concatenate(split.classes) if split.classes else np.zeros(0, np.int64),
         minlength=len(split.class_names),
@@ -638,65 +604,23 @@ def _class_weights(split: DetSplit, beta: float) -> list[float]:
     return [float(v) for v in effective_number_weights(counts, beta, warn_missing=False)]
 
 
-def train_detection(
+# ------------------------------------------------------------------------------------------
+# training parts
+# ------------------------------------------------------------------------------------------
+def build_parts(
     cfg: DetTrainConfig,
     *,
-    resume: bool = False,
-    hooks: Sequence[HookBase] = (),
-    progress: bool | None = None,
-    quiet: bool = False,
-    command: str | None = None,
-) -> DetTrainResult:
-    """Train a detector as ``cfg`` says (see the module docstring).
-
-    ``command`` (the CLI line) is logged with the machine and versions to ``OUT/runs.jsonl``
-    (:func:`edgevision.train.card.log_run_start`), as for segmentation runs.
-
-    Raises:
-        DataError: bad dataset (missing files, unknown category ids, empty split, negative
-            boxes), before any step.
-        ConfigError: invalid settings or a non-detection model; on resume, a changed config.
-        CheckpointError: on resume, a missing or foreign ``last.pt``.
-    """
-    from edgevision.losses.detection import YoloLoss
-    from edgevision.registry import create_model, get_entry
-    from edgevision.train.semantic import build_optimizer, resolve_device
-
-    if not cfg.data:
-        raise ConfigError("data: no dataset folder given")
+    resumed: Resumed | None,
+    rank: int,
+    world_size: int,
+    progress: bool,
+    quiet: bool,
+) -> TrainParts:
+    """The detection task's parts for :func:`edgevision.train.run.train` (see the module
+    docstring): checked splits, anchors (fitted, default, or the resumed run's), the model,
+    the mosaic/scale/flip/jitter loader, :class:`YoloLoss`, the optimizer, warmup + cosine
+    schedule, EMA and the COCO AP hook (``best.pt`` on AP50)."""
     entry = get_entry(cfg.model)
-    if entry.task != "detect":
-        raise ConfigError(f"model {cfg.model!r} is a {entry.task!r} model, not a detector")
-    device = resolve_device(cfg.device)
-    out = Path(cfg.out)
-    last = out / "last.pt"
-    if not resume and last.is_file():
-        raise ConfigError(
-            f"out: {out} already holds a run ({last}); pass --resume to continue it or "
-            "choose another --out"
-        )
-    resumed = None
-    planned_epochs = cfg.epochs
-    if resume:
-        from edgevision.checkpoint import load_checkpoint
-
-        if not last.is_file():
-            raise CheckpointError(f"--resume: no checkpoint to resume from: {last}")
-        spec0, state0, extra0 = load_checkpoint(last)
-        if "trainer" not in extra0 or "train_config" not in extra0:
-            raise CheckpointError(f"--resume: {last} is not a resumable training checkpoint")
-        old = from_dict(DetTrainConfig, extra0["train_config"])
-        a, b = to_dict(old), to_dict(cfg)
-        # epochs may change on resume: the schedule is stretched/shortened from that point
-        diffs = [k for k in a if k not in DET_RESUME_SAFE and k != "epochs" and a[k] != b.get(k)]
-        if diffs:
-            raise ConfigError(
-                f"--resume: the config differs from the run in {last} in {', '.join(diffs)}"
-            )
-        resumed = (spec0, state0, extra0)
-        planned_epochs = old.epochs
-
-    rank, world = dist_info()
     train_split = load_split(cfg.data, cfg.train_split)
     val_split = load_split(cfg.data, cfg.val_split) if cfg.val_split else None
     if val_split is not None and val_split.class_names != train_split.class_names:
@@ -710,13 +634,13 @@ def train_detection(
     except ValueError as e:
         raise ConfigError(f"input_size: {e}") from None
 
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    torch.manual_seed(cfg.seed)
+    wh = letterboxed_wh(train_split, input_size)  # type: ignore[arg-type]
     if resumed is not None:
-        anchors = tuple(tuple(float(v) for v in lvl) for lvl in resumed[0].model_kwargs["anchors"])
+        anchors = tuple(
+            tuple(float(v) for v in lvl) for lvl in resumed.spec.model_kwargs["anchors"]
+        )
     elif cfg.anchors == "auto":
-        anchors = fit_anchors(letterboxed_wh(train_split, input_size), seed=cfg.seed)  # type: ignore[arg-type]
+        anchors = fit_anchors(wh, seed=cfg.seed)
     else:
         anchors = DEFAULT_ANCHORS
     kwargs = {**cfg.model_kwargs, "anchors": [list(a) for a in anchors]}
@@ -729,17 +653,10 @@ def train_detection(
         extra={
             "dataset": str(cfg.data),
             "train_split": cfg.train_split,
-            "anchor_recall": _nan_none(
-                anchor_recall(letterboxed_wh(train_split, input_size), anchors)  # type: ignore[arg-type]
-            ),
+            "anchor_recall": _nan_none(anchor_recall(wh, anchors)),
         },
     )
     model.spec = spec  # type: ignore[assignment]
-    if resumed is not None:
-        if list(resumed[0].class_names) != train_split.class_names:
-            raise CheckpointError(f"--resume: {last} was trained for other classes")
-        model.load_state_dict(resumed[2].get("raw_state_dict", resumed[1]))
-    model.to(device)
 
     ds = DetTrainDataset(
         train_split,
@@ -754,7 +671,7 @@ def train_detection(
         jitter=cfg.jitter,
         pad_value=spec.pad_value,
     )
-    sampler = SeededSampler(len(ds), seed=cfg.seed, rank=rank, world_size=world)
+    sampler = SeededSampler(len(ds), seed=cfg.seed, rank=rank, world_size=world_size)
     if len(sampler) < cfg.batch_size:
         raise DataError(
             f"training split has {len(ds)} images: fewer than batch_size {cfg.batch_size}"
@@ -766,7 +683,7 @@ def train_detection(
         drop_last=True,
         num_workers=cfg.workers,
         collate_fn=collate,
-        worker_init_fn=_seed_worker,
+        worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     ipe = len(loader)
@@ -778,167 +695,53 @@ def train_detection(
         input_size=input_size,  # type: ignore[arg-type]
         box_loss=cfg.box_loss,
         class_weights=_class_weights(train_split, cfg.cb_beta) if cfg.class_balanced else None,
-    ).to(device)
-    tcfg = argparse.Namespace(
-        optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
-    optimizer = build_optimizer(model, tcfg)  # type: ignore[arg-type]
-    scheduler = WarmupLR(
-        optimizer,
-        total_iters=cfg.epochs * ipe,
-        warmup_iters=cfg.warmup_iters + cfg.warmup_epochs * ipe,
-        warmup_factor=cfg.warmup_factor,
-        mode=cfg.schedule,
-        power=0.9,
-    )
-    std_hooks: list[HookBase] = []
-    if cfg.ema:
-        std_hooks.append(EMAHook(model, cfg.ema_decay))
-    # the logger runs before the evaluation: it knows mIoU only, and must not see this
-    # epoch's "eval_epoch" (the checkpoint hook after the evaluation does)
-    std_hooks.append(
-        LoggerHook(out, log_every=cfg.log_every, progress=progress, tensorboard=None, quiet=quiet)
     )
     eval_hook = None
     if val_split is not None:
         eval_hook = DetEvalHook(
             val_split,
             spec,
-            out_dir=out,
+            out_dir=cfg.out,
             every=cfg.eval_every,
             conf_threshold=cfg.conf_threshold,
             iou_threshold=cfg.iou_threshold,
             max_images=cfg.eval_max_images,
             quiet=quiet,
         )
-        std_hooks.append(eval_hook)
-    std_hooks.append(_DetCheckpointHook(out, spec, train_config=to_dict(cfg), metric="ap50"))
-    trainer = Trainer(
-        model,
-        optimizer,
-        loader,
-        criterion,
-        scheduler=scheduler,
-        hooks=[*std_hooks, *hooks],
-        device=device,
-        max_epochs=cfg.epochs,
+    return TrainParts(
+        model=model,
+        loader=loader,
+        criterion=criterion,
+        make_optimizer=lambda m: build_optimizer(
+            m,
+            optimizer=cfg.optimizer,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        ),
+        schedule={
+            "warmup_iters": cfg.warmup_iters + cfg.warmup_epochs * ipe,
+            "warmup_factor": cfg.warmup_factor,
+            "mode": cfg.schedule,
+            "power": 0.9,
+        },
+        eval_hook=eval_hook,
+        ema_decay=cfg.ema_decay if cfg.ema else None,
         grad_clip=cfg.grad_clip,
-        channels_last=cfg.channels_last,
-    )
-    if resumed is not None:
-        try:
-            trainer.load_state_dict(resumed[2]["trainer"])
-        except (ValueError, KeyError) as e:
-            raise CheckpointError(f"--resume: cannot restore {last}: {e}") from None
-        resume_schedule(
-            scheduler,
-            planned_epochs=planned_epochs,
-            epochs=cfg.epochs,
-            done_epochs=trainer.epoch,
-            iters_per_epoch=ipe,
-            out=out,
-            announce=rank == 0 and not quiet,
-        )
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "config.yaml", to_yaml(cfg))
-        from edgevision.train.card import log_run_start
-
-        log_run_start(out, command=command, device=str(device), start_iter=trainer.iter)
-    if not trainer.finished:
-        trainer.train()
-    best = eval_hook.best if eval_hook is not None and eval_hook.best > -math.inf else None
-    return DetTrainResult(
-        out_dir=out,
-        last=last,
-        best=(out / "best.pt") if (out / "best.pt").is_file() else None,
-        best_ap50=best,
-        best_epoch=(eval_hook.best_epoch + 1)
-        if eval_hook is not None and best is not None
-        else None,
-        epochs=trainer.epoch,
-        steps=trainer.iter,
-        anchors=anchors,  # type: ignore[arg-type]
-        history=list(eval_hook.history) if eval_hook is not None else [],
+        log_every=cfg.log_every,
+        extra={"anchors": anchors},
     )
 
 
-# ------------------------------------------------------------------------------------------
-# CLI glue (``edgevision train`` dispatches here for task "detect")
-# ------------------------------------------------------------------------------------------
-def config_from_args(args: argparse.Namespace) -> DetTrainConfig:
-    """:class:`DetTrainConfig` from parsed ``edgevision train`` arguments."""
-    from edgevision.config import apply_overrides, from_yaml, parse_size
-
-    if args.config:
-        base = from_yaml(DetTrainConfig, Path(args.config))
-    elif args.resume and args.out and (Path(args.out) / "config.yaml").is_file():
-        base = from_yaml(DetTrainConfig, Path(args.out) / "config.yaml")
-    else:
-        base = DetTrainConfig(model=args.model)
-    if getattr(args, "loss", None) is not None:
-        raise ConfigError("--loss is for segmentation; use --set box_loss=ciou|giou")
-    flags: dict[str, Any] = {
-        "model": args.model,
-        "data": args.data,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "input_size": parse_size(args.crop, "--crop") if args.crop else None,
-        "lr": args.lr,
-        "class_balanced": args.class_balanced,
-        "cb_beta": args.beta,
-        "out": args.out,
-        "device": args.device,
-        "workers": args.workers,
-        "seed": args.seed,
-    }
-    changes = {k: v for k, v in flags.items() if v is not None}
-    if args.out is None and not args.config and not args.resume:
-        changes["out"] = str(Path("runs") / (args.model or base.model))
-    cfg = dataclasses.replace(base, **changes)
-    cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
-    if not cfg.data:
-        raise ConfigError("no dataset: give --data DIR")
-    return cfg
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """``edgevision train DETECTOR ...``: train, print one summary line."""
-    cfg = config_from_args(args)
-    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
-    res = train_detection(
-        cfg,
-        resume=args.resume,
-        progress=None if not args.no_progress else False,
-        command=command,
-    )
-    msg = f"trained {cfg.model}: {res.epochs} epochs, {res.steps} steps -> {res.last}"
-    if res.best is not None and res.best_ap50 is not None:
-        msg += f"; best val AP50 {res.best_ap50:.4f} (epoch {res.best_epoch}) -> {res.best}"
-    print(msg)
-    return 0
-
-
-def task_of_train_args(args: argparse.Namespace) -> str | None:
-    """The registered task of the model an ``edgevision train`` call names (``None`` if none
-    is named): from ``MODEL``, else ``--config FILE``, else ``OUT/config.yaml`` on resume."""
-    import yaml
-
-    from edgevision.registry import get_entry
-
-    name = getattr(args, "model", None)
-    if not name:
-        src = None
-        if getattr(args, "config", None):
-            src = Path(args.config)
-        elif getattr(args, "resume", False) and getattr(args, "out", None):
-            src = Path(args.out) / "config.yaml"
-        if src is not None and src.is_file():
-            try:
-                data = yaml.safe_load(src.read_text())
-            except yaml.YAMLError:
-                return None
-            name = data.get("model") if isinstance(data, dict) else None
-    if not name or not isinstance(name, str):
-        return None
-    return get_entry(name).task
+def train_detection(
+    cfg: DetTrainConfig,
+    *,
+    resume: bool = False,
+    hooks: Sequence[HookBase] = (),
+    progress: bool | None = None,
+    quiet: bool = False,
+    command: str | None = None,
+) -> TrainResult:
+    """Train a detector: :func:`edgevision.train.run.train` with a :class:`DetTrainConfig`
+    (see there for the arguments and errors). ``result.anchors`` holds the anchors used."""
+    return train(cfg, resume=resume, hooks=hooks, progress=progress, quiet=quiet, command=command)

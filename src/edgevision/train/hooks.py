@@ -1,7 +1,8 @@
 """Standard trainer hooks: EMA, evaluation (mIoU), logging (CSV, progress bar), checkpoints.
 
 Put them in this order (evaluation before logging and checkpoints, so an epoch's row and
-``best.pt`` see its mIoU): ``EMAHook, EvalHook, LoggerHook, CheckpointHook``.
+``best.pt`` see its metric): ``EMAHook, EvalHook, LoggerHook, CheckpointHook``
+(:func:`edgevision.train.run.train` does).
 Under DDP every process runs every hook (metrics are all-reduced); only rank 0 writes files.
 """
 
@@ -365,7 +366,7 @@ class LoggerHook(HookBase):
         if not self.quiet and self._console is not None:
             line = f"epoch {t.epoch + 1}/{t.max_epochs}  step {t.iter}  loss {mean:.4f}"
             line += f"  lr {s.get('lr', math.nan):.2e}"
-            if evaluated:
+            if evaluated and "miou" in s:
                 line += f"  val mIoU {s['miou']:.4f}  pixel acc {s['pixel_acc']:.4f}"
             self._console.print(line)
 
@@ -408,7 +409,8 @@ class CheckpointHook(HookBase):
     trainer's eval model (EMA when enabled), loadable by :func:`edgevision.load_model` and
     ``edgevision eval``. ``last.pt`` adds ``trainer`` (:meth:`Trainer.state_dict`),
     ``raw_state_dict`` (the trained weights when they differ from the saved ones, i.e. with
-    EMA) and ``train_config``; ``best.pt`` adds ``epoch`` and ``miou``.
+    EMA) and ``train_config``; ``best.pt`` adds ``epoch`` and the metric (e.g. ``miou``).
+    The spec's ``extra["train"]`` names the metric too (``best_miou``, ``best_ap50`` ...).
 
     Args:
         out_dir: output folder (rank 0 writes).
@@ -459,7 +461,9 @@ class CheckpointHook(HookBase):
                 k: v.detach().cpu().clone() for k, v in t.unwrapped.state_dict().items()
             }
         best = self.best if math.isfinite(self.best) else None
-        spec = self._spec(epochs_done=state["epoch"], steps_done=state["iter"], best_miou=best)
+        spec = self._spec(
+            epochs_done=state["epoch"], steps_done=state["iter"], **{f"best_{self.metric}": best}
+        )
         save_checkpoint(self.last_path, model, spec, **extra)
 
     def after_epoch(self) -> None:
@@ -471,14 +475,15 @@ class CheckpointHook(HookBase):
             if t.rank == 0:
                 from edgevision.checkpoint import save_checkpoint
 
-                spec = self._spec(epoch=t.epoch + 1, steps_done=t.iter, miou=self.best)
+                info = {self.metric: self.best}
+                spec = self._spec(epoch=t.epoch + 1, steps_done=t.iter, **info)
                 save_checkpoint(
                     self.best_path,
                     t.eval_model(),
                     spec,
                     epoch=t.epoch + 1,
-                    miou=self.best,
                     train_config=self.train_config,
+                    **info,
                 )
         self._save_last(after_epoch=True)
 

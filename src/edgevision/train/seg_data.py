@@ -50,7 +50,7 @@ def _nearest_resize(mask: np.ndarray, h: int, w: int) -> np.ndarray:
     return mask[rows[:, None], cols[None, :]]
 
 
-def _jitter(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+def jitter_colors(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Brightness, contrast, saturation (factors ``1 ± strength``) and hue (up to
     ``strength * 18°``) on ``(H, W, 3)`` uint8 RGB; returns uint8 RGB."""
     import cv2
@@ -121,11 +121,11 @@ def augment(
     if flip and rng.random() < 0.5:
         image, mask = image[:, ::-1], mask[:, ::-1]
     if jitter > 0:
-        image = _jitter(np.ascontiguousarray(image), rng, jitter)
+        image = jitter_colors(np.ascontiguousarray(image), rng, jitter)
     return np.ascontiguousarray(image), np.ascontiguousarray(mask).astype(np.int64)
 
 
-class _Normalize:
+class Normalize:
     def __init__(self, mean: Sequence[float], std: Sequence[float], color_order: str) -> None:
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
@@ -169,7 +169,7 @@ class SegTrainDataset(Dataset):
     ) -> None:
         self.folder = folder
         self.crop = (int(crop[0]), int(crop[1]))
-        self.normalize = _Normalize(mean, std, color_order)
+        self.normalize = Normalize(mean, std, color_order)
         self.pad_color = [int(round(v)) for v in (mean[::-1] if color_order == "BGR" else mean)]
         self.seed = int(seed)
         self.scale_range = scale_range
@@ -227,7 +227,7 @@ class SegEvalDataset(Dataset):
         input_size: tuple[int, int] | None = None,
     ) -> None:
         self.folder = folder
-        self.normalize = _Normalize(mean, std, color_order)
+        self.normalize = Normalize(mean, std, color_order)
         self.input_size = input_size
 
     def __len__(self) -> int:
@@ -301,7 +301,7 @@ class SeededSampler(Sampler[int]):
         return max(len(self.indices(self.epoch)) - self.skip, 0)
 
 
-def _seed_worker(worker_id: int) -> None:
+def seed_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
@@ -338,7 +338,7 @@ def build_train_loader(
         sampler=sampler,
         drop_last=True,
         num_workers=workers,
-        worker_init_fn=_seed_worker,
+        worker_init_fn=seed_worker,
         # a private generator: creating an epoch's iterator does not draw from the global RNG
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=False,

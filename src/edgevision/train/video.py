@@ -1,6 +1,6 @@
 """YolactEdge's end-to-end video fine-tuning: the heads learn to work on warped features.
 
-:func:`~edgevision.train.instance.train_featflownet` trains FeatFlowNet with everything else
+:func:`~edgevision.train.featflownet.train_featflownet` trains FeatFlowNet with everything else
 frozen, so FPN, ProtoNet and the prediction head have only ever seen features computed from
 the frame itself. On a non-keyframe they get P4/P5 warped from a keyframe up to ``K - 1``
 frames back, which differ from the computed ones even with a perfect flow (strided
@@ -28,6 +28,7 @@ draws what an uninterrupted one would.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -38,10 +39,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgevision.checkpoint import load_model, save_checkpoint
 from edgevision.config import ModelSpec
+from edgevision.data.flow import flow_to_input
 from edgevision.errors import CheckpointError, ConfigError, DataError
+from edgevision.io import file_sha256
+from edgevision.losses.yolact import InstanceTargets
+from edgevision.preprocess import preprocess
+from edgevision.train.featflownet import flow_epe, train_featflownet
+from edgevision.train.instance import target_tensors
+from edgevision.video.session import partial_features
 
-__all__ = ["VideoPairBatch", "VideoPairs", "finetune_video"]
+__all__ = ["VideoPairBatch", "VideoPairs", "after_training", "finetune_video"]
 
 
 @dataclass
@@ -124,11 +133,6 @@ class VideoPairs:
 
     def batch(self, draws: Sequence[tuple[int, int, int, bool]]) -> VideoPairBatch:
         """Read and prepare the drawn pairs (:meth:`draw`)."""
-        from edgevision.data.flow import flow_to_input
-        from edgevision.losses.yolact import InstanceTargets
-        from edgevision.preprocess import preprocess
-        from edgevision.train.instance import target_tensors
-
         h, w = self.spec.input_size
         keys, curs, boxes, labels, masks, flows, valids = [], [], [], [], [], [], []
         for i, tc, tk, flip in draws:
@@ -171,9 +175,6 @@ def video_losses(
     model: Any, criterion: Any, b: VideoPairBatch, *, frame_weight: float, epe_weight: float
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss and its parts (``video``, ``frame``, ``epe``) for one batch."""
-    from edgevision.train.instance import flow_epe
-    from edgevision.video.session import partial_features
-
     with torch.no_grad():
         ck = model.lower(b.key)
         k4, k5 = model.upper(ck)
@@ -351,3 +352,104 @@ def finetune_video(
         p.requires_grad_(True)
     m.eval()
     return rows
+
+
+def after_training(cfg: Any, result: Any, *, device: Any, quiet: bool) -> dict[str, Any]:
+    """The instance task's video stages after :func:`edgevision.train.run.train`, as its
+    :class:`~edgevision.train.instance.InstanceTrainConfig` asks:
+
+    - ``flow_steps`` > 0: train the FeatFlowNet of the best (else last) image model
+      (:func:`~edgevision.train.featflownet.train_featflownet`) -> ``OUT/video.pt``;
+    - ``video_steps`` > 0: fine-tune that video model end to end on warped features
+      (:func:`finetune_video`, resumable) -> ``OUT/video_ft.pt``.
+
+    Returns:
+        ``{"video", "flow_history", "video_ft", "video_history"}`` for
+        :attr:`~edgevision.train.run.TrainResult.extra`.
+    """
+    out = Path(cfg.out)
+    video_path: Path | None = None
+    flow_rows: list[dict[str, float]] = []
+    if cfg.flow_steps > 0:
+        vm: Any = load_model(result.best or result.last)
+        if getattr(vm, "flownet", None) is None:
+            raise ConfigError("flow_steps needs a video model: --set model_kwargs={video: true}")
+        flow_rows = train_featflownet(
+            vm,
+            cfg.flow_data or cfg.data,
+            split=cfg.train_split,
+            steps=cfg.flow_steps,
+            lr=cfg.flow_lr,
+            schedule=cfg.flow_schedule,
+            max_gap=cfg.flow_max_gap,
+            augment=cfg.flow_augment,
+            epe_weight=cfg.flow_epe_weight,
+            feature_weight=cfg.flow_feature_weight,
+            seed=cfg.seed,
+            progress=not quiet,
+        )
+        video_path = out / "video.pt"
+        extra = dict(vm.spec.extra)
+        extra["flow"] = {
+            "steps": cfg.flow_steps,
+            "lr": cfg.flow_lr,
+            "schedule": cfg.flow_schedule,
+            "augment": cfg.flow_augment,
+            "epe_weight": cfg.flow_epe_weight,
+            "feature_weight": cfg.flow_feature_weight,
+            "data": cfg.flow_data or cfg.data,
+            "final_epe": flow_rows[-1]["epe"],
+        }
+        save_checkpoint(video_path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
+    video_ft_path: Path | None = None
+    video_rows: list[dict[str, Any]] = []
+    if cfg.video_steps > 0:
+        video_ft_path, video_rows = _finetune_stage(cfg, out, device, quiet=quiet)
+    return {
+        "video": video_path,
+        "flow_history": flow_rows,
+        "video_ft": video_ft_path,
+        "video_history": video_rows,
+    }
+
+
+def _finetune_stage(
+    cfg: Any, out: Path, device: Any, *, quiet: bool
+) -> tuple[Path, list[dict[str, float]]]:
+    """``OUT/video.pt`` fine-tuned end to end on warped features -> ``OUT/video_ft.pt``."""
+    src = out / "video.pt"
+    if not src.is_file():
+        raise ConfigError(
+            f"video_steps needs a trained FeatFlowNet ({src} is missing): set flow_steps"
+        )
+    vm: Any = load_model(src)
+    data = cfg.video_data or cfg.flow_data or cfg.data
+    rows = finetune_video(
+        vm.to(device),
+        data,
+        split=cfg.train_split,
+        steps=cfg.video_steps,
+        batch_size=cfg.video_batch_size,
+        lr=cfg.video_lr,
+        max_gap=cfg.flow_max_gap,
+        frame_weight=cfg.video_frame_weight,
+        epe_weight=cfg.video_epe_weight,
+        seed=cfg.seed,
+        state_path=out / "video_ft.state.pt",
+        tag=file_sha256(src),
+        progress=not quiet,
+    )
+    extra = dict(vm.spec.extra)
+    extra["video_finetune"] = {
+        "steps": cfg.video_steps,
+        "lr": cfg.video_lr,
+        "batch_size": cfg.video_batch_size,
+        "data": str(data),
+        "max_gap": cfg.flow_max_gap,
+        "frame_weight": cfg.video_frame_weight,
+        "epe_weight": cfg.video_epe_weight,
+        "final_loss": float(np.mean([r["loss"] for r in rows[-50:]])),
+    }
+    path = out / "video_ft.pt"
+    save_checkpoint(path, vm.cpu(), dataclasses.replace(vm.spec, extra=extra))
+    return path, rows

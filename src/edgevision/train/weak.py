@@ -42,6 +42,7 @@ from edgevision.data.pseudo_instances import (
     write_split,
 )
 from edgevision.errors import ConfigError
+from edgevision.tasks import get_task
 
 __all__ = ["WeakConfig", "WeakResult", "refine_image", "refine_labels", "train_weak"]
 
@@ -410,7 +411,7 @@ def train_weak(
     from edgevision.registry import get_entry
     from edgevision.train.instance import train_instance
 
-    if get_entry(cfg.model).task != "instance":
+    if not get_task(get_entry(cfg.model).task).weak:
         raise ConfigError(f"--weak trains an instance model; {cfg.model!r} is not one")
     if not cfg.data:
         raise ConfigError("no dataset: give --data DIR (a semantic dataset)")
@@ -507,29 +508,3 @@ def _copy_split(src: Path, dst: Path, split: str) -> None:
     (dst / "annotations").mkdir(parents=True, exist_ok=True)
     with atomic_path(dst / "annotations" / f"instances_{split}.json", suffix=".json") as tmp:
         shutil.copyfile(src / "annotations" / f"instances_{split}.json", tmp)
-
-
-def run_cli(args: Any) -> int:
-    """``edgevision train MODEL --weak --classes A,B --data SEMANTIC_DIR ...``."""
-    import shlex
-    import sys
-
-    from edgevision.config import apply_overrides
-    from edgevision.train.instance import config_from_args
-
-    if not args.classes:
-        raise ConfigError("--weak needs --classes (the thing classes, e.g. Car,Pedestrian)")
-    if args.resume:
-        raise ConfigError("--weak runs resume by themselves: run the same command again")
-    cfg = config_from_args(args)
-    weak = WeakConfig(
-        classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
-        rounds=1 if args.rounds is None else args.rounds,
-    )
-    weak = apply_overrides(weak, args.weak_overrides) if args.weak_overrides else weak
-    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
-    res = train_weak(cfg, weak, progress=None if not args.no_progress else False, command=command)
-    print(
-        f"weak training: {len(res.rounds)} round(s) -> {res.final} (record: {res.out_dir / 'weak.json'})"
-    )
-    return 0

@@ -329,7 +329,7 @@ def warp_error(
     import torch.nn.functional as F
 
     from edgevision.data.flow import FlowPairs
-    from edgevision.train.instance import _pair_batch
+    from edgevision.video.pairs import pair_batch
     from edgevision.video.warp import resize_flow, warp
 
     fp = FlowPairs(data, split, max_gap=max_gap)
@@ -338,7 +338,7 @@ def warp_error(
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(fp), size=min(pairs, len(fp)), replace=False)
     samples = [fp[int(i)] for i in idx]
-    key, cur, flow, valid = _pair_batch(samples, model.spec)
+    key, cur, flow, valid = pair_batch(samples, model.spec)
     m = model.eval()
     # OpenCV's DIS flow (what --propagate dis uses), moved onto the input grid like the truth
     from edgevision.data.flow import flow_to_input
@@ -364,7 +364,7 @@ def warp_error(
         cc, fc = feats(cur)
         f8 = m.flownet(ck, cc)[0]
         h, w = key.shape[-2:]
-        gt = flow  # on the input grid, in input pixels (_pair_batch)
+        gt = flow  # on the input grid, in input pixels (pair_batch)
         sources = {
             "zero": torch.zeros_like(f8),
             "featflownet": f8,

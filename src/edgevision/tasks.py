@@ -1,0 +1,159 @@
+"""One :class:`TaskDef` per task: the only place that compares task names.
+
+A task (``semantic``, ``detect``, ``instance``) decides what a model's output means, how it is
+trained, scored and quantized. Everything that differs between tasks is a field here, so the
+rest of the package asks the table (``get_task(spec.task).dense``) instead of comparing
+strings. Code references are lazy ``"module:attr"`` strings resolved by :meth:`TaskDef.load`:
+importing this module imports nothing else (the runtime uses it without torch).
+
+The CLI accepts aliases (``det``, ``detection``, ``seg``, ``segmentation``, ``inst``); they are
+mapped here, by :func:`get_task`, and nowhere else.
+
+Adding a task: add a :class:`TaskDef` to :data:`TASKS` (its config class, training parts,
+headline metric, postprocessing and how a quantized model is checked), the name to
+:data:`edgevision.config.Task`, and tests under ``tests/`` for each part.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgevision.errors import ConfigError
+
+__all__ = ["TASKS", "TaskDef", "get_task", "task_names"]
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """Everything that differs between tasks.
+
+    Attributes:
+        name: canonical name, as stored in :attr:`ModelSpec.task`.
+        title: human-readable name ("semantic segmentation").
+        aliases: other names the CLI accepts.
+        config: ``"module:Class"`` of the training config dataclass.
+        parts: ``"module:function"`` building the training parts for the one loop
+            (:func:`edgevision.train.run.train`): model, data, criterion, optimizer,
+            schedule and evaluation hook.
+        after_training: ``"module:function"`` run after the loop (e.g. YOLACT's FeatFlowNet
+            stage), or ``""``.
+        metric: ``trainer.storage`` key of the headline validation metric (selects
+            ``best.pt``).
+        metric_label: how tables and messages name it ("mIoU").
+        higher_is_better: direction of the headline metric.
+        result_type: name of the task's result class in :mod:`edgevision.results`.
+        postprocess: default numpy postprocessor name (:mod:`edgevision.postprocess`).
+        dense: one class per pixel (scored by mIoU on label images).
+        coco_types: COCO evaluation types (``("bbox",)``, ``("bbox", "segm")``); empty
+            for dense tasks.
+        scored: results carry per-object scores, so a score threshold (``--conf``) applies.
+        video: has a video mode (keyframes + feature/result propagation).
+        weak: can be trained from semantic labels only (``train --weak``).
+        quant_proxy: the quantization accuracy check may use the label-free proxy (share
+            of changed argmax pixels against FP32); otherwise a quantized model is checked
+            on labelled data (AP points).
+    """
+
+    name: str
+    title: str
+    aliases: tuple[str, ...]
+    config: str
+    parts: str
+    metric: str
+    metric_label: str
+    result_type: str
+    postprocess: str
+    after_training: str = ""
+    higher_is_better: bool = True
+    dense: bool = False
+    coco_types: tuple[str, ...] = field(default_factory=tuple)
+    scored: bool = False
+    video: bool = False
+    weak: bool = False
+    quant_proxy: bool = False
+
+    def load(self, which: str) -> Any:
+        """Import and return the object a reference field names (``"config"``, ``"parts"``
+        ...); ``None`` when the field is empty."""
+        ref = getattr(self, which)
+        if not ref:
+            return None
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether metric value ``a`` is better than ``b``."""
+        return a > b if self.higher_is_better else a < b
+
+
+TASKS: dict[str, TaskDef] = {
+    t.name: t
+    for t in (
+        TaskDef(
+            name="semantic",
+            title="semantic segmentation",
+            aliases=("seg", "segmentation"),
+            config="edgevision.train.config:TrainConfig",
+            parts="edgevision.train.semantic:build_parts",
+            metric="miou",
+            metric_label="mIoU",
+            result_type="SemanticMask",
+            postprocess="semantic_argmax",
+            dense=True,
+            quant_proxy=True,
+        ),
+        TaskDef(
+            name="detect",
+            title="object detection",
+            aliases=("det", "detection"),
+            config="edgevision.train.detection:DetTrainConfig",
+            parts="edgevision.train.detection:build_parts",
+            metric="ap50",
+            metric_label="AP50",
+            result_type="Detections",
+            postprocess="yolo",
+            coco_types=("bbox",),
+            scored=True,
+        ),
+        TaskDef(
+            name="instance",
+            title="instance segmentation",
+            aliases=("inst", "instance_segmentation"),
+            config="edgevision.train.instance:InstanceTrainConfig",
+            parts="edgevision.train.instance:build_parts",
+            after_training="edgevision.train.video:after_training",
+            metric="mask_ap",
+            metric_label="mask AP",
+            result_type="InstanceMasks",
+            postprocess="yolact",
+            coco_types=("bbox", "segm"),
+            scored=True,
+            video=True,
+            weak=True,
+        ),
+    )
+}
+"""The task table, by canonical name."""
+
+_ALIASES: dict[str, str] = {a: t.name for t in TASKS.values() for a in (t.name, *t.aliases)}
+
+
+def task_names() -> list[str]:
+    """Canonical task names."""
+    return list(TASKS)
+
+
+def get_task(name: str | TaskDef) -> TaskDef:
+    """The :class:`TaskDef` of a task name or alias (case-insensitive).
+
+    Raises:
+        ConfigError: unknown name (the message lists the tasks).
+    """
+    if isinstance(name, TaskDef):
+        return name
+    key = _ALIASES.get(str(name).strip().lower())
+    if key is None:
+        raise ConfigError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[key]

@@ -13,8 +13,9 @@ Data order and augmentation are functions of (seed, epoch, sample), see
 :mod:`edgevision.train.seg_data`, so a run resumed at step ``k`` of epoch ``e`` continues
 with exactly the batches an uninterrupted run would have seen.
 
-**Interrupts.** Ctrl-C (SIGINT) while :meth:`Trainer.train` runs in the main thread is
-deferred to the end of the current step (a second Ctrl-C stops at once): the state is then
+**Interrupts.** Ctrl-C (SIGINT) or SIGTERM (how ``timeout``, ``kill`` and service managers
+stop a process) while :meth:`Trainer.train` runs in the main thread is deferred to the end
+of the current step (a second signal stops at once): the state is then
 consistent, hooks get :meth:`HookBase.on_exception` (the checkpoint hook saves ``last.pt``
 there, so the run resumes *mid-epoch exactly*) and ``KeyboardInterrupt`` is re-raised. An
 exception raised by a ``before_step`` hook behaves the same. Any other failure inside a step
@@ -152,27 +153,32 @@ class HookBase:
 
 
 class _DeferredSigint:
-    """Turn the first SIGINT into a flag checked between steps; a second one raises."""
+    """Turn the first SIGINT or SIGTERM into a flag checked between steps; a second one
+    raises at once. ``signum`` records which signal asked to stop."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._old: Any = None
-        self._active = False
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     def __enter__(self) -> _DeferredSigint:
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-            self._active = True
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._active:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 # ------------------------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from edgevision.host import machine_info, versions
 from edgevision.tasks import get_task
 
 PROGRESS = "@@progress "
@@ -106,53 +106,6 @@ def _peak_rss_kib() -> tuple[int, str]:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kib = int(peak // 1024) if sys.platform == "darwin" else int(peak)
     return kib, "getrusage ru_maxrss"
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU model (``/proc/cpuinfo``), logical cores, usable cores and memory."""
-    cpu = platform.processor() or platform.machine()
-    mem_total_mb = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass  # not Linux: keep platform.processor()
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    mem_total_mb = round(int(line.split()[1]) / 1024, 1)
-                    break
-    except (OSError, ValueError):
-        mem_total_mb = None
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 0
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu,
-        "cores": os.cpu_count() or 0,
-        "usable_cores": usable,
-        "memory_mb": mem_total_mb,
-    }
-
-
-def _versions() -> dict[str, str]:
-    import numpy as np
-
-    from edgevision import __version__
-
-    v = {"python": platform.python_version(), "numpy": np.__version__, "edgevision": __version__}
-    for mod in ("onnxruntime", "torch", "onnx"):
-        m = sys.modules.get(mod)
-        if m is not None:
-            v[mod] = str(getattr(m, "__version__", "?"))
-    return v
 
 
 def _import_backend(backend: str) -> None:
@@ -380,7 +333,7 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
         "load_seconds": round(load_s, 4),
         "worker_seconds": round(time.perf_counter() - t_start, 3),
         "engine": description,
-        "versions": _versions(),
+        "versions": versions(("numpy", "onnxruntime", "torch", "onnx")),
         "machine": machine_info(),
         "pid": os.getpid(),
         "env": {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ},

@@ -21,7 +21,6 @@ import csv
 import json
 import math
 import os
-import platform
 import shutil
 import time
 from collections.abc import Mapping
@@ -32,32 +31,13 @@ from typing import Any
 
 from edgevision.config import ModelSpec
 from edgevision.errors import CheckpointError, ConfigError, require_dir
+from edgevision.host import machine_info, versions
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 from edgevision.tasks import get_task
 
 __all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship", "weak_record"]
 
 RUNS_LOG = "runs.jsonl"
-
-
-def _machine() -> dict[str, Any]:
-    from edgevision.bench.worker import machine_info
-
-    return machine_info()
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    try:
-        import torch
-
-        out["torch"] = str(torch.__version__)
-    except ImportError:  # pragma: no cover - training always has torch
-        pass
-    from edgevision import __version__
-
-    out["edgevision"] = __version__
-    return out
 
 
 def log_run_start(
@@ -96,8 +76,8 @@ def log_run_start(
         "start_iter": int(start_iter),
         "start_epoch": start_epoch,
         "epochs": epochs,
-        "machine": _machine(),
-        "versions": _versions(),
+        "machine": machine_info(),
+        "versions": versions(("torch",)),
         "threads": _torch_threads(),
     }
     p = Path(out_dir) / RUNS_LOG

@@ -1,0 +1,63 @@
+"""The machine and library versions a measurement or training run happened on.
+
+Recorded with every benchmark (``bench``) and every training start (``OUT/runs.jsonl``), so
+that a figure always names the CPU it was measured on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["machine_info", "versions"]
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU model (``/proc/cpuinfo``), logical cores, usable cores and memory."""
+    cpu = platform.processor() or platform.machine()
+    mem_total_mb = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass  # not Linux: keep platform.processor()
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_total_mb = round(int(line.split()[1]) / 1024, 1)
+                    break
+    except (OSError, ValueError):
+        mem_total_mb = None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 0
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count() or 0,
+        "usable_cores": usable,
+        "memory_mb": mem_total_mb,
+    }
+
+
+def versions(modules: Sequence[str] = ()) -> dict[str, str]:
+    """``{"python", <each of modules already imported>, "edgevision"}`` version strings
+    (a module not imported yet is left out rather than imported)."""
+    from edgevision import __version__
+
+    out = {"python": platform.python_version()}
+    for mod in modules:
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = str(getattr(m, "__version__", "?"))
+    out["edgevision"] = __version__
+    return out

@@ -113,18 +113,3 @@ def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):
 def test_label_of_best_and_shipped_files():
     assert checkpoint_label("runs/ddr_cb/best.pt") == "ddr_cb"
     assert checkpoint_label("weights/ddr/ddr.safetensors") == "ddr"
-
-
-def test_calibration_sweep_page(synth, tiny_ckpt, tmp_path, one_torch_thread, capsys):
-    md = tmp_path / "calib.md"
-    rc = main(["report", "calibration", str(tiny_ckpt), "--data", str(synth), "--sizes", "1,2,50",
-               "--methods", "minmax,percentile", "--work", str(tmp_path / "w"),
-               "--out", str(md)])  # fmt: skip
-    assert rc == 0
-    text = md.read_text()
-    assert "| minmax |" in text and "| percentile |" in text and "4 images" in text
-    assert "capped" in text  # 50 > the 4 training images
-    assert md.with_suffix(".png").stat().st_size > 1000
-    rc = main(["report", "calibration", str(tiny_ckpt), "--data", str(synth), "--methods",
-               "kl", "--out", str(md)])  # fmt: skip
-    assert rc == 2 and "unknown calibration method" in capsys.readouterr().err

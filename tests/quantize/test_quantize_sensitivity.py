@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 from edgevision.errors import ConfigError
 from edgevision.export.metadata import read_metadata
 from edgevision.quantize import QuantConfig, analyze
-from edgevision.quantize.sensitivity import write_report
+from edgevision.reports.sensitivity import write_report
 
 
 @pytest.fixture(scope="module")

@@ -102,14 +102,14 @@ def test_round_loop_writes_labels_models_and_resumes(synth_images, tmp_path, one
     record = json.loads((tmp_path / "weak" / "weak.json").read_text())
     assert len(record["rounds"]) == 2 and record["weak"]["rounds"] == 1
     # agreement with the semantic mask (the check for data without instance truth)
-    from edgevision.train.weak_report import semantic_agreement
+    from edgevision.reports.weak import semantic_agreement
 
     png = tmp_path / "agree.png"
     agree = semantic_agreement(res.final, data, split="val", score_threshold=0.05, figure=png)
     assert set(agree["per_class"]) == set(CLASSES.split(",")) and agree["images"] == 2
     assert all(0 <= v <= 1 for v in agree["per_class"].values() if v == v)
     assert png.stat().st_size > 1000
-    from edgevision.train.weak_report import write_agreement_page
+    from edgevision.reports.weak import write_agreement_page
 
     r0 = res.rounds[0]["model"]
     agree0 = semantic_agreement(r0, data, split="val", score_threshold=0.05)
@@ -174,50 +174,3 @@ def test_cli_refusals(synth_images, tmp_path, capsys):
     assert rc == 2 and "need --weak" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         WeakConfig(classes=("a",), rounds=-1)
-
-
-def test_report_trains_four_ways_and_writes_table_and_figure(
-    synth_images, tmp_path, one_torch_thread
-):
-    from edgevision.train.weak_report import label_quality
-
-    data = synth_images(seed=4, size=(64, 64), train=4, val=2)
-    truth = data / "annotations" / "instances_train.json"
-    q = label_quality(truth, truth)
-    assert q["recall"] == q["precision"] == 1.0 and q["mean_iou"] == pytest.approx(1.0)
-    md = tmp_path / "weak.md"
-    rc = main(
-        ["report", "weak", "--data", str(data), "--out", str(md), "--work", str(tmp_path / "w"),
-         "--rounds", "1", "--epochs", "1", "--batch-size", "4", "--input", "64x64",
-         "--set", "model_kwargs={width_mult: 0.35, fpn_channels: 32, proto_width: 32, "
-         "num_protos: 8, anchor_scales: [10, 19, 32, 45, 58]}", "--set", "warmup_iters=1"]
-    )  # fmt: skip
-    assert rc == 0
-    text = md.read_text()
-    for stage in ("(a) fully supervised", "(b) weak: connected components",
-                  "(c) weak: + splitting", "(d) + self-training round 1"):  # fmt: skip
-        assert f"| {stage} |" in text
-    assert "edgevision report weak" in text and "Target: (d) >= 85 %" in text
-    assert md.with_suffix(".png").stat().st_size > 5000
-
-
-def test_agreement_page_names_every_start_of_a_resumed_run(tmp_path):
-    from edgevision.train.weak_report import _training_lines
-
-    model = tmp_path / "round0" / "model"
-    model.mkdir(parents=True)
-    (tmp_path / "weak.json").write_text(
-        json.dumps({"command": "edgevision train --weak B", "train": {"epochs": 34},
-                    "rounds": [{}]})
-    )  # fmt: skip
-    runs = model / "runs.jsonl"
-    runs.write_text(json.dumps({"start_epoch": 0, "epochs": 60, "command": "edgevision A"}) + "\n")
-    one = " ".join(_training_lines(str(model / "best.pt")))
-    assert "edgevision train --weak B" in one and "started" not in one
-    with runs.open("a") as f:
-        f.write(json.dumps({"start_epoch": 20, "epochs": 34, "command": None}) + "\n")
-    two = " ".join(_training_lines(str(model / "best.pt")))
-    assert (
-        "started 2 times" in two and "from epoch 0 with 60 epochs planned (`edgevision A`)" in two
-    )
-    assert "from epoch 20 with 34 epochs planned" in two

@@ -2,8 +2,8 @@
 
 Inputs are :class:`~edgevision.bench.harness.BenchResult` objects or their dicts (as read
 from ``edgevision bench --json`` files by :func:`~edgevision.bench.harness.load_results`).
-Everything written says which command and machine produced the numbers, so tables under
-``docs/results/`` are never typed by hand.
+Everything written says which command and machine produced the numbers, so no table of
+results is typed by hand.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 __all__ = [
-    "DATASET_FIGURES",
     "compare",
     "comparison_table",
-    "dataset_figure_lines",
     "flat_metrics",
     "markdown",
     "plot",
@@ -49,20 +47,6 @@ PREFERRED_METRICS = (
     "accuracy",
 )
 MAX_METRIC_COLUMNS = 3
-
-#: where report figures that show a dataset's own images or labels go (git-ignored): the
-#: data stays outside the repository, so such figures are made on demand, not committed
-DATASET_FIGURES = "runs/figures"
-
-
-def dataset_figure_lines(path: Any, data: Any, what: str) -> list[str]:
-    """Markdown lines that point at a figure of dataset images instead of embedding it."""
-    return [
-        f"{what}: `{path}`, written by the command above and not committed, because it "
-        f"shows images and labels of `{data}`, which stay outside the repository. Rerun "
-        "the command to see it.",
-        "",
-    ]
 
 
 def _as_dict(r: Any) -> dict[str, Any]:

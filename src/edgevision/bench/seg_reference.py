@@ -1,14 +1,15 @@
 """The speed reference of the compression targets: a segmentation checkpoint run "the usual
 way" — torch eager FP32, logits upsampled to the input size, then argmax.
 
-Issue 4's first target compares our end-to-end INT8 path with "the reference implementation
-run the usual way (torch eager FP32, logits upsampled then argmax)": normalise the image into
-a tensor, run the network in eager mode, ``F.interpolate`` all C logit channels (bilinear) to
-the image size and take ``argmax`` over them. :class:`TorchLogitsReference` does exactly that
-with *our* trained network (the same architecture), so the two paths differ only in the
-runtime and the label-map step (ours: ONNX Runtime, argmax at the output resolution, labels
-upsampled nearest). The benchmark worker uses it for the end-to-end stages when
-``BenchConfig.semantic_reference`` is set (backend ``torch``).
+The first compression target compares our end-to-end INT8 path with "the reference
+implementation run the usual way (torch eager FP32, logits upsampled then argmax)":
+normalise the image into a tensor, run the network in eager mode, ``F.interpolate`` all C
+logit channels (bilinear) to the image size and take ``argmax`` over them.
+:class:`TorchLogitsReference` does exactly that with *our* trained network (the same
+architecture), so the two paths differ only in the runtime and the label-map step (ours:
+ONNX Runtime, argmax at the output resolution, labels upsampled nearest). The benchmark
+worker uses it for the end-to-end stages when ``BenchConfig.semantic_reference`` is set
+(backend ``torch``).
 """
 
 from __future__ import annotations

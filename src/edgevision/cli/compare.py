@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     from edgevision.config import parse_size
     from edgevision.io import write_json_atomic
-    from edgevision.quantize.compare import CompareOptions, compare_modes, write_page
+    from edgevision.quantize.compare import CompareOptions, compare_modes
+    from edgevision.reports.quantization import write_page
 
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),

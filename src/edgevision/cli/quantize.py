@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--out is required")
     if args.mode == "qat":
         return _qat(args, cfg, progress)
-    from edgevision.quantize.ptq import quantize_model, write_report
+    from edgevision.quantize.ptq import quantize_model
+    from edgevision.reports.ptq import write_report
 
     res = quantize_model(
         args.target,
@@ -243,7 +244,8 @@ def _finite(x: object) -> object:
 def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool) -> int:
     from edgevision.errors import ConfigError
     from edgevision.io import write_json_atomic
-    from edgevision.quantize.sensitivity import analyze, write_report
+    from edgevision.quantize.sensitivity import analyze
+    from edgevision.reports.sensitivity import markdown, write_report
 
     if args.mode != "static":
         raise ConfigError("--analyze/--auto work with --mode static")
@@ -271,7 +273,7 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         bench_runs=args.runs,
         progress=progress,
     )
-    print(rep.markdown(command=_command(args)))
+    print(markdown(rep, command=_command(args)))
     if args.auto and rep.chosen is not None:
         c = rep.chosen
         print(

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from edgevision.bench.report import DATASET_FIGURES
+from edgevision.reports.common import DATASET_FIGURES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -169,7 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "ONNX Runtime processes; write --md with a PNG."
         ),
     )
-    from edgevision.train.detection_ablation import add_arguments
+    from edgevision.reports.detection_ablation import add_arguments
 
     add_arguments(det)
     det.set_defaults(func=run_detection)
@@ -222,9 +222,9 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_segmentation(args: argparse.Namespace) -> int:
-    from edgevision.bench.segmentation_doc import segmentation_report
     from edgevision.config import parse_size
     from edgevision.errors import require_dir
+    from edgevision.reports.segmentation import segmentation_report
 
     require_dir(args.data, "dataset folder")
     files = segmentation_report(
@@ -248,8 +248,8 @@ def run_segmentation(args: argparse.Namespace) -> int:
 
 
 def run_ablation(args: argparse.Namespace) -> int:
-    from edgevision.bench.segmentation_doc import ablation_report
     from edgevision.errors import require_dir
+    from edgevision.reports.segmentation import ablation_report
 
     require_dir(args.data, "dataset folder")
     files = ablation_report(
@@ -272,14 +272,14 @@ def run_ablation(args: argparse.Namespace) -> int:
 def run_weak(args: argparse.Namespace) -> int:
     from edgevision.config import apply_overrides, parse_size
     from edgevision.errors import ConfigError, require_dir
+    from edgevision.reports.weak import weak_report
     from edgevision.train.instance import InstanceTrainConfig
-    from edgevision.train.weak_report import weak_report
 
     require_dir(args.data, "dataset folder")
     if args.agreement:
         from pathlib import Path
 
-        from edgevision.train.weak_report import semantic_agreement, write_agreement_page
+        from edgevision.reports.weak import semantic_agreement, write_agreement_page
 
         out = Path(args.out)
         figure = Path(args.figures) / (out.stem + ".png")
@@ -319,7 +319,7 @@ def run_weak(args: argparse.Namespace) -> int:
 
 def run_calibration(args: argparse.Namespace) -> int:
     from edgevision.errors import ConfigError, require_dir
-    from edgevision.quantize.compare import calibration_sweep, write_sweep_page
+    from edgevision.reports.quantization import calibration_sweep, write_sweep_page
 
     require_dir(args.data, "dataset folder")
     try:
@@ -345,7 +345,7 @@ def run_calibration(args: argparse.Namespace) -> int:
 
 def run_streaming(args: argparse.Namespace) -> int:
     from edgevision.errors import ConfigError
-    from edgevision.stream.report import streaming_report
+    from edgevision.reports.streaming import streaming_report
 
     if args.long_frames < 100 or args.live_fps < 1 or args.live_seconds <= 0:
         raise ConfigError("--long-frames must be >= 100, --live-fps >= 1, --live-seconds > 0")
@@ -366,8 +366,8 @@ def run_streaming(args: argparse.Namespace) -> int:
 
 def run_instance(args: argparse.Namespace) -> int:
     from edgevision.errors import ConfigError, require_dir
+    from edgevision.reports.instance_video import instance_report
     from edgevision.video.keyframes import parse_keyframes
-    from edgevision.video.report import instance_report
 
     require_dir(args.data, "dataset folder")
     if args.motion_data:
@@ -405,15 +405,15 @@ def run_instance(args: argparse.Namespace) -> int:
 
 
 def run_detection(args: argparse.Namespace) -> int:
-    from edgevision.train.detection_ablation import run_args
+    from edgevision.reports.detection_ablation import run_args
 
     return run_args(args, _command(args))
 
 
 def run_detection_speed(args: argparse.Namespace) -> int:
-    from edgevision.bench.detection_speed import detection_speed_report
     from edgevision.config import parse_size
     from edgevision.errors import require_dir, require_file
+    from edgevision.reports.detection_speed import detection_speed_report
 
     require_file(args.weights, "weights")
     require_dir(args.data, "dataset folder")

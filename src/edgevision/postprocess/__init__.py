@@ -27,7 +27,7 @@ __all__ = [
     "postprocess",
 ]
 
-# name -> "module:function"; later issues add detection/instance decoders here
+# name -> "module:function"; a new decoder is registered here
 POSTPROCESSORS: dict[str, str] = {
     "semantic_argmax": "edgevision.postprocess.segmentation:semantic_argmax",
     "yolo": "edgevision.postprocess.yolo:yolo_postprocess",

@@ -9,8 +9,8 @@ on any error nothing is left at the destination.
 
 Why U8 activations + S8 weights by default: on x86 the integer GEMM/conv kernels of ONNX
 Runtime (MLAS, AVX2/AVX-512 VNNI ``vpdpbusd``) multiply unsigned 8-bit activations by signed
-8-bit weights natively; S8 activations take a slower path (measured in the issue: DDRNet
-5.9 ms U8S8 vs 16.2 ms S8S8). ARM and GPUs/TensorRT prefer symmetric S8/S8, hence
+8-bit weights natively; S8 activations take a slower path (measured on DDRNet: 5.9 ms
+U8S8 vs 16.2 ms S8S8). ARM and GPUs/TensorRT prefer symmetric S8/S8, hence
 ``activation_type="s8"``.
 """
 
@@ -67,7 +67,7 @@ class QuantResult:
         warnings: human-readable warnings (e.g. quantized model slower than FP32).
         seconds: wall time of the whole run.
         bench: the two :class:`~edgevision.bench.BenchResult` dicts (FP32, quantized) when
-            latency was measured, for tables (:func:`write_report`).
+            latency was measured, for tables (``edgevision quantize --report``).
     """
 
     path: str
@@ -656,50 +656,3 @@ def _quantize_dynamic(src: Path, dst: Path, cfg: QuantConfig, excluded: list[str
         raise QuantizationError(
             f"ONNX Runtime dynamic quantization failed: {type(e).__name__}: {first}"
         ) from None
-
-
-def write_report(result: QuantResult, path: str | os.PathLike[str], *, command: str) -> Path:
-    """Markdown table of FP32 vs quantized (bench harness results + output error), atomically.
-
-    Raises:
-        ConfigError: the result has no latency measurement (run with ``measure=True``).
-    """
-    from edgevision.bench.report import markdown
-    from edgevision.io import write_text_atomic
-
-    if not result.bench:
-        raise ConfigError("a report needs latency measurements (add --bench)")
-    text = markdown(
-        result.bench,
-        title=f"Quantization: {result.model} ({result.mode})",
-        written_by=command,
-    )
-    cfg = result.config
-    lines = [
-        "",
-        "## Quantization",
-        "",
-        "| mode | method | calib images | act/weight | per-channel | FP32 MB | quant MB "
-        "| size −% | SQNR dB | argmax agree | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    err = result.error
-    lat = result.latency or {}
-    lines.append(
-        f"| {result.mode} | {cfg['method'] if result.mode == 'static' else '-'} "
-        f"| {cfg['calib_size'] if result.mode == 'static' else '-'} "
-        f"| {cfg['activation_type'] if result.mode == 'static' else 'u8'}/{cfg['weight_type']} "
-        f"| {cfg['per_channel']} | {result.fp32_size_mb:.2f} | {result.size_mb:.2f} "
-        f"| {100 * (1 - result.size_mb / result.fp32_size_mb):.1f} "
-        f"| {err.get('sqnr_db', float('nan')):.1f} | {err.get('argmax_agreement', float('nan')):.4f} "
-        f"| {lat.get('speedup', float('nan')):.2f}× |"
-    )
-    prec = (
-        ", ".join(f"{k}={v}" for k, v in result.precision.items())
-        if len(result.precision) > 1
-        else "all int8"
-    )
-    lines += ["", f"Precision: {prec}", ""]
-    lines += [f"Warning: {w}" for w in result.warnings]
-    write_text_atomic(path, text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
-    return Path(path)

@@ -19,8 +19,6 @@ them with the bench harness in one alternating run, and picks the fastest one wi
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -28,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from edgevision.errors import ConfigError
-from edgevision.io import write_text_atomic
 from edgevision.quantize.config import QuantConfig
 from edgevision.tasks import get_task
 
@@ -104,62 +101,10 @@ class SensitivityReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def markdown(self, *, command: str | None = None) -> str:
-        """The report as markdown tables (written by ``edgevision quantize --analyze``)."""
-        metric = _METRIC_NAMES.get(self.drop_measure, self.drop_measure)
-        unit = f"{metric} drop (pts)" if self.drop_measure != "argmax" else "changed px (%)"
-        lines = [f"# Quantization sensitivity: {self.model}", ""]
-        if command:
-            lines += [f"Written by `{command}`.", ""]
-        if self.fp32_metric is not None:
-            lines += [f"FP32 {metric}: {self.fp32_metric:.2f}", ""]
-        lines += [
-            f"Accuracy budget: {self.max_drop} ({unit}). Output error is measured on the "
-            "calibration images against the FP32 model in ONNX Runtime.",
-            "",
-        ]
-
-        def table(title: str, rows: list[Score], lat: bool = False) -> None:
-            nonlocal lines
-            head = ["quantized", "SQNR dB", "rel L2", "argmax agree", unit]
-            if lat:
-                head.append("p50 ms")
-            lines += [f"## {title}", "", "| " + " | ".join(head) + " |"]
-            lines.append("|" + "---|" * len(head))
-            for s in rows:
-                cells = [
-                    f"`{s.name}`",
-                    f"{s.sqnr_db:.1f}",
-                    f"{s.rel_l2:.4f}",
-                    "-" if math.isnan(s.argmax_agreement) else f"{s.argmax_agreement:.4f}",
-                    f"{s.drop:.2f}",
-                ]
-                if lat:
-                    cells.append("-" if s.latency_ms is None else f"{s.latency_ms:.2f}")
-                lines.append("| " + " | ".join(cells) + " |")
-            lines.append("")
-
-        table("All INT8 and the proposal", [self.all_int8, self.proposed])
-        table("One component quantized (rest FP32), most sensitive first", self.components)
-        table("One component kept FP32 (rest INT8)", self.all_but)
-        if self.layers:
-            table(f"Top {len(self.layers)} layers quantized alone", self.layers)
-        lines += [
-            f"Proposed FP32 components: {', '.join(self.exclude) if self.exclude else 'none'}",
-            "",
-        ]
-        if self.searched:
-            table("Search (--auto): explored configurations", self.searched, lat=True)
-            if self.chosen is not None:
-                lines += [f"Chosen: `{self.chosen.name}`", ""]
-        lines += [f"Note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
 
 _DROP_MEASURES = {"semantic": "miou", "detect": "box_ap", "instance": "mask_ap"}
 """Task -> the ``drop_measure`` of a report scored on held-out data (the evaluation's
 headline metric: mIoU, box AP, mask AP, each × 100)."""
-_METRIC_NAMES = {"miou": "mIoU", "box_ap": "box AP", "mask_ap": "mask AP"}
 
 
 class _Bench:
@@ -514,24 +459,4 @@ def _search(
         )
 
 
-def write_report(report: SensitivityReport, path: str | os.PathLike[str], command: str) -> None:
-    """Write the report as markdown (``.md``) or JSON (anything else), atomically."""
-    p = Path(path)
-    if p.suffix.lower() == ".md":
-        write_text_atomic(p, report.markdown(command=command))
-    else:
-        write_text_atomic(p, json.dumps(_finite(report.to_dict()), indent=2) + "\n")
-
-
-def _finite(x: Any) -> Any:
-    """JSON-safe copy (strict JSON has no inf/nan): non-finite floats become strings."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
-__all__ = ["Score", "SensitivityReport", "analyze", "write_report"]
+__all__ = ["Score", "SensitivityReport", "analyze"]

@@ -93,7 +93,7 @@ class AdaptiveKeyframes(KeyframePolicy):
     The defaults were chosen on the synthetic videos' ``train`` split with
     ``scripts/tune_keyframes.py`` (DIS ultrafast: 23.9 % keyframes and mask AP 0.6148,
     fixed:5 25 % and 0.6036: fewer keyframes, so no slower, and a better AP) and checked
-    on ``val`` and on videos of varying motion (``docs/results/instance.md``).
+    on ``val`` and on videos of varying motion (``edgevision report instance``, Table IV).
     The warp residual grows with the frames since the keyframe and varies ten-fold between
     videos (synthetic ``train``, 10th vs 90th percentile), which a fixed interval ignores.
     """

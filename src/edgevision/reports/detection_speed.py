@@ -1,9 +1,9 @@
-"""Issue 5's speed targets for a trained detector, measured in one run.
+"""The speed targets of a trained detector against a YOLOv8n-sized reference, in one run.
 
 ``edgevision report detection-speed WEIGHTS --data DIR`` exports the detector at 320×320
 (FP32 ONNX), quantizes it to static INT8 (QDQ, U8 activations / S8 per-channel weights,
 calibrated on the first training images of ``DIR``), exports the YOLOv8n-architecture
-speed reference (:mod:`edgevision.bench.reference`) and times the three alternately in fresh
+speed reference (:mod:`edgevision.reports.reference`) and times the three alternately in fresh
 ONNX Runtime processes on 2 threads (:func:`~edgevision.bench.harness.benchmark_many`):
 engine-only latency and the end-to-end Predictor path (letterbox pre-processing, inference,
 numpy decode + NMS) per stage. It also times decode + NMS alone at exactly 100 candidate
@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+
+from edgevision.reports.detection_ablation import postprocess_share, quantize_int8
 
 __all__ = ["detection_speed_report"]
 
@@ -53,14 +55,13 @@ def detection_speed_report(
         ConfigError: ``weights`` is not a detector.
     """
     from edgevision.bench.harness import benchmark_many
-    from edgevision.bench.reference import export_yolov8n_reference
     from edgevision.config import BenchConfig
     from edgevision.errors import ConfigError
     from edgevision.export import export_onnx
     from edgevision.export.metadata import read_spec
     from edgevision.io import write_json_atomic, write_text_atomic
+    from edgevision.reports.reference import export_yolov8n_reference
     from edgevision.train.detection import load_split
-    from edgevision.train.detection_ablation import postprocess_share, quantize_int8
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,7 @@ def _markdown(res: dict[str, Any], *, name: str, runs: int, blocks: int) -> str:
         "inference, numpy decode + class-aware NMS) p50 per stage on a random image. INT8: "
         "static QDQ, U8 activations, S8 per-channel weights (onnxruntime.quantization). The "
         "reference is the YOLOv8n graph (3.16 M parameters, 8.7 GFLOPs at 640: "
-        "`edgevision.bench.reference`) with random weights; its class priors let almost "
+        "`edgevision.reports.reference`) with random weights; its class priors let almost "
         "nothing through the score threshold, so its e2e time is a lower bound.",
         "",
         "| model | params (M) | GFLOPs | engine ms | engine FPS | e2e ms (pre / inf / post) "

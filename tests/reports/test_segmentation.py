@@ -8,7 +8,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgevision.bench.ceiling import conv_ceiling  # noqa: E402
 from edgevision.checkpoint import save_checkpoint  # noqa: E402
 from edgevision.cli.main import main  # noqa: E402
 from edgevision.data.semantic import SemanticFolder  # noqa: E402
@@ -38,11 +37,6 @@ def setup(synth_images, tmp_path_factory) -> tuple[Path, list[Path]]:
         ).eval()
         files.append(save_checkpoint(out / f"m{seed}.safetensors", m))
     return data, files
-
-
-def test_ceiling_is_positive_and_per_shape():
-    c = conv_ceiling(1, shapes=[(16, 24, 32)], depth=2, runs=2, warmup=1)
-    assert c.gflops_per_s > 0 and list(c.per_shape) == ["16x24x32"] and c.threads == 1
 
 
 def test_segmentation_page_has_table_and_pngs(setup, tmp_path, capsys):
@@ -115,7 +109,7 @@ def test_ablation_page_says_where_the_training_configs_differ(setup, tmp_path):
 def test_native_size_note_names_models_whose_card_has_another_input(tmp_path):
     import json
 
-    from edgevision.bench.segmentation_doc import _native_size_lines
+    from edgevision.reports.segmentation import _native_size_lines
 
     files = []
     for name, size in (("a", [288, 384]), ("b", [360, 480])):

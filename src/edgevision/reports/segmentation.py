@@ -3,7 +3,7 @@
 :func:`segmentation_report` benchmarks shipped models side by side in fresh ONNX Runtime
 processes (:func:`edgevision.bench.benchmark_many`), scores them on a dataset split through
 the same ONNX path, measures this machine's FP32 convolution ceiling
-(:func:`edgevision.bench.ceiling.conv_ceiling`) and writes a markdown table in the shape of
+(:func:`edgevision.reports.ceiling.conv_ceiling`) and writes a markdown table in the shape of
 the field study's Table 1, a per-class IoU table, a PNG of mIoU vs latency and a PNG grid of
 predictions next to the ground truth.
 
@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.bench.report import plot, provenance
 from edgevision.errors import ConfigError, DataError
+from edgevision.reports.ceiling import conv_ceiling
+from edgevision.reports.common import DATASET_FIGURES, dataset_figure_lines
 
 __all__ = ["ablation_report", "prediction_grid", "segmentation_report"]
 
@@ -131,7 +134,7 @@ def segmentation_report(
     warmup: int = 10,
     blocks: int = 5,
     grid: int = 4,
-    figures: str | os.PathLike[str] = "runs/figures",
+    figures: str | os.PathLike[str] = DATASET_FIGURES,
     command: str | None = None,
     progress: bool = True,
 ) -> list[Path]:
@@ -150,7 +153,7 @@ def segmentation_report(
         grid: rows of the prediction grid (0: no grid).
         figures: folder of the prediction grid (``STEM_predictions.png``): it shows the
             dataset's images and labels, so it goes outside ``docs/`` (default: the
-            git-ignored :data:`~edgevision.bench.report.DATASET_FIGURES`) and the page
+            git-ignored :data:`~edgevision.reports.common.DATASET_FIGURES`) and the page
             names it.
         command: the command line to quote as the writer of the page.
         progress: progress bars.
@@ -159,8 +162,6 @@ def segmentation_report(
         The files written (markdown first).
     """
     from edgevision.bench import benchmark_many
-    from edgevision.bench.ceiling import conv_ceiling
-    from edgevision.bench.report import dataset_figure_lines, plot, provenance
     from edgevision.config import BenchConfig
     from edgevision.io import write_text_atomic
 

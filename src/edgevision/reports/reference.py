@@ -1,11 +1,11 @@
 """Speed references: a YOLOv8n-architecture detector to time our detectors against.
 
-Issue 5's target compares ``yolo_ret_m075`` (static INT8, end to end) with "a YOLOv8n-sized
-model (8.7 GFLOPs at 640) in FP32 ONNX Runtime at the same input size". There are no YOLOv8
-weights offline, and none are needed to time it: :class:`YOLOv8nReference` is the YOLOv8n
-graph (Ultralytics v8.0 layout, written from the architecture: width 0.25, depth 0.33, C2f
-blocks, SPPF, PAN-FPN, decoupled anchor-free head with DFL ``reg_max=16`` decoded in the
-graph, 80 classes) with random weights. Its parameter count is checked against YOLOv8n's
+The detection speed target compares ``yolo_ret_m075`` (static INT8, end to end) with "a
+YOLOv8n-sized model (8.7 GFLOPs at 640) in FP32 ONNX Runtime at the same input size".
+There are no YOLOv8 weights offline, and none are needed to time it:
+:class:`YOLOv8nReference` is the YOLOv8n graph (Ultralytics v8.0 layout, written from the
+architecture: width 0.25, depth 0.33, C2f blocks, SPPF, PAN-FPN, decoupled anchor-free head
+with DFL ``reg_max=16`` decoded in the graph, 80 classes) with random weights. Its parameter count is checked against YOLOv8n's
 3.16 M in the tests; its FLOPs come from the benchmark's own counter.
 
 It is **not** a trainable model of this project and is not in the registry. Its ONNX output

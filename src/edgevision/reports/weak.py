@@ -30,6 +30,7 @@ import numpy as np
 
 from edgevision.errors import DataError
 from edgevision.evaluate.api import AGREEMENT_SCORE
+from edgevision.reports.common import dataset_figure_lines
 
 __all__ = ["label_quality", "weak_report"]
 
@@ -452,7 +453,6 @@ def write_agreement_page(
     """Markdown page of :func:`semantic_agreement` for one or more models (``{checkpoint:
     result}``, one column each, in order); ``figure`` (its PNG of dataset images, kept
     outside ``docs/``) is named, not embedded."""
-    from edgevision.bench.report import dataset_figure_lines
     from edgevision.io import write_text_atomic
 
     if not results:

@@ -9,12 +9,12 @@ through onnxruntime.quantization), scored (COCO AP50 on the val split through th
 path) and benchmarked in fresh ONNX Runtime processes, alternately in blocks
 (:func:`edgevision.bench.benchmark_many`): engine latency, FPS and the end-to-end
 pre-process / inference / post-process split. The post-processing cost is also measured at
-exactly 100 candidates above the score threshold (the issue's target) against the
+exactly 100 candidates above the score threshold (the post-processing budget) against the
 end-to-end time.
 
 Run::
 
-    python -m edgevision.train.detection_ablation --data DIR --out runs/det_ablation \\
+    python -m edgevision.reports.detection_ablation --data DIR --out runs/det_ablation \\
         --md docs/results/detection.md --epochs 30
 
 ``--max-train-images`` / ``--epochs`` make a small run; the page says which settings
@@ -255,7 +255,7 @@ def run_ablation(
         row.update(postprocess_share(read_spec(fp32)))
         rows.append(row)
         onnx_files += [str(fp32), str(int8)]
-    from edgevision.bench.reference import export_yolov8n_reference
+    from edgevision.reports.reference import export_yolov8n_reference
 
     ref = export_yolov8n_reference(root / "onnx" / "yolov8n_reference.onnx", input_size)
     bench = benchmark_many(
@@ -425,7 +425,7 @@ def _markdown(
         lines += [
             "",
             "The last row is the speed reference of issue 5's target (YOLOv8n's graph, "
-            "`edgevision.bench.reference`, untrained: its AP means nothing; its class priors "
+            "`edgevision.reports.reference`, untrained: its AP means nothing; its class priors "
             "keep post-processing minimal, so its e2e time is a lower bound).",
         ]
     lines += ["", f"![AP50 vs latency]({png})", ""]
@@ -494,16 +494,16 @@ def run_args(args: argparse.Namespace, command: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m edgevision.train.detection_ablation``; exit 2 on bad input."""
+    """``python -m edgevision.reports.detection_ablation``; exit 2 on bad input."""
     p = argparse.ArgumentParser(
-        prog="python -m edgevision.train.detection_ablation",
+        prog="python -m edgevision.reports.detection_ablation",
         description="Train, quantize, score and benchmark the detection ablation variants "
         "and write the results page (markdown + PNG).",
     )
     add_arguments(p)
     args = p.parse_args(argv)
     argv_l = list(sys.argv[1:] if argv is None else argv)
-    command = shlex.join(["python", "-m", "edgevision.train.detection_ablation", *argv_l])
+    command = shlex.join(["python", "-m", "edgevision.reports.detection_ablation", *argv_l])
     try:
         return run_args(args, command)
     except EdgeVisionError as e:

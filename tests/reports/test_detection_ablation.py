@@ -12,7 +12,7 @@ pytest.importorskip("onnxruntime")
 
 @pytest.mark.slow
 def test_ablation_writes_page_and_plot(synth_images, tmp_path, one_torch_thread):
-    from edgevision.train.detection_ablation import main
+    from edgevision.reports.detection_ablation import main
 
     data = synth_images(seed=5, size=(64, 64), train=4, val=2)
     md = tmp_path / "det.md"
@@ -40,7 +40,7 @@ def test_ablation_writes_page_and_plot(synth_images, tmp_path, one_torch_thread)
     )
     assert rc == 0
     text = md.read_text()
-    assert "yolov5n conv6x6" in text and "python -m edgevision.train.detection_ablation" in text
+    assert "yolov5n conv6x6" in text and "python -m edgevision.reports.detection_ablation" in text
     assert (tmp_path / "det_ap50_latency.png").stat().st_size > 1000
     rows = json.loads((tmp_path / "w" / "ablation.json").read_text())["rows"]
     assert rows[0]["int8_latency_ms"] > 0 and 0 <= rows[0]["int8_ap50"] <= 1
@@ -51,7 +51,7 @@ def test_ablation_writes_page_and_plot(synth_images, tmp_path, one_torch_thread)
 
 
 def test_unknown_variant_is_a_clear_error(tmp_path, capsys):
-    from edgevision.train.detection_ablation import main
+    from edgevision.reports.detection_ablation import main
 
     rc = main(["--data", str(tmp_path), "--out", str(tmp_path / "w"), "--variants", "nope"])
     assert rc == 2 and "unknown variants" in capsys.readouterr().err

@@ -1,0 +1,442 @@
+"""The quantization pages: ``edgevision compare`` (FP32 vs QAT vs static / dynamic PTQ) and
+``edgevision report calibration`` (static PTQ vs calibration size and method).
+
+:func:`write_page` turns the :class:`~edgevision.quantize.compare.ModelComparison` results of
+:func:`~edgevision.quantize.compare.compare_modes` into the field study's Table 2 (mIoU /
+size / FPS per mode) and Table 3 (mIoU change / size decrease / peak-RAM decrease vs FP32),
+the end-to-end table against the torch eager reference and a PNG of mIoU vs FPS.
+:func:`calibration_sweep` quantizes one checkpoint for every (method, calibration size) and
+:func:`write_sweep_page` tabulates the mIoU drops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgevision.bench.report import provenance
+from edgevision.data.semantic import SemanticFolder
+from edgevision.errors import ConfigError, ModelFileError
+from edgevision.evaluate import evaluate
+from edgevision.export import export_onnx
+from edgevision.io import atomic_path, file_sha256, write_json_atomic, write_text_atomic
+from edgevision.quantize.compare import (
+    MODE_TITLES,
+    CompareOptions,
+    ModelComparison,
+    checkpoint_label,
+    read_manifest,
+)
+from edgevision.quantize.config import QuantConfig
+from edgevision.quantize.ptq import quantize_model
+from edgevision.runtime import Predictor, load_engine
+
+__all__ = [
+    "calibration_sweep",
+    "model_rss",
+    "plot_page",
+    "table2",
+    "table3",
+    "table_e2e",
+    "write_page",
+    "write_sweep_page",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------
+def _f(v: float | None, nd: int = 2, suffix: str = "") -> str:
+    return "-" if v is None else f"{v:.{nd}f}{suffix}"
+
+
+def _pct_less(new: float | None, ref: float | None) -> float | None:
+    if new is None or ref is None or ref == 0:
+        return None
+    return 100.0 * (1.0 - new / ref)
+
+
+def model_rss(r: dict[str, Any]) -> float | None:
+    """Peak RSS above the worker's baseline after importing the runtime (MiB): the memory
+    the model itself takes (weights, pre-packed weights, arena, activations)."""
+    base = (r.get("meta") or {}).get("rss_baseline_mb")
+    peak = r.get("peak_rss_mb")
+    return None if base is None or peak is None else float(peak) - float(base)
+
+
+def table2(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of Table 2: mIoU / size / FPS for every model and mode."""
+    lines = [
+        "| model | mode | mIoU | size (MB) | FPS | p50 ms | peak RSS (MiB) | model RSS (MiB) |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in comps:
+        for mode, r in c.results.items():
+            miou = c.miou(mode)
+            lines.append(
+                f"| {c.label} | {MODE_TITLES[mode]} | {_f(None if miou is None else 100 * miou)}"
+                f" | {_f(r.get('size_mb'))} | {_f(r.get('fps'), 1)}"
+                f" | {_f(r['latency_ms'].get('p50'))} | {_f(r.get('peak_rss_mb'), 0)}"
+                f" | {_f(model_rss(r), 0)} |"
+            )
+    return lines
+
+
+def table3(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of Table 3: changes vs FP32 (mIoU pts, size %, peak RAM %, speed)."""
+    lines = [
+        "| model | mode | mIoU change (pts) | size decrease | peak-RAM decrease | model-RAM decrease | speed-up |",
+        "|:---|:---|---:|---:|---:|---:|---:|",
+    ]
+    for c in comps:
+        ref = c.results["fp32"]
+        ref_miou = c.miou("fp32")
+        for mode, r in c.results.items():
+            if mode == "fp32":
+                continue
+            miou = c.miou(mode)
+            d = None if miou is None or ref_miou is None else 100 * (miou - ref_miou)
+            speed = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
+            lines.append(
+                f"| {c.label} | {MODE_TITLES[mode]} | {_f(d, 2)}"
+                f" | {_f(_pct_less(r.get('size_mb'), ref.get('size_mb')), 1, ' %')}"
+                f" | {_f(_pct_less(r.get('peak_rss_mb'), ref.get('peak_rss_mb')), 1, ' %')}"
+                f" | {_f(_pct_less(model_rss(r), model_rss(ref)), 1, ' %')}"
+                f" | {speed:.2f}× |"
+            )
+    return lines
+
+
+def table_e2e(comps: Sequence[ModelComparison]) -> list[str]:
+    """End to end (pre-process, inference, label map at the image size; p50 ms) of each
+    variant next to the torch eager reference, and the speed-up over it."""
+    rows = [c for c in comps if c.reference and c.reference.get("stages_ms")]
+    if not rows:
+        return []
+    lines = [
+        "| model | path | pre / inf / label map ms | end to end p50 ms | speed-up vs reference |",
+        "|:---|:---|---:|---:|---:|",
+    ]
+    for c in rows:
+        ref = c.reference["stages_ms"]  # type: ignore[index]
+        entries = [("reference: torch eager FP32, logits upsampled then argmax", ref)]
+        entries += [
+            (f"ours: ONNX Runtime {MODE_TITLES[m]}", r["stages_ms"])
+            for m, r in c.results.items()
+            if r.get("stages_ms")
+        ]
+        for name, st in entries:
+            speed = ref["total"] / st["total"] if st.get("total") else None
+            lines.append(
+                f"| {c.label} | {name} | {_f(st.get('preprocess'), 1)} / "
+                f"{_f(st.get('inference'), 1)} / {_f(st.get('postprocess'), 1)} | "
+                f"{_f(st.get('total'))} | {_f(speed, 2, '×')} |"
+            )
+    return lines
+
+
+def plot_page(comps: Sequence[ModelComparison], path: str | os.PathLike[str]) -> Path:
+    """PNG: mIoU vs FPS, one colour per model, one marker per mode."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    markers = {"fp32": "o", "qat": "s", "static": "^", "dynamic": "v"}
+    fig = Figure(figsize=(8, 5.5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    colours = [f"C{i % 10}" for i in range(len(comps))]
+    for c, col in zip(comps, colours):
+        xs, ys = [], []
+        for mode, r in c.results.items():
+            miou = c.miou(mode)
+            if miou is None:
+                continue
+            xs.append(r["fps"])
+            ys.append(100 * miou)
+            ax.scatter([r["fps"]], [100 * miou], marker=markers[mode], color=col, s=50, zorder=3)
+        ax.plot(xs, ys, color=col, alpha=0.3, zorder=2, label=c.label)
+    for mode, mk in markers.items():  # marker legend
+        ax.scatter([], [], marker=mk, color="grey", label=MODE_TITLES[mode])
+    ax.set_xlabel("FPS (ONNX Runtime, engine.run; higher is better)")
+    ax.set_ylabel("mIoU, % (higher is better)")
+    ax.set_title("FP32 vs QAT vs static / dynamic PTQ")
+    ax.grid(True, alpha=0.3, zorder=0)
+    ax.legend(fontsize=8, loc="best")
+    fig.text(0.01, 0.01, f"measured on {platform.machine()} / {platform.system()}", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def write_page(
+    comps: Sequence[ModelComparison],
+    md: str | os.PathLike[str],
+    *,
+    options: CompareOptions,
+    command: str,
+    plot: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the markdown page (and the PNG, default ``md`` with ``.png``) atomically."""
+    md = Path(md)
+    png = Path(plot) if plot is not None else md.with_suffix(".png")
+    plot_page(comps, png)
+    all_results = [r for c in comps for r in c.results.values()]
+    o = dataclasses.asdict(options)
+    lines = [
+        "# Quantization: FP32 vs QAT vs static PTQ vs dynamic PTQ (generated)",
+        "",
+        f"Written by `{command}` — do not edit by hand.",
+        "",
+        provenance(all_results, markdown=True).replace("\n", "\n\n"),
+        "",
+        "How each variant was made: static PTQ = ONNX Runtime QDQ, "
+        f"{o['method']} calibration on {o['calib_size']} `{o['calib_split']}` images, U8 "
+        "activations + S8 per-channel weights; dynamic PTQ = ONNX Runtime dynamic "
+        "quantization (INT8 weights, activations quantized at run time); QAT = "
+        f"{o['qat_epochs']} epoch(s) of fake-quant fine-tuning (lr {o['qat_lr']}"
+        + (
+            f" {o.get('qat_schedule', 'constant')}"
+            + (
+                f", observers frozen after epoch {o['qat_freeze_observers']}"
+                if o.get("qat_freeze_observers")
+                else ""
+            )
+        )
+        + f", batch {o['qat_batch_size']}) on `{o['calib_split']}`, exported as QDQ. mIoU on the "
+        f"`{o['split']}` split"
+        + (f" (first {o['eval_images']} images)" if o["eval_images"] else "")
+        + " through the ONNX Runtime path (resize, engine, argmax, labels upsampled). FPS = "
+        "1000 / mean `engine.run` latency at batch 1. Sizes are ONNX file sizes.",
+        "",
+        "## Table 2: mIoU, model size and FPS",
+        "",
+        *table2(comps),
+        "",
+        "## Table 3: change vs FP32",
+        "",
+        "Positive decreases are savings; mIoU change is in percentage points. *Peak RSS* is "
+        "the whole benchmark process (Python, NumPy and ONNX Runtime included); *model RSS* "
+        "is the peak above that process's RSS after importing ONNX Runtime and before "
+        "loading the model, i.e. what the model itself takes.",
+        "",
+        *table3(comps),
+        "",
+        f"![mIoU vs FPS]({png.name})",
+        "",
+    ]
+    e2e = table_e2e(comps)
+    if e2e:
+        lines += [
+            "## End to end vs the usual way",
+            "",
+            "p50 of the end-to-end path on a random image at the input size (decode "
+            "excluded): pre-process, inference, label map at the image size. *Reference* is "
+            "the same checkpoint run the usual way in one process per block: torch eager "
+            "FP32, all logit channels upsampled bilinearly to the image size, then argmax "
+            "(`edgevision.bench.seg_reference`); ours take the argmax at the network's output "
+            "resolution and upsample the labels. The reference's blocks run after the "
+            "variants' in the same run.",
+            "",
+            *e2e,
+            "",
+        ]
+    warnings = []
+    for c in comps:
+        for mode, r in c.results.items():
+            if mode != "fp32" and r["latency_ms"]["p50"] >= c.results["fp32"]["latency_ms"]["p50"]:
+                warnings.append(
+                    f"- {c.label}: {MODE_TITLES[mode]} is slower than FP32 here "
+                    f"({r['latency_ms']['p50']:.1f} vs "
+                    f"{c.results['fp32']['latency_ms']['p50']:.1f} ms p50)."
+                )
+    if warnings:
+        lines += ["## Slower than FP32", "", *warnings, ""]
+    write_text_atomic(md, "\n".join(lines))
+    return md
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration sweep: how many images, which method
+# --------------------------------------------------------------------------------------------
+def calibration_sweep(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    sizes: Sequence[int] = (4, 16, 64, 200),
+    methods: Sequence[str] = ("minmax", "entropy", "percentile"),
+    calib_split: str = "train",
+    split: str = "val",
+    eval_images: int = 0,
+    threads: int = 2,
+    work: str | os.PathLike[str] = "runs/calibration",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Static PTQ of one checkpoint for every (method, calibration size); mIoU of each.
+
+    Calibration images are evenly spaced over ``calib_split`` (sizes above the split's size
+    are capped, and said so). Each model is scored on ``split`` through the ONNX Runtime
+    path, like ``edgevision eval``. Files are kept under ``work`` and reused when the
+    checkpoint is unchanged.
+
+    Returns:
+        ``{"checkpoint", "fp32_miou", "rows": [{"method", "calib_size", "miou", "drop",
+        "seconds"}], "calib_images_available"}`` (mIoU in %, drop in points).
+    """
+    ckpt = Path(checkpoint)
+    if not ckpt.is_file():
+        raise ModelFileError(f"checkpoint not found: {ckpt}")
+    bad = [m for m in methods if m not in ("minmax", "entropy", "percentile")]
+    if bad or not methods:
+        raise ConfigError(f"unknown calibration method(s) {bad}; use minmax, entropy, percentile")
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"calibration sizes must be >= 1, got {list(sizes)}")
+    available = len(SemanticFolder(data, calib_split))
+    folder = Path(work) / checkpoint_label(ckpt)
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = file_sha256(ckpt)
+    manifest_path = folder / "sweep.json"
+    cache = read_manifest(manifest_path)
+    cache_key = {
+        "checkpoint_sha256": digest,
+        "data": str(Path(data).resolve()),
+        "split": split,
+        "eval_images": eval_images,
+    }
+    if {k: cache.get(k) for k in cache_key} != cache_key:
+        cache = {**cache_key, "scores": {}}
+
+    def score(path: Path) -> float:
+        rep = evaluate(
+            Predictor(load_engine(path, threads=threads)),
+            data,
+            split,
+            max_images=eval_images,
+            progress=False,
+        )
+        return 100.0 * float(rep.headline or 0.0)
+
+    scores: dict[str, Any] = cache["scores"]
+    if "fp32" not in scores:
+        fp32 = folder / "fp32.onnx"
+        export_onnx(str(ckpt), fp32)
+        scores["fp32"] = {"miou": score(fp32)}
+        write_json_atomic(manifest_path, cache)
+    rows = []
+    for method in methods:
+        for size in sorted(set(min(s, available) for s in sizes)):
+            key = f"{method}:{size}:{calib_split}"
+            if key not in scores:
+                log(f"static PTQ, {method}, {size} calibration images ...")
+                t0 = time.perf_counter()
+                out = folder / f"{method}_{size}.onnx"
+                quantize_model(
+                    ckpt,
+                    out,
+                    QuantConfig(
+                        mode="static",
+                        method=method,  # type: ignore[arg-type]
+                        calib_size=size,
+                        calib_split=calib_split,
+                    ),
+                    calib_data=data,
+                    measure=False,
+                    check_images=0,
+                    progress=False,
+                )
+                seconds = time.perf_counter() - t0
+                scores[key] = {"miou": score(out), "seconds": seconds}
+                write_json_atomic(manifest_path, cache)
+            s = scores[key]
+            rows.append(
+                {
+                    "method": method,
+                    "calib_size": size,
+                    "miou": s["miou"],
+                    "drop": scores["fp32"]["miou"] - s["miou"],
+                    "seconds": s["seconds"],
+                }
+            )
+    return {
+        "checkpoint": str(ckpt),
+        "fp32_miou": scores["fp32"]["miou"],
+        "rows": rows,
+        "calib_images_available": available,
+        "requested_sizes": list(sizes),
+    }
+
+
+def write_sweep_page(
+    sweep: dict[str, Any], md: str | os.PathLike[str], *, command: str
+) -> list[Path]:
+    """Markdown table (method x calibration size -> mIoU drop) and a PNG next to it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    md = Path(md)
+    png = md.with_suffix(".png")
+    rows = sweep["rows"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    sizes = sorted({r["calib_size"] for r in rows})
+    by = {(r["method"], r["calib_size"]): r for r in rows}
+    fig = Figure(figsize=(7, 4.5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for m in methods:
+        xs = [s for s in sizes if (m, s) in by]
+        ax.plot(xs, [by[(m, s)]["drop"] for s in xs], marker="o", label=m)
+    ax.axhline(1.0, color="grey", ls="--", lw=1, label="1-point budget")
+    ax.set_xscale("log")
+    ax.set_xlabel("calibration images")
+    ax.set_ylabel("mIoU drop vs FP32 (points; lower is better)")
+    ax.set_title(f"static PTQ of {Path(sweep['checkpoint']).name}: calibration size and method")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(png, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    capped = [s for s in sweep["requested_sizes"] if s > sweep["calib_images_available"]]
+    lines = [
+        "# Static PTQ: calibration size and method (generated)",
+        "",
+        f"Written by `{command}` — do not edit by hand. Machine: {platform.machine()} / "
+        f"{platform.system()}.",
+        "",
+        f"Checkpoint `{sweep['checkpoint']}`; FP32 mIoU {sweep['fp32_miou']:.2f}. Each cell: "
+        "mIoU of the static INT8 model (ONNX Runtime QDQ, U8 activations, S8 per-channel "
+        "weights) and, in brackets, its drop vs FP32 in points; calibration images evenly "
+        "spaced over the training split."
+        + (
+            f" Sizes {capped} were capped at the {sweep['calib_images_available']} images "
+            "the split has."
+            if capped
+            else ""
+        ),
+        "",
+        "| method | " + " | ".join(f"{s} images" for s in sizes) + " |",
+        "|:---|" + "---:|" * len(sizes),
+    ]
+    for m in methods:
+        cells = []
+        for s in sizes:
+            r = by.get((m, s))
+            cells.append("-" if r is None else f"{r['miou']:.2f} ({r['drop']:+.2f})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "Calibration time (s, quantization only):", ""]
+    lines.append("| method | " + " | ".join(f"{s}" for s in sizes) + " |")
+    lines.append("|:---|" + "---:|" * len(sizes))
+    for m in methods:
+        lines.append(
+            f"| {m} | "
+            + " | ".join("-" if (m, s) not in by else f"{by[(m, s)]['seconds']:.0f}" for s in sizes)
+            + " |"
+        )
+    lines += ["", f"![mIoU drop vs calibration size]({png.name})", ""]
+    write_text_atomic(md, "\n".join(lines))
+    return [md, png]

@@ -24,6 +24,7 @@ from torch import nn
 
 from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError
+from edgevision.tasks import get_task
 
 __all__ = ["TorchLogitsReference"]
 
@@ -43,7 +44,7 @@ class TorchLogitsReference:
         spec: ModelSpec = engine.spec
         if getattr(engine, "backend", None) != "torch":
             raise ConfigError("the torch logits reference needs --backend torch")
-        if spec.task != "semantic":
+        if not get_task(spec.task).dense:
             raise ConfigError(
                 f"the torch logits reference is for semantic segmentation, got {spec.task!r}"
             )

@@ -32,6 +32,7 @@ from typing import Any
 from edgevision.errors import ConfigError, ModelFileError
 from edgevision.io import file_sha256
 from edgevision.quantize.config import PTQ_GRAPH_REVISION, QAT_EXPORT_REVISION
+from edgevision.tasks import get_task
 
 __all__ = [
     "MODES",
@@ -342,7 +343,7 @@ def compare_modes(
             command=command,
         )
         task = results[0].task
-        if task != "semantic":
+        if not get_task(task).dense:
             raise ConfigError(f"{ckpt}: compare is for semantic segmentation, got task {task!r}")
         reference = None
         if opts.reference:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevision.reports.detection_ablation import postprocess_share, quantize_int8
+from edgevision.tasks import get_task
 
 __all__ = ["detection_speed_report"]
 
@@ -72,7 +73,7 @@ def detection_speed_report(
     ref = work / f"yolov8n_reference_{input_size[0]}x{input_size[1]}.onnx"
     export_onnx(weights, fp32, input_size=input_size)
     spec = read_spec(fp32)
-    if spec.task != "detect":
+    if get_task(spec.task).coco_types != ("bbox",):
         raise ConfigError(f"{weights} is a {spec.task!r} model, not a detector")
     quantize_int8(fp32, int8, calib)
     export_yolov8n_reference(ref, input_size)

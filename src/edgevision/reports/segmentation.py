@@ -26,6 +26,7 @@ from edgevision.bench.report import plot, provenance
 from edgevision.errors import ConfigError, DataError
 from edgevision.reports.ceiling import conv_ceiling
 from edgevision.reports.common import DATASET_FIGURES, dataset_figure_lines
+from edgevision.tasks import get_task
 
 __all__ = ["ablation_report", "prediction_grid", "segmentation_report"]
 
@@ -179,7 +180,7 @@ def segmentation_report(
         [str(w) for w in weights], cfg, blocks=blocks, progress=progress, command=command
     )
     for r in results:
-        if r.task != "semantic":
+        if not get_task(r.task).dense:
             raise ConfigError(f"{r.target}: not a semantic segmentation model ({r.task})")
     ceiling = conv_ceiling(threads)
     md = Path(out)

@@ -293,7 +293,7 @@ def _components(
 ) -> int:
     """A component folder: per-component static INT8 into the folder ``--out``."""
     from edgevision.errors import ConfigError
-    from edgevision.video.quantize import quantize_components
+    from edgevision.quantize.components import quantize_components
 
     if args.mode != "static" or args.analyze or args.auto:
         raise ConfigError("component folders take --mode static with --precision (no --analyze)")

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import ConfigError
+from edgevision.quantize.calibration import ImageFolderReader
+from edgevision.quantize.config import QuantConfig
+from edgevision.quantize.ptq import _finalize, preprocess_for_quant, quantize_onnx_static
 from edgevision.video.ort import COMPONENTS
 
 __all__ = ["QUANTIZABLE", "ArrayReader", "collect_inputs", "quantize_components"]
@@ -126,10 +129,7 @@ def quantize_components(
         ModelFileError: not a component folder; DataError: bad calibration folder.
         QuantizationError: ONNX Runtime's quantizer failed on a component.
     """
-    from edgevision.quantize.calibration import ImageFolderReader
-    from edgevision.quantize.config import QuantConfig
-    from edgevision.quantize.ptq import _finalize, preprocess_for_quant, quantize_onnx_static
-    from edgevision.video.ort import COMPONENTS, ComponentSet
+    from edgevision.video.ort import ComponentSet
 
     names = [*COMPONENTS, "featflownet"]
     unknown = sorted(set(precision) - set(names))

@@ -9,8 +9,7 @@ implements ``train``. Each task trains a tiny model for 2 epochs of 4 steps on 8
 
 What is pinned, per task and per way of stopping: the final ``last.pt`` and ``best.pt``
 (spec, weights, EMA/raw weights, optimizer, scheduler, RNG states, hook states, position;
-everything but wall-clock time, the output path and two global RNG states that are known not
-to be reproduced, see :data:`UNREPRODUCED_RNG`) and ``metrics.csv`` (but its
+everything but wall-clock time and the output path) and ``metrics.csv`` (but its
 ``elapsed_s`` column) equal those of the uninterrupted reference run.
 
 * SIGKILL once the first epoch-end ``last.pt`` exists: resumes from that checkpoint
@@ -19,8 +18,7 @@ to be reproduced, see :data:`UNREPRODUCED_RNG`) and ``metrics.csv`` (but its
   ``last.pt`` for instance training, which logs epochs only): deferred to the end of the
   step, ``last.pt`` (re)written there, exit code 130; resumes from that step, in the middle
   of an epoch (semantic, detect: epoch 1 step 2; instance: epoch 2 step 1, as measured).
-* SIGTERM, the same: not handled by ``train`` today (the process dies with -15 and saves
-  nothing), hence ``xfail(strict=True)`` until the one-loop refactor handles it like SIGINT.
+* SIGTERM, the same (how ``timeout``, ``kill`` and service managers stop a process).
 """
 
 from __future__ import annotations
@@ -210,16 +208,10 @@ def _assert_equal(a: Any, b: Any, where: str) -> None:
         assert a == b, (where, a, b)
 
 
-# Global RNG states a resumed run does not reproduce today, harmlessly (no training step
-# draws from them, so weights, optimizer and the seeded data order still match bit for bit):
-# * python ``random``: ``rich.style`` draws from it when imported (``count(getrandbits(24))``)
-#   and the logger imports rich once per process after the RNG states are restored, so a
-#   resumed run (one more process) is one word ahead;
-# * torch, instance training only, when resumed mid-epoch: its DataLoader has no private
-#   ``generator=`` (semantic and detection loaders have one), so creating an epoch's
-#   iterator draws a base seed from the global torch RNG, once in the interrupted epoch and
-#   once more when the resumed run re-creates it.
-UNREPRODUCED_RNG = {"semantic": {"python"}, "detect": {"python"}, "instance": {"python", "torch"}}
+# Global RNG states a resumed run may legitimately not reproduce (none today: the loop
+# imports rich, which draws from python ``random`` on import, before the states are restored,
+# and every task's DataLoader has a private generator).
+UNREPRODUCED_RNG: dict[str, set[str]] = {"semantic": set(), "detect": set(), "instance": set()}
 
 
 def _comparable(extra: dict[str, Any], task: str) -> dict[str, Any]:
@@ -295,15 +287,10 @@ def test_sigkill_after_epoch_checkpoint_then_resume_is_exact(task, data, referen
     assert_same_run(ref, out, task)
 
 
-SIGTERM_TODO = pytest.mark.xfail(
-    strict=True, reason="SIGTERM -> last.pt is built by the one-loop refactor"
-)
-
-
 @pytest.mark.parametrize("task", list(TASKS))
 @pytest.mark.parametrize(
     "sig",
-    [signal.SIGINT, pytest.param(signal.SIGTERM, marks=SIGTERM_TODO)],
+    [signal.SIGINT, signal.SIGTERM],
     ids=["SIGINT", "SIGTERM"],
 )
 def test_signal_mid_training_saves_then_resume_is_exact(task, sig, data, reference, tmp_path):

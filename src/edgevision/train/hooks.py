@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from torch import nn
 
 from edgevision.config import ModelSpec
@@ -278,8 +279,6 @@ class LoggerHook(HookBase):
     def before_train(self) -> None:
         if not self._main:
             return
-        from rich.console import Console
-
         self._console = Console(stderr=True, highlight=False)
         self._prepare_csv()
         if self.tensorboard:

@@ -32,7 +32,7 @@ from edgevision.postprocess.yolact import yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.registry import create_model, get_entry
 from edgevision.train.run import Resumed, TrainParts, TrainResult, train
-from edgevision.train.seg_data import SeededSampler
+from edgevision.train.seg_data import SeededSampler, seed_worker
 from edgevision.train.trainer import HookBase
 
 __all__ = [
@@ -444,6 +444,10 @@ def build_parts(
         drop_last=True,
         num_workers=cfg.workers,
         collate_fn=collate_instances,
+        worker_init_fn=seed_worker,
+        # a private generator: the loader's base seed must not come from (and advance) the
+        # global torch RNG, or a run resumed mid-epoch draws it once more
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
     criterion = YolactLoss(
         spec.num_classes, anchor_scales=model.anchor_scales, aspect_ratios=model.aspect_ratios

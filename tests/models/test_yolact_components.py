@@ -59,7 +59,7 @@ def test_components_compose_to_the_full_model(tmp_path, one_torch_thread):
     )
     (p3b,) = run["fpn_partial"].run(None, {"c3": c3, "t4": t4w})
     assert np.allclose(p3b, p3, atol=1e-4)
-    from edgevision.video.warp import warp
+    from edgevision.models.flow.warp import warp
 
     fl = np.random.default_rng(1).standard_normal((1, 2, *p4.shape[-2:])).astype(np.float32)
     (w4,) = run["warp"].run(None, {"feat": p4, "flow": fl})

@@ -758,7 +758,7 @@ def _pair_batch(
 def flow_epe(flow8: torch.Tensor, flow: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean end-point error (stride-8 pixels) of ``flow8`` ``(N, 2, h, w)`` over the valid
     pixels of ``flow`` / ``valid`` (on the input grid in input pixels, :func:`_pair_batch`)."""
-    from edgevision.video.warp import resize_flow
+    from edgevision.models.flow.warp import resize_flow
 
     gt8 = resize_flow(flow, flow8.shape[-2:])
     v8 = F.interpolate(valid, size=flow8.shape[-2:], mode="bilinear", align_corners=False)

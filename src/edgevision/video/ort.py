@@ -130,7 +130,7 @@ class ComponentSet:
 
 def resize_flow_np(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize ``(N, 2, h, w)`` flow to ``size`` (bilinear) and rescale its vectors to the new
-    pixels (numpy + OpenCV; the counterpart of :func:`edgevision.video.warp.resize_flow`)."""
+    pixels (numpy + OpenCV; the counterpart of :func:`edgevision.models.flow.warp.resize_flow`)."""
     import cv2
 
     h, w = flow.shape[-2:]

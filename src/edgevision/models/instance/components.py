@@ -90,7 +90,7 @@ def export_components(
     import onnxruntime as ort
 
     from edgevision.export.metadata import embed_spec
-    from edgevision.video.warp import warp
+    from edgevision.models.flow.warp import warp
 
     m: Any = model.eval()
     spec = m.spec

@@ -102,7 +102,7 @@ def _export_components(
     from pathlib import Path
 
     from edgevision.errors import ConfigError
-    from edgevision.models.instance.components import export_components
+    from edgevision.export.yolact import export_components
 
     if Path(target).suffix.lower() in (".pt", ".pth", ".safetensors"):
         from edgevision.checkpoint import load_model

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(model, "spec", None) is None or model.spec.task != "instance":
             raise ConfigError(f"{args.weights}: not an instance (yolact_*) model")
         if engine == "onnxruntime":
-            from edgevision.models.instance.components import export_components
+            from edgevision.export.yolact import export_components
 
             folder = Path(tmp.name)
             export_components(model, folder)

@@ -161,7 +161,7 @@ def export_onnx(
         proto = onnx.load(str(tmp))
         simplified = False
         if cfg.simplify:
-            proto, simplified = _simplify(proto)
+            proto, simplified = simplify_onnx(proto)
         extra = {"edgevision.exported_by": "edgevision export"}
         if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
             from edgevision.checkpoint import CHECKPOINT_SUFFIXES
@@ -183,7 +183,8 @@ def export_onnx(
     )
 
 
-def _simplify(proto: Any) -> tuple[Any, bool]:
+def simplify_onnx(proto: Any) -> tuple[Any, bool]:
+    """``(onnxslim.slim(proto), True)``; one-line errors when onnxslim is missing or fails."""
     try:
         import onnxslim
     except ImportError:

@@ -454,7 +454,7 @@ def load_plugin(
         if model.spec.task != "instance":
             raise ConfigError(f"--video applies to instance models, {name} is {model.spec.task}")
         if engine == "onnxruntime":
-            from edgevision.models.instance.components import export_components
+            from edgevision.export.yolact import export_components
 
             tmp = Path(tempfile.mkdtemp(prefix="edgevision-run-"))
             export_components(model, tmp, trained=trained)

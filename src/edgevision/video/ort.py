@@ -1,7 +1,7 @@
 """YolactEdge video mode in ONNX Runtime over the component graphs (no torch).
 
 A *component folder* holds one ONNX graph per part of a ``yolact_*`` model, as written by
-:func:`edgevision.models.instance.components.export_components` (``edgevision export
+:func:`edgevision.export.yolact.export_components` (``edgevision export
 --components``): ``backbone_lower``, ``backbone_upper``, ``fpn``, ``fpn_partial``,
 ``fpn_extra``, ``protonet``, ``head``, ``warp`` and, for video mode, ``featflownet``. Each
 file carries the model spec and its own precision, so a folder can mix FP32 and INT8 parts

@@ -1,4 +1,5 @@
-"""Component-wise ONNX export: every part loads on its own and the parts compose to the model."""
+"""YOLACT export adapter: every component graph loads on its own and the parts compose to the
+model."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ TINY = {
 
 def test_components_compose_to_the_full_model(tmp_path, one_torch_thread):
     from edgevision.export.metadata import read_metadata
-    from edgevision.models.instance.components import export_components
+    from edgevision.export.yolact import export_components
 
     m = create_model(
         "yolact_mobilenetv2_320", class_names=["a", "b"], input_size=(64, 64), video=True, **TINY

@@ -44,11 +44,10 @@ from edgevision.errors import (
     ModelFileError,
     ModelNotFoundError,
 )
+from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
 
 __all__ = ["BenchResult", "WorkerError", "benchmark", "benchmark_many", "load_results"]
 
-ONNX_SUFFIXES = (".onnx",)
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 MIB = 1024 * 1024
 
 #: what ``latency_ms`` / ``stages_ms`` measure, written into every result's ``meta``

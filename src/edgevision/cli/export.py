@@ -103,8 +103,9 @@ def _export_components(
 
     from edgevision.errors import ConfigError
     from edgevision.export.yolact import export_components
+    from edgevision.io import CHECKPOINT_SUFFIXES
 
-    if Path(target).suffix.lower() in (".pt", ".pth", ".safetensors"):
+    if Path(target).suffix.lower() in CHECKPOINT_SUFFIXES:
         from edgevision.checkpoint import load_model
 
         model, trained = load_model(target), True

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     require_dir(args.data, "data folder")
     import tempfile
 
-    from edgevision.io import write_json_atomic
+    from edgevision.io import CHECKPOINT_SUFFIXES, write_json_atomic
     from edgevision.video.ort import ComponentSet, is_component_folder
 
     tmp = tempfile.TemporaryDirectory(prefix="edgevision-video-")
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        if Path(args.weights).suffix.lower() in (".pt", ".pth", ".safetensors"):
+        if Path(args.weights).suffix.lower() in CHECKPOINT_SUFFIXES:
             from edgevision.checkpoint import load_model
 
             model = load_model(args.weights)

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgevision.config import ModelSpec
 from edgevision.errors import BackendUnavailable, ConfigError, ModelFileError
+from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
 
 # backend name -> (module:class, python module that must be importable, install hint)
 BACKENDS: dict[str, tuple[str, str, str]] = {
@@ -30,9 +31,6 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
         "pip install 'edgevision[train]' (or your platform's torch build, e.g. NVIDIA's for Jetson)",
     ),
 }
-
-ONNX_SUFFIXES = (".onnx",)
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 @runtime_checkable

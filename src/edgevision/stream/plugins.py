@@ -44,11 +44,11 @@ import numpy as np
 
 from edgevision.config import SCORED_TASKS, ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
+from edgevision.io import CHECKPOINT_SUFFIXES
 
 log = logging.getLogger("edgevision.stream")
 
 ENTRY_POINT_GROUP = "edgevision.models"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 __all__ = [
     "ENTRY_POINT_GROUP",

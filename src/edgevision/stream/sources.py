@@ -8,7 +8,8 @@ SOURCE forms (``edgevision run --help`` lists them too):
   reconnects with back-off when a stream that was playing drops;
 * ``v4l2:///dev/videoN`` (``v4l2src``), ``csi://N`` (``nvarguscamerasrc``, Jetson);
 * ``test://PATTERN[?size=WxH&fps=N&frames=N]`` (``videotestsrc``, live);
-* a folder of images (``.png .jpg .jpeg .bmp``, sorted by name; read with OpenCV);
+* a folder of images (:data:`edgevision.io.IMAGE_SUFFIXES`: ``.jpg .jpeg .png .bmp .tif .tiff
+  .webp``, as the dataset readers; sorted by name; read with OpenCV);
 * ``gst:FRAGMENT``: a GStreamer pipeline fragment ending in raw video, for experts.
 
 Each GStreamer source runs its own pipeline ending in an ``appsink``; the appsink callback
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import DataError
+from edgevision.io import IMAGE_SUFFIXES
 from edgevision.stream.decoders import DecoderChoice, gst_available, select_decoder
 from edgevision.stream.gst import StreamError, gst, parse_error
 from edgevision.stream.queues import FrameQueue
@@ -39,7 +41,6 @@ from edgevision.stream.stats import StreamStats
 log = logging.getLogger("edgevision.stream")
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".h264", ".h265")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 LIVE_KINDS = ("rtsp", "v4l2", "csi", "test")
 
 __all__ = ["Frame", "SourceSpec", "open_source", "parse_source"]

@@ -50,7 +50,7 @@ log = logging.getLogger("edgevision.stream")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".h264", ".h265")
 LIVE_KINDS = ("rtsp", "v4l2", "csi", "test")
 
-__all__ = ["Frame", "SourceSpec", "open_source", "parse_source"]
+__all__ = ["Frame", "SourceSpec", "open_source", "parse_source", "parse_wh"]
 
 
 @dataclass
@@ -148,7 +148,12 @@ def _folder_images(p: Path) -> list[Path]:
     return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
 
 
-def _parse_wh(text: str, where: str) -> tuple[int, int]:
+def parse_wh(text: str, where: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)`` (width first, as GStreamer caps and ``--size``).
+
+    Raises:
+        StreamError: malformed or not positive; the message starts with ``where``.
+    """
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -366,7 +371,7 @@ class GstSource(BaseSource):
     def _fragment_text(self) -> str:
         kind, loc, p = self.spec.kind, self.spec.location, self.spec.params
         if kind == "test":
-            w, h = _parse_wh(p.get("size", "640x480"), self.spec.text)
+            w, h = parse_wh(p.get("size", "640x480"), self.spec.text)
             fps = p.get("fps", "30")
             if not fps.isdigit() or int(fps) <= 0:
                 raise StreamError(f"{self.spec.text}: fps must be a positive integer")

@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMAT = "edgevision-checkpoint/1"
 SPEC_KEY = "edgevision.spec"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 def save_checkpoint(

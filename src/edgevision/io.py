@@ -14,7 +14,13 @@ import numpy as np
 
 from edgevision.errors import DataError
 
+# File kinds by suffix (lower case): the one definition of each list, used everywhere.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+"""Images read by :func:`read_image` (OpenCV)."""
+ONNX_SUFFIXES = (".onnx",)
+"""Exported models (ONNX Runtime, TensorRT)."""
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+"""PyTorch checkpoints (:mod:`edgevision.checkpoint`)."""
 
 
 @contextlib.contextmanager

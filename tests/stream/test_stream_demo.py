@@ -57,3 +57,20 @@ def test_calibration_frames(tmp_path):
 
     d = write_calibration_frames(tmp_path / "calib", 3)
     assert sorted(p.name for p in d.iterdir()) == [f"calib_{i:03d}.png" for i in range(3)]
+
+
+def test_pick_finds_a_pth_checkpoint_as_the_pytorch_form(tmp_path, tiny_onnx):
+    """Model files are recognised by edgevision.io's suffix lists: ``.pth`` (and upper-case
+    suffixes) count as checkpoints, as everywhere else."""
+    torch = pytest.importorskip("torch")
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.export.metadata import read_spec
+    from edgevision.registry import model_from_spec
+
+    w = tmp_path / "weights"
+    w.mkdir()
+    shutil.copy(tiny_onnx, w / "seg.ONNX")
+    torch.manual_seed(0)
+    save_checkpoint(w / "seg.pth", model_from_spec(read_spec(tiny_onnx)))
+    got = pick_model(w)
+    assert (got["MODEL"], got["CKPT"]) == (str(w / "seg.ONNX"), str(w / "seg.pth"))

@@ -110,7 +110,7 @@ def test_video_mode_plugin_keeps_a_session_per_stream(one_torch_thread):
 
 def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_thread):
     pytest.importorskip("torch")
-    from edgevision.models.instance.components import export_components
+    from edgevision.export.yolact import export_components
     from edgevision.registry import create_model
     from edgevision.results import InstanceMasks
     from edgevision.stream.sample import sample_frames

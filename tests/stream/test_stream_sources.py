@@ -7,7 +7,9 @@ import pytest
 
 from edgevision.errors import DataError
 from edgevision.stream.gst import StreamError
-from edgevision.stream.sources import parse_source
+from edgevision.stream.queues import Closed
+from edgevision.stream.sources import SourceOptions, open_source, parse_source
+from edgevision.stream.stats import StreamStats
 
 
 def test_kinds(tmp_path):
@@ -49,3 +51,25 @@ def test_bad_sources(tmp_path, text, err, match):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(err, match=match):
         parse_source(text.format(tmp=tmp_path))
+
+
+def test_folder_source_reads_every_image_suffix_the_datasets_read(tmp_path):
+    """``edgevision run`` on a folder of .webp / .tif frames said "no images" while ``eval``
+    read the same folder: both now use :data:`edgevision.io.IMAGE_SUFFIXES`."""
+    import cv2
+
+    for i, ext in enumerate([".webp", ".tif", ".tiff", ".webp"]):
+        assert cv2.imwrite(str(tmp_path / f"{i:03d}{ext}"), np.full((8, 10, 3), 50, np.uint8))
+    spec = parse_source(str(tmp_path))
+    assert spec.kind == "folder"
+    src = open_source(spec, 0, SourceOptions(), StreamStats(str(tmp_path)))
+    src.start()
+    frames = []
+    with pytest.raises(Closed):
+        while True:
+            f = src.queue.get(timeout=10)
+            assert f is not None, "no frame within 10 s"
+            frames.append(f)
+    src.join()
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    assert all(f.image.shape == (8, 10, 3) for f in frames) and src.error == ""

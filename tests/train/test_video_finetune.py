@@ -8,9 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgevision.errors import CheckpointError, ConfigError  # noqa: E402
+from edgevision.models.flow.warp import warp  # noqa: E402
 from edgevision.train import video as tv  # noqa: E402
 from edgevision.train.video import VideoPairs, finetune_video  # noqa: E402
-from edgevision.video.warp import warp  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgevision.errors import ConfigError  # noqa: E402
+from edgevision.models.flow.warp import warp  # noqa: E402
 from edgevision.registry import create_model  # noqa: E402
 from edgevision.results import InstanceMasks  # noqa: E402
 from edgevision.video import (  # noqa: E402
@@ -19,7 +20,6 @@ from edgevision.video import (  # noqa: E402
     partial_features,
     resize_flow,
 )
-from edgevision.video.warp import warp  # noqa: E402
 
 TINY = {
     "width_mult": 0.35,
@@ -330,8 +330,8 @@ def test_pair_batch_flow_is_in_input_pixels_on_the_input_grid():
 
     from edgevision.config import ModelSpec
     from edgevision.data.flow import FlowSample
+    from edgevision.models.flow.warp import warp
     from edgevision.video.pairs import pair_batch
-    from edgevision.video.warp import warp
 
     rng = np.random.default_rng(0)
     big = cv2.resize(rng.integers(0, 256, (8, 10, 3)).astype(np.float32), (40, 32))

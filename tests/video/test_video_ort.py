@@ -19,7 +19,7 @@ TINY = {"width_mult": 0.35, "fpn_channels": 16, "proto_width": 16, "num_protos":
 
 @pytest.fixture(scope="module")
 def model_and_parts(tmp_path_factory):
-    from edgevision.models.instance.components import export_components
+    from edgevision.export.yolact import export_components
 
     torch.manual_seed(0)
     m = create_model("yolact_mobilenetv2_320", class_names=["a", "b"], input_size=(64, 64),

@@ -44,11 +44,10 @@ from edgevision.errors import (
     ModelFileError,
     ModelNotFoundError,
 )
+from edgevision.runtime.targets import resolve_target
 
 __all__ = ["BenchResult", "WorkerError", "benchmark", "benchmark_many", "load_results"]
 
-ONNX_SUFFIXES = (".onnx",)
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 MIB = 1024 * 1024
 
 #: what ``latency_ms`` / ``stages_ms`` measure, written into every result's ``meta``
@@ -207,33 +206,12 @@ class _Target:
 
 def _resolve_target(target: str, cfg: BenchConfig) -> _Target:
     """Check a target before spawning anything; one-line errors for bad paths and names."""
-    t = str(target)
-    p = Path(t)
-    suffix = p.suffix.lower()
-    looks_like_path = suffix != "" or os.sep in t or "/" in t or p.exists()
-    if looks_like_path:
-        if not p.exists():
-            what = "ONNX file" if suffix in ONNX_SUFFIXES else "model file"
-            raise ModelFileError(f"{what} not found: {p}")
-        if not p.is_file():
-            raise ModelFileError(f"not a model file (a folder): {p}")
-        if suffix in ONNX_SUFFIXES:
-            if cfg.backend == "torch":
-                raise ConfigError(
-                    f"backend 'torch' cannot run an ONNX file: {p} (use --backend onnxruntime)"
-                )
-            return _Target(t, str(p), p.stem, "onnx")
-        if suffix in CHECKPOINT_SUFFIXES:
-            return _Target(t, str(p), p.stem, "checkpoint")
-        raise ModelFileError(
-            f"not an ONNX file or checkpoint: {p} "
-            f"(expected {', '.join(ONNX_SUFFIXES + CHECKPOINT_SUFFIXES)})"
+    r = resolve_target(target)
+    if r.kind == "onnx" and cfg.backend == "torch":
+        raise ConfigError(
+            f"backend 'torch' cannot run an ONNX file: {r.path} (use --backend onnxruntime)"
         )
-    from edgevision.registry import get_entry, list_models
-
-    if t not in list_models():
-        get_entry(t)  # raises ModelNotFoundError with a hint
-    return _Target(t, t, t, "registry")
+    return _Target(r.given, str(r.path) if r.path is not None else r.given, r.label, r.kind)
 
 
 @contextlib.contextmanager

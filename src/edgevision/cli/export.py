@@ -104,9 +104,10 @@ def _export_components(
     from pathlib import Path
 
     from edgevision.errors import ConfigError
-    from edgevision.models.instance.components import export_components
+    from edgevision.export.yolact import export_components
+    from edgevision.io import CHECKPOINT_SUFFIXES
 
-    if Path(target).suffix.lower() in (".pt", ".pth", ".safetensors"):
+    if Path(target).suffix.lower() in CHECKPOINT_SUFFIXES:
         from edgevision.checkpoint import load_model
 
         model, trained = load_model(target), True

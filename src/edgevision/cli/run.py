@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
     from edgevision.stream.pipeline import RunConfig, run_stream
-    from edgevision.stream.sources import SourceOptions, _parse_wh
+    from edgevision.stream.sources import SourceOptions, parse_wh
 
-    size = _parse_wh(args.size, "--size") if args.size else None
+    size = parse_wh(args.size, "--size") if args.size else None
     cfg = RunConfig(
         sources=list(args.sources),
         model=args.model,

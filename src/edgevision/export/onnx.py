@@ -19,7 +19,7 @@ from torch import nn
 from edgevision.config import ExportConfig, ModelSpec
 from edgevision.errors import BackendUnavailable, ExportError
 from edgevision.export.metadata import embed_spec
-from edgevision.io import atomic_path
+from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
 
 INPUT_NAME = "images"
 
@@ -49,7 +49,7 @@ def resolve_model(target: str | Path | nn.Module, **model_kwargs: Any) -> nn.Mod
         if model_kwargs:
             raise ExportError("model keyword arguments apply to registry names only")
         model = target
-    elif Path(str(target)).suffix.lower() in (".pt", ".pth", ".safetensors"):
+    elif Path(str(target)).suffix.lower() in CHECKPOINT_SUFFIXES:
         if model_kwargs:
             raise ExportError("model keyword arguments apply to registry names, not checkpoints")
         from edgevision.checkpoint import load_model
@@ -161,11 +161,9 @@ def export_onnx(
         proto = onnx.load(str(tmp))
         simplified = False
         if cfg.simplify:
-            proto, simplified = _simplify(proto)
+            proto, simplified = simplify_onnx(proto)
         extra = {"edgevision.exported_by": "edgevision export"}
         if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
-            from edgevision.checkpoint import CHECKPOINT_SUFFIXES
-
             ckpt = Path(target).suffix.lower() in CHECKPOINT_SUFFIXES
             extra["edgevision.trained"] = "1" if ckpt else "0"
         embed_spec(proto, spec, precision="fp32", **extra)
@@ -183,7 +181,8 @@ def export_onnx(
     )
 
 
-def _simplify(proto: Any) -> tuple[Any, bool]:
+def simplify_onnx(proto: Any) -> tuple[Any, bool]:
+    """``(onnxslim.slim(proto), True)``; one-line errors when onnxslim is missing or fails."""
     try:
         import onnxslim
     except ImportError:

@@ -242,7 +242,7 @@ def yolo_nms_postprocess(
     *,
     max_det: int = 300,
 ) -> list[Detections]:
-    """Outputs of an in-graph NMS export (:mod:`edgevision.models.detection.export`) ->
+    """Outputs of an in-graph NMS export (:mod:`edgevision.export.yolo`) ->
     one :class:`Detections` per image: gather the selected boxes, sort by score, undo the
     letterbox. Thresholds were fixed at export (``spec.extra["nms"]``).
 

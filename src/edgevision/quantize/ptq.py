@@ -32,13 +32,11 @@ import numpy as np
 
 from edgevision.config import BenchConfig, ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelFileError
-from edgevision.io import atomic_path
+from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
 from edgevision.quantize.config import QuantConfig
 
 QUANT_KEY = "edgevision.quantization"
 """metadata_props key holding the quantization record (JSON)."""
-
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 

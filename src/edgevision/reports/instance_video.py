@@ -185,8 +185,8 @@ def instance_report(
         log: one-line progress messages.
     """
     from edgevision.checkpoint import load_model
+    from edgevision.export.yolact import export_components
     from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
-    from edgevision.models.instance.components import export_components
     from edgevision.quantize.components import quantize_components
     from edgevision.video.evaluate import compare_modes
     from edgevision.video.ort import ComponentSet, is_component_folder

@@ -11,6 +11,8 @@ import numpy as np
 
 from edgevision.config import ModelSpec
 from edgevision.errors import BackendUnavailable, ConfigError, ModelFileError
+from edgevision.io import ONNX_SUFFIXES
+from edgevision.runtime.targets import resolve_target
 
 # backend name -> (module:class, python module that must be importable, install hint)
 BACKENDS: dict[str, tuple[str, str, str]] = {
@@ -30,9 +32,6 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
         "pip install 'edgevision[train]' (or your platform's torch build, e.g. NVIDIA's for Jetson)",
     ),
 }
-
-ONNX_SUFFIXES = (".onnx",)
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 @runtime_checkable
@@ -102,7 +101,8 @@ def load_engine(
 
     Args:
         target: an ``.onnx`` file (onnxruntime), a checkpoint ``.pt``/``.safetensors``, a
-            registry model name (random init) or an ``nn.Module`` with ``.spec`` (torch).
+            registry model name (random init) or an ``nn.Module`` with ``.spec`` (torch);
+            paths and names are checked by :func:`~edgevision.runtime.targets.resolve_target`.
         backend: ``"auto"`` (by target type), ``"onnxruntime"`` or ``"torch"``.
         threads: intra-op threads.
         providers: ONNX Runtime execution providers (``cpu``, ``cuda``, ``tensorrt`` or full
@@ -114,28 +114,20 @@ def load_engine(
     Raises:
         BackendUnavailable: the backend's package is not installed (message has the hint).
         ModelFileError: the file is missing, of the wrong type for the backend, or invalid.
+        ModelNotFoundError: neither a file nor a registered name.
     """
     if threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
     name = infer_backend(target) if backend == "auto" else backend
     if isinstance(target, (str, Path)):
-        p = Path(str(target))
-        suffix = p.suffix.lower()
-        looks_like_file = suffix in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES or p.exists()
-        if looks_like_file and not p.is_file():
-            raise ModelFileError(f"model file not found: {p}")
-        if name in ("onnxruntime", "tensorrt") and suffix not in ONNX_SUFFIXES:
+        kind = resolve_target(target).kind
+        if name in ("onnxruntime", "tensorrt") and kind != "onnx":
             raise ModelFileError(
                 f"backend {name!r} needs an .onnx file, got {target!r}; "
                 f"export it first with 'edgevision export'"
             )
-        if name == "torch" and suffix in ONNX_SUFFIXES:
-            raise ModelFileError(f"backend 'torch' cannot run an ONNX file: {p}")
-        if looks_like_file and suffix not in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES:
-            raise ModelFileError(
-                f"unsupported model file type {suffix or '(none)'!r}: {p} "
-                f"(expected .onnx, .pt or .safetensors)"
-            )
+        if name == "torch" and kind == "onnx":
+            raise ModelFileError(f"backend 'torch' cannot run an ONNX file: {Path(str(target))}")
     if name == "tensorrt" and not (isinstance(target, (str, Path))):
         raise ModelFileError("backend 'tensorrt' needs an .onnx file")
     cls = _backend_class(name)

@@ -11,6 +11,7 @@ from torch import nn
 
 from edgevision.config import ModelSpec
 from edgevision.errors import ModelFileError
+from edgevision.io import CHECKPOINT_SUFFIXES
 
 
 def _to_numpy_list(out: Any) -> list[np.ndarray]:
@@ -42,7 +43,7 @@ class TorchEngine:
         self.path: Path | None = None
         if isinstance(target, nn.Module):
             model = target
-        elif Path(str(target)).suffix.lower() in (".pt", ".pth", ".safetensors"):
+        elif Path(str(target)).suffix.lower() in CHECKPOINT_SUFFIXES:
             from edgevision.checkpoint import load_model
 
             self.path = Path(str(target))

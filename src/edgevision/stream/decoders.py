@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgevision.stream.gst import StreamError
+from edgevision.stream.gst import StreamError, element_package
 
 __all__ = ["DECODERS", "DecoderChoice", "gst_available", "list_decoders", "select_decoder"]
 
@@ -177,9 +177,10 @@ def select_decoder(caps_name: str, mode: str, available: Available, caps: Any = 
             f"--decoder hw: no hardware {codec} decoder on this machine "
             f"(looked for {', '.join(skipped)}); use --decoder auto or sw"
         )
+    packages = dict.fromkeys(filter(None, (element_package(d.element) for d in table if not d.hw)))
     raise StreamError(
         f"no {codec} decoder installed (looked for {', '.join(skipped)}); install "
-        f"gstreamer1.0-libav or gstreamer1.0-plugins-good/bad"
+        f"{' or '.join(packages) or 'gstreamer1.0-libav or gstreamer1.0-plugins-good/bad'}"
     )
 
 

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
+
 TASK_ORDER = ("instance", "detect", "semantic")
 FALLBACK = ("yolact_mobilenetv2_320", "yolo_ret_m075", "deeplabv3plus_mobilenetv2")
 
@@ -25,7 +27,7 @@ FALLBACK = ("yolact_mobilenetv2_320", "yolo_ret_m075", "deeplabv3plus_mobilenetv
 def _describe(path: Path) -> tuple[str, str, str] | None:
     """(task, architecture, precision) of a model file, or None when it is not one of ours."""
     try:
-        if path.suffix == ".onnx":
+        if path.suffix.lower() in ONNX_SUFFIXES:
             from edgevision.export.metadata import PRECISION_KEY, read_metadata, read_spec
 
             spec = read_spec(path)
@@ -48,13 +50,13 @@ def pick_model(weights: Path) -> dict[str, str]:
     found: list[tuple[int, int, str, Path, str]] = []
     if weights.is_dir():
         for p in sorted(weights.rglob("*")):
-            if p.suffix not in (".onnx", ".pt", ".safetensors") or not p.is_file():
+            if p.suffix.lower() not in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES or not p.is_file():
                 continue
             d = _describe(p)
             if d is None or d[0] not in TASK_ORDER:
                 continue
             task, name, precision = d
-            kind = 0 if p.suffix == ".onnx" else 1
+            kind = 0 if p.suffix.lower() in ONNX_SUFFIXES else 1
             found.append((TASK_ORDER.index(task), kind, precision, p, name))
     fp32 = [f for f in found if f[2] != "int8"]
     if fp32:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgevision.errors import DataError
-from edgevision.stream.gst import StreamError, gst, has_element, parse_error
+from edgevision.stream.gst import StreamError, gst, has_element, launch_error, parse_error
 
 log = logging.getLogger("edgevision.stream")
 
@@ -97,8 +97,8 @@ class _AppSrcSink(OutputSink):
         desc = self._description(w, h)
         try:
             self.pipeline = Gst.parse_launch(desc)
-        except Exception as e:  # GLib.Error
-            raise StreamError(f"output {self.target}: {getattr(e, 'message', e)}") from None
+        except Exception as e:  # GLib.Error: a missing element names its package
+            raise StreamError(f"output {self.target}: {launch_error(e)}") from None
         self.appsrc = self.pipeline.get_by_name("src")
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             msg = self.pipeline.get_bus().timed_pop_filtered(Gst.SECOND, Gst.MessageType.ERROR)

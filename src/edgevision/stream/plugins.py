@@ -22,8 +22,9 @@ and one hook for models with per-stream state (video-aware models such as Yolact
 4. the name of an ``edgevision.models`` entry point (third-party packages);
 5. a registry name (``edgevision models``): the architecture with **random weights** (logged).
 
-A broken plugin fails at load time with a message naming it. A third-party package declares
-its plugin in its own ``pyproject.toml``::
+Files and registry names are checked by :func:`edgevision.runtime.targets.resolve_target`
+(the same one-line errors as ``edgevision bench``). A broken plugin fails at load time with a
+message naming it. A third-party package declares its plugin in its own ``pyproject.toml``::
 
     [project.entry-points."edgevision.models"]
     mydetector = "mypkg.plugin:make"      # make() -> ModelPlugin; then --model mydetector
@@ -44,11 +45,12 @@ import numpy as np
 
 from edgevision.config import SCORED_TASKS, ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
+from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
+from edgevision.runtime.targets import ModelTarget, looks_like_path, resolve_target
 
 log = logging.getLogger("edgevision.stream")
 
 ENTRY_POINT_GROUP = "edgevision.models"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -320,22 +322,21 @@ def _export_to_temp(model: Any, name: str) -> tuple[Path, Path]:
     return out, tmp
 
 
-def _torch_model(target: str, video: bool = False) -> tuple[Any, bool]:
-    """(nn.Module with spec, trained) for a checkpoint path or registry name; ``video``
-    builds a registry model with its video-mode parts (FeatFlowNet)."""
-    if Path(target).suffix.lower() in CHECKPOINT_SUFFIXES:
+def _torch_model(target: ModelTarget, video: bool = False) -> tuple[Any, bool]:
+    """(nn.Module with spec, trained) for a checkpoint or registry name; ``video`` builds a
+    registry model with its video-mode parts (FeatFlowNet)."""
+    if target.path is not None:
         from edgevision.checkpoint import load_model
 
-        return load_model(target), True
-    from edgevision.registry import create_model, get_entry
+        return load_model(target.path), True
+    from edgevision.registry import create_model
 
-    get_entry(target)  # ModelNotFoundError with suggestions
     log.warning(
         "model %s: no weights given, using the UNTRAINED architecture (random init); "
         "its outputs are meaningless, this only exercises the pipeline",
-        target,
+        target.given,
     )
-    model = create_model(target, **({"video": True} if video else {})).eval()
+    model = create_model(target.given, **({"video": True} if video else {})).eval()
     return model, False
 
 
@@ -405,25 +406,21 @@ def load_plugin(
             f"{p} is a folder but not a component folder (backbone_lower.onnx ... warp.onnx); "
             "give a .onnx file, a checkpoint or 'edgevision export CKPT --components DIR'"
         )
-    if suffix == ".onnx":
-        if video:
-            raise ConfigError("--video needs a PyTorch model (checkpoint or name), not ONNX")
-        from edgevision.runtime import load_engine
-
-        eng = load_engine(p, backend="onnxruntime", threads=threads)
-        return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
-    is_file = suffix in CHECKPOINT_SUFFIXES
-    if not is_file and ":" in target and "/" not in target:
-        mod_name, _, attr = target.partition(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError as e:
-            raise PluginError(f"model plugin {target!r}: cannot import {mod_name!r}: {e}") from None
-        factory = getattr(mod, attr, None)
-        if not callable(factory):
-            raise PluginError(f"model plugin {target!r}: {mod_name} has no callable {attr!r}")
-        return _factory_plugin(target, factory, target)
-    if not is_file:
+    if suffix in ONNX_SUFFIXES and video:
+        raise ConfigError("--video needs a PyTorch model (checkpoint or name), not ONNX")
+    if suffix not in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES:
+        if ":" in target and "/" not in target:
+            mod_name, _, attr = target.partition(":")
+            try:
+                mod = importlib.import_module(mod_name)
+            except ImportError as e:
+                raise PluginError(
+                    f"model plugin {target!r}: cannot import {mod_name!r}: {e}"
+                ) from None
+            factory = getattr(mod, attr, None)
+            if not callable(factory):
+                raise PluginError(f"model plugin {target!r}: {mod_name} has no callable {attr!r}")
+            return _factory_plugin(target, factory, target)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name == target:
                 try:
@@ -434,27 +431,29 @@ def load_plugin(
                         f"{type(e).__name__}: {e}"
                     ) from None
                 return _factory_plugin(target, factory, f"{target} ({ep.value})")
-    if is_file and not p.is_file():
-        from edgevision.errors import ModelFileError
+        if not looks_like_path(target):
+            from edgevision.registry import list_models
 
-        raise ModelFileError(f"model file not found: {p}")
-    if not is_file:
-        from edgevision.registry import list_models
+            if target not in list_models():
+                eps = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+                raise ModelNotFoundError(
+                    f"unknown model {target!r}: not a file, a package.module:factory plugin, "
+                    f"an '{ENTRY_POINT_GROUP}' entry point ({', '.join(eps) or 'none installed'}) "
+                    f"or a registry name (see 'edgevision models')"
+                )
+    resolved = resolve_target(target)  # ModelFileError for bad paths
+    if resolved.kind == "onnx":
+        from edgevision.runtime import load_engine
 
-        if target not in list_models():
-            eps = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-            raise ModelNotFoundError(
-                f"unknown model {target!r}: not a file, a package.module:factory plugin, an "
-                f"'{ENTRY_POINT_GROUP}' entry point ({', '.join(eps) or 'none installed'}) "
-                f"or a registry name (see 'edgevision models')"
-            )
-    model, trained = _torch_model(target, video)
-    name = p.name if is_file else target
+        eng = load_engine(resolved.given, backend="onnxruntime", threads=threads)
+        return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
+    model, trained = _torch_model(resolved, video)
+    name = p.name if resolved.path is not None else target
     if video:
         if model.spec.task != "instance":
             raise ConfigError(f"--video applies to instance models, {name} is {model.spec.task}")
         if engine == "onnxruntime":
-            from edgevision.models.instance.components import export_components
+            from edgevision.export.yolact import export_components
 
             tmp = Path(tempfile.mkdtemp(prefix="edgevision-run-"))
             export_components(model, tmp, trained=trained)

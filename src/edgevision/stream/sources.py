@@ -8,7 +8,8 @@ SOURCE forms (``edgevision run --help`` lists them too):
   reconnects with back-off when a stream that was playing drops;
 * ``v4l2:///dev/videoN`` (``v4l2src``), ``csi://N`` (``nvarguscamerasrc``, Jetson);
 * ``test://PATTERN[?size=WxH&fps=N&frames=N]`` (``videotestsrc``, live);
-* a folder of images (``.png .jpg .jpeg .bmp``, sorted by name; read with OpenCV);
+* a folder of images (:data:`edgevision.io.IMAGE_SUFFIXES`: ``.jpg .jpeg .png .bmp .tif .tiff
+  .webp``, as the dataset readers; sorted by name; read with OpenCV);
 * ``gst:FRAGMENT``: a GStreamer pipeline fragment ending in raw video, for experts.
 
 Each GStreamer source runs its own pipeline ending in an ``appsink``; the appsink callback
@@ -31,18 +32,25 @@ from typing import Any
 import numpy as np
 
 from edgevision.errors import DataError
+from edgevision.io import IMAGE_SUFFIXES
 from edgevision.stream.decoders import DecoderChoice, gst_available, select_decoder
-from edgevision.stream.gst import StreamError, gst, parse_error
+from edgevision.stream.gst import (
+    StreamError,
+    gst,
+    launch_error,
+    make_element,
+    parse_error,
+    require_element,
+)
 from edgevision.stream.queues import FrameQueue
 from edgevision.stream.stats import StreamStats
 
 log = logging.getLogger("edgevision.stream")
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".h264", ".h265")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 LIVE_KINDS = ("rtsp", "v4l2", "csi", "test")
 
-__all__ = ["Frame", "SourceSpec", "open_source", "parse_source"]
+__all__ = ["Frame", "SourceSpec", "open_source", "parse_source", "parse_wh"]
 
 
 @dataclass
@@ -140,7 +148,12 @@ def _folder_images(p: Path) -> list[Path]:
     return sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
 
 
-def _parse_wh(text: str, where: str) -> tuple[int, int]:
+def parse_wh(text: str, where: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)`` (width first, as GStreamer caps and ``--size``).
+
+    Raises:
+        StreamError: malformed or not positive; the message starts with ``where``.
+    """
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -287,18 +300,20 @@ class GstSource(BaseSource):
     # ---------------------------------------------------------------- building
     def _tail(self, Gst: Any) -> tuple[Any, Any]:
         """videoconvert ! videoscale ! capsfilter(RGB) ! appsink; returns (first, appsink)."""
-        conv = Gst.ElementFactory.make("videoconvert", None)
-        scale = Gst.ElementFactory.make("videoscale", None)
+        conv = make_element("videoconvert")
+        scale = make_element("videoscale")
         caps = "video/x-raw,format=RGB"
         if self.opts.size is not None:
             caps += f",width={self.opts.size[0]},height={self.opts.size[1]}"
-        cf = Gst.ElementFactory.make("capsfilter", None)
-        cf.set_property("caps", Gst.Caps.from_string(caps))
-        sink = Gst.ElementFactory.make("appsink", f"sink{self.index}")
-        sink.set_property("emit-signals", True)
-        sink.set_property("sync", bool(self.opts.realtime and not self.spec.live))
-        sink.set_property("max-buffers", 1)
-        sink.set_property("drop", False)
+        cf = make_element("capsfilter", caps=Gst.Caps.from_string(caps))
+        sink = make_element(
+            "appsink",
+            f"sink{self.index}",
+            emit_signals=True,
+            sync=bool(self.opts.realtime and not self.spec.live),
+            max_buffers=1,
+            drop=False,
+        )
         sink.connect("new-sample", self._on_sample)
         for e in (conv, scale, cf, sink):
             self.pipeline.add(e)
@@ -314,17 +329,18 @@ class GstSource(BaseSource):
         kind, loc = self.spec.kind, self.spec.location
         if kind in ("file", "rtsp"):
             uri = Path(loc).as_uri() if kind == "file" else loc
-            dec = Gst.ElementFactory.make("uridecodebin", None)
-            dec.set_property("uri", uri)
-            dec.set_property("caps", Gst.Caps.from_string("video/x-raw(ANY)"))
+            if kind == "rtsp":
+                require_element("rtspsrc")  # uridecodebin creates it
+            dec = make_element(
+                "uridecodebin", uri=uri, caps=Gst.Caps.from_string("video/x-raw(ANY)")
+            )
             if kind == "rtsp":
                 dec.connect("source-setup", self._rtsp_setup)
             self._connect_decodebin(dec, first)
             self.pipeline.add(dec)
         elif kind == "v4l2":
-            src = Gst.ElementFactory.make("v4l2src", None)
-            src.set_property("device", loc)
-            dec = Gst.ElementFactory.make("decodebin", None)
+            src = make_element("v4l2src", device=loc)
+            dec = make_element("decodebin")
             self._connect_decodebin(dec, first)
             self.pipeline.add(src)
             self.pipeline.add(dec)
@@ -335,9 +351,8 @@ class GstSource(BaseSource):
                 # "! identity": a fragment may end in caps, which need an element after them
                 head = Gst.parse_bin_from_description(f"{desc} ! identity", True)
             except Exception as e:  # GLib.Error: syntax error or unknown element
-                msg = getattr(e, "message", str(e))
                 raise StreamError(
-                    f"source {self.spec.text!r}: bad pipeline fragment: {msg}"
+                    f"source {self.spec.text!r}: bad pipeline fragment: {launch_error(e)}"
                 ) from None
             if head.find_unlinked_pad(Gst.PadDirection.SRC) is None and not head.get_static_pad(
                 "src"
@@ -356,7 +371,7 @@ class GstSource(BaseSource):
     def _fragment_text(self) -> str:
         kind, loc, p = self.spec.kind, self.spec.location, self.spec.params
         if kind == "test":
-            w, h = _parse_wh(p.get("size", "640x480"), self.spec.text)
+            w, h = parse_wh(p.get("size", "640x480"), self.spec.text)
             fps = p.get("fps", "30")
             if not fps.isdigit() or int(fps) <= 0:
                 raise StreamError(f"{self.spec.text}: fps must be a positive integer")
@@ -424,10 +439,10 @@ class GstSource(BaseSource):
             and self.choice.convert
             and caps.get_features(0).contains("memory:NVMM")
         ):
-            Gst = gst()
-            conv = Gst.ElementFactory.make(self.choice.convert, None)
-            if conv is None:
-                self.error = f"{self.choice.element} needs {self.choice.convert}, not installed"
+            try:
+                conv = make_element(self.choice.convert)
+            except StreamError as e:  # a GStreamer callback: report through start()/_watch()
+                self.error = f"{self.choice.element} needs {self.choice.convert}: {e}"
                 self._failed.set()
                 return
             self.pipeline.add(conv)

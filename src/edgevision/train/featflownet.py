@@ -23,10 +23,10 @@ from torch import nn
 from edgevision.config import ModelSpec
 from edgevision.data.flow import FlowPairs, augment_flow_sample
 from edgevision.errors import ConfigError, DataError
+from edgevision.models.flow.warp import resize_flow
 from edgevision.train.schedule import WarmupLR
 from edgevision.video.pairs import pair_batch
 from edgevision.video.session import partial_features
-from edgevision.video.warp import resize_flow
 
 __all__ = ["flow_epe", "flow_losses", "train_featflownet"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from edgevision._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "FeatFlowNet": "edgevision.video.featflownet",
+    "FeatFlowNet": "edgevision.models.flow.featflownet",
     "AdaptiveKeyframes": "edgevision.video.keyframes",
     "FixedKeyframes": "edgevision.video.keyframes",
     "KeyframePolicy": "edgevision.video.keyframes",
@@ -23,10 +23,11 @@ _EXPORTS: dict[str, str] = {
     "partial_features": "edgevision.video.session",
     "ComponentSet": "edgevision.video.ort",
     "OrtVideoSession": "edgevision.video.ort",
-    "resize_flow": "edgevision.video.warp",
+    "resize_flow": "edgevision.models.flow.warp",
 }
-# ``warp`` (the function) lives in ``edgevision.video.warp``: a lazy name equal to a submodule
-# would be shadowed by the submodule once imported, so import it from there.
+# FeatFlowNet and the warp are model parts (``yolact_*(video=True)`` builds them), so they live
+# in :mod:`edgevision.models.flow`; ``warp`` (the function) is imported from
+# ``edgevision.models.flow.warp``.
 
 __all__ = list(_EXPORTS)
 

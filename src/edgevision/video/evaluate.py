@@ -329,8 +329,8 @@ def warp_error(
     import torch.nn.functional as F
 
     from edgevision.data.flow import FlowPairs
+    from edgevision.models.flow.warp import resize_flow, warp
     from edgevision.video.pairs import pair_batch
-    from edgevision.video.warp import resize_flow, warp
 
     fp = FlowPairs(data, split, max_gap=max_gap)
     if len(fp) == 0:

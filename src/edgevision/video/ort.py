@@ -1,7 +1,7 @@
 """YolactEdge video mode in ONNX Runtime over the component graphs (no torch).
 
 A *component folder* holds one ONNX graph per part of a ``yolact_*`` model, as written by
-:func:`edgevision.models.instance.components.export_components` (``edgevision export
+:func:`edgevision.export.yolact.export_components` (``edgevision export
 --components``): ``backbone_lower``, ``backbone_upper``, ``fpn``, ``fpn_partial``,
 ``fpn_extra``, ``protonet``, ``head``, ``warp`` and, for video mode, ``featflownet``. Each
 file carries the model spec and its own precision, so a folder can mix FP32 and INT8 parts
@@ -130,7 +130,7 @@ class ComponentSet:
 
 def resize_flow_np(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize ``(N, 2, h, w)`` flow to ``size`` (bilinear) and rescale its vectors to the new
-    pixels (numpy + OpenCV; the counterpart of :func:`edgevision.video.warp.resize_flow`)."""
+    pixels (numpy + OpenCV; the counterpart of :func:`edgevision.models.flow.warp.resize_flow`)."""
     import cv2
 
     h, w = flow.shape[-2:]

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from edgevision.errors import ConfigError
+from edgevision.models.flow.warp import resize_flow, warp
 from edgevision.results import InstanceMasks
 from edgevision.video.core import FrameInfo, StreamSession
 from edgevision.video.keyframes import KeyframePolicy
-from edgevision.video.warp import resize_flow, warp
 
 __all__ = ["FrameInfo", "TorchOps", "VideoSession", "partial_features"]
 

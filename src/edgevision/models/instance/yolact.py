@@ -10,7 +10,8 @@ Parts (each a top-level submodule, so per-component precision can address it by 
 * ``head``: one head shared over P3–P7: a 3×3 conv, then class (C + 1), box (4) and mask
   coefficient (k, tanh) 3×3 convs for each of the anchors (aspect ratios {1, 1/2, 2});
 * ``semantic``: auxiliary semantic-segmentation 1×1 conv on P3 (training loss only);
-* ``flownet`` (``video=True``): YolactEdge's FeatFlowNet, see :mod:`edgevision.video`.
+* ``flownet`` (``video=True``): YolactEdge's FeatFlowNet
+  (:class:`~edgevision.models.flow.featflownet.FeatFlowNet`), see :mod:`edgevision.video`.
 
 ``forward`` returns a dict ``{"loc" (N, P, 4) deltas, "conf" (N, P, C + 1) logits, "coef"
 (N, P, k), "proto" (N, H/4, W/4, k), "seg" (N, C, H/8, W/8) logits}``;
@@ -30,6 +31,7 @@ from torch import nn
 
 from edgevision.models.backbones.mobilenetv2 import MobileNetV2
 from edgevision.models.backbones.resnet import ResNet
+from edgevision.models.flow.featflownet import FeatFlowNet
 from edgevision.models.layers.fpn import FPN
 from edgevision.postprocess.yolact import DEFAULT_ASPECT_RATIOS, DEFAULT_SCALES
 from edgevision.registry import register_model
@@ -245,8 +247,6 @@ def build_yolact(
         aspect_ratios=aspect_ratios,
     )
     if video:
-        from edgevision.video.featflownet import FeatFlowNet
-
         model.flownet = FeatFlowNet(model.c3_channels, width=flow_width)
     return model
 

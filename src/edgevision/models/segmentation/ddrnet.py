@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgevision.data.semantic import CAMVID_CLASSES
+from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.layers import ConvBNAct
 from edgevision.models.layers.dappm import DAPPM
 from edgevision.registry import register_model

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgevision.data.semantic import CAMVID_CLASSES
+from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.backbones.mobilenetv2 import MobileNetV2
 from edgevision.models.layers import ASPP, ConvBNAct, SeparableConvBNAct
 from edgevision.registry import register_model

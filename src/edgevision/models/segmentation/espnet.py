@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgevision.data.semantic import CAMVID_CLASSES
+from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.layers.esp import BNPReLU, ConvBNPReLU, ESPModule, InputProjection
 from edgevision.registry import register_model
 

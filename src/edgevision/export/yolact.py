@@ -1,4 +1,4 @@
-"""Component-wise ONNX export of YOLACT / YolactEdge (so each part can run at its own precision).
+"""YOLACT export adapter: component-wise ONNX export of YOLACT / YolactEdge (so each part can run at its own precision).
 
 :func:`export_components` writes one ONNX graph per component into a folder, each with the
 model spec in its metadata (``edgevision.component`` names the part) and each checked against
@@ -35,7 +35,9 @@ import torch
 from torch import nn
 
 from edgevision.errors import ExportError
+from edgevision.export.metadata import embed_spec
 from edgevision.io import atomic_path
+from edgevision.models.flow.warp import warp
 
 __all__ = ["ComponentExport", "export_components"]
 
@@ -88,9 +90,6 @@ def export_components(
     """
     import onnx
     import onnxruntime as ort
-
-    from edgevision.export.metadata import embed_spec
-    from edgevision.video.warp import warp
 
     m: Any = model.eval()
     spec = m.spec

@@ -1,4 +1,5 @@
-"""Component-wise ONNX export: every part loads on its own and the parts compose to the model."""
+"""YOLACT export adapter: every component graph loads on its own and the parts compose to the
+model."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ TINY = {
 
 def test_components_compose_to_the_full_model(tmp_path, one_torch_thread):
     from edgevision.export.metadata import read_metadata
-    from edgevision.models.instance.components import export_components
+    from edgevision.export.yolact import export_components
 
     m = create_model(
         "yolact_mobilenetv2_320", class_names=["a", "b"], input_size=(64, 64), video=True, **TINY
@@ -59,7 +60,7 @@ def test_components_compose_to_the_full_model(tmp_path, one_torch_thread):
     )
     (p3b,) = run["fpn_partial"].run(None, {"c3": c3, "t4": t4w})
     assert np.allclose(p3b, p3, atol=1e-4)
-    from edgevision.video.warp import warp
+    from edgevision.models.flow.warp import warp
 
     fl = np.random.default_rng(1).standard_normal((1, 2, *p4.shape[-2:])).astype(np.float32)
     (w4,) = run["warp"].run(None, {"feat": p4, "flow": fl})

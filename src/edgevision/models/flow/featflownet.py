@@ -8,7 +8,7 @@ their concatenation goes through a FlowNetS-like encoder (two stride-2 convs, to
 8 (each prediction is a residual on the upsampled coarser flow, in pixels of its own level).
 
 Flow convention: ``flow`` maps the **current** frame to the **keyframe**,
-``cur(x) ≈ key(x + flow(x))``, so :func:`edgevision.video.warp.warp` of keyframe features with
+``cur(x) ≈ key(x + flow(x))``, so :func:`edgevision.models.flow.warp.warp` of keyframe features with
 it gives features aligned with the current frame.
 """
 
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgevision.video.warp import resize_flow
+from edgevision.models.flow.warp import resize_flow
 
 __all__ = ["FeatFlowNet"]
 

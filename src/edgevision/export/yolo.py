@@ -1,4 +1,4 @@
-"""In-graph NMS export variant: decode + ONNX ``NonMaxSuppression`` inside the model file.
+"""YOLO export adapter: in-graph NMS variant, decode + ONNX ``NonMaxSuppression`` inside the model file.
 
 The default export (``predictions``: sigmoid scores, decoded and suppressed in numpy by
 :func:`edgevision.postprocess.yolo.yolo_postprocess`) keeps the graph plain and the
@@ -19,12 +19,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+
+from edgevision.config import ExportConfig, ModelSpec
+from edgevision.export.metadata import embed_spec
+from edgevision.export.onnx import (
+    INPUT_NAME,
+    ExportReport,
+    check_onnx,
+    resolve_model,
+    simplify_onnx,
+)
+from edgevision.io import atomic_path
+from edgevision.postprocess.nms import nms
 
 __all__ = ["YoloNMSAdapter", "export_onnx_nms"]
 
@@ -41,8 +55,6 @@ class _NonMaxSuppression(torch.autograd.Function):
         iou: torch.Tensor,
         score_thr: torch.Tensor,
     ) -> torch.Tensor:
-        from edgevision.postprocess.nms import nms
-
         b = boxes.detach().cpu().numpy()
         s = scores.detach().cpu().numpy()
         k, thr, st = int(max_out.item()), float(iou.item()), float(score_thr.item())
@@ -124,8 +136,8 @@ def export_onnx_nms(
     iou_threshold: float = 0.45,
     max_det: int = 100,
     input_size: tuple[int, int] | None = None,
-    config: Any = None,
-) -> Any:
+    config: ExportConfig | None = None,
+) -> ExportReport:
     """Export a detector with in-graph decode + NMS (see the module docstring).
 
     Args:
@@ -139,21 +151,7 @@ def export_onnx_nms(
     Returns:
         The :class:`~edgevision.export.onnx.ExportReport`.
     """
-    import time
-    import warnings
-
     import onnx
-
-    from edgevision.config import ExportConfig, ModelSpec
-    from edgevision.export.metadata import embed_spec
-    from edgevision.export.onnx import (
-        INPUT_NAME,
-        ExportReport,
-        _simplify,
-        check_onnx,
-        resolve_model,
-    )
-    from edgevision.io import atomic_path
 
     cfg = config or ExportConfig()
     t0 = time.perf_counter()
@@ -201,7 +199,7 @@ def export_onnx_nms(
         proto = onnx.load(str(tmp))
         simplified = False
         if cfg.simplify:
-            proto, simplified = _simplify(proto)
+            proto, simplified = simplify_onnx(proto)
         embed_spec(proto, spec, precision="fp32", **{"edgevision.exported_by": "export_onnx_nms"})
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))

@@ -30,10 +30,7 @@ LAYERS: list[set[str]] = [
 """Lowest first. A unit (top-level module or package of edgevision) may import its own
 layer and the layers below; units of one layer must not import each other in a cycle."""
 
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {
-    ("runtime", "quantize"): "the TensorRT backend builds INT8 engines on load with quantize's "
-    "calibration reader and component map",
-}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 """Upward imports that stay, each with its reason (also in docs/architecture.md)."""
 
 

@@ -25,8 +25,6 @@ from edgevision.errors import ConfigError
 T = TypeVar("T")
 
 Task = Literal["detect", "semantic", "instance"]
-#: tasks whose results carry per-object scores, so that a score threshold applies
-SCORED_TASKS: tuple[str, ...] = ("detect", "instance")
 ResizeMode = Literal["letterbox", "stretch"]
 ColorOrder = Literal["RGB", "BGR"]
 
@@ -402,3 +400,42 @@ def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
         # sizes like 320x320 stay strings for YAML; tuple coercion parses them
         node[parts[-1]] = raw.strip() if isinstance(value, str) else value
     return from_dict(type(cfg), data)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-component precision
+# --------------------------------------------------------------------------------------------
+PRECISIONS: tuple[str, ...] = ("int8", "fp16", "fp32")
+"""Numeric precisions a model component can run at (quantization, TensorRT layers)."""
+
+
+def parse_precision(text: str) -> tuple[dict[str, str], str | None]:
+    """Parse ``"backbone=int8,head=fp32"`` into ``({component: precision}, default)``.
+
+    The special key ``default`` (or ``*``) sets the precision of unnamed components.
+
+    Raises:
+        ConfigError: malformed item, unknown precision, or a component named twice.
+    """
+    out: dict[str, str] = {}
+    default: str | None = None
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip().lower()
+        if not sep or not key or not value:
+            raise ConfigError(f"malformed precision item {item!r}: not COMPONENT=PRECISION")
+        if value not in PRECISIONS:
+            raise ConfigError(
+                f"unknown precision {value!r} for {key!r} (choose from {', '.join(PRECISIONS)})"
+            )
+        if key in ("default", "*"):
+            default = value
+            continue
+        if key in out:
+            raise ConfigError(f"component {key!r} is named twice in --precision")
+        out[key] = value
+    if not out and default is None:
+        raise ConfigError(f"empty precision specification {text!r}")
+    return out, default

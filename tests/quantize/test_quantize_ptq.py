@@ -11,10 +11,11 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
+from edgevision.data.images import list_images
 from edgevision.errors import ConfigError, DataError, ModelFileError
 from edgevision.export.metadata import SPEC_KEY, read_metadata, read_spec
 from edgevision.quantize import QuantConfig, output_error, quantize_model
-from edgevision.quantize.calibration import ImageFolderReader, list_images
+from edgevision.quantize.calibration import ImageFolderReader
 from edgevision.quantize.ptq import QUANT_KEY, run_outputs
 
 

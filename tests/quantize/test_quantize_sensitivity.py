@@ -192,7 +192,7 @@ def test_exclusions_take_other_by_either_name(tiny_detector, calib):
     import tempfile
     from pathlib import Path
 
-    from edgevision.quantize.mixed import OTHER
+    from edgevision.export.components import OTHER
     from edgevision.quantize.sensitivity import _Bench
 
     with tempfile.TemporaryDirectory() as td:

@@ -105,10 +105,10 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevision.config import parse_size
+    from edgevision.config import parse_precision, parse_size
     from edgevision.errors import ConfigError
     from edgevision.io import write_json_atomic
-    from edgevision.quantize.config import QuantConfig, parse_precision
+    from edgevision.quantize.config import QuantConfig
 
     precision: dict[str, str] = {}
     default = "int8"
@@ -293,7 +293,7 @@ def _components(
 ) -> int:
     """A component folder: per-component static INT8 into the folder ``--out``."""
     from edgevision.errors import ConfigError
-    from edgevision.quantize.components import quantize_components
+    from edgevision.quantize.component_folders import quantize_components
 
     if args.mode != "static" or args.analyze or args.auto:
         raise ConfigError("component folders take --mode static with --precision (no --analyze)")

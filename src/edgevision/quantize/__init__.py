@@ -13,10 +13,10 @@ from edgevision._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "QuantConfig": "edgevision.quantize.config",
-    "parse_precision": "edgevision.quantize.config",
+    "parse_precision": "edgevision.config",
     "ImageFolderReader": "edgevision.quantize.calibration",
-    "NodeMap": "edgevision.quantize.mixed",
-    "build_node_map": "edgevision.quantize.mixed",
+    "NodeMap": "edgevision.export.components",
+    "build_node_map": "edgevision.export.components",
     "QuantResult": "edgevision.quantize.ptq",
     "QuantizationError": "edgevision.quantize.ptq",
     "quantize_model": "edgevision.quantize.ptq",

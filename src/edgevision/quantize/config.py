@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from edgevision.config import validate
+from edgevision.config import PRECISIONS, validate
 from edgevision.errors import ConfigError
 
 QuantMode = Literal["static", "dynamic", "qat"]
@@ -13,7 +13,6 @@ CalibMethod = Literal["minmax", "entropy", "percentile"]
 QType = Literal["u8", "s8"]
 Precision = Literal["int8", "fp16", "fp32"]
 
-PRECISIONS: tuple[str, ...] = ("int8", "fp16", "fp32")
 
 PTQ_GRAPH_REVISION = 2
 """Bumped whenever the graph that static/dynamic PTQ quantize changes for the same input
@@ -79,35 +78,3 @@ class QuantConfig:
     def is_mixed(self) -> bool:
         """True when some component's precision differs from the default."""
         return any(p != self.default_precision for p in self.precision.values())
-
-
-def parse_precision(text: str) -> tuple[dict[str, str], str | None]:
-    """Parse ``"backbone=int8,head=fp32"`` into ``({component: precision}, default)``.
-
-    The special key ``default`` (or ``*``) sets the precision of unnamed components.
-
-    Raises:
-        ConfigError: malformed item, unknown precision, or a component named twice.
-    """
-    out: dict[str, str] = {}
-    default: str | None = None
-    for item in (s.strip() for s in text.split(",")):
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip().lower()
-        if not sep or not key or not value:
-            raise ConfigError(f"malformed precision item {item!r}: not COMPONENT=PRECISION")
-        if value not in PRECISIONS:
-            raise ConfigError(
-                f"unknown precision {value!r} for {key!r} (choose from {', '.join(PRECISIONS)})"
-            )
-        if key in ("default", "*"):
-            default = value
-            continue
-        if key in out:
-            raise ConfigError(f"component {key!r} is named twice in --precision")
-        out[key] = value
-    if not out and default is None:
-        raise ConfigError(f"empty precision specification {text!r}")
-    return out, default

@@ -503,14 +503,14 @@ def quantize_model(
         ModelFileError: missing model, or an ONNX file without edgevision metadata.
         QuantizationError: ONNX Runtime's quantizer failed.
     """
-    from edgevision.quantize.calibration import ImageFolderReader
-    from edgevision.quantize.mixed import (
+    from edgevision.export.components import (
         OTHER,
         build_node_map,
         model_components,
         resolve_precision,
         split_nodes,
     )
+    from edgevision.quantize.calibration import ImageFolderReader
 
     cfg = config or QuantConfig()
     t0 = time.perf_counter()

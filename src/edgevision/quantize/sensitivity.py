@@ -127,8 +127,8 @@ class _Bench:
     ) -> None:
         import onnx
 
+        from edgevision.export.components import build_node_map
         from edgevision.quantize.calibration import ImageFolderReader
-        from edgevision.quantize.mixed import build_node_map
         from edgevision.quantize.ptq import (
             _input_name,
             fp32_onnx,
@@ -220,7 +220,7 @@ class _Bench:
 
     def config_nodes(self, fp32: list[str]) -> tuple[list[str], dict[str, str]]:
         """Excluded nodes and the full precision map for a set of FP32 components."""
-        from edgevision.quantize.mixed import OTHER, OTHER_NAME, resolve_precision, split_nodes
+        from edgevision.export.components import OTHER, OTHER_NAME, resolve_precision, split_nodes
 
         names = [OTHER_NAME if c == OTHER else c for c in fp32]  # full maps key it as OTHER
         full = resolve_precision(dict.fromkeys(names, "fp32"), "int8", self.node_map.components)
@@ -228,9 +228,9 @@ class _Bench:
         return excl, full
 
     def nodes(self, component: str) -> list[str]:
-        """Nodes of a declared component, or of :data:`~edgevision.quantize.mixed.OTHER`
+        """Nodes of a declared component, or of :data:`~edgevision.export.components.OTHER`
         by its public name ``"other"``."""
-        from edgevision.quantize.mixed import OTHER, OTHER_NAME
+        from edgevision.export.components import OTHER, OTHER_NAME
 
         return self.node_map.nodes(OTHER if component == OTHER_NAME else component)
 
@@ -238,7 +238,7 @@ class _Bench:
     def components(self) -> list[str]:
         """Declared components, plus ``"other"`` when nodes lie outside all of them (output
         glue such as Concat/Softmax: quantizing it can collapse accuracy on its own)."""
-        from edgevision.quantize.mixed import OTHER_NAME
+        from edgevision.export.components import OTHER_NAME
 
         comps = list(self.node_map.components)
         return [*comps, OTHER_NAME] if self.nodes(OTHER_NAME) else comps

@@ -5,7 +5,7 @@ From one trained ``yolact_*`` video checkpoint and a YouTube-VIS-layout video se
 * **Table I — precision per component** (ONNX Runtime component graphs): every
   configuration of :data:`PRECISION_CONFIGS` (all FP32; all INT8; INT8 but FPN + head
   FP32, YolactEdge's choice; ...) made with
-  :func:`~edgevision.quantize.components.quantize_components`, run per frame: mask AP, box AP,
+  :func:`~edgevision.quantize.component_folders.quantize_components`, run per frame: mask AP, box AP,
   ms per frame and FPS.
 * **Table II — video mode**: for the FP32 model and the chosen INT8 configuration, per-frame
   mode vs ``fixed:K`` vs ``adaptive`` (with ProtoNet on every frame, as YolactEdge, and with
@@ -187,7 +187,7 @@ def instance_report(
     from edgevision.checkpoint import load_model
     from edgevision.export.yolact import export_components
     from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
-    from edgevision.quantize.components import quantize_components
+    from edgevision.quantize.component_folders import quantize_components
     from edgevision.video.evaluate import compare_modes
     from edgevision.video.ort import ComponentSet, is_component_folder
 

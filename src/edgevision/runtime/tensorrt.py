@@ -15,7 +15,7 @@ Precision (``precision=``):
 - ``layer_precision={"head": "fp32", ...}``: per-component precision (YolactEdge's Table I
   on TensorRT): every layer of a component is pinned to that type
   (``OBEY_PRECISION_CONSTRAINTS``); components are the model's declared module prefixes,
-  mapped to ONNX nodes as :mod:`edgevision.quantize.mixed` does for ONNX Runtime.
+  mapped to ONNX nodes as :mod:`edgevision.export.components` does for ONNX Runtime.
 
 Device buffers and the CUDA stream come from PyTorch (the usual companion of TensorRT on
 Jetson and GPU machines). Without an NVIDIA GPU the backend raises
@@ -83,7 +83,7 @@ def parse_layer_precision(text: str | Mapping[str, str] | None) -> dict[str, str
         ConfigError: a malformed item, an unknown precision name, or a ``default`` item (the
             rest of the network takes ``precision``).
     """
-    from edgevision.quantize.config import parse_precision
+    from edgevision.config import parse_precision
 
     if not text:
         return {}
@@ -102,7 +102,7 @@ def layer_components(layer_names: Sequence[str], node_component: Mapping[str, st
     becomes several layers; so an exact name wins, then the longest node name the layer
     name starts with. Layers TensorRT adds itself map to ``"(other)"``.
     """
-    from edgevision.quantize.mixed import OTHER
+    from edgevision.export.components import OTHER
 
     by_len = sorted(node_component, key=len, reverse=True)
     out = []
@@ -438,7 +438,7 @@ class TrtEngine:
         if "int8" in wants or qdq:  # Q/DQ nodes need the INT8 flag too
             config.set_flag(trt.BuilderFlag.INT8)
         if calib_data is not None:
-            from edgevision.quantize.calibration import list_images, load_batch, select_images
+            from edgevision.data.images import list_images, load_batch, select_images
 
             files = select_images(list_images(calib_data), calib_size)
             data = load_batch(files, self.spec, tuple(self.input_shape[2:]))  # type: ignore[arg-type]
@@ -460,7 +460,7 @@ class TrtEngine:
         """Pin each float layer to its component's precision; float layers of components
         not listed are pinned to the base precision (the FP16/INT8 builder flags are global,
         so without this they could pick those kernels too)."""
-        from edgevision.quantize.mixed import build_node_map, model_components
+        from edgevision.export.components import build_node_map, model_components
 
         trt = self._trt
         comps = model_components(self.spec)

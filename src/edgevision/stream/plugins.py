@@ -43,10 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from edgevision.config import SCORED_TASKS, ModelSpec
+from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
 from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
 from edgevision.runtime.targets import ModelTarget, looks_like_path, resolve_target
+from edgevision.tasks import get_task
 
 log = logging.getLogger("edgevision.stream")
 
@@ -167,7 +168,7 @@ class PredictorPlugin(ModelPlugin):
         self._post = get_postprocessor(self.spec.postprocess)
         self._kw = post_kwargs
         self._cleanup = cleanup
-        if "conf_threshold" in post_kwargs and self.task not in SCORED_TASKS:
+        if "conf_threshold" in post_kwargs and not get_task(self.task).scored:
             raise ConfigError(
                 f"a score threshold (--conf) applies to detection and instance models; "
                 f"{self.name} is a {self.task} model"
@@ -450,7 +451,7 @@ def load_plugin(
     model, trained = _torch_model(resolved, video)
     name = p.name if resolved.path is not None else target
     if video:
-        if model.spec.task != "instance":
+        if not get_task(model.spec.task).video:
             raise ConfigError(f"--video applies to instance models, {name} is {model.spec.task}")
         if engine == "onnxruntime":
             from edgevision.export.yolact import export_components

@@ -5,7 +5,7 @@ A *component folder* holds one ONNX graph per part of a ``yolact_*`` model, as w
 --components``): ``backbone_lower``, ``backbone_upper``, ``fpn``, ``fpn_partial``,
 ``fpn_extra``, ``protonet``, ``head``, ``warp`` and, for video mode, ``featflownet``. Each
 file carries the model spec and its own precision, so a folder can mix FP32 and INT8 parts
-(YolactEdge's per-component conversion); :func:`edgevision.quantize.components.quantize_components`
+(YolactEdge's per-component conversion); :func:`edgevision.quantize.component_folders.quantize_components`
 makes such folders.
 
 :class:`OrtVideoSession` runs the shared algorithm of :mod:`edgevision.video.core` on these

@@ -10,9 +10,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
 from edgevision.errors import ConfigError
-from edgevision.export.metadata import read_metadata, read_spec
-from edgevision.quantize import QuantConfig, parse_precision, quantize_model
-from edgevision.quantize.mixed import (
+from edgevision.export.components import (
     OTHER,
     _index,
     build_node_map,
@@ -20,6 +18,8 @@ from edgevision.quantize.mixed import (
     node_module,
     resolve_precision,
 )
+from edgevision.export.metadata import read_metadata, read_spec
+from edgevision.quantize import QuantConfig, parse_precision, quantize_model
 from edgevision.quantize.ptq import QUANT_KEY
 
 

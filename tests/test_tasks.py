@@ -72,15 +72,21 @@ def test_importing_the_table_imports_nothing_heavy():
 
 
 def _task_string_comparisons(path: Path) -> list[int]:
-    """Lines comparing with a task name: ``x == "detect"``, ``t in ("semantic", ...)``
-    (``"segmentation" in annotation`` is a key lookup, not a task comparison)."""
+    """Lines comparing with a task name: ``x == "detect"``, ``t in ("semantic", ...)``, and
+    per-task dict tables (``"segmentation" in annotation`` is a key lookup, not a task
+    comparison)."""
     names = {n for t in TASKS.values() for n in (t.name, *t.aliases)}
 
     def named(e: ast.expr) -> bool:
         return isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value in names
 
+    canonical = set(TASKS)
     hits = []
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Dict):  # a per-task table: {"semantic": ..., "detect": ...}
+            keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+            if len(keys & canonical) >= 2:
+                hits.append(node.lineno)
         if not isinstance(node, ast.Compare):
             continue
         left = node.left

@@ -42,15 +42,21 @@ class TaskDef:
         metric: ``trainer.storage`` key of the headline validation metric (selects
             ``best.pt``).
         metric_label: how tables and messages name it ("mIoU").
+        eval_headline: name of the headline of ``edgevision eval``
+            (:attr:`~edgevision.evaluate.api.EvalReport.headline`): ``miou``, ``box_ap``
+            (COCO AP of boxes) or ``mask_ap``.
         higher_is_better: direction of the headline metric.
         result_type: name of the task's result class in :mod:`edgevision.results`.
         postprocess: default numpy postprocessor name (:mod:`edgevision.postprocess`).
+        output_names: ONNX output names of a model exported without an adapter.
         dense: one class per pixel (scored by mIoU on label images).
         coco_types: COCO evaluation types (``("bbox",)``, ``("bbox", "segm")``); empty
             for dense tasks.
         scored: results carry per-object scores, so a score threshold (``--conf``) applies.
         video: has a video mode (keyframes + feature/result propagation).
         weak: can be trained from semantic labels only (``train --weak``).
+        qat_deploy: ``"module:Class"`` of the task's QAT adapter (how the model is traced
+            for quantization-aware training and what its exported graph returns).
         quant_proxy: the quantization accuracy check may use the label-free proxy (share
             of changed argmax pixels against FP32); otherwise a quantized model is checked
             on labelled data (AP points).
@@ -63,8 +69,10 @@ class TaskDef:
     parts: str
     metric: str
     metric_label: str
+    eval_headline: str
     result_type: str
     postprocess: str
+    output_names: tuple[str, ...] = ("predictions",)
     after_training: str = ""
     higher_is_better: bool = True
     dense: bool = False
@@ -72,6 +80,7 @@ class TaskDef:
     scored: bool = False
     video: bool = False
     weak: bool = False
+    qat_deploy: str = "edgevision.export.qat:QatDeploy"
     quant_proxy: bool = False
 
     def load(self, which: str) -> Any:
@@ -99,8 +108,10 @@ TASKS: dict[str, TaskDef] = {
             parts="edgevision.train.semantic:build_parts",
             metric="miou",
             metric_label="mIoU",
+            eval_headline="miou",
             result_type="SemanticMask",
             postprocess="semantic_argmax",
+            output_names=("logits",),
             dense=True,
             quant_proxy=True,
         ),
@@ -112,10 +123,12 @@ TASKS: dict[str, TaskDef] = {
             parts="edgevision.train.detection:build_parts",
             metric="ap50",
             metric_label="AP50",
+            eval_headline="box_ap",
             result_type="Detections",
             postprocess="yolo",
             coco_types=("bbox",),
             scored=True,
+            qat_deploy="edgevision.export.qat:YoloQatDeploy",
         ),
         TaskDef(
             name="instance",
@@ -126,12 +139,14 @@ TASKS: dict[str, TaskDef] = {
             after_training="edgevision.train.video:after_training",
             metric="mask_ap",
             metric_label="mask AP",
+            eval_headline="mask_ap",
             result_type="InstanceMasks",
             postprocess="yolact",
             coco_types=("bbox", "segm"),
             scored=True,
             video=True,
             weak=True,
+            qat_deploy="edgevision.export.qat:YolactQatDeploy",
         ),
     )
 }

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
-from edgevision.errors import ConfigError  # noqa: E402
+from edgevision.errors import ConfigError, DataError  # noqa: E402
 from edgevision.export.metadata import read_metadata, read_spec  # noqa: E402
 from edgevision.quantize.ptq import QUANT_KEY  # noqa: E402
 from edgevision.quantize.qat import QATConfig, quantize_qat  # noqa: E402
@@ -91,6 +91,9 @@ def test_qat_rejects_mismatched_classes_and_tiny_split(synth, tmp_path):
     )
     ck = save_checkpoint(tmp_path / "camvid_classes.pt", model)
     with pytest.raises(ConfigError, match="classes"):
+        quantize_qat(ck, tmp_path / "x.onnx", synth, qat=QATConfig(batch_size=2), progress=False)
+    assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(DataError, match="fewer than batch_size 8"):  # 4 training images
         quantize_qat(ck, tmp_path / "x.onnx", synth, progress=False)
     assert not (tmp_path / "x.onnx").exists()
 
@@ -253,3 +256,97 @@ def test_conv_relu6_becomes_a_fusable_conv_relu_that_still_clamps_at_6():
     assert float(out.max()) <= 6.0 + 1e-5
     err = (out - ref).abs()
     assert float(err.max()) < 0.25 and float(err.mean()) < 0.05  # ReLU6 up to 8-bit grids
+
+
+# ------------------------------------------------------------------------------------------
+# every task: the task's own training parts, its deploy adapter
+# ------------------------------------------------------------------------------------------
+TINY = {
+    "yolo_ret_m075": {"neck_channels": 16, "rfcr_channels": 8},
+    "yolact_mobilenetv2_320": {
+        "width_mult": 0.35,
+        "fpn_channels": 32,
+        "proto_width": 32,
+        "num_protos": 8,
+        "anchor_scales": [10, 19, 32, 45, 58],
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_qat_of_detectors_and_yolact_matches_the_fp32_export(
+    name, synth, tmp_path, one_torch_thread
+):
+    """QAT runs the task's loader and loss; the QDQ file returns what the FP32 export does
+    (same outputs, shapes, postprocess) and stays close to it at a tiny learning rate."""
+    import numpy as np
+
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.data.coco import CocoDataset, coco_layout
+    from edgevision.export import export_onnx
+    from edgevision.io import read_image
+    from edgevision.registry import create_model
+    from edgevision.runtime import Predictor, load_engine
+    from edgevision.tasks import get_task
+
+    torch.manual_seed(0)
+    names = CocoDataset(*coco_layout(synth, "train"), masks=False).class_names
+    model = create_model(name, class_names=names, input_size=(64, 64), **TINY[name])
+    ck = save_checkpoint(tmp_path / "fp32.pt", model)
+    out = tmp_path / "qat.onnx"
+    res = quantize_qat(
+        ck, out, synth, qat=QATConfig(epochs=1, batch_size=2, lr=1e-7), check_images=2,
+        progress=False,
+    )  # fmt: skip
+    assert res.mode == "qat" and res.nodes["quantized_ops"] > 10
+    assert read_spec(out).task == get_task(model.spec.task).name
+    fp32 = export_onnx(create_model(name, class_names=names, input_size=(64, 64), **TINY[name]),
+                       tmp_path / "ref.onnx").path  # fmt: skip
+    import onnxruntime as ort
+
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
+        None, {"images": x}
+    )
+    ref = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(
+        None, {"images": x}
+    )
+    assert [g.shape for g in got] == [r.shape for r in ref]
+    names = [o.name for o in ort.InferenceSession(str(out)).get_outputs()]
+    assert names == [o.name for o in ort.InferenceSession(str(fp32)).get_outputs()]
+    assert np.isfinite(res.error["sqnr_db"]), res.error
+    image = read_image(sorted((synth / "images" / "val").iterdir())[0])
+    result = Predictor(load_engine(out))(image)  # the runtime's postprocess reads it
+    assert type(result).__name__ == get_task(model.spec.task).result_type
+
+
+@pytest.mark.parametrize("name", ["deeplabv3plus_mobilenetv2", *TINY])
+def test_qat_deploy_adapter_without_fake_quant_equals_the_fp32_deploy_graph(name):
+    """With fake quantization off, the traced training graph behind the task's adapter
+    computes what the FP32 export traces (the adapter adds no other change)."""
+    import copy
+
+    from edgevision.export.onnx import deploy_module
+    from edgevision.quantize.config import QuantConfig
+    from edgevision.quantize.qat import prepare_qat
+    from edgevision.registry import create_model
+    from edgevision.tasks import get_task
+
+    torch.manual_seed(0)
+    kw = TINY.get(name, {"width_mult": 0.35, "aspp_channels": 16})
+    model = create_model(name, input_size=(64, 64), **kw).eval()
+    ref_module, _ = deploy_module(copy.deepcopy(model))
+    deploy = get_task(model.spec.task).load("qat_deploy")
+    deploy.before_trace(model)
+    prepared = prepare_qat(model, QuantConfig(mode="qat"), (64, 64))
+    prepared.apply(torch.ao.quantization.disable_fake_quant)
+    prepared.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        got, ref = deploy(prepared, model)(x), ref_module(x)
+    got = got if isinstance(got, tuple) else (got,)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape
+        torch.testing.assert_close(g, r, atol=1e-4, rtol=1e-4)  # BN folded: float rounding

@@ -70,7 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", metavar="FILE.md", help="write a markdown table (implies --bench)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
     t = p.add_argument_group("quantization-aware training (--mode qat)")
-    t.add_argument("--train-data", metavar="DIR", help="dataset folder (edgevision layout)")
+    t.add_argument(
+        "--train-data",
+        metavar="DIR",
+        help="the model's training dataset (semantic: images + labels; detect, instance: COCO "
+        "layout); its task's own loader and loss fine-tune it",
+    )
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--schedule", choices=("constant", "cosine"), default="constant")

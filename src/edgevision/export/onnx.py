@@ -20,6 +20,7 @@ from edgevision.config import ExportConfig, ModelSpec
 from edgevision.errors import BackendUnavailable, ExportError
 from edgevision.export.metadata import embed_spec
 from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
+from edgevision.tasks import get_task
 
 INPUT_NAME = "images"
 
@@ -66,15 +67,15 @@ def resolve_model(target: str | Path | nn.Module, **model_kwargs: Any) -> nn.Mod
     return model.eval()
 
 
-def _adapter(model: nn.Module) -> tuple[nn.Module, list[str]]:
-    """The module to trace and its output names (models may provide ``export_adapter()``)."""
+def deploy_module(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """The module to trace and its output names (models may provide ``export_adapter()``;
+    otherwise the model itself, with its task's output names)."""
     make = getattr(model, "export_adapter", None)
     if callable(make):
         adapter = make()
         return adapter, list(getattr(adapter, "output_names", ["output"]))
-    names = {"semantic": ["logits"], "detect": ["predictions"], "instance": ["predictions"]}
     spec: ModelSpec = model.spec  # type: ignore[assignment]
-    return model, names.get(spec.task, ["output"])
+    return model, list(get_task(spec.task).output_names)
 
 
 def _check_shapes(spec: ModelSpec, cfg: ExportConfig) -> list[tuple[int, int, int]]:
@@ -128,7 +129,7 @@ def export_onnx(
     spec: ModelSpec = model.spec  # type: ignore[assignment]
     if input_size is not None:
         spec = ModelSpec(**{**asdict(spec), "input_size": tuple(input_size)})
-    module, output_names = _adapter(model)
+    module, output_names = deploy_module(model)
     h, w = spec.input_size
     dummy = torch.randn(1, 3, h, w)
     axes: dict[int, str] = {}

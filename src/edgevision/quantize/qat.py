@@ -11,8 +11,10 @@ Recipe (checked on torch 2.13 CPU and ONNX Runtime 1.32):
 2. ``prepare_qat_fx`` with non-fused ``FakeQuantize`` modules: activations U8 per-tensor
    affine, weights S8 per-channel symmetric (the same types the static path uses; the default
    ``fused_moving_avg_obs_fake_quant`` op has no ONNX export).
-3. Fine-tune with :class:`edgevision.train.trainer.Trainer` (short schedule, low LR, the
-   augmented training split of an edgevision dataset folder).
+3. Fine-tune with :class:`edgevision.train.trainer.Trainer` (short schedule, low LR) on the
+   task's own training parts (:func:`qat_parts`: its augmented loader and loss), for any
+   task; the task's adapter (:mod:`edgevision.export.qat`) decides how the model is traced
+   and what the exported graph returns.
 4. Freeze the observers and export with the TorchScript exporter: each fake quant becomes a
    ``QuantizeLinear``/``DequantizeLinear`` pair; ORT turns them into ``QLinearConv`` etc.
 """
@@ -24,20 +26,33 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.ao.quantization import MovingAverageMinMaxObserver
 
+from edgevision.checkpoint import load_model
 from edgevision.config import ModelSpec
+from edgevision.data.images import list_images, load_batch
 from edgevision.errors import ConfigError, ExportError
+from edgevision.export.onnx import deploy_module, export_onnx
 from edgevision.quantize.config import QuantConfig
-from edgevision.quantize.ptq import QuantResult, drop_unused_initializers
+from edgevision.quantize.ptq import (
+    QuantResult,
+    _count_quant_ops,
+    _finalize,
+    drop_unused_initializers,
+    output_error,
+    run_all_outputs,
+)
+from edgevision.tasks import get_task
+from edgevision.train.schedule import WarmupLR
+from edgevision.train.trainer import HookBase, Trainer
 
 
 @dataclass
@@ -270,18 +285,6 @@ def prepare_qat(model: nn.Module, cfg: QuantConfig, input_size: tuple[int, int])
     return prepared
 
 
-def _seg_loss(ignore_index: int) -> Any:
-    def loss(outputs: Any, targets: torch.Tensor) -> torch.Tensor:
-        logits = outputs["out"] if isinstance(outputs, dict) else outputs
-        if logits.shape[-2:] != targets.shape[-2:]:
-            logits = F.interpolate(
-                logits, size=targets.shape[-2:], mode="bilinear", align_corners=False
-            )
-        return F.cross_entropy(logits, targets, ignore_index=ignore_index)
-
-    return loss
-
-
 def _compact(path: Path) -> None:
     """onnxslim (drops the exporter's Identity nodes), then fold weight quantization."""
     import onnx
@@ -294,8 +297,11 @@ def _compact(path: Path) -> None:
     onnx.save(proto, str(path))
 
 
-def export_qdq(prepared: nn.Module, path: Path, spec: ModelSpec) -> None:
-    """Freeze observers and export the fake-quantized model as QDQ ONNX (dynamic batch/H/W)."""
+def export_qdq(
+    prepared: nn.Module, path: Path, spec: ModelSpec, output_names: Sequence[str] = ("logits",)
+) -> None:
+    """Freeze observers and export the fake-quantized model (or its task's deploy adapter,
+    :mod:`edgevision.export.qat`) as QDQ ONNX (dynamic batch/H/W)."""
     from torch.ao.quantization import disable_observer
 
     prepared.eval()
@@ -312,8 +318,8 @@ def export_qdq(prepared: nn.Module, path: Path, spec: ModelSpec) -> None:
                 dynamo=False,
                 opset_version=17,
                 input_names=["images"],
-                output_names=["logits"],
-                dynamic_axes={"images": axes, "logits": dict(axes)},
+                output_names=list(output_names),
+                dynamic_axes={"images": axes, **{n: dict(axes) for n in output_names}},
                 do_constant_folding=True,
             )
     except Exception as e:
@@ -390,6 +396,51 @@ def fold_weight_quantize(proto: Any) -> int:
     return folded
 
 
+def qat_parts(model: nn.Module, data: str | os.PathLike[str], qcfg: QATConfig, out: Path) -> Any:
+    """The training parts of ``model``'s task (:mod:`edgevision.tasks`) for QAT fine-tuning:
+    the task's own data loader (augmentation included) and criterion on ``qcfg.split`` of
+    ``data``, built for the architecture ``model.spec`` describes (e.g. a detector's anchors).
+
+    Raises:
+        ConfigError: dataset classes differ from the model's; ``crop`` for a task that
+            trains on whole images.
+        DataError: bad dataset.
+    """
+    spec: ModelSpec = model.spec  # type: ignore[assignment]
+    task = get_task(spec.task)
+    cls = task.load("config")
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in spec.model_kwargs.items() if k != "anchors"}
+    fields: dict[str, Any] = {
+        "model": spec.name,
+        "model_kwargs": kwargs,
+        "data": str(data),
+        "train_split": qcfg.split,
+        "val_split": "",
+        "input_size": tuple(spec.input_size),
+        "epochs": qcfg.epochs,
+        "batch_size": qcfg.batch_size,
+        "lr": qcfg.lr,
+        "seed": qcfg.seed,
+        "device": "cpu",
+        "out": str(out),
+    }
+    if "crop" in names:
+        fields["crop"] = tuple(qcfg.crop or spec.input_size)
+    elif qcfg.crop is not None:
+        raise ConfigError(f"crop: {task.title} models train on whole images (no --crop)")
+    cfg = cls(**fields)
+    parts = task.load("parts")(
+        cfg, known_spec=spec, rank=0, world_size=1, progress=False, quiet=True
+    )
+    have = list(parts.model.spec.class_names)
+    if have != list(spec.class_names):
+        raise ConfigError(
+            f"dataset classes {have} differ from the model's {list(spec.class_names)}"
+        )
+    return parts
+
+
 def quantize_qat(
     checkpoint: str | os.PathLike[str] | nn.Module,
     out: str | os.PathLike[str],
@@ -402,14 +453,19 @@ def quantize_qat(
 ) -> QuantResult:
     """Fine-tune ``checkpoint`` with fake quantization on ``data`` and write a QDQ ONNX.
 
+    Any task: the data loader and loss are the task's own training parts
+    (:func:`qat_parts`), and the task's QAT adapter (:mod:`edgevision.export.qat`) makes the
+    exported file return what the FP32 export returns.
+
     Args:
         checkpoint: FP32 checkpoint (``.pt``/``.safetensors``) or an ``nn.Module`` with
             ``.spec``.
         out: destination ``.onnx`` (written atomically, with spec + quantization metadata).
-        data: dataset folder in the edgevision layout (images + labels of ``qat.split``).
+        data: the task's training dataset folder (semantic: images + labels; detect and
+            instance: COCO layout) holding ``qat.split``.
         config: types (activation/weight), per-channel; ``mode`` is set to ``"qat"``.
         qat: fine-tuning options.
-        check_images: training images used to compare the result with FP32 (ORT).
+        check_images: images of the split used to compare the result with FP32 (ORT).
         progress: per-epoch lines on stdout.
 
     Returns:
@@ -419,18 +475,6 @@ def quantize_qat(
         DataError: bad dataset; ConfigError: untraceable model / bad options;
         ExportError: export failed; CheckpointError: unreadable checkpoint.
     """
-    from edgevision.data.semantic import SemanticFolder
-    from edgevision.export.onnx import export_onnx
-    from edgevision.preprocess import preprocess
-    from edgevision.quantize.ptq import (
-        _count_quant_ops,
-        _finalize,
-        output_error,
-        run_outputs,
-    )
-    from edgevision.train.seg_data import SegTrainDataset, build_train_loader
-    from edgevision.train.trainer import HookBase, Trainer
-
     cfg = dataclasses.replace(config or QuantConfig(), mode="qat")
     qcfg = qat or QATConfig()
     t0 = time.perf_counter()
@@ -444,36 +488,17 @@ def quantize_qat(
     elif Path(str(checkpoint)).suffix.lower() == ".onnx":
         raise ConfigError("QAT starts from a checkpoint (.pt/.safetensors), not an ONNX file")
     else:
-        from edgevision.checkpoint import load_model
-
         model = load_model(str(checkpoint))
     spec: ModelSpec = model.spec  # type: ignore[assignment]
-    folder = SemanticFolder(data, qcfg.split)
-    if list(folder.class_names) != list(spec.class_names):
-        raise ConfigError(
-            f"dataset classes {list(folder.class_names)} differ from the model's "
-            f"{list(spec.class_names)}"
-        )
-    crop = tuple(qcfg.crop or spec.input_size)
-    ds = SegTrainDataset(
-        folder,
-        crop=crop,  # type: ignore[arg-type]
-        mean=spec.mean,
-        std=spec.std,
-        color_order=spec.color_order,
-        seed=qcfg.seed,
-    )
-    if len(ds) < qcfg.batch_size:
-        raise ConfigError(
-            f"split {qcfg.split!r} has {len(ds)} images, fewer than one batch "
-            f"({qcfg.batch_size}); lower --batch-size"
-        )
-    loader = build_train_loader(ds, batch_size=qcfg.batch_size, seed=qcfg.seed)
+    deploy = get_task(spec.task).load("qat_deploy")
 
     with tempfile.TemporaryDirectory(prefix="edgevision-qat-") as td:
         work = Path(td)
+        parts = qat_parts(model, data, qcfg, work / "run")
         fp32_path = work / "fp32.onnx"
         export_onnx(model, fp32_path)  # reference for the check and the size
+        output_names = deploy_module(model)[1]  # the QDQ file names its outputs alike
+        deploy.before_trace(model)
         prepared = prepare_qat(model, cfg, spec.input_size)
         optimizer = torch.optim.SGD(prepared.parameters(), lr=qcfg.lr, momentum=0.9)
 
@@ -490,31 +515,30 @@ def quantize_qat(
                         flush=True,
                     )
 
-        from edgevision.train.schedule import WarmupLR
-
         scheduler = WarmupLR(
             optimizer,
-            total_iters=qcfg.epochs * len(loader),
+            total_iters=qcfg.epochs * len(parts.loader),
             warmup_iters=0,
             mode=qcfg.schedule,
         )
         trainer = Trainer(
             prepared,
             optimizer,
-            loader,
-            _seg_loss(folder.ignore_index),
+            parts.loader,
+            parts.criterion,
             scheduler=scheduler,
             hooks=[_Log()],
             max_epochs=qcfg.epochs,
         )
         trainer.train()
         tmp_q = work / "qat.onnx"
-        export_qdq(prepared, tmp_q, spec)
+        export_qdq(deploy(prepared, model), tmp_q, spec, output_names)
         _compact(tmp_q)
 
-        n = min(len(folder), max(1, check_images))
-        batch, _ = preprocess([folder[i].image for i in range(n)], spec)
-        error = output_error(run_outputs(fp32_path, batch), run_outputs(tmp_q, batch))
+        files = list_images(data, qcfg.split)[: max(1, check_images)]
+        batch = load_batch(files, spec)
+        ref, got = run_all_outputs(fp32_path, batch), run_all_outputs(tmp_q, batch)
+        error = output_error(ref[0], got[0]) if len(ref) == 1 else output_error(ref, got)
         record: dict[str, Any] = {
             "mode": "qat",
             "method": "fake-quant (torch.ao FX, moving-average min/max)",
@@ -549,6 +573,7 @@ __all__ = [
     "cap_outputs",
     "export_qdq",
     "prepare_qat",
+    "qat_parts",
     "qconfig_mapping",
     "quantize_qat",
     "relu6_to_capped_relu",

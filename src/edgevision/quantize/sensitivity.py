@@ -102,11 +102,6 @@ class SensitivityReport:
         return asdict(self)
 
 
-_DROP_MEASURES = {"semantic": "miou", "detect": "box_ap", "instance": "mask_ap"}
-"""Task -> the ``drop_measure`` of a report scored on held-out data (the evaluation's
-headline metric: mIoU, box AP, mask AP, each × 100)."""
-
-
 class _Bench:
     """Shared state: FP32 model, pre-processed model, calibration, node map, references."""
 
@@ -358,9 +353,7 @@ def analyze(
             steps.append(proposed)
         report = SensitivityReport(
             model=b.spec.name,
-            drop_measure=_DROP_MEASURES.get(b.spec.task, "metric")
-            if eval_data is not None
-            else "argmax",
+            drop_measure=get_task(b.spec.task).eval_headline if eval_data is not None else "argmax",
             fp32_metric=b.fp32_metric,
             all_int8=all_int8,
             components=only,

@@ -41,7 +41,7 @@ from edgevision.losses.detection import YoloLoss
 from edgevision.postprocess.yolo import DEFAULT_ANCHORS, check_input_size, yolo_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.registry import create_model, get_entry
-from edgevision.train.run import Resumed, TrainParts, TrainResult, build_optimizer, train
+from edgevision.train.run import TrainParts, TrainResult, build_optimizer, train
 from edgevision.train.seg_data import (
     Normalize,
     SeededSampler,
@@ -610,14 +610,14 @@ def _class_weights(split: DetSplit, beta: float) -> list[float]:
 def build_parts(
     cfg: DetTrainConfig,
     *,
-    resumed: Resumed | None,
+    known_spec: ModelSpec | None,
     rank: int,
     world_size: int,
     progress: bool,
     quiet: bool,
 ) -> TrainParts:
     """The detection task's parts for :func:`edgevision.train.run.train` (see the module
-    docstring): checked splits, anchors (fitted, default, or the resumed run's), the model,
+    docstring): checked splits, anchors (fitted, default, or ``known_spec``'s), the model,
     the mosaic/scale/flip/jitter loader, :class:`YoloLoss`, the optimizer, warmup + cosine
     schedule, EMA and the COCO AP hook (``best.pt`` on AP50)."""
     entry = get_entry(cfg.model)
@@ -635,10 +635,9 @@ def build_parts(
         raise ConfigError(f"input_size: {e}") from None
 
     wh = letterboxed_wh(train_split, input_size)  # type: ignore[arg-type]
-    if resumed is not None:
-        anchors = tuple(
-            tuple(float(v) for v in lvl) for lvl in resumed.spec.model_kwargs["anchors"]
-        )
+    if known_spec is not None:  # a resumed run's or a checkpoint's (None: the defaults)
+        known = known_spec.model_kwargs.get("anchors") or DEFAULT_ANCHORS
+        anchors = tuple(tuple(float(v) for v in lvl) for lvl in known)
     elif cfg.anchors == "auto":
         anchors = fit_anchors(wh, seed=cfg.seed)
     else:

@@ -31,7 +31,7 @@ from edgevision.losses.yolact import InstanceTargets, YolactLoss
 from edgevision.postprocess.yolact import yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.registry import create_model, get_entry
-from edgevision.train.run import Resumed, TrainParts, TrainResult, train
+from edgevision.train.run import TrainParts, TrainResult, train
 from edgevision.train.seg_data import SeededSampler, seed_worker
 from edgevision.train.trainer import HookBase
 
@@ -402,7 +402,7 @@ class _LossParts(HookBase):
 def build_parts(
     cfg: InstanceTrainConfig,
     *,
-    resumed: Resumed | None,
+    known_spec: ModelSpec | None,
     rank: int,
     world_size: int,
     progress: bool,

@@ -92,6 +92,11 @@ class Resumed:
 class TrainParts:
     """A task's parts for :func:`train`.
 
+    A task's ``build_parts(cfg, *, known_spec, rank, world_size, progress, quiet)`` returns
+    them; ``known_spec`` (a resumed run's, or a checkpoint's for QAT) fixes what the data
+    cannot: settings of the architecture chosen at training time, such as a detector's
+    anchors.
+
     Attributes:
         model: the unwrapped model on CPU with its final ``spec`` set.
         loader: training loader (``len()`` = steps per epoch; ``set_epoch`` on its sampler
@@ -373,7 +378,7 @@ def train(
         build = task.load("parts")
         parts: TrainParts = build(
             cfg,
-            resumed=resumed,
+            known_spec=resumed.spec if resumed is not None else None,
             rank=rank,
             world_size=world,
             progress=bool(progress) and rank == 0,

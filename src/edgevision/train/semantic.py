@@ -24,7 +24,7 @@ from edgevision.losses.class_balanced import class_balanced_weights
 from edgevision.registry import create_model, get_entry
 from edgevision.train.config import TrainConfig
 from edgevision.train.hooks import EvalHook
-from edgevision.train.run import Resumed, TrainParts, TrainResult, build_optimizer, train
+from edgevision.train.run import TrainParts, TrainResult, build_optimizer, train
 from edgevision.train.seg_data import (
     SegEvalDataset,
     SegTrainDataset,
@@ -55,7 +55,7 @@ def build_criterion(
 def build_parts(
     cfg: TrainConfig,
     *,
-    resumed: Resumed | None,
+    known_spec: ModelSpec | None,
     rank: int,
     world_size: int,
     progress: bool,

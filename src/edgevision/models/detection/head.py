@@ -16,7 +16,7 @@ from torch import nn
 
 from edgevision.postprocess.yolo import DEFAULT_ANCHORS, STRIDES
 
-__all__ = ["YoloHead", "normalize_anchors"]
+__all__ = ["YoloHead", "deploy_scores", "normalize_anchors"]
 
 AnchorSpec = Sequence[Sequence[float]]
 
@@ -88,4 +88,11 @@ class YoloHead(nn.Module):
             outs.append(y.view(n, self.na, self.no, h, w).permute(0, 1, 3, 4, 2))
         if self.training or self.raw_output:
             return outs
-        return torch.cat([o.reshape(o.shape[0], -1, self.no) for o in outs], 1).sigmoid()
+        return deploy_scores(outs, self.no)
+
+
+def deploy_scores(maps: Sequence[torch.Tensor], no: int) -> torch.Tensor:
+    """Raw per-level maps ``(N, na, H_l, W_l, no = 5 + C)`` -> the deploy output
+    ``(N, A, 5 + C)`` sigmoid scores (levels concatenated, A = Σ na·H_l·W_l), which the numpy
+    postprocess decodes. ``no`` is a Python int, so the exported graph has no shape ops."""
+    return torch.cat([o.reshape(o.shape[0], -1, no) for o in maps], 1).sigmoid()

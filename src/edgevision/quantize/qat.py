@@ -115,25 +115,18 @@ def qconfig_mapping(cfg: QuantConfig) -> Any:
         qscheme=torch.per_tensor_affine,
         reduce_range=False,
     )
-    if cfg.per_channel:
-        weight = FakeQuantize.with_args(
-            observer=MovingAveragePerChannelMinMaxObserver,
-            quant_min=-128,
-            quant_max=127,
-            dtype=torch.qint8,
-            qscheme=torch.per_channel_symmetric,
-            reduce_range=False,
-            ch_axis=0,
-        )
-    else:
-        weight = FakeQuantize.with_args(
-            observer=MovingAverageMinMaxObserver,
-            quant_min=-128,
-            quant_max=127,
-            dtype=torch.qint8,
-            qscheme=torch.per_tensor_symmetric,
-            reduce_range=False,
-        )
+    per_channel = bool(cfg.per_channel)
+    weight = FakeQuantize.with_args(
+        observer=MovingAveragePerChannelMinMaxObserver
+        if per_channel
+        else MovingAverageMinMaxObserver,
+        quant_min=-128,
+        quant_max=127,
+        dtype=torch.qint8,
+        qscheme=torch.per_channel_symmetric if per_channel else torch.per_tensor_symmetric,
+        reduce_range=False,
+        **({"ch_axis": 0} if per_channel else {}),
+    )
     return QConfigMapping().set_global(QConfig(activation=act, weight=weight))
 
 

@@ -41,7 +41,8 @@ from edgevision.losses.detection import YoloLoss
 from edgevision.postprocess.yolo import DEFAULT_ANCHORS, check_input_size, yolo_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.registry import create_model, get_entry
-from edgevision.train.run import TrainParts, TrainResult, build_optimizer, train
+from edgevision.train.hooks import PeriodicEvalHook
+from edgevision.train.run import TrainParts, TrainResult, sgd_or_adamw, train, warmup_schedule
 from edgevision.train.seg_data import (
     Normalize,
     SeededSampler,
@@ -49,7 +50,6 @@ from edgevision.train.seg_data import (
     seed_seq,
     seed_worker,
 )
-from edgevision.train.trainer import HookBase
 
 __all__ = [
     "DetEvalHook",
@@ -521,11 +521,11 @@ def evaluate_detector(
     return ev.summarize()["bbox"]
 
 
-class DetEvalHook(HookBase):
+class DetEvalHook(PeriodicEvalHook):
     """COCO AP / AP50 of the trainer's eval model (EMA when kept) every ``every`` epochs.
 
     Puts ``ap``, ``ap50`` and ``eval_epoch`` into ``trainer.storage`` and appends a row to
-    ``out_dir/eval.csv`` (rank 0).
+    ``out_dir/eval.csv`` (rank 0); ``best.pt`` follows AP50.
     """
 
     def __init__(
@@ -540,19 +540,13 @@ class DetEvalHook(HookBase):
         max_images: int = 0,
         quiet: bool = False,
     ) -> None:
+        super().__init__("ap50", every=every, quiet=quiet)
         self.split, self.spec = split, spec
         self.out_dir = Path(out_dir)
-        self.every = every
         self.conf, self.iou, self.max_images = conf_threshold, iou_threshold, max_images
-        self.quiet = quiet
-        self.best = -math.inf
-        self.best_epoch = -1
-        self.history: list[dict[str, float]] = []
 
-    def after_epoch(self) -> None:
+    def evaluate(self) -> dict[str, Any]:
         t = self.trainer
-        if (t.epoch + 1) % self.every and t.epoch + 1 != t.max_epochs:
-            return
         m = evaluate_detector(
             t.eval_model(),
             self.split,
@@ -562,34 +556,30 @@ class DetEvalHook(HookBase):
             max_images=self.max_images,
             device=t.device,
         )
-        ap = float(np.nan_to_num(m["AP"], nan=0.0))
-        ap50 = float(np.nan_to_num(m["AP50"], nan=0.0))
-        t.storage.update(ap=ap, ap50=ap50, eval_epoch=t.epoch)
-        row = {"epoch": t.epoch + 1, "iter": t.iter, "ap": ap, "ap50": ap50}
-        self.history.append(row)
-        if ap50 > self.best:
-            self.best, self.best_epoch = ap50, t.epoch
-        if t.rank == 0:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            path = self.out_dir / "eval.csv"
-            new = not path.is_file()
-            with open(path, "a", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
-            if not self.quiet:
-                print(
-                    f"epoch {t.epoch + 1}/{t.max_epochs}: val AP {ap:.4f} AP50 {ap50:.4f}",
-                    file=sys.stderr,
-                )
+        return {
+            k: float(np.nan_to_num(m[key], nan=0.0)) for k, key in (("ap", "AP"), ("ap50", "AP50"))
+        }
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": float(self.best), "best_epoch": int(self.best_epoch)}
+    def history_row(self, values: Any) -> dict[str, Any]:
+        t = self.trainer
+        return {"epoch": t.epoch + 1, "iter": t.iter, "ap": values["ap"], "ap50": values["ap50"]}
 
-    def load_state_dict(self, state: Any) -> None:
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
+    def report(self, values: Any, row: Any) -> None:
+        t = self.trainer
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / "eval.csv"
+        new = not path.is_file()
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if not self.quiet:
+            print(
+                f"epoch {t.epoch + 1}/{t.max_epochs}: val AP {values['ap']:.4f} "
+                f"AP50 {values['ap50']:.4f}",
+                file=sys.stderr,
+            )
 
 
 def _nan_none(v: float) -> float | None:
@@ -711,19 +701,8 @@ def build_parts(
         model=model,
         loader=loader,
         criterion=criterion,
-        make_optimizer=lambda m: build_optimizer(
-            m,
-            optimizer=cfg.optimizer,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-        ),
-        schedule={
-            "warmup_iters": cfg.warmup_iters + cfg.warmup_epochs * ipe,
-            "warmup_factor": cfg.warmup_factor,
-            "mode": cfg.schedule,
-            "power": 0.9,
-        },
+        make_optimizer=sgd_or_adamw(cfg),
+        schedule=warmup_schedule(cfg, ipe, power=0.9),
         eval_hook=eval_hook,
         ema_decay=cfg.ema_decay if cfg.ema else None,
         grad_clip=cfg.grad_clip,
@@ -732,15 +711,7 @@ def build_parts(
     )
 
 
-def train_detection(
-    cfg: DetTrainConfig,
-    *,
-    resume: bool = False,
-    hooks: Sequence[HookBase] = (),
-    progress: bool | None = None,
-    quiet: bool = False,
-    command: str | None = None,
-) -> TrainResult:
+def train_detection(cfg: DetTrainConfig, **kwargs: Any) -> TrainResult:
     """Train a detector: :func:`edgevision.train.run.train` with a :class:`DetTrainConfig`
-    (see there for the arguments and errors). ``result.anchors`` holds the anchors used."""
-    return train(cfg, resume=resume, hooks=hooks, progress=progress, quiet=quiet, command=command)
+    (keyword arguments and errors as there); ``result.anchors`` holds the anchors used."""
+    return train(cfg, **kwargs)

@@ -33,6 +33,7 @@ __all__ = [
     "EMAHook",
     "EvalHook",
     "LoggerHook",
+    "PeriodicEvalHook",
     "evaluate_confusion",
 ]
 
@@ -127,7 +128,63 @@ def evaluate_confusion(
     return result
 
 
-class EvalHook(HookBase):
+class PeriodicEvalHook(HookBase):
+    """Base of the tasks' validation hooks: evaluate the trainer's eval model (EMA when kept)
+    every ``every`` epochs and after the last one, and keep the best headline value.
+
+    Subclasses implement :meth:`evaluate` (the values to put into ``trainer.storage``) and
+    may override :meth:`history_row` and :meth:`report`. ``metric`` names the value whose
+    best is kept (``best``, ``best_epoch``, 0-based), which selects ``best.pt``.
+
+    Args:
+        metric: the ``storage`` key of the headline value.
+        every: evaluation period in epochs.
+        quiet: no console line per evaluation.
+    """
+
+    def __init__(self, metric: str, *, every: int = 1, quiet: bool = False) -> None:
+        self.metric = metric
+        self.every = max(1, int(every))
+        self.quiet = quiet
+        self.best = -math.inf
+        self.best_epoch = -1
+        self.history: list[dict[str, Any]] = []
+
+    def evaluate(self) -> dict[str, Any]:
+        """Score the trainer's eval model now: ``{storage key: value}``."""
+        raise NotImplementedError
+
+    def history_row(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The row :attr:`history` keeps for one evaluation."""
+        row = {k: v for k, v in values.items() if isinstance(v, float)}
+        return {"epoch": self.trainer.epoch + 1, **row}
+
+    def report(self, values: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+        """Show / write one evaluation (rank 0 only)."""
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        if (t.epoch + 1) % self.every and t.epoch + 1 != t.max_epochs:
+            return
+        values = self.evaluate()
+        t.storage.update(values, eval_epoch=t.epoch)
+        row = self.history_row(values)
+        self.history.append(row)
+        if values[self.metric] > self.best:
+            self.best, self.best_epoch = float(values[self.metric]), t.epoch
+            t.storage["best_epoch"] = t.epoch
+        if t.rank == 0:
+            self.report(values, row)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": float(self.best), "best_epoch": int(self.best_epoch)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+
+
+class EvalHook(PeriodicEvalHook):
     """Validation mIoU every ``every`` epochs and after the last one.
 
     Puts ``miou``, ``pixel_acc``, ``per_class_iou`` (dict) and ``eval_epoch`` into
@@ -150,16 +207,13 @@ class EvalHook(HookBase):
         class_names: Sequence[str] | None = None,
         every: int = 1,
     ) -> None:
+        super().__init__("miou", every=every)
         self.loader = loader
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.class_names = list(class_names) if class_names else None
-        self.every = max(1, int(every))
-        self.best = -math.inf
-        self.best_epoch = -1
 
     def evaluate(self) -> dict[str, Any]:
-        """Score the trainer's eval model now; returns the metrics dict."""
         t = self.trainer
         cm = evaluate_confusion(
             t.eval_model(),
@@ -168,30 +222,12 @@ class EvalHook(HookBase):
             ignore_index=self.ignore_index,
             device=t.device,
         )
-        return cm.to_dict(self.class_names)
-
-    def after_epoch(self) -> None:
-        t = self.trainer
-        if (t.epoch + 1) % self.every and t.epoch + 1 != t.max_epochs:
-            return
-        m = self.evaluate()
-        miou = m["miou"] if m["miou"] is not None else math.nan
-        t.storage.update(
-            miou=miou,
-            pixel_acc=m["pixel_acc"] if m["pixel_acc"] is not None else math.nan,
-            per_class_iou=m["per_class_iou"],
-            eval_epoch=t.epoch,
-        )
-        if miou > self.best:
-            self.best, self.best_epoch = miou, t.epoch
-            t.storage["best_epoch"] = t.epoch
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": float(self.best), "best_epoch": int(self.best_epoch)}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
+        m = cm.to_dict(self.class_names)
+        return {
+            "miou": m["miou"] if m["miou"] is not None else math.nan,
+            "pixel_acc": m["pixel_acc"] if m["pixel_acc"] is not None else math.nan,
+            "per_class_iou": m["per_class_iou"],
+        }
 
 
 # ------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ warped features) are in :mod:`edgevision.train.featflownet` and :mod:`edgevision
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from edgevision.losses.yolact import InstanceTargets, YolactLoss
 from edgevision.postprocess.yolact import yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.registry import create_model, get_entry
+from edgevision.train.hooks import PeriodicEvalHook
 from edgevision.train.run import TrainParts, TrainResult, train
 from edgevision.train.seg_data import SeededSampler, seed_worker
 from edgevision.train.trainer import HookBase
@@ -336,8 +336,9 @@ def evaluate_instance(
     return ev.summarize()
 
 
-class InstanceEvalHook(HookBase):
-    """Mask AP (``mask_ap``) and box AP (``box_ap``) of the eval model every ``every`` epochs."""
+class InstanceEvalHook(PeriodicEvalHook):
+    """Mask AP (``mask_ap``, selects ``best.pt``) and box AP (``box_ap``) of the eval model
+    every ``every`` epochs."""
 
     def __init__(
         self,
@@ -349,16 +350,11 @@ class InstanceEvalHook(HookBase):
         max_images: int = 0,
         quiet: bool = False,
     ) -> None:
-        self.data, self.split, self.spec = data, split, spec
-        self.every, self.max_images, self.quiet = every, max_images, quiet
-        self.history: list[dict[str, float]] = []
-        self.best = -math.inf
-        self.best_epoch = -1
+        super().__init__("mask_ap", every=every, quiet=quiet)
+        self.data, self.split, self.spec, self.max_images = data, split, spec, max_images
 
-    def after_epoch(self) -> None:
+    def evaluate(self) -> dict[str, Any]:
         t = self.trainer
-        if (t.epoch + 1) % self.every and t.epoch + 1 != t.max_epochs:
-            return
         m = evaluate_instance(
             t.eval_model(),
             self.data,
@@ -367,23 +363,19 @@ class InstanceEvalHook(HookBase):
             max_images=self.max_images,
             device=t.device,
         )
-        mask_ap = float(np.nan_to_num(m["segm"]["AP"], nan=0.0))
-        box_ap = float(np.nan_to_num(m["bbox"]["AP"], nan=0.0))
-        t.storage.update(mask_ap=mask_ap, box_ap=box_ap, eval_epoch=t.epoch)
-        self.history.append({"epoch": t.epoch + 1, "mask_ap": mask_ap, "box_ap": box_ap})
-        if mask_ap > self.best:
-            self.best, self.best_epoch = mask_ap, t.epoch
-        if not self.quiet and t.rank == 0:
+        return {
+            "mask_ap": float(np.nan_to_num(m["segm"]["AP"], nan=0.0)),
+            "box_ap": float(np.nan_to_num(m["bbox"]["AP"], nan=0.0)),
+        }
+
+    def report(self, values: Any, row: Any) -> None:
+        t = self.trainer
+        if not self.quiet:
             print(
-                f"epoch {t.epoch + 1}/{t.max_epochs}: val mask AP {mask_ap:.4f} box AP {box_ap:.4f}",
+                f"epoch {t.epoch + 1}/{t.max_epochs}: val mask AP {values['mask_ap']:.4f} "
+                f"box AP {values['box_ap']:.4f}",
                 file=sys.stderr,
             )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": float(self.best), "best_epoch": int(self.best_epoch)}
-
-    def load_state_dict(self, state: Any) -> None:
-        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -480,17 +472,9 @@ def build_parts(
     )
 
 
-def train_instance(
-    cfg: InstanceTrainConfig,
-    *,
-    resume: bool = False,
-    hooks: Sequence[HookBase] = (),
-    progress: bool | None = None,
-    quiet: bool = False,
-    command: str | None = None,
-) -> TrainResult:
+def train_instance(cfg: InstanceTrainConfig, **kwargs: Any) -> TrainResult:
     """Train a YOLACT: :func:`edgevision.train.run.train` with an
-    :class:`InstanceTrainConfig` (see there for the arguments and errors), then the video
+    :class:`InstanceTrainConfig` (keyword arguments and errors as there), then the video
     stages the config asks for (``flow_steps``, ``video_steps``:
     :func:`edgevision.train.video.after_training`)."""
-    return train(cfg, resume=resume, hooks=hooks, progress=progress, quiet=quiet, command=command)
+    return train(cfg, **kwargs)

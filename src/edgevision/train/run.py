@@ -51,8 +51,10 @@ __all__ = [
     "build_optimizer",
     "config_differences",
     "resolve_device",
+    "sgd_or_adamw",
     "task_of_config",
     "train",
+    "warmup_schedule",
 ]
 
 RESUME_SCHEDULE_FIELDS: frozenset[str] = frozenset({"epochs"})
@@ -181,25 +183,12 @@ class TrainResult:
         """Best validation mask AP of an instance run."""
         return self._best("mask_ap")
 
-    @property
-    def anchors(self) -> Any:
-        return self.extra.get("anchors")
-
-    @property
-    def video(self) -> Path | None:
-        return self.extra.get("video")
-
-    @property
-    def flow_history(self) -> list[dict[str, float]]:
-        return list(self.extra.get("flow_history", []))
-
-    @property
-    def video_ft(self) -> Path | None:
-        return self.extra.get("video_ft")
-
-    @property
-    def video_history(self) -> list[dict[str, float]]:
-        return list(self.extra.get("video_history", []))
+    # task-specific outputs (see ``extra``): detectors' anchors, YOLACT's video stages
+    anchors = property(lambda self: self.extra.get("anchors"))
+    video = property(lambda self: self.extra.get("video"))
+    flow_history = property(lambda self: list(self.extra.get("flow_history", [])))
+    video_ft = property(lambda self: self.extra.get("video_ft"))
+    video_history = property(lambda self: list(self.extra.get("video_history", [])))
 
 
 # ------------------------------------------------------------------------------------------
@@ -245,6 +234,34 @@ def build_optimizer(
     if optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
     raise ConfigError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+
+
+def sgd_or_adamw(cfg: Any) -> Callable[[nn.Module], torch.optim.Optimizer]:
+    """``TrainParts.make_optimizer`` for a config with ``optimizer``, ``lr``, ``momentum``
+    and ``weight_decay`` fields (:func:`build_optimizer`)."""
+
+    def make(model: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(
+            model,
+            optimizer=cfg.optimizer,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
+
+    return make
+
+
+def warmup_schedule(cfg: Any, iters_per_epoch: int, *, power: float) -> dict[str, Any]:
+    """``TrainParts.schedule`` for a config with ``warmup_iters``, ``warmup_epochs``,
+    ``warmup_factor`` and ``schedule`` fields: warmup over ``warmup_iters`` + whole warmup
+    epochs, then poly (``power``) or cosine."""
+    return {
+        "warmup_iters": cfg.warmup_iters + cfg.warmup_epochs * iters_per_epoch,
+        "warmup_factor": cfg.warmup_factor,
+        "mode": cfg.schedule,
+        "power": power,
+    }
 
 
 def config_differences(old: Any, new: Any, *, allow: frozenset[str] = frozenset()) -> list[str]:

@@ -13,7 +13,7 @@ validation mIoU), ``metrics.csv``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -24,7 +24,7 @@ from edgevision.losses.class_balanced import class_balanced_weights
 from edgevision.registry import create_model, get_entry
 from edgevision.train.config import TrainConfig
 from edgevision.train.hooks import EvalHook
-from edgevision.train.run import TrainParts, TrainResult, build_optimizer, train
+from edgevision.train.run import TrainParts, TrainResult, sgd_or_adamw, train, warmup_schedule
 from edgevision.train.seg_data import (
     SegEvalDataset,
     SegTrainDataset,
@@ -32,7 +32,6 @@ from edgevision.train.seg_data import (
     build_train_loader,
     check_split,
 )
-from edgevision.train.trainer import HookBase
 
 __all__ = ["build_criterion", "build_parts", "train_semantic"]
 
@@ -139,19 +138,8 @@ def build_parts(
         model=model,
         loader=loader,
         criterion=build_criterion(cfg, train_folder, progress=progress),
-        make_optimizer=lambda m: build_optimizer(
-            m,
-            optimizer=cfg.optimizer,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-        ),
-        schedule={
-            "warmup_iters": cfg.warmup_iters + cfg.warmup_epochs * ipe,
-            "warmup_factor": cfg.warmup_factor,
-            "mode": cfg.schedule,
-            "power": cfg.poly_power,
-        },
+        make_optimizer=sgd_or_adamw(cfg),
+        schedule=warmup_schedule(cfg, ipe, power=cfg.poly_power),
         eval_hook=eval_hook,
         ema_decay=cfg.ema_decay if cfg.ema else None,
         grad_clip=cfg.grad_clip,
@@ -160,24 +148,7 @@ def build_parts(
     )
 
 
-def train_semantic(
-    cfg: TrainConfig,
-    *,
-    resume: bool = False,
-    hooks: Sequence[HookBase] = (),
-    loss_fn: nn.Module | None = None,
-    progress: bool | None = None,
-    quiet: bool = False,
-    command: str | None = None,
-) -> TrainResult:
+def train_semantic(cfg: TrainConfig, **kwargs: Any) -> TrainResult:
     """Train a semantic segmentation model: :func:`edgevision.train.run.train` with a
-    :class:`TrainConfig` (see there for the arguments and errors)."""
-    return train(
-        cfg,
-        resume=resume,
-        hooks=hooks,
-        loss_fn=loss_fn,
-        progress=progress,
-        quiet=quiet,
-        command=command,
-    )
+    :class:`TrainConfig` (keyword arguments and errors as there)."""
+    return train(cfg, **kwargs)

@@ -70,3 +70,48 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
         save_checkpoint(path, m, epoch=1)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temp file left
+
+
+class _Payload:
+    """A pickle that runs code when loaded without weights_only (writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_unsafe_pickles_are_refused_not_run(tmp_path):
+    """A ``__reduce__`` payload in a checkpoint is refused with a reason; it never runs."""
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "x", "payload": _Payload(marker)}, bad)
+    with pytest.raises(CheckpointError, match=r"refused checkpoint .*bad\.pt: it holds Python"):
+        load_checkpoint(bad)
+    assert not marker.exists()
+
+
+def test_every_torch_load_in_the_package_is_weights_only():
+    """``torch.load`` only with ``weights_only=True`` (a literal True), anywhere in src/."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "edgevision"
+    bad = []
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr != "load" or ast.unparse(node.func.value) != "torch":
+                continue
+            kw = {k.arg: k.value for k in node.keywords}
+            safe = (
+                isinstance(kw.get("weights_only"), ast.Constant)
+                and kw["weights_only"].value is True
+            )
+            if not safe:
+                bad.append(f"{path.relative_to(src)}:{node.lineno}")
+    assert bad == []

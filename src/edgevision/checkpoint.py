@@ -64,6 +64,41 @@ def save_checkpoint(
     return p
 
 
+def load_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU: tensors and plain Python values only.
+
+    The one way this package reads a ``torch.save`` file (a test fails on any other
+    ``torch.load``): a file that holds other Python objects (a pickle that could run code)
+    is refused, never executed.
+
+    Raises:
+        CheckpointError: unreadable, corrupt, or not a plain-tensor pickle (saying why).
+    """
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message: advice, then "WeightsUnpickler error: <reason>", then a link
+        text = str(e)
+        reason = text.split("WeightsUnpickler error:", 1)[-1].strip() if text else ""
+        reason = (reason.split(". Please use")[0].splitlines() or [""])[0].strip()[:300]
+        if reason.startswith("Unsupported global"):
+            raise CheckpointError(
+                f"refused {what} {p}: it holds Python objects other than tensors and plain "
+                f"values, which could run code when loaded ({reason})"
+            ) from None
+        raise CheckpointError(
+            f"cannot read {what} {p}: not a valid torch file ({reason or type(e).__name__})"
+        ) from None
+    except Exception as e:  # torch raises many types for corrupt or truncated files
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot read {what} {p}: {reason}") from None
+
+
 def load_checkpoint(path: str | Path, *, expect: str | None = None) -> tuple[ModelSpec, dict, dict]:
     """Load ``(spec, state_dict, extra)`` from a checkpoint with ``weights_only`` semantics.
 
@@ -88,9 +123,7 @@ def load_checkpoint(path: str | Path, *, expect: str | None = None) -> tuple[Mod
                 state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
             spec_json, extra = meta.get(SPEC_KEY), {}
         else:
-            import torch
-
-            obj = torch.load(p, map_location="cpu", weights_only=True)
+            obj = load_torch_file(p)
             if not isinstance(obj, dict) or obj.get("format") != FORMAT:
                 raise CheckpointError(f"not an edgevision checkpoint (no '{FORMAT}' header): {p}")
             spec_json, state = obj.get("spec"), obj.get("state_dict")

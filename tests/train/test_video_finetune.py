@@ -107,3 +107,21 @@ def test_finetune_refusals(videos, tiny_yolact_video):
         InstanceTrainConfig(video_steps=-1)
     with pytest.raises(ConfigError, match="video_frame_weight"):
         InstanceTrainConfig(video_frame_weight=-0.5)
+
+
+def test_a_pickle_payload_in_the_resume_state_is_refused_not_run(
+    videos, tiny_yolact_video, tmp_path
+):
+    """``OUT/video_ft.state.pt`` is read with weights_only=True: a planted ``__reduce__``
+    payload is refused with a one-line reason and never runs (it used to run)."""
+    import pathlib
+
+    class Payload:
+        def __reduce__(self):
+            return (pathlib.Path.touch, (tmp_path / "pwned",))
+
+    state = tmp_path / "video_ft.state.pt"
+    torch.save({"settings": Payload()}, state)
+    with pytest.raises(CheckpointError, match="refused video fine-tuning state"):
+        finetune_video(tiny_yolact_video(), videos, steps=1, state_path=state)
+    assert not (tmp_path / "pwned").exists()

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgevision.checkpoint import load_model, save_checkpoint
+from edgevision.checkpoint import load_model, load_torch_file, save_checkpoint
 from edgevision.config import ModelSpec
 from edgevision.data.flow import flow_to_input
 from edgevision.errors import CheckpointError, ConfigError, DataError
@@ -290,7 +290,9 @@ def finetune_video(
     state_file = Path(state_path) if state_path is not None else None
     if state_file is not None and state_file.is_file():
         try:
-            st = torch.load(state_file, map_location="cpu", weights_only=False)
+            st = load_torch_file(state_file, "video fine-tuning state")
+            if not isinstance(st, dict):
+                raise CheckpointError(f"{state_file}: not a video fine-tuning state")
             if st.get("settings") != settings:
                 raise CheckpointError(
                     f"{state_file}: a video fine-tuning state with other settings "

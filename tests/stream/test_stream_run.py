@@ -407,3 +407,27 @@ def test_containers_and_codecs_decode_in_software(
     assert s["frames_processed"] == 5
     dec = s["streams"][0]["decoder"]
     assert (dec["codec"], dec["element"], dec["hardware"]) == (codec, decoder, False)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "test://ball ! filesink location={x} videotestsrc",
+        "test://ball ! filesrc location={secret} ! filesink location={x} videotestsrc",
+    ],
+)
+def test_test_source_text_cannot_inject_pipeline_elements(tmp_path, source):
+    """``run 'test://ball ! filesink location=X videotestsrc'`` exited 0 and wrote X (the
+    pattern was pasted into the pipeline description): now a one-line error, exit 2, and
+    nothing written."""
+    x, secret = tmp_path / "X", tmp_path / "secret.txt"
+    secret.write_text("private")
+    r = subprocess.run(
+        [sys.executable, "-m", "edgevision", "run", source.format(x=x, secret=secret),
+         "--model", "yolov5n", "--out", str(tmp_path / "o.mp4")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "unknown test pattern" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not x.exists() and not (tmp_path / "o.mp4").exists()

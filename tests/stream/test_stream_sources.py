@@ -42,6 +42,16 @@ def test_kinds(tmp_path):
         ("v4l2:///dev/video99", DataError, "camera not found"),
         ("http://example.com/x.mp4", StreamError, "unsupported source"),
         ("test://ball?speed=3", StreamError, "unknown parameter"),
+        # the pattern and values are pasted into a pipeline description: only plain values
+        ("test://ball ! filesink location=X videotestsrc", StreamError, "unknown test pattern"),
+        ("test://ball%20!%20filesink%20location=X", StreamError, "unknown test pattern"),
+        ("test://balls", StreamError, "unknown test pattern"),
+        ("test://99", StreamError, "unknown test pattern"),
+        ("test://ball?fps=10%20!%20fakesink", StreamError, "fps must be"),
+        ("test://ball?fps=0", StreamError, "fps must be"),
+        ("test://ball?frames=x", StreamError, "frames must be"),
+        ("test://ball?frames=0", StreamError, "frames must be"),
+        ("test://ball?size=64x48x3", StreamError, "WIDTHxHEIGHT"),
         ("gst:", StreamError, "empty pipeline fragment"),
         ("csi://front", StreamError, "sensor number"),
     ],
@@ -51,6 +61,12 @@ def test_bad_sources(tmp_path, text, err, match):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(err, match=match):
         parse_source(text.format(tmp=tmp_path))
+
+
+def test_test_sources_take_every_videotestsrc_pattern_by_name_or_index():
+    assert parse_source("test://smpte-rp-219").location == "smpte-rp-219"
+    assert parse_source("test://18?frames=-1").location == "18"
+    assert parse_source("test://").location == "smpte"
 
 
 def test_folder_source_reads_every_image_suffix_the_datasets_read(tmp_path):

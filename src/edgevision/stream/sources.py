@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -87,6 +88,33 @@ class SourceSpec:
         return self.kind in LIVE_KINDS
 
 
+TEST_PATTERNS: tuple[str, ...] = (
+    "smpte", "snow", "black", "white", "red", "green", "blue", "checkers-1", "checkers-2",
+    "checkers-4", "checkers-8", "circular", "blink", "smpte75", "zone-plate", "gamut",
+    "chroma-zone-plate", "solid-color", "ball", "smpte100", "bar", "pinwheel", "spokes",
+    "gradient", "colors", "smpte-rp-219",
+)  # fmt: skip
+"""``videotestsrc``'s ``pattern`` values (GStreamer 1.22); ``test://`` accepts these names
+(or their index) only: the pattern is pasted into a pipeline description, so anything else
+(``!``, spaces, quotes: a second element) is refused, never parsed."""
+
+
+def _check_test_source(text: str, pattern: str, params: dict[str, str]) -> None:
+    """Refuse a ``test://`` source whose pattern or parameters are not plain values."""
+    if pattern not in TEST_PATTERNS and not (
+        re.fullmatch(r"[0-9]{1,2}", pattern) and int(pattern) < len(TEST_PATTERNS)
+    ):
+        raise StreamError(
+            f"{text}: unknown test pattern {pattern!r} (choose from {', '.join(TEST_PATTERNS)})"
+        )
+    fps, frames = params.get("fps", "30"), params.get("frames", "-1")
+    if not re.fullmatch(r"[0-9]{1,4}", fps) or int(fps) <= 0:
+        raise StreamError(f"{text}: fps must be a positive integer, got {fps!r}")
+    if not re.fullmatch(r"-1|[0-9]{1,9}", frames) or int(frames) == 0:
+        raise StreamError(f"{text}: frames must be a positive integer (or -1), got {frames!r}")
+    parse_wh(params.get("size", "640x480"), text)
+
+
 def parse_source(text: str) -> SourceSpec:
     """Classify a SOURCE argument and check what can be checked without opening it.
 
@@ -110,6 +138,7 @@ def parse_source(text: str) -> SourceSpec:
         bad = set(params) - {"size", "fps", "frames"}
         if bad:
             raise StreamError(f"{text}: unknown parameter(s) {sorted(bad)} (size, fps, frames)")
+        _check_test_source(text, pattern, params)
         return SourceSpec(text, "test", pattern, params)
     if t.startswith("v4l2://"):
         dev = t[len("v4l2://") :] or "/dev/video0"

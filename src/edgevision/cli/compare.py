@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+
+from edgevision.cli.common import add_command, command_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="FP32 vs QAT vs static/dynamic PTQ for segmentation models: tables + plot",
-        description=(
-            "For each checkpoint, make the FP32, QAT, static-PTQ and dynamic-PTQ ONNX models "
-            "(cached under --work, reused when the checkpoint and recipe are unchanged), "
-            "measure them alternately in fresh ONNX Runtime processes (latency, FPS, peak "
-            "RSS, size, mIoU on --data --split) and write the mIoU/size/FPS table and the "
-            "change-vs-FP32 table with a PNG (mIoU vs FPS) to --md."
-        ),
-    )
+    p = add_command(sub, "compare", run)
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=".pt/.safetensors files")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument("--split", default="val", help="split scored for mIoU (default: val)")
@@ -61,10 +52,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip timing the torch eager reference (logits upsampled, then argmax)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """FP32 vs QAT vs static/dynamic PTQ for segmentation models: tables + plot.
+
+    For each checkpoint, make the FP32, QAT, static-PTQ and dynamic-PTQ ONNX models (cached
+    under --work, reused when the checkpoint and recipe are unchanged), measure them
+    alternately in fresh ONNX Runtime processes (latency, FPS, peak RSS, size, mIoU on --data
+    --split) and write the mIoU/size/FPS table and the change-vs-FP32 table with a PNG (mIoU
+    vs FPS) to --md.
+    """
     from dataclasses import asdict
 
     from edgevision.config import parse_size
@@ -91,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         reference=not args.no_reference,
     )
-    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    command = command_line(args)
     comps = compare_modes(
         args.checkpoints,
         args.data,

@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 
-_DESCRIPTION = """\
-Quantize a checkpoint, registry name or FP32 .onnx (with edgevision metadata) to INT8 with
-ONNX Runtime's quantization tooling. The output .onnx keeps the model's spec (classes, input
-size, mean/std ...) and records the quantization (mode, method, calibration size, precision
-per component) in its metadata.
-
-modes:
-  static   calibrated INT8 in QDQ form (needs --calib-data). Default types: U8 activations,
-           S8 weights: x86 integer kernels (AVX2 / AVX-512 VNNI) multiply u8 x s8 natively,
-           S8 activations take a slower path; choose s8/s8 for ARM, GPUs and TensorRT.
-  dynamic  INT8 weights, activations quantized at run time. Its latency is measured against
-           FP32 and a warning is printed when it is slower (usual for conv nets on CPU).
-  qat      fine-tune a checkpoint with fake quantization (BN folded, U8 activations, S8
-           per-channel weights) on --train-data, then export QDQ ONNX (ORT runs QLinearConv).
-
-mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
-  the module prefixes the model declares (see 'edgevision models'), plus 'other' for the
-  nodes outside all of them (output Concat/Softmax glue). fp16 needs a GPU
-  provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
-
-analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
-  the metric's drop with --eval-data: mIoU, box AP or mask AP) when only they are
-  quantized, and proposes which components to keep in FP32 to stay within --max-drop.
-  --auto additionally times the candidates with the bench harness and writes the fastest
-  one within the budget to --out.
-"""
+from edgevision.cli.common import add_command, command_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "quantize",
-        help="INT8 quantization (static/dynamic PTQ, mixed precision, sensitivity, search)",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "quantize", run, raw=True)
     p.add_argument(
         "target",
         help="checkpoint (.pt/.safetensors), registry name, FP32 .onnx, or a YOLACT component "
@@ -97,14 +66,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-k", type=int, default=10, help="layers listed")
     g.add_argument("--no-layers", action="store_true", help="skip the per-layer analysis")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=run)
-
-
-def _command(args: argparse.Namespace) -> str:
-    return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
 
 
 def run(args: argparse.Namespace) -> int:
+    """INT8 quantization (static/dynamic PTQ, mixed precision, sensitivity, search).
+
+    Quantize a checkpoint, registry name or FP32 .onnx (with edgevision metadata) to
+    INT8 with ONNX Runtime's quantization tooling. The output .onnx keeps the model's spec
+    (classes, input size, mean/std ...) and records the quantization (mode, method,
+    calibration size, precision per component) in its metadata.
+
+    modes:
+      static   calibrated INT8 in QDQ form (needs --calib-data). Default types: U8 activations,
+               S8 weights: x86 integer kernels (AVX2 / AVX-512 VNNI) multiply u8 x s8 natively,
+               S8 activations take a slower path; choose s8/s8 for ARM, GPUs and TensorRT.
+      dynamic  INT8 weights, activations quantized at run time. Its latency is measured against
+               FP32 and a warning is printed when it is slower (usual for conv nets on CPU).
+      qat      fine-tune a checkpoint with fake quantization (BN folded, U8 activations, S8
+               per-channel weights) on --train-data, then export QDQ ONNX (ORT runs QLinearConv).
+
+    mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
+      the module prefixes the model declares (see 'edgevision models'), plus 'other' for the
+      nodes outside all of them (output Concat/Softmax glue). fp16 needs a GPU
+      provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
+
+    analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
+      the metric's drop with --eval-data: mIoU, box AP or mask AP) when only they are
+      quantized, and proposes which components to keep in FP32 to stay within --max-drop.
+      --auto additionally times the candidates with the bench harness and writes the fastest
+      one within the budget to --out.
+    """
     from edgevision.config import parse_precision, parse_size
     from edgevision.errors import ConfigError
     from edgevision.io import write_json_atomic
@@ -169,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     for w in res.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     if args.report:
-        write_report(res, args.report, command=_command(args))
+        write_report(res, args.report, command=command_line(args))
         print(f"wrote {args.report}")
     if args.json:
         write_json_atomic(args.json, _finite(res.to_dict()))
@@ -273,7 +264,7 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         bench_runs=args.runs,
         progress=progress,
     )
-    print(markdown(rep, command=_command(args)))
+    print(markdown(rep, command=command_line(args)))
     if args.auto and rep.chosen is not None:
         c = rep.chosen
         print(
@@ -281,7 +272,7 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
             + (f"; wrote {args.out}" if args.out else "")
         )
     if args.report:
-        write_report(rep, args.report, _command(args))
+        write_report(rep, args.report, command_line(args))
         print(f"wrote {args.report}")
     if args.json:
         write_json_atomic(args.json, _finite(rep.to_dict()))

@@ -48,21 +48,19 @@ class ModelFileError(EdgeVisionError):
 
 def require_file(path: object, what: str = "file") -> None:
     """Raise :class:`DataError` naming ``path`` if it does not exist or is not a file."""
-    from pathlib import Path
-
-    p = Path(str(path))
-    if not p.exists():
-        raise DataError(f"{what} not found: {p}")
-    if not p.is_file():
-        raise DataError(f"{what} is not a file: {p}")
+    _require(path, what, "file")
 
 
 def require_dir(path: object, what: str = "folder") -> None:
     """Raise :class:`DataError` naming ``path`` if it does not exist or is not a directory."""
+    _require(path, what, "folder")
+
+
+def _require(path: object, what: str, kind: str) -> None:
     from pathlib import Path
 
     p = Path(str(path))
     if not p.exists():
         raise DataError(f"{what} not found: {p}")
-    if not p.is_dir():
-        raise DataError(f"{what} is not a folder: {p}")
+    if not (p.is_file() if kind == "file" else p.is_dir()):
+        raise DataError(f"{what} is not a {kind}: {p}")

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.data.markdown import markdown_table
 from edgevision.errors import DataError
 
 __all__ = [
@@ -167,15 +168,20 @@ def _readme(cfg: BoxDerivation, src: Path, stats: dict[str, Any], command: str) 
         f"components with solidity < {cfg.split_solidity} split by erosion (up to "
         f"{cfg.max_erode} steps) into cores, each pixel assigned to its nearest core.",
         "",
-        "| split | images | images without boxes | " + " | ".join(cfg.classes) + " | split blobs |",
-        "|---|---|---|" + "---|" * len(cfg.classes) + "---|",
+        *markdown_table(
+            ["split", "images", "images without boxes", *cfg.classes, "split blobs"],
+            (
+                [
+                    split,
+                    s["images"],
+                    s["empty"],
+                    *(s["per_class"][c] for c in cfg.classes),
+                    s["split"],
+                ]
+                for split, s in stats.items()
+            ),
+        ),
     ]
-    for split, s in stats.items():
-        lines.append(
-            f"| {split} | {s['images']} | {s['empty']} | "
-            + " | ".join(str(s["per_class"][c]) for c in cfg.classes)
-            + f" | {s['split']} |"
-        )
     lines += [
         "",
         "## Known imperfections",

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.data.markdown import markdown_table
 from edgevision.errors import ConfigError, DataError
 
 __all__ = [
@@ -510,6 +511,14 @@ def semantic_to_instances(
 
 
 def _readme(cfg: PseudoLabelConfig, src: Path, stats: dict[str, Any], command: str) -> str:
+    header = ["split", "images", "without instances", "instances", *cfg.classes]
+    header += ["from splits", "ignored px", "mean confidence"]
+    rows = [
+        [split, s["images"], s["empty"], s["instances"]]
+        + [s["per_class"][c] for c in cfg.classes]
+        + [s["from_splits"], f"{s['ignored_pct']:.1f} %", f"{s['mean_confidence']:.3f}"]
+        for split, s in stats.items()
+    ]
     lines = [
         "# Pseudo instance labels (from semantic masks)",
         "",
@@ -526,17 +535,8 @@ def _readme(cfg: PseudoLabelConfig, src: Path, stats: dict[str, Any], command: s
         + f"Ignore region: void, fragments, {cfg.boundary_px} px around outlines, "
         f"{cfg.split_band_px} px around split lines.",
         "",
-        "| split | images | without instances | instances | "
-        + " | ".join(cfg.classes)
-        + " | from splits | ignored px | mean confidence |",
-        "|---|---|---|---|" + "---|" * len(cfg.classes) + "---|---|---|",
+        *markdown_table(header, rows),
     ]
-    for split, s in stats.items():
-        lines.append(
-            f"| {split} | {s['images']} | {s['empty']} | {s['instances']} | "
-            + " | ".join(str(s["per_class"][c]) for c in cfg.classes)
-            + f" | {s['from_splits']} | {s['ignored_pct']:.1f} % | {s['mean_confidence']:.3f} |"
-        )
     lines += [
         "",
         "Known imperfections: touching objects without a neck between them stay one "

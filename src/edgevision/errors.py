@@ -46,6 +46,11 @@ class ModelFileError(EdgeVisionError):
     """A model file (ONNX, engine) is missing, not of the expected format, or lacks metadata."""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of ``e``'s message (its type name when it has none), for one-line errors."""
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
 def require_file(path: object, what: str = "file") -> None:
     """Raise :class:`DataError` naming ``path`` if it does not exist or is not a file."""
     _require(path, what, "file")

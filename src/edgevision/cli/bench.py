@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from edgevision.cli.common import add_command
+from edgevision.cli.common import add_command, pick
 
 DEFAULT_BLOCKS = 5
 
@@ -250,20 +250,23 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
 
     size = parse_size(args.input, "--input") if args.input else None
     cfg = BenchConfig(
-        backend=args.backend,
-        threads=args.threads,
         input_size=size,
-        batch=args.batch,
-        runs=args.runs,
-        warmup=args.warmup,
         providers=list(args.providers),
-        data=args.data,
-        split=args.split,
-        max_images=args.max_images,
-        trt_precision=args.trt_precision,
-        trt_layers=args.trt_layers,
-        calib_data=args.calib_data,
-        conf=args.conf,
+        **pick(
+            args,
+            "backend",
+            "threads",
+            "batch",
+            "runs",
+            "warmup",
+            "data",
+            "split",
+            "max_images",
+            "trt_precision",
+            "trt_layers",
+            "calib_data",
+            "conf",
+        ),
     )
     if args.data is not None and not Path(args.data).is_dir():
         from edgevision.errors import DataError

@@ -53,6 +53,11 @@ def add_overrides(p: Any, *flags: str, help: str, dest: str | None = None) -> No
     p.add_argument(*flags, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
+def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """``{name: args.name}``: the flags that pass unchanged to API parameters of their name."""
+    return {name: getattr(args, name) for name in names}
+
+
 def command_line(args: argparse.Namespace) -> str:
     """The command line as given (``edgevision ...``, shell-quoted), for run records."""
     return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgevision.cli.common import add_command, command_line
+from edgevision.cli.common import add_command, command_line, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,22 +72,25 @@ def run(args: argparse.Namespace) -> int:
 
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-        method=args.method,
-        calib_size=args.calib_size,
-        calib_split=args.calib_split,
-        qat_epochs=args.qat_epochs,
-        qat_lr=args.qat_lr,
-        qat_schedule=args.qat_schedule,
-        qat_freeze_observers=args.qat_freeze_observers,
-        qat_batch_size=args.qat_batch_size,
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
-        split=args.split,
-        eval_images=args.eval_images,
-        threads=args.threads,
-        runs=args.runs,
-        blocks=args.blocks,
-        warmup=args.warmup,
         reference=not args.no_reference,
+        **pick(
+            args,
+            "method",
+            "calib_size",
+            "calib_split",
+            "qat_epochs",
+            "qat_lr",
+            "qat_schedule",
+            "qat_freeze_observers",
+            "qat_batch_size",
+            "split",
+            "eval_images",
+            "threads",
+            "runs",
+            "blocks",
+            "warmup",
+        ),
     )
     command = command_line(args)
     comps = compare_modes(

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from edgevision.cli.common import add_command, add_group, add_overrides, command_line
+from edgevision.cli.common import add_command, add_group, add_overrides, command_line, pick
 
 
 def register(subparsers: Any) -> None:
@@ -462,12 +462,8 @@ def run_semantic_to_instances(args: argparse.Namespace) -> int:
         raise ConfigError("--max-images must be >= 0")
     cfg = PseudoLabelConfig(
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
-        min_area=args.min_area,
         split=not args.no_split,
-        min_peak=args.min_peak,
-        neck_ratio=args.neck_ratio,
-        boundary_px=args.boundary_px,
-        split_band_px=args.split_band_px,
+        **pick(args, "min_area", "min_peak", "neck_ratio", "boundary_px", "split_band_px"),
     )
     stats = semantic_to_instances(
         args.data,

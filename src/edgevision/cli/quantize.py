@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from edgevision.cli.common import add_command, command_line
+from edgevision.cli.common import add_command, command_line, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from edgevision.config import parse_precision, parse_size
     from edgevision.errors import ConfigError
-    from edgevision.io import write_json_atomic
+    from edgevision.io import json_safe, write_json_atomic
     from edgevision.quantize.config import QuantConfig
 
     precision: dict[str, str] = {}
@@ -110,18 +109,21 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
     cfg = QuantConfig(
-        mode=args.mode,
-        method=args.method,
-        calib_size=args.calib_size,
-        calib_split=args.calib_split,
-        percentile=args.percentile,
         per_channel=not args.per_tensor,
-        activation_type=args.activation_type,
-        weight_type=args.weight_type,
-        reduce_range=args.reduce_range,
         precision=precision,
         default_precision=default,  # type: ignore[arg-type]
         preprocess=not args.no_preprocess,
+        **pick(
+            args,
+            "mode",
+            "method",
+            "calib_size",
+            "calib_split",
+            "percentile",
+            "activation_type",
+            "weight_type",
+            "reduce_range",
+        ),
     )
     size = parse_size(args.input, "--input") if args.input else None
     progress = not args.quiet
@@ -163,13 +165,13 @@ def run(args: argparse.Namespace) -> int:
         write_report(res, args.report, command=command_line(args))
         print(f"wrote {args.report}")
     if args.json:
-        write_json_atomic(args.json, _finite(res.to_dict()))
+        write_json_atomic(args.json, json_safe(res.to_dict()))
     return 0
 
 
 def _qat(args: argparse.Namespace, cfg: object, progress: bool) -> int:
     from edgevision.errors import ConfigError
-    from edgevision.io import write_json_atomic
+    from edgevision.io import json_safe, write_json_atomic
     from edgevision.quantize.qat import QATConfig, quantize_qat
 
     data = args.train_data or args.calib_data
@@ -183,19 +185,15 @@ def _qat(args: argparse.Namespace, cfg: object, progress: bool) -> int:
         data,
         cfg,  # type: ignore[arg-type]
         QATConfig(
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
             split=args.train_split,
-            schedule=args.schedule,
-            freeze_observers=args.freeze_observers,
+            **pick(args, "epochs", "lr", "batch_size", "schedule", "freeze_observers"),
         ),
         check_images=args.check_images,
         progress=progress,
     )
     _print_result(res, args)
     if args.json:
-        write_json_atomic(args.json, _finite(res.to_dict()))
+        write_json_atomic(args.json, json_safe(res.to_dict()))
     return 0
 
 
@@ -221,20 +219,9 @@ def _print_result(res: object, args: argparse.Namespace) -> None:
         )
 
 
-def _finite(x: object) -> object:
-    """JSON-safe copy: inf/nan floats become strings."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
 def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool) -> int:
     from edgevision.errors import ConfigError
-    from edgevision.io import write_json_atomic
+    from edgevision.io import json_safe, write_json_atomic
     from edgevision.quantize.sensitivity import analyze
     from edgevision.reports.sensitivity import markdown, write_report
 
@@ -250,19 +237,22 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         args.target,
         args.calib_data,
         cfg,  # type: ignore[arg-type]
-        eval_data=args.eval_data,
-        eval_split=args.eval_split,
-        eval_images=args.eval_images,
-        max_drop=args.max_drop,
-        top_k=args.top_k,
         layers=not args.no_layers,
         input_size=size,  # type: ignore[arg-type]
-        check_images=args.check_images,
-        threads=args.threads,
-        auto=args.auto,
         out=args.out if args.auto else None,
         bench_runs=args.runs,
         progress=progress,
+        **pick(
+            args,
+            "eval_data",
+            "eval_split",
+            "eval_images",
+            "max_drop",
+            "top_k",
+            "check_images",
+            "threads",
+            "auto",
+        ),
     )
     print(markdown(rep, command=command_line(args)))
     if args.auto and rep.chosen is not None:
@@ -275,7 +265,7 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         write_report(rep, args.report, command_line(args))
         print(f"wrote {args.report}")
     if args.json:
-        write_json_atomic(args.json, _finite(rep.to_dict()))
+        write_json_atomic(args.json, json_safe(rep.to_dict()))
     return 0
 
 
@@ -296,13 +286,9 @@ def _components(
         args.target,
         args.out,
         precision,
-        calib_data=args.calib_data,
-        calib_size=args.calib_size,
-        calib_split=args.calib_split,
-        method=args.method,
         default=default,
-        threads=args.threads,
         progress=progress,
+        **pick(args, "calib_data", "calib_size", "calib_split", "method", "threads"),
     )
     print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in done.items()))
     return 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgevision.cli.common import add_command, add_group, add_overrides, command_line, print_wrote
+from edgevision.cli.common import (
+    add_command,
+    add_group,
+    add_overrides,
+    command_line,
+    pick,
+    print_wrote,
+)
 from edgevision.reports.common import DATASET_FIGURES
 
 
@@ -152,18 +159,12 @@ def run_segmentation(args: argparse.Namespace) -> int:
     require_dir(args.data, "dataset folder")
     files = segmentation_report(
         args.weights,
-        data=args.data,
-        split=args.split,
-        out=args.out,
         input_size=parse_size(args.input, "--input"),
-        threads=args.threads,
-        runs=args.runs,
-        warmup=args.warmup,
-        blocks=args.blocks,
-        grid=args.grid,
-        figures=args.figures,
         command=command_line(args),
         progress=sys.stderr.isatty(),
+        **pick(
+            args, "data", "split", "out", "threads", "runs", "warmup", "blocks", "grid", "figures"
+        ),
     )
     return print_wrote(files)
 
@@ -181,14 +182,10 @@ def run_ablation(args: argparse.Namespace) -> int:
     files = ablation_report(
         args.weights,
         labels=[s.strip() for s in args.labels.split(",") if s.strip()],
-        data=args.data,
-        split=args.split,
-        train_split=args.train_split,
-        out=args.out,
         rare=[s.strip() for s in args.rare.split(",") if s.strip()],
-        threads=args.threads,
         command=command_line(args),
         progress=sys.stderr.isatty(),
+        **pick(args, "data", "split", "train_split", "out", "threads"),
     )
     return print_wrote(files)
 
@@ -228,11 +225,8 @@ def run_weak(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise ConfigError("--rounds must be >= 1 (stage (d) is the self-training)")
     cfg = InstanceTrainConfig(
-        model=args.model,
         input_size=parse_size(args.input, "--input"),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        **pick(args, "model", "epochs", "batch_size", "lr"),
     )
     cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
     files = weak_report(
@@ -267,12 +261,8 @@ def run_calibration(args: argparse.Namespace) -> int:
         args.data,
         sizes=sizes,
         methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-        calib_split=args.calib_split,
-        split=args.split,
-        eval_images=args.eval_images,
-        threads=args.threads,
-        work=args.work,
         progress=sys.stderr.isatty(),
+        **pick(args, "calib_split", "split", "eval_images", "threads", "work"),
     )
     return print_wrote(write_sweep_page(sweep, args.out, command=command_line(args)))
 
@@ -292,14 +282,8 @@ def run_streaming(args: argparse.Namespace) -> int:
         raise ConfigError("--long-frames must be >= 100, --live-fps >= 1, --live-seconds > 0")
     out = streaming_report(
         args.model,
-        out=args.out,
-        work=args.work,
-        threads=args.threads,
-        live_fps=args.live_fps,
-        live_seconds=args.live_seconds,
-        long_frames=args.long_frames,
-        video=args.video,
         command=command_line(args),
+        **pick(args, "out", "work", "threads", "live_fps", "live_seconds", "long_frames", "video"),
     )
     print(f"wrote {out}")
     return 0
@@ -334,18 +318,21 @@ def run_instance(args: argparse.Namespace) -> int:
     files = instance_report(
         args.checkpoint,
         args.data,
-        out=args.out,
-        work=args.work,
-        split=args.split,
-        calib_split=args.calib_split,
-        calib_size=args.calib_size,
-        keyframes=args.keyframes,
         intervals=intervals,
-        motion_data=args.motion_data,
-        threads=args.threads,
-        rounds=args.rounds,
-        max_frames=args.max_frames,
         command=command_line(args),
+        **pick(
+            args,
+            "out",
+            "work",
+            "split",
+            "calib_split",
+            "calib_size",
+            "keyframes",
+            "motion_data",
+            "threads",
+            "rounds",
+            "max_frames",
+        ),
     )
     return print_wrote(files)
 
@@ -379,14 +366,10 @@ def run_detection_speed(args: argparse.Namespace) -> int:
     require_dir(args.data, "dataset folder")
     res = detection_speed_report(
         args.weights,
-        data=args.data,
-        out=args.out,
-        work=args.work,
         input_size=parse_size(args.input, "--input"),
-        runs=args.runs,
-        blocks=args.blocks,
         evaluate_ap=not args.no_eval,
         command=command_line(args),
+        **pick(args, "data", "out", "work", "runs", "blocks"),
     )
     print(
         f"wrote {args.out}: INT8 e2e {res['ratio_vs_ref_e2e']:.2f}x the reference's e2e FPS "

@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import Any
 
-from edgevision.cli.common import add_command
+from edgevision.cli.common import add_command, pick
 
 SOURCES_HELP = """\
 SOURCE forms:
@@ -187,10 +187,6 @@ def run(args: argparse.Namespace) -> int:
     size = parse_wh(args.size, "--size") if args.size else None
     cfg = RunConfig(
         sources=list(args.sources),
-        model=args.model,
-        out=args.out,
-        meta=args.meta,
-        summary=args.summary,
         source=SourceOptions(
             size=size,
             decoder=args.decoder,
@@ -204,15 +200,22 @@ def run(args: argparse.Namespace) -> int:
             reconnect=not args.no_reconnect,
             reconnect_timeout=args.reconnect_timeout,
         ),
-        engine=args.engine,
-        threads=args.threads,
-        batch=args.batch,
-        video=args.video,
-        keyframes=args.keyframes,
-        propagate=args.propagate,
-        duration=args.duration,
-        fps=args.fps,
-        conf=args.conf,
+        **pick(
+            args,
+            "model",
+            "out",
+            "meta",
+            "summary",
+            "engine",
+            "threads",
+            "batch",
+            "video",
+            "keyframes",
+            "propagate",
+            "duration",
+            "fps",
+            "conf",
+        ),
     )
     summary = _run_until_signal(lambda: run_stream(cfg, progress=not args.no_progress))
     _print_summary(summary)

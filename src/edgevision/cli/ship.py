@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgevision.cli.common import add_command
+from edgevision.cli.common import add_command, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,14 +45,8 @@ def run(args: argparse.Namespace) -> int:
     res = ship(
         args.run,
         args.name,
-        data=args.data,
-        split=args.split,
-        weights_dir=args.weights_dir,
-        which=args.which,
-        data_label=args.data_label,
-        notes=args.notes,
-        threads=args.threads,
         progress=sys.stderr.isatty(),
+        **pick(args, "data", "split", "weights_dir", "which", "data_label", "notes", "threads"),
     )
     m = res.card["metrics"]
     if m.get("miou") is not None:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from edgevision.cli.common import add_command, command_line
+from edgevision.cli.common import add_command, command_line, pick
 from edgevision.tasks import get_task
 
 
@@ -182,12 +182,9 @@ def run(args: argparse.Namespace) -> int:
         model,
         args.data,
         tuple(modes),
-        rounds=args.rounds,
-        split=args.split,
         reuse_protos=args.warp_protos,
-        propagate=args.propagate,
-        max_frames=args.max_frames,
         conf_threshold=args.conf,
+        **pick(args, "rounds", "split", "propagate", "max_frames"),
     )
     base = runs[0].ms_per_frame
     lines = [

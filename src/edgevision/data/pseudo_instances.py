@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.data.markdown import markdown_table
+from edgevision.data.semantic import class_components
 from edgevision.errors import ConfigError, DataError
 
 __all__ = [
@@ -285,34 +286,24 @@ def image_pseudo_instances(
     if ignore_index is not None:
         ignore |= label == ignore_index
     out: list[PseudoInstance] = []
-    for k, sid in enumerate(class_ids):
-        m = (label == sid).astype(np.uint8)
-        if not m.any():
+    for k, (x, y, w, h), area, comp in class_components(label, class_ids):
+        if area < cfg.min_area:
+            ignore[y : y + h, x : x + w] |= comp
             continue
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-        for j in range(1, n):
-            x, y, w, h = (int(v) for v in stats[j, :4])
-            comp = lab[y : y + h, x : x + w] == j
-            area = int(stats[j, cv2.CC_STAT_AREA])
-            if area < cfg.min_area:
-                ignore[y : y + h, x : x + w] |= comp
-                continue
-            parts, confs, lines = component_instances(comp, cfg)
-            if len(parts) > 1 and cfg.split_band_px > 0:
-                band = cv2.dilate(
-                    lines.astype(np.uint8),
-                    np.ones((2 * cfg.split_band_px + 1,) * 2, np.uint8),
-                )
-                ignore[y : y + h, x : x + w] |= (band > 0) & comp
-            for part, sc in zip(parts, confs):
-                full = np.zeros(label.shape, bool)
-                full[y : y + h, x : x + w] = part
-                size = min(1.0, float(part.sum()) / (4.0 * cfg.min_area))
-                out.append(
-                    PseudoInstance(
-                        full, k, float(np.clip(size * sc, 0.05, 1.0)), split=len(parts) > 1
-                    )
-                )
+        parts, confs, lines = component_instances(comp, cfg)
+        if len(parts) > 1 and cfg.split_band_px > 0:
+            band = cv2.dilate(
+                lines.astype(np.uint8),
+                np.ones((2 * cfg.split_band_px + 1,) * 2, np.uint8),
+            )
+            ignore[y : y + h, x : x + w] |= (band > 0) & comp
+        for part, sc in zip(parts, confs):
+            full = np.zeros(label.shape, bool)
+            full[y : y + h, x : x + w] = part
+            size = min(1.0, float(part.sum()) / (4.0 * cfg.min_area))
+            out.append(
+                PseudoInstance(full, k, float(np.clip(size * sc, 0.05, 1.0)), split=len(parts) > 1)
+            )
     if cfg.boundary_px > 0:
         for inst in out:
             ignore |= _band(inst.mask, cfg.boundary_px)

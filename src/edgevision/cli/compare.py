@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from edgevision.cli.common import add_command, command_line, pick
+from edgevision.cli.quantize import add_qat_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,17 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calib-size", type=int, default=100, help="calibration images")
     p.add_argument("--calib-split", default="train", help="calibration / QAT split")
-    p.add_argument("--qat-epochs", type=int, default=1)
-    p.add_argument("--qat-lr", type=float, default=1e-3)
-    p.add_argument("--qat-schedule", choices=("constant", "cosine"), default="constant")
-    p.add_argument(
-        "--qat-freeze-observers",
-        type=int,
-        default=0,
-        metavar="N",
-        help="freeze the QAT quantization ranges after N epochs (0: never)",
-    )
-    p.add_argument("--qat-batch-size", type=int, default=8)
+    add_qat_options(p, prefix="qat-")
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
     p.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
     p.add_argument("--threads", type=int, default=2)

@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     _register_semantic_to_instances(sub)
 
 
+def _add_dataset(p: Any, help_dir: str) -> None:
+    """The dataset folder ``DIR`` and ``--split`` that ``info`` and ``stats`` read."""
+    p.add_argument("dir", type=Path, help=help_dir)
+    p.add_argument("--split", default="train", help="split name (default train)")
+
+
 # ------------------------------------------------------------------------------------------
 # synth
 # ------------------------------------------------------------------------------------------
@@ -41,41 +47,14 @@ def _register_synth(sub: Any) -> None:
     p = add_command(sub, "synth", run_synth)
     p.add_argument("--out", required=True, type=Path, help="output folder (absent or empty)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"RNG seed (default {d.seed})")
-    p.add_argument(
-        "--images",
-        type=int,
-        default=d.train_images,
-        metavar="N",
-        help=f"train images (default {d.train_images})",
-    )
-    p.add_argument(
-        "--val-images",
-        type=int,
-        default=None,
-        metavar="N",
-        help="val images (default: a quarter of --images, at least 1)",
-    )
-    p.add_argument(
-        "--videos",
-        type=int,
-        default=d.train_videos,
-        metavar="N",
-        help=f"train videos (default {d.train_videos})",
-    )
-    p.add_argument(
-        "--val-videos",
-        type=int,
-        default=None,
-        metavar="N",
-        help="val videos (default: half of --videos, at least 1)",
-    )
-    p.add_argument(
-        "--frames",
-        type=int,
-        default=d.frames,
-        metavar="N",
-        help=f"frames per video (default {d.frames})",
-    )
+    for flag, default, text in (
+        ("--images", d.train_images, f"train images (default {d.train_images})"),
+        ("--val-images", None, "val images (default: a quarter of --images, at least 1)"),
+        ("--videos", d.train_videos, f"train videos (default {d.train_videos})"),
+        ("--val-videos", None, "val videos (default: half of --videos, at least 1)"),
+        ("--frames", d.frames, f"frames per video (default {d.frames})"),
+    ):
+        p.add_argument(flag, type=int, default=default, metavar="N", help=text)
     p.add_argument(
         "--size",
         default=f"{d.image_size[0]}x{d.image_size[1]}",
@@ -155,8 +134,7 @@ def run_synth(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------
 def _register_info(sub: Any) -> None:
     p = add_command(sub, "info", run_info)
-    p.add_argument("dir", type=Path, help="dataset folder")
-    p.add_argument("--split", default="train", help="split name (default train)")
+    _add_dataset(p, "dataset folder")
     p.add_argument(
         "--no-pixels",
         action="store_true",
@@ -225,8 +203,7 @@ def _register_stats(sub: Any) -> None:
     from edgevision.losses.class_balanced import DEFAULT_BETA, DEFAULT_UNIT, UNITS
 
     p = add_command(sub, "stats", run_stats)
-    p.add_argument("dir", type=Path, help="dataset folder (edgevision layout)")
-    p.add_argument("--split", default="train", help="split name (default train)")
+    _add_dataset(p, "dataset folder (edgevision layout)")
     p.add_argument(
         "--unit",
         choices=UNITS,

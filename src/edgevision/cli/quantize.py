@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from edgevision.cli.common import add_command, command_line, pick
 
@@ -39,17 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
     t = p.add_argument_group("quantization-aware training (--mode qat)")
     t.add_argument("--train-data", metavar="DIR", help="dataset folder (edgevision layout)")
-    t.add_argument("--epochs", type=int, default=1)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
-    t.add_argument(
-        "--freeze-observers",
-        type=int,
-        default=0,
-        metavar="N",
-        help="freeze the quantization ranges after N epochs (0: never)",
-    )
-    t.add_argument("--batch-size", type=int, default=8)
+    add_qat_options(t)
     t.add_argument("--train-split", default="train")
     g = p.add_argument_group("sensitivity analysis and search")
     g.add_argument("--analyze", action="store_true", help="per-component/per-layer sensitivity")
@@ -65,6 +56,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-k", type=int, default=10, help="layers listed")
     g.add_argument("--no-layers", action="store_true", help="skip the per-layer analysis")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_qat_options(p: Any, prefix: str = "") -> None:
+    """The QAT fine-tuning options ``--epochs``, ``--lr``, ``--schedule``,
+    ``--freeze-observers`` and ``--batch-size`` (``--qat-epochs`` ... with ``prefix="qat-"``,
+    as ``edgevision compare`` names them)."""
+    ranges = "QAT quantization ranges" if prefix else "quantization ranges"
+    p.add_argument(f"--{prefix}epochs", type=int, default=1)
+    p.add_argument(f"--{prefix}lr", type=float, default=1e-3)
+    p.add_argument(f"--{prefix}schedule", choices=("constant", "cosine"), default="constant")
+    p.add_argument(
+        f"--{prefix}freeze-observers",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"freeze the {ranges} after N epochs (0: never)",
+    )
+    p.add_argument(f"--{prefix}batch-size", type=int, default=8)
 
 
 def run(args: argparse.Namespace) -> int:

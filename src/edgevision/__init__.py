@@ -10,29 +10,18 @@ from edgevision._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_EXPORTS: dict[str, str] = {
+_EXPORTS = {
     # core contracts
-    "ModelSpec": "edgevision.config",
-    "ExportConfig": "edgevision.config",
-    "BenchConfig": "edgevision.config",
-    "apply_overrides": "edgevision.config",
-    "register_model": "edgevision.registry",
-    "create_model": "edgevision.registry",
-    "list_models": "edgevision.registry",
-    "Detections": "edgevision.results",
-    "InstanceMasks": "edgevision.results",
-    "SemanticMask": "edgevision.results",
-    "EdgeVisionError": "edgevision.errors",
+    "edgevision.config": ("ModelSpec", "ExportConfig", "BenchConfig", "apply_overrides"),
+    "edgevision.registry": ("register_model", "create_model", "list_models"),
+    "edgevision.results": ("Detections", "InstanceMasks", "SemanticMask"),
+    "edgevision.errors": ("EdgeVisionError",),
     # build flow
-    "save_checkpoint": "edgevision.checkpoint",
-    "load_checkpoint": "edgevision.checkpoint",
-    "load_model": "edgevision.checkpoint",
-    "export_onnx": "edgevision.export",
+    "edgevision.checkpoint": ("save_checkpoint", "load_checkpoint", "load_model"),
+    "edgevision.export": ("export_onnx",),
     # run time
-    "load_engine": "edgevision.runtime",
-    "Predictor": "edgevision.runtime",
+    "edgevision.runtime": ("load_engine", "Predictor"),
 }
 
-__all__ = ["__version__", *_EXPORTS]
-
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=["__version__"])
+__all__ = __dir__()

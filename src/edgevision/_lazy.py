@@ -1,33 +1,47 @@
 """Lazy re-exports for package ``__init__`` modules (PEP 562).
 
-``__getattr__, __dir__ = lazy_exports(__name__, {"Name": "package.module", ...})`` makes
-``package.Name`` import ``package.module`` on first access, so importing a package stays
-cheap (no torch, no onnxruntime) until a name is used.
+``__getattr__, __dir__ = lazy_exports(__name__, {"package.module": ("Name", ...), ...})``
+makes ``package.Name`` import ``package.module`` on first access, so importing a package
+stays cheap (no torch, no onnxruntime) until a name is used.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+#: what a package re-exports: ``{module: (name, ...)}``, grouped by module; the flat form
+#: ``{name: module}`` is accepted too
+Exports = Mapping[str, tuple[str, ...]] | Mapping[str, str]
 
 
 def lazy_exports(
-    package: str, exports: dict[str, str], extra: Iterable[str] = ()
+    package: str, exports: Exports, extra: Iterable[str] = ()
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` re-exporting ``exports`` (name -> module).
+    """``(__getattr__, __dir__)`` for ``package`` re-exporting ``exports``.
 
-    ``extra`` lists eagerly defined public names to include in ``dir()``.
+    ``__dir__()`` lists the exported names and ``extra`` (eagerly defined public names),
+    sorted: a package's ``__all__``.
+
+    Raises:
+        ValueError: a name exported from two modules.
     """
-    public = sorted({*exports, *extra})
+    where: dict[str, str] = {}
+    for key, value in exports.items():
+        pairs = [(key, value)] if isinstance(value, str) else [(name, key) for name in value]
+        for name, module in pairs:
+            if where.setdefault(name, module) != module:
+                raise ValueError(f"{package}: {name!r} exported from {where[name]} and {module}")
+    public = sorted({*where, *extra})
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
+        module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(module), name)
 
     def __dir__() -> list[str]:
-        return public
+        return list(public)
 
     return __getattr__, __dir__

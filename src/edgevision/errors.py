@@ -46,23 +46,26 @@ class ModelFileError(EdgeVisionError):
     """A model file (ONNX, engine) is missing, not of the expected format, or lacks metadata."""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of ``e``'s message (its type name when it has none), for one-line errors."""
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
 def require_file(path: object, what: str = "file") -> None:
     """Raise :class:`DataError` naming ``path`` if it does not exist or is not a file."""
-    from pathlib import Path
-
-    p = Path(str(path))
-    if not p.exists():
-        raise DataError(f"{what} not found: {p}")
-    if not p.is_file():
-        raise DataError(f"{what} is not a file: {p}")
+    _require(path, what, "file")
 
 
 def require_dir(path: object, what: str = "folder") -> None:
     """Raise :class:`DataError` naming ``path`` if it does not exist or is not a directory."""
+    _require(path, what, "folder")
+
+
+def _require(path: object, what: str, kind: str) -> None:
     from pathlib import Path
 
     p = Path(str(path))
     if not p.exists():
         raise DataError(f"{what} not found: {p}")
-    if not p.is_dir():
-        raise DataError(f"{what} is not a folder: {p}")
+    if not (p.is_file() if kind == "file" else p.is_dir()):
+        raise DataError(f"{what} is not a {kind}: {p}")

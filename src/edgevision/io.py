@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -67,6 +68,18 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | 
     write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
 
 
+def json_safe(x: Any) -> Any:
+    """A copy of ``x`` that strict JSON can hold (it has no inf/nan): non-finite floats become
+    strings (``"inf"``, ``"nan"``), in nested dicts and lists too."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [json_safe(v) for v in x]
+    return x
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     import hashlib
@@ -86,13 +99,7 @@ def read_image(path: str | os.PathLike[str], *, color_order: str = "RGB") -> np.
     """
     import cv2
 
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"image not found: {p}")
-    buf = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    if img is None:
-        raise DataError(f"cannot decode image (corrupt or not an image): {p}")
+    img = _decode(path, cv2.IMREAD_COLOR, "image")
     if color_order == "RGB":
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif color_order != "BGR":
@@ -108,16 +115,29 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """
     import cv2
 
+    m = _decode(path, cv2.IMREAD_UNCHANGED, "mask")
+    if m.ndim != 2:
+        raise DataError(f"mask must be single-channel, got shape {m.shape}: {Path(path)}")
+    return m
+
+
+def _decode(path: str | os.PathLike[str], flags: int, what: str) -> np.ndarray:
+    """The file decoded by ``cv2.imdecode`` with ``flags``; ``what`` ("image", "mask") names
+    it in errors.
+
+    Raises:
+        DataError: the file is missing, unreadable, or not a decodable image.
+    """
+    import cv2
+
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"mask not found: {p}")
+        raise DataError(f"{what} not found: {p}")
     buf = np.fromfile(str(p), dtype=np.uint8)
-    m = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    if m is None:
-        raise DataError(f"cannot decode mask (corrupt or not an image): {p}")
-    if m.ndim != 2:
-        raise DataError(f"mask must be single-channel, got shape {m.shape}: {p}")
-    return m
+    img = cv2.imdecode(buf, flags) if buf.size else None
+    if img is None:
+        raise DataError(f"cannot decode {what} (corrupt or not an image): {p}")
+    return img
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, *, color_order: str = "RGB"):

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 from edgevision._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "BenchResult": "edgevision.bench.harness",
-    "WorkerError": "edgevision.bench.harness",
-    "benchmark": "edgevision.bench.harness",
-    "benchmark_many": "edgevision.bench.harness",
-    "load_results": "edgevision.bench.harness",
-    "FlopCount": "edgevision.bench.flops",
-    "onnx_flops": "edgevision.bench.flops",
-    "onnx_params": "edgevision.bench.flops",
-    "torch_flops": "edgevision.bench.flops",
-    "compare": "edgevision.bench.report",
-    "write_markdown": "edgevision.bench.report",
-    "plot": "edgevision.bench.report",
+_EXPORTS = {
+    "edgevision.bench.harness": (
+        "BenchResult",
+        "WorkerError",
+        "benchmark",
+        "benchmark_many",
+        "load_results",
+    ),
+    "edgevision.bench.flops": ("FlopCount", "onnx_flops", "onnx_params", "torch_flops"),
+    "edgevision.bench.report": ("compare", "write_markdown", "plot"),
 }
 
-__all__ = list(_EXPORTS)
-
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = __dir__()

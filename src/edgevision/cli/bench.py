@@ -17,31 +17,22 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from edgevision.cli.common import add_command, pick
+
 DEFAULT_BLOCKS = 5
+
+EXAMPLES = """\
+examples:
+  edgevision bench model.onnx --input 320x320 --runs 100 --json model.json
+  edgevision bench fp32.onnx int8.onnx --blocks 5 --json both.json
+  edgevision bench deeplabv3plus_mobilenetv2 --backend torch
+  edgevision bench model.onnx --data data/camvid --split val --max-images 50
+  edgevision bench --compare fp32.json int8.json --md table.md --plot plot.png
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="benchmark latency, FPS, memory, size, FLOPs (and accuracy) of models",
-        description=(
-            "Benchmark one or more models. Each is measured in a fresh subprocess (so peak RSS "
-            "is its own and no other session's threads compete); several targets are measured "
-            "alternately in blocks (A B C A B C ...) and their timings pooled, so ratios hold on a "
-            "noisy machine. Latency is engine.run alone on a fixed random input; the end-to-end "
-            "Predictor path is timed per stage too. With --compare, load saved JSON results and "
-            "write a comparison table and plot instead."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "examples:\n"
-            "  edgevision bench model.onnx --input 320x320 --runs 100 --json model.json\n"
-            "  edgevision bench fp32.onnx int8.onnx --blocks 5 --json both.json\n"
-            "  edgevision bench deeplabv3plus_mobilenetv2 --backend torch\n"
-            "  edgevision bench model.onnx --data data/camvid --split val --max-images 50\n"
-            "  edgevision bench --compare fp32.json int8.json --md table.md --plot plot.png"
-        ),
-    )
+    p = add_command(sub, "bench", run, raw=True, epilog=EXAMPLES)
     p.add_argument(
         "targets",
         nargs="*",
@@ -123,7 +114,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--plot", metavar="PNG", help="plot path (compare: default next to the first JSON)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
 
 
 #: (flag, attribute) pairs in the order the canonical command line lists them
@@ -204,6 +194,15 @@ def _print_table(results: list[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Benchmark latency, FPS, memory, size, FLOPs (and accuracy) of models.
+
+    Benchmark one or more models. Each is measured in a fresh subprocess (so peak RSS is its
+    own and no other session's threads compete); several targets are measured alternately in
+    blocks (A B C A B C ...) and their timings pooled, so ratios hold on a noisy machine.
+    Latency is engine.run alone on a fixed random input; the end-to-end Predictor path is
+    timed per stage too. With --compare, load saved JSON results and write a comparison table
+    and plot instead.
+    """
     import os
     import sys
 
@@ -251,20 +250,23 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
 
     size = parse_size(args.input, "--input") if args.input else None
     cfg = BenchConfig(
-        backend=args.backend,
-        threads=args.threads,
         input_size=size,
-        batch=args.batch,
-        runs=args.runs,
-        warmup=args.warmup,
         providers=list(args.providers),
-        data=args.data,
-        split=args.split,
-        max_images=args.max_images,
-        trt_precision=args.trt_precision,
-        trt_layers=args.trt_layers,
-        calib_data=args.calib_data,
-        conf=args.conf,
+        **pick(
+            args,
+            "backend",
+            "threads",
+            "batch",
+            "runs",
+            "warmup",
+            "data",
+            "split",
+            "max_images",
+            "trt_precision",
+            "trt_layers",
+            "calib_data",
+            "conf",
+        ),
     )
     if args.data is not None and not Path(args.data).is_dir():
         from edgevision.errors import DataError

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+
+from edgevision.cli.common import add_command, command_line, pick
+from edgevision.cli.quantize import add_qat_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="FP32 vs QAT vs static/dynamic PTQ for segmentation models: tables + plot",
-        description=(
-            "For each checkpoint, make the FP32, QAT, static-PTQ and dynamic-PTQ ONNX models "
-            "(cached under --work, reused when the checkpoint and recipe are unchanged), "
-            "measure them alternately in fresh ONNX Runtime processes (latency, FPS, peak "
-            "RSS, size, mIoU on --data --split) and write the mIoU/size/FPS table and the "
-            "change-vs-FP32 table with a PNG (mIoU vs FPS) to --md."
-        ),
-    )
+    p = add_command(sub, "compare", run)
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=".pt/.safetensors files")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument("--split", default="val", help="split scored for mIoU (default: val)")
@@ -35,17 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calib-size", type=int, default=100, help="calibration images")
     p.add_argument("--calib-split", default="train", help="calibration / QAT split")
-    p.add_argument("--qat-epochs", type=int, default=1)
-    p.add_argument("--qat-lr", type=float, default=1e-3)
-    p.add_argument("--qat-schedule", choices=("constant", "cosine"), default="constant")
-    p.add_argument(
-        "--qat-freeze-observers",
-        type=int,
-        default=0,
-        metavar="N",
-        help="freeze the QAT quantization ranges after N epochs (0: never)",
-    )
-    p.add_argument("--qat-batch-size", type=int, default=8)
+    add_qat_options(p, prefix="qat-")
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
     p.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
     p.add_argument("--threads", type=int, default=2)
@@ -61,10 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip timing the torch eager reference (logits upsampled, then argmax)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """FP32 vs QAT vs static/dynamic PTQ for segmentation models: tables + plot.
+
+    For each checkpoint, make the FP32, QAT, static-PTQ and dynamic-PTQ ONNX models (cached
+    under --work, reused when the checkpoint and recipe are unchanged), measure them
+    alternately in fresh ONNX Runtime processes (latency, FPS, peak RSS, size, mIoU on --data
+    --split) and write the mIoU/size/FPS table and the change-vs-FP32 table with a PNG (mIoU
+    vs FPS) to --md.
+    """
     from dataclasses import asdict
 
     from edgevision.config import parse_size
@@ -74,24 +63,27 @@ def run(args: argparse.Namespace) -> int:
 
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-        method=args.method,
-        calib_size=args.calib_size,
-        calib_split=args.calib_split,
-        qat_epochs=args.qat_epochs,
-        qat_lr=args.qat_lr,
-        qat_schedule=args.qat_schedule,
-        qat_freeze_observers=args.qat_freeze_observers,
-        qat_batch_size=args.qat_batch_size,
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
-        split=args.split,
-        eval_images=args.eval_images,
-        threads=args.threads,
-        runs=args.runs,
-        blocks=args.blocks,
-        warmup=args.warmup,
         reference=not args.no_reference,
+        **pick(
+            args,
+            "method",
+            "calib_size",
+            "calib_split",
+            "qat_epochs",
+            "qat_lr",
+            "qat_schedule",
+            "qat_freeze_observers",
+            "qat_batch_size",
+            "split",
+            "eval_images",
+            "threads",
+            "runs",
+            "blocks",
+            "warmup",
+        ),
     )
-    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    command = command_line(args)
     comps = compare_modes(
         args.checkpoints,
         args.data,

@@ -1,7 +1,9 @@
-"""``edgevision data``: dataset tools (``synth``, ``info``, ``stats``).
+"""``edgevision data``: dataset tools (``synth``, ``info``, ``stats``, ``camvid-boxes``,
+``semantic-to-instances``).
 
 More subcommands can be added with another ``_register_<name>(sub)`` function listed in
-:func:`register`; each sets ``func(args) -> int``.
+:func:`register`, adding its ``run_<name>(args) -> int`` with
+:func:`~edgevision.cli.common.add_command` (whose docstring is its help).
 """
 
 from __future__ import annotations
@@ -10,21 +12,29 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgevision.cli.common import add_command, add_group, add_overrides, command_line, pick
+
 
 def register(subparsers: Any) -> None:
     """Add ``data`` and its subcommands to the top-level ``subparsers``."""
-    parser = subparsers.add_parser(
+    sub = add_group(
+        subparsers,
         "data",
-        help="dataset tools: synthetic data, dataset info, class statistics",
+        help="Dataset tools: synthetic data, dataset info, class statistics.",
         description="Dataset tools. See 'edgevision data COMMAND --help'.",
+        dest="data_command",
     )
-    sub = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
-    sub.required = True
     _register_synth(sub)
     _register_info(sub)
     _register_stats(sub)
     _register_camvid_boxes(sub)
     _register_semantic_to_instances(sub)
+
+
+def _add_dataset(p: Any, help_dir: str) -> None:
+    """The dataset folder ``DIR`` and ``--split`` that ``info`` and ``stats`` read."""
+    p.add_argument("dir", type=Path, help=help_dir)
+    p.add_argument("--split", default="train", help="split name (default train)")
 
 
 # ------------------------------------------------------------------------------------------
@@ -34,65 +44,27 @@ def _register_synth(sub: Any) -> None:
     from edgevision.data.synth.config import SynthConfig
 
     d = SynthConfig()
-    p = sub.add_parser(
-        "synth",
-        help="generate a synthetic dataset of moving shapes (images, videos, exact flow)",
-        description=(
-            "Write a small synthetic dataset in the edgevision layout: still images with "
-            "semantic masks and COCO instances, and short videos with masks, YouTube-VIS "
-            "tracks and exact optical flow. Deterministic by --seed. Written into a temporary "
-            "folder and renamed at the end, so an interrupted run leaves nothing behind."
-        ),
-    )
+    p = add_command(sub, "synth", run_synth)
     p.add_argument("--out", required=True, type=Path, help="output folder (absent or empty)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"RNG seed (default {d.seed})")
-    p.add_argument(
-        "--images",
-        type=int,
-        default=d.train_images,
-        metavar="N",
-        help=f"train images (default {d.train_images})",
-    )
-    p.add_argument(
-        "--val-images",
-        type=int,
-        default=None,
-        metavar="N",
-        help="val images (default: a quarter of --images, at least 1)",
-    )
-    p.add_argument(
-        "--videos",
-        type=int,
-        default=d.train_videos,
-        metavar="N",
-        help=f"train videos (default {d.train_videos})",
-    )
-    p.add_argument(
-        "--val-videos",
-        type=int,
-        default=None,
-        metavar="N",
-        help="val videos (default: half of --videos, at least 1)",
-    )
-    p.add_argument(
-        "--frames",
-        type=int,
-        default=d.frames,
-        metavar="N",
-        help=f"frames per video (default {d.frames})",
-    )
+    for flag, default, text in (
+        ("--images", d.train_images, f"train images (default {d.train_images})"),
+        ("--val-images", None, "val images (default: a quarter of --images, at least 1)"),
+        ("--videos", d.train_videos, f"train videos (default {d.train_videos})"),
+        ("--val-videos", None, "val videos (default: half of --videos, at least 1)"),
+        ("--frames", d.frames, f"frames per video (default {d.frames})"),
+    ):
+        p.add_argument(flag, type=int, default=default, metavar="N", help=text)
     p.add_argument(
         "--size",
         default=f"{d.image_size[0]}x{d.image_size[1]}",
         metavar="HxW",
         help=f"image size (default {d.image_size[0]}x{d.image_size[1]})",
     )
-    p.add_argument(
+    add_overrides(
+        p,
         "--set",
         dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
         help="any other SynthConfig field, e.g. --set noise_std=2 --set "
         "flow_format=npy (repeatable)",
     )
@@ -102,7 +74,6 @@ def _register_synth(sub: Any) -> None:
         help="replace OUT if it is a dataset written by this generator",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_synth)
 
 
 def synth_config_from_args(args: argparse.Namespace) -> Any:
@@ -125,6 +96,13 @@ def synth_config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    """Generate a synthetic dataset of moving shapes (images, videos, exact flow).
+
+    Write a small synthetic dataset in the edgevision layout: still images with semantic masks
+    and COCO instances, and short videos with masks, YouTube-VIS tracks and exact optical flow.
+    Deterministic by --seed. Written into a temporary folder and renamed at the end, so an
+    interrupted run leaves nothing behind.
+    """
     from rich.console import Console
 
     from edgevision.data.synth import generate
@@ -155,26 +133,22 @@ def run_synth(args: argparse.Namespace) -> int:
 # info
 # ------------------------------------------------------------------------------------------
 def _register_info(sub: Any) -> None:
-    p = sub.add_parser(
-        "info",
-        help="summarise a dataset folder: images, class pixel counts, instances, videos",
-        description=(
-            "Print what a dataset folder in the edgevision layout holds for one split: the "
-            "number of images, pixels per class (reads every label), COCO instances per class "
-            "and YouTube-VIS videos/tracks when those files exist."
-        ),
-    )
-    p.add_argument("dir", type=Path, help="dataset folder")
-    p.add_argument("--split", default="train", help="split name (default train)")
+    p = add_command(sub, "info", run_info)
+    _add_dataset(p, "dataset folder")
     p.add_argument(
         "--no-pixels",
         action="store_true",
         help="skip counting pixels per class (faster on large sets)",
     )
-    p.set_defaults(func=run_info)
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """Summarise a dataset folder: images, class pixel counts, instances, videos.
+
+    Print what a dataset folder in the edgevision layout holds for one split: the number of
+    images, pixels per class (reads every label), COCO instances per class and YouTube-VIS
+    videos/tracks when those files exist.
+    """
     import numpy as np
     from rich.console import Console
     from rich.table import Table
@@ -228,19 +202,8 @@ def run_info(args: argparse.Namespace) -> int:
 def _register_stats(sub: Any) -> None:
     from edgevision.losses.class_balanced import DEFAULT_BETA, DEFAULT_UNIT, UNITS
 
-    p = sub.add_parser(
-        "stats",
-        help="class statistics of a split and class-balanced loss weights (effective number)",
-        description=(
-            "Count pixels per class and images containing each class over a whole split "
-            "(one pass over the labels, cached in $XDG_CACHE_HOME/edgevision or "
-            "~/.cache/edgevision, recounted when the files change) and print the "
-            "class-balanced weights w_c ~ (1-beta)/(1-beta^n_c) of Cui et al. 2019, "
-            "normalised to sum to the number of classes."
-        ),
-    )
-    p.add_argument("dir", type=Path, help="dataset folder (edgevision layout)")
-    p.add_argument("--split", default="train", help="split name (default train)")
+    p = add_command(sub, "stats", run_stats)
+    _add_dataset(p, "dataset folder (edgevision layout)")
     p.add_argument(
         "--unit",
         choices=UNITS,
@@ -260,10 +223,16 @@ def _register_stats(sub: Any) -> None:
         "--cache-dir", type=Path, default=None, metavar="DIR", help="cache folder for the counts"
     )
     p.add_argument("--no-cache", action="store_true", help="recount, read and write no cache")
-    p.set_defaults(func=run_stats)
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    """Class statistics of a split and class-balanced loss weights (effective number).
+
+    Count pixels per class and images containing each class over a whole split (one pass over
+    the labels, cached in $XDG_CACHE_HOME/edgevision or ~/.cache/edgevision, recounted when the
+    files change) and print the class-balanced weights w_c ~ (1-beta)/(1-beta^n_c) of Cui et
+    al. 2019, normalised to sum to the number of classes.
+    """
     import numpy as np
     from rich.console import Console
     from rich.table import Table
@@ -366,16 +335,7 @@ def run_stats(args: argparse.Namespace) -> int:
 # camvid-boxes
 # ------------------------------------------------------------------------------------------
 def _register_camvid_boxes(sub: Any) -> None:
-    p = sub.add_parser(
-        "camvid-boxes",
-        help="derive a COCO detection set (Car, Pedestrian, Bicyclist, SignSymbol) from CamVid",
-        description=(
-            "Boxes from connected components of the CamVid thing classes, small components "
-            "dropped, merged blobs split by erosion. Writes OUT/annotations/instances_SPLIT.json, "
-            "OUT/images/SPLIT/ (symlinks unless --copy) and OUT/README.md (counts and known "
-            "imperfections)."
-        ),
-    )
+    p = add_command(sub, "camvid-boxes", run_camvid_boxes)
     p.add_argument("camvid", type=Path, help="CamVid folder (e.g. ../shared/data/camvid)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
@@ -392,11 +352,16 @@ def _register_camvid_boxes(sub: Any) -> None:
     )
     p.add_argument("--copy", action="store_true", help="copy images instead of symlinking")
     p.add_argument("--max-images", type=int, default=0, help="first N images per split (0: all)")
-    p.set_defaults(func=run_camvid_boxes)
 
 
 def run_camvid_boxes(args: argparse.Namespace) -> int:
-    import shlex
+    """Derive a COCO detection set (Car, Pedestrian, Bicyclist, SignSymbol) from CamVid.
+
+    Boxes from connected components of the CamVid thing classes, small components dropped,
+    merged blobs split by erosion. Writes OUT/annotations/instances_SPLIT.json,
+    OUT/images/SPLIT/ (symlinks unless --copy) and OUT/README.md (counts and known
+    imperfections).
+    """
     import sys
 
     from edgevision.data.camvid_boxes import BoxDerivation, derive_camvid_boxes
@@ -414,7 +379,7 @@ def run_camvid_boxes(args: argparse.Namespace) -> int:
         copy_images=args.copy,
         max_images=args.max_images,
         progress=sys.stderr.isatty(),
-        command=shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])]),
+        command=command_line(args),
     )
     for split, s in stats.items():
         per = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
@@ -429,17 +394,7 @@ def run_camvid_boxes(args: argparse.Namespace) -> int:
 # semantic-to-instances
 # ------------------------------------------------------------------------------------------
 def _register_semantic_to_instances(sub: Any) -> None:
-    p = sub.add_parser(
-        "semantic-to-instances",
-        help="pseudo instance labels (COCO, RLE) from a semantic-mask dataset",
-        description=(
-            "Connected components of each thing class, merged blobs split by distance "
-            "transform + watershed, fragments under --min-area ignored, an ignore region "
-            "(void, fragments, bands around outlines and split lines) and a confidence per "
-            "pseudo-instance. Writes OUT/annotations/instances_SPLIT.json, OUT/ignore/SPLIT/, "
-            "OUT/images/SPLIT/ (symlinks unless --copy) and OUT/README.md."
-        ),
-    )
+    p = add_command(sub, "semantic-to-instances", run_semantic_to_instances)
     p.add_argument("data", type=Path, help="semantic dataset folder (images/, labels/)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
@@ -463,11 +418,17 @@ def _register_semantic_to_instances(sub: Any) -> None:
     p.add_argument("--split-band-px", type=int, default=2, help="ignore band around split lines")
     p.add_argument("--copy", action="store_true", help="copy images instead of symlinking")
     p.add_argument("--max-images", type=int, default=0, help="first N images per split (0: all)")
-    p.set_defaults(func=run_semantic_to_instances)
 
 
 def run_semantic_to_instances(args: argparse.Namespace) -> int:
-    import shlex
+    """Pseudo instance labels (COCO, RLE) from a semantic-mask dataset.
+
+    Connected components of each thing class, merged blobs split by distance transform +
+    watershed, fragments under --min-area ignored, an ignore region (void, fragments, bands
+    around outlines and split lines) and a confidence per pseudo-instance. Writes
+    OUT/annotations/instances_SPLIT.json, OUT/ignore/SPLIT/, OUT/images/SPLIT/ (symlinks
+    unless --copy) and OUT/README.md.
+    """
     import sys
 
     from edgevision.data.pseudo_instances import PseudoLabelConfig, semantic_to_instances
@@ -478,12 +439,8 @@ def run_semantic_to_instances(args: argparse.Namespace) -> int:
         raise ConfigError("--max-images must be >= 0")
     cfg = PseudoLabelConfig(
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
-        min_area=args.min_area,
         split=not args.no_split,
-        min_peak=args.min_peak,
-        neck_ratio=args.neck_ratio,
-        boundary_px=args.boundary_px,
-        split_band_px=args.split_band_px,
+        **pick(args, "min_area", "min_peak", "neck_ratio", "boundary_px", "split_band_px"),
     )
     stats = semantic_to_instances(
         args.data,
@@ -493,7 +450,7 @@ def run_semantic_to_instances(args: argparse.Namespace) -> int:
         copy_images=args.copy,
         max_images=args.max_images,
         progress=sys.stderr.isatty(),
-        command=shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])]),
+        command=command_line(args),
     )
     for split, s in stats.items():
         per = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())

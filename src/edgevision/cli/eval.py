@@ -5,20 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgevision.cli.common import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="evaluate a model on a dataset split (mIoU / COCO AP)",
-        description=(
-            "Run a model over a dataset split and print its metrics: mIoU and per-class IoU "
-            "for semantic models (DIR/images + DIR/labels), COCO box/mask AP for detection "
-            "and instance models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT); "
-            "an instance model on a semantic folder without instance annotations (e.g. a "
-            "'train --weak' model on CamVid) is scored by agreement: per class, pixel IoU "
-            "of its predicted instances vs the semantic mask."
-        ),
-    )
+    p = add_command(sub, "eval", run)
     p.add_argument(
         "weights",
         metavar="WEIGHTS",
@@ -37,10 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-images", type=int, default=0, metavar="N", help="only the first N images (0: all)"
     )
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate a model on a dataset split (mIoU / COCO AP).
+
+    Run a model over a dataset split and print its metrics: mIoU and per-class IoU for
+    semantic models (DIR/images + DIR/labels), COCO box/mask AP for detection and instance
+    models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT); an instance model on a
+    semantic folder without instance annotations (e.g. a 'train --weak' model on CamVid) is
+    scored by agreement: per class, pixel IoU of its predicted instances vs the semantic mask.
+    """
     from edgevision.errors import ConfigError, require_dir
     from edgevision.evaluate import evaluate
     from edgevision.io import write_json_atomic

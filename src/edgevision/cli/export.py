@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgevision.cli.common import add_command, add_overrides
 from edgevision.tasks import get_task
 
 
@@ -27,15 +28,7 @@ def parse_model_args(items: list[str]) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help="export a model to ONNX and check it against PyTorch",
-        description=(
-            "Export a registry model (random init) or a checkpoint to ONNX (opset >= 17), "
-            "simplify it with onnxslim, embed its ModelSpec in metadata_props, and check it in "
-            "ONNX Runtime against PyTorch on two input shapes. Fails (no file written) past tolerance."
-        ),
-    )
+    p = add_command(sub, "export", run)
     p.add_argument("target", help="registry model name or checkpoint (.pt/.safetensors)")
     p.add_argument(
         "-o", "--out", required=True, help="output .onnx path (a folder with --components)"
@@ -54,19 +47,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
     p.add_argument("--atol", type=float, default=1e-3)
     p.add_argument("--rtol", type=float, default=1e-3)
-    p.add_argument(
+    add_overrides(
+        p,
         "--model-arg",
         "-m",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
         help="constructor override for a registry name, e.g. -m width_mult=0.5",
     )
     p.add_argument("--json", metavar="FILE", help="write the export report as JSON")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Export a model to ONNX and check it against PyTorch.
+
+    Export a registry model (random init) or a checkpoint to ONNX (opset >= 17), simplify it
+    with onnxslim, embed its ModelSpec in metadata_props, and check it in ONNX Runtime against
+    PyTorch on two input shapes. Fails (no file written) past tolerance.
+    """
     from edgevision.config import ExportConfig, parse_size
     from edgevision.export import export_onnx
     from edgevision.io import write_json_atomic

@@ -1,7 +1,9 @@
 """``edgevision`` console script.
 
 Each subcommand lives in its own module ``edgevision.cli.<name>`` exposing
-``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Modules are
+``register(subparsers)``, which adds its parser with
+:func:`~edgevision.cli.common.add_command` (the help is the docstring of the command's
+``run(args) -> int``, which parsing sets as ``func``). Modules are
 imported when the parser is built, but heavy libraries (torch, onnxruntime) are imported only
 inside ``func``. User errors (:class:`EdgeVisionError`) print one line and exit non-zero;
 ``--debug`` shows the traceback.

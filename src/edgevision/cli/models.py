@@ -7,20 +7,21 @@ import json
 import sys
 from typing import Any
 
+from edgevision.cli.common import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "models",
-        help="list registered models",
-        description="List registered model architectures (glob pattern, e.g. 'yolo*').",
-    )
+    p = add_command(sub, "models", run)
     p.add_argument("pattern", nargs="?", default="*", help="glob on model names (default: *)")
     p.add_argument("--task", choices=["detect", "semantic", "instance"], help="only this task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """List registered models.
+
+    List registered model architectures (glob pattern, e.g. 'yolo*').
+    """
     from edgevision.registry import get_entry, list_models
 
     rows: list[dict[str, Any]] = []

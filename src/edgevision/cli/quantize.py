@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
-import shlex
 import sys
+from typing import Any
 
-_DESCRIPTION = """\
-Quantize a checkpoint, registry name or FP32 .onnx (with edgevision metadata) to INT8 with
-ONNX Runtime's quantization tooling. The output .onnx keeps the model's spec (classes, input
-size, mean/std ...) and records the quantization (mode, method, calibration size, precision
-per component) in its metadata.
-
-modes:
-  static   calibrated INT8 in QDQ form (needs --calib-data). Default types: U8 activations,
-           S8 weights: x86 integer kernels (AVX2 / AVX-512 VNNI) multiply u8 x s8 natively,
-           S8 activations take a slower path; choose s8/s8 for ARM, GPUs and TensorRT.
-  dynamic  INT8 weights, activations quantized at run time. Its latency is measured against
-           FP32 and a warning is printed when it is slower (usual for conv nets on CPU).
-  qat      fine-tune a checkpoint with fake quantization (BN folded, U8 activations, S8
-           per-channel weights) on --train-data, then export QDQ ONNX (ORT runs QLinearConv).
-
-mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
-  the module prefixes the model declares (see 'edgevision models'), plus 'other' for the
-  nodes outside all of them (output Concat/Softmax glue). fp16 needs a GPU
-  provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
-
-analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
-  the metric's drop with --eval-data: mIoU, box AP or mask AP) when only they are
-  quantized, and proposes which components to keep in FP32 to stay within --max-drop.
-  --auto additionally times the candidates with the bench harness and writes the fastest
-  one within the budget to --out.
-"""
+from edgevision.cli.common import add_command, command_line, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "quantize",
-        help="INT8 quantization (static/dynamic PTQ, mixed precision, sensitivity, search)",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "quantize", run, raw=True)
     p.add_argument(
         "target",
         help="checkpoint (.pt/.safetensors), registry name, FP32 .onnx, or a YOLACT component "
@@ -76,17 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the model's training dataset (semantic: images + labels; detect, instance: COCO "
         "layout); its task's own loader and loss fine-tune it",
     )
-    t.add_argument("--epochs", type=int, default=1)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
-    t.add_argument(
-        "--freeze-observers",
-        type=int,
-        default=0,
-        metavar="N",
-        help="freeze the quantization ranges after N epochs (0: never)",
-    )
-    t.add_argument("--batch-size", type=int, default=8)
+    add_qat_options(t)
     t.add_argument("--train-split", default="train")
     g = p.add_argument_group("sensitivity analysis and search")
     g.add_argument("--analyze", action="store_true", help="per-component/per-layer sensitivity")
@@ -102,17 +61,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-k", type=int, default=10, help="layers listed")
     g.add_argument("--no-layers", action="store_true", help="skip the per-layer analysis")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=run)
 
 
-def _command(args: argparse.Namespace) -> str:
-    return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+def add_qat_options(p: Any, prefix: str = "") -> None:
+    """The QAT fine-tuning options ``--epochs``, ``--lr``, ``--schedule``,
+    ``--freeze-observers`` and ``--batch-size`` (``--qat-epochs`` ... with ``prefix="qat-"``,
+    as ``edgevision compare`` names them)."""
+    ranges = "QAT quantization ranges" if prefix else "quantization ranges"
+    p.add_argument(f"--{prefix}epochs", type=int, default=1)
+    p.add_argument(f"--{prefix}lr", type=float, default=1e-3)
+    p.add_argument(f"--{prefix}schedule", choices=("constant", "cosine"), default="constant")
+    p.add_argument(
+        f"--{prefix}freeze-observers",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"freeze the {ranges} after N epochs (0: never)",
+    )
+    p.add_argument(f"--{prefix}batch-size", type=int, default=8)
 
 
 def run(args: argparse.Namespace) -> int:
+    """INT8 quantization (static/dynamic PTQ, mixed precision, sensitivity, search).
+
+    Quantize a checkpoint, registry name or FP32 .onnx (with edgevision metadata) to
+    INT8 with ONNX Runtime's quantization tooling. The output .onnx keeps the model's spec
+    (classes, input size, mean/std ...) and records the quantization (mode, method,
+    calibration size, precision per component) in its metadata.
+
+    modes:
+      static   calibrated INT8 in QDQ form (needs --calib-data). Default types: U8 activations,
+               S8 weights: x86 integer kernels (AVX2 / AVX-512 VNNI) multiply u8 x s8 natively,
+               S8 activations take a slower path; choose s8/s8 for ARM, GPUs and TensorRT.
+      dynamic  INT8 weights, activations quantized at run time. Its latency is measured against
+               FP32 and a warning is printed when it is slower (usual for conv nets on CPU).
+      qat      fine-tune a checkpoint with fake quantization (BN folded, U8 activations, S8
+               per-channel weights) on --train-data, then export QDQ ONNX (ORT runs QLinearConv).
+
+    mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
+      the module prefixes the model declares (see 'edgevision models'), plus 'other' for the
+      nodes outside all of them (output Concat/Softmax glue). fp16 needs a GPU
+      provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
+
+    analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
+      the metric's drop with --eval-data: mIoU, box AP or mask AP) when only they are
+      quantized, and proposes which components to keep in FP32 to stay within --max-drop.
+      --auto additionally times the candidates with the bench harness and writes the fastest
+      one within the budget to --out.
+    """
     from edgevision.config import parse_precision, parse_size
     from edgevision.errors import ConfigError
-    from edgevision.io import write_json_atomic
+    from edgevision.io import json_safe, write_json_atomic
     from edgevision.quantize.config import QuantConfig
 
     precision: dict[str, str] = {}
@@ -124,18 +123,21 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
     cfg = QuantConfig(
-        mode=args.mode,
-        method=args.method,
-        calib_size=args.calib_size,
-        calib_split=args.calib_split,
-        percentile=args.percentile,
         per_channel=not args.per_tensor,
-        activation_type=args.activation_type,
-        weight_type=args.weight_type,
-        reduce_range=args.reduce_range,
         precision=precision,
         default_precision=default,  # type: ignore[arg-type]
         preprocess=not args.no_preprocess,
+        **pick(
+            args,
+            "mode",
+            "method",
+            "calib_size",
+            "calib_split",
+            "percentile",
+            "activation_type",
+            "weight_type",
+            "reduce_range",
+        ),
     )
     size = parse_size(args.input, "--input") if args.input else None
     progress = not args.quiet
@@ -174,16 +176,16 @@ def run(args: argparse.Namespace) -> int:
     for w in res.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     if args.report:
-        write_report(res, args.report, command=_command(args))
+        write_report(res, args.report, command=command_line(args))
         print(f"wrote {args.report}")
     if args.json:
-        write_json_atomic(args.json, _finite(res.to_dict()))
+        write_json_atomic(args.json, json_safe(res.to_dict()))
     return 0
 
 
 def _qat(args: argparse.Namespace, cfg: object, progress: bool) -> int:
     from edgevision.errors import ConfigError
-    from edgevision.io import write_json_atomic
+    from edgevision.io import json_safe, write_json_atomic
     from edgevision.quantize.qat import QATConfig, quantize_qat
 
     data = args.train_data or args.calib_data
@@ -197,19 +199,15 @@ def _qat(args: argparse.Namespace, cfg: object, progress: bool) -> int:
         data,
         cfg,  # type: ignore[arg-type]
         QATConfig(
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
             split=args.train_split,
-            schedule=args.schedule,
-            freeze_observers=args.freeze_observers,
+            **pick(args, "epochs", "lr", "batch_size", "schedule", "freeze_observers"),
         ),
         check_images=args.check_images,
         progress=progress,
     )
     _print_result(res, args)
     if args.json:
-        write_json_atomic(args.json, _finite(res.to_dict()))
+        write_json_atomic(args.json, json_safe(res.to_dict()))
     return 0
 
 
@@ -235,20 +233,9 @@ def _print_result(res: object, args: argparse.Namespace) -> None:
         )
 
 
-def _finite(x: object) -> object:
-    """JSON-safe copy: inf/nan floats become strings."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
 def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool) -> int:
     from edgevision.errors import ConfigError
-    from edgevision.io import write_json_atomic
+    from edgevision.io import json_safe, write_json_atomic
     from edgevision.quantize.sensitivity import analyze
     from edgevision.reports.sensitivity import markdown, write_report
 
@@ -264,21 +251,24 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         args.target,
         args.calib_data,
         cfg,  # type: ignore[arg-type]
-        eval_data=args.eval_data,
-        eval_split=args.eval_split,
-        eval_images=args.eval_images,
-        max_drop=args.max_drop,
-        top_k=args.top_k,
         layers=not args.no_layers,
         input_size=size,  # type: ignore[arg-type]
-        check_images=args.check_images,
-        threads=args.threads,
-        auto=args.auto,
         out=args.out if args.auto else None,
         bench_runs=args.runs,
         progress=progress,
+        **pick(
+            args,
+            "eval_data",
+            "eval_split",
+            "eval_images",
+            "max_drop",
+            "top_k",
+            "check_images",
+            "threads",
+            "auto",
+        ),
     )
-    print(markdown(rep, command=_command(args)))
+    print(markdown(rep, command=command_line(args)))
     if args.auto and rep.chosen is not None:
         c = rep.chosen
         print(
@@ -286,10 +276,10 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
             + (f"; wrote {args.out}" if args.out else "")
         )
     if args.report:
-        write_report(rep, args.report, _command(args))
+        write_report(rep, args.report, command_line(args))
         print(f"wrote {args.report}")
     if args.json:
-        write_json_atomic(args.json, _finite(rep.to_dict()))
+        write_json_atomic(args.json, json_safe(rep.to_dict()))
     return 0
 
 
@@ -310,13 +300,9 @@ def _components(
         args.target,
         args.out,
         precision,
-        calib_data=args.calib_data,
-        calib_size=args.calib_size,
-        calib_split=args.calib_split,
-        method=args.method,
         default=default,
-        threads=args.threads,
         progress=progress,
+        **pick(args, "calib_data", "calib_size", "calib_split", "method", "threads"),
     )
     print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in done.items()))
     return 0

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
+from edgevision.cli.common import (
+    add_command,
+    add_group,
+    add_overrides,
+    command_line,
+    pick,
+    print_wrote,
+)
 from edgevision.reports.common import DATASET_FIGURES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    kinds = add_group(
+        sub,
         "report",
-        help="write a results page (tables + plots) from shipped models",
+        help="Write a results page (tables + plots) from shipped models.",
         description="Generate a results page under docs/results/ by measuring, not by hand.",
+        dest="kind",
     )
-    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
-    s = kinds.add_parser(
-        "segmentation",
-        help="semantic models side by side: size, GFLOPs, latency, FPS, RSS, mIoU (+ PNGs)",
-        description=(
-            "Benchmark semantic models in fresh ONNX Runtime processes (FP32), score them on "
-            "--data --split through the same path, measure this machine's FP32 conv ceiling, "
-            "and write OUT plus OUT_miou_latency.png; the prediction grid (dataset images) "
-            "goes to --figures, outside docs/."
-        ),
-    )
+    s = add_command(kinds, "segmentation", run_segmentation)
     s.add_argument(
         "weights", nargs="+", metavar="WEIGHTS", help="model files (.safetensors/.pt/.onnx)"
     )
@@ -41,16 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--grid", type=int, default=4, metavar="N", help="rows of the prediction grid")
     s.add_argument("--figures", default=DATASET_FIGURES, metavar="DIR",
                    help=f"folder for figures of dataset images (default {DATASET_FIGURES})")  # fmt: skip
-    s.set_defaults(func=run_segmentation)
 
-    a = kinds.add_parser(
-        "ablation",
-        help="per-class IoU of two or more models side by side (e.g. CE vs class-balanced)",
-        description=(
-            "Score each model on --data --split and write a per-class IoU table, rarest "
-            "training class first, with the differences and a bar chart (OUT.png)."
-        ),
-    )
+    a = add_command(kinds, "ablation", run_ablation)
     a.add_argument("weights", nargs="+", metavar="WEIGHTS", help="model files, baseline first")
     a.add_argument("--labels", required=True, help="comma-separated column names, e.g. CE,CB")
     a.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
@@ -59,19 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--rare", default="Bicyclist,Pedestrian,Pole", help="classes to call out")
     a.add_argument("--out", default="docs/results/segmentation_ablation.md", metavar="FILE.md")
     a.add_argument("--threads", type=int, default=2)
-    a.set_defaults(func=run_ablation)
 
-    w = kinds.add_parser(
-        "weak",
-        help="weak supervision vs full supervision on a set with exact instances (mask AP)",
-        description=(
-            "Train one YOLACT four ways on DATA (semantic masks + true instances, e.g. the "
-            "synthetic set): (a) true instances, (b) connected-component pseudo-labels, "
-            "(c) + watershed splitting, (d) + self-training rounds; score each on val's true "
-            "instances and write OUT (table) and OUT.png (truth, pseudo-labels, predictions). "
-            "Runs under --work are reused, so an interrupted report resumes."
-        ),
-    )
+    w = add_command(kinds, "weak", run_weak)
     w.add_argument("--data", required=True, metavar="DIR", help="dataset with truth + labels")
     w.add_argument(
         "--agreement",
@@ -92,25 +72,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--batch-size", type=int, default=8)
     w.add_argument("--input", default="160x160", metavar="HxW", help="network input size")
     w.add_argument("--lr", type=float, default=2e-3)
-    w.add_argument(
+    add_overrides(
+        w,
         "--set",
         dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
         help="any InstanceTrainConfig field, e.g. --set model_kwargs={width_mult: 0.5}",
     )
-    w.set_defaults(func=run_weak)
 
-    c = kinds.add_parser(
-        "calibration",
-        help="static PTQ: mIoU vs calibration size and method (minmax/entropy/percentile)",
-        description=(
-            "Quantize CKPT statically for every --methods x --sizes (calibration images evenly "
-            "spaced over --calib-split), score each on --data --split through ONNX Runtime and "
-            "write OUT (table) and OUT.png. Models and scores are cached under --work."
-        ),
-    )
+    c = add_command(kinds, "calibration", run_calibration)
     c.add_argument("checkpoint", metavar="CKPT", help="semantic checkpoint (.pt/.safetensors)")
     c.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     c.add_argument("--split", default="val")
@@ -121,19 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--threads", type=int, default=2)
     c.add_argument("--work", default="runs/calibration", metavar="DIR")
     c.add_argument("--out", default="docs/results/calibration.md", metavar="FILE.md")
-    c.set_defaults(func=run_calibration)
 
-    ins = kinds.add_parser(
-        "instance",
-        help="YOLACT on video: precision per component (Table I) and video mode (Table II)",
-        description=(
-            "From a yolact_* video checkpoint: export its components, make the INT8/FP32 "
-            "mixes, run each per frame on --data (YouTube-VIS layout) for mask AP and time, "
-            "then per-frame vs fixed/adaptive keyframes with ProtoNet or warped prototypes, "
-            "with per-stage times; write OUT and OUT_strip.png. Component folders under "
-            "--work are reused."
-        ),
-    )
+    ins = add_command(kinds, "instance", run_instance)
     ins.add_argument("checkpoint", metavar="CKPT", help="yolact_* checkpoint with FeatFlowNet")
     ins.add_argument("--data", required=True, metavar="DIR", help="YouTube-VIS-layout dataset")
     ins.add_argument("--split", default="val")
@@ -157,33 +115,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--threads", type=int, default=2)
     ins.add_argument("--out", default="docs/results/instance.md", metavar="FILE.md")
     ins.add_argument("--work", default="runs/instance_report", metavar="DIR")
-    ins.set_defaults(func=run_instance)
 
-    det = kinds.add_parser(
-        "detection",
-        help="the detection ablation (YOLO-ReT variants, YOLOv5 stems): AP50, FP32/INT8 FPS",
-        description=(
-            "Train each variant (yolo_ret_m075 baseline / +truncate / +RFCR / +truncate+RFCR "
-            "/ +shortcut, yolov5n Focus vs conv6x6) on --data with one schedule, export, "
-            "quantize to static INT8, score AP50 and time FP32/INT8 alternately in fresh "
-            "ONNX Runtime processes; write --md with a PNG."
-        ),
-    )
+    det = add_command(kinds, "detection", run_detection)
     from edgevision.reports.detection_ablation import add_arguments
 
     add_arguments(det)
-    det.set_defaults(func=run_detection)
 
-    ds = kinds.add_parser(
-        "detection-speed",
-        help="a trained detector's INT8 e2e FPS vs a YOLOv8n-architecture FP32 reference; NMS share",
-        description=(
-            "Export WEIGHTS at --input (FP32 ONNX), quantize to static INT8 (calibrated on "
-            "--data's train images), export the YOLOv8n-architecture reference, time the three "
-            "alternately in fresh ONNX Runtime processes (engine-only and end to end per "
-            "stage), time decode + NMS at 100 candidates, score val AP50; write --out."
-        ),
-    )
+    ds = add_command(kinds, "detection-speed", run_detection_speed)
     ds.add_argument("weights", help="detector checkpoint (.pt / .safetensors)")
     ds.add_argument("--data", required=True, metavar="DIR", help="COCO-layout detection folder")
     ds.add_argument("--out", default="docs/results/detection_speed.md", metavar="FILE.md")
@@ -192,18 +130,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--runs", type=int, default=60)
     ds.add_argument("--blocks", type=int, default=4)
     ds.add_argument("--no-eval", action="store_true", help="skip the val AP50")
-    ds.set_defaults(func=run_detection_speed)
 
-    st = kinds.add_parser(
-        "streaming",
-        help="edgevision run: 1 vs 4 streams, live latency, RSS over a long run",
-        description=(
-            "Run the model through 'edgevision run' in fresh processes: the sample video "
-            "(1 stream, MP4 overlay), four at once (batched), a live test source faster than "
-            "the model (leaky queues: latency and drops) and a long run (RSS growth); write "
-            "the table with the commands to OUT."
-        ),
-    )
+    st = add_command(kinds, "streaming", run_streaming)
     st.add_argument("model", help="what 'edgevision run --model' takes (.onnx, checkpoint, name)")
     st.add_argument("--out", default="docs/results/streaming.md", metavar="FILE.md")
     st.add_argument("--work", default="runs/streaming_report", metavar="DIR")
@@ -214,14 +142,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument(
         "--video", metavar="FILE", help="clip for the 1/4-stream rows (default: sample)"
     )
-    st.set_defaults(func=run_streaming)
-
-
-def _command(args: argparse.Namespace) -> str:
-    return shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
 
 
 def run_segmentation(args: argparse.Namespace) -> int:
+    """Semantic models side by side: size, GFLOPs, latency, FPS, RSS, mIoU (+ PNGs).
+
+    Benchmark semantic models in fresh ONNX Runtime processes (FP32), score them on --data
+    --split through the same path, measure this machine's FP32 conv ceiling, and write OUT plus
+    OUT_miou_latency.png; the prediction grid (dataset images) goes to --figures, outside
+    docs/.
+    """
     from edgevision.config import parse_size
     from edgevision.errors import require_dir
     from edgevision.reports.segmentation import segmentation_report
@@ -229,25 +159,22 @@ def run_segmentation(args: argparse.Namespace) -> int:
     require_dir(args.data, "dataset folder")
     files = segmentation_report(
         args.weights,
-        data=args.data,
-        split=args.split,
-        out=args.out,
         input_size=parse_size(args.input, "--input"),
-        threads=args.threads,
-        runs=args.runs,
-        warmup=args.warmup,
-        blocks=args.blocks,
-        grid=args.grid,
-        figures=args.figures,
-        command=_command(args),
+        command=command_line(args),
         progress=sys.stderr.isatty(),
+        **pick(
+            args, "data", "split", "out", "threads", "runs", "warmup", "blocks", "grid", "figures"
+        ),
     )
-    for f in files:
-        print(f"wrote {f}")
-    return 0
+    return print_wrote(files)
 
 
 def run_ablation(args: argparse.Namespace) -> int:
+    """Per-class IoU of two or more models side by side (e.g. CE vs class-balanced).
+
+    Score each model on --data --split and write a per-class IoU table, rarest training class
+    first, with the differences and a bar chart (OUT.png).
+    """
     from edgevision.errors import require_dir
     from edgevision.reports.segmentation import ablation_report
 
@@ -255,21 +182,23 @@ def run_ablation(args: argparse.Namespace) -> int:
     files = ablation_report(
         args.weights,
         labels=[s.strip() for s in args.labels.split(",") if s.strip()],
-        data=args.data,
-        split=args.split,
-        train_split=args.train_split,
-        out=args.out,
         rare=[s.strip() for s in args.rare.split(",") if s.strip()],
-        threads=args.threads,
-        command=_command(args),
+        command=command_line(args),
         progress=sys.stderr.isatty(),
+        **pick(args, "data", "split", "train_split", "out", "threads"),
     )
-    for f in files:
-        print(f"wrote {f}")
-    return 0
+    return print_wrote(files)
 
 
 def run_weak(args: argparse.Namespace) -> int:
+    """Weak supervision vs full supervision on a set with exact instances (mask AP).
+
+    Train one YOLACT four ways on DATA (semantic masks + true instances, e.g. the synthetic
+    set): (a) true instances, (b) connected-component pseudo-labels, (c) + watershed
+    splitting, (d) + self-training rounds; score each on val's true instances and write OUT
+    (table) and OUT.png (truth, pseudo-labels, predictions). Runs under --work are reused, so
+    an interrupted report resumes.
+    """
     from edgevision.config import apply_overrides, parse_size
     from edgevision.errors import ConfigError, require_dir
     from edgevision.reports.weak import weak_report
@@ -289,18 +218,15 @@ def run_weak(args: argparse.Namespace) -> int:
                                   figure=figure if c == args.agreement[-1] else None)
             for c in args.agreement
         }  # fmt: skip
-        md = write_agreement_page(results, out, data=args.data, command=_command(args),
+        md = write_agreement_page(results, out, data=args.data, command=command_line(args),
                                   figure=figure)  # fmt: skip
         print(f"wrote {md} and {figure}")
         return 0
     if args.rounds < 1:
         raise ConfigError("--rounds must be >= 1 (stage (d) is the self-training)")
     cfg = InstanceTrainConfig(
-        model=args.model,
         input_size=parse_size(args.input, "--input"),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        **pick(args, "model", "epochs", "batch_size", "lr"),
     )
     cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
     files = weak_report(
@@ -309,15 +235,19 @@ def run_weak(args: argparse.Namespace) -> int:
         work=args.work,
         train=cfg,
         rounds=args.rounds,
-        command=_command(args),
+        command=command_line(args),
         progress=sys.stderr.isatty(),
     )
-    for f in files:
-        print(f"wrote {f}")
-    return 0
+    return print_wrote(files)
 
 
 def run_calibration(args: argparse.Namespace) -> int:
+    """Static PTQ: mIoU vs calibration size and method (minmax/entropy/percentile).
+
+    Quantize CKPT statically for every --methods x --sizes (calibration images evenly spaced
+    over --calib-split), score each on --data --split through ONNX Runtime and write OUT
+    (table) and OUT.png. Models and scores are cached under --work.
+    """
     from edgevision.errors import ConfigError, require_dir
     from edgevision.reports.quantization import calibration_sweep, write_sweep_page
 
@@ -331,19 +261,20 @@ def run_calibration(args: argparse.Namespace) -> int:
         args.data,
         sizes=sizes,
         methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-        calib_split=args.calib_split,
-        split=args.split,
-        eval_images=args.eval_images,
-        threads=args.threads,
-        work=args.work,
         progress=sys.stderr.isatty(),
+        **pick(args, "calib_split", "split", "eval_images", "threads", "work"),
     )
-    for f in write_sweep_page(sweep, args.out, command=_command(args)):
-        print(f"wrote {f}")
-    return 0
+    return print_wrote(write_sweep_page(sweep, args.out, command=command_line(args)))
 
 
 def run_streaming(args: argparse.Namespace) -> int:
+    """edgevision run: 1 vs 4 streams, live latency, RSS over a long run.
+
+    Run the model through 'edgevision run' in fresh processes: the sample video (1 stream,
+    MP4 overlay), four at once (batched), a live test source faster than the model (leaky
+    queues: latency and drops) and a long run (RSS growth); write the table with the
+    commands to OUT.
+    """
     from edgevision.errors import ConfigError
     from edgevision.reports.streaming import streaming_report
 
@@ -351,20 +282,21 @@ def run_streaming(args: argparse.Namespace) -> int:
         raise ConfigError("--long-frames must be >= 100, --live-fps >= 1, --live-seconds > 0")
     out = streaming_report(
         args.model,
-        out=args.out,
-        work=args.work,
-        threads=args.threads,
-        live_fps=args.live_fps,
-        live_seconds=args.live_seconds,
-        long_frames=args.long_frames,
-        video=args.video,
-        command=_command(args),
+        command=command_line(args),
+        **pick(args, "out", "work", "threads", "live_fps", "live_seconds", "long_frames", "video"),
     )
     print(f"wrote {out}")
     return 0
 
 
 def run_instance(args: argparse.Namespace) -> int:
+    """YOLACT on video: precision per component (Table I) and video mode (Table II).
+
+    From a yolact_* video checkpoint: export its components, make the INT8/FP32 mixes, run
+    each per frame on --data (YouTube-VIS layout) for mask AP and time, then per-frame vs
+    fixed/adaptive keyframes with ProtoNet or warped prototypes, with per-stage times; write
+    OUT and OUT_strip.png. Component folders under --work are reused.
+    """
     from edgevision.errors import ConfigError, require_dir
     from edgevision.reports.instance_video import instance_report
     from edgevision.video.keyframes import parse_keyframes
@@ -386,31 +318,46 @@ def run_instance(args: argparse.Namespace) -> int:
     files = instance_report(
         args.checkpoint,
         args.data,
-        out=args.out,
-        work=args.work,
-        split=args.split,
-        calib_split=args.calib_split,
-        calib_size=args.calib_size,
-        keyframes=args.keyframes,
         intervals=intervals,
-        motion_data=args.motion_data,
-        threads=args.threads,
-        rounds=args.rounds,
-        max_frames=args.max_frames,
-        command=_command(args),
+        command=command_line(args),
+        **pick(
+            args,
+            "out",
+            "work",
+            "split",
+            "calib_split",
+            "calib_size",
+            "keyframes",
+            "motion_data",
+            "threads",
+            "rounds",
+            "max_frames",
+        ),
     )
-    for f in files:
-        print(f"wrote {f}")
-    return 0
+    return print_wrote(files)
 
 
 def run_detection(args: argparse.Namespace) -> int:
+    """The detection ablation (YOLO-ReT variants, YOLOv5 stems): AP50, FP32/INT8 FPS.
+
+    Train each variant (yolo_ret_m075 baseline / +truncate / +RFCR / +truncate+RFCR /
+    +shortcut, yolov5n Focus vs conv6x6) on --data with one schedule, export, quantize to
+    static INT8, score AP50 and time FP32/INT8 alternately in fresh ONNX Runtime processes;
+    write --md with a PNG.
+    """
     from edgevision.reports.detection_ablation import run_args
 
-    return run_args(args, _command(args))
+    return run_args(args, command_line(args))
 
 
 def run_detection_speed(args: argparse.Namespace) -> int:
+    """A trained detector's INT8 e2e FPS vs a YOLOv8n-architecture FP32 reference; NMS share.
+
+    Export WEIGHTS at --input (FP32 ONNX), quantize to static INT8 (calibrated on --data's
+    train images), export the YOLOv8n-architecture reference, time the three alternately in
+    fresh ONNX Runtime processes (engine-only and end to end per stage), time decode + NMS at
+    100 candidates, score val AP50; write --out.
+    """
     from edgevision.config import parse_size
     from edgevision.errors import require_dir, require_file
     from edgevision.reports.detection_speed import detection_speed_report
@@ -419,14 +366,10 @@ def run_detection_speed(args: argparse.Namespace) -> int:
     require_dir(args.data, "dataset folder")
     res = detection_speed_report(
         args.weights,
-        data=args.data,
-        out=args.out,
-        work=args.work,
         input_size=parse_size(args.input, "--input"),
-        runs=args.runs,
-        blocks=args.blocks,
         evaluate_ap=not args.no_eval,
-        command=_command(args),
+        command=command_line(args),
+        **pick(args, "data", "out", "work", "runs", "blocks"),
     )
     print(
         f"wrote {args.out}: INT8 e2e {res['ratio_vs_ref_e2e']:.2f}x the reference's e2e FPS "

@@ -16,6 +16,8 @@ import logging
 import sys
 from typing import Any
 
+from edgevision.cli.common import add_command, pick
+
 SOURCES_HELP = """\
 SOURCE forms:
   FILE.mp4|mkv|avi|mov|webm   a video file (H.264/H.265/MJPEG/VP8/VP9/AV1/MPEG-4)
@@ -45,20 +47,7 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run",
-        help="run a model on video streams (files, RTSP, cameras) through GStreamer",
-        description=(
-            "Decode SOURCEs with GStreamer (hardware decoders where this machine has them, "
-            "software otherwise), run the model in its own thread with bounded queues (live "
-            "sources hand over the newest frame and drop older ones when the model is slower; "
-            "drops are counted), and "
-            "write an overlay video, per-frame JSONL and a summary. Ctrl-C or SIGTERM "
-            "stops it cleanly: outputs finalised, summary written, exit 130."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=SOURCES_HELP,
-    )
+    p = add_command(sub, "run", run, raw=True, epilog=SOURCES_HELP)
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="input streams (see below)")
     p.add_argument("--model", "-m", help="model: .onnx, checkpoint, plugin or name (see below)")
     p.add_argument(
@@ -143,7 +132,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", metavar="FILE.mp4", help="write the built-in sample video, exit")
     p.add_argument("--no-progress", action="store_true", help="no live stats")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    p.set_defaults(func=run)
 
 
 def _logging(quiet: bool) -> None:
@@ -157,6 +145,14 @@ def _logging(quiet: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run a model on video streams (files, RTSP, cameras) through GStreamer.
+
+    Decode SOURCEs with GStreamer (hardware decoders where this machine has them, software
+    otherwise), run the model in its own thread with bounded queues (live sources hand over
+    the newest frame and drop older ones when the model is slower; drops are counted), and
+    write an overlay video, per-frame JSONL and a summary. Ctrl-C or SIGTERM stops it cleanly:
+    outputs finalised, summary written, exit 130.
+    """
     from edgevision.errors import ConfigError
 
     _logging(args.quiet)
@@ -191,10 +187,6 @@ def run(args: argparse.Namespace) -> int:
     size = parse_wh(args.size, "--size") if args.size else None
     cfg = RunConfig(
         sources=list(args.sources),
-        model=args.model,
-        out=args.out,
-        meta=args.meta,
-        summary=args.summary,
         source=SourceOptions(
             size=size,
             decoder=args.decoder,
@@ -208,15 +200,22 @@ def run(args: argparse.Namespace) -> int:
             reconnect=not args.no_reconnect,
             reconnect_timeout=args.reconnect_timeout,
         ),
-        engine=args.engine,
-        threads=args.threads,
-        batch=args.batch,
-        video=args.video,
-        keyframes=args.keyframes,
-        propagate=args.propagate,
-        duration=args.duration,
-        fps=args.fps,
-        conf=args.conf,
+        **pick(
+            args,
+            "model",
+            "out",
+            "meta",
+            "summary",
+            "engine",
+            "threads",
+            "batch",
+            "video",
+            "keyframes",
+            "propagate",
+            "duration",
+            "fps",
+            "conf",
+        ),
     )
     summary = _run_until_signal(lambda: run_stream(cfg, progress=not args.no_progress))
     _print_summary(summary)

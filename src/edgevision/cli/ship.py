@@ -5,18 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgevision.cli.common import add_command, pick
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "ship",
-        help="ship a training run's weights with a model card",
-        description=(
-            "Copy RUN/best.pt (or last.pt) to WEIGHTS_DIR/NAME/NAME.safetensors (weights and "
-            "spec only) with train_config.yaml, card.json and a README.md model card: data, "
-            "commands, epochs, wall time, hardware, and the metrics measured now on --data "
-            "--split by the same evaluation as 'edgevision eval'."
-        ),
-    )
+    p = add_command(sub, "ship", run)
     p.add_argument("run", metavar="RUN", help="training run folder (edgevision train --out)")
     p.add_argument(
         "--name", required=True, help="name under WEIGHTS_DIR, e.g. ddrnet23_slim_camvid"
@@ -37,23 +30,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights-dir", default="weights", metavar="DIR", help="default: weights")
     p.add_argument("--notes", default="", help="free text for the card")
     p.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Ship a training run's weights with a model card.
+
+    Copy RUN/best.pt (or last.pt) to WEIGHTS_DIR/NAME/NAME.safetensors (weights and spec
+    only) with train_config.yaml, card.json and a README.md model card: data, commands,
+    epochs, wall time, hardware, and the metrics measured now on --data --split by the same
+    evaluation as 'edgevision eval'.
+    """
     from edgevision.train.card import ship
 
     res = ship(
         args.run,
         args.name,
-        data=args.data,
-        split=args.split,
-        weights_dir=args.weights_dir,
-        which=args.which,
-        data_label=args.data_label,
-        notes=args.notes,
-        threads=args.threads,
         progress=sys.stderr.isatty(),
+        **pick(args, "data", "split", "weights_dir", "which", "data_label", "notes", "threads"),
     )
     m = res.card["metrics"]
     if m.get("miou") is not None:

@@ -14,21 +14,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from edgevision.cli.common import add_command, add_overrides, command_line
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a model of any task (resumable)",
-        description=(
-            "Train a registry model on a dataset folder: semantic models on DIR/images/SPLIT, "
-            "DIR/labels/SPLIT, dataset.yaml; detectors and YOLACT on a COCO layout "
-            "(DIR/annotations/instances_SPLIT.json, DIR/images/SPLIT). Writes OUT/config.yaml, "
-            "OUT/last.pt (every epoch, and on Ctrl-C or SIGTERM after the current step), "
-            "OUT/best.pt (best validation mIoU / AP50 / mask AP; loadable by 'edgevision "
-            "eval') and OUT/metrics.csv. --resume continues OUT/last.pt exactly. The dataset "
-            "is checked before the first step. Under torchrun it trains with DDP."
-        ),
-    )
+    p = add_command(sub, "train", run)
     p.add_argument(
         "model", nargs="?", help="registry model name (from --config/--resume if omitted)"
     )
@@ -50,12 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, metavar="N", help="data loader processes")
     p.add_argument("--seed", type=int)
-    p.add_argument(
+    add_overrides(
+        p,
         "--set",
         dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
         help="any TrainConfig field, e.g. --set ema=true --set model_kwargs={width_mult: 0.5}",
     )
     p.add_argument("--config", metavar="FILE.yaml", help="a TrainConfig YAML file")
@@ -70,16 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("--classes", metavar="A,B", help="thing classes, e.g. Car,Pedestrian,Bicyclist")
     w.add_argument("--rounds", type=int, metavar="N", help="self-training rounds (default 1)")
-    w.add_argument(
+    add_overrides(
+        w,
         "--weak-set",
         dest="weak_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
         help="any WeakConfig field, e.g. --weak-set split=false --weak-set score_threshold=0.4",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def task_of_args(args: argparse.Namespace) -> Any:
@@ -175,13 +160,22 @@ def config_from_args(args: argparse.Namespace, task: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a model of any task (resumable).
+
+    Train a registry model on a dataset folder: semantic models on DIR/images/SPLIT,
+    DIR/labels/SPLIT, dataset.yaml; detectors and YOLACT on a COCO layout
+    (DIR/annotations/instances_SPLIT.json, DIR/images/SPLIT). Writes OUT/config.yaml,
+    OUT/last.pt (every epoch, and on Ctrl-C or SIGTERM after the current step), OUT/best.pt
+    (best validation mIoU / AP50 / mask AP; loadable by 'edgevision eval') and
+    OUT/metrics.csv. --resume continues OUT/last.pt exactly. The dataset is checked before the
+    first step. Under torchrun it trains with DDP.
+    """
     import os
-    import shlex
     import sys
 
     from edgevision.errors import ConfigError
 
-    command = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+    command = command_line(args)
     show = None if not args.no_progress else False
     task = task_of_args(args)
     if args.weak:

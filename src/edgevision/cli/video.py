@@ -11,22 +11,12 @@ import argparse
 import sys
 from typing import Any
 
+from edgevision.cli.common import add_command, command_line, pick
 from edgevision.tasks import get_task
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "video",
-        help="run an instance model on video: per-frame vs keyframe video mode (YolactEdge)",
-        description=(
-            "Run a yolact_* checkpoint (or registry name, untrained) over DATA: a dataset folder "
-            "with annotations/ytvis_SPLIT.json + videos/SPLIT (AP is computed) or a folder of "
-            "frames. --keyframes picks the policy: fixed:K (a keyframe every K frames), "
-            "adaptive[:MAX] (new keyframe on large motion, a large warp residual with DIS "
-            "flow, or a confidence drop) or none (per-frame). --compare also runs per-frame "
-            "mode and prints the speed-up."
-        ),
-    )
+    p = add_command(sub, "video", run)
     p.add_argument(
         "weights",
         metavar="WEIGHTS",
@@ -91,7 +81,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--md", metavar="FILE", help="also write the table (with command and machine) as markdown"
     )
-    p.set_defaults(func=run)
 
 
 def _fmt(v: float | None, spec: str = ".1f") -> str:
@@ -99,6 +88,14 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run an instance model on video: per-frame vs keyframe video mode (YolactEdge).
+
+    Run a yolact_* checkpoint (or registry name, untrained) over DATA: a dataset folder with
+    annotations/ytvis_SPLIT.json + videos/SPLIT (AP is computed) or a folder of frames.
+    --keyframes picks the policy: fixed:K (a keyframe every K frames), adaptive[:MAX] (new
+    keyframe on large motion, a large warp residual with DIS flow, or a confidence drop) or
+    none (per-frame). --compare also runs per-frame mode and prints the speed-up.
+    """
     from pathlib import Path
 
     from edgevision.errors import ConfigError, require_dir
@@ -185,12 +182,9 @@ def run(args: argparse.Namespace) -> int:
         model,
         args.data,
         tuple(modes),
-        rounds=args.rounds,
-        split=args.split,
         reuse_protos=args.warp_protos,
-        propagate=args.propagate,
-        max_frames=args.max_frames,
         conf_threshold=args.conf,
+        **pick(args, "rounds", "split", "propagate", "max_frames"),
     )
     base = runs[0].ms_per_frame
     lines = [
@@ -212,11 +206,10 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(stage_lines), file=sys.stderr)
     if args.md:
         import platform
-        import shlex
 
         from edgevision.io import write_text_atomic
 
-        cmd = shlex.join(["edgevision", *getattr(args, "argv", sys.argv[1:])])
+        cmd = command_line(args)
         head = [
             f"Written by `{cmd}` on {platform.machine()} / {platform.processor() or platform.system()}, "
             f"{args.threads} thread(s), {engine_text}. Times are per frame, "

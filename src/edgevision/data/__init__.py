@@ -16,35 +16,24 @@ from __future__ import annotations
 
 from edgevision._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "SemanticFolder": "edgevision.data.semantic",
-    "SemanticSample": "edgevision.data.semantic",
-    "CityscapesFolder": "edgevision.data.semantic",
-    "CAMVID_CLASSES": "edgevision.data.semantic",
-    "CITYSCAPES_CLASSES": "edgevision.data.semantic",
-    "CITYSCAPES_LABELID_TO_TRAINID": "edgevision.data.semantic",
-    "PRESETS": "edgevision.data.semantic",
-    "class_pixel_counts": "edgevision.data.semantic",
-    "labelids_to_trainids": "edgevision.data.semantic",
-    "CocoDataset": "edgevision.data.coco",
-    "CocoSample": "edgevision.data.coco",
-    "coco_layout": "edgevision.data.coco",
-    "decode_segmentation": "edgevision.data.coco",
-    "YoloFolder": "edgevision.data.yolo",
-    "YoloSample": "edgevision.data.yolo",
-    "YtvisDataset": "edgevision.data.ytvis",
-    "VideoSample": "edgevision.data.ytvis",
-    "ytvis_layout": "edgevision.data.ytvis",
-    "FlowPairs": "edgevision.data.flow",
-    "FlowSample": "edgevision.data.flow",
-    "read_flow": "edgevision.data.flow",
-    "write_flow": "edgevision.data.flow",
-    "warp_backward": "edgevision.data.flow",
-    "SynthConfig": "edgevision.data.synth",
-    "SynthSummary": "edgevision.data.synth",
-    "generate": "edgevision.data.synth",
+_EXPORTS = {
+    "edgevision.data.semantic": (
+        "SemanticFolder",
+        "SemanticSample",
+        "CityscapesFolder",
+        "CAMVID_CLASSES",
+        "CITYSCAPES_CLASSES",
+        "CITYSCAPES_LABELID_TO_TRAINID",
+        "PRESETS",
+        "class_pixel_counts",
+        "labelids_to_trainids",
+    ),
+    "edgevision.data.coco": ("CocoDataset", "CocoSample", "coco_layout", "decode_segmentation"),
+    "edgevision.data.yolo": ("YoloFolder", "YoloSample"),
+    "edgevision.data.ytvis": ("YtvisDataset", "VideoSample", "ytvis_layout"),
+    "edgevision.data.flow": ("FlowPairs", "FlowSample", "read_flow", "write_flow", "warp_backward"),
+    "edgevision.data.synth": ("SynthConfig", "SynthSummary", "generate"),
 }
 
-__all__ = sorted(_EXPORTS)
-
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = __dir__()

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.data.markdown import markdown_table
+from edgevision.data.semantic import class_components
 from edgevision.errors import DataError
 
 __all__ = [
@@ -133,26 +135,17 @@ def mask_boxes(
     Returns:
         ``(boxes (K, 4) float32 xyxy pixels, classes (K,) int64 detection-class indices)``.
     """
-    import cv2
-
     boxes: list[tuple[int, int, int, int]] = []
     cls: list[int] = []
-    for k, sid in enumerate(class_ids):
-        m = (label == sid).astype(np.uint8)
-        if not m.any():
+    for k, (x, y, _, _), area, comp in class_components(label, class_ids):
+        if area < cfg.min_area:
             continue
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-        for j in range(1, n):
-            if stats[j, cv2.CC_STAT_AREA] < cfg.min_area:
-                continue
-            x, y, w, h = (int(v) for v in stats[j, :4])
-            comp = lab[y : y + h, x : x + w] == j
-            parts = blob_boxes(comp, cfg)
-            if counts is not None and len(parts) > 1:
-                counts["split"] = counts.get("split", 0) + 1
-            for x1, y1, x2, y2 in parts:
-                boxes.append((x + x1, y + y1, x + x2, y + y2))
-                cls.append(k)
+        parts = blob_boxes(comp, cfg)
+        if counts is not None and len(parts) > 1:
+            counts["split"] = counts.get("split", 0) + 1
+        for x1, y1, x2, y2 in parts:
+            boxes.append((x + x1, y + y1, x + x2, y + y2))
+            cls.append(k)
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(cls, np.int64)
 
 
@@ -167,15 +160,20 @@ def _readme(cfg: BoxDerivation, src: Path, stats: dict[str, Any], command: str) 
         f"components with solidity < {cfg.split_solidity} split by erosion (up to "
         f"{cfg.max_erode} steps) into cores, each pixel assigned to its nearest core.",
         "",
-        "| split | images | images without boxes | " + " | ".join(cfg.classes) + " | split blobs |",
-        "|---|---|---|" + "---|" * len(cfg.classes) + "---|",
+        *markdown_table(
+            ["split", "images", "images without boxes", *cfg.classes, "split blobs"],
+            (
+                [
+                    split,
+                    s["images"],
+                    s["empty"],
+                    *(s["per_class"][c] for c in cfg.classes),
+                    s["split"],
+                ]
+                for split, s in stats.items()
+            ),
+        ),
     ]
-    for split, s in stats.items():
-        lines.append(
-            f"| {split} | {s['images']} | {s['empty']} | "
-            + " | ".join(str(s["per_class"][c]) for c in cfg.classes)
-            + f" | {s['split']} |"
-        )
     lines += [
         "",
         "## Known imperfections",

@@ -24,8 +24,11 @@ from edgevision.results import Detections, InstanceMasks
 __all__ = [
     "CocoDataset",
     "CocoSample",
+    "annotations_of",
     "coco_layout",
     "decode_segmentation",
+    "entries_by_id",
+    "load_annotation_file",
     "load_json",
     "need_field",
     "parse_categories",
@@ -150,6 +153,59 @@ def parse_categories(data: Any, where: str) -> tuple[list[str], list[int]]:
     return [out[i] for i in ids], ids
 
 
+def load_annotation_file(path: Path) -> tuple[dict[str, Any], list[str], list[int]]:
+    """A COCO-style annotation file (COCO ``instances``, YouTube-VIS): ``(data, class_names,
+    category_ids)``, the top-level object and its categories sorted by id.
+
+    Raises:
+        DataError: missing or invalid file, not a JSON object, bad ``categories``.
+    """
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object at the top level")
+    return (data, *parse_categories(data, str(path)))
+
+
+def entries_by_id(data: dict[str, Any], field: str, where: str) -> Iterator[tuple[str, int, Any]]:
+    """``(where, id, entry)`` for each entry of the list ``data[field]`` (``"images"``,
+    ``"videos"``), in order; ``where`` names the entry in messages.
+
+    Raises:
+        DataError: ``field`` missing or not a list, an entry without an int ``id``, a duplicate id.
+    """
+    seen: set[int] = set()
+    for k, entry in enumerate(need_field(data, field, list, where)):
+        w = f"{where}: {field}[{k}]"
+        eid = need_field(entry, "id", int, w)
+        if eid in seen:
+            raise DataError(f"{w}: duplicate {field[:-1]} id {eid}")
+        seen.add(eid)
+        yield w, eid, entry
+
+
+def annotations_of(
+    data: dict[str, Any], where: str, ref: str, index: dict[int, int], categories: dict[int, int]
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """``(where, k, annotation)`` for each entry of ``data["annotations"]``, ``k`` the position
+    of the entry its ``ref`` field (``"image_id"``, ``"video_id"``) names (``index``: id ->
+    position); ``where`` names the annotation by id in messages.
+
+    Raises:
+        DataError: missing or mistyped ``id``, ``ref`` or ``category_id``; ``ref`` not in
+            ``index`` or ``category_id`` not in ``categories``.
+    """
+    for k, a in enumerate(need_field(data, "annotations", list, where)):
+        aid = need_field(a, "id", int, f"{where}: annotations[{k}]")
+        w = f"{where}: annotation id {aid}"
+        rid = need_field(a, ref, int, w)
+        cid = need_field(a, "category_id", int, w)
+        if rid not in index:
+            raise DataError(f"{w}: field {ref!r} {rid} is not in '{ref[:-3]}s'")
+        if cid not in categories:
+            raise DataError(f"{w}: unknown category id {cid} in field 'category_id'")
+        yield w, index[rid], a
+
+
 @dataclass
 class CocoSample:
     """One COCO image with its ground truth.
@@ -211,19 +267,12 @@ class CocoDataset:
         self.masks = masks
         require_dir(self.image_dir, "image folder")
         af = str(self.annotation_file)
-        data = load_json(self.annotation_file)
-        if not isinstance(data, dict):
-            raise DataError(f"{af}: expected a JSON object at the top level")
-        self.class_names, self.category_ids = parse_categories(data, af)
+        data, self.class_names, self.category_ids = load_annotation_file(self.annotation_file)
         self._cat_index = {cid: k for k, cid in enumerate(self.category_ids)}
 
         self._images: list[dict[str, Any]] = []
         index: dict[int, int] = {}
-        for k, im in enumerate(need_field(data, "images", list, af)):
-            w = f"{af}: images[{k}]"
-            iid = need_field(im, "id", int, w)
-            if iid in index:
-                raise DataError(f"{w}: duplicate image id {iid}")
+        for w, iid, im in entries_by_id(data, "images", af):
             rec = {
                 "id": iid,
                 "file_name": need_field(im, "file_name", str, w),
@@ -235,22 +284,13 @@ class CocoDataset:
             index[iid] = len(self._images)
             self._images.append(rec)
         self._anns: list[list[dict[str, Any]]] = [[] for _ in self._images]
-        for k, a in enumerate(need_field(data, "annotations", list, af)):
-            w = f"{af}: annotations[{k}]"
-            aid = need_field(a, "id", int, w)
-            w = f"{af}: annotation id {aid}"
-            iid = need_field(a, "image_id", int, w)
-            cid = need_field(a, "category_id", int, w)
+        for w, i, a in annotations_of(data, af, "image_id", index, self._cat_index):
             bbox = need_field(a, "bbox", list, w)
-            if iid not in index:
-                raise DataError(f"{w}: field 'image_id' {iid} is not in 'images'")
-            if cid not in self._cat_index:
-                raise DataError(f"{w}: unknown category id {cid} in field 'category_id'")
             if len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
                 raise DataError(f"{w}: field 'bbox' must be [x, y, w, h], got {bbox!r:.60}")
             if masks and "segmentation" not in a:
                 raise DataError(f"{w}: missing field 'segmentation' (pass masks=False for boxes)")
-            self._anns[index[iid]].append(a)
+            self._anns[i].append(a)
 
     @property
     def image_ids(self) -> list[int]:

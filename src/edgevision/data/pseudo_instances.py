@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.data.markdown import markdown_table
+from edgevision.data.semantic import class_components
 from edgevision.errors import ConfigError, DataError
 
 __all__ = [
@@ -284,34 +286,24 @@ def image_pseudo_instances(
     if ignore_index is not None:
         ignore |= label == ignore_index
     out: list[PseudoInstance] = []
-    for k, sid in enumerate(class_ids):
-        m = (label == sid).astype(np.uint8)
-        if not m.any():
+    for k, (x, y, w, h), area, comp in class_components(label, class_ids):
+        if area < cfg.min_area:
+            ignore[y : y + h, x : x + w] |= comp
             continue
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-        for j in range(1, n):
-            x, y, w, h = (int(v) for v in stats[j, :4])
-            comp = lab[y : y + h, x : x + w] == j
-            area = int(stats[j, cv2.CC_STAT_AREA])
-            if area < cfg.min_area:
-                ignore[y : y + h, x : x + w] |= comp
-                continue
-            parts, confs, lines = component_instances(comp, cfg)
-            if len(parts) > 1 and cfg.split_band_px > 0:
-                band = cv2.dilate(
-                    lines.astype(np.uint8),
-                    np.ones((2 * cfg.split_band_px + 1,) * 2, np.uint8),
-                )
-                ignore[y : y + h, x : x + w] |= (band > 0) & comp
-            for part, sc in zip(parts, confs):
-                full = np.zeros(label.shape, bool)
-                full[y : y + h, x : x + w] = part
-                size = min(1.0, float(part.sum()) / (4.0 * cfg.min_area))
-                out.append(
-                    PseudoInstance(
-                        full, k, float(np.clip(size * sc, 0.05, 1.0)), split=len(parts) > 1
-                    )
-                )
+        parts, confs, lines = component_instances(comp, cfg)
+        if len(parts) > 1 and cfg.split_band_px > 0:
+            band = cv2.dilate(
+                lines.astype(np.uint8),
+                np.ones((2 * cfg.split_band_px + 1,) * 2, np.uint8),
+            )
+            ignore[y : y + h, x : x + w] |= (band > 0) & comp
+        for part, sc in zip(parts, confs):
+            full = np.zeros(label.shape, bool)
+            full[y : y + h, x : x + w] = part
+            size = min(1.0, float(part.sum()) / (4.0 * cfg.min_area))
+            out.append(
+                PseudoInstance(full, k, float(np.clip(size * sc, 0.05, 1.0)), split=len(parts) > 1)
+            )
     if cfg.boundary_px > 0:
         for inst in out:
             ignore |= _band(inst.mask, cfg.boundary_px)
@@ -510,6 +502,14 @@ def semantic_to_instances(
 
 
 def _readme(cfg: PseudoLabelConfig, src: Path, stats: dict[str, Any], command: str) -> str:
+    header = ["split", "images", "without instances", "instances", *cfg.classes]
+    header += ["from splits", "ignored px", "mean confidence"]
+    rows = [
+        [split, s["images"], s["empty"], s["instances"]]
+        + [s["per_class"][c] for c in cfg.classes]
+        + [s["from_splits"], f"{s['ignored_pct']:.1f} %", f"{s['mean_confidence']:.3f}"]
+        for split, s in stats.items()
+    ]
     lines = [
         "# Pseudo instance labels (from semantic masks)",
         "",
@@ -526,17 +526,8 @@ def _readme(cfg: PseudoLabelConfig, src: Path, stats: dict[str, Any], command: s
         + f"Ignore region: void, fragments, {cfg.boundary_px} px around outlines, "
         f"{cfg.split_band_px} px around split lines.",
         "",
-        "| split | images | without instances | instances | "
-        + " | ".join(cfg.classes)
-        + " | from splits | ignored px | mean confidence |",
-        "|---|---|---|---|" + "---|" * len(cfg.classes) + "---|---|---|",
+        *markdown_table(header, rows),
     ]
-    for split, s in stats.items():
-        lines.append(
-            f"| {split} | {s['images']} | {s['empty']} | {s['instances']} | "
-            + " | ".join(str(s["per_class"][c]) for c in cfg.classes)
-            + f" | {s['from_splits']} | {s['ignored_pct']:.1f} % | {s['mean_confidence']:.3f} |"
-        )
     lines += [
         "",
         "Known imperfections: touching objects without a neck between them stay one "

@@ -35,6 +35,7 @@ __all__ = [
     "CityscapesFolder",
     "SemanticFolder",
     "SemanticSample",
+    "class_components",
     "class_pixel_counts",
     "dataset_classes",
     "labelids_to_trainids",
@@ -416,3 +417,25 @@ def class_pixel_counts(dataset: _HasMasks, *, progress: bool = False) -> np.ndar
         m = m[(m >= 0) & (m < n)]
         counts += np.bincount(m.ravel(), minlength=n)[:n]
     return counts
+
+
+def class_components(
+    label: np.ndarray, class_ids: Sequence[int]
+) -> Iterator[tuple[int, tuple[int, int, int, int], int, np.ndarray]]:
+    """The 8-connected components of each class of an ``(H, W)`` label map, class by class.
+
+    Yields:
+        ``(k, (x, y, w, h), area, comp)``: ``k`` the position of the component's class in
+        ``class_ids`` (semantic ids), its bounding box and pixel count, and ``comp`` its
+        ``(h, w)`` bool mask within the box.
+    """
+    import cv2
+
+    for k, sid in enumerate(class_ids):
+        m = (label == sid).astype(np.uint8)
+        if not m.any():
+            continue
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        for j in range(1, n):
+            x, y, w, h = (int(v) for v in stats[j, :4])
+            yield k, (x, y, w, h), int(stats[j, cv2.CC_STAT_AREA]), lab[y : y + h, x : x + w] == j

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from edgevision.data.coco import decode_segmentation, load_json, need_field, parse_categories
+from edgevision.data.coco import (
+    annotations_of,
+    decode_segmentation,
+    entries_by_id,
+    load_annotation_file,
+    need_field,
+)
 from edgevision.errors import DataError, require_dir
 from edgevision.io import read_image
 from edgevision.results import InstanceMasks
@@ -74,18 +80,11 @@ class YtvisDataset:
         self.video_root = Path(video_root)
         require_dir(self.video_root, "video folder")
         af = str(self.annotation_file)
-        data = load_json(self.annotation_file)
-        if not isinstance(data, dict):
-            raise DataError(f"{af}: expected a JSON object at the top level")
-        self.class_names, self.category_ids = parse_categories(data, af)
+        data, self.class_names, self.category_ids = load_annotation_file(self.annotation_file)
         self._cat_index = {cid: k for k, cid in enumerate(self.category_ids)}
         self._videos: list[dict[str, Any]] = []
         index: dict[int, int] = {}
-        for k, v in enumerate(need_field(data, "videos", list, af)):
-            w = f"{af}: videos[{k}]"
-            vid = need_field(v, "id", int, w)
-            if vid in index:
-                raise DataError(f"{w}: duplicate video id {vid}")
+        for w, vid, v in entries_by_id(data, "videos", af):
             names = need_field(v, "file_names", list, w)
             if not names or not all(isinstance(n, str) for n in names):
                 raise DataError(f"{w}: field 'file_names' must be a non-empty list of paths")
@@ -99,27 +98,18 @@ class YtvisDataset:
                 }
             )
         self._anns: list[list[dict[str, Any]]] = [[] for _ in self._videos]
-        for k, a in enumerate(need_field(data, "annotations", list, af)):
-            w = f"{af}: annotations[{k}]"
-            aid = need_field(a, "id", int, w)
-            w = f"{af}: annotation id {aid}"
-            vid = need_field(a, "video_id", int, w)
-            cid = need_field(a, "category_id", int, w)
-            if vid not in index:
-                raise DataError(f"{w}: field 'video_id' {vid} is not in 'videos'")
-            if cid not in self._cat_index:
-                raise DataError(f"{w}: unknown category id {cid} in field 'category_id'")
-            n = len(self._videos[index[vid]]["file_names"])
+        for w, i, a in annotations_of(data, af, "video_id", index, self._cat_index):
+            n = len(self._videos[i]["file_names"])
             segs = need_field(a, "segmentations", list, w)
             if len(segs) != n:
                 raise DataError(
                     f"{w}: field 'segmentations' has {len(segs)} entries, "
-                    f"video {vid} has {n} frames"
+                    f"video {a['video_id']} has {n} frames"
                 )
             bbs = a.get("bboxes")
             if bbs is not None and (not isinstance(bbs, list) or len(bbs) != n):
                 raise DataError(f"{w}: field 'bboxes' must be a list of {n} entries")
-            self._anns[index[vid]].append(a)
+            self._anns[i].append(a)
 
     @property
     def video_ids(self) -> list[int]:

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from edgevision._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "ExportReport": "edgevision.export.onnx",
-    "export_onnx": "edgevision.export.onnx",
-    "embed_spec": "edgevision.export.metadata",
-    "read_spec": "edgevision.export.metadata",
-    "export_onnx_nms": "edgevision.export.yolo",
-    "ComponentExport": "edgevision.export.yolact",
-    "export_components": "edgevision.export.yolact",
+_EXPORTS = {
+    "edgevision.export.onnx": ("ExportReport", "export_onnx"),
+    "edgevision.export.metadata": ("embed_spec", "read_spec"),
+    "edgevision.export.yolo": ("export_onnx_nms",),
+    "edgevision.export.yolact": ("ComponentExport", "export_components"),
 }
 
-__all__ = sorted(_EXPORTS)
-
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = __dir__()

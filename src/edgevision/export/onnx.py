@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def export_onnx(
     """
     cfg = config or ExportConfig()
     try:
-        import onnx
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as e:
         raise BackendUnavailable(
@@ -139,45 +140,95 @@ def export_onnx(
         axes.update({2: "height", 3: "width"})
     dynamic_axes = {INPUT_NAME: axes, **{n: dict(axes) for n in output_names}} if axes else None
 
-    with atomic_path(out) as tmp:
+    def trace(tmp: Path) -> None:
         try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                # The TorchScript-based exporter: mature for CNNs, needs no onnxscript.
-                torch.onnx.export(
-                    module,
-                    (dummy,),
-                    str(tmp),
-                    dynamo=False,
-                    opset_version=cfg.opset,
-                    input_names=[INPUT_NAME],
-                    output_names=output_names,
-                    dynamic_axes=dynamic_axes,
-                    do_constant_folding=True,
-                )
+            torch_onnx_export(
+                module,
+                (dummy,),
+                tmp,
+                opset=cfg.opset,
+                input_names=[INPUT_NAME],
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+            )
         except Exception as e:  # tracing errors come in many types
             raise ExportError(
                 f"torch.onnx.export failed for {spec.name}: {str(e).splitlines()[0]}"
             ) from None
+
+    extra = {"edgevision.exported_by": "edgevision export"}
+    if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
+        ckpt = Path(target).suffix.lower() in CHECKPOINT_SUFFIXES
+        extra["edgevision.trained"] = "1" if ckpt else "0"
+    return write_checked(out, trace, module, spec, cfg, output_names, extra, started=t0)
+
+
+def torch_onnx_export(
+    module: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    opset: int,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]] | None,
+    **kwargs: Any,
+) -> None:
+    """``torch.onnx.export`` of ``module(*args)`` to ``path`` with the TorchScript-based
+    exporter (mature for CNNs, needs no onnxscript), without gradients or warnings."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            **kwargs,
+        )
+
+
+def write_checked(
+    out: Path,
+    trace: Callable[[Path], None],
+    module: nn.Module,
+    spec: ModelSpec,
+    cfg: ExportConfig,
+    check_outputs: list[str],
+    metadata: dict[str, str],
+    *,
+    started: float,
+) -> ExportReport:
+    """Write the ONNX file ``out`` atomically and report on it.
+
+    ``trace(tmp)`` writes the graph; it is then simplified (``cfg.simplify``), ``spec`` and
+    ``metadata`` are embedded, the model is checked and saved, and (``cfg.check``) the
+    outputs ``check_outputs`` are compared with ``module`` in ONNX Runtime. ``started`` is
+    the ``time.perf_counter()`` of the export's start (the report's ``seconds``).
+    """
+    import onnx
+
+    with atomic_path(out) as tmp:
+        trace(tmp)
         proto = onnx.load(str(tmp))
         simplified = False
         if cfg.simplify:
             proto, simplified = simplify_onnx(proto)
-        extra = {"edgevision.exported_by": "edgevision export"}
-        if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
-            ckpt = Path(target).suffix.lower() in CHECKPOINT_SUFFIXES
-            extra["edgevision.trained"] = "1" if ckpt else "0"
-        embed_spec(proto, spec, precision="fp32", **extra)
+        embed_spec(proto, spec, precision="fp32", **metadata)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        checks = check_onnx(module, tmp, spec, cfg, output_names) if cfg.check else []
+        checks = check_onnx(module, tmp, spec, cfg, check_outputs) if cfg.check else []
     return ExportReport(
         path=str(out),
         model=spec.name,
         opset=cfg.opset,
         size_mb=out.stat().st_size / 2**20,
         simplified=simplified,
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - started,
         checks=checks,
     )
 

@@ -24,7 +24,6 @@ concatenating the levels, as :class:`~edgevision.models.instance.yolact.YolactEx
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch import nn
 
 from edgevision.errors import ExportError
 from edgevision.export.metadata import embed_spec
+from edgevision.export.onnx import torch_onnx_export
 from edgevision.io import atomic_path
 from edgevision.models.flow.warp import warp
 
@@ -143,18 +143,15 @@ def export_components(
                 axes[n][1] = f"{n}_c"
         with atomic_path(path) as tmp:
             try:
-                with warnings.catch_warnings(), torch.no_grad():
-                    warnings.simplefilter("ignore")
-                    torch.onnx.export(
-                        mod,
-                        args,
-                        str(tmp),
-                        dynamo=False,
-                        opset_version=opset,
-                        input_names=ins,
-                        output_names=outs,
-                        dynamic_axes=axes,
-                    )
+                torch_onnx_export(
+                    mod,
+                    args,
+                    tmp,
+                    opset=opset,
+                    input_names=ins,
+                    output_names=outs,
+                    dynamic_axes=axes,
+                )
             except Exception as e:  # tracing errors come in many types
                 raise ExportError(f"component {name}: {str(e).splitlines()[0]}") from None
             proto = onnx.load(str(tmp))

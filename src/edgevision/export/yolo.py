@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,15 +28,13 @@ import torch
 from torch import nn
 
 from edgevision.config import ExportConfig, ModelSpec
-from edgevision.export.metadata import embed_spec
 from edgevision.export.onnx import (
     INPUT_NAME,
     ExportReport,
-    check_onnx,
     resolve_model,
-    simplify_onnx,
+    torch_onnx_export,
+    write_checked,
 )
-from edgevision.io import atomic_path
 from edgevision.postprocess.nms import nms
 
 __all__ = ["YoloNMSAdapter", "export_onnx_nms"]
@@ -151,8 +148,6 @@ def export_onnx_nms(
     Returns:
         The :class:`~edgevision.export.onnx.ExportReport`.
     """
-    import onnx
-
     cfg = config or ExportConfig()
     t0 = time.perf_counter()
     model = resolve_model(target)
@@ -182,36 +177,19 @@ def export_onnx_nms(
         "scores": {0: "batch", 2: "positions"},
         "selected": {0: "num_selected"},
     }
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                adapter,
-                (torch.randn(1, 3, h, w),),
-                str(tmp),
-                dynamo=False,
-                opset_version=cfg.opset,
-                input_names=[INPUT_NAME],
-                output_names=names,
-                dynamic_axes=axes,
-            )
-        proto = onnx.load(str(tmp))
-        simplified = False
-        if cfg.simplify:
-            proto, simplified = simplify_onnx(proto)
-        embed_spec(proto, spec, precision="fp32", **{"edgevision.exported_by": "export_onnx_nms"})
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-        # boxes and scores are compared; `selected` may legitimately differ where scores tie
-        # (ONNX Runtime's NMS does not keep the input order of equal scores)
-        checks = check_onnx(adapter, tmp, spec, cfg, names[:2]) if cfg.check else []
-    return ExportReport(
-        path=str(out),
-        model=spec.name,
-        opset=cfg.opset,
-        size_mb=out.stat().st_size / 2**20,
-        simplified=simplified,
-        seconds=time.perf_counter() - t0,
-        checks=checks,
-    )
+
+    def trace(tmp: Path) -> None:
+        torch_onnx_export(
+            adapter,
+            (torch.randn(1, 3, h, w),),
+            tmp,
+            opset=cfg.opset,
+            input_names=[INPUT_NAME],
+            output_names=names,
+            dynamic_axes=axes,
+        )
+
+    metadata = {"edgevision.exported_by": "export_onnx_nms"}
+    # boxes and scores are compared; `selected` may legitimately differ where scores tie
+    # (ONNX Runtime's NMS does not keep the input order of equal scores)
+    return write_checked(Path(out), trace, adapter, spec, cfg, names[:2], metadata, started=t0)

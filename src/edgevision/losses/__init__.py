@@ -32,16 +32,20 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "ClassCounts": "edgevision.losses.class_balanced",
-    "class_balanced_weights": "edgevision.losses.class_balanced",
-    "class_counts": "edgevision.losses.class_balanced",
-    "effective_number": "edgevision.losses.class_balanced",
-    "effective_number_weights": "edgevision.losses.class_balanced",
-    "CrossEntropy": "edgevision.losses.segmentation",
-    "FocalLoss": "edgevision.losses.segmentation",
-    "OhemCrossEntropy": "edgevision.losses.segmentation",
-    "SegLoss": "edgevision.losses.segmentation",
-    "build_loss": "edgevision.losses.segmentation",
+    "edgevision.losses.class_balanced": (
+        "ClassCounts",
+        "class_balanced_weights",
+        "class_counts",
+        "effective_number",
+        "effective_number_weights",
+    ),
+    "edgevision.losses.segmentation": (
+        "CrossEntropy",
+        "FocalLoss",
+        "OhemCrossEntropy",
+        "SegLoss",
+        "build_loss",
+    ),
 }
 
 __all__ = [

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 from edgevision._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "QuantConfig": "edgevision.quantize.config",
-    "parse_precision": "edgevision.config",
-    "ImageFolderReader": "edgevision.quantize.calibration",
-    "NodeMap": "edgevision.export.components",
-    "build_node_map": "edgevision.export.components",
-    "QuantResult": "edgevision.quantize.ptq",
-    "QuantizationError": "edgevision.quantize.ptq",
-    "quantize_model": "edgevision.quantize.ptq",
-    "output_error": "edgevision.quantize.ptq",
-    "QATConfig": "edgevision.quantize.qat",
-    "quantize_qat": "edgevision.quantize.qat",
-    "SensitivityReport": "edgevision.quantize.sensitivity",
-    "analyze": "edgevision.quantize.sensitivity",
-    "CompareOptions": "edgevision.quantize.compare",
-    "compare_modes": "edgevision.quantize.compare",
+_EXPORTS = {
+    "edgevision.quantize.config": ("QuantConfig",),
+    "edgevision.config": ("parse_precision",),
+    "edgevision.quantize.calibration": ("ImageFolderReader",),
+    "edgevision.export.components": ("NodeMap", "build_node_map"),
+    "edgevision.quantize.ptq": (
+        "QuantResult",
+        "QuantizationError",
+        "quantize_model",
+        "output_error",
+    ),
+    "edgevision.quantize.qat": ("QATConfig", "quantize_qat"),
+    "edgevision.quantize.sensitivity": ("SensitivityReport", "analyze"),
+    "edgevision.quantize.compare": ("CompareOptions", "compare_modes"),
 }
 
-__all__ = list(_EXPORTS)
-
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = __dir__()

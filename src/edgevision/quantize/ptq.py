@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.config import BenchConfig, ModelSpec
-from edgevision.errors import ConfigError, EdgeVisionError, ModelFileError
+from edgevision.errors import ConfigError, EdgeVisionError, ModelFileError, first_line
 from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
 from edgevision.quantize.config import QuantConfig
 
@@ -101,6 +101,24 @@ def _quiet_ort_logging() -> Iterator[None]:
             yield
     finally:
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def _ort_quantizer(what: str, reader: Any = None) -> Iterator[None]:
+    """Around a call of ONNX Runtime's quantization tooling: its output kept quiet, its
+    failures (of many kinds on unsupported graphs) raised as one-line
+    :class:`QuantizationError` ``"WHAT failed: Type: message"``, and the calibration
+    ``reader`` (if any) rewound afterwards."""
+    try:
+        with _quiet_ort_logging():
+            yield
+    except EdgeVisionError:
+        raise
+    except Exception as e:
+        raise QuantizationError(f"{what} failed: {type(e).__name__}: {first_line(e)}") from None
+    finally:
+        if hasattr(reader, "rewind"):
+            reader.rewind()
 
 
 def fp32_onnx(
@@ -383,27 +401,19 @@ def _entropy_ranges(src: Path, reader: Any, cache: Path) -> None:
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
-    try:
-        with _quiet_ort_logging(), tempfile.TemporaryDirectory(prefix="edgevision-kl-") as td:
-            cal = create_calibrator(
-                Path(src),
-                ops,
-                augmented_model_path=str(Path(td) / "augmented.onnx"),
-                calibrate_method=CalibrationMethod.Entropy,
-                extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": 128},
-            )
-            cal.collect_data(reader)
-            save_tensors_data(cal.compute_data(), cache)
-    except EdgeVisionError:
-        raise
-    except Exception as e:  # calibration errors come in many types
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise QuantizationError(
-            f"entropy calibration failed: {type(e).__name__}: {first}"
-        ) from None
-    finally:
-        if hasattr(reader, "rewind"):
-            reader.rewind()
+    with (
+        _ort_quantizer("entropy calibration", reader),
+        tempfile.TemporaryDirectory(prefix="edgevision-kl-") as td,
+    ):
+        cal = create_calibrator(
+            Path(src),
+            ops,
+            augmented_model_path=str(Path(td) / "augmented.onnx"),
+            calibrate_method=CalibrationMethod.Entropy,
+            extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": 128},
+        )
+        cal.collect_data(reader)
+        save_tensors_data(cal.compute_data(), cache)
 
 
 def quantize_onnx_static(
@@ -435,33 +445,22 @@ def quantize_onnx_static(
     if cfg.method == "entropy" and not (calibration_cache and calibration_cache.is_file()):
         calibration_cache = calibration_cache or dst.with_name(dst.stem + ".entropy.json")
         _entropy_ranges(src, reader, calibration_cache)
-    try:
-        with _quiet_ort_logging():
-            quantize_static(
-                str(src),
-                str(dst),
-                reader,
-                quant_format=QuantFormat.QDQ,
-                per_channel=cfg.per_channel,
-                reduce_range=cfg.reduce_range,
-                activation_type=qt[cfg.activation_type],
-                weight_type=qt[cfg.weight_type],
-                nodes_to_quantize=nodes_to_quantize or None,
-                nodes_to_exclude=nodes_to_exclude or None,
-                calibrate_method=getattr(CalibrationMethod, _METHODS[cfg.method]),
-                extra_options={"CalibPercentile": cfg.percentile},
-                calibration_cache_path=calibration_cache,
-            )
-    except EdgeVisionError:
-        raise
-    except Exception as e:  # the quantizer raises many kinds on unsupported graphs
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise QuantizationError(
-            f"ONNX Runtime static quantization failed: {type(e).__name__}: {first}"
-        ) from None
-    finally:
-        if hasattr(reader, "rewind"):
-            reader.rewind()
+    with _ort_quantizer("ONNX Runtime static quantization", reader):
+        quantize_static(
+            str(src),
+            str(dst),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=cfg.per_channel,
+            reduce_range=cfg.reduce_range,
+            activation_type=qt[cfg.activation_type],
+            weight_type=qt[cfg.weight_type],
+            nodes_to_quantize=nodes_to_quantize or None,
+            nodes_to_exclude=nodes_to_exclude or None,
+            calibrate_method=getattr(CalibrationMethod, _METHODS[cfg.method]),
+            extra_options={"CalibPercentile": cfg.percentile},
+            calibration_cache_path=calibration_cache,
+        )
 
 
 def quantize_model(
@@ -639,18 +638,12 @@ def _quantize_dynamic(src: Path, dst: Path, cfg: QuantConfig, excluded: list[str
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     qt = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
-    try:
-        with _quiet_ort_logging():
-            quantize_dynamic(
-                str(src),
-                str(dst),
-                per_channel=cfg.per_channel,
-                reduce_range=cfg.reduce_range,
-                weight_type=qt[cfg.weight_type],
-                nodes_to_exclude=excluded or None,
-            )
-    except Exception as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise QuantizationError(
-            f"ONNX Runtime dynamic quantization failed: {type(e).__name__}: {first}"
-        ) from None
+    with _ort_quantizer("ONNX Runtime dynamic quantization"):
+        quantize_dynamic(
+            str(src),
+            str(dst),
+            per_channel=cfg.per_channel,
+            reduce_range=cfg.reduce_range,
+            weight_type=qt[cfg.weight_type],
+            nodes_to_exclude=excluded or None,
+        )

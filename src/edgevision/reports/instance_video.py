@@ -34,11 +34,13 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgevision.reports.common import save_image_grid
 
 __all__ = ["PRECISION_CONFIGS", "instance_report"]
 
@@ -78,33 +80,35 @@ def _ap(v: float | None) -> str:
     return "-" if v is None else f"{v:.4f}"
 
 
-def _strip(parts: Any, data: Path, split: str, path: Path, *, frames: int, keyframes: str) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _ms(v: float | None) -> str:
+    return f"{v:.1f}" if v else "-"
 
-    from edgevision.io import atomic_path, read_image
+
+def _rows(table: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, str, Any, Any]]:
+    """``(precision, variant, mode, run, per-frame run)`` of a ``{"precision|variant": {mode:
+    run}}`` table (Tables II and III), in order; the per-frame run is the row's baseline."""
+    for key, runs in table.items():
+        label, variant = key.split("|")
+        for mode, r in runs.items():
+            yield label, variant, mode, r, runs["none"]
+
+
+def _strip(parts: Any, data: Path, split: str, path: Path, *, frames: int, keyframes: str) -> Path:
+    from edgevision.io import read_image
     from edgevision.video.evaluate import _videos, make_session
 
     videos, _ = _videos(data, split)
     files = videos[0][1][:frames]
     session = make_session(parts, keyframes=keyframes, reuse_protos=True)
-    fig = Figure(figsize=(2.4 * len(files), 2.9), dpi=110)
-    FigureCanvasAgg(fig)
+    row = []
     for i, f in enumerate(files):
         img = read_image(f)
         res = session(img)
         keep = res.scores >= 0.3
         res = res[keep] if len(res) else res
-        ax = fig.add_subplot(1, len(files), i + 1)
-        ax.imshow(res.draw(img, show_scores=False))
-        ax.set_xticks([])
-        ax.set_yticks([])
         kind = "keyframe" if session.last.keyframe else "warped"
-        ax.set_title(f"t={i} ({kind})", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(str(tmp), format="png")
-    return path
+        row.append((res.draw(img, show_scores=False), f"t={i} ({kind})"))
+    return save_image_grid([row], path, cell=(2.4, 2.9))
 
 
 def _noise_note(*tables: dict[str, dict[str, Any]]) -> str:
@@ -345,23 +349,18 @@ def instance_report(
         "| precision | non-keyframes | keyframes | keyframe % | ms/frame | ms key | ms non-key | non-key / key | speed-up | mask AP | box AP |",
         "|:---|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
-    for key, runs in t2.items():
-        label, nonkey = key.split("|")
-        base = runs["none"]
-        for mode, r in runs.items():
-            ratio = (
-                f"{r.ms_non_keyframe / r.ms_keyframe:.2f}"
-                if r.ms_non_keyframe and r.ms_keyframe
-                else "-"
-            )
-            lines.append(
-                f"| {label} | {nonkey} | {mode} | "
-                f"{100 * r.keyframe_fraction:.0f} | {r.ms_per_frame:.1f} | "
-                f"{r.ms_keyframe or 0:.1f} | "
-                + (f"{r.ms_non_keyframe:.1f}" if r.ms_non_keyframe else "-")
-                + f" | {ratio} | {base.ms_per_frame / r.ms_per_frame:.2f}× | "
-                f"{_ap(r.mask_ap)} | {_ap(r.box_ap)} |"
-            )
+    for label, nonkey, mode, r, base in _rows(t2):
+        ratio = (
+            f"{r.ms_non_keyframe / r.ms_keyframe:.2f}"
+            if r.ms_non_keyframe and r.ms_keyframe
+            else "-"
+        )
+        lines.append(
+            f"| {label} | {nonkey} | {mode} | "
+            f"{100 * r.keyframe_fraction:.0f} | {r.ms_per_frame:.1f} | "
+            f"{r.ms_keyframe or 0:.1f} | {_ms(r.ms_non_keyframe)} | {ratio} | "
+            f"{base.ms_per_frame / r.ms_per_frame:.2f}× | {_ap(r.mask_ap)} | {_ap(r.box_ap)} |"
+        )
     if t3:
         lines += [
             "",
@@ -375,26 +374,22 @@ def instance_report(
             "| precision | flow | keyframes | ms/frame | ms non-key | speed-up | mask AP | mask AP change | box AP | speed-up >= 1.8× and drop <= 1.0 |",
             "|:---|:---|:---|---:|---:|---:|---:|---:|---:|:---|",
         ]  # fmt: skip
-        for key, runs in t3.items():
-            label, flabel = key.split("|")
-            base = runs["none"]
-            for mode, r in runs.items():
-                if mode == "none":
-                    continue
-                sp = base.ms_per_frame / r.ms_per_frame
-                dap = (
-                    100 * (r.mask_ap - base.mask_ap)
-                    if r.mask_ap is not None and base.mask_ap is not None
-                    else None
-                )
-                ok = "yes" if dap is not None and sp >= 1.8 and dap >= -1.0 else "no"
-                lines.append(
-                    f"| {label} | {flabel} | {mode} | {r.ms_per_frame:.1f} | "
-                    + (f"{r.ms_non_keyframe:.1f}" if r.ms_non_keyframe else "-")
-                    + f" | {sp:.2f}× | {_ap(r.mask_ap)} | "
-                    + (f"{dap:+.1f}" if dap is not None else "-")
-                    + f" | {_ap(r.box_ap)} | {ok} |"
-                )
+        for label, flabel, mode, r, base in _rows(t3):
+            if mode == "none":
+                continue
+            sp = base.ms_per_frame / r.ms_per_frame
+            dap = (
+                100 * (r.mask_ap - base.mask_ap)
+                if r.mask_ap is not None and base.mask_ap is not None
+                else None
+            )
+            ok = "yes" if dap is not None and sp >= 1.8 and dap >= -1.0 else "no"
+            lines.append(
+                f"| {label} | {flabel} | {mode} | {r.ms_per_frame:.1f} | "
+                f"{_ms(r.ms_non_keyframe)} | {sp:.2f}× | {_ap(r.mask_ap)} | "
+                + (f"{dap:+.1f}" if dap is not None else "-")
+                + f" | {_ap(r.box_ap)} | {ok} |"
+            )
         if ceiling:
             fp_none = t3.get("all FP32|DIS flow", {}).get("none")
             lines += [

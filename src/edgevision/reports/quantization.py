@@ -55,6 +55,10 @@ def _f(v: float | None, nd: int = 2, suffix: str = "") -> str:
     return "-" if v is None else f"{v:.{nd}f}{suffix}"
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def _pct_less(new: float | None, ref: float | None) -> float | None:
     if new is None or ref is None or ref == 0:
         return None
@@ -79,10 +83,16 @@ def table2(comps: Sequence[ModelComparison]) -> list[str]:
         for mode, r in c.results.items():
             miou = c.miou(mode)
             lines.append(
-                f"| {c.label} | {MODE_TITLES[mode]} | {_f(None if miou is None else 100 * miou)}"
-                f" | {_f(r.get('size_mb'))} | {_f(r.get('fps'), 1)}"
-                f" | {_f(r['latency_ms'].get('p50'))} | {_f(r.get('peak_rss_mb'), 0)}"
-                f" | {_f(model_rss(r), 0)} |"
+                _row(
+                    c.label,
+                    MODE_TITLES[mode],
+                    _f(None if miou is None else 100 * miou),
+                    _f(r.get("size_mb")),
+                    _f(r.get("fps"), 1),
+                    _f(r["latency_ms"].get("p50")),
+                    _f(r.get("peak_rss_mb"), 0),
+                    _f(model_rss(r), 0),
+                )
             )
     return lines
 
@@ -102,12 +112,19 @@ def table3(comps: Sequence[ModelComparison]) -> list[str]:
             miou = c.miou(mode)
             d = None if miou is None or ref_miou is None else 100 * (miou - ref_miou)
             speed = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
+            less = [
+                _pct_less(r.get("size_mb"), ref.get("size_mb")),
+                _pct_less(r.get("peak_rss_mb"), ref.get("peak_rss_mb")),
+                _pct_less(model_rss(r), model_rss(ref)),
+            ]
             lines.append(
-                f"| {c.label} | {MODE_TITLES[mode]} | {_f(d, 2)}"
-                f" | {_f(_pct_less(r.get('size_mb'), ref.get('size_mb')), 1, ' %')}"
-                f" | {_f(_pct_less(r.get('peak_rss_mb'), ref.get('peak_rss_mb')), 1, ' %')}"
-                f" | {_f(_pct_less(model_rss(r), model_rss(ref)), 1, ' %')}"
-                f" | {speed:.2f}× |"
+                _row(
+                    c.label,
+                    MODE_TITLES[mode],
+                    _f(d, 2),
+                    *(_f(v, 1, " %") for v in less),
+                    f"{speed:.2f}×",
+                )
             )
     return lines
 
@@ -132,11 +149,10 @@ def table_e2e(comps: Sequence[ModelComparison]) -> list[str]:
         ]
         for name, st in entries:
             speed = ref["total"] / st["total"] if st.get("total") else None
-            lines.append(
-                f"| {c.label} | {name} | {_f(st.get('preprocess'), 1)} / "
-                f"{_f(st.get('inference'), 1)} / {_f(st.get('postprocess'), 1)} | "
-                f"{_f(st.get('total'))} | {_f(speed, 2, '×')} |"
+            stages = " / ".join(
+                _f(st.get(k), 1) for k in ("preprocess", "inference", "postprocess")
             )
+            lines.append(_row(c.label, name, stages, _f(st.get("total")), _f(speed, 2, "×")))
     return lines
 
 

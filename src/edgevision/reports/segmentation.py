@@ -25,7 +25,7 @@ import numpy as np
 from edgevision.bench.report import plot, provenance
 from edgevision.errors import ConfigError, DataError
 from edgevision.reports.ceiling import conv_ceiling
-from edgevision.reports.common import DATASET_FIGURES, dataset_figure_lines
+from edgevision.reports.common import DATASET_FIGURES, dataset_figure_lines, save_image_grid
 from edgevision.tasks import get_task
 
 __all__ = ["ablation_report", "prediction_grid", "segmentation_report"]
@@ -82,11 +82,7 @@ def prediction_grid(
     Returns:
         The path written.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from edgevision.data.semantic import SemanticFolder
-    from edgevision.io import atomic_path
     from edgevision.results import SemanticMask
     from edgevision.runtime import Predictor, load_engine
 
@@ -96,9 +92,7 @@ def prediction_grid(
         raise DataError(f"{data}: split {split!r} has no images to draw")
     preds = [Predictor(load_engine(w, threads=threads)) for w in weights]
     names = list(labels) if labels else [Path(w).stem for w in weights]
-    cols = 2 + len(preds)
-    fig = Figure(figsize=(2.6 * cols, 2.0 * len(idx) + 0.4), dpi=110)
-    FigureCanvasAgg(fig)
+    rows = []
     for r, i in enumerate(idx):
         s = folder[i]
         gt = SemanticMask(
@@ -108,19 +102,14 @@ def prediction_grid(
         )
         panels = [s.image, gt.colorize()] + [p(s.image).colorize() for p in preds]
         titles = [s.name, "ground truth", *names]
-        for c, (img, title) in enumerate(zip(panels, titles)):
-            ax = fig.add_subplot(len(idx), cols, r * cols + c + 1)
-            ax.imshow(img)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0 or c == 0:
-                ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        fig.savefig(str(tmp), format="png")
-    return out
+        # titles on the first row and column only
+        rows.append(
+            [
+                (img, t if r == 0 or c == 0 else None)
+                for c, (img, t) in enumerate(zip(panels, titles))
+            ]
+        )
+    return save_image_grid(rows, path, cell=(2.6, 2.0), pad=0.4)
 
 
 def segmentation_report(

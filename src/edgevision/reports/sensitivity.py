@@ -12,9 +12,8 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
 
-from edgevision.io import write_text_atomic
+from edgevision.io import json_safe, write_text_atomic
 from edgevision.quantize.sensitivity import Score, SensitivityReport
 
 __all__ = ["markdown", "write_report"]
@@ -80,15 +79,4 @@ def write_report(report: SensitivityReport, path: str | os.PathLike[str], comman
     if p.suffix.lower() == ".md":
         write_text_atomic(p, markdown(report, command=command))
     else:
-        write_text_atomic(p, json.dumps(_finite(report.to_dict()), indent=2) + "\n")
-
-
-def _finite(x: Any) -> Any:
-    """JSON-safe copy (strict JSON has no inf/nan): non-finite floats become strings."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
+        write_text_atomic(p, json.dumps(json_safe(report.to_dict()), indent=2) + "\n")

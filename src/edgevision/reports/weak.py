@@ -30,7 +30,7 @@ import numpy as np
 
 from edgevision.errors import DataError
 from edgevision.evaluate.api import AGREEMENT_SCORE
-from edgevision.reports.common import dataset_figure_lines
+from edgevision.reports.common import dataset_figure_lines, save_image_grid
 
 __all__ = ["label_quality", "weak_report"]
 
@@ -97,12 +97,8 @@ def _figure(
     images: int = 4,
 ) -> Path:
     """Rows of val images: image | truth | pseudo-labels | each model's prediction."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from edgevision.checkpoint import load_model
     from edgevision.data.coco import CocoDataset, coco_layout
-    from edgevision.io import atomic_path
     from edgevision.train.weak import predict_instances
 
     ann, img_dir = coco_layout(data, "val")
@@ -112,10 +108,8 @@ def _figure(
     pseudo_by_name = {Path(im["file_name"]).stem: i for i, im in enumerate(pseudo._images)}
     nets = [(label, load_model(str(ckpt)).eval()) for label, ckpt in models]
     idx = np.linspace(0, len(truth) - 1, min(images, len(truth))).round().astype(int)
-    cols = 3 + len(nets)
-    fig = Figure(figsize=(2.4 * cols, 2.4 * len(idx) + 0.3), dpi=110)
-    FigureCanvasAgg(fig)
-    for r, i in enumerate(idx):
+    rows = []
+    for i in idx:
         s = truth[int(i)]
         name = Path(s.file_name).stem
         pt = pseudo.read_target(pseudo_by_name[name])[0] if name in pseudo_by_name else None
@@ -128,16 +122,8 @@ def _figure(
             pred = pred[pred.scores >= 0.3] if len(pred) else pred
             panels.append(pred.draw(s.image, show_scores=False))
             titles.append(f"{label} ({len(pred)})")
-        for c, (img, title) in enumerate(zip(panels, titles)):
-            ax = fig.add_subplot(len(idx), cols, r * cols + c + 1)
-            ax.imshow(img)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(title, fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(str(tmp), format="png")
-    return path
+        rows.append(list(zip(panels, titles)))
+    return save_image_grid(rows, path, cell=(2.4, 2.4), pad=0.3, fontsize=7)
 
 
 def weak_report(
@@ -363,31 +349,18 @@ def semantic_agreement(
 def _agreement_figure(
     panels: Sequence[tuple[str, np.ndarray, np.ndarray, Any]], path: Path
 ) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from edgevision.io import atomic_path
-
-    fig = Figure(figsize=(3.6 * 3, 2.8 * len(panels) + 0.3), dpi=110)
-    FigureCanvasAgg(fig)
-    for r, (name, img, things, pred) in enumerate(panels):
+    rows = []
+    for name, img, things, pred in panels:
         sem = img.copy()
         sem[things] = (0.4 * sem[things] + 0.6 * np.array([255, 64, 64])).astype(np.uint8)
-        for c, (im, title) in enumerate(
-            (
+        rows.append(
+            [
                 (img, name),
                 (sem, "semantic thing pixels"),
                 (pred.draw(img, show_scores=False), f"predicted instances ({len(pred)})"),
-            )
-        ):
-            ax = fig.add_subplot(len(panels), 3, r * 3 + c + 1)
-            ax.imshow(im)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(str(tmp), format="png")
+            ]
+        )
+    save_image_grid(rows, path, cell=(3.6, 2.8), pad=0.3)
 
 
 def _starts_line(runs: Path) -> list[str]:

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from edgevision._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "RunConfig": "edgevision.stream.pipeline",
-    "run_stream": "edgevision.stream.pipeline",
-    "SourceOptions": "edgevision.stream.sources",
-    "parse_source": "edgevision.stream.sources",
-    "select_decoder": "edgevision.stream.decoders",
-    "list_decoders": "edgevision.stream.decoders",
-    "ModelPlugin": "edgevision.stream.plugins",
-    "load_plugin": "edgevision.stream.plugins",
-    "FrameQueue": "edgevision.stream.queues",
-    "StreamError": "edgevision.stream.gst",
-    "make_sample_video": "edgevision.stream.sample",
+_EXPORTS = {
+    "edgevision.stream.pipeline": ("RunConfig", "run_stream"),
+    "edgevision.stream.sources": ("SourceOptions", "parse_source"),
+    "edgevision.stream.decoders": ("select_decoder", "list_decoders"),
+    "edgevision.stream.plugins": ("ModelPlugin", "load_plugin"),
+    "edgevision.stream.queues": ("FrameQueue",),
+    "edgevision.stream.gst": ("StreamError",),
+    "edgevision.stream.sample": ("make_sample_video",),
 }
 
-__all__ = list(_EXPORTS)
-
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = __dir__()

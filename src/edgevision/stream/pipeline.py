@@ -24,6 +24,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -100,6 +101,17 @@ class _Batch:
     ctx: Any = None
     raw: Any = None
     results: list[Any] | None = None
+
+
+def _batches(q: FrameQueue[_Batch]) -> Iterator[_Batch]:
+    """The batches put on ``q`` (polled every 0.1 s), until it is closed."""
+    while True:
+        try:
+            b = q.get(timeout=0.1)
+        except Closed:
+            return
+        if b is not None:
+            yield b
 
 
 class _Runner:
@@ -212,13 +224,7 @@ class _Runner:
     # ------------------------------------------------------------ stage 2: inference
     def infer(self) -> None:
         st = self.stats
-        while True:
-            try:
-                b = self.prepq.get(timeout=0.1)
-            except Closed:
-                return
-            if b is None:
-                continue
+        for b in _batches(self.prepq):
             if self.sessions[b.frames[0].stream] is not None:
                 b.results = []
                 for f in b.frames:
@@ -237,13 +243,7 @@ class _Runner:
     # ------------------------------------------------------------ stage 3: outputs
     def output(self) -> None:
         st = self.stats
-        while True:
-            try:
-                b = self.outq.get(timeout=0.1)
-            except Closed:
-                return
-            if b is None:
-                continue
+        for b in _batches(self.outq):
             if b.results is None:
                 t = time.monotonic()
                 b.results = list(self.plugin.postprocess(b.raw, b.ctx))

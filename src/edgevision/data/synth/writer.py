@@ -308,34 +308,28 @@ def _dataset_yaml(cfg: SynthConfig) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+#: SynthConfig fields with a flag of their own in ``edgevision data synth`` (the others are
+#: ``--set`` overrides), in the order the recorded command lists them
+_FLAGS = {
+    "train_images": "--images",
+    "val_images": "--val-images",
+    "train_videos": "--videos",
+    "val_videos": "--val-videos",
+    "frames": "--frames",
+    "image_size": "--size",
+}
+
+
 def _command(cfg: SynthConfig) -> str:
     d = SynthConfig()
     parts = ["edgevision data synth --out DIR", f"--seed {cfg.seed}"]
-    if cfg.train_images != d.train_images:
-        parts.append(f"--images {cfg.train_images}")
-    if cfg.val_images != d.val_images:
-        parts.append(f"--val-images {cfg.val_images}")
-    if cfg.train_videos != d.train_videos:
-        parts.append(f"--videos {cfg.train_videos}")
-    if cfg.val_videos != d.val_videos:
-        parts.append(f"--val-videos {cfg.val_videos}")
-    if cfg.frames != d.frames:
-        parts.append(f"--frames {cfg.frames}")
-    if cfg.image_size != d.image_size:
-        parts.append(f"--size {cfg.image_size[0]}x{cfg.image_size[1]}")
+    for name, flag in _FLAGS.items():
+        v = getattr(cfg, name)
+        if v != getattr(d, name):
+            parts.append(f"{flag} {'x'.join(map(str, v)) if name == 'image_size' else v}")
     for f in dataclasses.fields(cfg):
-        if f.name in (
-            "seed",
-            "train_images",
-            "val_images",
-            "train_videos",
-            "val_videos",
-            "frames",
-            "image_size",
-        ):
-            continue
         v = getattr(cfg, f.name)
-        if v != getattr(d, f.name):
+        if f.name != "seed" and f.name not in _FLAGS and v != getattr(d, f.name):
             parts.append(f"--set {f.name}={str(v).lower() if isinstance(v, bool) else v}")
     return " ".join(parts)
 

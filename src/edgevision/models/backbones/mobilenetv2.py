@@ -7,10 +7,15 @@ Written in plain PyTorch (no torchvision). Returns a dict of feature maps by sta
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from edgevision.models.layers.conv import ConvBNAct, InvertedResidual, make_divisible
+from edgevision.models.backbones.staged import StagedBackbone
+from edgevision.models.layers.conv import (
+    ConvBNAct,
+    InvertedResidual,
+    init_conv_bn_,
+    make_divisible,
+)
 
 # expansion t, channels c, repeats n, stride s, stage the blocks belong to
 _SETTINGS: tuple[tuple[int, int, int, int, str], ...] = (
@@ -25,7 +30,7 @@ _SETTINGS: tuple[tuple[int, int, int, int, str], ...] = (
 NUM_BLOCKS = sum(s[2] for s in _SETTINGS)  # 17 inverted residual blocks
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(StagedBackbone):
     """MobileNetV2 feature extractor.
 
     Args:
@@ -81,20 +86,4 @@ class MobileNetV2(nn.Module):
             stages["c5"].append(ConvBNAct(in_ch, last, 1))
             self.out_channels["c5"] = last
         self.stages = nn.ModuleDict({k: nn.Sequential(*v) for k, v in stages.items()})
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.stem(x)
-        feats: dict[str, torch.Tensor] = {}
-        for name, stage in self.stages.items():
-            x = stage(x)
-            feats[name] = x
-        return feats
+        init_conv_bn_(self)

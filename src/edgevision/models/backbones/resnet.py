@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgevision.models.backbones.staged import StagedBackbone
+from edgevision.models.layers.conv import init_conv_bn_
+
 __all__ = ["RESNET_LAYERS", "ResNet"]
 
 RESNET_LAYERS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -32,15 +35,15 @@ def _conv_bn(cin: int, cout: int, k: int, s: int = 1, relu: bool = True) -> nn.S
     return nn.Sequential(*layers)
 
 
-class _Basic(nn.Module):
+class _Residual(nn.Module):
+    """``relu(body(x) + shortcut(x))``; the shortcut is a strided 1×1 conv-BN where the
+    shape changes, else the identity."""
+
     expansion = 1
 
-    def __init__(self, cin: int, planes: int, stride: int) -> None:
+    def __init__(self, body: nn.Sequential, cin: int, cout: int, stride: int) -> None:
         super().__init__()
-        cout = planes * self.expansion
-        self.body = nn.Sequential(
-            _conv_bn(cin, planes, 3, stride), _conv_bn(planes, cout, 3, 1, False)
-        )
+        self.body = body
         self.short = (
             _conv_bn(cin, cout, 1, stride, False) if stride != 1 or cin != cout else nn.Identity()
         )
@@ -50,27 +53,29 @@ class _Basic(nn.Module):
         return self.act(self.body(x) + self.short(x))
 
 
-class _Bottleneck(nn.Module):
+class _Basic(_Residual):
+    expansion = 1
+
+    def __init__(self, cin: int, planes: int, stride: int) -> None:
+        cout = planes * self.expansion
+        body = nn.Sequential(_conv_bn(cin, planes, 3, stride), _conv_bn(planes, cout, 3, 1, False))
+        super().__init__(body, cin, cout, stride)
+
+
+class _Bottleneck(_Residual):
     expansion = 4
 
     def __init__(self, cin: int, planes: int, stride: int) -> None:
-        super().__init__()
         cout = planes * self.expansion
-        self.body = nn.Sequential(
+        body = nn.Sequential(
             _conv_bn(cin, planes, 1),
             _conv_bn(planes, planes, 3, stride),
             _conv_bn(planes, cout, 1, 1, False),
         )
-        self.short = (
-            _conv_bn(cin, cout, 1, stride, False) if stride != 1 or cin != cout else nn.Identity()
-        )
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.body(x) + self.short(x))
+        super().__init__(body, cin, cout, stride)
 
 
-class ResNet(nn.Module):
+class ResNet(StagedBackbone):
     """ResNet feature extractor.
 
     Args:
@@ -106,17 +111,4 @@ class ResNet(nn.Module):
             self.out_channels[name] = cin
             self.strides[name] = stride
         self.stages = nn.ModuleDict(stages)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.stem(x)
-        feats: dict[str, torch.Tensor] = {}
-        for name, stage in self.stages.items():
-            x = stage(x)
-            feats[name] = x
-        return feats
+        init_conv_bn_(self)

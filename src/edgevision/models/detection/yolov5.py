@@ -7,7 +7,7 @@ conv of v6.0, so the cost of Focus can be measured on the same network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -142,23 +142,22 @@ _COMMON = dict(
 )
 
 
-@register_model("yolov5n", class_names=("object",), **_COMMON)  # type: ignore[arg-type]
-def yolov5n(
-    *,
-    num_classes: int,
-    stem: Literal["focus", "conv6x6"] = "conv6x6",
-    anchors: Sequence[Sequence[float]] | None = None,
-) -> YOLOv5:
-    """YOLOv5n-style detector (width 0.25, depth 0.33), Focus or 6×6 stem."""
-    return yolov5(num_classes=num_classes, width=0.25, depth=0.33, stem=stem, anchors=anchors)
+def _register(name: str, width: float, depth: float) -> Callable[..., YOLOv5]:
+    doc = f"YOLOv5{name[-1]}-style detector (width {width}, depth {depth}), Focus or 6×6 stem."
+
+    @register_model(name, class_names=("object",), description=doc, **_COMMON)  # type: ignore[arg-type]
+    def factory(
+        *,
+        num_classes: int,
+        stem: Literal["focus", "conv6x6"] = "conv6x6",
+        anchors: Sequence[Sequence[float]] | None = None,
+    ) -> YOLOv5:
+        return yolov5(num_classes=num_classes, width=width, depth=depth, stem=stem, anchors=anchors)
+
+    factory.__doc__ = doc
+    factory.__name__ = factory.__qualname__ = name  # in error messages, as a def would be
+    return factory
 
 
-@register_model("yolov5s", class_names=("object",), **_COMMON)  # type: ignore[arg-type]
-def yolov5s(
-    *,
-    num_classes: int,
-    stem: Literal["focus", "conv6x6"] = "conv6x6",
-    anchors: Sequence[Sequence[float]] | None = None,
-) -> YOLOv5:
-    """YOLOv5s-style detector (width 0.5, depth 0.33), Focus or 6×6 stem."""
-    return yolov5(num_classes=num_classes, width=0.5, depth=0.33, stem=stem, anchors=anchors)
+yolov5n = _register("yolov5n", 0.25, 0.33)
+yolov5s = _register("yolov5s", 0.5, 0.33)

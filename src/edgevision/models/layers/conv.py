@@ -17,6 +17,18 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
+def init_conv_bn_(module: nn.Module) -> None:
+    """Initialise ``module`` in place: He-normal (fan-out, ReLU gain) for every ``Conv2d``
+    weight, ones and zeros for every ``BatchNorm2d`` weight and bias (conv biases keep
+    PyTorch's default)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class ConvBNAct(nn.Sequential):
     """``Conv2d -> BatchNorm2d -> activation`` with "same" padding for odd kernels.
 

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.layers import ConvBNAct
+from edgevision.models.layers.conv import init_conv_bn_
 from edgevision.models.layers.dappm import DAPPM
-from edgevision.registry import register_model
+from edgevision.models.segmentation import register_camvid_model
 
 
 class BasicBlock(nn.Module):
@@ -174,15 +174,7 @@ class DDRNet(nn.Module):
         self.dappm = DAPPM(planes * 16, spp_planes, planes * 4)
         self.head = SegHead(planes * 4, head_planes, num_classes)
         self.aux_head = SegHead(hi, head_planes, num_classes) if aux_head else None
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         x = self.trunk["layer1"](self.stem(x))
@@ -215,12 +207,8 @@ def _up(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
-@register_model(
+@register_camvid_model(
     "ddrnet23_slim",
-    task="semantic",
-    input_size=(360, 480),
-    class_names=CAMVID_CLASSES,
-    postprocess="semantic_argmax",
     components=("stem", "trunk", "low", "high", "fuse", "dappm", "head", "aux_head"),
 )
 def ddrnet23_slim(

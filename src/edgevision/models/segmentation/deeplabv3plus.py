@@ -11,10 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.backbones.mobilenetv2 import MobileNetV2
 from edgevision.models.layers import ASPP, ConvBNAct, SeparableConvBNAct
-from edgevision.registry import register_model
+from edgevision.models.segmentation import register_camvid_model
 
 
 class DeepLabV3Plus(nn.Module):
@@ -70,14 +69,7 @@ class DeepLabV3Plus(nn.Module):
         return self.decoder["classifier"](y)
 
 
-@register_model(
-    "deeplabv3plus_mobilenetv2",
-    task="semantic",
-    input_size=(360, 480),
-    class_names=CAMVID_CLASSES,
-    postprocess="semantic_argmax",
-    components=("backbone", "aspp", "decoder"),
-)
+@register_camvid_model("deeplabv3plus_mobilenetv2", components=("backbone", "aspp", "decoder"))
 def deeplabv3plus_mobilenetv2(
     *,
     num_classes: int = 11,

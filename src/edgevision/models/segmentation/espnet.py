@@ -24,9 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.layers.esp import BNPReLU, ConvBNPReLU, ESPModule, InputProjection
-from edgevision.registry import register_model
+from edgevision.models.segmentation import register_camvid_model
 
 
 class ESPNetEncoder(nn.Module):
@@ -120,14 +119,7 @@ def _check_size(x: torch.Tensor) -> None:
         raise ValueError(f"ESPNet needs input height and width divisible by 8, got {h}x{w}")
 
 
-@register_model(
-    "espnet",
-    task="semantic",
-    input_size=(360, 480),
-    class_names=CAMVID_CLASSES,
-    postprocess="semantic_argmax",
-    components=("encoder", "decoder"),
-)
+@register_camvid_model("espnet", components=("encoder", "decoder"))
 def espnet(*, num_classes: int = 11, p: int = 2, q: int = 8) -> ESPNet:
     """ESPNet v1 (full encoder-decoder, ESP modules, input reinforcement); logits at full size."""
     return ESPNet(num_classes=num_classes, p=p, q=q)

@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgevision.classnames import CAMVID_CLASSES
 from edgevision.models.backbones.mobilenetv2 import MobileNetV2
 from edgevision.models.layers.daspp import DASPP, SepConvBNReLU
-from edgevision.registry import register_model
+from edgevision.models.segmentation import register_camvid_model
 
 
 class LiteSeg(nn.Module):
@@ -68,14 +67,7 @@ class LiteSeg(nn.Module):
         return self.decoder(torch.cat([y, low], dim=1))
 
 
-@register_model(
-    "liteseg_mobilenetv2",
-    task="semantic",
-    input_size=(360, 480),
-    class_names=CAMVID_CLASSES,
-    postprocess="semantic_argmax",
-    components=("backbone", "daspp", "decoder"),
-)
+@register_camvid_model("liteseg_mobilenetv2", components=("backbone", "daspp", "decoder"))
 def liteseg_mobilenetv2(
     *,
     num_classes: int = 11,

@@ -11,9 +11,8 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-#: what a package re-exports: ``{module: (name, ...)}``, grouped by module; the flat form
-#: ``{name: module}`` is accepted too
-Exports = Mapping[str, tuple[str, ...]] | Mapping[str, str]
+#: what a package re-exports: ``{module: (name, ...)}``, grouped by module
+Exports = Mapping[str, tuple[str, ...]]
 
 
 def lazy_exports(
@@ -28,9 +27,8 @@ def lazy_exports(
         ValueError: a name exported from two modules.
     """
     where: dict[str, str] = {}
-    for key, value in exports.items():
-        pairs = [(key, value)] if isinstance(value, str) else [(name, key) for name in value]
-        for name, module in pairs:
+    for module, names in exports.items():
+        for name in names:
             if where.setdefault(name, module) != module:
                 raise ValueError(f"{package}: {name!r} exported from {where[name]} and {module}")
     public = sorted({*where, *extra})

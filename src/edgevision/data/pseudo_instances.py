@@ -251,7 +251,7 @@ def component_instances(
 # --------------------------------------------------------------------------------------------
 # One image
 # --------------------------------------------------------------------------------------------
-def _band(mask: np.ndarray, px: int) -> np.ndarray:
+def boundary_band(mask: np.ndarray, px: int) -> np.ndarray:
     """Pixels within ``px`` of the outline of ``mask`` (both sides)."""
     import cv2
 
@@ -306,7 +306,7 @@ def image_pseudo_instances(
             )
     if cfg.boundary_px > 0:
         for inst in out:
-            ignore |= _band(inst.mask, cfg.boundary_px)
+            ignore |= boundary_band(inst.mask, cfg.boundary_px)
     return out, ignore
 
 

@@ -157,7 +157,7 @@ def cluster_nms(
     return (out[:max_det] if max_det > 0 else out).astype(np.int64)
 
 
-def _anchors_of(spec: Any) -> tuple[tuple[float, ...], ...]:
+def anchors_of(spec: Any) -> tuple[tuple[float, ...], ...]:
     anchors = (getattr(spec, "model_kwargs", None) or {}).get("anchors") or DEFAULT_ANCHORS
     try:
         out = tuple(tuple(float(v) for v in lvl) for lvl in anchors)
@@ -207,7 +207,7 @@ def yolo_postprocess(
         )
     if len(transforms) != pred.shape[0]:
         raise ValueError(f"{pred.shape[0]} outputs but {len(transforms)} transforms")
-    anchors = _anchors_of(spec)
+    anchors = anchors_of(spec)
     results: list[Detections] = []
     for p, t in zip(pred, transforms):
         try:

@@ -130,9 +130,9 @@ def postprocess_share(spec: Any, candidates: int = 100, runs: int = 200) -> dict
 
     h, w = spec.input_size
     anchors = spec.model_kwargs.get("anchors")
-    from edgevision.postprocess.yolo import _anchors_of
+    from edgevision.postprocess.yolo import anchors_of
 
-    n = len(grid_and_anchors((h, w), _anchors_of(spec))[0])
+    n = len(grid_and_anchors((h, w), anchors_of(spec))[0])
     rng = np.random.default_rng(0)
     pred = rng.uniform(0, 0.2, size=(1, n, 5 + spec.num_classes)).astype(np.float32)
     idx = rng.choice(n, candidates, replace=False)

@@ -95,9 +95,9 @@ def _rows(table: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, str, Any
 
 def _strip(parts: Any, data: Path, split: str, path: Path, *, frames: int, keyframes: str) -> Path:
     from edgevision.io import read_image
-    from edgevision.video.evaluate import _videos, make_session
+    from edgevision.video.evaluate import make_session, video_frames
 
-    videos, _ = _videos(data, split)
+    videos, _ = video_frames(data, split)
     files = videos[0][1][:frames]
     session = make_session(parts, keyframes=keyframes, reuse_protos=True)
     row = []

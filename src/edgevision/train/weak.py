@@ -242,10 +242,10 @@ def refine_image(
             if len(fulls) > 1 and cfg.split_band_px > 0:
                 ignore |= _split_band(fulls, cfg.split_band_px) & (lab == c)
     if cfg.boundary_px > 0:
-        from edgevision.data.pseudo_instances import _band
+        from edgevision.data.pseudo_instances import boundary_band
 
         for inst in out:
-            ignore |= _band(inst.mask, cfg.boundary_px)
+            ignore |= boundary_band(inst.mask, cfg.boundary_px)
     return out, ignore, counts
 
 

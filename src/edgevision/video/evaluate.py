@@ -68,7 +68,11 @@ class VideoRun:
         return asdict(self)
 
 
-def _videos(data: str | os.PathLike[str], split: str) -> tuple[list[tuple[int, list[Path]]], Any]:
+def video_frames(
+    data: str | os.PathLike[str], split: str
+) -> tuple[list[tuple[int, list[Path]]], Any]:
+    """The videos of ``data``: ``([(video id, frame paths)], annotation file)`` of a
+    YouTube-VIS split, else the folder's frames as one video (no annotations)."""
     root = Path(data)
     ann = root / "annotations" / f"ytvis_{split}.json"
     if ann.is_file():
@@ -133,7 +137,7 @@ def run_video(
     Returns:
         A :class:`VideoRun`.
     """
-    videos, ann = _videos(data, split)
+    videos, ann = video_frames(data, split)
     ev = None
     if ann is not None:
         from edgevision.evaluate.video import VideoEvaluator
@@ -249,7 +253,7 @@ def exact_flow_propagation(
 
     if every < 1:
         raise DataError(f"keyframe interval must be >= 1, got {every}")
-    videos, ann = _videos(data, split)
+    videos, ann = video_frames(data, split)
     if ann is None:
         raise DataError(
             f"{data}: no annotations/ytvis_{split}.json (exact flow needs the synthetic layout)"

@@ -113,3 +113,10 @@ def test_flow_data_must_hold_the_video_split(synth_images, tmp_path):
     cfg = _cfg(data, tmp_path / "run", flow_steps=5, flow_data=str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="flow_data"):
         train_instance(cfg, quiet=True)
+
+
+def test_video_stages_need_a_video_model_before_training(synth_images, tmp_path):
+    data = synth_images(seed=3, size=(64, 64), train=4, val=2)
+    with pytest.raises(ConfigError, match="need a video model"):
+        train_instance(_cfg(data, tmp_path / "run", flow_steps=5), quiet=True)
+    assert not (tmp_path / "run" / "last.pt").exists()  # refused before any step

@@ -258,3 +258,39 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
     monkeypatch.undo()
     assert load_checkpoint(path)[2]["epoch"] == 1
+
+
+def test_resume_restores_hook_states_saved_under_their_old_names(tmp_path):
+    """Detection runs saved their checkpoint hook as ``_DetCheckpointHook``; a resumed run
+    restores its best value into today's CheckpointHook (else best.pt would be overwritten by
+    a worse epoch); a state no hook takes is reported, not silently dropped."""
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    spec = model.spec
+
+    def trainer(hooks):
+        return Trainer(model, opt, [_batch()], fallback_loss, hooks=hooks, max_epochs=1)
+
+    state = trainer([CheckpointHook(tmp_path, spec)]).state_dict()
+    state["hooks"] = {"_DetCheckpointHook": {"best": 0.25}}
+    ckpt = CheckpointHook(tmp_path, spec, metric="ap50")
+    trainer([ckpt]).load_state_dict(state)
+    assert ckpt.best == 0.25
+    state["hooks"]["Gone"] = {}
+    with pytest.warns(UserWarning, match="hooks this run does not have \\(Gone\\)"):
+        trainer([CheckpointHook(tmp_path, spec)]).load_state_dict(state)
+
+
+def test_data_loader_workers_leave_sigterm_to_the_main_process():
+    """A service manager signals the whole process group: workers ignore SIGTERM, so the
+    main process can finish its step and save last.pt."""
+    import signal
+
+    from edgevision.train.seg_data import seed_worker
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        seed_worker(0)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)

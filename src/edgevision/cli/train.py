@@ -85,6 +85,8 @@ def task_of_args(args: argparse.Namespace) -> Any:
         src = None
         if getattr(args, "config", None):
             src = Path(args.config)
+            if not src.is_file():
+                raise ConfigError(f"config file not found: {src}")
         elif getattr(args, "resume", False) and getattr(args, "out", None):
             src = Path(args.out) / "config.yaml"
             if not src.is_file():

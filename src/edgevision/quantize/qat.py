@@ -21,6 +21,7 @@ Recipe (checked on torch 2.13 CPU and ONNX Runtime 1.32):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import tempfile
@@ -491,6 +492,7 @@ def quantize_qat(
         fp32_path = work / "fp32.onnx"
         export_onnx(model, fp32_path)  # reference for the check and the size
         output_names = deploy_module(model)[1]  # the QDQ file names its outputs alike
+        model = copy.deepcopy(model)  # tracing set-up must not change the caller's model
         deploy.before_trace(model)
         prepared = prepare_qat(model, cfg, spec.input_size)
         optimizer = torch.optim.SGD(prepared.parameters(), lr=qcfg.lr, momentum=0.9)

@@ -55,6 +55,7 @@ __all__ = [
     "DetEvalHook",
     "DetTrainConfig",
     "DetTrainDataset",
+    "DetTrainResult",
     "build_parts",
     "collate",
     "evaluate_detector",
@@ -715,3 +716,8 @@ def train_detection(cfg: DetTrainConfig, **kwargs: Any) -> TrainResult:
     """Train a detector: :func:`edgevision.train.run.train` with a :class:`DetTrainConfig`
     (keyword arguments and errors as there); ``result.anchors`` holds the anchors used."""
     return train(cfg, **kwargs)
+
+
+DetTrainResult = TrainResult
+"""The result of :func:`train_detection` (one :class:`~edgevision.train.run.TrainResult` for
+every task; this name is kept for existing callers)."""

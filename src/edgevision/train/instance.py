@@ -30,6 +30,7 @@ from edgevision.losses.yolact import InstanceTargets, YolactLoss
 from edgevision.postprocess.yolact import yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.registry import create_model, get_entry
+from edgevision.train.featflownet import train_featflownet
 from edgevision.train.hooks import PeriodicEvalHook
 from edgevision.train.run import TrainParts, TrainResult, train
 from edgevision.train.seg_data import SeededSampler, seed_worker
@@ -39,10 +40,12 @@ __all__ = [
     "InstanceEvalHook",
     "InstanceTrainConfig",
     "InstanceTrainDataset",
+    "InstanceTrainResult",
     "build_parts",
     "collate_instances",
     "evaluate_instance",
     "target_tensors",
+    "train_featflownet",
     "train_instance",
 ]
 
@@ -417,6 +420,14 @@ def build_parts(
     model: Any = create_model(
         cfg.model, class_names=coco.class_names, input_size=input_size, **cfg.model_kwargs
     )
+    if getattr(model, "flownet", None) is not None:
+        # trained after the image model (flow_steps); frozen here, so that DDP sees no
+        # parameter without a gradient
+        model.flownet.requires_grad_(False)
+    elif cfg.flow_steps > 0 or cfg.video_steps > 0:
+        raise ConfigError(
+            "flow_steps and video_steps need a video model: --set model_kwargs={video: true}"
+        )
     spec = dataclasses.replace(
         model.spec, extra={"dataset": str(cfg.data), "train_split": cfg.train_split}
     )
@@ -478,3 +489,8 @@ def train_instance(cfg: InstanceTrainConfig, **kwargs: Any) -> TrainResult:
     stages the config asks for (``flow_steps``, ``video_steps``:
     :func:`edgevision.train.video.after_training`)."""
     return train(cfg, **kwargs)
+
+
+InstanceTrainResult = TrainResult
+"""The result of :func:`train_instance` (one :class:`~edgevision.train.run.TrainResult` for
+every task; this name is kept for existing callers)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -480,7 +481,8 @@ def train(
                 if rank == 0 and ckpt.saved_on_interrupt:
                     print(
                         f"stopped at step {trainer.iter} (epoch {trainer.epoch + 1}): saved "
-                        f"{last}; continue with: edgevision train --resume --out {out}",
+                        f"{last}; continue with: edgevision train --resume --out "
+                        f"{shlex.quote(str(out))}",
                         file=sys.stderr,
                     )
                 raise
@@ -504,11 +506,7 @@ def train(
             history=list(getattr(ev, "history", [])),
             extra=dict(parts.extra),
         )
-        after = task.load("after_training")
-        if after is not None and rank == 0:
-            result.extra.update(after(cfg, result, device=device, quiet=quiet))
         ok = True
-        return result
     finally:
         if started_dist:
             # every process reaches here before any tears gloo down; a peer that leaves while
@@ -516,6 +514,12 @@ def train(
             if ok:
                 dist.barrier()
             dist.destroy_process_group()
+    # the task's stages after the loop (YOLACT's FeatFlowNet) run in rank 0 alone, outside
+    # the process group (the other ranks are done and must not wait at a barrier)
+    after = task.load("after_training")
+    if after is not None and rank == 0:
+        result.extra.update(after(cfg, result, device=device, quiet=quiet))
+    return result
 
 
 def _metric_keys(storage: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ saturation, hue), then normalisation with the model spec's mean/std (0–255 sca
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -302,6 +303,10 @@ class SeededSampler(Sampler[int]):
 
 
 def seed_worker(worker_id: int) -> None:
+    """DataLoader worker set-up: seed numpy and python ``random`` from the worker's torch
+    seed, and leave SIGTERM to the main process (a service manager signals the whole process
+    group; the main process finishes its step and saves ``last.pt``, and stops the workers)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
@@ -356,7 +361,9 @@ def build_eval_loader(
         world_size=world_size,
         pad=False,
     )
-    return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers)
+    return DataLoader(
+        dataset, batch_size=1, sampler=sampler, num_workers=workers, worker_init_fn=seed_worker
+    )
 
 
 def check_split(folder: SemanticFolder, *, progress: bool = False) -> tuple[int, int]:

@@ -24,7 +24,15 @@ from edgevision.losses.class_balanced import class_balanced_weights
 from edgevision.registry import create_model, get_entry
 from edgevision.train.config import TrainConfig
 from edgevision.train.hooks import EvalHook
-from edgevision.train.run import TrainParts, TrainResult, sgd_or_adamw, train, warmup_schedule
+from edgevision.train.run import (  # build_optimizer, resolve_device: kept importable here
+    TrainParts,
+    TrainResult,
+    build_optimizer,
+    resolve_device,
+    sgd_or_adamw,
+    train,
+    warmup_schedule,
+)
 from edgevision.train.seg_data import (
     SegEvalDataset,
     SegTrainDataset,
@@ -33,7 +41,13 @@ from edgevision.train.seg_data import (
     check_split,
 )
 
-__all__ = ["build_criterion", "build_parts", "train_semantic"]
+__all__ = [
+    "build_criterion",
+    "build_optimizer",
+    "build_parts",
+    "resolve_device",
+    "train_semantic",
+]
 
 
 def build_criterion(

@@ -152,6 +152,11 @@ class HookBase:
         """Restore :meth:`state_dict`."""
 
 
+_LEGACY_HOOK_KEYS = {"_DetCheckpointHook": "CheckpointHook"}
+"""Hook state keys of checkpoints written before the one training loop -> today's hooks
+(detection runs saved their checkpoint hook's best AP50 under its own class name)."""
+
+
 class _DeferredSigint:
     """Turn the first SIGINT or SIGTERM into a flag checked between steps; a second one
     raises at once. ``signum`` records which signal asked to stop."""
@@ -473,10 +478,18 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler") is not None:
             self.scaler.load_state_dict(state["scaler"])
-        hook_states = state.get("hooks", {})
-        for k, h in zip(self._hook_keys(), self._hooks):
+        hook_states = {_LEGACY_HOOK_KEYS.get(k, k): v for k, v in state.get("hooks", {}).items()}
+        keys = self._hook_keys()
+        for k, h in zip(keys, self._hooks):
             if k in hook_states:
                 h.load_state_dict(hook_states[k])
+        unmatched = sorted(set(hook_states) - set(keys))
+        if unmatched:  # e.g. a hook passed to the first run only: its state is not restored
+            warnings.warn(
+                f"resume: the checkpoint holds the state of hooks this run does not have "
+                f"({', '.join(unmatched)}); it is not restored",
+                stacklevel=2,
+            )
         rngs = state["rng"]
         set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
 

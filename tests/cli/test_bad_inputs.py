@@ -386,8 +386,8 @@ CASES: list[Case] = [
     Case("train-weak-without-classes",
          "train yolact_mobilenetv2_320 --weak --data {in}/ds --out {t}/r", "--classes",
          "{t}/r"),
-    Case("train-zero-rounds", "train yolact_mobilenetv2_320 --weak --classes Car --data {in}/ds "
-         "--rounds 0", "--rounds"),
+    Case("train-negative-rounds", "train yolact_mobilenetv2_320 --weak --classes Car "
+         "--data {in}/ds --rounds -1", "--rounds"),
     Case("train-loss-on-a-detector", "train yolov5n --data {in}/ds --out {t}/r --loss focal",
          "--loss", "{t}/r"),
     # --- ship ----------------------------------------------------------------------------
@@ -514,7 +514,8 @@ CASES: list[Case] = [
     Case("quantize-zero-runs", "quantize {in}/tiny.onnx -o {t}/q.onnx --runs 0", "--runs"),
     Case("quantize-zero-threads", "quantize {in}/tiny.onnx -o {t}/q.onnx --threads 0",
          "--threads"),
-    Case("quantize-zero-check-images", "quantize {in}/tiny.onnx -o {t}/q.onnx --check-images 0",
+    Case("quantize-negative-check-images", "quantize {in}/tiny.onnx -o {t}/q.onnx "
+         "--check-images -1",
          "--check-images"),
     Case("quantize-precision-without-value", "quantize {in}/tiny.onnx -o {t}/q.onnx "
          "--precision backbone", "backbone", "{t}/q.onnx"),

@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", metavar="COMP=PREC,...", help="per-component precision")
     p.add_argument("--input", metavar="HxW", help="input size to export/calibrate at")
     p.add_argument("--no-preprocess", action="store_true", help="skip ORT quant pre-processing")
-    p.add_argument("--check-images", type=positive_int, default=8, help="images for the FP32 check")
+    p.add_argument(
+        "--check-images", type=nonneg_int, default=8, help="images for the FP32 check (0: none)"
+    )
     p.add_argument("--bench", action="store_true", help="time FP32 vs INT8 (always on: dynamic)")
     p.add_argument("--runs", type=positive_int, default=20, help="timed runs per model")
     p.add_argument("--threads", type=positive_int, default=2)

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--blocks", type=positive_int, default=5, help="alternation rounds (fresh processes)"
     )
     s.add_argument(
-        "--grid", type=positive_int, default=4, metavar="N", help="rows of the prediction grid"
+        "--grid", type=nonneg_int, default=4, metavar="N", help="rows of the prediction grid"
     )
     s.add_argument("--figures", default=DATASET_FIGURES, metavar="DIR",
                    help=f"folder for figures of dataset images (default {DATASET_FIGURES})")  # fmt: skip
@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("model", nargs="?", default="yolact_mobilenetv2_320", help="instance model")
     w.add_argument("--out", default="docs/results/weak.md", metavar="FILE.md")
     w.add_argument("--work", default="runs/weak_report", metavar="DIR")
-    w.add_argument("--rounds", type=positive_int, default=2, help="self-training rounds of (d)")
+    w.add_argument("--rounds", type=nonneg_int, default=2, help="self-training rounds of (d)")
     w.add_argument("--epochs", type=positive_int, default=30)
     w.add_argument("--batch-size", type=positive_int, default=8)
     w.add_argument("--input", default="160x160", metavar="HxW", help="network input size")

@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("--classes", metavar="A,B", help="thing classes, e.g. Car,Pedestrian,Bicyclist")
     w.add_argument(
-        "--rounds", type=positive_int, metavar="N", help="self-training rounds (default 1)"
+        "--rounds", type=nonneg_int, metavar="N", help="self-training rounds (default 1)"
     )
     add_overrides(
         w,

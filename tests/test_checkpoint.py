@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -115,3 +117,34 @@ def test_every_torch_load_in_the_package_is_weights_only():
             if not safe:
                 bad.append(f"{path.relative_to(src)}:{node.lineno}")
     assert bad == []
+
+
+def test_disk_full_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    """torch.save reports a full disk as RuntimeError ('basic_ios::clear'); save_checkpoint
+    says which file and removes its temporary file."""
+    from edgevision.errors import OutputError
+
+    def full_disk(obj, f):
+        Path(f).write_bytes(b"partial")
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr("shutil.disk_usage", lambda p: type("Usage", (), {"free": 0})())
+    m = create_model("deeplabv3plus_mobilenetv2", **TINY)
+    with pytest.raises(OutputError) as e:
+        save_checkpoint(tmp_path / "last.pt", m)
+    assert str(e.value) == f"cannot write {tmp_path / 'last.pt'}: no space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_maps_enospc_to_one_line(tmp_path):
+    import errno
+
+    from edgevision.errors import OutputError
+    from edgevision.io import atomic_path
+
+    full = "cannot write .*r.json: No space left on device"
+    with pytest.raises(OutputError, match=full), atomic_path(tmp_path / "r.json") as tmp:
+        tmp.write_text("{")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []

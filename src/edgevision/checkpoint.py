@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgevision.config import ModelSpec
-from edgevision.errors import CheckpointError, ConfigError
+from edgevision.errors import CheckpointError, ConfigError, OutputError, first_line
 from edgevision.io import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,16 +51,33 @@ def save_checkpoint(
         with atomic_path(p) as tmp:
             save_file(state, str(tmp), metadata={SPEC_KEY: spec.to_json(), "format": FORMAT})
     elif p.suffix in (".pt", ".pth"):
-        import torch
-
-        with atomic_path(p) as tmp:
-            torch.save(
-                {"format": FORMAT, "spec": spec.to_json(), "state_dict": state, **extra}, tmp
-            )
+        save_torch_file({"format": FORMAT, "spec": spec.to_json(), "state_dict": state, **extra}, p)
     else:
         raise CheckpointError(
             f"unknown checkpoint suffix {p.suffix!r} (use .pt or .safetensors): {p}"
         )
+    return p
+
+
+def save_torch_file(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically: nothing partial is left on failure.
+
+    Raises:
+        OutputError: the write failed (a full disk, an I/O error: torch reports those as
+            ``RuntimeError``, e.g. ``basic_ios::clear``), naming ``path``.
+    """
+    import shutil
+
+    import torch
+
+    p = Path(path)
+    try:
+        with atomic_path(p) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as e:  # torch's stream writers; OSError is mapped by atomic_path
+        free = shutil.disk_usage(p.parent).free if p.parent.is_dir() else None
+        why = "no space left on device" if free is not None and free < (64 << 20) else None
+        raise OutputError(f"cannot write {p}: {why or first_line(e)}") from None
     return p
 
 

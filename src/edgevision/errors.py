@@ -69,3 +69,36 @@ def _require(path: object, what: str, kind: str) -> None:
         raise DataError(f"{what} not found: {p}")
     if not (p.is_file() if kind == "file" else p.is_dir()):
         raise DataError(f"{what} is not a {kind}: {p}")
+
+
+class OutputError(EdgeVisionError):
+    """An output path cannot be written: a folder where a file goes (or the reverse), a
+    file where a parent folder goes, or a folder that is not writable."""
+
+
+def require_writable_output(path: object, what: str = "output", *, folder: bool = False) -> None:
+    """Check, before any work, that ``path`` can be written as a file (or, with ``folder``,
+    as a folder); raise :class:`OutputError` naming ``what`` and the path otherwise.
+
+    Missing parent folders are fine (the writers create them); a parent that is a file, an
+    existing path of the other kind, or a folder this process cannot write is not.
+    """
+    import os
+    from pathlib import Path
+
+    p = Path(str(path))
+    kind = "folder" if folder else "file"
+    if p.exists():
+        if folder and not p.is_dir():
+            raise OutputError(f"{what}: {p} is a file, not a folder")
+        if not folder and p.is_dir():
+            raise OutputError(f"{what}: {p} is a folder, not a file")
+    anchor = p if folder and p.is_dir() else p.parent
+    while not anchor.exists() and not anchor.is_symlink() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if anchor.exists() and not anchor.is_dir():
+        raise OutputError(f"{what}: cannot write {kind} {p}: {anchor} is a file, not a folder")
+    if not anchor.exists():  # a dangling symlink on the way
+        raise OutputError(f"{what}: cannot write {kind} {p}: {anchor} is a broken link")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise OutputError(f"{what}: cannot write {kind} {p}: folder {anchor} is not writable")

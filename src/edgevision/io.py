@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevision.errors import DataError
+from edgevision.errors import DataError, OutputError
 
 # File kinds by suffix (lower case): the one definition of each list, used everywhere.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -24,20 +25,31 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 """PyTorch checkpoints (:mod:`edgevision.checkpoint`)."""
 
 
+#: errors of a failing write, whichever file the writer names
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
 
     On an exception (or Ctrl-C) the temporary file is removed and ``path`` is untouched, so
     no partial output that looks complete is ever left behind.
+
+    Raises:
+        OutputError: the file cannot be written (its folder cannot be made or written, the
+            disk is full, an I/O error): one line naming ``path``.
     """
     dst = Path(path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{dst.name}.",
-        suffix=suffix if suffix is not None else dst.suffix + ".tmp",
-        dir=dst.parent,
-    )
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{dst.name}.",
+            suffix=suffix if suffix is not None else dst.suffix + ".tmp",
+            dir=dst.parent,
+        )
+    except OSError as e:
+        raise OutputError(f"cannot write {dst}: {e.strerror or e}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -46,6 +58,10 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     try:
         yield tmp_path
         os.replace(tmp_path, dst)
+    except OSError as e:
+        if e.errno in _WRITE_ERRNOS or e.filename in (str(tmp_path), str(dst), tmp_path, dst):
+            raise OutputError(f"cannot write {dst}: {e.strerror or e}") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -138,6 +154,26 @@ def _decode(path: str | os.PathLike[str], flags: int, what: str) -> np.ndarray:
     if img is None:
         raise DataError(f"cannot decode {what} (corrupt or not an image): {p}")
     return img
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(H, W)`` of an image file, from its header where Pillow can read it (no decoding).
+
+    Raises:
+        DataError: the file is missing or not a readable image.
+    """
+    import cv2
+
+    p = Path(path)
+    try:
+        from PIL import Image
+
+        with Image.open(p) as im:
+            w, h = im.size
+        return int(h), int(w)
+    except (OSError, ValueError):  # Pillow can't: let OpenCV decode it, or say why
+        img = _decode(p, cv2.IMREAD_UNCHANGED, "image")
+        return int(img.shape[0]), int(img.shape[1])
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, *, color_order: str = "RGB"):

@@ -108,3 +108,32 @@ def test_debug_shows_traceback(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_an_escaping_oserror_is_one_line_naming_the_file(monkeypatch, capsys):
+    """The last resort: an OSError no command turned into a user error prints one line naming
+    the file, exit 2; --debug shows the traceback."""
+    import errno
+
+    import edgevision.cli.models as models
+
+    def broken(args):
+        raise OSError(errno.EIO, "Input/output error", "/data/x.png")
+
+    monkeypatch.setattr(models, "run", broken)
+    assert main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert err == "edgevision models: error: Input/output error: /data/x.png\n"
+    with pytest.raises(OSError):
+        main(["--debug", "models"])
+
+
+def test_usage_errors_are_two_lines(capsys):
+    """A bad flag value says which flag and where the help is, not the whole usage block."""
+    with pytest.raises(SystemExit) as e:
+        main(["run", "x.mp4", "--model", "m.onnx", "--fps", "0"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "edgevision run: error: argument --fps: must be > 0, got '0'",
+        "see 'edgevision run --help'",
+    ]

@@ -72,6 +72,38 @@ def test_derive_writes_coco_layout(tmp_path):
     assert "Known imperfections" in (tmp_path / "out/README.md").read_text()
 
 
+def _camvid(root, label_shape=(36, 48), images=2):
+    """A CamVid-like folder: ``images`` images of 36x48 in train, labels of ``label_shape``."""
+    for sub in ("images/train", "labels/train"):
+        (root / sub).mkdir(parents=True)
+    for k in range(images):
+        cv2.imwrite(str(root / f"images/train/s_{k}.png"), np.zeros((36, 48, 3), np.uint8))
+        cv2.imwrite(str(root / f"labels/train/s_{k}.png"), np.full(label_shape, 3, np.uint8))
+    (root / "dataset.yaml").write_text(
+        "classes: [Sky, Building, Pole, Road, Pavement, Tree, SignSymbol, Fence, Car, "
+        "Pedestrian, Bicyclist]\n"
+    )
+    return root
+
+
+def test_label_of_another_size_than_its_image_is_refused_and_nothing_written(tmp_path):
+    from edgevision.errors import DataError
+
+    root = _camvid(tmp_path / "cv", label_shape=(18, 24))
+    with pytest.raises(DataError, match=r"label is 24x18 but its image is 48x36.*s_0\.png"):
+        derive_camvid_boxes(root, tmp_path / "out", splits=["train"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_split_is_refused_and_nothing_written(tmp_path):
+    from edgevision.errors import DataError
+
+    root = _camvid(tmp_path / "cv", images=0)
+    with pytest.raises(DataError, match="split 'train' of .* has no images"):
+        derive_camvid_boxes(root, tmp_path / "out", splits=["train"])
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.data
 def test_real_camvid_boxes(camvid_dir, tmp_path):
     from edgevision.cli.main import main

@@ -114,3 +114,20 @@ def test_ship_video_model_of_an_instance_run(synth_images, tmp_path):
     assert "FeatFlowNet trained after it for 3 steps" in readme
     assert "edgevision train yolact_mobilenetv2_320" in readme  # the command was recorded
     assert "segm" in card["metrics"]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", "..", ".", ".hidden", "", " m", "/abs"])
+def test_ship_name_must_be_one_plain_folder_name(name):
+    """``--name ../x`` wrote outside --weights-dir: a name is one path component."""
+    from edgevision.errors import ConfigError
+    from edgevision.train.card import check_ship_name
+
+    with pytest.raises(ConfigError, match="--name"):
+        check_ship_name(name)
+
+
+def test_ship_name_accepts_plain_names():
+    from edgevision.train.card import check_ship_name
+
+    for name in ("ddrnet23_slim_camvid", "yolo-v5n.v2", "m"):
+        check_ship_name(name)

@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from edgevision.cli.common import add_command, pick
+from edgevision.cli.common import add_command, check_outputs, nonneg_int, pick, positive_int
 
 DEFAULT_BLOCKS = 5
 
@@ -61,12 +61,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--calib-data", metavar="DIR", help="images for TensorRT INT8 calibration of a float model"
     )
-    p.add_argument("--threads", type=int, default=2, help="intra-op threads (default: 2)")
+    p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default: 2)")
     p.add_argument("--input", metavar="HxW", help="input size (default: the model's spec)")
-    p.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
-    p.add_argument("--runs", type=int, default=50, help="timed iterations in all (default: 50)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size (default: 1)")
     p.add_argument(
-        "--warmup", type=int, default=10, help="untimed iterations first, per process (default: 10)"
+        "--runs", type=positive_int, default=50, help="timed iterations in all (default: 50)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=nonneg_int,
+        default=10,
+        help="untimed iterations first, per process (default: 10)",
     )
     p.add_argument(
         "--providers",
@@ -78,11 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", help="dataset folder: also measure accuracy")
     p.add_argument("--split", default="val", help="dataset split for accuracy (default: val)")
     p.add_argument(
-        "--max-images", type=int, default=0, help="cap on images for accuracy (default: 0 = all)"
+        "--max-images",
+        type=nonneg_int,
+        default=0,
+        help="cap on images for accuracy (default: 0 = all)",
     )
     p.add_argument(
         "--blocks",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"alternating blocks (default: {DEFAULT_BLOCKS} for several targets, 1 for one)",
     )
@@ -210,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.errors import ConfigError
 
     command = _command(args)
+    check_outputs(args, "json", "md", "plot")
     if args.compare and args.targets:
         raise ConfigError("give TARGETs to measure or --compare JSON files, not both")
     if not args.compare and not args.targets:

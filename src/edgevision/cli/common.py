@@ -19,6 +19,44 @@ from typing import Any
 Command = Callable[[argparse.Namespace], int]
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are two lines (the error, then where the help
+    is) instead of the whole usage block; exit code 2 as usual. Subparsers inherit it."""
+
+    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
+        self.exit(2, f"{self.prog}: error: {message}\nsee '{self.prog} --help'\n")
+
+
+def _number(kind: type, low: float, strict: bool) -> Callable[[str], Any]:
+    """An argparse ``type``: ``text`` as ``kind`` (int or float) above ``low`` (``strict``)
+    or at least ``low``; anything else is a usage error naming the flag."""
+    bound = f"> {low:g}" if strict else f">= {low:g}"
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} {bound}, got {text!r}"
+            ) from None
+        if value != value or (value <= low if strict else value < low):  # NaN too
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text!r}")
+        return value
+
+    convert.__name__ = f"{kind.__name__} {bound}"  # argparse names the type in some errors
+    return convert
+
+
+positive_int = _number(int, 0, strict=True)
+"""argparse ``type``: an integer > 0 (counts, frame rates, thread numbers)."""
+nonneg_int = _number(int, 0, strict=False)
+"""argparse ``type``: an integer >= 0 (caps where 0 means 'all' or 'none')."""
+positive_float = _number(float, 0, strict=True)
+"""argparse ``type``: a number > 0 (seconds, learning rates)."""
+nonneg_float = _number(float, 0, strict=False)
+"""argparse ``type``: a number >= 0 (tolerances, durations where 0 means 'no limit')."""
+
+
 def add_command(
     sub: Any, name: str, run: Command, *, raw: bool = False, epilog: str | None = None
 ) -> argparse.ArgumentParser:
@@ -51,6 +89,24 @@ def add_group(sub: Any, name: str, *, help: str, description: str, dest: str) ->
 def add_overrides(p: Any, *flags: str, help: str, dest: str | None = None) -> None:
     """A repeatable ``KEY=VALUE`` option (``--set``-like), collected in a list (default [])."""
     p.add_argument(*flags, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def check_outputs(args: argparse.Namespace, *files: str, folders: tuple[str, ...] = ()) -> None:
+    """Check, before any work, that the output paths of the flags named ``files`` (file
+    outputs) and ``folders`` (folder outputs) can be written; flags left unset are skipped.
+
+    Raises:
+        OutputError: naming the flag and the path (see
+            :func:`~edgevision.errors.require_writable_output`).
+    """
+    from edgevision.errors import require_writable_output
+
+    for names, folder in ((files, False), (folders, True)):
+        for name in names:
+            value = getattr(args, name, None)
+            if value is not None:
+                flag = "--" + name.replace("_", "-")
+                require_writable_output(value, flag, folder=folder)
 
 
 def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgevision.cli.common import add_command, command_line, pick
+from edgevision.cli.common import (
+    add_command,
+    check_outputs,
+    command_line,
+    nonneg_int,
+    pick,
+    positive_int,
+)
 from edgevision.cli.quantize import add_qat_options
 
 
@@ -25,15 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["minmax", "entropy", "percentile"],
         help="static PTQ calibration method",
     )
-    p.add_argument("--calib-size", type=int, default=100, help="calibration images")
+    p.add_argument("--calib-size", type=positive_int, default=100, help="calibration images")
     p.add_argument("--calib-split", default="train", help="calibration / QAT split")
     add_qat_options(p, prefix="qat-")
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
-    p.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=30, help="timed runs per variant")
-    p.add_argument("--blocks", type=int, default=3, help="alternation rounds")
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument(
+        "--eval-images", type=nonneg_int, default=0, help="first N images scored (0: all)"
+    )
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--runs", type=positive_int, default=30, help="timed runs per variant")
+    p.add_argument("--blocks", type=positive_int, default=3, help="alternation rounds")
+    p.add_argument("--warmup", type=nonneg_int, default=5)
     p.add_argument("--work", default="runs/compare", metavar="DIR", help="variant files")
     p.add_argument("--md", default="docs/results/quantization.md", metavar="FILE.md")
     p.add_argument("--plot", metavar="FILE.png", help="default: the --md path with .png")
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.quantize.compare import CompareOptions, compare_modes
     from edgevision.reports.quantization import write_page
 
+    check_outputs(args, "md", "plot", "json", folders=("work",))
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,

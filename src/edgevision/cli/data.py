@@ -12,7 +12,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from edgevision.cli.common import add_command, add_group, add_overrides, command_line, pick
+from edgevision.cli.common import (
+    add_command,
+    add_group,
+    add_overrides,
+    check_outputs,
+    command_line,
+    nonneg_int,
+    pick,
+    positive_int,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -47,14 +56,14 @@ def _register_synth(sub: Any) -> None:
     p = add_command(sub, "synth", run_synth)
     p.add_argument("--out", required=True, type=Path, help="output folder (absent or empty)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"RNG seed (default {d.seed})")
-    for flag, default, text in (
-        ("--images", d.train_images, f"train images (default {d.train_images})"),
-        ("--val-images", None, "val images (default: a quarter of --images, at least 1)"),
-        ("--videos", d.train_videos, f"train videos (default {d.train_videos})"),
-        ("--val-videos", None, "val videos (default: half of --videos, at least 1)"),
-        ("--frames", d.frames, f"frames per video (default {d.frames})"),
+    for flag, kind, default, text in (
+        ("--images", nonneg_int, d.train_images, f"train images (default {d.train_images})"),
+        ("--val-images", nonneg_int, None, "val images (default: a quarter of --images, >= 1)"),
+        ("--videos", nonneg_int, d.train_videos, f"train videos (default {d.train_videos})"),
+        ("--val-videos", nonneg_int, None, "val videos (default: half of --videos, >= 1)"),
+        ("--frames", positive_int, d.frames, f"frames per video (default {d.frames})"),
     ):
-        p.add_argument(flag, type=int, default=default, metavar="N", help=text)
+        p.add_argument(flag, type=kind, default=default, metavar="N", help=text)
     p.add_argument(
         "--size",
         default=f"{d.image_size[0]}x{d.image_size[1]}",
@@ -108,6 +117,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from edgevision.data.synth import generate
 
     cfg = synth_config_from_args(args)
+    check_outputs(args, folders=("out",))
     s = generate(args.out, cfg, progress=not args.no_progress, overwrite=args.overwrite)
     out = s.out_dir
     con = Console(highlight=False, soft_wrap=True)
@@ -242,6 +252,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from edgevision.io import write_json_atomic
     from edgevision.losses.class_balanced import DEFAULT_BETA, class_counts
 
+    check_outputs(args, "json", folders=("cache_dir",))
     unit: str = args.unit
     beta = DEFAULT_BETA[unit] if args.beta is None else float(args.beta)
     if not 0.0 <= beta <= 1.0:
@@ -342,7 +353,10 @@ def _register_camvid_boxes(sub: Any) -> None:
         "--splits", default="train,val", help="comma-separated splits (default train,val)"
     )
     p.add_argument(
-        "--min-area", type=int, default=50, help="smallest component in pixels (default 50)"
+        "--min-area",
+        type=positive_int,
+        default=50,
+        help="smallest component in pixels (default 50)",
     )
     p.add_argument(
         "--split-solidity",
@@ -351,7 +365,9 @@ def _register_camvid_boxes(sub: Any) -> None:
         help="try to split components less solid than this, 0-1 (default 0.7)",
     )
     p.add_argument("--copy", action="store_true", help="copy images instead of symlinking")
-    p.add_argument("--max-images", type=int, default=0, help="first N images per split (0: all)")
+    p.add_argument(
+        "--max-images", type=nonneg_int, default=0, help="first N images per split (0: all)"
+    )
 
 
 def run_camvid_boxes(args: argparse.Namespace) -> int:
@@ -368,8 +384,9 @@ def run_camvid_boxes(args: argparse.Namespace) -> int:
     from edgevision.errors import ConfigError, require_dir
 
     require_dir(args.camvid, "CamVid folder")
-    if args.min_area < 1 or not 0 <= args.split_solidity <= 1 or args.max_images < 0:
-        raise ConfigError("--min-area must be >= 1, --split-solidity in [0, 1], --max-images >= 0")
+    if not 0 <= args.split_solidity <= 1:
+        raise ConfigError(f"--split-solidity must be in [0, 1], got {args.split_solidity}")
+    check_outputs(args, folders=("out",))
     splits = [s for s in args.splits.split(",") if s]
     stats = derive_camvid_boxes(
         args.camvid,
@@ -403,7 +420,9 @@ def _register_semantic_to_instances(sub: Any) -> None:
         help="comma-separated thing classes, e.g. Car,Pedestrian,Bicyclist",
     )
     p.add_argument("--splits", default="train,val", help="comma-separated (default train,val)")
-    p.add_argument("--min-area", type=int, default=50, help="smallest instance, px (default 50)")
+    p.add_argument(
+        "--min-area", type=positive_int, default=50, help="smallest instance, px (default 50)"
+    )
     p.add_argument("--no-split", action="store_true", help="connected components only")
     p.add_argument(
         "--min-peak", type=float, default=3.0, help="smallest distance peak seeding a part, px"
@@ -417,7 +436,9 @@ def _register_semantic_to_instances(sub: Any) -> None:
     p.add_argument("--boundary-px", type=int, default=1, help="ignore band around outlines")
     p.add_argument("--split-band-px", type=int, default=2, help="ignore band around split lines")
     p.add_argument("--copy", action="store_true", help="copy images instead of symlinking")
-    p.add_argument("--max-images", type=int, default=0, help="first N images per split (0: all)")
+    p.add_argument(
+        "--max-images", type=nonneg_int, default=0, help="first N images per split (0: all)"
+    )
 
 
 def run_semantic_to_instances(args: argparse.Namespace) -> int:
@@ -432,11 +453,10 @@ def run_semantic_to_instances(args: argparse.Namespace) -> int:
     import sys
 
     from edgevision.data.pseudo_instances import PseudoLabelConfig, semantic_to_instances
-    from edgevision.errors import ConfigError, require_dir
+    from edgevision.errors import require_dir
 
     require_dir(args.data, "dataset folder")
-    if args.max_images < 0:
-        raise ConfigError("--max-images must be >= 0")
+    check_outputs(args, folders=("out",))
     cfg = PseudoLabelConfig(
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
         split=not args.no_split,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgevision.cli.common import add_command
+from edgevision.cli.common import add_command, check_outputs, nonneg_int, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="inference backend (default: auto, by file type)",
     )
-    p.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
+    p.add_argument("--threads", type=positive_int, default=2, help="inference threads (default: 2)")
     p.add_argument(
-        "--max-images", type=int, default=0, metavar="N", help="only the first N images (0: all)"
+        "--max-images",
+        type=nonneg_int,
+        default=0,
+        metavar="N",
+        help="only the first N images (0: all)",
     )
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
 
@@ -39,12 +43,11 @@ def run(args: argparse.Namespace) -> int:
     semantic folder without instance annotations (e.g. a 'train --weak' model on CamVid) is
     scored by agreement: per class, pixel IoU of its predicted instances vs the semantic mask.
     """
-    from edgevision.errors import ConfigError, require_dir
+    from edgevision.errors import require_dir
     from edgevision.evaluate import evaluate
     from edgevision.io import write_json_atomic
 
-    if args.max_images < 0:
-        raise ConfigError(f"--max-images must be >= 0, got {args.max_images}")
+    check_outputs(args, "json")
     require_dir(args.data, "dataset folder")  # fail before the (slow) model load
     from edgevision.runtime import Predictor, load_engine
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgevision.cli.common import add_command, add_overrides
+from edgevision.cli.common import (
+    add_command,
+    add_overrides,
+    check_outputs,
+    nonneg_float,
+    positive_int,
+)
 from edgevision.tasks import get_task
 
 
@@ -40,13 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "into the folder OUT, for video mode in ONNX Runtime and per-component precision",
     )
     p.add_argument("--input", metavar="HxW", help="input size to record and trace at")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=positive_int, default=17)
     p.add_argument("--static-batch", action="store_true", help="fixed batch dimension")
     p.add_argument("--static-shape", action="store_true", help="fixed height and width")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
-    p.add_argument("--atol", type=float, default=1e-3)
-    p.add_argument("--rtol", type=float, default=1e-3)
+    p.add_argument("--atol", type=nonneg_float, default=1e-3)
+    p.add_argument("--rtol", type=nonneg_float, default=1e-3)
     add_overrides(
         p,
         "--model-arg",
@@ -67,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.export import export_onnx
     from edgevision.io import write_json_atomic
 
+    if args.components:
+        check_outputs(args, "json", folders=("out",))
+    else:
+        check_outputs(args, "out", "json")
     cfg = ExportConfig(
         opset=args.opset,
         dynamic_batch=not args.static_batch,

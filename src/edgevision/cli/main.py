@@ -6,7 +6,9 @@ Each subcommand lives in its own module ``edgevision.cli.<name>`` exposing
 ``run(args) -> int``, which parsing sets as ``func``). Modules are
 imported when the parser is built, but heavy libraries (torch, onnxruntime) are imported only
 inside ``func``. User errors (:class:`EdgeVisionError`) print one line and exit non-zero;
-``--debug`` shows the traceback.
+so does any ``OSError`` that escapes a command (a disk that filled up, a file removed under
+it: one line naming the file, exit 2), and usage errors (two lines, exit 2); ``--debug``
+shows the traceback.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ SUBCOMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     from edgevision import __version__
+    from edgevision.cli.common import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgevision",
         description="Real-time computer vision on small machines: models, export, benchmark.",
     )
@@ -58,17 +61,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # the command line as given, for run records (e.g. model cards)
+    # the command as errors name it: 'edgevision data synth', 'edgevision report weak'
+    parts = (args.command, getattr(args, "data_command", None), getattr(args, "kind", None))
+    name = " ".join(p for p in parts if p)
     try:
         return int(args.func(args) or 0)
     except EdgeVisionError as e:
         if debug:
             raise
-        print(f"edgevision {args.command}: error: {e}", file=sys.stderr)
+        print(f"edgevision {name}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the last resort: commands check their paths before work
+        if debug:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"edgevision {name}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"edgevision {args.command}: interrupted", file=sys.stderr)
+        print(f"edgevision {name}: interrupted", file=sys.stderr)
         return 130
 
 

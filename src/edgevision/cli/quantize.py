@@ -6,7 +6,16 @@ import argparse
 import sys
 from typing import Any
 
-from edgevision.cli.common import add_command, command_line, pick
+from edgevision.cli.common import (
+    add_command,
+    check_outputs,
+    command_line,
+    nonneg_float,
+    nonneg_int,
+    pick,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--calib-data", metavar="DIR", help="dataset folder (edgevision layout) or image folder"
     )
-    p.add_argument("--calib-size", type=int, default=100, help="calibration images (default 100)")
+    p.add_argument(
+        "--calib-size", type=positive_int, default=100, help="calibration images (default 100)"
+    )
     p.add_argument("--calib-split", default="train", help="split of a dataset folder (train)")
     p.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.999, help="for --method percentile")
@@ -32,10 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", metavar="COMP=PREC,...", help="per-component precision")
     p.add_argument("--input", metavar="HxW", help="input size to export/calibrate at")
     p.add_argument("--no-preprocess", action="store_true", help="skip ORT quant pre-processing")
-    p.add_argument("--check-images", type=int, default=8, help="images for the FP32 check")
+    p.add_argument(
+        "--check-images", type=nonneg_int, default=8, help="images for the FP32 check (0: none)"
+    )
     p.add_argument("--bench", action="store_true", help="time FP32 vs INT8 (always on: dynamic)")
-    p.add_argument("--runs", type=int, default=20, help="timed runs per model")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=positive_int, default=20, help="timed runs per model")
+    p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--report", metavar="FILE.md", help="write a markdown table (implies --bench)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
     t = p.add_argument_group("quantization-aware training (--mode qat)")
@@ -50,15 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("sensitivity analysis and search")
     g.add_argument("--analyze", action="store_true", help="per-component/per-layer sensitivity")
     g.add_argument("--auto", action="store_true", help="choose precision by measurement")
-    g.add_argument("--max-drop", type=float, default=1.0, help="accuracy budget in points")
+    g.add_argument("--max-drop", type=nonneg_float, default=1.0, help="accuracy budget in points")
     g.add_argument(
         "--eval-data",
         metavar="DIR",
         help="held-out dataset for the metric (mIoU, box AP or mask AP)",
     )
     g.add_argument("--eval-split", default="val")
-    g.add_argument("--eval-images", type=int, default=0, help="cap on eval images (0: all)")
-    g.add_argument("--top-k", type=int, default=10, help="layers listed")
+    g.add_argument("--eval-images", type=nonneg_int, default=0, help="cap on eval images (0: all)")
+    g.add_argument("--top-k", type=positive_int, default=10, help="layers listed")
     g.add_argument("--no-layers", action="store_true", help="skip the per-layer analysis")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -68,17 +81,17 @@ def add_qat_options(p: Any, prefix: str = "") -> None:
     ``--freeze-observers`` and ``--batch-size`` (``--qat-epochs`` ... with ``prefix="qat-"``,
     as ``edgevision compare`` names them)."""
     ranges = "QAT quantization ranges" if prefix else "quantization ranges"
-    p.add_argument(f"--{prefix}epochs", type=int, default=1)
-    p.add_argument(f"--{prefix}lr", type=float, default=1e-3)
+    p.add_argument(f"--{prefix}epochs", type=positive_int, default=1)
+    p.add_argument(f"--{prefix}lr", type=positive_float, default=1e-3)
     p.add_argument(f"--{prefix}schedule", choices=("constant", "cosine"), default="constant")
     p.add_argument(
         f"--{prefix}freeze-observers",
-        type=int,
+        type=nonneg_int,
         default=0,
         metavar="N",
         help=f"freeze the {ranges} after N epochs (0: never)",
     )
-    p.add_argument(f"--{prefix}batch-size", type=int, default=8)
+    p.add_argument(f"--{prefix}batch-size", type=positive_int, default=8)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,9 +132,6 @@ def run(args: argparse.Namespace) -> int:
     if args.precision is not None:
         precision, d = parse_precision(args.precision)
         default = d or default
-    for name in ("calib_size", "runs", "threads"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
     cfg = QuantConfig(
         per_channel=not args.per_tensor,
         precision=precision,
@@ -143,7 +153,10 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     from edgevision.video.ort import is_component_folder
 
-    if is_component_folder(args.target):
+    folder = is_component_folder(args.target)
+    check_outputs(args, "json", "report", *(() if folder else ("out",)))
+    check_outputs(args, folders=("out",) if folder else ())
+    if folder:
         return _components(args, precision, default, progress)
     if args.analyze or args.auto:
         return _analyze(args, cfg, size, progress)

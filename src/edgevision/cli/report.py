@@ -9,8 +9,12 @@ from edgevision.cli.common import (
     add_command,
     add_group,
     add_overrides,
+    check_outputs,
     command_line,
+    nonneg_int,
     pick,
+    positive_float,
+    positive_int,
     print_wrote,
 )
 from edgevision.reports.common import DATASET_FIGURES
@@ -33,11 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--split", default="val")
     s.add_argument("--out", default="docs/results/segmentation.md", metavar="FILE.md")
     s.add_argument("--input", default="360x480", metavar="HxW", help="timed input size")
-    s.add_argument("--threads", type=int, default=2)
-    s.add_argument("--runs", type=int, default=50, help="timed runs per model")
-    s.add_argument("--warmup", type=int, default=10)
-    s.add_argument("--blocks", type=int, default=5, help="alternation rounds (fresh processes)")
-    s.add_argument("--grid", type=int, default=4, metavar="N", help="rows of the prediction grid")
+    s.add_argument("--threads", type=positive_int, default=2)
+    s.add_argument("--runs", type=positive_int, default=50, help="timed runs per model")
+    s.add_argument("--warmup", type=nonneg_int, default=10)
+    s.add_argument(
+        "--blocks", type=positive_int, default=5, help="alternation rounds (fresh processes)"
+    )
+    s.add_argument(
+        "--grid", type=nonneg_int, default=4, metavar="N", help="rows of the prediction grid"
+    )
     s.add_argument("--figures", default=DATASET_FIGURES, metavar="DIR",
                    help=f"folder for figures of dataset images (default {DATASET_FIGURES})")  # fmt: skip
 
@@ -49,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--train-split", default="train", help="split giving class frequencies")
     a.add_argument("--rare", default="Bicyclist,Pedestrian,Pole", help="classes to call out")
     a.add_argument("--out", default="docs/results/segmentation_ablation.md", metavar="FILE.md")
-    a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--threads", type=positive_int, default=2)
 
     w = add_command(kinds, "weak", run_weak)
     w.add_argument("--data", required=True, metavar="DIR", help="dataset with truth + labels")
@@ -67,11 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("model", nargs="?", default="yolact_mobilenetv2_320", help="instance model")
     w.add_argument("--out", default="docs/results/weak.md", metavar="FILE.md")
     w.add_argument("--work", default="runs/weak_report", metavar="DIR")
-    w.add_argument("--rounds", type=int, default=2, help="self-training rounds of (d)")
-    w.add_argument("--epochs", type=int, default=30)
-    w.add_argument("--batch-size", type=int, default=8)
+    w.add_argument("--rounds", type=nonneg_int, default=2, help="self-training rounds of (d)")
+    w.add_argument("--epochs", type=positive_int, default=30)
+    w.add_argument("--batch-size", type=positive_int, default=8)
     w.add_argument("--input", default="160x160", metavar="HxW", help="network input size")
-    w.add_argument("--lr", type=float, default=2e-3)
+    w.add_argument("--lr", type=positive_float, default=2e-3)
     add_overrides(
         w,
         "--set",
@@ -86,8 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--calib-split", default="train")
     c.add_argument("--sizes", default="4,16,64,200", help="comma-separated calibration sizes")
     c.add_argument("--methods", default="minmax,entropy,percentile")
-    c.add_argument("--eval-images", type=int, default=0, help="first N images scored (0: all)")
-    c.add_argument("--threads", type=int, default=2)
+    c.add_argument(
+        "--eval-images", type=nonneg_int, default=0, help="first N images scored (0: all)"
+    )
+    c.add_argument("--threads", type=positive_int, default=2)
     c.add_argument("--work", default="runs/calibration", metavar="DIR")
     c.add_argument("--out", default="docs/results/calibration.md", metavar="FILE.md")
 
@@ -96,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--data", required=True, metavar="DIR", help="YouTube-VIS-layout dataset")
     ins.add_argument("--split", default="val")
     ins.add_argument("--calib-split", default="train", help="image split for INT8 calibration")
-    ins.add_argument("--calib-size", type=int, default=32)
+    ins.add_argument("--calib-size", type=positive_int, default=32)
     ins.add_argument("--keyframes", default="fixed:5", help="fixed policy of Table II")
     ins.add_argument(
         "--intervals",
@@ -110,9 +120,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "YouTube-VIS-layout set of videos of varying motion (Table IV), e.g. "
         "edgevision data synth ... --set motion_range=[0.25,2.5]",
     )
-    ins.add_argument("--rounds", type=int, default=2, help="alternating timing rounds")
-    ins.add_argument("--max-frames", type=int, default=0, help="frames per run (0: all)")
-    ins.add_argument("--threads", type=int, default=2)
+    ins.add_argument("--rounds", type=positive_int, default=2, help="alternating timing rounds")
+    ins.add_argument("--max-frames", type=nonneg_int, default=0, help="frames per run (0: all)")
+    ins.add_argument("--threads", type=positive_int, default=2)
     ins.add_argument("--out", default="docs/results/instance.md", metavar="FILE.md")
     ins.add_argument("--work", default="runs/instance_report", metavar="DIR")
 
@@ -127,18 +137,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--out", default="docs/results/detection_speed.md", metavar="FILE.md")
     ds.add_argument("--work", default="runs/detection_speed", metavar="DIR")
     ds.add_argument("--input", default="320x320", metavar="HxW")
-    ds.add_argument("--runs", type=int, default=60)
-    ds.add_argument("--blocks", type=int, default=4)
+    ds.add_argument("--runs", type=positive_int, default=60)
+    ds.add_argument("--blocks", type=positive_int, default=4)
     ds.add_argument("--no-eval", action="store_true", help="skip the val AP50")
 
     st = add_command(kinds, "streaming", run_streaming)
     st.add_argument("model", help="what 'edgevision run --model' takes (.onnx, checkpoint, name)")
     st.add_argument("--out", default="docs/results/streaming.md", metavar="FILE.md")
     st.add_argument("--work", default="runs/streaming_report", metavar="DIR")
-    st.add_argument("--threads", type=int, default=2)
-    st.add_argument("--live-fps", type=int, default=60, help="frame rate of the live source")
-    st.add_argument("--live-seconds", type=float, default=20.0)
-    st.add_argument("--long-frames", type=int, default=10000, help="frames of the long run")
+    st.add_argument("--threads", type=positive_int, default=2)
+    st.add_argument(
+        "--live-fps", type=positive_int, default=60, help="frame rate of the live source"
+    )
+    st.add_argument("--live-seconds", type=positive_float, default=20.0)
+    st.add_argument(
+        "--long-frames", type=positive_int, default=10000, help="frames of the long run"
+    )
     st.add_argument(
         "--video", metavar="FILE", help="clip for the 1/4-stream rows (default: sample)"
     )
@@ -152,6 +166,7 @@ def run_segmentation(args: argparse.Namespace) -> int:
     OUT_miou_latency.png; the prediction grid (dataset images) goes to --figures, outside
     docs/.
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.config import parse_size
     from edgevision.errors import require_dir
     from edgevision.reports.segmentation import segmentation_report
@@ -175,6 +190,7 @@ def run_ablation(args: argparse.Namespace) -> int:
     Score each model on --data --split and write a per-class IoU table, rarest training class
     first, with the differences and a bar chart (OUT.png).
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.errors import require_dir
     from edgevision.reports.segmentation import ablation_report
 
@@ -199,6 +215,7 @@ def run_weak(args: argparse.Namespace) -> int:
     (table) and OUT.png (truth, pseudo-labels, predictions). Runs under --work are reused, so
     an interrupted report resumes.
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.config import apply_overrides, parse_size
     from edgevision.errors import ConfigError, require_dir
     from edgevision.reports.weak import weak_report
@@ -248,6 +265,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     over --calib-split), score each on --data --split through ONNX Runtime and write OUT
     (table) and OUT.png. Models and scores are cached under --work.
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.errors import ConfigError, require_dir
     from edgevision.reports.quantization import calibration_sweep, write_sweep_page
 
@@ -275,6 +293,7 @@ def run_streaming(args: argparse.Namespace) -> int:
     queues: latency and drops) and a long run (RSS growth); write the table with the
     commands to OUT.
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.errors import ConfigError
     from edgevision.reports.streaming import streaming_report
 
@@ -297,6 +316,7 @@ def run_instance(args: argparse.Namespace) -> int:
     fixed/adaptive keyframes with ProtoNet or warped prototypes, with per-stage times; write
     OUT and OUT_strip.png. Component folders under --work are reused.
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.errors import ConfigError, require_dir
     from edgevision.reports.instance_video import instance_report
     from edgevision.video.keyframes import parse_keyframes
@@ -345,6 +365,7 @@ def run_detection(args: argparse.Namespace) -> int:
     static INT8, score AP50 and time FP32/INT8 alternately in fresh ONNX Runtime processes;
     write --md with a PNG.
     """
+    check_outputs(args, "md", folders=("out",))
     from edgevision.reports.detection_ablation import run_args
 
     return run_args(args, command_line(args))
@@ -358,6 +379,7 @@ def run_detection_speed(args: argparse.Namespace) -> int:
     fresh ONNX Runtime processes (engine-only and end to end per stage), time decode + NMS at
     100 candidates, score val AP50; write --out.
     """
+    check_outputs(args, "out", folders=("work", "figures"))
     from edgevision.config import parse_size
     from edgevision.errors import require_dir, require_file
     from edgevision.reports.detection_speed import detection_speed_report

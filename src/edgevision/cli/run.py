@@ -16,7 +16,15 @@ import logging
 import sys
 from typing import Any
 
-from edgevision.cli.common import add_command, pick
+from edgevision.cli.common import (
+    add_command,
+    check_outputs,
+    nonneg_float,
+    nonneg_int,
+    pick,
+    positive_float,
+    positive_int,
+)
 
 SOURCES_HELP = """\
 SOURCE forms:
@@ -81,22 +89,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="process every frame, slowing the source (default for files and folders)",
     )
-    p.add_argument("--queue", type=int, default=2, help="frames buffered per stream (default 2)")
+    p.add_argument(
+        "--queue", type=positive_int, default=2, help="frames buffered per stream (default 2)"
+    )
     p.add_argument("--realtime", action="store_true", help="play files at their frame rate")
-    p.add_argument("--max-frames", type=int, default=0, help="stop each stream after N frames")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    p.add_argument(
+        "--max-frames", type=nonneg_int, default=0, help="stop each stream after N frames"
+    )
+    p.add_argument("--duration", type=nonneg_float, default=0.0, help="stop after S seconds")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=10.0,
         help="seconds to wait for a source's first frame (default 10)",
     )
     p.add_argument("--rtsp-transport", choices=("tcp", "udp"), default="tcp")
-    p.add_argument("--rtsp-latency", type=int, default=100, help="rtspsrc latency in ms")
+    p.add_argument("--rtsp-latency", type=nonneg_int, default=100, help="rtspsrc latency in ms")
     p.add_argument("--no-reconnect", action="store_true", help="end RTSP streams that drop")
     p.add_argument(
         "--reconnect-timeout",
-        type=float,
+        type=nonneg_float,
         default=30.0,
         help="give up on a dropped RTSP stream after S seconds (default 30)",
     )
@@ -106,8 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="inference engine for checkpoints and names (default: ONNX Runtime)",
     )
-    p.add_argument("--threads", type=int, default=2, help="engine threads (default 2)")
-    p.add_argument("--batch", type=int, default=0, help="frames per engine call (0: #streams)")
+    p.add_argument("--threads", type=positive_int, default=2, help="engine threads (default 2)")
+    p.add_argument(
+        "--batch", type=nonneg_int, default=0, help="frames per engine call (0: #streams)"
+    )
     p.add_argument(
         "--conf",
         type=float,
@@ -128,7 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --video: non-keyframes warp the keyframe's masks with FLOW (featflownet, "
         "default; dis: OpenCV's DIS optical flow, no network on non-keyframes)",
     )
-    p.add_argument("--fps", type=int, default=30, help="frame rate of the output video")
+    p.add_argument("--fps", type=positive_int, default=30, help="frame rate of the output video")
     p.add_argument("--sample", metavar="FILE.mp4", help="write the built-in sample video, exit")
     p.add_argument("--no-progress", action="store_true", help="no live stats")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -169,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sample:
         from edgevision.stream.sample import make_sample_video
 
+        check_outputs(args, "sample")
+
         path = make_sample_video(args.sample)
         print(f"wrote {path}")
         return 0
@@ -176,9 +192,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one SOURCE (see 'edgevision run --help')")
     if not args.model:
         raise ConfigError("--model is required (a .onnx file, checkpoint, plugin or name)")
-    for name in ("queue", "threads"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name} must be >= 1")
+    if args.meta == "-":
+        raise ConfigError("--meta -: writing JSONL to stdout is not supported; give a file")
+    check_outputs(args, "meta", "summary")
+    if args.out not in ("null", "display") and "://" not in args.out:
+        check_outputs(args, "out")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
     from edgevision.stream.pipeline import RunConfig, run_stream

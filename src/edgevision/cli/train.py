@@ -14,7 +14,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from edgevision.cli.common import add_command, add_overrides, command_line
+from edgevision.cli.common import (
+    add_command,
+    add_overrides,
+    check_outputs,
+    command_line,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,10 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model", nargs="?", help="registry model name (from --config/--resume if omitted)"
     )
     p.add_argument("--data", metavar="DIR", help="dataset folder")
-    p.add_argument("--epochs", type=int, metavar="N")
-    p.add_argument("--batch-size", type=int, metavar="N", help="images per step (per process)")
+    p.add_argument("--epochs", type=positive_int, metavar="N")
+    p.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="images per step (per process)"
+    )
     p.add_argument("--crop", metavar="HxW", help="training crop, also the model input size")
-    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate")
     p.add_argument("--loss", choices=["ce", "ohem", "focal"])
     p.add_argument(
         "--class-balanced",
@@ -38,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt exactly")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--workers", type=int, metavar="N", help="data loader processes")
+    p.add_argument("--workers", type=nonneg_int, metavar="N", help="data loader processes")
     p.add_argument("--seed", type=int)
     add_overrides(
         p,
@@ -57,7 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "self-training rounds (OUT/roundR/labels, OUT/roundR/model)",
     )
     w.add_argument("--classes", metavar="A,B", help="thing classes, e.g. Car,Pedestrian,Bicyclist")
-    w.add_argument("--rounds", type=int, metavar="N", help="self-training rounds (default 1)")
+    w.add_argument(
+        "--rounds", type=nonneg_int, metavar="N", help="self-training rounds (default 1)"
+    )
     add_overrides(
         w,
         "--weak-set",
@@ -86,7 +98,7 @@ def task_of_args(args: argparse.Namespace) -> Any:
         if getattr(args, "config", None):
             src = Path(args.config)
             if not src.is_file():
-                raise ConfigError(f"config file not found: {src}")
+                raise ConfigError(f"--config: {src} not found")
         elif getattr(args, "resume", False) and getattr(args, "out", None):
             src = Path(args.out) / "config.yaml"
             if not src.is_file():
@@ -98,7 +110,7 @@ def task_of_args(args: argparse.Namespace) -> Any:
             try:
                 data = yaml.safe_load(src.read_text())
             except yaml.YAMLError as e:
-                raise ConfigError(f"{src}: not valid YAML: {e}") from None
+                raise ConfigError(f"{src}: not valid YAML: {str(e).splitlines()[0]}") from None
             name = data.get("model") if isinstance(data, dict) else None
     if not name or not isinstance(name, str):
         raise ConfigError("no model: give MODEL (see 'edgevision models') or --config")
@@ -158,6 +170,7 @@ def config_from_args(args: argparse.Namespace, task: Any = None) -> Any:
     cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
     if not cfg.data:
         raise ConfigError("no dataset: give --data DIR")
+    check_outputs(argparse.Namespace(out=cfg.out), folders=("out",))
     return cfg
 
 

@@ -11,7 +11,14 @@ import argparse
 import sys
 from typing import Any
 
-from edgevision.cli.common import add_command, command_line, pick
+from edgevision.cli.common import (
+    add_command,
+    check_outputs,
+    command_line,
+    nonneg_int,
+    pick,
+    positive_int,
+)
 from edgevision.tasks import get_task
 
 
@@ -65,13 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "FeatFlowNet and ground-truth flow, and each flow's endpoint error against the truth "
         "(synthetic videos with flow; torch checkpoint)",
     )
-    p.add_argument("--threads", type=int, default=2, help="engine threads (default: 2)")
+    p.add_argument("--threads", type=positive_int, default=2, help="engine threads (default: 2)")
     p.add_argument(
-        "--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)"
+        "--max-frames", type=nonneg_int, default=0, metavar="N", help="stop after N frames (0: all)"
     )
     p.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="with --compare: alternate the modes N times and report median times (default 1)",
@@ -102,9 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.video.keyframes import parse_keyframes
 
     parse_keyframes(args.keyframes)  # fail fast on a bad policy
-    if args.threads < 1 or args.max_frames < 0:
-        raise ConfigError("--threads must be >= 1 and --max-frames >= 0")
     require_dir(args.data, "data folder")
+    check_outputs(args, "json", "md")
     import tempfile
 
     from edgevision.io import CHECKPOINT_SUFFIXES, write_json_atomic
@@ -176,8 +182,6 @@ def run(args: argparse.Namespace) -> int:
         modes = ["none", args.keyframes] + (["adaptive"] if args.keyframes != "adaptive" else [])
     from edgevision.video.evaluate import compare_modes
 
-    if args.rounds < 1:
-        raise ConfigError(f"--rounds must be >= 1, got {args.rounds}")
     runs = compare_modes(
         model,
         args.data,

@@ -216,23 +216,29 @@ def derive_camvid_boxes(
         Per split: ``{"images", "empty", "boxes", "per_class": {name: n}, "split"}``.
 
     Raises:
-        DataError: missing folder/split, or a class name not in the dataset's classes.
+        DataError: missing folder/split, a split without images, a label whose size is not
+            its image's, or a class name not in the dataset's classes. Nothing is written
+            then.
     """
     from edgevision.data.semantic import SemanticFolder
-    from edgevision.io import link_or_copy, write_json_atomic, write_text_atomic
+    from edgevision.io import image_size, link_or_copy, write_json_atomic, write_text_atomic
 
     cfg = cfg or BoxDerivation()
     src = Path(camvid_dir)
     out = Path(out_dir)
     all_stats: dict[str, Any] = {}
+    # everything is read and checked first, then written: a bad input leaves no output
+    todo: list[tuple[str, list[tuple[Path, Path]], dict[str, Any]]] = []
     for split in splits:
         ds = SemanticFolder(src, split)
         missing = [c for c in cfg.classes if c not in ds.class_names]
         if missing:
             raise DataError(f"{src}: classes {missing} are not in {ds.class_names}")
+        if not len(ds):
+            raise DataError(f"split {split!r} of {src} has no images")
         sids = [ds.class_names.index(c) for c in cfg.classes]
         img_out = out / "images" / split
-        img_out.mkdir(parents=True, exist_ok=True)
+        links: list[tuple[Path, Path]] = []
         images: list[dict[str, Any]] = []
         anns: list[dict[str, Any]] = []
         per_class = dict.fromkeys(cfg.classes, 0)
@@ -244,11 +250,14 @@ def derive_camvid_boxes(
 
             it = track(it, description=f"camvid-boxes {split}", transient=True)
         for i in it:
-            name, src_img, _ = ds._items[i]
+            name, src_img, src_lab = ds._items[i]
             mask = ds.read_mask(i)
             h, w = mask.shape[:2]
+            ih, iw = image_size(src_img)
+            if (ih, iw) != (h, w):
+                raise DataError(f"label is {w}x{h} but its image is {iw}x{ih} (WxH): {src_lab}")
             fname = f"{name}{Path(src_img).suffix.lower()}"
-            link_or_copy(src_img, img_out / fname, copy=copy_images)
+            links.append((Path(src_img), img_out / fname))
             counts: dict[str, int] = {}
             boxes, cls = mask_boxes(mask, sids, cfg, counts=counts)
             n_split += counts.get("split", 0)
@@ -278,8 +287,7 @@ def derive_camvid_boxes(
                 for k, c in enumerate(cfg.classes)
             ],
         }
-        (out / "annotations").mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "annotations" / f"instances_{split}.json", coco)
+        todo.append((split, links, coco))
         all_stats[split] = {
             "images": len(images),
             "empty": empty,
@@ -287,5 +295,11 @@ def derive_camvid_boxes(
             "per_class": per_class,
             "split": n_split,
         }
+    for split, links, coco in todo:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        for s_img, d_img in links:
+            link_or_copy(s_img, d_img, copy=copy_images)
+        (out / "annotations").mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "annotations" / f"instances_{split}.json", coco)
     write_text_atomic(out / "README.md", _readme(cfg, src, all_stats, command))
     return all_stats

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgevision.config import ModelSpec
+from edgevision.errors import ModelFileError
 from edgevision.postprocess import get_postprocessor
 from edgevision.preprocess import preprocess
 from edgevision.runtime.base import Engine
@@ -22,6 +23,9 @@ class Predictor:
         engine: a loaded :class:`Engine`.
         input_size: ``(H, W)`` override of ``engine.spec.input_size`` (dynamic-shape models).
         **post_kwargs: passed to the postprocessor (e.g. score thresholds).
+
+    Raises:
+        ModelFileError: the engine's model does not take ``(N, 3, H, W)`` images.
     """
 
     def __init__(
@@ -29,6 +33,14 @@ class Predictor:
     ) -> None:
         self.engine = engine
         self.spec: ModelSpec = engine.spec
+        shape = getattr(engine, "input_shape", None)  # ONNX and TensorRT engines know it
+        if shape is not None and (
+            len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3)
+        ):  # a symbolic channel dimension passes
+            raise ModelFileError(
+                f"{getattr(engine, 'path', 'model')}: input {list(shape)} is not an image "
+                "batch (N, 3, H, W)"
+            )
         self.input_size = tuple(input_size) if input_size else tuple(self.spec.input_size)
         self.post_kwargs = post_kwargs
         self._post = get_postprocessor(self.spec.postprocess)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevision.config import ModelSpec
-from edgevision.errors import CheckpointError, ConfigError, require_dir
+from edgevision.errors import CheckpointError, ConfigError, require_dir, require_writable_output
 from edgevision.host import machine_info, versions
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 from edgevision.tasks import get_task
@@ -160,6 +160,17 @@ def weak_record(run: Path) -> dict[str, Any] | None:
     }
 
 
+def check_ship_name(name: str) -> None:
+    """Raise :class:`ConfigError` unless ``name`` is one plain path component (no ``/``,
+    ``\\``, ``..``, leading ``.``, nothing empty), so a shipped model stays inside its
+    weights folder."""
+    if not name or name != name.strip() or "/" in name or "\\" in name or name.startswith("."):
+        raise ConfigError(
+            f"--name {name!r}: must be one folder name (no '/', '\\', leading '.' or "
+            "surrounding spaces), e.g. ddrnet23_slim_camvid"
+        )
+
+
 def ship(
     run_dir: str | os.PathLike[str],
     name: str,
@@ -192,7 +203,8 @@ def ship(
 
     Raises:
         CheckpointError: the run has no such checkpoint.
-        ConfigError: bad ``which``.
+        ConfigError: bad ``which``, or a ``name`` that is not one plain path component.
+        OutputError: ``weights_dir/name`` cannot be written.
     """
     from edgevision.checkpoint import load_checkpoint, load_model, save_checkpoint
     from edgevision.evaluate import evaluate
@@ -200,9 +212,11 @@ def ship(
 
     if which not in ("best", "last", "video", "video_ft"):
         raise ConfigError(f"which must be 'best', 'last', 'video' or 'video_ft', got {which!r}")
+    check_ship_name(name)
     run = Path(run_dir)
     require_dir(run, "run folder")
     require_dir(data, "dataset folder")
+    require_writable_output(Path(weights_dir) / name, "weights folder", folder=True)
     src = run / f"{which}.pt"
     if not src.is_file():
         raise CheckpointError(f"{src}: no {which} checkpoint in this run folder")

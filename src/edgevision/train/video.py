@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgevision.checkpoint import load_model, load_torch_file, save_checkpoint
+from edgevision.checkpoint import load_model, load_torch_file, save_checkpoint, save_torch_file
 from edgevision.config import ModelSpec
 from edgevision.data.flow import flow_to_input
 from edgevision.errors import CheckpointError, ConfigError, DataError
@@ -253,7 +253,6 @@ def finetune_video(
         CheckpointError: a state file of another run.
         DataError: no usable videos.
     """
-    from edgevision.io import atomic_path
     from edgevision.losses.yolact import YolactLoss
     from edgevision.train.schedule import WarmupLR
 
@@ -316,8 +315,7 @@ def finetune_video(
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
         }
-        with atomic_path(state_file) as tmp:
-            torch.save(state, tmp)
+        save_torch_file(state, state_file)
 
     m.eval()
     m.fpn.train(), m.protonet.train(), m.head.train(), m.flownet.train()

@@ -1,0 +1,35 @@
+"""A model whose input is not an image batch is refused when its Predictor is made."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("dims", [["batch", 3, "hw"], ["b", 3, "t", "h", "w"], ["b", 1, "h", "w"]])
+def test_input_that_is_not_nchw_rgb_is_one_line(tmp_path, dims):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgevision.config import ModelSpec
+    from edgevision.errors import ModelFileError
+    from edgevision.runtime import Predictor, load_engine
+
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["images"], ["logits"])],
+        "t",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, dims)],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    spec = ModelSpec(
+        name="t", task="semantic", class_names=["a", "b", "c"], input_size=(32, 32),
+        postprocess="semantic_argmax",
+    )  # fmt: skip
+    m.metadata_props.add(key="edgevision.spec", value=spec.to_json())
+    path = tmp_path / "bad.onnx"
+    onnx.save(m, str(path))
+    with pytest.raises(ModelFileError, match=r"bad\.onnx: input .* is not an image batch"):
+        Predictor(load_engine(path))

@@ -234,3 +234,15 @@ def test_real_camvid_sequences(camvid_dir):
     folds = {f.held_out: f for f in sequence_folds(split_sequences(camvid_dir, "train"))}
     assert (folds["0006R0"].train_images, folds["0006R0"].val_images) == (266, 101)
     assert len(SemanticFolder(camvid_dir, "train-0016E5")) == 163
+
+
+def test_data_info_lists_sequences_and_folds(camvidlike, capsys):
+    from edgevision.cli.main import main
+
+    assert main(["data", "info", str(camvidlike), "--split", "train", "--no-pixels"]) == 0
+    out = capsys.readouterr().out
+    assert "sequences (NAME prefix before '_'): 0001TP 2, 0006R0 3, 0016E5 4" in out
+    assert "train-0006R0 6 / train:0006R0 3" in out
+    assert main(["data", "info", str(camvidlike), "--split", "train:0099", "--no-pixels"]) == 2
+    err = capsys.readouterr().err
+    assert "no sequence '0099' in split 'train'" in err and len(err.strip().splitlines()) == 1

@@ -72,8 +72,9 @@ class DetTrainConfig:
         model: registry name of a ``task="detect"`` model.
         model_kwargs: constructor overrides (``truncate``, ``rfcr``, ``neck``, ``stem`` ...).
         data: COCO-layout dataset folder.
-        train_split: split to train on.
-        val_split: split to evaluate on (``""``: none).
+        train_split: split to train on, or a selector of whole sequences
+            (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
+        val_split: split to evaluate on, e.g. a held-out sequence ``train:0006R0`` (``""``: none).
         input_size: network input ``(H, W)``, multiples of 32; ``None`` = the model's.
         epochs: epochs (>= 1).
         batch_size: images per step.

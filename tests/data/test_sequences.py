@@ -246,3 +246,26 @@ def test_data_info_lists_sequences_and_folds(camvidlike, capsys):
     assert main(["data", "info", str(camvidlike), "--split", "train:0099", "--no-pixels"]) == 2
     err = capsys.readouterr().err
     assert "no sequence '0099' in split 'train'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_real_camvid_boxes_hold_sequences_out(camvid_dir, tmp_path):
+    """The camvid-boxes output keeps CamVid's NAMEs, so detectors are held out by the same
+    selectors (about 10 s: boxes of the 367 training images)."""
+    pytest.importorskip("torch")
+    from edgevision.data.camvid_boxes import derive_camvid_boxes
+    from edgevision.train.detection import load_split
+
+    stats = derive_camvid_boxes(camvid_dir, tmp_path / "boxes", splits=("train",))
+    want = {"0001TP": 62, "0006R0": 101, "0016E5": 204}
+    assert stats["train"]["sequences"] == want
+    assert split_sequences(tmp_path / "boxes", "train") == want
+    assert (
+        "| train | 367 | 0001TP 62, 0006R0 101, 0016E5 204 |"
+        in (tmp_path / "boxes" / "README.md").read_text()
+    )
+    held = load_split(tmp_path / "boxes", "train:0006R0")
+    rest = load_split(tmp_path / "boxes", "train-0006R0")
+    assert (len(held), len(rest)) == (101, 266)
+    assert {sequence_of(p.stem) for p in held.files} == {"0006R0"}

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgevision.classnames import CAMVID_CLASSES, CAMVID_IGNORE_INDEX
-from edgevision.data.sequences import resolve_split, sequence_counts
+from edgevision.data.sequences import folder_split_exists, resolve_split, sequence_counts
 from edgevision.errors import DataError, require_dir
 from edgevision.io import IMAGE_SUFFIXES, read_image, read_mask
 from edgevision.results import SemanticMask
@@ -293,6 +293,10 @@ class SemanticFolder(_SemanticBase):
         ignore_index: label value ignored by losses and metrics (overrides ``dataset.yaml``).
         validate: check at construction that every NAME has an image and a label file.
 
+    Attributes:
+        selector: the split as read (:class:`~edgevision.data.sequences.SplitSelector`);
+            ``sequences`` gives the images per sequence.
+
     Raises:
         DataError: missing root or split, an image without a label, no class names known,
             an unknown sequence or a selector that leaves no image.
@@ -324,10 +328,7 @@ class SemanticFolder(_SemanticBase):
         self.ignore_index = int(ign) if ign is not None else 255
         self.meta = meta
 
-        sel = resolve_split(
-            split,
-            lambda s: (self.root / f"{s}.txt").is_file() or (self.root / "images" / s).is_dir(),
-        )
+        sel = resolve_split(split, folder_split_exists(self.root))
         self.selector = sel
         img_dir = self.root / "images" / sel.base
         lab_dir = self.root / "labels" / sel.base

@@ -35,6 +35,7 @@ __all__ = [
     "NO_SEQUENCE",
     "SequenceFold",
     "SplitSelector",
+    "folder_split_exists",
     "format_sequences",
     "parse_split",
     "resolve_split",
@@ -176,6 +177,13 @@ def resolve_split(text: str, exists: Callable[[str], bool]) -> SplitSelector:
     return SplitSelector(text) if exists(text) else parse_split(text)
 
 
+def folder_split_exists(root: str | os.PathLike[str]) -> Callable[[str], bool]:
+    """``exists(split)`` for a folder in the edgevision layout: ``DIR/{split}.txt`` or
+    ``DIR/images/{split}/`` is there."""
+    r = Path(root)
+    return lambda s: (r / f"{s}.txt").is_file() or (r / "images" / s).is_dir()
+
+
 def split_names(root: str | os.PathLike[str], split: str) -> list[str]:
     """The NAMEs of a split of a folder in the edgevision layout, selector applied.
 
@@ -187,10 +195,7 @@ def split_names(root: str | os.PathLike[str], split: str) -> list[str]:
         DataError: no such split; a selector error (see :meth:`SplitSelector.select`).
     """
     r = Path(root)
-
-    def exists(s: str) -> bool:
-        return (r / f"{s}.txt").is_file() or (r / "images" / s).is_dir()
-
+    exists = folder_split_exists(r)
     sel = resolve_split(split, exists)
     if not exists(sel.base):
         raise DataError(

@@ -115,3 +115,19 @@ def test_eval_through_main(tmp_path, fake_runtime, capsys):
     assert "mIoU" in capsys.readouterr().out
     assert main(["eval", "m.onnx", "--data", str(tmp_path / "nope")]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_eval_prints_and_writes_the_sequences_scored(tmp_path, fake_runtime, capsys):
+    make_folder(tmp_path / "data")
+    for i in range(2):  # CamVid-like names: SEQUENCE_FRAME
+        for sub in ("images", "labels"):
+            d = tmp_path / "data" / sub / "val"
+            (d / f"s{i}.png").rename(d / f"0016E5_0{i}.png")
+    out = tmp_path / "r.json"
+    args = parse(["eval", "m.onnx", "--data", str(tmp_path / "data"), "--json", str(out)])
+    assert args.func(args) == 0
+    assert "sequences: 0016E5 2" in capsys.readouterr().out
+    assert json.loads(out.read_text())["sequences"] == {"0016E5": 2}
+    args = parse(["eval", "m.onnx", "--data", str(tmp_path / "data"), "--split", "val:0001TP"])
+    with pytest.raises(DataError, match="no sequence '0001TP' in split 'val'"):
+        args.func(args)

@@ -236,7 +236,7 @@ class BoxesOnly(OracleDetector):
 
 def test_coco_missing_files_and_wrong_type(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="COCO annotation file not found"):
+    with pytest.raises(DataError, match="COCO annotations of split 'val' not found"):
         evaluate(OracleDetector({}), tmp_path / "empty", progress=False)
     truth = make_coco(tmp_path)
     with pytest.raises(EdgeVisionError, match="needs InstanceMasks"):

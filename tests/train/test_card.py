@@ -131,3 +131,84 @@ def test_ship_name_accepts_plain_names():
 
     for name in ("ddrnet23_slim_camvid", "yolo-v5n.v2", "m"):
         check_ship_name(name)
+
+
+# ---------------------------------------------------------------- honest validation labels
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((REPO / "weights").glob("*/card.json"))
+IN_SEQUENCE = (
+    "in-sequence validation (sequence 0016E5, whose neighbouring frames are in train): "
+    "overstates results on new streets"
+)
+NO_HELD_OUT = "No held-out-sequence number exists yet for these weights."
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.parent.name)
+def test_shipped_readme_is_the_rendered_card(path):
+    """Every weights/NAME/README.md is render_card(card.json), nothing typed by hand."""
+    from edgevision.train.card import render_card
+
+    card = json.loads(path.read_text())
+    assert render_card(card) == (path.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SHIPPED if "camvid" in p.parent.name], ids=lambda p: p.parent.name
+)
+def test_camvid_cards_say_val_is_in_sequence(path):
+    from edgevision.train.card import validation_label
+
+    card = json.loads(path.read_text())
+    d = card["data"]
+    assert d["measured_split"] == "val" and d["measured_sequences"] == {"0016E5": 101}
+    assert d["train_sequences"] == {"0001TP": 62, "0006R0": 101, "0016E5": 204}
+    assert card["held_out"] is None
+    assert validation_label(card) == IN_SEQUENCE
+    readme = (path.parent / "README.md").read_text()
+    assert f"**{IN_SEQUENCE}**" in readme and NO_HELD_OUT in readme
+    head, metrics = readme.split("## Metrics")
+    assert f"Measured on {IN_SEQUENCE}. {NO_HELD_OUT}" in metrics  # next to the numbers
+
+
+def _card(measured: dict | None, train: dict | None, held_out=None) -> dict:
+    card = json.loads((REPO / "weights/ddrnet23_slim_camvid/card.json").read_text())
+    card["data"].update(measured_sequences=measured, train_sequences=train)
+    card["held_out"] = held_out
+    return card
+
+
+def test_card_label_follows_the_sequences():
+    from edgevision.train.card import render_card, validation_label
+
+    # a held-out sequence: nothing to warn about
+    card = _card({"0006R0": 101}, {"0001TP": 62, "0016E5": 204})
+    assert validation_label(card) is None
+    text = render_card(card)
+    assert "in-sequence" not in text and "held-out" not in text
+    assert "101 images (sequence 0006R0)" in text
+    # several shared sequences are all named
+    label = validation_label(_card({"a": 1, "b": 2, "c": 1}, {"a": 5, "b": 5}))
+    assert label is not None and label.startswith("in-sequence validation (sequences a, b, ")
+    # cards from before sequences were recorded: no claim either way
+    old = _card(None, None)
+    assert validation_label(old) is None and "sequence" not in render_card(old).split("##")[1]
+    # once a held-out number exists the card stops saying there is none
+    done = _card({"0016E5": 101}, {"0016E5": 204}, {"split": "train:0006R0"})
+    assert NO_HELD_OUT not in render_card(done) and "`train:0006R0`" in render_card(done)
+
+
+def test_card_sequences_from_the_folder(tmp_path):
+    from edgevision.train.card import card_sequences
+
+    for n in ("0001TP_1", "0016E5_1", "0016E5_2"):
+        (tmp_path / "images" / "train").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "images" / "train" / f"{n}.png").write_bytes(b"")
+    got = card_sequences(tmp_path, "train", {"0016E5": 3})
+    assert got == {
+        "train_sequences": {"0001TP": 1, "0016E5": 2},
+        "measured_sequences": {"0016E5": 3},
+    }
+    assert card_sequences(tmp_path, "nope", {}) == {
+        "train_sequences": None,
+        "measured_sequences": None,
+    }

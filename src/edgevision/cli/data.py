@@ -156,7 +156,8 @@ def run_info(args: argparse.Namespace) -> int:
     """Summarise a dataset folder: images, class pixel counts, instances, videos.
 
     Print what a dataset folder in the edgevision layout holds for one split: the number of
-    images, pixels per class (reads every label), COCO instances per class and YouTube-VIS
+    images, its sequences (NAME prefix before '_') with their image counts and the
+    leave-one-sequence-out folds as split selectors (train-SEQ / train:SEQ), pixels per class (reads every label), COCO instances per class and YouTube-VIS
     videos/tracks when those files exist.
     """
     import numpy as np
@@ -164,6 +165,7 @@ def run_info(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from edgevision.data.semantic import SemanticFolder, class_pixel_counts
+    from edgevision.data.sequences import NO_SEQUENCE, format_sequences, sequence_folds
 
     con = Console(highlight=False, soft_wrap=True)
     root: Path = args.dir
@@ -172,6 +174,16 @@ def run_info(args: argparse.Namespace) -> int:
         f"{root} split {args.split!r}: {len(ds)} images, {ds.num_classes} classes, "
         f"ignore_index {ds.ignore_index}"
     )
+    seqs = ds.sequences
+    con.print(f"sequences (NAME prefix before '_'): {format_sequences(seqs) or 'none'}")
+    if len(seqs) > 1 and NO_SEQUENCE not in seqs and not ds.selector.filters:
+        con.print(
+            "leave-one-sequence-out folds (train / validate on): "
+            + "; ".join(
+                f"{f.train_split} {f.train_images} / {f.val_split} {f.val_images}"
+                for f in sequence_folds(seqs, str(ds.selector))
+            )
+        )
     if not args.no_pixels and len(ds):
         counts = class_pixel_counts(ds, progress=True)
         total = max(int(counts.sum()), 1)

@@ -16,7 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="an exported .onnx file, a checkpoint (.pt/.safetensors) or a registry name",
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
-    p.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    p.add_argument(
+        "--split",
+        default="val",
+        help="split to evaluate (default: val); SPLIT:SEQ[+SEQ] keeps only those sequences "
+        "(NAME prefix before '_'), SPLIT-SEQ[+SEQ] drops them, e.g. train:0006R0",
+    )
     p.add_argument(
         "--backend",
         choices=["auto", "onnxruntime", "torch"],
@@ -42,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT); an instance model on a
     semantic folder without instance annotations (e.g. a 'train --weak' model on CamVid) is
     scored by agreement: per class, pixel IoU of its predicted instances vs the semantic mask.
+    The table and the JSON list the sequences scored (NAME prefix before the first '_') with
+    their image counts; --split train:0006R0 scores one held-out street sequence.
     """
     from edgevision.errors import require_dir
     from edgevision.evaluate import evaluate

@@ -8,6 +8,9 @@ Readers return the shared result types of :mod:`edgevision.results` as targets:
 * :class:`YtvisDataset` -> ``VideoSample`` (per-frame ``InstanceMasks`` + track ids)
 * :class:`FlowPairs` -> ``FlowSample`` (frame pair + ground-truth flow)
 
+Splits may hold whole street sequences out (``train-0006R0``, ``train:0006R0``;
+:mod:`edgevision.data.sequences`, with the leave-one-sequence-out folds).
+
 and :func:`edgevision.data.synth.generate` writes a synthetic dataset in the same layout.
 Names are imported lazily, so ``import edgevision.data`` is cheap.
 """
@@ -27,6 +30,14 @@ _EXPORTS = {
         "PRESETS",
         "class_pixel_counts",
         "labelids_to_trainids",
+    ),
+    "edgevision.data.sequences": (
+        "SequenceFold",
+        "SplitSelector",
+        "parse_split",
+        "sequence_folds",
+        "sequence_of",
+        "split_sequences",
     ),
     "edgevision.data.coco": ("CocoDataset", "CocoSample", "coco_layout", "decode_segmentation"),
     "edgevision.data.yolo": ("YoloFolder", "YoloSample"),

@@ -38,6 +38,7 @@ import numpy as np
 
 from edgevision.data.markdown import markdown_table
 from edgevision.data.semantic import class_components
+from edgevision.data.sequences import format_sequences, sequence_counts
 from edgevision.errors import DataError
 
 __all__ = [
@@ -161,11 +162,12 @@ def _readme(cfg: BoxDerivation, src: Path, stats: dict[str, Any], command: str) 
         f"{cfg.max_erode} steps) into cores, each pixel assigned to its nearest core.",
         "",
         *markdown_table(
-            ["split", "images", "images without boxes", *cfg.classes, "split blobs"],
+            ["split", "images", "sequences", "images without boxes", *cfg.classes, "split blobs"],
             (
                 [
                     split,
                     s["images"],
+                    format_sequences(s["sequences"]),
                     s["empty"],
                     *(s["per_class"][c] for c in cfg.classes),
                     s["split"],
@@ -175,6 +177,10 @@ def _readme(cfg: BoxDerivation, src: Path, stats: dict[str, Any], command: str) 
         ),
     ]
     lines += [
+        "",
+        "Image NAMEs are CamVid's (`SEQUENCE_FRAME`), so split selectors hold whole street "
+        "sequences out of training or evaluation: `--split train:0006R0` (only that sequence), "
+        "`train-0006R0` (without it); see edgevision.data.sequences.",
         "",
         "## Known imperfections",
         "",
@@ -213,7 +219,8 @@ def derive_camvid_boxes(
         command: the command line to record in the README.
 
     Returns:
-        Per split: ``{"images", "empty", "boxes", "per_class": {name: n}, "split"}``.
+        Per split: ``{"images", "sequences": {sequence: images}, "empty", "boxes",
+        "per_class": {name: n}, "split"}``.
 
     Raises:
         DataError: missing folder/split, a split without images, a label whose size is not
@@ -290,6 +297,7 @@ def derive_camvid_boxes(
         todo.append((split, links, coco))
         all_stats[split] = {
             "images": len(images),
+            "sequences": sequence_counts([Path(im["file_name"]).stem for im in images]),
             "empty": empty,
             "boxes": len(anns),
             "per_class": per_class,

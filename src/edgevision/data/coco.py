@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.data.sequences import SplitSelector, resolve_split
 from edgevision.errors import DataError, require_dir, require_file
 from edgevision.io import read_image
 from edgevision.results import Detections, InstanceMasks
@@ -26,12 +27,14 @@ __all__ = [
     "CocoSample",
     "annotations_of",
     "coco_layout",
+    "coco_selection",
     "decode_segmentation",
     "entries_by_id",
     "load_annotation_file",
     "load_json",
     "need_field",
     "parse_categories",
+    "select_coco",
 ]
 
 
@@ -409,15 +412,55 @@ class CocoDataset:
         )
 
 
+def coco_selection(root: str | os.PathLike[str], split: str) -> tuple[Path, Path, SplitSelector]:
+    """``(annotation file, image folder, selector)`` of a split of the edgevision COCO layout.
+
+    ``split`` may select whole sequences of a split (``train:0006R0``, ``train-0006R0``; see
+    :mod:`edgevision.data.sequences`): the paths are those of the base split, and the caller
+    keeps the images whose ``file_name`` stem the selector keeps (:meth:`SplitSelector.keeps`,
+    after :meth:`SplitSelector.select` has checked the sequences).
+
+    Raises:
+        DataError: either path is missing.
+        ConfigError: a malformed selector.
+    """
+    r = Path(root)
+    sel = resolve_split(split, lambda s: (r / "annotations" / f"instances_{s}.json").is_file())
+    ann = r / "annotations" / f"instances_{sel.base}.json"
+    img = r / "images" / sel.base
+    require_file(ann, f"COCO annotations of split {sel.base!r}")
+    require_dir(img, f"image folder of split {sel.base!r}")
+    return ann, img, sel
+
+
+def select_coco(data: dict[str, Any], sel: SplitSelector, where: str) -> dict[str, Any]:
+    """A COCO dict with only the images (and their annotations) that ``sel`` keeps.
+
+    Raises:
+        DataError: see :meth:`SplitSelector.select`.
+    """
+    if not sel.filters:
+        return data
+    images = data.get("images") or []
+    stems = [Path(str(im.get("file_name", ""))).stem for im in images]
+    kept = set(sel.select(stems, where))
+    keep_images = [im for im, s in zip(images, stems) if s in kept]
+    ids = {im.get("id") for im in keep_images}
+    anns = [a for a in data.get("annotations") or [] if a.get("image_id") in ids]
+    return {**data, "images": keep_images, "annotations": anns}
+
+
 def coco_layout(root: str | os.PathLike[str], split: str) -> tuple[Path, Path]:
     """``(DIR/annotations/instances_{split}.json, DIR/images/{split})`` of the edgevision layout.
 
     Raises:
-        DataError: either path is missing.
+        DataError: either path is missing, or ``split`` selects sequences (read those with
+            :func:`coco_selection`; this reader takes whole splits).
     """
-    r = Path(root)
-    ann = r / "annotations" / f"instances_{split}.json"
-    img = r / "images" / split
-    require_file(ann, f"COCO annotations of split {split!r}")
-    require_dir(img, f"image folder of split {split!r}")
+    ann, img, sel = coco_selection(root, split)
+    if sel.filters:
+        raise DataError(
+            f"split {split!r}: sequence selectors are read by detection training and "
+            f"'edgevision eval'; here give a whole split such as {sel.base!r}"
+        )
     return ann, img

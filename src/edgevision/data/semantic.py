@@ -7,6 +7,8 @@ Layout read by :class:`SemanticFolder`::
     DIR/images/{split}/NAME.jpg    RGB image (any of .jpg .jpeg .png .bmp .tif .tiff .webp)
     DIR/labels/{split}/NAME.png    8-bit single channel class ids, same size as the image
 
+A split may be a selector of whole sequences (NAME = ``SEQUENCE_FRAME``): ``train:0006R0``
+keeps only that sequence, ``train-0006R0`` drops it (:mod:`edgevision.data.sequences`).
 Without ``{split}.txt`` the split is every image in ``images/{split}`` in name order. Labels
 are matched to images by NAME. Numpy + OpenCV only.
 """
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgevision.classnames import CAMVID_CLASSES, CAMVID_IGNORE_INDEX
+from edgevision.data.sequences import folder_split_exists, resolve_split, sequence_counts
 from edgevision.errors import DataError, require_dir
 from edgevision.io import IMAGE_SUFFIXES, read_image, read_mask
 from edgevision.results import SemanticMask
@@ -202,6 +205,11 @@ class _SemanticBase:
         return [lab for _, _, lab in self._items]
 
     @property
+    def sequences(self) -> dict[str, int]:
+        """Images per sequence (NAME prefix before the first ``_``), by sequence name."""
+        return sequence_counts(self.names)
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
@@ -278,13 +286,21 @@ class SemanticFolder(_SemanticBase):
 
     Args:
         root: dataset folder.
-        split: split name, e.g. ``"train"``.
+        split: split name, e.g. ``"train"``, or a selector of its sequences:
+            ``"train:0006R0"`` (only that sequence), ``"train-0006R0"`` (without it); see
+            :mod:`edgevision.data.sequences`.
         class_names: class names, index = id (overrides ``dataset.yaml``).
         ignore_index: label value ignored by losses and metrics (overrides ``dataset.yaml``).
         validate: check at construction that every NAME has an image and a label file.
 
+    Attributes:
+        selector: the split as read (:class:`~edgevision.data.sequences.SplitSelector`);
+            ``sequences`` gives the images per sequence.
+
     Raises:
-        DataError: missing root or split, an image without a label, no class names known.
+        DataError: missing root or split, an image without a label, no class names known,
+            an unknown sequence or a selector that leaves no image.
+        ConfigError: a malformed split selector.
     """
 
     def __init__(
@@ -312,12 +328,14 @@ class SemanticFolder(_SemanticBase):
         self.ignore_index = int(ign) if ign is not None else 255
         self.meta = meta
 
-        img_dir = self.root / "images" / split
-        lab_dir = self.root / "labels" / split
-        list_file = self.root / f"{split}.txt"
+        sel = resolve_split(split, folder_split_exists(self.root))
+        self.selector = sel
+        img_dir = self.root / "images" / sel.base
+        lab_dir = self.root / "labels" / sel.base
+        list_file = self.root / f"{sel.base}.txt"
         if not list_file.is_file() and not img_dir.is_dir():
-            raise DataError(f"split {split!r} not found: no {list_file} and no folder {img_dir}")
-        require_dir(img_dir, f"image folder of split {split!r}")
+            raise DataError(f"split {sel.base!r} not found: no {list_file} and no folder {img_dir}")
+        require_dir(img_dir, f"image folder of split {sel.base!r}")
         images: dict[str, Path] = {}
         for f in img_dir.iterdir():
             if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
@@ -328,6 +346,7 @@ class SemanticFolder(_SemanticBase):
             wanted = [ln.strip() for ln in list_file.read_text().splitlines() if ln.strip()]
         else:
             wanted = sorted(images)
+        wanted = sel.select(wanted, str(self.root))
         items = []
         for name in wanted:
             img = images.get(name)

@@ -39,7 +39,8 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from edgevision.errors import ConfigError, DataError, EdgeVisionError, require_dir, require_file
+from edgevision.data.sequences import format_sequences, resolve_split, sequence_counts
+from edgevision.errors import ConfigError, DataError, EdgeVisionError, require_dir
 from edgevision.evaluate.coco import METRIC_KEYS, CocoEvaluator, load_coco_json
 from edgevision.evaluate.miou import ConfusionMatrix
 from edgevision.results import Detections, InstanceMasks, SemanticMask
@@ -100,6 +101,8 @@ class EvalReport:
             Floats in 0–1; ``None``/``nan`` where undefined.
         model: model name from the spec.
         data_dir: dataset folder.
+        sequences: images scored per sequence (NAME prefix before the first ``_``, e.g.
+            ``{"0016E5": 101}``; ``""`` counts NAMEs without one), by sequence name.
     """
 
     task: str
@@ -108,6 +111,7 @@ class EvalReport:
     metrics: dict[str, Any]
     model: str = ""
     data_dir: str = ""
+    sequences: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (``nan`` becomes ``None``)."""
@@ -153,6 +157,8 @@ class EvalReport:
         console.print(
             Text(f"{self.model or 'model'} on {where} [{self.split}]: {self.num_images} images")
         )
+        if self.sequences:
+            console.print(Text(f"sequences: {format_sequences(self.sequences)}"))
         if get_task(self.task).dense:
             m = self.metrics
             t = table("class", "IoU")
@@ -267,7 +273,7 @@ def _predict_all(
 
 def _evaluate_semantic(
     predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, dict[str, Any], list[str]]:
     from edgevision.data.semantic import SemanticFolder, dataset_classes
 
     spec = predictor.spec
@@ -301,20 +307,18 @@ def _evaluate_semantic(
             cm.update(pred, sample.mask)
         except ValueError as e:
             raise DataError(f"{sample.name}: {e}") from e
-    return n, cm.to_dict(model_classes)
+    return n, cm.to_dict(model_classes), ds.names[:n]
 
 
 def _evaluate_coco(
     predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, dict[str, Any], list[str]]:
+    from edgevision.data.coco import coco_selection, select_coco
     from edgevision.io import read_image
 
     spec = predictor.spec
-    ann_file = root / "annotations" / f"instances_{split}.json"
-    require_file(ann_file, "COCO annotation file")
-    image_dir = root / "images" / split
-    require_dir(image_dir, "image folder")
-    gt = load_coco_json(ann_file)
+    ann_file, image_dir, sel = coco_selection(root, split)
+    gt = select_coco(load_coco_json(ann_file), sel, str(ann_file))
     cat_ids = category_ids_by_name(spec.class_names, gt["categories"], str(ann_file))
     kinds = get_task(spec.task).coco_types
     instance = "segm" in kinds
@@ -337,7 +341,7 @@ def _evaluate_coco(
                 f"{type(result).__name__}"
             )
         ev.add(int(img["id"]), result)
-    return len(images), ev.summarize()
+    return len(images), ev.summarize(), [Path(str(im["file_name"])).stem for im in images]
 
 
 AP_POST_KWARGS: dict[str, dict[str, float]] = {
@@ -383,7 +387,8 @@ def evaluate(
             :class:`InstanceMasks` in that image's pixels. A :class:`Predictor` of a YOLO
             detector without score settings is scored at :data:`AP_POST_KWARGS`.
         data_dir: dataset folder in the edgevision layout (see the module docstring).
-        split: split name, e.g. ``"val"`` or ``"test"``.
+        split: split name, e.g. ``"val"`` or ``"test"``, or a selector of its sequences
+            (``"train:0006R0"``, ``"train-0006R0"``; :mod:`edgevision.data.sequences`).
         max_images: score only the first ``N`` images (``0``: all).
         progress: show a progress bar on stderr.
 
@@ -407,11 +412,11 @@ def evaluate(
             f"cannot evaluate task {spec.task!r} (expected one of {', '.join(task_names())})"
         ) from None
     if task.dense:
-        n, metrics = _evaluate_semantic(predictor, root, split, max_images, progress)
+        n, metrics, names = _evaluate_semantic(predictor, root, split, max_images, progress)
     elif task.weak and _semantic_only(root, split):
         return evaluate_agreement(predictor, root, split, max_images=max_images, progress=progress)
     else:
-        n, metrics = _evaluate_coco(predictor, root, split, max_images, progress)
+        n, metrics, names = _evaluate_coco(predictor, root, split, max_images, progress)
     return EvalReport(
         task=task.name,
         split=split,
@@ -419,14 +424,17 @@ def evaluate(
         metrics=metrics,
         model=str(getattr(spec, "name", "")),
         data_dir=str(root),
+        sequences=sequence_counts(names),
     )
 
 
 def _semantic_only(root: Path, split: str) -> bool:
     """A semantic-mask folder without instance annotations for ``split``."""
-    return (root / "labels").is_dir() and not (
-        root / "annotations" / f"instances_{split}.json"
-    ).is_file()
+
+    def coco(s: str) -> bool:
+        return (root / "annotations" / f"instances_{s}.json").is_file()
+
+    return (root / "labels").is_dir() and not coco(resolve_split(split, coco).base)
 
 
 def evaluate_agreement(
@@ -467,6 +475,7 @@ def evaluate_agreement(
         raise DataError(f"no images in split '{split}' of {root}")
     inter = np.zeros(len(classes))
     union = np.zeros(len(classes))
+    names = ds.names[:n]
     for i, s, pred in _predict_all(predictor, ds, n, InstanceMasks, f"agreement {split}", progress):
         keep = np.asarray(pred.scores) >= score_threshold
         valid = s.mask != ds.ignore_index
@@ -496,4 +505,5 @@ def evaluate_agreement(
         metrics=metrics,
         model=str(getattr(spec, "name", "")),
         data_dir=str(root),
+        sequences=sequence_counts(names),
     )

@@ -35,7 +35,16 @@ from edgevision.host import machine_info, versions
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 from edgevision.tasks import get_task
 
-__all__ = ["ShipResult", "log_run_start", "read_runs", "render_card", "ship", "weak_record"]
+__all__ = [
+    "ShipResult",
+    "card_sequences",
+    "log_run_start",
+    "read_runs",
+    "render_card",
+    "ship",
+    "validation_label",
+    "weak_record",
+]
 
 RUNS_LOG = "runs.jsonl"
 
@@ -283,7 +292,9 @@ def ship(
             "selection_split": train_config.get("val_split", split),
             "measured_split": split,
             "measured_images": report.num_images,
+            **card_sequences(data, train_config.get("train_split", "train"), report.sequences),
         },
+        "held_out": None,
         "pretrained": False,
         "training": {
             "checkpoint": which,
@@ -311,6 +322,49 @@ def ship(
     return ShipResult(dir=dest, weights=weights, card=card)
 
 
+def card_sequences(
+    data: str | os.PathLike[str], train_split: str, measured: Mapping[str, int]
+) -> dict[str, dict[str, int] | None]:
+    """The card's ``data.train_sequences`` and ``data.measured_sequences``: images per
+    sequence (NAME prefix, :mod:`edgevision.data.sequences`) of the training split, read from
+    the folder ``data`` (``None`` when that folder has no such split), and of the measured
+    images (:attr:`EvalReport.sequences`)."""
+    from edgevision.data.sequences import split_sequences
+    from edgevision.errors import DataError
+
+    try:
+        train: dict[str, int] | None = split_sequences(data, train_split)
+    except DataError:  # the training split is not in the measured folder: not known here
+        train = None
+    return {"train_sequences": train, "measured_sequences": dict(measured) or None}
+
+
+def validation_label(card: Mapping[str, Any]) -> str | None:
+    """How honest the card's measured split is, or ``None`` when nothing needs saying.
+
+    A measured split that shares a sequence with the training split is *in-sequence
+    validation*: its frames' neighbours were trained on, so it overstates what a new street
+    gives (CamVid's ``val`` is all sequence 0016E5, which also gives 204 training images).
+    """
+    d = card.get("data") or {}
+    train = d.get("train_sequences") or {}
+    shared = [s for s in (d.get("measured_sequences") or {}) if s and s in train]
+    if not shared:
+        return None
+    which = f"sequence {shared[0]}" if len(shared) == 1 else f"sequences {', '.join(shared)}"
+    return (
+        f"in-sequence validation ({which}, whose neighbouring frames are in train): "
+        "overstates results on new streets"
+    )
+
+
+def _held_out_note(card: Mapping[str, Any]) -> str:
+    h = card.get("held_out")
+    if not h:
+        return "No held-out-sequence number exists yet for these weights."
+    return f"Held-out-sequence result: split `{h.get('split')}`, see `card.json` (`held_out`)."
+
+
 def _pct(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -325,10 +379,19 @@ def _hms(s: float | None) -> str:
     return f"{h}h {m:02d}m {sec:02d}s ({s:.0f} s)"
 
 
+def _seqs(counts: Mapping[str, int]) -> str:
+    if len(counts) == 1:
+        return f"sequence {next(iter(counts)) or '(no prefix)'}"
+    return "sequences " + ", ".join(f"{s or '(no prefix)'}: {n}" for s, n in counts.items())
+
+
 def render_card(card: Mapping[str, Any]) -> str:
     """The model card (``README.md``) of a :func:`ship` card dict."""
     t = card["training"]
     m = card["metrics"]
+    d = card["data"]
+    measured = d["measured_split"]
+    label = validation_label(card)
     lines = [
         f"# {card['name']}",
         "",
@@ -340,11 +403,17 @@ def render_card(card: Mapping[str, Any]) -> str:
         "",
         "## Data",
         "",
-        f"- folder: `{card['data']['folder']}`",
-        f"- trained on split `{card['data']['train_split']}`; checkpoint selected on "
-        f"`{card['data']['selection_split']}`",
-        f"- metrics below: split `{card['data']['measured_split']}`, "
-        f"{card['data']['measured_images']} images",
+        f"- folder: `{d['folder']}`",
+        f"- trained on split `{d['train_split']}`; checkpoint selected on "
+        f"`{d['selection_split']}`"
+        + (" (the measured split below)" if label and d["selection_split"] == measured else ""),
+        f"- metrics below: split `{measured}`, {d['measured_images']} images"
+        + (f" ({_seqs(d['measured_sequences'])})" if d.get("measured_sequences") else "")
+        + (f": **{label}**" if label else ""),
+    ]
+    if label:
+        lines.append(f"- {_held_out_note(card)}")
+    lines += [
         "",
         "## Training",
         "",
@@ -428,6 +497,8 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"Reproduce: `{card['eval_command']}`",
         "",
     ]
+    if label:
+        lines += [f"Measured on {label}. {_held_out_note(card)}", ""]
     if "miou" in m:
         lines += [
             f"**mIoU {_pct(m.get('miou'))}**, pixel accuracy {_pct(m.get('pixel_acc'))}, "

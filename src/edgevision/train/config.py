@@ -30,8 +30,9 @@ class TrainConfig:
         model: registry name, e.g. ``"deeplabv3plus_mobilenetv2"``.
         model_kwargs: constructor overrides (``width_mult``, ``aspp_channels`` ...).
         data: dataset folder (edgevision layout, see :class:`~edgevision.data.semantic.SemanticFolder`).
-        train_split: split to train on.
-        val_split: split to evaluate on (``""`` = no evaluation).
+        train_split: split to train on, or a selector of whole sequences
+            (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
+        val_split: split to evaluate on, e.g. a held-out sequence ``train:0006R0`` (``""`` = no evaluation).
         epochs: number of epochs (>= 1).
         batch_size: images per step per process (>= 1; BatchNorm wants >= 2).
         crop: training crop ``(H, W)``; ``None`` = ``input_size``.

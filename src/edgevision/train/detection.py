@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from edgevision.config import ModelSpec, validate
-from edgevision.data.coco import CocoDataset, coco_layout
+from edgevision.data.coco import CocoDataset, coco_selection
 from edgevision.errors import ConfigError, DataError
 from edgevision.evaluate.coco import CocoEvaluator
 from edgevision.io import read_image
@@ -73,8 +73,9 @@ class DetTrainConfig:
         model: registry name of a ``task="detect"`` model.
         model_kwargs: constructor overrides (``truncate``, ``rfcr``, ``neck``, ``stem`` ...).
         data: COCO-layout dataset folder.
-        train_split: split to train on.
-        val_split: split to evaluate on (``""``: none).
+        train_split: split to train on, or a selector of whole sequences
+            (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
+        val_split: split to evaluate on, e.g. a held-out sequence ``train:0006R0`` (``""``: none).
         input_size: network input ``(H, W)``, multiples of 32; ``None`` = the model's.
         epochs: epochs (>= 1).
         batch_size: images per step.
@@ -216,20 +217,24 @@ def load_split(root: str | Path, split: str) -> DetSplit:
 
     Boxes partly outside the image are clipped to it; boxes with zero width or height after
     clipping are dropped (counted in ``dropped``); class ids come from the category list
-    (an unknown ``category_id`` is a :class:`DataError` naming the annotation).
+    (an unknown ``category_id`` is a :class:`DataError` naming the annotation). ``split`` may
+    select whole sequences (``train-0006R0``, ``train:0006R0``; :mod:`edgevision.data.sequences`).
 
     Raises:
-        DataError: missing files, malformed JSON, an empty split, or a box with negative
-            width/height.
+        DataError: missing files, malformed JSON, an empty split, a box with negative
+            width/height, an unknown sequence.
     """
-    ann, img_dir = coco_layout(root, split)
+    ann, img_dir, sel = coco_selection(root, split)
     ds = CocoDataset(ann, img_dir, masks=False)
     if len(ds) == 0:
         raise DataError(f"{ann}: split {split!r} has no images")
+    kept = set(sel.select([Path(im["file_name"]).stem for im in ds._images], str(ann)))
     files, sizes, boxes, classes, ids = [], [], [], [], []
     dropped = 0
     for i in range(len(ds)):
         im = ds._images[i]
+        if Path(im["file_name"]).stem not in kept:
+            continue
         h, w = int(im["height"]), int(im["width"])
         target, _, aids = ds.read_target(i)
         b = target.boxes.copy()

@@ -122,3 +122,25 @@ def test_rtsp_reconnects_after_server_restart(stub_module):
     st = box["summary"]["streams"][0]
     assert st["reconnects"] >= 1
     assert len(plugin.batch_sizes) >= before + 5
+
+
+def test_normal_rtsp_shutdown_is_not_a_lost_stream(stub_module, caplog):
+    """Stopping the run ourselves (max-frames, --duration) makes the server's side end the
+    stream; that must not be logged as a lost stream ("lost ... reconnecting")."""
+    port = _free_port()
+    server = _serve(port)
+    try:
+        for opts in ({"max_frames": 5}, {}):
+            caplog.clear()
+            cfg = RunConfig(
+                [f"rtsp://127.0.0.1:{port}/cam"],
+                "stub",
+                duration=0 if opts else 1.5,
+                source=SourceOptions(start_timeout=10, **opts),
+            )
+            with caplog.at_level("INFO", logger="edgevision.stream"):
+                s = run_stream(cfg, plugin=stub_module.make(), progress=False)
+            assert s["streams"][0]["ended"] in ("max-frames", "stopped")
+            assert not [r for r in caplog.records if "lost" in r.getMessage()], caplog.text
+    finally:
+        _stop(server)

@@ -151,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
     otherwise), run the model in its own thread with bounded queues (live sources hand over
     the newest frame and drop older ones when the model is slower; drops are counted), and
     write an overlay video, per-frame JSONL and a summary. Ctrl-C or SIGTERM stops it cleanly:
-    outputs finalised, summary written, exit 130.
+    outputs finalised, summary written, exit 130 (a second Ctrl-C during that shutdown is
+    ignored, a third exits at once). An output that fails (a full disk, a frame size the
+    encoder refuses) ends the run with a one-line error and exit 2, the summary still written.
     """
     from edgevision.errors import ConfigError
 
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name} must be >= 1")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
-    from edgevision.stream.pipeline import RunConfig, run_stream
+    from edgevision.stream.pipeline import RunConfig, ShutdownSignals, run_stream
     from edgevision.stream.sources import SourceOptions, parse_wh
 
     size = parse_wh(args.size, "--size") if args.size else None
@@ -217,29 +219,11 @@ def run(args: argparse.Namespace) -> int:
             "conf",
         ),
     )
-    summary = _run_until_signal(lambda: run_stream(cfg, progress=not args.no_progress))
+    # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored until exit
+    signals = ShutdownSignals(restore=False)
+    summary = run_stream(cfg, progress=not args.no_progress, signals=signals)
     _print_summary(summary)
     return 1 if summary["errors"] else 0
-
-
-def _run_until_signal(fn: Any) -> Any:
-    """Run ``fn`` with SIGTERM (how services and ``kill`` stop a process) handled like
-    Ctrl-C: outputs finalised, summary written, exit 130. Also where SIGINT reaches the
-    process but is ignored (a shell's background job), a SIGTERM still stops it cleanly."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return fn()
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, on_term)
-    try:
-        return fn()
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -262,8 +246,10 @@ def _print_summary(s: dict[str, Any]) -> None:
                 | {"decoder": st["decoder"]}
             )
         )
-    for o in s["outputs"]:
-        if o != "null":
-            print(f"  wrote {o}")
+    for o in s["outputs"]:  # "wrote" only for files that were finalised
+        if o.startswith("rtsp://"):
+            print(f"  served {o}")
+    for w in s.get("written", []):
+        print(f"  wrote {w}")
     for e in s["errors"]:
         print(f"  error: {e}", file=sys.stderr)

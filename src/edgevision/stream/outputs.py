@@ -274,7 +274,7 @@ class RtspSink(OutputSink):
         self.server = server
         self.path = path
         self.fps = fps
-        self.target = f"rtsp://{server.host}:{server.port}{path}"
+        self.target = f"{server.scheme}://{server.host}:{server.port}{path}"
         self.size: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._appsrc: Any = None

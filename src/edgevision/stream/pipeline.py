@@ -49,6 +49,7 @@ from edgevision.stream.outputs import (
 )
 from edgevision.stream.plugins import ModelPlugin, PluginError, load_plugin
 from edgevision.stream.queues import Closed, FrameQueue
+from edgevision.stream.rtsp import RtspAuth, check_auth
 from edgevision.stream.sources import BaseSource, Frame, SourceOptions, open_source, parse_source
 from edgevision.stream.stats import RunStats
 
@@ -81,6 +82,8 @@ class RunConfig:
         fps: frame rate written into the output video.
         conf: score threshold of detection/instance models (``None`` = the
             postprocessor's default: 0.25 YOLO, 0.05 YOLACT).
+        rtsp: who may watch an ``rtsp://`` output; a non-loopback address needs a password
+            unless ``no_auth`` (:func:`.rtsp.check_auth`).
     """
 
     sources: list[str]
@@ -98,6 +101,7 @@ class RunConfig:
     duration: float = 0.0
     fps: int = 30
     conf: float | None = None
+    rtsp: RtspAuth = field(default_factory=RtspAuth)
 
 
 @dataclass
@@ -396,7 +400,9 @@ def run_stream(
         from edgevision.stream.rtsp import RtspServer
 
         u = urlsplit(cfg.out)
-        server = RtspServer(u.hostname or "127.0.0.1", int(u.port or 8554))
+        host = u.hostname or "127.0.0.1"
+        check_auth(host, cfg.rtsp)
+        server = RtspServer(host, int(u.port or 8554), cfg.rtsp)
     meta_path = Path(cfg.meta) if cfg.meta else None
     if meta_path is not None:
         check_writable(meta_path)

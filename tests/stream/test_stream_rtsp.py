@@ -296,3 +296,48 @@ def test_cli_network_rtsp_output_needs_a_password(tiny_video):
     )
     assert r.returncode == 2, r.stderr
     assert "reachable from the network" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_rtsp_output_over_tls_with_basic_auth(tmp_path):
+    """--rtsp-cert/--rtsp-key: the server speaks TLS (rtsps); inside it basic auth."""
+    import base64
+    import shutil
+    import ssl
+
+    from edgevision.stream.rtsp import RtspAuth, RtspServer, check_auth, test_pattern_launch
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a test certificate")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes"),
+            *("-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with pytest.raises(StreamError, match="--rtsp-cert: file not found"):
+        check_auth("127.0.0.1", RtspAuth(cert=str(tmp_path / "nope.pem")))
+    port = _free_port()
+    srv = RtspServer("127.0.0.1", port, RtspAuth(password="pw", cert=str(cert), key=str(key)))
+    assert srv.scheme == "rtsps"
+    srv.mount("/cam", test_pattern_launch("64x48", 10))
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+    uri = f"rtsps://127.0.0.1:{port}/cam"
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            ctx.wrap_socket(raw) as s,
+        ):
+            s.sendall(f"DESCRIBE {uri} RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+            assert s.recv(4096).decode().startswith("RTSP/1.0 401")
+            a = base64.b64encode(b"edgevision:pw").decode()
+            s.sendall(
+                f"DESCRIBE {uri} RTSP/1.0\r\nCSeq: 2\r\nAuthorization: Basic {a}\r\n\r\n".encode()
+            )
+            assert s.recv(65536).decode().startswith("RTSP/1.0 200 OK")
+    finally:
+        srv.close()

@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name} must be >= 1")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
-    from edgevision.stream.pipeline import RunConfig, ShutdownSignals, run_stream
+    from edgevision.stream.pipeline import RunConfig, run_stream
     from edgevision.stream.rtsp import RtspAuth, read_password
     from edgevision.stream.sources import SourceOptions, parse_wh
 
@@ -251,9 +251,8 @@ def run(args: argparse.Namespace) -> int:
             "conf",
         ),
     )
-    # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored until exit
-    signals = ShutdownSignals(restore=False)
-    summary = run_stream(cfg, progress=not args.no_progress, signals=signals)
+    # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored, a third exits
+    summary = run_stream(cfg, progress=not args.no_progress)
     _print_summary(summary)
     return 1 if summary["errors"] else 0
 

@@ -154,6 +154,7 @@ class _Runner:
         cap = cfg.batch or len(sources)
         self.batch = max(1, min(cap, plugin.max_batch)) if stateless else 1
         self.wake = threading.Event()
+        self.done = threading.Event()  # the output stage has ended
         for s in sources:
             s.queue.on_put = self.wake.set
 
@@ -176,6 +177,8 @@ class _Runner:
         finally:
             if downstream is not None:
                 downstream.close()
+            else:
+                self.done.set()
 
     def _put(self, q: FrameQueue[_Batch], item: _Batch) -> bool:
         while not q.put(item, timeout=0.2):
@@ -299,17 +302,13 @@ class ShutdownSignals:
     once the shutdown has begun (``finalising``) further ones do not interrupt it: the next
     is ignored with a message, and the third in all exits at once (130, outputs unfinished).
 
-    Args:
-        restore: put the previous handlers back when the run is over (a library call). The
-            CLI passes False: its process ends right after, so the signals are then ignored
-            (``SIG_IGN``, which Python keeps while it exits, unlike its own handlers): a
-            second Ctrl-C during the interpreter's exit must not turn exit 130 into a kill.
+    The previous handlers are put back when the run is over (the console script then
+    ignores both signals while the interpreter exits, ``cli.main.entrypoint``).
     """
 
-    def __init__(self, *, restore: bool = True) -> None:
+    def __init__(self) -> None:
         self.count = 0
         self.finalising = False
-        self.restore = restore
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> ShutdownSignals:
@@ -326,7 +325,7 @@ class ShutdownSignals:
     def __exit__(self, *exc: object) -> None:
         self.finalising = True
         for sig, old in self._old.items():
-            signal.signal(sig, old if self.restore else signal.SIG_IGN)
+            signal.signal(sig, old)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.count += 1
@@ -378,8 +377,7 @@ def run_stream(
         progress: live stats on stderr (when it is a terminal).
         stop: an event another thread may set to end the run cleanly.
         available: decoder registry predicate (tests fake it).
-        signals: how Ctrl-C/SIGTERM are handled (default: a :class:`ShutdownSignals` whose
-            handlers are put back when the run is over).
+        signals: how Ctrl-C/SIGTERM are handled (default: a new :class:`ShutdownSignals`).
 
     Raises:
         StreamError, DataError, PluginError …: bad sources, outputs or model (one line each);
@@ -446,8 +444,9 @@ def run_stream(
                 t.start()
             live = _live(stats, progress)
             deadline = time.monotonic() + cfg.duration if cfg.duration > 0 else None
-            while threads[-1].is_alive():
-                threads[-1].join(0.25)
+            # an Event, not Thread.join: Ctrl-C raised inside join() (Python 3.11) can mark a
+            # live thread as ended, and the shutdown would then race the output thread
+            while not runner.done.wait(0.25):
                 stats.sample_rss()
                 if live is not None:
                     live.update(stats.live_line())

@@ -268,3 +268,17 @@ def test_kill_9_leaves_a_playable_partial_file(tmp_path, stub_env, ext):
     partial = tmp_path / f".o.{ext}.partial"
     assert partial.is_file() and not out.exists()
     assert _frames(partial) >= 30
+
+
+def test_run_stream_puts_signal_handlers_back(stub_module):
+    """An in-process run (the CLI called from Python, a notebook) leaves SIGINT/SIGTERM as it
+    found them: later child processes must not inherit them ignored."""
+    from edgevision.stream.pipeline import RunConfig, run_stream
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    run_stream(
+        RunConfig(["test://ball?size=32x24&frames=3"], "stub"),
+        plugin=stub_module.make(),
+        progress=False,
+    )
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

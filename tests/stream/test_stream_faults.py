@@ -140,6 +140,7 @@ def test_disk_full_ends_run_with_error_and_summary(tmp_path, stub_env, small_dis
     assert "wrote" not in out_text
     s = json.loads(summary.read_text())
     assert s["errors"]
+    assert s["wall_s"] < 30  # ended when the disk filled (a hang would be the time limit)
     if full == "out":
         assert not out.exists()  # never under its final name when it was not finished
         assert s["written"] == []

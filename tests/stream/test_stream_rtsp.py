@@ -296,6 +296,10 @@ def test_cli_network_rtsp_output_needs_a_password(tiny_video):
     )
     assert r.returncode == 2, r.stderr
     assert "reachable from the network" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(
+        [*r.args[:7], "--out", "null", "--rtsp-no-auth"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2 and "need --out rtsp://" in r.stderr, r.stderr
 
 
 def test_rtsp_output_over_tls_with_basic_auth(tmp_path):

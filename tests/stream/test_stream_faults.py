@@ -283,3 +283,29 @@ def test_run_stream_puts_signal_handlers_back(stub_module):
         progress=False,
     )
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_wedged_output_pipeline_is_an_error_not_a_hang(tmp_path):
+    """A pipeline that stops taking frames without posting an error (here a sink waiting an
+    hour for the second frame's time) ends in StreamError after ``stall_s``."""
+
+    class Wedged(Mp4Sink):
+        def _description(self, w: int, h: int) -> str:
+            self.max_bytes = w * h * 3 * 2
+            return (
+                f"appsrc name=src format=time max-bytes={self.max_bytes} "
+                f'caps="video/x-raw,format=RGB,width={w},height={h},framerate=10/1" ! '
+                f"fakesink sync=true"
+            )
+
+    sink = Wedged(tmp_path / "o.mp4", fps=10)
+    sink.stall_s = 1.0
+    frame = np.zeros((24, 32, 3), np.uint8)
+    t = time.monotonic()
+    with pytest.raises(StreamError, match="took no frame for 1 s"):
+        for i in range(10):
+            sink.write(frame, 0.0 if i == 0 else 3600.0 + i)
+    assert time.monotonic() - t < 20
+    with pytest.raises(StreamError):
+        sink.close()
+    assert not sink.complete

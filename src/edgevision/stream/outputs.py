@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,6 +104,7 @@ class _AppSrcSink(OutputSink):
         self._last = -1.0
         self.frames = 0
         self.max_bytes = 0  # > 0: write() waits while appsrc holds more than this
+        self.stall_s = 30.0  # ... but not longer than this without progress
         self.error: str | None = None
 
     def _description(self, w: int, h: int) -> str:  # pragma: no cover - abstract
@@ -161,11 +163,21 @@ class _AppSrcSink(OutputSink):
 
     def _wait_space(self) -> None:
         """Back-pressure without ``appsrc block=true`` (which blocks for ever once the
-        pipeline has failed): wait while the queue is over ``max_bytes``, checking the bus."""
+        pipeline has failed): wait while the queue is over ``max_bytes``, checking the bus;
+        a pipeline that takes nothing for ``stall_s`` seconds (wedged, no error) is an error."""
+        stall = self.stall_s
         if not self.max_bytes:
             return
-        while self.appsrc.get_property("current-level-bytes") > self.max_bytes:
+        level = self.appsrc.get_property("current-level-bytes")
+        since = time.monotonic()
+        while level > self.max_bytes and self.pipeline is not None:
             self._check(0.01)
+            now = self.appsrc.get_property("current-level-bytes")
+            if now < level:
+                level, since = now, time.monotonic()
+            elif time.monotonic() - since > stall:
+                self.error = f"output {self.target}: the encoder took no frame for {stall:g} s"
+                raise StreamError(self.error)
 
     def _finish(self, timeout: float = 20.0) -> None:
         """Send EOS and wait for it to come out of the sink.

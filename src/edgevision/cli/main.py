@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -85,4 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    code = main()
+    # the command is over (outputs finalised): a Ctrl-C or SIGTERM while the interpreter
+    # exits (which can take a while) must not turn its exit status into a kill. SIG_IGN, not
+    # a Python handler: Python resets its own handlers to the default while it exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)

@@ -48,6 +48,7 @@ SOURCE forms:
 
 examples:
   edgevision run clip.mp4 --model m.onnx --out out.mp4 --meta out.jsonl
+  EDGEVISION_RTSP_PASSWORD=... edgevision run cam.mp4 -m m.onnx --out rtsp://0.0.0.0:8554/live
   edgevision run rtsp://127.0.0.1:8554/cam --model m.onnx --out rtsp://127.0.0.1:8555/live
   edgevision run test://ball test://smpte --model deeplabv3plus_mobilenetv2 --duration 10
   edgevision run ../shared/data/camvid/images/val --model runs/ddrnet/best.pt --out camvid.mp4
@@ -66,6 +67,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "several sources get _0, _1 ... suffixes",
     )
     p.add_argument("--meta", metavar="FILE.jsonl", help="one JSON line per processed frame")
+    rtsp = p.add_argument_group(
+        "RTSP output",
+        "--out rtsp://127.0.0.1:PORT/NAME may be open; any other address needs a password "
+        "(digest; basic inside TLS) unless --rtsp-no-auth",
+    )
+    rtsp.add_argument("--rtsp-user", default="edgevision", help="user name (default edgevision)")
+    rtsp.add_argument(
+        "--rtsp-password-file",
+        metavar="FILE",
+        help="password: the first line of FILE (else $EDGEVISION_RTSP_PASSWORD; never an "
+        "argument, which ps would show)",
+    )
+    rtsp.add_argument(
+        "--rtsp-no-auth",
+        action="store_true",
+        help="serve a non-loopback address without a password (anyone on the network)",
+    )
+    rtsp.add_argument("--rtsp-cert", metavar="PEM", help="TLS certificate: serve rtsps://")
+    rtsp.add_argument("--rtsp-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--summary", metavar="FILE.json", help="write the run summary JSON here")
     p.add_argument(
         "--decoder",
@@ -165,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
     otherwise), run the model in its own thread with bounded queues (live sources hand over
     the newest frame and drop older ones when the model is slower; drops are counted), and
     write an overlay video, per-frame JSONL and a summary. Ctrl-C or SIGTERM stops it cleanly:
-    outputs finalised, summary written, exit 130.
+    outputs finalised, summary written, exit 130 (a second Ctrl-C during that shutdown is
+    ignored, a third exits at once). An output that fails (a full disk, a frame size the
+    encoder refuses) ends the run with a one-line error and exit 2, the summary still written.
     """
     from edgevision.errors import ConfigError
 
@@ -200,9 +222,20 @@ def run(args: argparse.Namespace) -> int:
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
     from edgevision.stream.pipeline import RunConfig, run_stream
+    from edgevision.stream.rtsp import RtspAuth, read_password
     from edgevision.stream.sources import SourceOptions, parse_wh
 
     size = parse_wh(args.size, "--size") if args.size else None
+    rtsp_flags = (args.rtsp_password_file, args.rtsp_cert, args.rtsp_key, args.rtsp_no_auth)
+    if any(rtsp_flags) and not args.out.startswith("rtsp://"):
+        raise ConfigError("--rtsp-password-file/-no-auth/-cert/-key need --out rtsp://…")
+    rtsp = RtspAuth(
+        user=args.rtsp_user,
+        password=read_password(args.rtsp_password_file) if args.out.startswith("rtsp://") else None,
+        no_auth=args.rtsp_no_auth,
+        cert=args.rtsp_cert,
+        key=args.rtsp_key,
+    )
     cfg = RunConfig(
         sources=list(args.sources),
         source=SourceOptions(
@@ -218,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
             reconnect=not args.no_reconnect,
             reconnect_timeout=args.reconnect_timeout,
         ),
+        rtsp=rtsp,
         **pick(
             args,
             "model",
@@ -235,29 +269,10 @@ def run(args: argparse.Namespace) -> int:
             "conf",
         ),
     )
-    summary = _run_until_signal(lambda: run_stream(cfg, progress=not args.no_progress))
+    # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored, a third exits
+    summary = run_stream(cfg, progress=not args.no_progress)
     _print_summary(summary)
     return 1 if summary["errors"] else 0
-
-
-def _run_until_signal(fn: Any) -> Any:
-    """Run ``fn`` with SIGTERM (how services and ``kill`` stop a process) handled like
-    Ctrl-C: outputs finalised, summary written, exit 130. Also where SIGINT reaches the
-    process but is ignored (a shell's background job), a SIGTERM still stops it cleanly."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return fn()
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, on_term)
-    try:
-        return fn()
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -280,8 +295,10 @@ def _print_summary(s: dict[str, Any]) -> None:
                 | {"decoder": st["decoder"]}
             )
         )
-    for o in s["outputs"]:
-        if o != "null":
-            print(f"  wrote {o}")
+    for o in s["outputs"]:  # "wrote" only for files that were finalised
+        if o.startswith("rtsp://"):
+            print(f"  served {o}")
+    for w in s.get("written", []):
+        print(f"  wrote {w}")
     for e in s["errors"]:
         print(f"  error: {e}", file=sys.stderr)

@@ -155,6 +155,8 @@ def parse_error(msg: Any) -> str:
     err, debug = msg.parse_error()
     src = msg.src.get_name() if msg.src is not None else "?"
     text = err.message.strip().rstrip(".")
+    if debug and "reason " in debug and "data stream error" in text:  # say which reason
+        text += f" ({debug.rsplit('reason ', 1)[1].split(' (', 1)[0].strip()})"
     if debug and "Missing decoder" in debug:
         caps = debug.split("Missing decoder:", 1)[1].split("(", 1)[0].strip()
         text += f" (no decoder for {caps})"

@@ -4,6 +4,14 @@ Each sink takes ``(H, W, 3)`` uint8 RGB frames (the overlay) with their presenta
 encodes them in GStreamer: ``appsrc ! videoconvert ! H.264 encoder ! ...``. MP4 files are
 written under a temporary name and renamed when the muxer has finalised them (EOS), so an
 interrupted run never leaves a half-written file under the final name.
+
+No silent failures: an error of the encoder, muxer or file (a full disk, a frame size the
+encoder refuses) raises :class:`StreamError` from the next :meth:`OutputSink.write` (the bus is
+checked at every frame, and back-pressure waits in short steps that check it too, so a failed
+pipeline cannot block the run) or from :meth:`OutputSink.close`; ``complete`` is True only for
+a file that was finalised and renamed. MP4 is fragmented (``mp4mux fragment-duration``) and
+written unbuffered, so even after ``kill -9`` the ``.NAME.partial`` file plays up to the last
+whole fragment (about a second); Matroska (``--out x.mkv``) needs no index to play at all.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +64,12 @@ class OutputSink:
 
     needs_image = True
     target = ""
+    complete = False  # a file sink: finalised and under its final name
+
+    @property
+    def written(self) -> str | None:
+        """The file this sink wrote completely, or None (not a file, or not finalised)."""
+        return None
 
     def write(self, image: np.ndarray, pts: float) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -88,6 +103,9 @@ class _AppSrcSink(OutputSink):
         self._t0: float | None = None
         self._last = -1.0
         self.frames = 0
+        self.max_bytes = 0  # > 0: write() waits while appsrc holds more than this
+        self.stall_s = 30.0  # ... but not longer than this without progress
+        self.error: str | None = None
 
     def _description(self, w: int, h: int) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -125,32 +143,69 @@ class _AppSrcSink(OutputSink):
         buf = Gst.Buffer.new_wrapped(np.ascontiguousarray(image).tobytes())
         buf.pts = int(t * Gst.SECOND)
         buf.duration = int(Gst.SECOND / self.fps)
+        self._check()
         ret = self.appsrc.emit("push-buffer", buf)
         if ret != Gst.FlowReturn.OK:
-            msg = self.pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
-            raise StreamError(
-                f"output {self.target}: {parse_error(msg) if msg else ret.value_nick}"
-            )
+            self._check()
+            raise StreamError(f"output {self.target}: {ret.value_nick}")
         self.frames += 1
+        self._wait_space()
 
-    def _finish(self, timeout: float = 20.0) -> bool:
-        """Send EOS and wait for it to come out of the sink; True when finalised."""
+    def _check(self, timeout: float = 0.0) -> None:
+        """Raise :class:`StreamError` if the pipeline posted an error (within ``timeout`` s)."""
+        Gst = gst()
+        msg = self.pipeline.get_bus().timed_pop_filtered(
+            int(timeout * Gst.SECOND), Gst.MessageType.ERROR
+        )
+        if msg is not None:
+            self.error = f"output {self.target}: {parse_error(msg)}"
+            raise StreamError(self.error)
+
+    def _wait_space(self) -> None:
+        """Back-pressure without ``appsrc block=true`` (which blocks for ever once the
+        pipeline has failed): wait while the queue is over ``max_bytes``, checking the bus;
+        a pipeline that takes nothing for ``stall_s`` seconds (wedged, no error) is an error."""
+        stall = self.stall_s
+        if not self.max_bytes:
+            return
+        level = self.appsrc.get_property("current-level-bytes")
+        since = time.monotonic()
+        while level > self.max_bytes and self.pipeline is not None:
+            self._check(0.01)
+            now = self.appsrc.get_property("current-level-bytes")
+            if now < level:
+                level, since = now, time.monotonic()
+            elif time.monotonic() - since > stall:
+                self.error = f"output {self.target}: the encoder took no frame for {stall:g} s"
+                raise StreamError(self.error)
+
+    def _finish(self, timeout: float = 20.0) -> None:
+        """Send EOS and wait for it to come out of the sink.
+
+        Raises:
+            StreamError: the pipeline failed (now or earlier) or did not finish in time.
+        """
         Gst = gst()
         if self.pipeline is None:
-            return False
-        self.appsrc.emit("end-of-stream")
-        msg = self.pipeline.get_bus().timed_pop_filtered(
-            int(timeout * Gst.SECOND), Gst.MessageType.EOS | Gst.MessageType.ERROR
-        )
-        self.pipeline.set_state(Gst.State.NULL)
-        self.pipeline = None
-        if msg is None:
-            log.error("output %s: not finalised within %g s", self.target, timeout)
-            return False
-        if msg.type == Gst.MessageType.ERROR:
-            log.error("output %s: %s", self.target, parse_error(msg))
-            return False
-        return True
+            if self.error:
+                raise StreamError(self.error)
+            return
+        try:
+            if self.error:
+                raise StreamError(self.error)
+            self.appsrc.emit("end-of-stream")
+            msg = self.pipeline.get_bus().timed_pop_filtered(
+                int(timeout * Gst.SECOND), Gst.MessageType.EOS | Gst.MessageType.ERROR
+            )
+            if msg is None:
+                self.error = f"output {self.target}: not finalised within {timeout:g} s"
+            elif msg.type == Gst.MessageType.ERROR:
+                self.error = f"output {self.target}: {parse_error(msg)}"
+            if self.error:
+                raise StreamError(self.error)
+        finally:
+            self.pipeline.set_state(Gst.State.NULL)
+            self.pipeline = None
 
 
 class Mp4Sink(_AppSrcSink):
@@ -162,22 +217,47 @@ class Mp4Sink(_AppSrcSink):
         self.target = str(path)
         self.tmp = path.with_name(f".{path.name}.partial")
 
+    @property
+    def written(self) -> str | None:
+        return str(self.path) if self.complete else None
+
     def _description(self, w: int, h: int) -> str:
-        mux = "matroskamux" if self.path.suffix.lower() == ".mkv" else "mp4mux"
+        # fragmented MP4 (a fragment a second): playable after kill -9 up to the last fragment
+        mux = (
+            "matroskamux" if self.path.suffix.lower() == ".mkv" else "mp4mux fragment-duration=1000"
+        )
         loc = str(self.tmp).replace('"', '\\"')
+        self.max_bytes = w * h * 3 * 4
         return (
-            f"appsrc name=src format=time block=true max-bytes={w * h * 3 * 4} "
+            f"appsrc name=src format=time max-bytes={self.max_bytes} "
             f'caps="{_caps(w, h, self.fps)}" ! videoconvert ! video/x-raw,format=I420 ! '
-            f'{pick_encoder(w, h, self.fps)} ! h264parse ! {mux} ! filesink location="{loc}"'
+            f"{pick_encoder(w, h, self.fps)} ! h264parse ! {mux} ! "
+            f'filesink buffer-mode=unbuffered location="{loc}"'
         )
 
     def close(self) -> None:
-        if self._finish() and self.tmp.exists():
+        """Finalise the file and rename it to its name (``complete``).
+
+        Raises:
+            StreamError: the file could not be written or finalised (the partial file is
+                removed) or renamed.
+        """
+        try:
+            self._finish()
+        except StreamError:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if self.frames == 0 or not self.tmp.exists():
+            return
+        try:
             os.chmod(self.tmp, 0o644)
             os.replace(self.tmp, self.path)
-            log.info("wrote %s (%d frames)", self.path, self.frames)
-        elif self.tmp.exists():
-            self.tmp.unlink()
+        except OSError as e:
+            self.tmp.unlink(missing_ok=True)
+            self.error = f"output {self.path}: cannot rename the finished file: {e.strerror}"
+            raise StreamError(self.error) from None
+        self.complete = True
+        log.info("wrote %s (%d frames)", self.path, self.frames)
 
 
 class DisplaySink(_AppSrcSink):
@@ -206,7 +286,7 @@ class RtspSink(OutputSink):
         self.server = server
         self.path = path
         self.fps = fps
-        self.target = f"rtsp://{server.host}:{server.port}{path}"
+        self.target = f"{server.scheme}://{server.host}:{server.port}{path}"
         self.size: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._appsrc: Any = None
@@ -277,6 +357,8 @@ def check_output(out: str) -> None:
     p = Path(out)
     if p.suffix.lower() not in (".mp4", ".mkv"):
         raise StreamError(f"--out {out}: expected FILE.mp4, FILE.mkv, rtsp://…, display or null")
+    if p.is_dir():
+        raise DataError(f"--out {out} is a folder; give a file name")
     check_writable(p)
 
 

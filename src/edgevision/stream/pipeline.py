@@ -16,12 +16,20 @@ frame copy):
 * the caller's thread watches for the end (EOS of every source, ``--duration``, Ctrl-C),
   refreshes the live stats and shuts everything down in order: sources, worker, outputs
   (EOS so the MP4 is finalised), JSONL, summary.
+
+No silent failures: an output that fails (a full disk, an encoder that refuses the frame size,
+a JSONL line that cannot be written) ends the run at once; the summary is still written (its
+``errors`` name the failure, ``written`` lists only files that were finalised) and the error
+is raised. Ctrl-C or SIGTERM on the main thread stops the run; while the shutdown finalises
+the outputs a second one is ignored, and a third exits at once (130, outputs unfinished).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -41,12 +49,13 @@ from edgevision.stream.outputs import (
 )
 from edgevision.stream.plugins import ModelPlugin, PluginError, load_plugin
 from edgevision.stream.queues import Closed, FrameQueue
+from edgevision.stream.rtsp import RtspAuth, check_auth
 from edgevision.stream.sources import BaseSource, Frame, SourceOptions, open_source, parse_source
 from edgevision.stream.stats import RunStats
 
 log = logging.getLogger("edgevision.stream")
 
-__all__ = ["RunConfig", "run_stream"]
+__all__ = ["RunConfig", "ShutdownSignals", "run_stream"]
 
 
 @dataclass
@@ -73,6 +82,8 @@ class RunConfig:
         fps: frame rate written into the output video.
         conf: score threshold of detection/instance models (``None`` = the
             postprocessor's default: 0.25 YOLO, 0.05 YOLACT).
+        rtsp: who may watch an ``rtsp://`` output; a non-loopback address needs a password
+            unless ``no_auth`` (:func:`.rtsp.check_auth`).
     """
 
     sources: list[str]
@@ -90,6 +101,7 @@ class RunConfig:
     duration: float = 0.0
     fps: int = 30
     conf: float | None = None
+    rtsp: RtspAuth = field(default_factory=RtspAuth)
 
 
 @dataclass
@@ -142,6 +154,7 @@ class _Runner:
         cap = cfg.batch or len(sources)
         self.batch = max(1, min(cap, plugin.max_batch)) if stateless else 1
         self.wake = threading.Event()
+        self.done = threading.Event()  # the output stage has ended
         for s in sources:
             s.queue.on_put = self.wake.set
 
@@ -164,6 +177,8 @@ class _Runner:
         finally:
             if downstream is not None:
                 downstream.close()
+            else:
+                self.done.set()
 
     def _put(self, q: FrameQueue[_Batch], item: _Batch) -> bool:
         while not q.put(item, timeout=0.2):
@@ -265,7 +280,7 @@ class _Runner:
             image = r.draw(f.image) if hasattr(r, "draw") else f.image
             sink.write(image, f.pts)
         if self.meta is not None:
-            line = {
+            line: dict[str, Any] = {
                 "stream": f.stream,
                 "source": self.sources[f.stream].spec.text,
                 "frame": f.index,
@@ -273,9 +288,56 @@ class _Runner:
                 "latency_ms": round((t_result - f.t_recv) * 1e3, 2),
                 "result": r.to_dict() if hasattr(r, "to_dict") else r,
             }
-            self.meta.write(json.dumps(line, separators=(",", ":")) + "\n")
+            try:
+                self.meta.write(json.dumps(line, separators=(",", ":")) + "\n")
+            except OSError as e:  # a full disk: one line naming the file, and the run ends
+                raise StreamError(f"--meta {self.meta.name}: cannot write: {e.strerror}") from None
         self.stats.stage("output", (time.monotonic() - t) * 1e3)
         self.stats.processed(f.stream, time.monotonic())
+
+
+class ShutdownSignals:
+    """Ctrl-C (and SIGTERM, when nothing else handles it) while :func:`run_stream` runs on
+    the main thread: the first stops the run (a ``KeyboardInterrupt`` into its main loop);
+    once the shutdown has begun (``finalising``) further ones do not interrupt it: the next
+    is ignored with a message, and the third in all exits at once (130, outputs unfinished).
+
+    The previous handlers are put back when the run is over (the console script then
+    ignores both signals while the interpreter exits, ``cli.main.entrypoint``).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.finalising = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> ShutdownSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        # SIGINT: only Python's default (KeyboardInterrupt); left alone when ignored (a
+        # background job) or handled by the caller. SIGTERM: only when it would kill us.
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._old[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._old[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finalising = True
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 1 and not self.finalising:
+            raise KeyboardInterrupt
+        if self.count >= 3:
+            os.write(2, b"edgevision run: forced exit: outputs not finalised\n")
+            os._exit(130)
+        log.warning(
+            "%s: still finishing outputs and the summary (once more to force exit)",
+            signal.Signals(signum).name,
+        )
 
 
 def _live(stats: RunStats, progress: bool) -> Any:
@@ -300,9 +362,14 @@ def run_stream(
     progress: bool = True,
     stop: threading.Event | None = None,
     available: Any = None,
+    signals: ShutdownSignals | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline until every source ends, ``cfg.duration`` passes, ``stop`` is set
-    or Ctrl-C; returns the summary (also written to ``cfg.summary``).
+    or Ctrl-C; returns the summary (also written to ``cfg.summary``, also when the run
+    fails once started).
+
+    On the main thread, Ctrl-C and SIGTERM stop the run cleanly; during the shutdown a second
+    signal is ignored and a third exits at once (see :class:`ShutdownSignals`).
 
     Args:
         cfg: the run's options.
@@ -310,9 +377,11 @@ def run_stream(
         progress: live stats on stderr (when it is a terminal).
         stop: an event another thread may set to end the run cleanly.
         available: decoder registry predicate (tests fake it).
+        signals: how Ctrl-C/SIGTERM are handled (default: a new :class:`ShutdownSignals`).
 
     Raises:
-        StreamError, DataError, PluginError …: bad sources, outputs or model (one line each).
+        StreamError, DataError, PluginError …: bad sources, outputs or model (one line each);
+            an output that failed (not written, or not finalised) is a StreamError.
         KeyboardInterrupt: after a clean shutdown (outputs finalised, summary written).
     """
     if not cfg.sources:
@@ -329,7 +398,9 @@ def run_stream(
         from edgevision.stream.rtsp import RtspServer
 
         u = urlsplit(cfg.out)
-        server = RtspServer(u.hostname or "127.0.0.1", int(u.port or 8554))
+        host = u.hostname or "127.0.0.1"
+        check_auth(host, cfg.rtsp)
+        server = RtspServer(host, int(u.port or 8554), cfg.rtsp)
     meta_path = Path(cfg.meta) if cfg.meta else None
     if meta_path is not None:
         check_writable(meta_path)
@@ -356,73 +427,95 @@ def run_stream(
     interrupted = False
     threads: list[threading.Thread] = []
     live = None
-    try:
-        for src in sources:
-            src.start()
-            started.append(src)
-            log.info("stream %d: %s (%s)", src.index, src.spec.text, src.spec.kind)
-        stats.t0 = time.monotonic()
-        # closed in the finally block below (it must outlive this statement)
-        meta = open(meta_path, "w", encoding="utf-8", buffering=1) if meta_path else None  # noqa: SIM115
-        runner = _Runner(cfg, plugin, sources, sinks, stats, meta)
-        threads = runner.threads()
-        for t in threads:
-            t.daemon = True
-            t.start()
-        live = _live(stats, progress)
-        deadline = time.monotonic() + cfg.duration if cfg.duration > 0 else None
-        while threads[-1].is_alive():
-            threads[-1].join(0.25)
-            stats.sample_rss()
+    out_errors: list[str] = []
+    with signals or ShutdownSignals() as guard:
+        try:
+            for src in sources:
+                src.start()
+                started.append(src)
+                log.info("stream %d: %s (%s)", src.index, src.spec.text, src.spec.kind)
+            stats.t0 = time.monotonic()
+            # closed in the finally block below (it must outlive this statement)
+            meta = open(meta_path, "w", encoding="utf-8", buffering=1) if meta_path else None  # noqa: SIM115
+            runner = _Runner(cfg, plugin, sources, sinks, stats, meta)
+            threads = runner.threads()
+            for t in threads:
+                t.daemon = True
+                t.start()
+            live = _live(stats, progress)
+            deadline = time.monotonic() + cfg.duration if cfg.duration > 0 else None
+            # an Event, not Thread.join: Ctrl-C raised inside join() (Python 3.11) can mark a
+            # live thread as ended, and the shutdown would then race the output thread
+            while not runner.done.wait(0.25):
+                stats.sample_rss()
+                if live is not None:
+                    live.update(stats.live_line())
+                if (stop is not None and stop.is_set()) or (
+                    deadline is not None and time.monotonic() > deadline
+                ):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("interrupted: finishing outputs (Ctrl-C twice more forces exit)")
+        finally:
+            guard.finalising = True
             if live is not None:
-                live.update(stats.live_line())
-            if (stop is not None and stop.is_set()) or (
-                deadline is not None and time.monotonic() > deadline
-            ):
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-        log.warning("interrupted: finishing outputs")
-    finally:
-        if live is not None:
-            live.stop()
-        for src in started:
-            src.stop()
-        for src in started:
-            src.join(5.0)
-        if runner is not None:
-            runner.stop.set()
-        for t in threads:
-            t.join(10.0)
-        for sink in sinks:
-            try:
-                sink.close()
-            except Exception as e:  # one broken sink must not keep the others unfinalised
-                log.error("output %s: %s", sink.target, e)
-        if meta is not None:
-            meta.close()
-        if server is not None:
-            server.close()
-        if own_plugin:
-            plugin.close()
-    if runner is not None and runner.error is not None:
-        err = runner.error
-        if isinstance(err, (EdgeVisionError, KeyboardInterrupt)):
-            raise err
-        raise PluginError(
-            f"model plugin {plugin.name!r} failed during the run: {type(err).__name__}: {err}"
-        ) from err
-    failed = [s for s in started if s.stats.ended == "error"]
-    summary = stats.summary(
-        model=plugin.describe(),
-        outputs=[s.target for s in sinks],
-        meta=str(meta_path) if meta_path else None,
-        interrupted=interrupted,
-        batch=runner.batch if runner else 0,
-        errors=[f"stream {s.index}: {s.error}" for s in failed],
-    )
-    if cfg.summary:
-        write_json_atomic(cfg.summary, summary)
+                live.stop()
+            for src in started:
+                src.stop()
+            for src in started:
+                src.join(5.0)
+            if runner is not None:
+                runner.stop.set()
+            for t in threads:
+                t.join(10.0)
+            for sink in sinks:
+                try:
+                    sink.close()
+                except StreamError as e:  # one broken sink must not keep the others unfinalised
+                    out_errors.append(str(e))
+            if meta is not None:
+                try:
+                    meta.close()
+                except OSError as e:
+                    out_errors.append(f"--meta {meta_path}: cannot write: {e.strerror}")
+            if server is not None:
+                server.close()
+            if own_plugin:
+                plugin.close()
+        err = runner.error if runner is not None else None
+        if isinstance(err, KeyboardInterrupt):
+            interrupted, err = True, None
+        if err is not None and not isinstance(err, EdgeVisionError):
+            cause = err
+            err = PluginError(
+                f"model plugin {plugin.name!r} failed during the run: {type(err).__name__}: {err}"
+            )
+            err.__cause__ = cause  # the plugin's traceback, shown with --debug
+        failed = [s for s in started if s.stats.ended == "error"]
+        errors = [f"stream {s.index}: {s.error}" for s in failed]
+        errors += [str(err)] if err is not None and str(err) not in out_errors else []
+        errors += out_errors
+        summary = stats.summary(
+            model=plugin.describe(),
+            outputs=[s.target for s in sinks],
+            written=[w for w in (s.written for s in sinks) if w],
+            meta=str(meta_path) if meta_path else None,
+            interrupted=interrupted,
+            batch=runner.batch if runner else 0,
+            errors=errors,
+        )
+        if cfg.summary:
+            write_json_atomic(cfg.summary, summary)
+        raised = str(err) if err is not None else (out_errors or [""])[0]
+        for line in out_errors:  # (source errors were logged as they happened)
+            if line != raised:  # the one raised below is the CLI's one error line
+                log.error("%s", line)
+    if err is not None:
+        raise err
+    if out_errors:
+        more = f" (and {len(out_errors) - 1} more, see the summary)" if len(out_errors) > 1 else ""
+        raise StreamError(out_errors[0] + more)
     if interrupted:
         raise KeyboardInterrupt
     return summary

@@ -578,6 +578,8 @@ class GstSource(BaseSource):
             msg, self._pending = self._pending, None
             if msg is None and self.pipeline is not None:
                 msg = self.pipeline.get_bus().timed_pop_filtered(int(0.1 * Gst.SECOND), types)
+            if self._stop.is_set():  # our own stop (max-frames, Ctrl-C, the end of the run):
+                break  # the EOS/error it causes downstream is not a lost stream
             lost = ""
             if msg is not None and msg.type == Gst.MessageType.EOS:
                 if self.spec.kind == "rtsp" and self.opts.reconnect:

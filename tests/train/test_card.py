@@ -70,6 +70,24 @@ def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):
     assert again["per_class_iou"] == pytest.approx(card["metrics"]["per_class_iou"], nan_ok=True)
 
 
+def test_a_failed_ship_leaves_no_weights_without_a_card(trained, tmp_path, capsys, monkeypatch):
+    """The card's evaluation failing (here: a broken evaluator) leaves weights/NAME as it was
+    (absent), not a .safetensors without card.json; nor a staging folder."""
+    import edgevision.evaluate as ev
+
+    data, out = trained
+    wdir = tmp_path / "weights"
+
+    def broken(*a, **k):
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(ev, "evaluate", broken)
+    argv = ["ship", str(out), "--name", "tiny", "--data", str(data), "--weights-dir", str(wdir)]
+    assert main(argv) == 2
+    assert wdir.is_dir() and list(wdir.iterdir()) == []
+    assert "disk went away" in capsys.readouterr().err
+
+
 def test_ship_errors_are_one_line(trained, tmp_path, capsys):
     data, out = trained
     code = main(["ship", str(tmp_path / "nope"), "--name", "x", "--data", str(data)])

@@ -215,9 +215,7 @@ def ship(
         ConfigError: bad ``which``, or a ``name`` that is not one plain path component.
         OutputError: ``weights_dir/name`` cannot be written.
     """
-    from edgevision.checkpoint import load_checkpoint, load_model, save_checkpoint
-    from edgevision.evaluate import evaluate
-    from edgevision.runtime import Predictor, load_engine
+    from edgevision.checkpoint import load_checkpoint, load_model
 
     if which not in ("best", "last", "video", "video_ft"):
         raise ConfigError(f"which must be 'best', 'last', 'video' or 'video_ft', got {which!r}")
@@ -243,19 +241,56 @@ def ship(
     model = load_model(src)
     spec: ModelSpec = model.spec  # type: ignore[assignment]
     dest = Path(weights_dir) / name
-    dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / f"{name}.safetensors"
+    # everything is written to a staging folder first and moved into weights/NAME only once
+    # the card's evaluation succeeded: a failed ship leaves no weights without a card
+    stage = dest.parent / f".{name}.partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        result = _ship_into(stage, dest, run, name, which, extra, last_extra, model, spec, data,
+                            split, data_label, notes, threads, progress)  # fmt: skip
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in sorted(stage.iterdir()):
+            os.replace(f, dest / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return result
+
+
+def _ship_into(
+    stage: Path,
+    dest: Path,
+    run: Path,
+    name: str,
+    which: str,
+    extra: Mapping[str, Any],
+    last_extra: Mapping[str, Any],
+    model: Any,
+    spec: ModelSpec,
+    data: str | os.PathLike[str],
+    split: str,
+    data_label: str | None,
+    notes: str,
+    threads: int,
+    progress: bool,
+) -> ShipResult:
+    """:func:`ship`'s files, written into ``stage``; paths in the card name ``dest``."""
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.evaluate import evaluate
+    from edgevision.runtime import Predictor, load_engine
+
+    weights = stage / f"{name}.safetensors"
     save_checkpoint(weights, model, spec)
     train_config = dict(extra.get("train_config") or last_extra.get("train_config") or {})
     if train_config:
         from edgevision.config import from_dict, to_yaml
 
         write_text_atomic(
-            dest / "train_config.yaml",
+            stage / "train_config.yaml",
             to_yaml(from_dict(get_task(spec.task).load("config"), train_config)),
         )
     elif (run / "config.yaml").is_file():
-        shutil.copyfile(run / "config.yaml", dest / "train_config.yaml")
+        shutil.copyfile(run / "config.yaml", stage / "train_config.yaml")
 
     engine = load_engine(weights, threads=threads)
     report = evaluate(Predictor(engine), data, split, progress=progress)
@@ -312,14 +347,15 @@ def ship(
         },
         "metrics": report.to_dict()["metrics"],
         "eval_command": (
-            f"edgevision eval {weights.as_posix()} --data {Path(data).as_posix()} --split {split}"
+            f"edgevision eval {(dest / weights.name).as_posix()} --data "
+            f"{Path(data).as_posix()} --split {split}"
         ),
         "notes": notes,
         "shipped": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json_atomic(dest / "card.json", card)
-    write_text_atomic(dest / "README.md", render_card(card))
-    return ShipResult(dir=dest, weights=weights, card=card)
+    write_json_atomic(stage / "card.json", card)
+    write_text_atomic(stage / "README.md", render_card(card))
+    return ShipResult(dir=dest, weights=dest / weights.name, card=card)
 
 
 def card_sequences(

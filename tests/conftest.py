@@ -289,3 +289,50 @@ def tiny_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_sample_video(
         tmp_path_factory.mktemp("vid") / "tiny.mp4", size=(120, 160), frames=24
     )
+
+
+TINY_YOLACT_VIDEO = {
+    "width_mult": 0.35,
+    "fpn_channels": 16,
+    "proto_width": 16,
+    "num_protos": 4,
+    "flow_width": 16,
+}
+"""A tiny YOLACT (with its FeatFlowNet unless ``video=False``) for 64x64 synthetic videos."""
+
+
+@pytest.fixture(scope="session")
+def video_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 4-frame 64x64 synthetic validation videos (YouTube-VIS layout, exact flow)."""
+    from edgevision.data.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("vcli") / "ds"
+    cfg = SynthConfig(
+        seed=4, image_size=(64, 64), train_images=0, val_images=0, train_videos=0,
+        val_videos=2, frames=4, write_mp4=False,
+    )  # fmt: skip
+    generate(out, cfg, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_yolact_ckpt():
+    """Factory: ``tiny_yolact_ckpt(path, video=True) -> path`` of a saved tiny YOLACT for
+    :func:`video_set` (the four synthetic shape classes)."""
+
+    def make(path: Path, video: bool = True) -> Path:
+        from edgevision.checkpoint import save_checkpoint
+        from edgevision.registry import create_model
+
+        kw = {k: v for k, v in TINY_YOLACT_VIDEO.items() if video or k != "flow_width"}
+        m = create_model(
+            "yolact_mobilenetv2_320",
+            class_names=["circle", "rectangle", "triangle", "star"],
+            input_size=(64, 64),
+            video=video,
+            **kw,
+        )
+        save_checkpoint(path, m, m.spec)
+        return path
+
+    return make

@@ -12,58 +12,12 @@ torch = pytest.importorskip("torch")
 
 from edgevision.cli.main import main  # noqa: E402
 
-TINY = {
-    "width_mult": 0.35,
-    "fpn_channels": 16,
-    "proto_width": 16,
-    "num_protos": 4,
-    "flow_width": 16,
-}
 
-
-@pytest.fixture(scope="module")
-def video_set(tmp_path_factory):
-    from edgevision.data.synth import SynthConfig, generate
-
-    out = tmp_path_factory.mktemp("vcli") / "ds"
-    generate(
-        out,
-        SynthConfig(
-            seed=4,
-            image_size=(64, 64),
-            train_images=0,
-            val_images=0,
-            train_videos=0,
-            val_videos=2,
-            frames=4,
-            write_mp4=False,
-        ),
-        progress=False,
-    )
-    return out
-
-
-def _ckpt(path):
-    """A tiny untrained video YOLACT (with FeatFlowNet) saved as a checkpoint."""
-    from edgevision.checkpoint import save_checkpoint
-    from edgevision.registry import create_model
-
-    m = create_model(
-        "yolact_mobilenetv2_320",
-        class_names=["circle", "rectangle", "triangle", "star"],
-        input_size=(64, 64),
-        video=True,
-        **TINY,
-    )
-    save_checkpoint(path, m, m.spec)
-    return path
-
-
-def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
+def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread, tiny_yolact_ckpt):
     pytest.importorskip("onnxruntime")
     import shutil
 
-    ck = _ckpt(tmp_path / "v.pt")
+    ck = tiny_yolact_ckpt(tmp_path / "v.pt")
     data = tmp_path / "data"
     shutil.copytree(video_set, data)
     # calibration images: the val frames stand in for an image split
@@ -102,7 +56,7 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread):
     generate(moving, SynthConfig(seed=5, image_size=(64, 64), train_images=0, val_images=0,
                                  train_videos=0, val_videos=2, frames=4, write_mp4=False,
                                  motion_range=(0.5, 2.0)), progress=False)  # fmt: skip
-    ck2 = _ckpt(tmp_path / "v2.pt")
+    ck2 = tiny_yolact_ckpt(tmp_path / "v2.pt")
     said: list[str] = []
     instance_report(ck2, data, out=tmp_path / "again.md", work=tmp_path / "w",
                     calib_size=2, rounds=1, threads=1, configs=["all FP32"], intervals=(),

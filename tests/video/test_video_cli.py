@@ -10,55 +10,11 @@ torch = pytest.importorskip("torch")
 
 from edgevision.cli.main import main  # noqa: E402
 
-TINY = {
-    "width_mult": 0.35,
-    "fpn_channels": 16,
-    "proto_width": 16,
-    "num_protos": 4,
-    "flow_width": 16,
-}
 
-
-@pytest.fixture(scope="module")
-def video_set(tmp_path_factory):
-    from edgevision.data.synth import SynthConfig, generate
-
-    out = tmp_path_factory.mktemp("vcli") / "ds"
-    generate(
-        out,
-        SynthConfig(
-            seed=4,
-            image_size=(64, 64),
-            train_images=0,
-            val_images=0,
-            train_videos=0,
-            val_videos=2,
-            frames=4,
-            write_mp4=False,
-        ),
-        progress=False,
-    )
-    return out
-
-
-def _ckpt(path, video=True):
-    from edgevision.checkpoint import save_checkpoint
-    from edgevision.registry import create_model
-
-    kw = TINY if video else {k: v for k, v in TINY.items() if k != "flow_width"}
-    m = create_model(
-        "yolact_mobilenetv2_320",
-        class_names=["circle", "rectangle", "triangle", "star"],
-        input_size=(64, 64),
-        video=video,
-        **kw,
-    )
-    save_checkpoint(path, m, m.spec)
-    return path
-
-
-def test_compare_modes_writes_json_and_markdown(video_set, tmp_path, capsys, one_torch_thread):
-    ck = _ckpt(tmp_path / "v.pt")
+def test_compare_modes_writes_json_and_markdown(
+    video_set, tmp_path, capsys, one_torch_thread, tiny_yolact_ckpt
+):
+    ck = tiny_yolact_ckpt(tmp_path / "v.pt")
     rc = main(
         [
             "video",
@@ -87,12 +43,14 @@ def test_compare_modes_writes_json_and_markdown(video_set, tmp_path, capsys, one
     assert "edgevision video" in (tmp_path / "r.md").read_text()
 
 
-def test_frame_folder_and_bad_input(video_set, tmp_path, capsys, one_torch_thread):
-    ck = _ckpt(tmp_path / "v.pt")
+def test_frame_folder_and_bad_input(
+    video_set, tmp_path, capsys, one_torch_thread, tiny_yolact_ckpt
+):
+    ck = tiny_yolact_ckpt(tmp_path / "v.pt")
     frames = video_set / "videos" / "val" / "val_vid000"
     assert main(["video", str(ck), "--data", str(frames), "--keyframes", "fixed:2"]) == 0
     assert "| fixed:2 | 4 |" in capsys.readouterr().out
-    plain = _ckpt(tmp_path / "plain.pt", video=False)
+    plain = tiny_yolact_ckpt(tmp_path / "plain.pt", video=False)
     assert main(["video", str(plain), "--data", str(video_set)]) == 2
     assert "FeatFlowNet" in capsys.readouterr().err
     assert main(["video", str(plain), "--data", str(video_set), "--keyframes", "none"]) == 0
@@ -109,9 +67,11 @@ def test_frame_folder_and_bad_input(video_set, tmp_path, capsys, one_torch_threa
     assert main(["video", str(ck), "--data", str(empty)]) == 2
 
 
-def test_component_folder_runs_in_onnxruntime(video_set, tmp_path, capsys, one_torch_thread):
+def test_component_folder_runs_in_onnxruntime(
+    video_set, tmp_path, capsys, one_torch_thread, tiny_yolact_ckpt
+):
     pytest.importorskip("onnxruntime")
-    ck = _ckpt(tmp_path / "v.pt")
+    ck = tiny_yolact_ckpt(tmp_path / "v.pt")
     parts = tmp_path / "parts"
     assert main(["export", str(ck), "-o", str(parts), "--components"]) == 0
     assert "wrote 9 components" in capsys.readouterr().out
@@ -133,7 +93,7 @@ def test_component_folder_runs_in_onnxruntime(video_set, tmp_path, capsys, one_t
     assert "not a component folder" in capsys.readouterr().err
 
 
-def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread):
+def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread, tiny_yolact_ckpt):
     """Interval 1 is per-frame mode; a longer interval splats the keyframe's masks with the
     dataset's flow; a set without flow files is refused by name."""
     import shutil
@@ -143,7 +103,7 @@ def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread):
     from edgevision.video.evaluate import exact_flow_propagation, run_video
 
     torch.manual_seed(0)
-    m = load_model(_ckpt(tmp_path / "v.pt")).eval()
+    m = load_model(tiny_yolact_ckpt(tmp_path / "v.pt")).eval()
     per_frame = run_video(m, video_set, keyframes="none", conf_threshold=0.0)
     one = exact_flow_propagation(m, video_set, 1, conf_threshold=0.0)
     assert one.keyframe_fraction == 1.0 and one.frames == per_frame.frames
@@ -158,7 +118,7 @@ def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread):
         exact_flow_propagation(m, bare, 2)
 
 
-def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):
+def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread, tiny_yolact_ckpt):
     """--warp-error: zero flow reuses the keyframe as is; the ground-truth row is computed
     from the dataset's exact flow; every error is a finite relative L2."""
     import torch
@@ -167,7 +127,7 @@ def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):
     from edgevision.video.evaluate import warp_error
 
     torch.manual_seed(0)
-    ck = _ckpt(tmp_path / "v.pt")
+    ck = tiny_yolact_ckpt(tmp_path / "v.pt")
     errs = warp_error(load_model(ck), video_set, pairs=4)
     assert errs["info"]["pairs"] == 4 and errs["info"]["flow_input_px"] > 0
     for src in ("zero", "featflownet", "ground truth"):
@@ -182,5 +142,5 @@ def test_warp_error_diagnostic(video_set, tmp_path, capsys, one_torch_thread):
     assert main(["video", str(ck), "--data", str(video_set), "--warp-error"]) == 0
     out = capsys.readouterr().out
     assert "ground truth flow:" in out and "flow endpoint error" in out
-    plain = _ckpt(tmp_path / "plain.pt", video=False)
+    plain = tiny_yolact_ckpt(tmp_path / "plain.pt", video=False)
     assert main(["video", str(plain), "--data", str(video_set), "--warp-error"]) == 2

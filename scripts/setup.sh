@@ -5,7 +5,7 @@
 #
 # Environment:
 #   PYTHON=python3.11     interpreter for the venv (default: python3)
-#   EDGEVISION_EXTRAS=... extras to install (default: train,onnx,stream,eval,dev)
+#   EDGEVISION_EXTRAS=... extras to install (default: train,onnx,openvino,stream,eval,dev)
 #   EDGEVISION_TORCH=...  torch requirement (default: torch==2.13.0; set to "skip" on Jetson/GPU
 #                         machines where you installed your own torch into the venv)
 #   EDGEVISION_NO_APT=1   never touch system packages
@@ -14,7 +14,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 PYTHON="${PYTHON:-python3}"
-EXTRAS="${EDGEVISION_EXTRAS:-train,onnx,stream,eval,dev}"
+EXTRAS="${EDGEVISION_EXTRAS:-train,onnx,openvino,stream,eval,dev}"
 TORCH_REQ="${EDGEVISION_TORCH:-torch==2.13.0}"
 VENV="$root/.venv"
 log() { printf '[setup] %s\n' "$*" >&2; }

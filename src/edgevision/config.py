@@ -134,7 +134,7 @@ class BenchConfig:
     """Benchmark options (see :mod:`edgevision.bench`).
 
     Attributes:
-        backend: ``"onnxruntime"`` or ``"torch"``.
+        backend: ``"onnxruntime"``, ``"openvino"``, ``"torch"`` or ``"tensorrt"``.
         threads: intra-op threads (the edge box's core count; 2 here).
         input_size: ``(H, W)``; ``None`` = the model spec's input size.
         batch: batch size.
@@ -145,6 +145,7 @@ class BenchConfig:
         split: dataset split for accuracy.
         max_images: cap on images used for accuracy (0 = all).
         trt_precision: TensorRT precision (``auto``, ``fp32``, ``fp16``, ``int8``).
+        ov_precision: OpenVINO float precision hint (``f32``, ``bf16``, ``auto``).
         trt_layers: TensorRT per-component precision, ``"head=fp32,fpn=fp16"``.
         calib_data: image folder for TensorRT implicit INT8 calibration.
         conf: score threshold of the end-to-end (stages) path for detection and instance
@@ -156,7 +157,7 @@ class BenchConfig:
             ``torch`` only. The speed reference of the compression targets.
     """
 
-    backend: Literal["onnxruntime", "torch", "tensorrt"] = "onnxruntime"
+    backend: Literal["onnxruntime", "openvino", "torch", "tensorrt"] = "onnxruntime"
     threads: int = 2
     input_size: tuple[int, int] | None = None
     batch: int = 1
@@ -169,6 +170,7 @@ class BenchConfig:
     trt_precision: str = "auto"
     trt_layers: str | None = None
     calib_data: str | None = None
+    ov_precision: Literal["f32", "bf16", "auto"] = "f32"
     conf: float | None = None
     semantic_reference: bool = False
 
@@ -186,6 +188,8 @@ class BenchConfig:
             self.trt_precision != "auto" or self.trt_layers or self.calib_data
         ):
             raise ConfigError("TensorRT options need --backend tensorrt")
+        if self.backend != "openvino" and self.ov_precision != "f32":
+            raise ConfigError("--ov-precision needs --backend openvino")
         for name in ("threads", "batch", "runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

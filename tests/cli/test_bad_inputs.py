@@ -299,7 +299,7 @@ CASES: list[Case] = [
     Case("bench-negative-max-images", "bench {in}/tiny.onnx --max-images -1", "--max-images"),
     Case("bench-input-axb", "bench {in}/tiny.onnx --input axb", "--input"),
     Case("bench-missing-dataset", "bench {in}/tiny.onnx --data {t}/nope", "{t}/nope"),
-    Case("bench-unknown-backend", "bench {in}/tiny.onnx --backend openvino", "--backend"),
+    Case("bench-unknown-backend", "bench {in}/tiny.onnx --backend tvm", "--backend"),
     Case("bench-unknown-provider", "bench {in}/tiny.onnx --providers nosuchep", "nosuchep"),
     Case("bench-compare-and-targets", "bench {in}/tiny.onnx --compare {in}/list.json", "--compare"),
     Case("bench-compare-missing-json", "bench --compare {t}/nope.json --md {t}/c.md",

@@ -44,6 +44,7 @@ from edgevision.errors import (
     ModelFileError,
     ModelNotFoundError,
 )
+from edgevision.runtime.base import ONNX_BACKENDS
 from edgevision.runtime.targets import resolve_target
 
 __all__ = ["BenchResult", "WorkerError", "benchmark", "benchmark_many", "load_results"]
@@ -218,11 +219,10 @@ def _resolve_target(target: str, cfg: BenchConfig) -> _Target:
 def _prepared(
     targets: Sequence[str], cfg: BenchConfig, *, progress: bool
 ) -> Iterator[list[_Target]]:
-    """Resolve targets; export names/checkpoints to temporary ONNX files for onnxruntime."""
+    """Resolve targets; export names/checkpoints to temporary ONNX files for the backends
+    that run ONNX files."""
     resolved = [_resolve_target(t, cfg) for t in targets]
-    needs_export = [
-        r for r in resolved if r.kind != "onnx" and cfg.backend in ("onnxruntime", "tensorrt")
-    ]
+    needs_export = [r for r in resolved if r.kind != "onnx" and cfg.backend in ONNX_BACKENDS]
     if not needs_export:
         yield resolved
         return

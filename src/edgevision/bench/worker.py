@@ -112,7 +112,9 @@ def _import_backend(backend: str) -> None:
     """Import the backend library up front so the baseline RSS includes it."""
     import importlib
 
-    name = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt"}.get(backend, "torch")
+    name = {"onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}.get(
+        backend, "torch"
+    )
     try:
         importlib.import_module(name)
     except ImportError:
@@ -205,6 +207,8 @@ def measure(job: dict[str, Any], progress: _Progress | None = None) -> dict[str,
             "batch": cfg.batch,
             "input_size": tuple(cfg.input_size) if cfg.input_size else None,
         }
+    elif cfg.backend == "openvino":
+        options = {"precision": cfg.ov_precision}
     engine = load_engine(
         target,
         backend=cfg.backend,

@@ -41,10 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=("onnxruntime", "torch", "tensorrt"),
+        choices=("onnxruntime", "openvino", "torch", "tensorrt"),
         default="onnxruntime",
         help="inference backend (default: onnxruntime; names/checkpoints are exported "
         "to a temporary ONNX file first; tensorrt needs an NVIDIA GPU)",
+    )
+    p.add_argument(
+        "--ov-precision",
+        choices=("f32", "bf16", "auto"),
+        default="f32",
+        help="OpenVINO float precision hint (auto: OpenVINO's default for this CPU)",
     )
     p.add_argument(
         "--trt-precision",
@@ -133,6 +139,7 @@ _FLAGS = (
     ("--runs", "runs"),
     ("--warmup", "warmup"),
     ("--providers", "providers"),
+    ("--ov-precision", "ov_precision"),
     ("--trt-precision", "trt_precision"),
     ("--trt-layers", "trt_layers"),
     ("--calib-data", "calib_data"),
@@ -155,6 +162,7 @@ _DEFAULTS = {
     "warmup": 10,
     "split": "val",
     "max_images": 0,
+    "ov_precision": "f32",
     "trt_precision": "auto",
 }
 
@@ -274,6 +282,7 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
             "trt_precision",
             "trt_layers",
             "calib_data",
+            "ov_precision",
             "conf",
         ),
     )

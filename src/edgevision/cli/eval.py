@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=["auto", "onnxruntime", "torch"],
+        choices=["auto", "onnxruntime", "openvino", "torch"],
         default="auto",
         help="inference backend (default: auto, by file type)",
     )

@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--engine",
-        choices=("auto", "onnxruntime", "torch"),
+        choices=("auto", "onnxruntime", "openvino", "torch"),
         default="auto",
         help="inference engine for checkpoints and names (default: ONNX Runtime)",
     )

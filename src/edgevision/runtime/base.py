@@ -21,6 +21,11 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
         "onnxruntime",
         "pip install 'edgevision[onnx]' (or onnxruntime-gpu on a CUDA machine)",
     ),
+    "openvino": (
+        "edgevision.runtime.openvino:OvEngine",
+        "openvino",
+        "pip install 'edgevision[openvino]' (Intel's OpenVINO runtime, CPU)",
+    ),
     "tensorrt": (
         "edgevision.runtime.tensorrt:TrtEngine",
         "tensorrt",
@@ -65,6 +70,27 @@ class Engine(Protocol):
         ...
 
 
+ONNX_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
+"""Backends that run our ``.onnx`` files (a checkpoint or name is exported first)."""
+
+BACKEND_OPTIONS: dict[str, frozenset[str]] = {
+    "openvino": frozenset({"precision"}),
+    "tensorrt": frozenset(
+        {
+            "precision",
+            "layer_precision",
+            "calib_data",
+            "calib_size",
+            "input_size",
+            "batch",
+            "workspace_mb",
+            "cache",
+        }
+    ),
+}
+"""The backend-specific ``load_engine`` options each backend takes."""
+
+
 def list_backends() -> dict[str, bool]:
     """Backend name -> whether its Python package is importable here (imports nothing)."""
     return {
@@ -103,13 +129,15 @@ def load_engine(
         target: an ``.onnx`` file (onnxruntime), a checkpoint ``.pt``/``.safetensors``, a
             registry model name (random init) or an ``nn.Module`` with ``.spec`` (torch);
             paths and names are checked by :func:`~edgevision.runtime.targets.resolve_target`.
-        backend: ``"auto"`` (by target type), ``"onnxruntime"`` or ``"torch"``.
+        backend: ``"auto"`` (by target type), ``"onnxruntime"``, ``"openvino"``,
+            ``"tensorrt"`` or ``"torch"``.
         threads: intra-op threads.
         providers: ONNX Runtime execution providers (``cpu``, ``cuda``, ``tensorrt`` or full
             names); default CPU.
         options: backend options; for ``tensorrt`` those of
             :class:`~edgevision.runtime.tensorrt.TrtEngine` (``precision``,
-            ``layer_precision``, ``calib_data``, ...).
+            ``layer_precision``, ``calib_data``, ...); for ``openvino`` ``precision``
+            (:class:`~edgevision.runtime.openvino.OvEngine`).
 
     Raises:
         BackendUnavailable: the backend's package is not installed (message has the hint).
@@ -121,7 +149,7 @@ def load_engine(
     name = infer_backend(target) if backend == "auto" else backend
     if isinstance(target, (str, Path)):
         kind = resolve_target(target).kind
-        if name in ("onnxruntime", "tensorrt") and kind != "onnx":
+        if name in ONNX_BACKENDS and kind != "onnx":
             raise ModelFileError(
                 f"backend {name!r} needs an .onnx file, got {target!r}; "
                 f"export it first with 'edgevision export'"
@@ -133,9 +161,11 @@ def load_engine(
     cls = _backend_class(name)
     if providers and name != "onnxruntime":
         raise ConfigError("providers apply to the onnxruntime backend only")
-    if options and name != "tensorrt":
+    allowed = BACKEND_OPTIONS.get(name, frozenset())
+    if set(options) - allowed:
         raise ConfigError(
-            f"options {', '.join(sorted(options))} apply to the tensorrt backend only"
+            f"options {', '.join(sorted(set(options) - allowed))} do not apply to the "
+            f"{name} backend"
         )
     if name == "onnxruntime":
         return cls(target, threads=threads, providers=providers)  # type: ignore[no-any-return]

@@ -91,7 +91,7 @@ def test_without_tensorrt_one_clear_line(tiny_onnx, tmp_path, capsys):
     ckpt.write_bytes(b"x")
     with pytest.raises(ModelFileError, match="needs an .onnx file"):
         load_engine(ckpt, backend="tensorrt")
-    with pytest.raises(ConfigError, match="tensorrt backend only"):
+    with pytest.raises(ConfigError, match="precision do not apply to the onnxruntime backend"):
         load_engine(tiny_onnx, precision="fp16")
     assert main(["bench", str(tiny_onnx), "--backend", "tensorrt", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -18,6 +18,7 @@ from edgevision.train.seg_data import (
     augment,
     build_train_loader,
     check_split,
+    street_photometric,
 )
 
 MEAN = (123.675, 116.28, 103.53)
@@ -67,6 +68,54 @@ def test_augment_jitter_changes_colours_only():
     b = augment(image, mask, np.random.default_rng(1), crop=(40, 50), ignore_index=255, jitter=0.4)
     assert np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], b[0])
+
+
+def test_street_photometric_changes_colours_only_and_is_reproducible():
+    image, mask = _colour_coded()
+    a = augment(image, mask, np.random.default_rng(3), crop=(40, 50), ignore_index=255, jitter=0)
+    b = augment(
+        image,
+        mask,
+        np.random.default_rng(3),
+        crop=(40, 50),
+        ignore_index=255,
+        jitter=0,
+        photometric=1.0,
+    )
+    c = augment(
+        image,
+        mask,
+        np.random.default_rng(3),
+        crop=(40, 50),
+        ignore_index=255,
+        jitter=0,
+        photometric=1.0,
+    )
+    assert np.array_equal(a[1], b[1]) and np.array_equal(b[0], c[0])
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(32, 40, 3), dtype=np.uint8)
+    outs = [street_photometric(img, np.random.default_rng(s), 1.0) for s in range(40)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
+    # each of 5 changes fires with probability 0.5: 1 sample in 32 stays as it is
+    small = img[:8, :8]
+    kept = sum(
+        np.array_equal(street_photometric(small, np.random.default_rng(s), 1.0), small)
+        for s in range(640)
+    )
+    assert 8 <= kept <= 40
+    assert all(
+        np.array_equal(street_photometric(img, np.random.default_rng(s), 0.0), img)
+        for s in range(5)
+    )
+    # a gamma > 1 (dusk) darkens mid-tones, never brightens them all; strength scales the change
+    weak = np.mean(
+        [
+            np.abs(street_photometric(img, np.random.default_rng(s), 0.2).astype(int) - img).mean()
+            for s in range(40)
+        ]
+    )
+    strong = np.mean([np.abs(o.astype(int) - img).mean() for o in outs])
+    assert strong > weak
 
 
 def test_train_dataset_is_deterministic_per_epoch_and_sample(ds_dir):

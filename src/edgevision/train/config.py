@@ -43,6 +43,8 @@ class TrainConfig:
         flip: random horizontal flip.
         jitter: photometric jitter strength in 0–1 (0 = off): brightness, contrast,
             saturation factors in ``1 ± jitter`` and a hue shift of up to ``jitter * 18°``.
+        photometric: strength in 0–1 of the new-street changes (gamma, colour temperature,
+            blur, noise, JPEG; :func:`edgevision.train.seg_data.street_photometric`); 0 = off.
         lr: peak learning rate (after warmup).
         optimizer: ``"sgd"`` (Nesterov-free momentum) or ``"adamw"``.
         momentum: SGD momentum.
@@ -86,6 +88,7 @@ class TrainConfig:
     scale_range: tuple[float, float] = (0.5, 2.0)
     flip: bool = True
     jitter: float = 0.2
+    photometric: float = 0.0
     lr: float = 0.01
     optimizer: Literal["sgd", "adamw"] = "sgd"
     momentum: float = 0.9
@@ -131,7 +134,7 @@ class TrainConfig:
             raise ConfigError(f"scale_range must satisfy 0 < min <= max, got {self.scale_range}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        for name in ("jitter", "warmup_factor", "cb_beta", "ema_decay", "momentum"):
+        for name in ("jitter", "photometric", "warmup_factor", "cb_beta", "ema_decay", "momentum"):
             v = getattr(self, name)
             if v is not None and not 0 <= v <= 1:
                 raise ConfigError(f"{name} must be in [0, 1], got {v}")

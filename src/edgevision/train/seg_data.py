@@ -9,7 +9,9 @@ replayed exactly, with any ``num_workers``.
 Augmentation (numpy + OpenCV, on ``(H, W, 3)`` uint8 RGB images and ``(H, W)`` int64 labels):
 random scale, padding to the crop (image with the mean colour, labels with
 ``ignore_index``), random crop, horizontal flip, photometric jitter (brightness, contrast,
-saturation, hue), then normalisation with the model spec's mean/std (0–255 scale).
+saturation, hue), optionally the camera/lighting changes of a new street
+(:func:`street_photometric`: gamma, colour temperature, blur, sensor noise, JPEG), then
+normalisation with the model spec's mean/std (0–255 scale).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "build_train_loader",
     "check_split",
     "seed_seq",
+    "street_photometric",
 ]
 
 
@@ -71,6 +74,59 @@ def jitter_colors(image: np.ndarray, rng: np.random.Generator, strength: float) 
     return out
 
 
+def street_photometric(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """What changes between street sequences filmed by other cameras at other times of day.
+
+    CamVid's sequences differ in light (dusk ``0001TP``, overcast, low sun) and camera
+    processing more than in layout, so a model selected on frames next to its training
+    frames learns one camera's look. Each change is applied independently with probability
+    ``0.5 * strength`` (``strength`` in 0–1, 0 = off), its size scaled by ``strength``:
+
+    - gamma in ``[1 / (1 + 0.8 s), 1 + 0.8 s]`` (dusk is a gamma > 1 on 0–1 intensities);
+    - colour temperature: red and blue gains ``1 ± 0.15 s`` in opposite directions;
+    - Gaussian blur, sigma up to ``1.5 s`` px (motion, focus, compression smoothing);
+    - Gaussian sensor noise, sigma up to ``8 s`` grey levels;
+    - JPEG re-encoding at a quality drawn from ``[95 - 65 s, 95]``.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        rng: the sample's generator; a fixed number of numbers is drawn whatever is applied,
+            so other augmentations of the sample do not depend on which changes fired.
+        strength: 0–1.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    import cv2
+
+    s = float(strength)
+    fire = rng.random(5) < 0.5 * s
+    u = rng.random(5)
+    if not fire.any():
+        return image
+    img = image.astype(np.float32)
+    if fire[0]:
+        g = 1.0 + 0.8 * s * (2 * u[0] - 1)
+        g = g if g >= 1 else 1.0 / (2.0 - g)
+        img = 255.0 * (img / 255.0) ** g
+    if fire[1]:
+        t = 0.15 * s * (2 * u[1] - 1)
+        img = img * np.array([1 + t, 1.0, 1 - t], np.float32)
+    if fire[2]:
+        sigma = max(0.3, 1.5 * s * u[2])
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    if fire[3]:
+        noise = np.random.default_rng(int(u[3] * 2**31)).normal(0.0, 8.0 * s * u[3], img.shape)
+        img = img + noise.astype(np.float32)
+    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if fire[4]:
+        quality = int(round(95 - 65 * s * u[4]))
+        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return out
+
+
 def augment(
     image: np.ndarray,
     mask: np.ndarray,
@@ -81,6 +137,7 @@ def augment(
     scale_range: tuple[float, float] = (0.5, 2.0),
     flip: bool = True,
     jitter: float = 0.2,
+    photometric: float = 0.0,
     pad_color: Sequence[int] = (124, 116, 104),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random scale, pad, crop, flip and photometric jitter of one sample.
@@ -94,6 +151,8 @@ def augment(
         scale_range: uniform random scale range.
         flip: random horizontal flip with probability 0.5.
         jitter: photometric strength in 0–1 (0 = off).
+        photometric: strength of :func:`street_photometric` in 0–1 (0 = off, and no random
+            numbers drawn for it, so existing runs replay unchanged).
         pad_color: RGB 0–255 value of padded image pixels (the normalisation mean, so padding
             becomes 0 after normalising).
 
@@ -123,6 +182,8 @@ def augment(
         image, mask = image[:, ::-1], mask[:, ::-1]
     if jitter > 0:
         image = jitter_colors(np.ascontiguousarray(image), rng, jitter)
+    if photometric > 0:
+        image = street_photometric(np.ascontiguousarray(image), rng, photometric)
     return np.ascontiguousarray(image), np.ascontiguousarray(mask).astype(np.int64)
 
 
@@ -152,7 +213,7 @@ class SegTrainDataset(Dataset):
         std: normalisation std, 0–255.
         color_order: channel order the network expects.
         seed: augmentation seed.
-        scale_range / flip / jitter: see :func:`augment`.
+        scale_range / flip / jitter / photometric: see :func:`augment`.
     """
 
     def __init__(
@@ -167,6 +228,7 @@ class SegTrainDataset(Dataset):
         scale_range: tuple[float, float] = (0.5, 2.0),
         flip: bool = True,
         jitter: float = 0.2,
+        photometric: float = 0.0,
     ) -> None:
         self.folder = folder
         self.crop = (int(crop[0]), int(crop[1]))
@@ -176,6 +238,7 @@ class SegTrainDataset(Dataset):
         self.scale_range = scale_range
         self.flip = flip
         self.jitter = float(jitter)
+        self.photometric = float(photometric)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -197,6 +260,7 @@ class SegTrainDataset(Dataset):
             scale_range=self.scale_range,
             flip=self.flip,
             jitter=self.jitter,
+            photometric=self.photometric,
             pad_color=self.pad_color,
         )
         return self.normalize(image), torch.from_numpy(mask)

@@ -117,6 +117,7 @@ def build_parts(
         scale_range=cfg.scale_range,
         flip=cfg.flip,
         jitter=cfg.jitter,
+        photometric=cfg.photometric,
     )
     loader = build_train_loader(
         train_ds,

@@ -7,10 +7,16 @@ is missing; ``data`` tests skip when ``../shared/data/camvid`` is absent.
 from __future__ import annotations
 
 import importlib.util
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# '--backend auto' measures which CPU engine is faster (edgevision.bench.choose): tests pin it
+# to ONNX Runtime so their results do not depend on a timing probe (tests/bench/test_choose.py
+# unpins it); subprocesses inherit the pin.
+os.environ.setdefault("EDGEVISION_BACKEND", "onnxruntime")
 
 REPO = Path(__file__).resolve().parents[1]
 CAMVID = REPO.parent / "shared" / "data" / "camvid"

@@ -134,7 +134,10 @@ class BenchConfig:
     """Benchmark options (see :mod:`edgevision.bench`).
 
     Attributes:
-        backend: ``"onnxruntime"``, ``"openvino"``, ``"torch"`` or ``"tensorrt"``.
+        backend: ``"onnxruntime"`` (default: library callers compare files on one engine),
+            ``"openvino"``, ``"torch"``, ``"tensorrt"``, or ``"auto"`` (``bench``'s default:
+            the fastest CPU engine for each file on this host, measured and cached, see
+            :mod:`edgevision.bench.choose`; files may then run on different engines).
         threads: intra-op threads (the edge box's core count; 2 here).
         input_size: ``(H, W)``; ``None`` = the model spec's input size.
         batch: batch size.
@@ -157,7 +160,7 @@ class BenchConfig:
             ``torch`` only. The speed reference of the compression targets.
     """
 
-    backend: Literal["onnxruntime", "openvino", "torch", "tensorrt"] = "onnxruntime"
+    backend: Literal["auto", "onnxruntime", "openvino", "torch", "tensorrt"] = "onnxruntime"
     threads: int = 2
     input_size: tuple[int, int] | None = None
     batch: int = 1

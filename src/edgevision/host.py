@@ -12,7 +12,35 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["machine_info", "versions"]
+__all__ = ["ISA_FLAGS", "cpu_flags", "machine_info", "versions"]
+
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+"""The CPU features that decide which kernels an inference engine can use (VNNI: INT8
+dot products; AMX: INT8/BF16 matrix tiles, which OpenVINO uses and ONNX Runtime's CPU
+provider does not)."""
+
+
+def cpu_flags() -> list[str]:
+    """Those of :data:`ISA_FLAGS` this CPU reports in ``/proc/cpuinfo`` (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [f for f in ISA_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
 
 
 def machine_info() -> dict[str, Any]:

@@ -96,6 +96,17 @@ def json_safe(x: Any) -> Any:
     return x
 
 
+def cache_root() -> Path:
+    """Where edgevision caches what it can recompute (class counts, engine choices, TensorRT
+    engines): ``$EDGEVISION_CACHE``, else ``$XDG_CACHE_HOME/edgevision``, else
+    ``~/.cache/edgevision``; never inside a dataset (shared datasets are often read-only)."""
+    own = os.environ.get("EDGEVISION_CACHE")
+    if own:
+        return Path(own)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "edgevision"
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     import hashlib

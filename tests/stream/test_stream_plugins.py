@@ -171,3 +171,21 @@ def test_score_threshold_reaches_the_postprocessor(tiny_onnx, one_torch_thread):
         assert det.task == "detect" and len(r.scores) > 0
     finally:
         det.close()
+
+
+def test_onnx_plugin_engine_choice(tiny_onnx):
+    pytest.importorskip("openvino")
+    auto = load_plugin(str(tiny_onnx), engine="auto")
+    d = auto.describe()
+    # conftest pins auto through EDGEVISION_BACKEND: the choice says so
+    assert d["backend"] == "onnxruntime" and d["backend_choice"]["source"] == "env"
+    ov = load_plugin(str(tiny_onnx), engine="openvino")
+    assert ov.describe()["backend"] == "openvino" and ov.describe()["backend_choice"] is None
+    frame = np.zeros((40, 50, 3), np.uint8)
+    a = auto.postprocess(auto.infer(auto.preprocess([frame])[0]), auto.preprocess([frame])[1])
+    b = ov.postprocess(ov.infer(ov.preprocess([frame])[0]), ov.preprocess([frame])[1])
+    assert (a[0].class_map == b[0].class_map).mean() > 0.99
+    with pytest.raises(ConfigError, match="cannot run an ONNX file"):
+        load_plugin(str(tiny_onnx), engine="torch")
+    with pytest.raises(ConfigError, match="not openvino"):
+        load_plugin("yolact_mobilenetv2", engine="openvino", video=True)

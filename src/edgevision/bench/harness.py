@@ -98,7 +98,9 @@ class BenchResult:
         label: short display name (file stem, or the registry name).
         target: what was asked for (path or registry name).
         task: ``"detect"``, ``"semantic"`` or ``"instance"``.
-        backend: ``"onnxruntime"`` or ``"torch"``.
+        backend: the engine it ran on (``"onnxruntime"``, ``"openvino"``, ``"torch"``,
+            ``"tensorrt"``; ``--backend auto``'s choice, with its reason in
+            ``meta["backend_choice"]``).
         precision: ``"fp32"``, ``"fp16"``, ``"int8"`` or ``"mixed"``.
         input: ``{"batch", "height", "width"}`` of the timed NCHW input.
         threads: intra-op threads.
@@ -203,6 +205,8 @@ class _Target:
     label: str
     kind: str  # "onnx", "checkpoint", "registry"
     exported: bool = False
+    backend: str = ""  # what the worker runs it on ("auto" resolved per file)
+    choice: dict[str, Any] | None = None  # why, for --backend auto
 
 
 def _resolve_target(target: str, cfg: BenchConfig) -> _Target:
@@ -212,7 +216,26 @@ def _resolve_target(target: str, cfg: BenchConfig) -> _Target:
         raise ConfigError(
             f"backend 'torch' cannot run an ONNX file: {r.path} (use --backend onnxruntime)"
         )
-    return _Target(r.given, str(r.path) if r.path is not None else r.given, r.label, r.kind)
+    return _Target(
+        r.given,
+        str(r.path) if r.path is not None else r.given,
+        r.label,
+        r.kind,
+        backend=cfg.backend,
+    )
+
+
+def _choose(resolved: list[_Target], cfg: BenchConfig, *, progress: bool) -> None:
+    """Resolve ``--backend auto`` per ONNX file (:func:`edgevision.bench.choose.choose_backend`)."""
+    if cfg.backend != "auto":
+        return
+    from edgevision.bench.choose import choose_backend
+
+    for r in resolved:
+        choice = choose_backend(r.load, threads=cfg.threads)
+        r.backend, r.choice = choice.backend, choice.to_dict()
+        if progress:
+            _console().print(f"[dim]{r.label}: backend {choice.reason}[/dim]")
 
 
 @contextlib.contextmanager
@@ -222,8 +245,10 @@ def _prepared(
     """Resolve targets; export names/checkpoints to temporary ONNX files for the backends
     that run ONNX files."""
     resolved = [_resolve_target(t, cfg) for t in targets]
-    needs_export = [r for r in resolved if r.kind != "onnx" and cfg.backend in ONNX_BACKENDS]
+    onnx_backend = cfg.backend in ONNX_BACKENDS or cfg.backend == "auto"
+    needs_export = [r for r in resolved if r.kind != "onnx" and onnx_backend]
     if not needs_export:
+        _choose(resolved, cfg, progress=progress)
         yield resolved
         return
     from edgevision.export import export_onnx
@@ -235,6 +260,7 @@ def _prepared(
                 _console().print(f"[dim]exporting {r.given} to ONNX for onnxruntime ...[/dim]")
             export_onnx(r.load, out, input_size=cfg.input_size)
             r.load, r.exported = str(out), True
+        _choose(resolved, cfg, progress=progress)
         yield resolved
 
 
@@ -485,6 +511,7 @@ def _pool(
         "providers": list(cfg.providers),
         "thread_env": first.get("env", {}),
         "config": to_dict(cfg),
+        "backend_choice": target.choice,
         "engine": first.get("engine", {}),
         "eval": eval_info,
         "machine": first["machine"],
@@ -570,7 +597,8 @@ def benchmark_many(
     runs_per_block = _split(cfg.runs, blocks)
     stage_total = min(cfg.runs, max(5, cfg.runs // 2)) if stages else 0
     stage_per_block = _split(stage_total, blocks)
-    base_job = {"config": to_dict(cfg), "warmup": cfg.warmup}
+    cfg_dict = to_dict(cfg)
+    base_job = {"warmup": cfg.warmup}
 
     with _prepared([str(t) for t in targets], cfg, progress=progress) as resolved:
         raws: list[list[dict[str, Any]]] = [[] for _ in resolved]
@@ -580,6 +608,7 @@ def benchmark_many(
                 for i, tgt in enumerate(resolved):
                     job = {
                         **base_job,
+                        "config": {**cfg_dict, "backend": tgt.backend},
                         "target": tgt.load,
                         "runs": runs_per_block[b],
                         "stages": stage_per_block[b] > 0,

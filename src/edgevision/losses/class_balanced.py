@@ -254,13 +254,12 @@ class ClassCounts:
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/edgevision`` or ``~/.cache/edgevision``.
-
-    Never inside the dataset: shared datasets are often read-only.
+    """:func:`edgevision.io.cache_root`: ``$EDGEVISION_CACHE``, ``$XDG_CACHE_HOME/edgevision``
+    or ``~/.cache/edgevision``. Never inside the dataset: shared datasets are often read-only.
     """
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "edgevision"
+    from edgevision.io import cache_root
+
+    return cache_root()
 
 
 def _label_paths(dataset: Any) -> list[Path] | None:

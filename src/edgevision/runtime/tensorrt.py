@@ -42,9 +42,11 @@ QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
 
 def cache_dir() -> Path:
-    """Engine cache folder: ``$EDGEVISION_CACHE/tensorrt`` or ``~/.cache/edgevision/tensorrt``."""
-    root = os.environ.get("EDGEVISION_CACHE") or Path.home() / ".cache" / "edgevision"
-    return Path(root) / "tensorrt"
+    """Engine cache folder: ``tensorrt`` in :func:`edgevision.io.cache_root`
+    (``$EDGEVISION_CACHE``, ``$XDG_CACHE_HOME/edgevision`` or ``~/.cache/edgevision``)."""
+    from edgevision.io import cache_root
+
+    return cache_root() / "tensorrt"
 
 
 def cache_key(

@@ -191,6 +191,7 @@ class PredictorPlugin(ModelPlugin):
             "task": self.task,
             "trained": self.trained,
             "backend": self.engine.backend,
+            "backend_choice": getattr(self.engine, "backend_choice", None),
             "precision": self.engine.precision,
             "input_size": list(self.spec.input_size),
             "max_batch": self.max_batch,
@@ -341,6 +342,23 @@ def _torch_model(target: ModelTarget, video: bool = False) -> tuple[Any, bool]:
     return model, False
 
 
+def _onnx_engine(path: str, engine: str, threads: int) -> Any:
+    """An ONNX file on ``engine``; ``auto`` measures which CPU engine is faster here."""
+    from edgevision.runtime import load_engine
+
+    choice = None
+    backend = engine
+    if engine == "auto":
+        from edgevision.bench.choose import choose_backend
+
+        choice = choose_backend(path, threads=threads)
+        backend = choice.backend
+        log.info("model %s: backend %s", Path(path).name, choice.reason)
+    eng = load_engine(path, backend=backend, threads=threads)
+    eng.backend_choice = choice.to_dict() if choice is not None else None  # type: ignore[attr-defined]
+    return eng
+
+
 def _factory_plugin(target: str, factory: Callable[..., Any], who: str) -> ModelPlugin:
     try:
         obj = factory()
@@ -367,9 +385,10 @@ def load_plugin(
     Args:
         target: ``FILE.onnx``, a checkpoint, ``package.module:factory``, an entry-point name
             or a registry name.
-        engine: ``auto`` (ONNX Runtime; PyTorch for video mode of a checkpoint),
-            ``onnxruntime`` (video mode: the component graphs) or ``torch``. A component
-            folder always runs in ONNX Runtime.
+        engine: ``auto`` (the faster of ONNX Runtime and OpenVINO for the ONNX file on this
+            host, by a cached probe: :mod:`edgevision.bench.choose`; PyTorch for video mode of
+            a checkpoint), ``onnxruntime`` (video mode: the component graphs), ``openvino``
+            or ``torch``. A component folder always runs in ONNX Runtime.
         threads: intra-op threads of the engine.
         video: run instance models in YolactEdge video mode (per-stream keyframe state).
         keyframes: keyframe policy of video mode (``fixed:N`` or ``adaptive``).
@@ -384,14 +403,16 @@ def load_plugin(
         ModelNotFoundError: nothing of that name.
         ModelFileError, CheckpointError: a bad model file.
     """
-    if engine not in ("auto", "onnxruntime", "torch"):
-        raise ConfigError(f"--engine must be auto, onnxruntime or torch, got {engine!r}")
+    if engine not in ("auto", "onnxruntime", "openvino", "torch"):
+        raise ConfigError(f"--engine must be auto, onnxruntime, openvino or torch, got {engine!r}")
+    if video and engine == "openvino":
+        raise ConfigError("--video runs its components in onnxruntime or torch, not openvino")
     p = Path(target)
     suffix = p.suffix.lower()
     from edgevision.video.ort import is_component_folder
 
     if is_component_folder(p):
-        if engine == "torch":
+        if engine in ("torch", "openvino"):
             raise ConfigError(f"{p} is a component folder: it runs in ONNX Runtime")
         return ComponentVideoPlugin(
             p,
@@ -446,7 +467,9 @@ def load_plugin(
     if resolved.kind == "onnx":
         from edgevision.runtime import load_engine
 
-        eng = load_engine(resolved.given, backend="onnxruntime", threads=threads)
+        if engine == "torch":
+            raise ConfigError(f"--engine torch cannot run an ONNX file: {p}")
+        eng = _onnx_engine(resolved.given, engine, threads)
         return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
     model, trained = _torch_model(resolved, video)
     name = p.name if resolved.path is not None else target
@@ -484,11 +507,9 @@ def load_plugin(
         eng = load_engine(model, backend="torch", threads=threads)
         return PredictorPlugin(eng, name=name, max_batch=max_batch, trained=trained, **post_kwargs)
     onnx_path, tmp = _export_to_temp(model, model.spec.name)
-    log.info("model %s: exported to ONNX for ONNX Runtime (%s)", name, onnx_path)
-    from edgevision.runtime import load_engine
-
+    log.info("model %s: exported to ONNX (%s)", name, onnx_path)
     try:
-        eng = load_engine(onnx_path, backend="onnxruntime", threads=threads)
+        eng = _onnx_engine(str(onnx_path), engine, threads)
         return PredictorPlugin(
             eng, name=name, max_batch=max_batch, trained=trained, cleanup=tmp, **post_kwargs
         )

@@ -114,7 +114,7 @@ def street_photometric(image: np.ndarray, rng: np.random.Generator, strength: fl
         img = img * np.array([1 + t, 1.0, 1 - t], np.float32)
     if fire[2]:
         sigma = max(0.3, 1.5 * s * u[2])
-        img = cv2.GaussianBlur(img, (0, 0), sigma)
+        img = np.asarray(cv2.GaussianBlur(img, (0, 0), sigma), np.float32)
     if fire[3]:
         noise = np.random.default_rng(int(u[3] * 2**31)).normal(0.0, 8.0 * s * u[3], img.shape)
         img = img + noise.astype(np.float32)
@@ -123,7 +123,8 @@ def street_photometric(image: np.ndarray, rng: np.random.Generator, strength: fl
         quality = int(round(95 - 65 * s * u[4]))
         ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok:
-            out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+            decoded = np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR), np.uint8)
+            out = np.ascontiguousarray(decoded[..., ::-1])
     return out
 
 

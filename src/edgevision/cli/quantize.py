@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--calib-size", type=positive_int, default=100, help="calibration images (default 100)"
     )
     p.add_argument("--calib-split", default="train", help="split of a dataset folder (train)")
+    p.add_argument(
+        "--engine",
+        choices=("onnxruntime", "nncf"),
+        default="onnxruntime",
+        help="static quantizer: ONNX Runtime's quantize_static (default) or Intel NNCF's PTQ",
+    )
     p.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.999, help="for --method percentile")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
@@ -140,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         **pick(
             args,
             "mode",
+            "engine",
             "method",
             "calib_size",
             "calib_split",

@@ -11,6 +11,7 @@ from edgevision.errors import ConfigError
 QuantMode = Literal["static", "dynamic", "qat"]
 CalibMethod = Literal["minmax", "entropy", "percentile"]
 QType = Literal["u8", "s8"]
+QuantEngine = Literal["onnxruntime", "nncf"]
 Precision = Literal["int8", "fp16", "fp32"]
 
 
@@ -47,6 +48,10 @@ class QuantConfig:
         default_precision: precision of everything not named in ``precision``.
         preprocess: run ONNX Runtime's quantization pre-processing (shape inference and
             graph optimisation) before calibrating.
+        engine: the static quantizer: ``"onnxruntime"`` (``quantize_static``) or ``"nncf"``
+            (Intel NNCF's post-training quantization of the ONNX graph: its own range
+            estimation and bias correction; U8 activations, S8 weights; ``method`` does not
+            apply). Both write QDQ files that ONNX Runtime and OpenVINO run.
     """
 
     mode: QuantMode = "static"
@@ -61,9 +66,12 @@ class QuantConfig:
     precision: dict[str, str] = field(default_factory=dict)
     default_precision: Precision = "int8"
     preprocess: bool = True
+    engine: QuantEngine = "onnxruntime"
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.engine == "nncf" and self.mode != "static":
+            raise ConfigError(f"--engine nncf is a static quantizer, not {self.mode}")
         if self.calib_size < 1:
             raise ConfigError(f"calib_size must be >= 1, got {self.calib_size}")
         if not 0.0 < self.percentile <= 100.0:

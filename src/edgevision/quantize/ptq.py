@@ -463,6 +463,73 @@ def quantize_onnx_static(
         )
 
 
+def quantize_onnx_nncf(
+    src: Path, dst: Path, reader: Any, cfg: QuantConfig, *, nodes_to_exclude: list[str]
+) -> None:
+    """NNCF's post-training quantization of an FP32 ONNX graph into QDQ form.
+
+    NNCF (Intel's compression library) estimates ranges its own way (min-max over the
+    calibration set with its presets, plus fast bias correction), so it is a second opinion
+    next to ONNX Runtime's ``quantize_static``; its QDQ files run in ONNX Runtime and OpenVINO.
+
+    Raises:
+        BackendUnavailable: nncf is not installed.
+        QuantizationError: NNCF failed on the graph.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("nncf") is None:
+        from edgevision.errors import BackendUnavailable
+
+        raise BackendUnavailable("--engine nncf needs the 'nncf' package: pip install nncf")
+    import logging
+
+    import nncf
+    import onnx
+
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    model = onnx.load(str(src))
+    data = [reader.data[i : i + 1] for i in range(len(reader))]
+    input_name = reader.input_name
+    try:
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(data, lambda x: {input_name: x}),
+            preset=nncf.QuantizationPreset.MIXED
+            if cfg.activation_type == "u8"
+            else nncf.QuantizationPreset.PERFORMANCE,
+            subset_size=len(data),
+            ignored_scope=nncf.IgnoredScope(names=nodes_to_exclude, validate=False)
+            if nodes_to_exclude
+            else None,
+        )
+    except Exception as e:  # NNCF raises many types with long messages
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise QuantizationError(f"NNCF quantization failed: {first}") from None
+    _scalar_qdq_params(quantized)
+    onnx.save(quantized, str(dst))
+
+
+def _scalar_qdq_params(proto: Any) -> int:
+    """Make per-tensor Q/DQ scales and zero points scalars (NNCF writes shape ``[1]``).
+
+    ONNX Runtime fuses ``DQ → AveragePool → Q`` into ``QLinearAveragePool``, which refuses
+    non-scalar scales ("Scale and Zero-point must be a scalar"); a ``[1]`` tensor means the
+    same as a scalar to every other operator. Returns how many initializers were reshaped.
+    """
+    inits = {t.name: t for t in proto.graph.initializer}
+    changed = 0
+    for node in proto.graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        for name in node.input[1:3]:
+            t = inits.get(name)
+            if t is not None and list(t.dims) == [1]:
+                del t.dims[:]
+                changed += 1
+    return changed
+
+
 def quantize_model(
     target: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -556,7 +623,10 @@ def quantize_model(
                 split=cfg.calib_split,
                 input_size=input_size,
             )
-        pre = preprocess_for_quant(src, work / "pre.onnx") if cfg.preprocess else src
+        # NNCF transforms the graph itself; ORT's pre-processed graph (BN as depthwise conv)
+        # gives it an AveragePool pattern ONNX Runtime then refuses to load
+        ort_pre = cfg.preprocess and cfg.engine == "onnxruntime"
+        pre = preprocess_for_quant(src, work / "pre.onnx") if ort_pre else src
         excluded: list[str] = []
         if needs_map:
             import onnx
@@ -568,11 +638,15 @@ def quantize_model(
         if cfg.mode == "static":
             if progress:
                 print(
-                    f"calibrating ({cfg.method}) on {len(reader)} images at "  # type: ignore[arg-type]
+                    f"calibrating ({'nncf' if cfg.engine == 'nncf' else cfg.method}) on "
+                    f"{len(reader)} images at "  # type: ignore[arg-type]
                     f"{'x'.join(map(str, input_size or spec.input_size))} ...",
                     flush=True,
                 )
-            quantize_onnx_static(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
+            if cfg.engine == "nncf":
+                quantize_onnx_nncf(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
+            else:
+                quantize_onnx_static(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
         else:
             _quantize_dynamic(pre, tmp_q, cfg, excluded)
 
@@ -588,7 +662,7 @@ def quantize_model(
             "reduce_range": cfg.reduce_range,
             "precision": full,
             "excluded_nodes": len(excluded),
-            "tool": "onnxruntime.quantization",
+            "tool": "nncf" if cfg.engine == "nncf" else "onnxruntime.quantization",
         }
         error: dict[str, float] = {}
         if reader is not None and check_images > 0:

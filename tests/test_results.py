@@ -7,6 +7,7 @@ from edgevision.results import (
     Detections,
     InstanceMasks,
     SemanticMask,
+    class_palette,
     palette,
     rle_decode,
     rle_encode,
@@ -101,3 +102,30 @@ def test_palette_is_deterministic_and_distinct():
     assert p.shape == (12, 3) and p.dtype == np.uint8
     assert len({tuple(c) for c in p}) == 12
     np.testing.assert_array_equal(p, palette(12))
+
+
+def test_class_palette_uses_the_dataset_colours_of_the_class_names():
+    from edgevision.classnames import CAMVID_CLASSES
+
+    cam = class_palette(CAMVID_CLASSES)
+    assert cam.shape == (11, 3) and cam.dtype == np.uint8
+    assert tuple(cam[3]) == (128, 64, 128) and tuple(cam[8]) == (64, 0, 128)  # Road, Car
+    # ids beyond the names get distinct colours; unknown names get palette(n)
+    assert class_palette(CAMVID_CLASSES, 13).shape == (13, 3)
+    np.testing.assert_array_equal(class_palette(["a", "b"], 3), palette(3))
+    np.testing.assert_array_equal(class_palette(CAMVID_CLASSES, dataset="distinct"), palette(11))
+
+
+def test_drawing_takes_explicit_class_colours():
+    cm = np.full((4, 6), 1, np.int64)
+    sm = SemanticMask(cm, ["sky", "road"])
+    red = np.array([[0, 0, 0], [255, 0, 0]], np.uint8)
+    out = sm.draw(np.zeros((4, 6, 3), np.uint8), alpha=1.0, colours=red)
+    assert (out == [255, 0, 0]).all()
+    # by default a dataset palette names the classes (road: 128, 64, 128 in CamVid and
+    # Cityscapes alike)
+    assert (sm.draw(np.zeros((4, 6, 3), np.uint8), alpha=1.0) == [128, 64, 128]).all()
+    img = np.zeros((100, 120, 3), np.uint8)
+    green = np.array([[0, 255, 0], [0, 255, 0]], np.uint8)
+    box = _dets()[[0]].draw(img, colours=green)  # class 1, box 10,20 - 50,60
+    assert tuple(box[40, 10]) == (0, 255, 0)

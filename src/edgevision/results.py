@@ -15,7 +15,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Detections", "InstanceMasks", "SemanticMask", "palette", "rle_decode", "rle_encode"]
+from edgevision.classnames import dataset_colours
+
+__all__ = [
+    "Detections",
+    "InstanceMasks",
+    "SemanticMask",
+    "class_palette",
+    "palette",
+    "rle_decode",
+    "rle_encode",
+]
 
 
 def palette(n: int) -> np.ndarray:
@@ -36,6 +46,27 @@ def palette(n: int) -> np.ndarray:
         axis=1,
     )
     return (table * 255).round().astype(np.uint8)
+
+
+def class_palette(class_names: Sequence[str], n: int = 0, *, dataset: str = "auto") -> np.ndarray:
+    """Colours of a model's classes: ``(max(n, len(class_names)), 3)`` uint8 RGB, id 0 first.
+
+    Args:
+        class_names: the classes in id order.
+        n: at least this many rows (ids beyond the names get :func:`palette` colours).
+        dataset: ``"auto"``: a dataset's standard palette (CamVid, Cityscapes:
+            :func:`edgevision.classnames.dataset_colours`) when it names every class, else
+            :func:`palette`; ``"distinct"``: always :func:`palette`; or a dataset name.
+
+    Raises:
+        KeyError, ValueError: an unknown dataset, or one without a colour for some class.
+    """
+    rows = max(n, len(class_names))
+    table = palette(rows)
+    known = None if dataset == "distinct" else dataset_colours(class_names, dataset)
+    if known:
+        table[: len(known)] = np.asarray(known, dtype=np.uint8)
+    return table
 
 
 def rle_encode(mask: np.ndarray) -> dict[str, Any]:
@@ -134,12 +165,31 @@ class Detections:
         c = int(self.class_ids[i])
         return self.class_names[c] if 0 <= c < len(self.class_names) else str(c)
 
-    def draw(self, image: np.ndarray, *, thickness: int = 2, show_scores: bool = True):
-        """Return a copy of ``image`` (HWC uint8, RGB or BGR alike) with boxes and labels."""
+    def draw(
+        self,
+        image: np.ndarray,
+        *,
+        thickness: int = 2,
+        show_scores: bool = True,
+        colours: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A copy of ``image`` with boxes and labels.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB, 0–255.
+            thickness: box line width in pixels.
+            show_scores: append the score to each label.
+            colours: ``(C, 3)`` uint8 RGB per class id (default: :func:`class_palette`).
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB.
+        """
         import cv2
 
         out = _as_image(image)
-        colours = palette(max(len(self.class_names), int(self.class_ids.max(initial=0)) + 1))
+        need = int(self.class_ids.max(initial=0)) + 1
+        if colours is None or len(colours) < need:
+            colours = class_palette(self.class_names, need)
         for i in range(len(self)):
             x1, y1, x2, y2 = (int(round(v)) for v in self.boxes[i])
             col = tuple(int(c) for c in colours[self.class_ids[i]])
@@ -224,7 +274,8 @@ class InstanceMasks(Detections):
         return {**super()._fields(idx), "masks": self.masks[idx]}
 
     def draw(self, image: np.ndarray, *, alpha: float = 0.5, **kw: Any) -> np.ndarray:
-        """Masks blended with ``alpha`` plus boxes and labels, on a copy of ``image``."""
+        """Masks blended with ``alpha`` (one colour per instance) plus boxes and labels
+        (coloured by class, see :meth:`Detections.draw` for ``**kw``), on a copy of ``image``."""
         out = _as_image(image).astype(np.float32)
         colours = palette(max(len(self), 1) + 7)[7:]  # instance colours, distinct from classes
         for i in range(len(self)):
@@ -283,22 +334,35 @@ class SemanticMask:
         ids = np.unique(self.class_map)
         return [int(c) for c in ids if c != self.ignore_index]
 
-    def colorize(self) -> np.ndarray:
-        """``(H, W, 3)`` uint8 colour image of the class map (ignored pixels black)."""
-        n = max(
-            len(self.class_names),
-            int(self.class_map[self.class_map != self.ignore_index].max(initial=0)) + 1,
-        )
-        pal = np.concatenate([palette(n), np.zeros((1, 3), np.uint8)])
+    def colorize(self, colours: np.ndarray | None = None) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB image of the class map (ignored pixels black).
+
+        Args:
+            colours: ``(C, 3)`` uint8 RGB per class id (default: :func:`class_palette`, the
+                dataset's standard colours where the class names are a known dataset's).
+        """
+        n = int(self.class_map[self.class_map != self.ignore_index].max(initial=0)) + 1
+        if colours is None or len(colours) < n:
+            colours = class_palette(self.class_names, n)
+        n = len(colours)
+        pal = np.concatenate([np.asarray(colours, np.uint8), np.zeros((1, 3), np.uint8)])
         idx = np.where((self.class_map >= 0) & (self.class_map < n), self.class_map, n)
         return pal[idx]
 
-    def draw(self, image: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
-        """Blend the colourised class map onto a copy of ``image`` (same H, W)."""
+    def draw(
+        self, image: np.ndarray, *, alpha: float = 0.5, colours: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Blend the colourised class map (:meth:`colorize`) onto a copy of ``image``.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB with the class map's ``(H, W)``.
+            alpha: weight of the class colour, 0–1.
+            colours: ``(C, 3)`` uint8 RGB per class id (default: :func:`class_palette`).
+        """
         img = _as_image(image)
         if img.shape[:2] != self.class_map.shape:
             raise ValueError(f"image is {img.shape[:2]}, class_map is {self.class_map.shape}")
-        col = self.colorize().astype(np.float32)
+        col = self.colorize(colours).astype(np.float32)
         valid = (self.class_map != self.ignore_index)[..., None]
         out = np.where(valid, img * (1 - alpha) + col * alpha, img)
         return out.round().astype(np.uint8)

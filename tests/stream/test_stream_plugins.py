@@ -189,3 +189,36 @@ def test_onnx_plugin_engine_choice(tiny_onnx):
         load_plugin(str(tiny_onnx), engine="torch")
     with pytest.raises(ConfigError, match="not openvino"):
         load_plugin("yolact_mobilenetv2", engine="openvino", video=True)
+
+
+def test_smooth_edges_reach_semantic_models_only():
+    """``upsample="logits"`` (``--smooth-edges``) goes to the semantic postprocessor, and a
+    call may override it (the run's timing of the plain postprocess); other tasks refuse it."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from edgevision.config import ModelSpec
+    from edgevision.stream.plugins import PredictorPlugin
+
+    spec = ModelSpec(
+        name="m",
+        task="semantic",
+        class_names=["a", "b"],
+        input_size=(64, 64),
+        postprocess="semantic_argmax",
+    )
+    yy, xx = np.mgrid[0:8, 0:8].astype(np.float32)
+    logits = np.stack([np.zeros_like(xx), xx - yy - 0.5])[None]  # 1/8 resolution, a diagonal
+    engine = SimpleNamespace(spec=spec, run=lambda x: [logits])
+    p = PredictorPlugin(engine, name="m", upsample="logits")
+    x, ctx = p.preprocess([np.zeros((64, 64, 3), np.uint8)])
+    (smooth,) = p.postprocess(p.infer(x), ctx)
+    (plain,) = p.postprocess(p.infer(x), ctx, upsample="labels")
+    blocks = plain.class_map.reshape(8, 8, 8, 8).transpose(0, 2, 1, 3).reshape(64, 64)
+    assert (blocks == blocks[:, :1]).all()  # labels upsampled: 8x8 blocks (the staircase)
+    sb = smooth.class_map.reshape(8, 8, 8, 8).transpose(0, 2, 1, 3).reshape(64, 64)
+    assert not (sb == sb[:, :1]).all()  # logits upsampled: edges inside the blocks
+    assert (smooth.class_map != plain.class_map).mean() < 0.1  # the same regions
+    detect = SimpleNamespace(spec=dataclasses.replace(spec, task="detect"))
+    with pytest.raises(ConfigError, match="apply to semantic models; m is a detect model"):
+        PredictorPlugin(detect, name="m", upsample="logits")

@@ -243,6 +243,8 @@ def test_cli_bad_inputs_one_line_exit_2(tmp_path, stub_env, tiny_video):
         (["csi://0", "--model", "evstub:make"], "nvarguscamerasrc"),
         (["v4l2:///dev/video77", "--model", "evstub:make"], "camera not found"),
         ([str(tiny_video), "--model", "evstub:make", "--conf", "1.5"], "--conf must be in"),
+        ([str(tiny_video), "-m", "evstub:make", "--draw-conf", "2"], "--draw-conf must be in"),
+        ([str(tiny_video), "-m", "evstub:make", "--smooth-edges"], "--smooth-edges needs a model"),
     ]
     for args, match in cases:
         r = _cli(args, stub_env)
@@ -431,3 +433,32 @@ def test_test_source_text_cannot_inject_pipeline_elements(tmp_path, source):
     assert "unknown test pattern" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not x.exists() and not (tmp_path / "o.mp4").exists()
+
+
+def test_smooth_edges_cost_is_measured_and_printed(tiny_onnx, tiny_video, tmp_path, stub_env):
+    """``--smooth-edges``: the semantic model's logits are upsampled before the argmax; the
+    plain postprocess is timed on the same outputs, and the run prints the difference."""
+    r = _cli(
+        [
+            str(tiny_video),
+            "--model",
+            str(tiny_onnx),
+            "--smooth-edges",
+            "--max-frames",
+            "6",
+            "--no-progress",
+            "--summary",
+            str(tmp_path / "s.json"),
+            "--out",
+            str(tmp_path / "o.mp4"),
+        ],
+        stub_env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    edges = json.loads((tmp_path / "s.json").read_text())["smooth_edges"]
+    assert edges["plain_batches"] >= 1 and edges["postprocess_ms"] > 0 and edges["plain_ms"] > 0
+    assert edges["cost_ms"] == pytest.approx(edges["postprocess_ms"] - edges["plain_ms"], abs=1e-3)
+    line = next(ln for ln in r.stdout.splitlines() if "smooth edges:" in ln)
+    assert f"+{edges['cost_ms']:.2f} ms" in line and f"{edges['plain_ms']:.2f} ms" in line
+    assert _frames(tmp_path / "o.mp4") == 6

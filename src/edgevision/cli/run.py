@@ -16,6 +16,7 @@ import logging
 import sys
 from typing import Any
 
+from edgevision.classnames import DATASET_COLOURS
 from edgevision.cli.common import (
     add_command,
     check_outputs,
@@ -52,6 +53,8 @@ examples:
   edgevision run rtsp://127.0.0.1:8554/cam --model m.onnx --out rtsp://127.0.0.1:8555/live
   edgevision run test://ball test://smpte --model deeplabv3plus_mobilenetv2 --duration 10
   edgevision run ../shared/data/camvid/images/val --model runs/ddrnet/best.pt --out camvid.mp4
+  edgevision run clip.mp4 -m cityscapes_seg.onnx --out o.mp4 --smooth-edges --no-legend
+  edgevision run clip.mp4 -m yolact.onnx --out o.mp4 --meta o.jsonl --conf 0.05 --draw-conf 0.4
 """
 
 
@@ -147,8 +150,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="SCORE",
-        help="detection/instance models: show and record objects scoring at least this "
-        "(0-1; default: the model's postprocessor, 0.25 YOLO, 0.05 YOLACT)",
+        help="detection/instance models: record (--meta) objects scoring at least this "
+        "(0-1; default: the model's postprocessor, 0.25 YOLO, 0.05 YOLACT); --draw-conf "
+        "decides what is drawn",
+    )
+    draw = p.add_argument_group(
+        "overlay",
+        "what --out shows; --meta records every object --conf keeps. Colours: the dataset's "
+        "standard palette when the model's classes are CamVid's or Cityscapes'",
+    )
+    draw.add_argument(
+        "--draw-conf",
+        type=float,
+        default=0.25,
+        metavar="SCORE",
+        help="draw objects scoring at least this (0-1, default 0.25)",
+    )
+    draw.add_argument(
+        "--draw-iou",
+        type=float,
+        default=0.5,
+        metavar="IOU",
+        help="draw one class per object: hide a box overlapping a higher-scored drawn box of "
+        "another class by IoU above this (0-1, default 0.5, the models' NMS IoU; 1: off)",
+    )
+    draw.add_argument(
+        "--palette",
+        choices=("auto", "distinct", *DATASET_COLOURS),
+        default="auto",
+        help="class colours: auto (the model's dataset, else distinct), distinct, camvid, "
+        "cityscapes",
+    )
+    draw.add_argument("--no-legend", action="store_true", help="no legend of the classes shown")
+    draw.add_argument(
+        "--smooth-edges",
+        action="store_true",
+        help="semantic models: upsample the logits before the argmax (smooth class edges "
+        "instead of the output stride's staircase); its cost is measured and printed",
     )
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
     p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
@@ -221,6 +259,12 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(args, "out")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
+    for flag in ("draw_conf", "draw_iou"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} must be in [0, 1], got {getattr(args, flag)}"
+            )
+    from edgevision.stream.overlay import OverlayOptions
     from edgevision.stream.pipeline import RunConfig, run_stream
     from edgevision.stream.rtsp import RtspAuth, read_password
     from edgevision.stream.sources import SourceOptions, parse_wh
@@ -252,6 +296,13 @@ def run(args: argparse.Namespace) -> int:
             reconnect_timeout=args.reconnect_timeout,
         ),
         rtsp=rtsp,
+        overlay=OverlayOptions(
+            draw_conf=args.draw_conf,
+            draw_iou=args.draw_iou,
+            palette=args.palette,
+            legend=not args.no_legend,
+        ),
+        smooth_edges=args.smooth_edges,
         **pick(
             args,
             "model",
@@ -294,6 +345,13 @@ def _print_summary(s: dict[str, Any]) -> None:
                 }
                 | {"decoder": st["decoder"]}
             )
+        )
+    edges = s.get("smooth_edges")
+    if edges and edges.get("cost_ms") is not None:
+        print(
+            f"  smooth edges: postprocess p50 {edges['postprocess_ms']:.2f} ms per batch with "
+            f"logits upsampled before the argmax, {edges['plain_ms']:.2f} ms with labels "
+            f"upsampled (first {edges['plain_batches']} batches): +{edges['cost_ms']:.2f} ms"
         )
     for o in s["outputs"]:  # "wrote" only for files that were finalised
         if o.startswith("rtsp://"):

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgevision.classnames import CAMVID_CLASSES, CAMVID_IGNORE_INDEX
+from edgevision.classnames import CAMVID_CLASSES, CAMVID_IGNORE_INDEX, CITYSCAPES_CLASSES
 from edgevision.data.sequences import folder_split_exists, resolve_split, sequence_counts
 from edgevision.errors import DataError, require_dir
 from edgevision.io import IMAGE_SUFFIXES, read_image, read_mask
@@ -49,29 +49,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "camvid": {"classes": list(CAMVID_CLASSES), "ignore_index": CAMVID_IGNORE_INDEX},
 }
 """Built-in class lists for folders without ``dataset.yaml``, keyed by lower-case basename."""
-
-CITYSCAPES_CLASSES: tuple[str, ...] = (
-    "road",
-    "sidewalk",
-    "building",
-    "wall",
-    "fence",
-    "pole",
-    "traffic light",
-    "traffic sign",
-    "vegetation",
-    "terrain",
-    "sky",
-    "person",
-    "rider",
-    "car",
-    "truck",
-    "bus",
-    "train",
-    "motorcycle",
-    "bicycle",
-)
-"""The 19 Cityscapes evaluation classes in trainId order."""
 
 CITYSCAPES_LABELID_TO_TRAINID: dict[int, int] = {
     0: 255,

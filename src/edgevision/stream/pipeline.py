@@ -11,8 +11,9 @@ frame copy):
   for streams with their own session (stateful, video-aware plugins);
 * the **inference** thread runs the engine call (or each stream's session) — and only that,
   so preprocessing of the next batch and postprocessing of the previous one overlap with it;
-* the **output** thread postprocesses, draws the overlay (the result type's ``draw``), pushes
-  it into the encoder pipeline and writes the ``--meta`` JSONL line;
+* the **output** thread postprocesses, draws the overlay (:class:`~.overlay.Overlay`: what
+  scores ``--draw-conf``, in the model's dataset palette, with a legend), pushes it into the
+  encoder pipeline and writes the ``--meta`` JSONL line;
 * the caller's thread watches for the end (EOS of every source, ``--duration``, Ctrl-C),
   refreshes the live stats and shuts everything down in order: sources, worker, outputs
   (EOS so the MP4 is finalised), JSONL, summary.
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from edgevision.errors import EdgeVisionError
+from edgevision.errors import ConfigError, EdgeVisionError
 from edgevision.io import write_json_atomic
 from edgevision.stream.gst import StreamError
 from edgevision.stream.outputs import (
@@ -47,11 +48,12 @@ from edgevision.stream.outputs import (
     open_output,
     stream_out_name,
 )
-from edgevision.stream.plugins import ModelPlugin, PluginError, load_plugin
+from edgevision.stream.overlay import Overlay, OverlayOptions
+from edgevision.stream.plugins import ModelPlugin, PluginError, PredictorPlugin, load_plugin
 from edgevision.stream.queues import Closed, FrameQueue
 from edgevision.stream.rtsp import RtspAuth, check_auth
 from edgevision.stream.sources import BaseSource, Frame, SourceOptions, open_source, parse_source
-from edgevision.stream.stats import RunStats
+from edgevision.stream.stats import LatencyStats, RunStats
 
 log = logging.getLogger("edgevision.stream")
 
@@ -81,7 +83,12 @@ class RunConfig:
         duration: stop after this many seconds (0 = until every source ends).
         fps: frame rate written into the output video.
         conf: score threshold of detection/instance models (``None`` = the
-            postprocessor's default: 0.25 YOLO, 0.05 YOLACT).
+            postprocessor's default: 0.25 YOLO, 0.05 YOLACT): what is recorded.
+        overlay: what is drawn (``draw_conf`` …), the palette and the legend.
+        smooth_edges: semantic models: bilinear upsampling of the logits before the argmax
+            (smooth class boundaries instead of the output stride's staircase); its cost is
+            measured against the plain postprocess on the first batches
+            (``summary["smooth_edges"]``).
         rtsp: who may watch an ``rtsp://`` output; a non-loopback address needs a password
             unless ``no_auth`` (:func:`.rtsp.check_auth`).
     """
@@ -101,6 +108,8 @@ class RunConfig:
     duration: float = 0.0
     fps: int = 30
     conf: float | None = None
+    overlay: OverlayOptions = field(default_factory=OverlayOptions)
+    smooth_edges: bool = False
     rtsp: RtspAuth = field(default_factory=RtspAuth)
 
 
@@ -126,6 +135,24 @@ def _batches(q: FrameQueue[_Batch]) -> Iterator[_Batch]:
             yield b
 
 
+EDGE_COST_BATCHES = 50
+"""``--smooth-edges``: batches on which the plain postprocess is timed as well."""
+
+
+def edge_cost(stats: RunStats, plain: LatencyStats) -> dict[str, Any]:
+    """``summary["smooth_edges"]``: postprocess p50 with logits upsampled before the argmax
+    (``postprocess_ms``, every batch) and with the labels upsampled (``plain_ms``, the first
+    :data:`EDGE_COST_BATCHES` batches, same outputs), and the difference (``cost_ms``)."""
+    smooth = stats.stages["postprocess"].summary().get("p50")
+    base = plain.summary().get("p50")
+    return {
+        "postprocess_ms": smooth,
+        "plain_ms": base,
+        "plain_batches": plain.count,
+        "cost_ms": None if smooth is None or base is None else round(smooth - base, 3),
+    }
+
+
 class _Runner:
     """Three threads chained by small blocking queues, so that preprocessing of the next
     batch and postprocessing/drawing/encoding of the previous one overlap with inference:
@@ -142,6 +169,7 @@ class _Runner:
         sinks: list[OutputSink],
         stats: RunStats,
         meta: IO[str] | None,
+        overlay: Overlay,
     ) -> None:
         self.cfg, self.plugin, self.sources, self.sinks = cfg, plugin, sources, sinks
         self.stats, self.meta = stats, meta
@@ -155,6 +183,10 @@ class _Runner:
         self.batch = max(1, min(cap, plugin.max_batch)) if stateless else 1
         self.wake = threading.Event()
         self.done = threading.Event()  # the output stage has ended
+        self.overlay = overlay
+        # --smooth-edges: the plain postprocess (argmax, then nearest upsampling) is timed
+        # too on the first batches, so the run can say what the smoothing costs
+        self.edges_plain = LatencyStats() if cfg.smooth_edges else None
         for s in sources:
             s.queue.on_put = self.wake.set
 
@@ -263,6 +295,11 @@ class _Runner:
                 t = time.monotonic()
                 b.results = list(self.plugin.postprocess(b.raw, b.ctx))
                 st.stage("postprocess", (time.monotonic() - t) * 1e3)
+                ref = self.edges_plain
+                if ref is not None and ref.count < EDGE_COST_BATCHES:
+                    t = time.monotonic()
+                    self.plugin.postprocess(b.raw, b.ctx, upsample="labels")  # type: ignore[call-arg]
+                    ref.add((time.monotonic() - t) * 1e3)
                 if len(b.results) != len(b.frames):
                     raise StreamError(
                         f"model plugin {self.plugin.name!r} returned {len(b.results)} results "
@@ -277,7 +314,7 @@ class _Runner:
         t = time.monotonic()
         sink = self.sinks[f.stream]
         if sink.needs_image:
-            image = r.draw(f.image) if hasattr(r, "draw") else f.image
+            image = self.overlay(f.image, r)
             sink.write(image, f.pts)
         if self.meta is not None:
             line: dict[str, Any] = {
@@ -406,6 +443,8 @@ def run_stream(
         check_writable(meta_path)
     own_plugin = plugin is None
     post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
+    if cfg.smooth_edges:
+        post_kw["upsample"] = "logits"
     plugin = plugin or load_plugin(
         cfg.model,
         engine=cfg.engine,
@@ -415,6 +454,17 @@ def run_stream(
         propagate=cfg.propagate or False,
         **post_kw,
     )
+    try:
+        if cfg.smooth_edges and not isinstance(plugin, PredictorPlugin):
+            raise ConfigError(
+                f"--smooth-edges needs a model that edgevision postprocesses (a semantic "
+                f".onnx, checkpoint or name), not the plugin {plugin.name!r}"
+            )
+        overlay = Overlay.for_spec(getattr(plugin, "spec", None), cfg.overlay)
+    except BaseException:
+        if own_plugin:
+            plugin.close()
+        raise
     stats = RunStats([s.text for s in specs])
     sources = [
         open_source(sp, i, cfg.source, stats.streams[i], available=available)
@@ -437,7 +487,7 @@ def run_stream(
             stats.t0 = time.monotonic()
             # closed in the finally block below (it must outlive this statement)
             meta = open(meta_path, "w", encoding="utf-8", buffering=1) if meta_path else None  # noqa: SIM115
-            runner = _Runner(cfg, plugin, sources, sinks, stats, meta)
+            runner = _Runner(cfg, plugin, sources, sinks, stats, meta, overlay)
             threads = runner.threads()
             for t in threads:
                 t.daemon = True
@@ -504,6 +554,11 @@ def run_stream(
             interrupted=interrupted,
             batch=runner.batch if runner else 0,
             errors=errors,
+            **(
+                {"smooth_edges": edge_cost(stats, runner.edges_plain)}
+                if runner is not None and runner.edges_plain is not None
+                else {}
+            ),
         )
         if cfg.summary:
             write_json_atomic(cfg.summary, summary)

@@ -173,6 +173,11 @@ class PredictorPlugin(ModelPlugin):
                 f"a score threshold (--conf) applies to detection and instance models; "
                 f"{self.name} is a {self.task} model"
             )
+        if "upsample" in post_kwargs and not get_task(self.task).dense:
+            raise ConfigError(
+                f"smooth label edges (--smooth-edges) apply to semantic models; "
+                f"{self.name} is a {self.task} model"
+            )
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[Any, Any]:
         from edgevision.preprocess import preprocess
@@ -182,8 +187,10 @@ class PredictorPlugin(ModelPlugin):
     def infer(self, x: Any) -> Any:
         return self.engine.run(x)
 
-    def postprocess(self, raw: Any, ctx: Any) -> list[Any]:
-        return list(self._post(raw, self.spec, ctx, **self._kw))
+    def postprocess(self, raw: Any, ctx: Any, **override: Any) -> list[Any]:
+        """Raw outputs -> one result per frame; ``override`` replaces postprocessor options of
+        this call (``upsample="labels"``: the run's reference timing of ``--smooth-edges``)."""
+        return list(self._post(raw, self.spec, ctx, **{**self._kw, **override}))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -233,3 +233,26 @@ def test_standalone_batchnorm_becomes_a_depthwise_conv_with_the_same_output(
     np.testing.assert_allclose(run(dst), run(src), rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         np.testing.assert_allclose(run(dst), m(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_nncf_engine_writes_qdq_that_both_engines_run(tiny_onnx, calib, tmp_path):
+    pytest.importorskip("nncf")
+    out = tmp_path / "q_nncf.onnx"
+    res = quantize_model(
+        tiny_onnx, out, QuantConfig(engine="nncf", calib_size=4), calib_data=calib, progress=False
+    )
+    ops = _ops(out)
+    assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
+    assert res.error["argmax_agreement"] > 0.9, res.error
+    rec = json.loads(read_metadata(out)[QUANT_KEY])
+    assert rec["tool"] == "nncf" and rec["mode"] == "static"
+    assert read_spec(out) == read_spec(tiny_onnx)
+    from edgevision.runtime import load_engine
+
+    x = ImageFolderReader(calib, read_spec(tiny_onnx), count=2).data
+    ort_out = load_engine(out, backend="onnxruntime").run(x)[0]
+    if pytest.importorskip("openvino"):
+        ov_out = load_engine(out, backend="openvino").run(x)[0]
+        assert (ort_out.argmax(1) == ov_out.argmax(1)).mean() > 0.9
+    with pytest.raises(ConfigError, match="static quantizer"):
+        QuantConfig(engine="nncf", mode="dynamic")

@@ -256,3 +256,24 @@ def test_mqtts_with_tls(tmp_path, stub_module, tiny_video):
         cfg = RunConfig([str(tiny_video)], "stub", mqtt=MqttConfig(url, ca=str(cert)))
         s = run_stream(cfg, plugin=stub_module.make(), progress=False)
         assert s["mqtt"]["acknowledged"] == 24 and s["errors"] == []
+
+
+@needs_broker
+def test_login_refused_on_reconnect_ends_the_run(tmp_path):
+    """The password changed while the broker was down: retrying cannot help, so the next
+    publish raises (the run ends with that one line) instead of buffering for ever."""
+    with LocalBroker(users={"cam": "old-pw"}) as b:
+        env = {USER_ENV: "cam", PASSWORD_ENV: "old-pw"}
+        pub = MqttPublisher(MqttConfig(f"mqtt://127.0.0.1:{b.port}/t"), env=env)
+        pub.connect()
+        b.stop()
+        subprocess.run(["mosquitto_passwd", "-b", str(b.dir / "passwords"), "cam", "new-pw"])
+        b.start()
+        deadline = time.monotonic() + 20
+        while pub.error is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(StreamError, match="refused the login") as e:
+            pub.publish(0, b"x")
+        assert "old-pw" not in str(e.value)
+        with pytest.raises(StreamError, match="refused the login"):
+            pub.close()

@@ -25,6 +25,7 @@ APT_PKGS=(
   gstreamer1.0-plugins-bad gstreamer1.0-libav gir1.2-gstreamer-1.0
   gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config
+  mosquitto  # MQTT broker: the --mqtt tests start their own on 127.0.0.1, a free port
 )
 if [ -z "${EDGEVISION_NO_APT:-}" ] && command -v dpkg-query >/dev/null 2>&1; then
   missing=()

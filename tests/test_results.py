@@ -129,3 +129,38 @@ def test_drawing_takes_explicit_class_colours():
     green = np.array([[0, 255, 0], [0, 255, 0]], np.uint8)
     box = _dets()[[0]].draw(img, colours=green)  # class 1, box 10,20 - 50,60
     assert tuple(box[40, 10]) == (0, 255, 0)
+
+
+def test_to_dict_rounds_in_float64_without_float32_noise():
+    d = Detections([[339.47, 1.234567, 3, 4]], [0.912345], [0], ["a"], (10, 10)).to_dict()
+    assert d["boxes"] == [[339.47, 1.23, 3.0, 4.0]]  # float32 339.47 is 339.4700012207031
+    assert d["scores"] == [0.9123]
+
+
+def test_semantic_to_dict_components_and_coco_rle_label_masks():
+    from edgevision.data.coco import decode_segmentation
+
+    cm = np.zeros((6, 8), np.int64)
+    cm[0:2, 0:2] = 1  # two separate cars
+    cm[4:, 5:] = 1
+    cm[3, 3] = 255  # ignored: neither counted nor exported
+    sm = SemanticMask(cm, ["road", "car"])
+    d = sm.to_dict()
+    assert d["components"] == {"road": 1, "car": 2}
+    assert set(d["class_fractions"]) == set(d["masks_rle"]) == {"road", "car"}
+    rle = d["masks_rle"]["car"]
+    assert isinstance(rle["counts"], str)  # compressed, by the COCO mask API
+    np.testing.assert_array_equal(decode_segmentation(rle, 6, 8), cm == 1)
+    assert "masks_rle" not in sm.to_dict(masks=False)
+
+
+def test_instance_to_dict_masks_are_compressed_coco_rle():
+    from edgevision.data.coco import decode_segmentation
+
+    masks = np.zeros((1, 30, 40), bool)
+    masks[0, 5:20, 3:30] = True
+    inst = InstanceMasks([[3, 5, 30, 20]], [0.8], [0], ["car"], (30, 40), masks=masks)
+    rle = inst.to_dict()["masks_rle"][0]
+    assert isinstance(rle["counts"], str) and rle["size"] == [30, 40]
+    np.testing.assert_array_equal(decode_segmentation(rle, 30, 40), masks[0])
+    assert "masks_rle" not in inst.to_dict(masks=False)

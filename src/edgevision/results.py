@@ -15,13 +15,21 @@ from typing import Any
 
 import numpy as np
 
+<<<<<<< HEAD
 from edgevision.classnames import dataset_colours
 
+=======
+>>>>>>> wt-mqtt
 __all__ = [
     "Detections",
     "InstanceMasks",
     "SemanticMask",
+<<<<<<< HEAD
     "class_palette",
+=======
+    "coco_mask_api",
+    "encode_rle",
+>>>>>>> wt-mqtt
     "palette",
     "rle_decode",
     "rle_encode",
@@ -85,6 +93,35 @@ def rle_encode(mask: np.ndarray) -> dict[str, Any]:
     if flat.size and flat[0] == 1:
         counts = [0, *counts]
     return {"size": [int(m.shape[0]), int(m.shape[1])], "counts": [int(c) for c in counts]}
+
+
+def coco_mask_api() -> Any:
+    """faster-coco-eval's COCO mask API (``encode``, ``decode``, ``area`` …), imported on use.
+
+    Raises:
+        BackendUnavailable: faster-coco-eval is not installed.
+    """
+    try:
+        from faster_coco_eval.core import mask as mask_api
+    except ImportError:
+        from edgevision.errors import BackendUnavailable
+
+        raise BackendUnavailable(
+            "COCO masks need faster-coco-eval: pip install faster-coco-eval"
+        ) from None
+    return mask_api
+
+
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
+    """``(H, W)`` bool mask -> compressed COCO RLE ``{"size": [H, W], "counts": str}``
+    through the COCO mask API (JSON-ready; the form the evaluators and
+    :func:`edgevision.data.coco.decode_segmentation` read)."""
+    rle = coco_mask_api().encode(np.asfortranarray(np.asarray(mask).astype(np.uint8)))
+    counts = rle["counts"]
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
 
 
 def rle_decode(rle: dict[str, Any]) -> np.ndarray:
@@ -222,13 +259,18 @@ class Detections:
             )
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (for ``--meta`` JSONL and reports)."""
+    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
+        """JSON-safe dict (for ``--meta`` JSONL and reports): boxes rounded to 0.01 px,
+        scores to 1e-4 (in float64, so no float32 noise such as ``339.4700012207031``).
+
+        Args:
+            masks: include masks where the type has them (boxes have none).
+        """
         return {
             "type": "detections",
             "image_size": list(self.image_size),
-            "boxes": np.round(self.boxes, 2).tolist(),
-            "scores": np.round(self.scores, 4).tolist(),
+            "boxes": np.round(self.boxes.astype(np.float64), 2).tolist(),
+            "scores": np.round(self.scores.astype(np.float64), 4).tolist(),
             "class_ids": self.class_ids.tolist(),
             "labels": [self.label(i) for i in range(len(self))],
         }
@@ -292,10 +334,13 @@ class InstanceMasks(Detections):
             d["segmentation"] = rle_encode(m)
         return dets
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
+        """JSON-safe dict: the detection fields, and with ``masks`` ``masks_rle`` (one
+        compressed COCO RLE per instance, :func:`encode_rle`)."""
         d = super().to_dict()
         d["type"] = "instances"
-        d["masks_rle"] = [rle_encode(m) for m in self.masks]
+        if masks:
+            d["masks_rle"] = [encode_rle(m) for m in self.masks]
         return d
 
 
@@ -385,20 +430,42 @@ class SemanticMask:
             )
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def class_label(self, c: int) -> str:
+        """The name of class id ``c`` (its number when the names do not cover it)."""
+        return self.class_names[c] if 0 <= c < len(self.class_names) else str(c)
+
+    def components(self) -> dict[int, int]:
+        """``{class id: number of 8-connected regions}`` of every present class."""
+        import cv2
+
+        out = {}
+        for c in self.present_classes():
+            n, _ = cv2.connectedComponents((self.class_map == c).astype(np.uint8), connectivity=8)
+            out[c] = int(n) - 1  # label 0 is the background
+        return out
+
+    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
+        """JSON-safe dict: per present class (by name) its pixel fraction
+        (``class_fractions``, 0–1) and number of 8-connected regions (``components``); with
+        ``masks``, ``masks_rle``: one compressed COCO RLE label mask per class
+        (:func:`encode_rle`)."""
         ids, counts = np.unique(self.class_map, return_counts=True)
         total = max(int(self.class_map.size), 1)
-        return {
+        d: dict[str, Any] = {
             "type": "semantic",
             "image_size": list(self.image_size),
             "class_fractions": {
-                (
-                    self.class_names[int(c)] if 0 <= c < len(self.class_names) else str(int(c))
-                ): round(float(n) / total, 5)
+                self.class_label(int(c)): round(float(n) / total, 5)
                 for c, n in zip(ids, counts)
                 if c != self.ignore_index
             },
+            "components": {self.class_label(c): n for c, n in self.components().items()},
         }
+        if masks:
+            d["masks_rle"] = {
+                self.class_label(c): encode_rle(self.class_map == c) for c in self.present_classes()
+            }
+        return d
 
 
 Result = Detections | InstanceMasks | SemanticMask

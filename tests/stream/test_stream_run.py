@@ -435,6 +435,7 @@ def test_test_source_text_cannot_inject_pipeline_elements(tmp_path, source):
     assert not x.exists() and not (tmp_path / "o.mp4").exists()
 
 
+<<<<<<< HEAD
 def test_smooth_edges_cost_is_measured_and_printed(tiny_onnx, tiny_video, tmp_path, stub_env):
     """``--smooth-edges``: the semantic model's logits are upsampled before the argmax; the
     plain postprocess is timed on the same outputs, and the run prints the difference."""
@@ -462,3 +463,45 @@ def test_smooth_edges_cost_is_measured_and_printed(tiny_onnx, tiny_video, tmp_pa
     line = next(ln for ln in r.stdout.splitlines() if "smooth edges:" in ln)
     assert f"+{edges['cost_ms']:.2f} ms" in line and f"{edges['plain_ms']:.2f} ms" in line
     assert _frames(tmp_path / "o.mp4") == 6
+=======
+@pytest.mark.parametrize("masks", [False, True], ids=["plain", "meta-masks"])
+def test_segmentation_metadata_lines(tmp_path, stub_module, masks):
+    """A segmentation frame's line: wall-clock time, class fractions, component counts, and
+    compressed COCO RLE label masks only with ``meta_masks``."""
+    from datetime import datetime, timezone
+
+    from edgevision.data.coco import decode_segmentation
+    from edgevision.results import SemanticMask
+
+    class Seg(stub_module.Stub):
+        task = "semantic"
+
+        def postprocess(self, raw, ctx):
+            out = []
+            for h, w in raw:
+                cm = np.zeros((h, w), np.int64)
+                cm[: h // 4, : w // 4] = 1
+                cm[-h // 4 :, -w // 4 :] = 1
+                out.append(SemanticMask(cm, ["road", "car"]))
+            return out
+
+    cfg = RunConfig(
+        ["test://ball?size=32x24&fps=30&frames=5"],
+        "seg",
+        meta=str(tmp_path / "m.jsonl"),
+        meta_masks=masks,
+    )
+    t0 = datetime.now(timezone.utc)
+    run_stream(cfg, plugin=Seg(), progress=False)
+    lines = _jsonl(tmp_path / "m.jsonl")
+    assert lines
+    r = lines[0]["result"]
+    assert r["components"] == {"road": 1, "car": 2}
+    assert r["class_fractions"]["car"] == pytest.approx(2 * 6 * 8 / (24 * 32), abs=1e-4)
+    t = datetime.fromisoformat(lines[0]["time"].replace("Z", "+00:00"))
+    assert lines[0]["time"].endswith("Z") and abs((t - t0).total_seconds()) < 60
+    assert ("masks_rle" in r) is masks
+    if masks:
+        car = decode_segmentation(r["masks_rle"]["car"], 24, 32)
+        assert car.sum() == 2 * 6 * 8 and car[0, 0] and car[-1, -1]
+>>>>>>> wt-mqtt

@@ -14,7 +14,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 from edgevision.classnames import DATASET_COLOURS
 from edgevision.cli.common import (
@@ -49,6 +49,9 @@ SOURCE forms:
 
 examples:
   edgevision run clip.mp4 --model m.onnx --out out.mp4 --meta out.jsonl
+  edgevision run clip.mp4 --model m.onnx --meta - | jq .time      # JSONL on stdout
+  EDGEVISION_MQTT_USERNAME=cam EDGEVISION_MQTT_PASSWORD=... \
+    edgevision run rtsp://cam/live --model m.onnx --mqtt mqtts://broker:8883/site/cam1
   EDGEVISION_RTSP_PASSWORD=... edgevision run cam.mp4 -m m.onnx --out rtsp://0.0.0.0:8554/live
   edgevision run rtsp://127.0.0.1:8554/cam --model m.onnx --out rtsp://127.0.0.1:8555/live
   edgevision run test://ball test://smpte --model deeplabv3plus_mobilenetv2 --duration 10
@@ -69,7 +72,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="FILE.mp4|.mkv, rtsp://HOST:PORT/NAME, display or null (default: null); "
         "several sources get _0, _1 ... suffixes",
     )
-    p.add_argument("--meta", metavar="FILE.jsonl", help="one JSON line per processed frame")
+    p.add_argument(
+        "--meta",
+        metavar="FILE.jsonl",
+        help="one JSON line per processed frame ('-': standard output; the summary then goes "
+        "to standard error)",
+    )
+    p.add_argument(
+        "--meta-masks",
+        action="store_true",
+        help="put masks (compressed COCO RLE) in --meta/--mqtt lines: one per instance, or "
+        "one label mask per class of a segmentation",
+    )
+    mq = p.add_argument_group(
+        "MQTT output",
+        "one message per frame per stream (its --meta line; several sources publish to "
+        "TOPIC/0, TOPIC/1 ...); reconnects with back-off; a bounded buffer whose drops the "
+        "summary counts. Credentials: --mqtt-credentials FILE (user, then password, one per "
+        "line), else $EDGEVISION_MQTT_USERNAME and $EDGEVISION_MQTT_PASSWORD; never in the URL",
+    )
+    mq.add_argument("--mqtt", metavar="URL", help="mqtt://HOST[:PORT]/TOPIC or mqtts://… (TLS)")
+    mq.add_argument("--mqtt-credentials", metavar="FILE", help="user and password file (mode 600)")
+    mq.add_argument("--mqtt-ca", metavar="PEM", help="CA of the broker's certificate (mqtts)")
+    mq.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), default=1, help="default 1")
+    mq.add_argument(
+        "--mqtt-buffer",
+        type=positive_int,
+        default=10_000,
+        help="messages held unacknowledged before new ones are dropped (default 10000)",
+    )
     rtsp = p.add_argument_group(
         "RTSP output",
         "--out rtsp://127.0.0.1:PORT/NAME may be open; any other address needs a password "
@@ -252,19 +283,26 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one SOURCE (see 'edgevision run --help')")
     if not args.model:
         raise ConfigError("--model is required (a .onnx file, checkpoint, plugin or name)")
-    if args.meta == "-":
-        raise ConfigError("--meta -: writing JSONL to stdout is not supported; give a file")
-    check_outputs(args, "meta", "summary")
+    check_outputs(args, "summary")
+    if args.meta != "-":
+        check_outputs(args, "meta")
+    mqtt_flags = (args.mqtt_credentials, args.mqtt_ca)
+    if any(mqtt_flags) and not args.mqtt:
+        raise ConfigError("--mqtt-credentials/--mqtt-ca need --mqtt URL")
     if args.out not in ("null", "display") and "://" not in args.out:
         check_outputs(args, "out")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
+<<<<<<< HEAD
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise ConfigError(
                 f"--{flag.replace('_', '-')} must be in [0, 1], got {getattr(args, flag)}"
             )
     from edgevision.stream.overlay import OverlayOptions
+=======
+    from edgevision.stream.mqtt import MqttConfig
+>>>>>>> wt-mqtt
     from edgevision.stream.pipeline import RunConfig, run_stream
     from edgevision.stream.rtsp import RtspAuth, read_password
     from edgevision.stream.sources import SourceOptions, parse_wh
@@ -296,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
             reconnect_timeout=args.reconnect_timeout,
         ),
         rtsp=rtsp,
+<<<<<<< HEAD
         overlay=OverlayOptions(
             draw_conf=args.draw_conf,
             draw_iou=args.draw_iou,
@@ -303,11 +342,23 @@ def run(args: argparse.Namespace) -> int:
             legend=not args.no_legend,
         ),
         smooth_edges=args.smooth_edges,
+=======
+        mqtt=MqttConfig(
+            args.mqtt,
+            credentials=args.mqtt_credentials,
+            ca=args.mqtt_ca,
+            qos=args.mqtt_qos,
+            buffer=args.mqtt_buffer,
+        )
+        if args.mqtt
+        else None,
+>>>>>>> wt-mqtt
         **pick(
             args,
             "model",
             "out",
             "meta",
+            "meta_masks",
             "summary",
             "engine",
             "threads",
@@ -322,18 +373,20 @@ def run(args: argparse.Namespace) -> int:
     )
     # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored, a third exits
     summary = run_stream(cfg, progress=not args.no_progress)
-    _print_summary(summary)
+    _print_summary(summary, sys.stderr if args.meta == "-" else sys.stdout)
     return 1 if summary["errors"] else 0
 
 
-def _print_summary(s: dict[str, Any]) -> None:
+def _print_summary(s: dict[str, Any], out: IO[str]) -> None:
+    """The summary in a few lines on ``out`` (stderr when stdout carries ``--meta -``)."""
     lat = s["stages_ms"]["latency"]
     inf = s["stages_ms"]["inference"]
     print(
         f"{s['frames_processed']} frames in {s['wall_s']:.1f} s "
         f"({s['aggregate_fps']} FPS), {s['frames_dropped']} dropped; inference p50 "
         f"{inf.get('p50', 0)} ms, latency p99 {lat.get('p99', 0)} ms; model "
-        f"{s['model']['name']}{'' if s['model'].get('trained', True) else ' (untrained)'}"
+        f"{s['model']['name']}{'' if s['model'].get('trained', True) else ' (untrained)'}",
+        file=out,
     )
     for st in s["streams"]:
         print(
@@ -344,7 +397,8 @@ def _print_summary(s: dict[str, Any]) -> None:
                     for k in ("frames_processed", "frames_dropped", "reconnects", "fps", "ended")
                 }
                 | {"decoder": st["decoder"]}
-            )
+            ),
+            file=out,
         )
     edges = s.get("smooth_edges")
     if edges and edges.get("cost_ms") is not None:
@@ -355,8 +409,15 @@ def _print_summary(s: dict[str, Any]) -> None:
         )
     for o in s["outputs"]:  # "wrote" only for files that were finalised
         if o.startswith("rtsp://"):
-            print(f"  served {o}")
+            print(f"  served {o}", file=out)
+    if "mqtt" in s:
+        m = s["mqtt"]
+        print(
+            f"  mqtt {m['url']}: {m['acknowledged']}/{m['published']} acknowledged, "
+            f"{m['dropped']} dropped (buffer {m['buffer']}), {m['reconnects']} reconnects",
+            file=out,
+        )
     for w in s.get("written", []):
-        print(f"  wrote {w}")
+        print(f"  wrote {w}", file=out)
     for e in s["errors"]:
         print(f"  error: {e}", file=sys.stderr)

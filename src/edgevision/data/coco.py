@@ -20,7 +20,7 @@ import numpy as np
 from edgevision.data.sequences import SplitSelector, resolve_split
 from edgevision.errors import DataError, require_dir, require_file
 from edgevision.io import read_image
-from edgevision.results import Detections, InstanceMasks
+from edgevision.results import Detections, InstanceMasks, coco_mask_api
 
 __all__ = [
     "CocoDataset",
@@ -36,29 +36,6 @@ __all__ = [
     "parse_categories",
     "select_coco",
 ]
-
-
-def _mask_api() -> Any:
-    try:
-        from faster_coco_eval.core import mask as mask_api
-    except ImportError:
-        from edgevision.errors import BackendUnavailable
-
-        raise BackendUnavailable(
-            "decoding COCO masks needs faster-coco-eval: pip install 'edgevision[eval]'"
-        ) from None
-    return mask_api
-
-
-def encode_rle(mask: np.ndarray) -> dict[str, Any]:
-    """``(H, W)`` bool mask -> compressed COCO RLE ``{"size": [H, W], "counts": str}``
-    (JSON-ready; the form the evaluators and :func:`decode_segmentation` read)."""
-    rle = _mask_api().encode(np.asfortranarray(np.asarray(mask).astype(np.uint8)))
-    counts = rle["counts"]
-    return {
-        "size": [int(v) for v in rle["size"]],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }
 
 
 def decode_segmentation(segm: Any, height: int, width: int, *, where: str = "") -> np.ndarray:
@@ -105,7 +82,7 @@ def decode_segmentation(segm: Any, height: int, width: int, *, where: str = "") 
             f"{pre}field 'segmentation' must be a polygon list or an RLE dict, "
             f"got {type(segm).__name__}"
         )
-    api = _mask_api()
+    api = coco_mask_api()
     try:
         rle = api.segmToRle(segm, width, height)
         mask = api.decode(rle)

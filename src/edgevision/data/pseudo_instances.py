@@ -318,7 +318,7 @@ def annotation(
 ) -> dict[str, Any]:
     """A COCO annotation dict with an RLE mask, its box and a ``confidence``."""
     ys, xs = np.nonzero(inst_mask)
-    from edgevision.data.coco import encode_rle
+    from edgevision.results import encode_rle
 
     x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
     return {

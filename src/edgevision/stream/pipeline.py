@@ -31,16 +31,20 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from edgevision.errors import ConfigError, EdgeVisionError
 from edgevision.io import write_json_atomic
+from edgevision.results import Detections, SemanticMask
 from edgevision.stream.gst import StreamError
+from edgevision.stream.mqtt import MqttConfig, MqttPublisher
 from edgevision.stream.outputs import (
     OutputSink,
     check_output,
@@ -69,7 +73,11 @@ class RunConfig:
         model: ``--model`` (see :func:`.plugins.load_plugin`).
         out: ``FILE.mp4``/``.mkv``, ``rtsp://HOST:PORT/NAME``, ``display`` or ``null``; with
             several sources each gets a ``_<i>`` suffix.
-        meta: JSONL file, one line per processed frame, or ``None``.
+        meta: JSONL file, one line per processed frame (``"-"``: standard output), or
+            ``None``.
+        meta_masks: put masks in the JSONL/MQTT lines (compressed COCO RLE: one per
+            instance, or one label mask per class of a segmentation).
+        mqtt: publish each frame's JSONL line to an MQTT broker (:mod:`.mqtt`), or ``None``.
         summary: JSON file for the run summary, or ``None``.
         source: how sources are opened.
         engine: ``auto``, ``onnxruntime`` or ``torch``.
@@ -97,6 +105,8 @@ class RunConfig:
     model: str
     out: str = "null"
     meta: str | None = None
+    meta_masks: bool = False
+    mqtt: MqttConfig | None = None
     summary: str | None = None
     source: SourceOptions = field(default_factory=SourceOptions)
     engine: str = "auto"
@@ -169,10 +179,14 @@ class _Runner:
         sinks: list[OutputSink],
         stats: RunStats,
         meta: IO[str] | None,
+<<<<<<< HEAD
         overlay: Overlay,
+=======
+        mqtt: MqttPublisher | None = None,
+>>>>>>> wt-mqtt
     ) -> None:
         self.cfg, self.plugin, self.sources, self.sinks = cfg, plugin, sources, sinks
-        self.stats, self.meta = stats, meta
+        self.stats, self.meta, self.mqtt = stats, meta, mqtt
         self.prepq: FrameQueue[_Batch] = FrameQueue(1, leaky=False)
         self.outq: FrameQueue[_Batch] = FrameQueue(2, leaky=False)
         self.stop = threading.Event()
@@ -316,21 +330,40 @@ class _Runner:
         if sink.needs_image:
             image = self.overlay(f.image, r)
             sink.write(image, f.pts)
-        if self.meta is not None:
-            line: dict[str, Any] = {
-                "stream": f.stream,
-                "source": self.sources[f.stream].spec.text,
-                "frame": f.index,
-                "pts": round(f.pts, 4),
-                "latency_ms": round((t_result - f.t_recv) * 1e3, 2),
-                "result": r.to_dict() if hasattr(r, "to_dict") else r,
-            }
-            try:
-                self.meta.write(json.dumps(line, separators=(",", ":")) + "\n")
-            except OSError as e:  # a full disk: one line naming the file, and the run ends
-                raise StreamError(f"--meta {self.meta.name}: cannot write: {e.strerror}") from None
+        if self.meta is not None or self.mqtt is not None:
+            text = json.dumps(self._line(f, r, t_result), separators=(",", ":"))
+            if self.meta is not None:
+                try:
+                    self.meta.write(text + "\n")
+                except OSError as e:  # a full disk: one line naming the file; the run ends
+                    raise StreamError(
+                        f"--meta {self.cfg.meta}: cannot write: {e.strerror}"
+                    ) from None
+            if self.mqtt is not None:
+                self.mqtt.publish(f.stream, text.encode())
         self.stats.stage("output", (time.monotonic() - t) * 1e3)
         self.stats.processed(f.stream, time.monotonic())
+
+    def _line(self, f: Frame, r: Any, t_result: float) -> dict[str, Any]:
+        """The frame's metadata record (a ``--meta`` line, an MQTT message)."""
+        if isinstance(r, (Detections, SemanticMask)):
+            result = r.to_dict(masks=self.cfg.meta_masks)
+        else:  # a plugin's own result type
+            result = r.to_dict() if hasattr(r, "to_dict") else r
+        return {
+            "stream": f.stream,
+            "source": self.sources[f.stream].spec.text,
+            "frame": f.index,
+            "pts": round(f.pts, 4),
+            "time": utc_iso(time.time() - (time.monotonic() - f.t_recv)),
+            "latency_ms": round((t_result - f.t_recv) * 1e3, 2),
+            "result": result,
+        }
+
+
+def utc_iso(t: float) -> str:
+    """``time.time()`` seconds -> ISO 8601 UTC with milliseconds, ``2026-12-05T06:14:07.123Z``."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class ShutdownSignals:
@@ -438,10 +471,14 @@ def run_stream(
         host = u.hostname or "127.0.0.1"
         check_auth(host, cfg.rtsp)
         server = RtspServer(host, int(u.port or 8554), cfg.rtsp)
-    meta_path = Path(cfg.meta) if cfg.meta else None
+    meta_path = Path(cfg.meta) if cfg.meta and cfg.meta != "-" else None
     if meta_path is not None:
         check_writable(meta_path)
+    mqtt = MqttPublisher(cfg.mqtt, n) if cfg.mqtt is not None else None
+    if mqtt is not None:  # fail fast: an unreachable broker or a wrong password, one line
+        mqtt.connect()
     own_plugin = plugin is None
+<<<<<<< HEAD
     post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
     if cfg.smooth_edges:
         post_kw["upsample"] = "logits"
@@ -471,6 +508,29 @@ def run_stream(
         for i, sp in enumerate(specs)
     ]
     sinks = [open_output(o, fps=cfg.fps, server=server) for o in outs]
+=======
+    try:  # the broker connection must not outlive a model or source that fails to open
+        post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
+        plugin = plugin or load_plugin(
+            cfg.model,
+            engine=cfg.engine,
+            threads=cfg.threads,
+            video=cfg.video,
+            keyframes=cfg.keyframes,
+            propagate=cfg.propagate or False,
+            **post_kw,
+        )
+        stats = RunStats([s.text for s in specs])
+        sources = [
+            open_source(sp, i, cfg.source, stats.streams[i], available=available)
+            for i, sp in enumerate(specs)
+        ]
+        sinks = [open_output(o, fps=cfg.fps, server=server) for o in outs]
+    except BaseException:
+        if mqtt is not None:
+            mqtt.abort()
+        raise
+>>>>>>> wt-mqtt
     started: list[BaseSource] = []
     meta: IO[str] | None = None
     runner: _Runner | None = None
@@ -487,7 +547,13 @@ def run_stream(
             stats.t0 = time.monotonic()
             # closed in the finally block below (it must outlive this statement)
             meta = open(meta_path, "w", encoding="utf-8", buffering=1) if meta_path else None  # noqa: SIM115
+<<<<<<< HEAD
             runner = _Runner(cfg, plugin, sources, sinks, stats, meta, overlay)
+=======
+            if cfg.meta == "-":
+                meta = sys.stdout
+            runner = _Runner(cfg, plugin, sources, sinks, stats, meta, mqtt)
+>>>>>>> wt-mqtt
             threads = runner.threads()
             for t in threads:
                 t.daemon = True
@@ -526,9 +592,17 @@ def run_stream(
                     out_errors.append(str(e))
             if meta is not None:
                 try:
-                    meta.close()
+                    if meta is sys.stdout:
+                        meta.flush()
+                    else:
+                        meta.close()
                 except OSError as e:
-                    out_errors.append(f"--meta {meta_path}: cannot write: {e.strerror}")
+                    out_errors.append(f"--meta {cfg.meta}: cannot write: {e.strerror}")
+            if mqtt is not None:
+                try:
+                    mqtt.close()
+                except StreamError as e:
+                    out_errors.append(str(e))
             if server is not None:
                 server.close()
             if own_plugin:
@@ -550,15 +624,19 @@ def run_stream(
             model=plugin.describe(),
             outputs=[s.target for s in sinks],
             written=[w for w in (s.written for s in sinks) if w],
-            meta=str(meta_path) if meta_path else None,
+            meta=cfg.meta,
             interrupted=interrupted,
             batch=runner.batch if runner else 0,
             errors=errors,
+<<<<<<< HEAD
             **(
                 {"smooth_edges": edge_cost(stats, runner.edges_plain)}
                 if runner is not None and runner.edges_plain is not None
                 else {}
             ),
+=======
+            **({"mqtt": mqtt.summary()} if mqtt is not None else {}),
+>>>>>>> wt-mqtt
         )
         if cfg.summary:
             write_json_atomic(cfg.summary, summary)

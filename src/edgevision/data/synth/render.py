@@ -175,9 +175,9 @@ def _affine(scale: float, angle: float, tx: float, ty: float, cx: float, cy: flo
 
 def _rasterise(poly_corner: np.ndarray, h: int, w: int) -> np.ndarray:
     """Polygon in pixel-corner coordinates -> ``(H, W)`` bool (COCO's rasteriser)."""
-    from edgevision.data.coco import _mask_api
+    from edgevision.results import coco_mask_api
 
-    api = _mask_api()
+    api = coco_mask_api()
     rle = api.frPyObjects([poly_corner.reshape(-1).tolist()], h, w)
     return np.asarray(api.decode(rle), dtype=bool).reshape(h, w)
 

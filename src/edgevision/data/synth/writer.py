@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from edgevision.config import to_dict
-from edgevision.data.coco import encode_rle
 from edgevision.data.synth.config import SEMANTIC_CLASSES, THING_CLASSES, SynthConfig
 from edgevision.data.synth.render import Frame, Scene, make_scene, render_frame, scene_flow
 from edgevision.errors import DataError
-from edgevision.results import rle_encode
+from edgevision.results import encode_rle, rle_encode
 
 __all__ = ["GENERATOR", "SPLITS", "SynthSummary", "generate"]
 

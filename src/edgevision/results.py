@@ -15,21 +15,15 @@ from typing import Any
 
 import numpy as np
 
-<<<<<<< HEAD
 from edgevision.classnames import dataset_colours
 
-=======
->>>>>>> wt-mqtt
 __all__ = [
     "Detections",
     "InstanceMasks",
     "SemanticMask",
-<<<<<<< HEAD
     "class_palette",
-=======
     "coco_mask_api",
     "encode_rle",
->>>>>>> wt-mqtt
     "palette",
     "rle_decode",
     "rle_encode",

@@ -435,7 +435,6 @@ def test_test_source_text_cannot_inject_pipeline_elements(tmp_path, source):
     assert not x.exists() and not (tmp_path / "o.mp4").exists()
 
 
-<<<<<<< HEAD
 def test_smooth_edges_cost_is_measured_and_printed(tiny_onnx, tiny_video, tmp_path, stub_env):
     """``--smooth-edges``: the semantic model's logits are upsampled before the argmax; the
     plain postprocess is timed on the same outputs, and the run prints the difference."""
@@ -463,7 +462,8 @@ def test_smooth_edges_cost_is_measured_and_printed(tiny_onnx, tiny_video, tmp_pa
     line = next(ln for ln in r.stdout.splitlines() if "smooth edges:" in ln)
     assert f"+{edges['cost_ms']:.2f} ms" in line and f"{edges['plain_ms']:.2f} ms" in line
     assert _frames(tmp_path / "o.mp4") == 6
-=======
+
+
 @pytest.mark.parametrize("masks", [False, True], ids=["plain", "meta-masks"])
 def test_segmentation_metadata_lines(tmp_path, stub_module, masks):
     """A segmentation frame's line: wall-clock time, class fractions, component counts, and
@@ -504,4 +504,3 @@ def test_segmentation_metadata_lines(tmp_path, stub_module, masks):
     if masks:
         car = decode_segmentation(r["masks_rle"]["car"], 24, 32)
         assert car.sum() == 2 * 6 * 8 and car[0, 0] and car[-1, -1]
->>>>>>> wt-mqtt

@@ -293,16 +293,13 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(args, "out")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
-<<<<<<< HEAD
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise ConfigError(
                 f"--{flag.replace('_', '-')} must be in [0, 1], got {getattr(args, flag)}"
             )
-    from edgevision.stream.overlay import OverlayOptions
-=======
     from edgevision.stream.mqtt import MqttConfig
->>>>>>> wt-mqtt
+    from edgevision.stream.overlay import OverlayOptions
     from edgevision.stream.pipeline import RunConfig, run_stream
     from edgevision.stream.rtsp import RtspAuth, read_password
     from edgevision.stream.sources import SourceOptions, parse_wh
@@ -334,7 +331,6 @@ def run(args: argparse.Namespace) -> int:
             reconnect_timeout=args.reconnect_timeout,
         ),
         rtsp=rtsp,
-<<<<<<< HEAD
         overlay=OverlayOptions(
             draw_conf=args.draw_conf,
             draw_iou=args.draw_iou,
@@ -342,7 +338,6 @@ def run(args: argparse.Namespace) -> int:
             legend=not args.no_legend,
         ),
         smooth_edges=args.smooth_edges,
-=======
         mqtt=MqttConfig(
             args.mqtt,
             credentials=args.mqtt_credentials,
@@ -352,7 +347,6 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.mqtt
         else None,
->>>>>>> wt-mqtt
         **pick(
             args,
             "model",

@@ -179,11 +179,8 @@ class _Runner:
         sinks: list[OutputSink],
         stats: RunStats,
         meta: IO[str] | None,
-<<<<<<< HEAD
         overlay: Overlay,
-=======
         mqtt: MqttPublisher | None = None,
->>>>>>> wt-mqtt
     ) -> None:
         self.cfg, self.plugin, self.sources, self.sinks = cfg, plugin, sources, sinks
         self.stats, self.meta, self.mqtt = stats, meta, mqtt
@@ -478,39 +475,10 @@ def run_stream(
     if mqtt is not None:  # fail fast: an unreachable broker or a wrong password, one line
         mqtt.connect()
     own_plugin = plugin is None
-<<<<<<< HEAD
-    post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
-    if cfg.smooth_edges:
-        post_kw["upsample"] = "logits"
-    plugin = plugin or load_plugin(
-        cfg.model,
-        engine=cfg.engine,
-        threads=cfg.threads,
-        video=cfg.video,
-        keyframes=cfg.keyframes,
-        propagate=cfg.propagate or False,
-        **post_kw,
-    )
-    try:
-        if cfg.smooth_edges and not isinstance(plugin, PredictorPlugin):
-            raise ConfigError(
-                f"--smooth-edges needs a model that edgevision postprocesses (a semantic "
-                f".onnx, checkpoint or name), not the plugin {plugin.name!r}"
-            )
-        overlay = Overlay.for_spec(getattr(plugin, "spec", None), cfg.overlay)
-    except BaseException:
-        if own_plugin:
-            plugin.close()
-        raise
-    stats = RunStats([s.text for s in specs])
-    sources = [
-        open_source(sp, i, cfg.source, stats.streams[i], available=available)
-        for i, sp in enumerate(specs)
-    ]
-    sinks = [open_output(o, fps=cfg.fps, server=server) for o in outs]
-=======
     try:  # the broker connection must not outlive a model or source that fails to open
         post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
+        if cfg.smooth_edges:
+            post_kw["upsample"] = "logits"
         plugin = plugin or load_plugin(
             cfg.model,
             engine=cfg.engine,
@@ -520,6 +488,17 @@ def run_stream(
             propagate=cfg.propagate or False,
             **post_kw,
         )
+        try:
+            if cfg.smooth_edges and not isinstance(plugin, PredictorPlugin):
+                raise ConfigError(
+                    f"--smooth-edges needs a model that edgevision postprocesses (a semantic "
+                    f".onnx, checkpoint or name), not the plugin {plugin.name!r}"
+                )
+            overlay = Overlay.for_spec(getattr(plugin, "spec", None), cfg.overlay)
+        except BaseException:
+            if own_plugin:
+                plugin.close()
+            raise
         stats = RunStats([s.text for s in specs])
         sources = [
             open_source(sp, i, cfg.source, stats.streams[i], available=available)
@@ -530,7 +509,6 @@ def run_stream(
         if mqtt is not None:
             mqtt.abort()
         raise
->>>>>>> wt-mqtt
     started: list[BaseSource] = []
     meta: IO[str] | None = None
     runner: _Runner | None = None
@@ -547,13 +525,9 @@ def run_stream(
             stats.t0 = time.monotonic()
             # closed in the finally block below (it must outlive this statement)
             meta = open(meta_path, "w", encoding="utf-8", buffering=1) if meta_path else None  # noqa: SIM115
-<<<<<<< HEAD
-            runner = _Runner(cfg, plugin, sources, sinks, stats, meta, overlay)
-=======
             if cfg.meta == "-":
                 meta = sys.stdout
-            runner = _Runner(cfg, plugin, sources, sinks, stats, meta, mqtt)
->>>>>>> wt-mqtt
+            runner = _Runner(cfg, plugin, sources, sinks, stats, meta, overlay, mqtt)
             threads = runner.threads()
             for t in threads:
                 t.daemon = True
@@ -628,15 +602,12 @@ def run_stream(
             interrupted=interrupted,
             batch=runner.batch if runner else 0,
             errors=errors,
-<<<<<<< HEAD
             **(
                 {"smooth_edges": edge_cost(stats, runner.edges_plain)}
                 if runner is not None and runner.edges_plain is not None
                 else {}
             ),
-=======
             **({"mqtt": mqtt.summary()} if mqtt is not None else {}),
->>>>>>> wt-mqtt
         )
         if cfg.summary:
             write_json_atomic(cfg.summary, summary)

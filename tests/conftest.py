@@ -86,13 +86,32 @@ def camvid_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny DeepLabV3+ exported (and checked) to ONNX once per session."""
+    """A tiny DeepLabV3+ exported (and checked) to ONNX once per session.
+
+    Exported in a child process: torch's ONNX export aborts the interpreter ("Fatal Python
+    error: Aborted") when it runs in a process where GStreamer pipelines have run before
+    (pytest runs the stream tests first when they are selected alone), so the fixture must
+    not depend on test order.
+    """
+    import subprocess
+    import sys
+
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    from edgevision.export import export_onnx
-
     out = tmp_path_factory.mktemp("onnx") / "tiny_seg.onnx"
-    export_onnx("deeplabv3plus_mobilenetv2", out, input_size=TINY_SIZE, **TINY_SEG)
+    code = (
+        "import sys; from edgevision.export import export_onnx; "
+        f"export_onnx('deeplabv3plus_mobilenetv2', sys.argv[1], input_size={TINY_SIZE!r}, "
+        f"**{TINY_SEG!r})"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0 and out.is_file(), r.stderr[-2000:]
     return out
 
 

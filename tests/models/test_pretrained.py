@@ -101,6 +101,24 @@ def test_a_narrower_backbone_is_refused_in_one_line_and_left_unchanged(
     assert torch.equal(model.state_dict()["backbone.stem.0.weight"], before)
 
 
+@pytest.mark.parametrize(
+    ("name", "fits"),
+    [("yolo_ret_m100", True), ("yolo_ret_m140", False), ("yolact_mobilenetv2_320", False)],
+)
+def test_width_1_imagenet_weights_fit_width_1_models_only(
+    tmp_path, torchvision_mobilenetv2, name, fits
+):
+    path = _save(torchvision_mobilenetv2().state_dict(), tmp_path / "mbv2.pth")
+    model = create_model(name)
+    if not fits:
+        with pytest.raises(CheckpointError, match="need >= 95%"):
+            import_weights(model, path)
+        return
+    report = import_weights(model, path)  # truncated: the last blocks are left unused
+    assert report.backbone_matched == report.backbone_total
+    assert "features.17.conv.3.running_var" in report.unused
+
+
 def test_a_model_without_such_a_backbone_is_refused(tmp_path, torchvision_mobilenetv2):
     path = _save(torchvision_mobilenetv2().state_dict(), tmp_path / "mbv2.pth")
     with pytest.raises(CheckpointError, match="no place in ddrnet23_slim"):

@@ -395,7 +395,9 @@ def train(
         DataError: bad dataset, before any training step.
         ConfigError: invalid settings, a model of another task, an occupied ``out`` without
             ``resume``; on resume, a config that differs (naming the fields).
-        CheckpointError: on resume, no/corrupt ``last.pt`` or one for other classes.
+        CheckpointError: on resume, no/corrupt ``last.pt`` or one for other classes; a
+            ``pretrained`` file that is missing, unreadable or fills under 95 % of the
+            backbone.
         KeyboardInterrupt: Ctrl-C or SIGTERM, after ``last.pt`` was saved.
     """
     task = task_of_config(cfg)
@@ -410,6 +412,9 @@ def train(
             "choose another --out"
         )
     resumed = _load_resume(cfg, last) if resume else None
+    pretrained: str = getattr(cfg, "pretrained", "") or ""
+    if resumed is None and pretrained and not Path(pretrained).is_file():
+        raise CheckpointError(f"pretrained weights not found: {pretrained}")
 
     started_dist = _init_distributed(device)
     ok = False
@@ -427,7 +432,6 @@ def train(
         )
         model = parts.model
         spec: ModelSpec = model.spec  # type: ignore[assignment]
-        pretrained: str = getattr(cfg, "pretrained", "") or ""
         if resumed is None and pretrained:  # a resumed run's weights come from last.pt
             load_pretrained(model, pretrained, announce=rank == 0 and not quiet)
         if resumed is not None:

@@ -251,7 +251,10 @@ def convert(
         The :class:`ImportReport`.
 
     Raises:
-        CheckpointError: as :func:`import_weights`; nothing is written then.
+        CheckpointError: as :func:`import_weights`, or an ``out`` of another suffix;
+            nothing is written then.
+        ConfigError: an unknown ``source`` or model keyword.
+        ModelNotFoundError: an unknown ``model``.
     """
     import hashlib
 
@@ -260,6 +263,10 @@ def convert(
     from edgevision.checkpoint import save_checkpoint
     from edgevision.registry import create_model
 
+    if Path(out).suffix not in (".pt", ".pth", ".safetensors"):
+        raise CheckpointError(f"{out}: an edgevision checkpoint is .pt or .safetensors")
+    if source is not None:
+        get_source(source)  # an unknown name fails before any work
     torch.manual_seed(0)
     net = create_model(model, **dict(model_kwargs or {}))
     report = import_weights(net, src, source=source)

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -359,5 +360,90 @@ def tiny_yolact_ckpt():
         )
         save_checkpoint(path, m, m.spec)
         return path
+
+    return make
+
+
+def _randomize(module: Any, seed: int = 0) -> Any:
+    """Random weights *and* BatchNorm statistics (so a misplaced tensor changes the output);
+    returns ``module`` in eval mode."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif name.endswith(("running_mean", "bias")):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+            elif t.dim() == 1:  # BatchNorm weight
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            else:
+                fan_in = max(1, t[0].numel())
+                t.copy_(torch.randn(t.shape, generator=g) * (1.0 / fan_in) ** 0.5)
+    return module.eval()
+
+
+@pytest.fixture(scope="session")
+def randomize():
+    """``randomize(module, seed=0) -> module``: random weights and BatchNorm statistics, eval
+    mode (for checks that an imported model computes what the original does)."""
+    return _randomize
+
+
+@pytest.fixture(scope="session")
+def torchvision_mobilenetv2():
+    """Factory: ``torchvision_mobilenetv2(width=1.0, seed=0)`` -> a replica of torchvision's
+    ``mobilenet_v2`` (``torchvision/models/mobilenetv2.py``: the same module tree, so its
+    ``state_dict`` has the published ImageNet file's names and shapes: ``features.0`` …
+    ``features.18``, ``classifier.1``) with random weights, in eval mode. No torchvision
+    needed, no download."""
+    from torch import nn
+
+    from edgevision.models.layers.conv import make_divisible
+
+    def cbr(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1) -> nn.Sequential:
+        # torchvision's Conv2dNormActivation: 0 conv, 1 BN, 2 ReLU6
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU6(),
+        )
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int, t: int) -> None:
+            super().__init__()
+            hidden = int(round(cin * t))
+            self.use_res = stride == 1 and cin == cout
+            layers: list[nn.Module] = [] if t == 1 else [cbr(cin, hidden, 1)]
+            layers += [
+                cbr(hidden, hidden, 3, stride, hidden),
+                nn.Conv2d(hidden, cout, 1, bias=False),
+                nn.BatchNorm2d(cout),
+            ]
+            self.conv = nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            return x + self.conv(x) if self.use_res else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        def __init__(self, width: float) -> None:
+            super().__init__()
+            cin = make_divisible(32 * width)
+            layers: list[nn.Module] = [cbr(3, cin, 3, 2)]
+            for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):  # fmt: skip
+                for i in range(n):
+                    cout = make_divisible(c * width)
+                    layers.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))
+                    cin = cout
+            last = make_divisible(1280 * max(1.0, width))
+            self.features = nn.Sequential(*layers, cbr(cin, last, 1))
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, 1000))
+
+    def make(width: float = 1.0, seed: int = 0) -> Any:
+        return _randomize(MobileNetV2(width), seed)
 
     return make

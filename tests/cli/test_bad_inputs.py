@@ -366,6 +366,28 @@ CASES: list[Case] = [
          "--out {t}/r --set ema", "ema", "{t}/r"),
     Case("train-missing-config", "train --config {t}/nope.yaml --out {t}/r", "nope.yaml",
          "{t}/r"),
+    Case("train-missing-pretrained", "train deeplabv3plus_mobilenetv2 --data {in}/ds --out {t}/r "
+         "--pretrained {t}/nope.pth", "{t}/nope.pth", "{t}/r"),
+    Case("train-corrupt-pretrained", "train deeplabv3plus_mobilenetv2 --data {in}/ds --out {t}/r "
+         "--batch-size 1 --pretrained {in}/garbage.pt", "garbage.pt", "{t}/r"),
+    # --- convert -------------------------------------------------------------------------
+    Case("convert-missing-src", "convert {t}/nope.pth -o {t}/o.pt --model espnet", "{t}/nope.pth",
+         "{t}/o.pt"),
+    Case("convert-corrupt-src", "convert {in}/garbage.pt -o {t}/o.pt --model espnet",
+         "garbage.pt", "{t}/o.pt"),
+    Case("convert-not-a-state-dict", "convert {in}/garbage.safetensors -o {t}/o.pt "
+         "--model espnet", "garbage.safetensors", "{t}/o.pt"),
+    Case("convert-no-model", "convert {in}/garbage.pt -o {t}/o.pt", "--model", "{t}/o.pt"),
+    Case("convert-no-out", "convert {in}/garbage.pt --model espnet", "-o OUT"),
+    Case("convert-unknown-model", "convert {in}/garbage.pt -o {t}/o.pt --model nosuchmodel",
+         "nosuchmodel", "{t}/o.pt"),
+    Case("convert-unknown-source", "convert {in}/garbage.pt -o {t}/o.pt --model espnet "
+         "--from nosuchsource", "nosuchsource", "{t}/o.pt"),
+    Case("convert-out-under-a-file", "convert {in}/garbage.pt -o {file}/o.pt --model espnet",
+         "{file}"),
+    Case("convert-out-is-a-folder", "convert {in}/garbage.pt -o {dir} --model espnet", "{dir}"),
+    Case("convert-out-bad-suffix", "convert {in}/garbage.pt -o {t}/o.onnx --model espnet",
+         "o.onnx", "{t}/o.onnx"),
     Case("train-corrupt-config", "train --config {in}/bad.yaml --out {t}/r", "bad.yaml", "{t}/r"),
     Case("train-config-not-a-mapping", "train --config {in}/list.yaml --out {t}/r", "model",
          "{t}/r"),

@@ -175,3 +175,32 @@ def test_ohem_class_balanced_adamw_cosine_without_val(data_dir, tmp_path, monkey
     assert (cfg.loss, cfg.class_balanced, cfg.cb_beta, cfg.val_split) == ("ohem", True, 0.99, "")
     assert (out / "last.pt").is_file() and not (out / "best.pt").exists()
     assert any((tmp_path / "cache").rglob("*.json"))
+
+
+def test_pretrained_starts_from_the_file_and_is_recorded(
+    data_dir, tmp_path, capsys, torchvision_mobilenetv2
+):
+    tv = torchvision_mobilenetv2(width=0.35).state_dict()  # torchvision's width_mult=0.35
+    src = tmp_path / "mobilenet_v2_035.pth"
+    torch.save(tv, src)
+    out = tmp_path / "run"
+    # a tiny LR: after one epoch the convs still hold the imported values
+    assert main(args(data_dir, out, "--pretrained", str(src), "--lr", "1e-9")) == 0
+    text = capsys.readouterr().out
+    assert "pretrained: torchvision-mobilenetv2 -> deeplabv3plus_mobilenetv2: backbone" in text
+    assert from_yaml(TrainConfig, out / "config.yaml").pretrained == str(src)
+    spec, state, _ = load_checkpoint(out / "last.pt")
+    rec = spec.extra["pretrained"]
+    assert rec["source"] == "torchvision-mobilenetv2"
+    assert rec["backbone_matched"] == rec["backbone_total"] > 0
+    torch.testing.assert_close(
+        state["backbone.stem.0.weight"], tv["features.0.0.weight"], atol=1e-6, rtol=0
+    )
+    # a file that does not fit the backbone stops the run before it starts
+    wide = tmp_path / "mobilenet_v2.pth"
+    torch.save(torchvision_mobilenetv2().state_dict(), wide)
+    out2 = tmp_path / "run2"
+    assert main(args(data_dir, out2, "--pretrained", str(wide))) == 2
+    err = capsys.readouterr().err.strip()
+    assert "need >= 95%" in err and "\n" not in err
+    assert not (out2 / "last.pt").exists()

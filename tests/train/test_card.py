@@ -230,3 +230,23 @@ def test_card_sequences_from_the_folder(tmp_path):
         "train_sequences": None,
         "measured_sequences": None,
     }
+
+
+def test_card_says_what_the_run_started_from():
+    from edgevision.train.card import render_card
+
+    card = _card(None, None)
+    assert "Trained from scratch (no pretrained weights)." in render_card(card)
+    card["pretrained"] = {
+        "source": "ddrnet23-slim",
+        "file": "/data/DDRNet23s_imagenet.pth",
+        "backbone_matched": 290,
+        "backbone_total": 290,
+        "missing": 54,
+    }
+    text = render_card(card)
+    assert "Trained from scratch (no pretrained weights)." not in text
+    assert (
+        "Started from pretrained weights `DDRNet23s_imagenet.pth` (ddrnet23-slim: 290/290 "
+        "backbone tensors imported; 54 tensors of the model started from their initialisation)."
+    ) in text

@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "bench",
     "eval",
     "train",
+    "convert",
     "ship",
     "report",
     "run",

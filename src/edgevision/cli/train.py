@@ -50,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=nonneg_int, metavar="N", help="data loader processes")
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--pretrained",
+        metavar="FILE",
+        help="start from pretrained weights: a public checkpoint (torchvision/timm ImageNet "
+        "MobileNetV2 or ResNet, official DDRNet-23-slim, YOLACT/YolactEdge, YOLOv5 state "
+        "dict; see 'edgevision convert --list') or an edgevision checkpoint of the same model",
+    )
     add_overrides(
         p,
         "--set",
@@ -148,6 +155,7 @@ def config_from_args(args: argparse.Namespace, task: Any = None) -> Any:
         "device": args.device,
         "workers": args.workers,
         "seed": args.seed,
+        "pretrained": getattr(args, "pretrained", None),
         # the training crop where the task trains on crops, else the network input size
         ("crop" if "crop" in fields else "input_size"): (
             parse_size(args.crop, "--crop") if args.crop else None

@@ -330,7 +330,7 @@ def _ship_into(
             **card_sequences(data, train_config.get("train_split", "train"), report.sequences),
         },
         "held_out": None,
-        "pretrained": False,
+        "pretrained": (spec.extra or {}).get("pretrained") or False,
         "training": {
             "checkpoint": which,
             "selected_epoch": extra.get("epoch"),
@@ -421,6 +421,21 @@ def _seqs(counts: Mapping[str, int]) -> str:
     return "sequences " + ", ".join(f"{s or '(no prefix)'}: {n}" for s, n in counts.items())
 
 
+def _pretrained_line(record: Any) -> str:
+    """What the run started from: the import record of ``train --pretrained``
+    (:meth:`edgevision.models.pretrained.ImportReport.to_dict`), or none."""
+    if not record:
+        return "Trained from scratch (no pretrained weights)."
+    if not isinstance(record, Mapping):
+        return "Started from pretrained weights."
+    return (
+        f"Started from pretrained weights `{Path(str(record.get('file', '?'))).name}` "
+        f"({record.get('source')}: {record.get('backbone_matched')}/"
+        f"{record.get('backbone_total')} backbone tensors imported; {record.get('missing')} "
+        "tensors of the model started from their initialisation)."
+    )
+
+
 def render_card(card: Mapping[str, Any]) -> str:
     """The model card (``README.md``) of a :func:`ship` card dict."""
     t = card["training"]
@@ -435,7 +450,7 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"{card['input_size'][0]}×{card['input_size'][1]}, file `{card['file']}` "
         f"({card['size_mb']} MB, sha256 `{card['sha256'][:16]}…`).",
         "",
-        "Trained from scratch (no pretrained weights)." if not card["pretrained"] else "",
+        _pretrained_line(card["pretrained"]),
         "",
         "## Data",
         "",

@@ -29,6 +29,10 @@ class TrainConfig:
     Attributes:
         model: registry name, e.g. ``"deeplabv3plus_mobilenetv2"``.
         model_kwargs: constructor overrides (``width_mult``, ``aspp_channels`` ...).
+        pretrained: start from this checkpoint (``""``: from scratch): a public checkpoint
+            :mod:`edgevision.models.pretrained` knows (ImageNet MobileNetV2/ResNet, DDRNet,
+            YOLACT, YOLOv5) or an edgevision checkpoint of the same model; refused when it
+            fills under 95 % of the backbone. Ignored on ``--resume`` (``last.pt`` wins).
         data: dataset folder (edgevision layout, see :class:`~edgevision.data.semantic.SemanticFolder`).
         train_split: split to train on, or a selector of whole sequences
             (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
@@ -78,6 +82,7 @@ class TrainConfig:
 
     model: str = "deeplabv3plus_mobilenetv2"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = ""
     data: str = ""
     train_split: str = "train"
     val_split: str = "val"

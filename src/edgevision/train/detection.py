@@ -72,6 +72,10 @@ class DetTrainConfig:
     Attributes:
         model: registry name of a ``task="detect"`` model.
         model_kwargs: constructor overrides (``truncate``, ``rfcr``, ``neck``, ``stem`` ...).
+        pretrained: start from this checkpoint (``""``: from scratch): a public checkpoint
+            :mod:`edgevision.models.pretrained` knows (ImageNet MobileNetV2/ResNet, DDRNet,
+            YOLACT, YOLOv5) or an edgevision checkpoint of the same model; refused when it
+            fills under 95 % of the backbone. Ignored on ``--resume`` (``last.pt`` wins).
         data: COCO-layout dataset folder.
         train_split: split to train on, or a selector of whole sequences
             (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
@@ -112,6 +116,7 @@ class DetTrainConfig:
 
     model: str = "yolo_ret_m075"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = ""
     data: str = ""
     train_split: str = "train"
     val_split: str = "val"

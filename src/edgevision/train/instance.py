@@ -57,6 +57,10 @@ class InstanceTrainConfig:
     Attributes:
         model: registry name (``yolact_*``).
         model_kwargs: constructor overrides (``fpn_channels``, ``video`` ...).
+        pretrained: start from this checkpoint (``""``: from scratch): a public checkpoint
+            :mod:`edgevision.models.pretrained` knows (ImageNet MobileNetV2/ResNet, DDRNet,
+            YOLACT, YOLOv5) or an edgevision checkpoint of the same model; refused when it
+            fills under 95 % of the backbone. Ignored on ``--resume`` (``last.pt`` wins).
         data: COCO-layout dataset folder.
         train_split: split to train on.
         val_split: split for mask AP after each ``eval_every`` epochs (``""`` = none).
@@ -111,6 +115,7 @@ class InstanceTrainConfig:
 
     model: str = "yolact_mobilenetv2_320"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = ""
     data: str = ""
     train_split: str = "train"
     val_split: str = "val"

@@ -51,6 +51,7 @@ __all__ = [
     "TrainResult",
     "build_optimizer",
     "config_differences",
+    "load_pretrained",
     "resolve_device",
     "sgd_or_adamw",
     "task_of_config",
@@ -335,6 +336,28 @@ def _seed(seed: int) -> None:
 # ------------------------------------------------------------------------------------------
 # the loop
 # ------------------------------------------------------------------------------------------
+def load_pretrained(model: nn.Module, path: str | Path, *, announce: bool = False) -> None:
+    """Start ``model`` from the pretrained checkpoint ``path`` (``cfg.pretrained``).
+
+    ``path`` is a public checkpoint of a source that :mod:`edgevision.models.pretrained`
+    knows (recognised by its tensor names) or an edgevision checkpoint of the same model
+    (``edgevision convert``'s output, or another run's ``best.pt``). The import's report goes
+    into ``model.spec.extra["pretrained"]`` (so into the run's checkpoints and card) and, with
+    ``announce``, to stdout.
+
+    Raises:
+        CheckpointError: unreadable file, or one that fills under 95 % of the backbone.
+    """
+    from edgevision.models.pretrained import import_weights
+
+    report = import_weights(model, path)
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, ModelSpec):
+        spec.extra = {**(spec.extra or {}), "pretrained": {**report.to_dict(), "file": str(path)}}
+    if announce:
+        print("pretrained: " + "\n".join(report.lines()), flush=True)
+
+
 def train(
     cfg: Any,
     *,
@@ -372,7 +395,9 @@ def train(
         DataError: bad dataset, before any training step.
         ConfigError: invalid settings, a model of another task, an occupied ``out`` without
             ``resume``; on resume, a config that differs (naming the fields).
-        CheckpointError: on resume, no/corrupt ``last.pt`` or one for other classes.
+        CheckpointError: on resume, no/corrupt ``last.pt`` or one for other classes; a
+            ``pretrained`` file that is missing, unreadable or fills under 95 % of the
+            backbone.
         KeyboardInterrupt: Ctrl-C or SIGTERM, after ``last.pt`` was saved.
     """
     task = task_of_config(cfg)
@@ -387,6 +412,9 @@ def train(
             "choose another --out"
         )
     resumed = _load_resume(cfg, last) if resume else None
+    pretrained: str = getattr(cfg, "pretrained", "") or ""
+    if resumed is None and pretrained and not Path(pretrained).is_file():
+        raise CheckpointError(f"pretrained weights not found: {pretrained}")
 
     started_dist = _init_distributed(device)
     ok = False
@@ -404,6 +432,8 @@ def train(
         )
         model = parts.model
         spec: ModelSpec = model.spec  # type: ignore[assignment]
+        if resumed is None and pretrained:  # a resumed run's weights come from last.pt
+            load_pretrained(model, pretrained, announce=rank == 0 and not quiet)
         if resumed is not None:
             if list(resumed.spec.class_names) != list(spec.class_names):
                 raise CheckpointError(

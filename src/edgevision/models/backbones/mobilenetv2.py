@@ -30,6 +30,22 @@ _SETTINGS: tuple[tuple[int, int, int, int, str], ...] = (
 NUM_BLOCKS = sum(s[2] for s in _SETTINGS)  # 17 inverted residual blocks
 
 
+def block_positions() -> list[tuple[str, int]]:
+    """Where each of the 17 inverted-residual blocks sits: ``(stage, index in the stage)`` in
+    network order (the order of torchvision's ``features.1`` … ``features.17``).
+
+    Truncation removes blocks from the end of this list; the final 1×1 conv
+    (``last_conv``) follows the last block of ``c5``.
+    """
+    out: list[tuple[str, int]] = []
+    count: dict[str, int] = {}
+    for _, _, n, _, stage in _SETTINGS:
+        for _ in range(n):
+            out.append((stage, count.get(stage, 0)))
+            count[stage] = count.get(stage, 0) + 1
+    return out
+
+
 class MobileNetV2(StagedBackbone):
     """MobileNetV2 feature extractor.
 

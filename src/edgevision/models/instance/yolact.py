@@ -97,8 +97,14 @@ class PredictionHead(nn.Module):
         )
 
 
-def _split_backbone(bb: nn.Module) -> tuple[nn.Sequential, nn.ModuleList, tuple[int, int, int]]:
-    """Split a stage backbone (``stem`` + ordered ``stages`` c*) at C3."""
+def _split_backbone(
+    bb: nn.Module,
+) -> tuple[nn.Sequential, nn.ModuleList, tuple[int, int, int], dict[str, str]]:
+    """Split a stage backbone (``stem`` + ordered ``stages`` c*) at C3.
+
+    Returns ``(lower, upper, (C3, C4, C5) channels, layout)``; ``layout`` maps the backbone's
+    own parameter-name prefixes to this model's (``"stages.c4."`` -> ``"backbone_upper.0."``).
+    """
     b: Any = bb
     names = list(b.stages.keys())
     if "c3" not in names or names[-1] != "c5":
@@ -106,8 +112,13 @@ def _split_backbone(bb: nn.Module) -> tuple[nn.Sequential, nn.ModuleList, tuple[
     k = names.index("c3")
     lower = nn.Sequential(b.stem, *[b.stages[n] for n in names[: k + 1]])
     upper = nn.ModuleList([b.stages[n] for n in names[k + 1 :]])
+    layout = {"stem.": "backbone_lower.0."}
+    layout.update(
+        {f"stages.{n}.": f"backbone_lower.{i + 1}." for i, n in enumerate(names[: k + 1])}
+    )
+    layout.update({f"stages.{n}.": f"backbone_upper.{i}." for i, n in enumerate(names[k + 1 :])})
     ch = b.out_channels
-    return lower, upper, (int(ch["c3"]), int(ch["c4"]), int(ch["c5"]))
+    return lower, upper, (int(ch["c3"]), int(ch["c4"]), int(ch["c5"])), layout
 
 
 class Yolact(nn.Module):
@@ -138,7 +149,11 @@ class Yolact(nn.Module):
         flownet: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.backbone_lower, self.backbone_upper, chans = _split_backbone(backbone)
+        self.backbone_lower, self.backbone_upper, chans, layout = _split_backbone(backbone)
+        # which backbone the parts came from, and where its parameters now live (pretrained
+        # backbone weights are named for the backbone: edgevision.models.pretrained)
+        self.backbone_type: type[nn.Module] = type(backbone)
+        self.backbone_layout: dict[str, str] = layout
         self.c3_channels = chans[0]
         self.fpn = FPN(chans, fpn_channels)
         self.protonet = ProtoNet(fpn_channels, num_protos, proto_width)

@@ -70,10 +70,10 @@ def test_a_failing_engine_is_left_out(tiny_onnx, unpinned, monkeypatch):
             raise ModelFileError("OpenVINO cannot compile it")
         return {"latency_ms": [1.0, 2.0, 3.0]}
 
-    import edgevision.bench.harness as harness
+    import edgevision.bench.proc as proc
 
     monkeypatch.setattr(choose, "_installed", lambda: ["onnxruntime", "openvino"])
-    monkeypatch.setattr(harness, "_run_worker", fake_worker)
+    monkeypatch.setattr(proc, "run_worker", fake_worker)
     c = choose_backend(tiny_onnx)
     assert c.backend == "onnxruntime" and "failed: openvino" in c.reason
     assert not unpinned.exists()  # an incomplete probe is not cached

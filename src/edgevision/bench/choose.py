@@ -9,7 +9,7 @@ measurements). A rule written from one host would be wrong on the next, so ``aut
    reproducible tests); a backend that is not installed is a one-line error.
 2. With one CPU engine installed, it is the choice.
 3. Otherwise a short probe times each candidate on the file, alternating in blocks, each
-   block in a fresh process (:func:`edgevision.bench.harness._run_worker`: engines timed in
+   block in a fresh process (:func:`edgevision.bench.proc.run_worker`: engines timed in
    one process fight with each other's spinning thread pools). The lowest median wins; a
    candidate within :data:`TIE` of ONNX Runtime loses to it (the reference engine, whose
    outputs the project's accuracy tables were measured with).
@@ -127,7 +127,7 @@ def _probe(path: Path, candidates: list[str], threads: int, runs: int, blocks: i
     """Median ms per candidate; a candidate that fails to load is left out."""
     import numpy as np
 
-    from edgevision.bench.harness import _run_worker
+    from edgevision.bench.proc import run_worker
     from edgevision.config import BenchConfig, to_dict
 
     samples: dict[str, list[float]] = {c: [] for c in candidates}
@@ -149,7 +149,7 @@ def _probe(path: Path, candidates: list[str], threads: int, runs: int, blocks: i
                 "accuracy": False,
             }
             try:
-                samples[c].extend(_run_worker(job)["latency_ms"])
+                samples[c].extend(run_worker(job)["latency_ms"])
             except EdgeVisionError as e:
                 failed[c] = str(e)
     p50 = {c: round(float(np.median(v)), 3) for c, v in samples.items() if v}

@@ -18,13 +18,11 @@ synthetic image of the input size.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import json
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,16 +31,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edgevision.bench.proc import WorkerError
+from edgevision.bench.proc import run_worker as _run_worker
 from edgevision.config import BenchConfig, to_dict
 from edgevision.errors import (
-    BackendUnavailable,
-    CheckpointError,
     ConfigError,
     DataError,
-    EdgeVisionError,
-    ExportError,
-    ModelFileError,
-    ModelNotFoundError,
 )
 from edgevision.runtime.base import ONNX_BACKENDS
 from edgevision.runtime.targets import resolve_target
@@ -68,25 +62,6 @@ UNITS = {
     "size_mb": "MiB (2^20 bytes) of the model file as benchmarked",
     "gflops": "2 x multiply-accumulates of one image at the input size, / 1e9",
 }
-
-# worker error type name -> class (an explicit table, never a globals() lookup)
-_ERRORS: dict[str, type[EdgeVisionError]] = {
-    c.__name__: c
-    for c in (
-        EdgeVisionError,
-        ConfigError,
-        DataError,
-        ModelNotFoundError,
-        CheckpointError,
-        BackendUnavailable,
-        ExportError,
-        ModelFileError,
-    )
-}
-
-
-class WorkerError(EdgeVisionError):
-    """The benchmark worker process crashed (not a user error it reported itself)."""
 
 
 @dataclass
@@ -271,88 +246,6 @@ def _console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def _package_root() -> str:
-    import edgevision
-
-    return str(Path(edgevision.__file__).resolve().parent.parent)
-
-
-def _run_worker(
-    job: dict[str, Any],
-    on_progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Run one job in a fresh ``python -m edgevision.bench.worker`` and return its raw result.
-
-    Raises:
-        EdgeVisionError: (the same subclass as in the worker) with the worker's one-line
-            message; :class:`WorkerError` if it crashed without one.
-    """
-    from edgevision.bench.worker import ERROR, PROGRESS, set_thread_env
-
-    env = dict(os.environ)
-    set_thread_env(int(job["config"]["threads"]), env)
-    root = _package_root()
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    env["PYTHONUNBUFFERED"] = "1"
-    tail: collections.deque[str] = collections.deque(maxlen=40)
-    error: dict[str, str] | None = None
-    with tempfile.TemporaryDirectory(prefix="edgevision-worker-") as tmp:
-        job_path = Path(tmp) / "job.json"
-        out_path = Path(tmp) / "result.json"
-        job_path.write_text(json.dumps(job))
-        cmd = [
-            sys.executable,
-            "-m",
-            "edgevision.bench.worker",
-            str(job_path),
-            "--out",
-            str(out_path),
-        ]
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            env=env,
-        )
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                line = line.rstrip("\n")
-                if line.startswith(PROGRESS):
-                    if on_progress is not None:
-                        with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
-                            msg = json.loads(line[len(PROGRESS) :])
-                            on_progress(str(msg["phase"]), int(msg["done"]), int(msg["total"]))
-                elif line.startswith(ERROR):
-                    try:
-                        error = json.loads(line[len(ERROR) :])
-                    except json.JSONDecodeError:
-                        error = {"type": "WorkerError", "message": line[len(ERROR) :]}
-                elif line.strip():
-                    tail.append(line)
-            code = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        if code == 0 and out_path.is_file():
-            return dict(json.loads(out_path.read_text()))
-    if error is not None:
-        cls = _ERRORS.get(str(error.get("type")))
-        message = str(error.get("message", "")).strip() or f"worker exited with code {code}"
-        if cls is not None:
-            raise cls(message)
-        err = WorkerError(f"benchmark of {job['target']} failed: {message}")
-    else:
-        last = tail[-1] if tail else "no output"
-        err = WorkerError(f"benchmark worker for {job['target']} exited with code {code}: {last}")
-    err.log = "\n".join(tail)  # type: ignore[attr-defined]
-    raise err
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -29,7 +29,8 @@ class TrainConfig:
     Attributes:
         model: registry name, e.g. ``"deeplabv3plus_mobilenetv2"``.
         model_kwargs: constructor overrides (``width_mult``, ``aspp_channels`` ...).
-        data: dataset folder (edgevision layout, see :class:`~edgevision.data.semantic.SemanticFolder`).
+        data: dataset folder: the edgevision layout (:class:`~edgevision.data.semantic.SemanticFolder`)
+            or Cityscapes (``leftImg8bit/`` + ``gtFine/``; :func:`~edgevision.data.semantic.open_semantic`).
         train_split: split to train on, or a selector of whole sequences
             (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
         val_split: split to evaluate on, e.g. a held-out sequence ``train:0006R0`` (``""`` = no evaluation).

@@ -14,7 +14,7 @@ same numpy postprocessing as the runtime. Loss: :class:`edgevision.losses.detect
 effective number of boxes per class). EMA and warmup as for segmentation.
 
 Output folder: ``config.yaml``, ``last.pt`` (resumable), ``best.pt`` (best val AP50),
-``metrics.csv`` (loss), ``eval.csv`` (AP per evaluation).
+``metrics.csv`` (loss; AP and AP50 in the epoch rows), ``eval.csv`` (AP per evaluation).
 """
 
 from __future__ import annotations
@@ -541,6 +541,8 @@ class DetEvalHook(PeriodicEvalHook):
     Puts ``ap``, ``ap50`` and ``eval_epoch`` into ``trainer.storage`` and appends a row to
     ``out_dir/eval.csv`` (rank 0); ``best.pt`` follows AP50.
     """
+
+    columns = ("ap", "ap50")
 
     def __init__(
         self,

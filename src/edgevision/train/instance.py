@@ -343,6 +343,8 @@ class InstanceEvalHook(PeriodicEvalHook):
     """Mask AP (``mask_ap``, selects ``best.pt``) and box AP (``box_ap``) of the eval model
     every ``every`` epochs."""
 
+    columns = ("mask_ap", "box_ap")
+
     def __init__(
         self,
         data: str,

@@ -61,7 +61,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install --upgrade pip setuptools wheel
+"${PIP[@]}" install --upgrade pip setuptools setuptools-scm wheel
 if [ "$TORCH_REQ" != "skip" ]; then
   log "installing $TORCH_REQ"
   "${PIP[@]}" install "$TORCH_REQ"

@@ -447,3 +447,85 @@ def torchvision_mobilenetv2():
         return _randomize(MobileNetV2(width), seed)
 
     return make
+
+
+# Cityscapes labelIds of the tiny folders below and their trainIds (0 = unlabeled -> 255)
+CITYSCAPES_IDS = {7: 0, 8: 1, 11: 2, 23: 10, 26: 13, 0: 255}
+
+
+def _write_cityscapes(root: Path, cities: dict[str, dict[str, int]], size: tuple[int, int]):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    ids = np.array(list(CITYSCAPES_IDS), np.uint8)
+    for split, per_city in cities.items():
+        for city, n in per_city.items():
+            (root / "leftImg8bit" / split / city).mkdir(parents=True, exist_ok=True)
+            (root / "gtFine" / split / city).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                stem = f"{city}_{i:06d}_000019"
+                lab = ids[rng.integers(0, len(ids), size)]
+                lab[: size[0] // 2, : size[1] // 2] = 7  # a large road block to learn
+                train = np.vectorize(CITYSCAPES_IDS.get, otypes=[np.uint8])(lab)
+                img = np.zeros((*size, 3), np.uint8)
+                img[..., 2] = np.where(train == 255, 250, train * 12)  # BGR: red = class * 12
+                img[..., 1] = 40
+                cv2.imwrite(
+                    str(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png"), img
+                )
+                cv2.imwrite(
+                    str(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png"), lab
+                )
+    return root
+
+
+@pytest.fixture(scope="session")
+def cityscapes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Cityscapes folder (``leftImg8bit/`` + ``gtFine/`` labelIds, 32x48 px): train
+    aachen 3 + bochum 2 images, val lindau 2 images. The image's red channel is the trainId
+    times 12 (250 where ignored), so an oracle can read the label back."""
+    root = tmp_path_factory.mktemp("cityscapes") / "cityscapes"
+    cities = {"train": {"aachen": 3, "bochum": 2}, "val": {"lindau": 2}}
+    return _write_cityscapes(root, cities, (32, 48))
+
+
+@pytest.fixture(scope="session")
+def coco_to_yolo():
+    """Factory: ``coco_to_yolo(coco_root, out, splits=("train", "val")) -> out``, a YOLO-txt
+    copy of a COCO-layout folder (images copied, ``labels/SPLIT/NAME.txt``, ``data.yaml``
+    with an Ultralytics ``names: {id: name}`` map). Crowd regions are left out."""
+    import json
+    import shutil
+
+    def make(coco_root: Path, out: Path, splits: tuple[str, ...] = ("train", "val")) -> Path:
+        names: list[str] = []
+        for split in splits:
+            gt = json.loads((coco_root / "annotations" / f"instances_{split}.json").read_text())
+            cats = sorted(gt["categories"], key=lambda c: c["id"])
+            names = [c["name"] for c in cats]
+            index = {c["id"]: k for k, c in enumerate(cats)}
+            (out / "images" / split).mkdir(parents=True)
+            (out / "labels" / split).mkdir(parents=True)
+            by_image: dict[int, list[str]] = {im["id"]: [] for im in gt["images"]}
+            sizes = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+            for a in gt["annotations"]:
+                if a.get("iscrowd"):
+                    continue
+                w, h = sizes[a["image_id"]]
+                x, y, bw, bh = a["bbox"]
+                by_image[a["image_id"]].append(
+                    f"{index[a['category_id']]} {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} "
+                    f"{bw / w:.6f} {bh / h:.6f}"
+                )
+            for im in gt["images"]:
+                src = coco_root / "images" / split / im["file_name"]
+                shutil.copy(src, out / "images" / split / src.name)
+                if by_image[im["id"]]:
+                    txt = out / "labels" / split / f"{Path(im['file_name']).stem}.txt"
+                    txt.write_text("\n".join(by_image[im["id"]]) + "\n")
+        body = "".join(f"  {k}: {n}\n" for k, n in enumerate(names))
+        (out / "data.yaml").write_text(f"names:\n{body}")
+        return out
+
+    return make

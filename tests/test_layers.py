@@ -15,7 +15,19 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "edgevision"
 
 LAYERS: list[set[str]] = [
-    {"__init__", "_lazy", "errors", "results", "config", "io", "host", "tasks", "classnames"},
+    {
+        "__init__",
+        "_lazy",
+        "_version",
+        "_scm_version",
+        "errors",
+        "results",
+        "config",
+        "io",
+        "host",
+        "tasks",
+        "classnames",
+    },
     {"registry", "preprocess"},
     {"data", "checkpoint", "postprocess"},
     {"models"},

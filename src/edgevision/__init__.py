@@ -7,8 +7,7 @@ neither torch nor onnxruntime.
 from __future__ import annotations
 
 from edgevision._lazy import lazy_exports
-
-__version__ = "0.1.0"
+from edgevision._version import __version__ as __version__
 
 _EXPORTS = {
     # core contracts

@@ -76,3 +76,24 @@ def test_stats_on_camvid(camvid_dir, tmp_path, capsys):
     assert round(data["ignored_pixels"] / 1e6, 1) == 2.5  # README: void 2.5M
     w = {r["name"]: r["weight"] for r in data["classes"]}
     assert sum(w.values()) == pytest.approx(11) and w["Bicyclist"] > w["Pole"] > w["Road"]
+
+
+def test_stats_on_cityscapes_counts_trainids(cityscapes_dir, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    argv = [
+        "data",
+        "stats",
+        str(cityscapes_dir),
+        "--split",
+        "val",
+        "--no-cache",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    d = json.loads(out.read_text())
+    assert d["num_images"] == 2 and len(d["classes"]) == 19 and d["ignore_index"] == 255
+    pixels = {c["name"]: c["pixels"] for c in d["classes"]}
+    # the tiny labels hold labelIds 7, 8, 11, 23, 26 -> road, sidewalk, building, sky, car
+    assert {n for n, p in pixels.items() if p} == {"road", "sidewalk", "building", "sky", "car"}
+    assert pixels["road"] >= 2 * 16 * 24  # the road block of each image

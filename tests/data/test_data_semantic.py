@@ -11,6 +11,7 @@ import pytest
 
 from edgevision.data.semantic import (
     CAMVID_CLASSES,
+    CITYSCAPES_CLASSES,
     CITYSCAPES_LABELID_TO_TRAINID,
     PRESETS,
     CityscapesFolder,
@@ -210,3 +211,25 @@ def test_copy_of_synth_with_broken_label(tmp_path, synth_dir):
     cv2.imwrite(str(root / "labels/val" / f"{name}.png"), np.full((64, 80), 9, np.uint8))
     with pytest.raises(DataError, match=rf"{name}\.png"):
         SemanticFolder(root, "val")[0]
+
+
+def test_open_semantic_reads_cityscapes_with_city_selectors(cityscapes_dir, synth_dir):
+    from edgevision.data.semantic import dataset_classes, is_cityscapes, open_semantic
+
+    assert is_cityscapes(cityscapes_dir) and not is_cityscapes(synth_dir)
+    assert isinstance(open_semantic(synth_dir, "train"), SemanticFolder)
+    ds = open_semantic(cityscapes_dir, "train")
+    assert isinstance(ds, CityscapesFolder) and len(ds) == 5
+    assert ds.sequences == {"aachen": 3, "bochum": 2}
+    assert dataset_classes(cityscapes_dir) == (list(CITYSCAPES_CLASSES), 255)
+    only = open_semantic(cityscapes_dir, "train:bochum")
+    assert only.names == ["bochum_000000_000019", "bochum_000001_000019"]
+    assert len(open_semantic(cityscapes_dir, "train-bochum")) == 3
+    m = only[0].mask
+    assert set(np.unique(m).tolist()) <= {0, 1, 2, 10, 13, 255} and (m == 0).any()
+    # the caller's classes must be Cityscapes' own: the labels are mapped to them
+    open_semantic(cityscapes_dir, "val", class_names=CITYSCAPES_CLASSES, ignore_index=255)
+    with pytest.raises(DataError, match="is a Cityscapes folder: its classes are the 19"):
+        open_semantic(cityscapes_dir, "val", class_names=["a", "b"])
+    with pytest.raises(DataError, match="image folder of split 'test'"):
+        open_semantic(cityscapes_dir, "test")

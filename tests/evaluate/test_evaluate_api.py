@@ -236,7 +236,7 @@ class BoxesOnly(OracleDetector):
 
 def test_coco_missing_files_and_wrong_type(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="COCO annotations of split 'val' not found"):
+    with pytest.raises(DataError, match="split 'val' not found in .*: no COCO annotations"):
         evaluate(OracleDetector({}), tmp_path / "empty", progress=False)
     truth = make_coco(tmp_path)
     with pytest.raises(EdgeVisionError, match="needs InstanceMasks"):
@@ -244,6 +244,41 @@ def test_coco_missing_files_and_wrong_type(tmp_path):
     # a detector that finds nothing: AP 0, no crash
     report = evaluate(BoxesOnly(truth, "detect"), tmp_path, progress=False)
     assert report.metrics["bbox"]["AP"] == 0.0
+
+
+def test_yolo_folder_and_dataset_yaml_score_like_coco(tmp_path, coco_to_yolo):
+    truth = make_coco(tmp_path / "coco")
+    yolo = coco_to_yolo(tmp_path / "coco", tmp_path / "yolo", splits=("val",))
+    cfg = tmp_path / "street.yaml"
+    cfg.write_text("path: yolo\nval: images/val\nnames: [dog, cat]\n")
+    for data in (tmp_path / "coco", yolo, cfg):
+        report = evaluate(OracleDetector(truth), data, "val", progress=False)
+        assert report.num_images == 3, data
+        assert report.metrics["bbox"]["per_class_AP"] == pytest.approx({"dog": 1.0, "cat": 1.0})
+    with pytest.raises(DataError, match="dataset YAML not found"):
+        evaluate(OracleDetector(truth), tmp_path / "missing.yaml", progress=False)
+
+
+class CityscapesOracle:
+    """Reads the trainId back out of the red channel of the tiny Cityscapes images."""
+
+    def __init__(self) -> None:
+        from edgevision.data.semantic import CITYSCAPES_CLASSES
+
+        self.names = list(CITYSCAPES_CLASSES)
+        self.spec = ModelSpec(name="oracle", task="semantic", class_names=self.names)
+
+    def __call__(self, image: np.ndarray) -> SemanticMask:
+        red = image[..., 0].astype(np.int64)
+        return SemanticMask(np.where(red == 250, 0, red // 12), self.names)
+
+
+def test_cityscapes_folder_is_evaluable(cityscapes_dir):
+    report = evaluate(CityscapesOracle(), cityscapes_dir, "val", progress=False)
+    assert report.num_images == 2 and report.metrics["miou"] == pytest.approx(1.0)
+    assert report.sequences == {"lindau": 2}
+    report = evaluate(CityscapesOracle(), cityscapes_dir, "train:bochum", progress=False)
+    assert report.num_images == 2 and report.metrics["miou"] == pytest.approx(1.0)
 
 
 @pytest.mark.data

@@ -3,6 +3,7 @@ exact resume, and the ``edgevision train`` / ``eval`` commands for detectors."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -286,3 +287,40 @@ def test_cli_train_and_eval_detector(synth, tmp_path, capsys):
     )
     assert rc == 2 and "multiples" in capsys.readouterr().err
     shutil.rmtree(out)
+
+
+def test_trains_from_yolo_folders_and_dataset_yamls(synth, coco_to_yolo, tmp_path, capsys):
+    from edgevision.checkpoint import load_checkpoint
+    from edgevision.cli.main import main
+
+    yolo = coco_to_yolo(synth, tmp_path / "yolo")
+    names = load_split(synth, "train").class_names
+    for data in (yolo, tmp_path / "data.yaml"):
+        (tmp_path / "data.yaml").write_text(
+            f"path: yolo\ntrain: images/train\nval: images/val\nnames: {names}\n"
+        )
+        split = load_split(data, "train")
+        coco = load_split(synth, "train")
+        assert split.class_names == names and len(split) == len(coco) == 8
+        assert [len(b) for b in split.boxes] == [len(b) for b in coco.boxes]
+        np.testing.assert_allclose(
+            np.concatenate(split.boxes), np.concatenate(coco.boxes), atol=0.01
+        )
+    res = train_detection(
+        _cfg(tmp_path / "data.yaml", tmp_path / "run", epochs=1), quiet=True, progress=False
+    )
+    spec, _, _ = load_checkpoint(res.best)
+    assert spec.class_names == names and spec.extra["dataset"].endswith("data.yaml")
+    # a detector's metrics.csv has its own validation columns, none of segmentation's
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["kind", "epoch", "iter", "lr", "loss", "ap", "ap50", "elapsed_s"]
+    assert rows[-1]["kind"] == "epoch" and float(rows[-1]["ap50"]) == pytest.approx(
+        res.best_ap50, abs=1e-4
+    )
+    # 'edgevision eval' reads the same YAML
+    rc = main(["eval", str(res.best), "--data", str(tmp_path / "data.yaml"), "--max-images", "2"])
+    assert rc == 0 and "AP50" in capsys.readouterr().out
+    rc = main(["eval", str(res.best), "--data", str(tmp_path / "nope.yaml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "dataset YAML not found" in err and len(err.strip().splitlines()) == 1

@@ -120,3 +120,12 @@ def test_video_stages_need_a_video_model_before_training(synth_images, tmp_path)
     with pytest.raises(ConfigError, match="need a video model"):
         train_instance(_cfg(data, tmp_path / "run", flow_steps=5), quiet=True)
     assert not (tmp_path / "run" / "last.pt").exists()  # refused before any step
+
+
+def test_a_dataset_yaml_is_refused_with_what_instance_training_reads(tmp_path):
+    from edgevision.errors import DataError
+
+    cfg = tmp_path / "data.yaml"
+    cfg.write_text("train: images/train\nnames: [a]\n")
+    with pytest.raises(DataError, match="instance models train on a COCO-layout folder"):
+        train_instance(_cfg(cfg, tmp_path / "run"), quiet=True)

@@ -144,7 +144,11 @@ def run_synth(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------
 def _register_info(sub: Any) -> None:
     p = add_command(sub, "info", run_info)
-    _add_dataset(p, "dataset folder")
+    _add_dataset(
+        p,
+        "dataset folder (edgevision semantic or COCO layout, YOLO-txt, Cityscapes) or a "
+        "detection dataset YAML",
+    )
     p.add_argument(
         "--no-pixels",
         action="store_true",
@@ -153,69 +157,113 @@ def _register_info(sub: Any) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    """Summarise a dataset folder: images, class pixel counts, instances, videos.
+    """Summarise a dataset: images, sequences, class pixel counts, boxes, videos.
 
-    Print what a dataset folder in the edgevision layout holds for one split: the number of
-    images, its sequences (NAME prefix before '_') with their image counts and the
-    leave-one-sequence-out folds as split selectors (train-SEQ / train:SEQ), pixels per class (reads every label), COCO instances per class and YouTube-VIS
-    videos/tracks when those files exist.
+    Print what a dataset holds for one split, in every format edgevision reads: semantic
+    masks (DIR/images + DIR/labels, or Cityscapes leftImg8bit + gtFine) with the number of
+    images, the sequences (NAME prefix before '_'; Cityscapes: the city) with their image
+    counts, the leave-one-sequence-out folds as split selectors (train-SEQ / train:SEQ) and
+    the pixels per class (reads every label); detection boxes per class from COCO
+    annotations (DIR/annotations/instances_SPLIT.json), YOLO-txt labels (DIR/labels/SPLIT)
+    or a dataset YAML (data.yaml); YouTube-VIS videos and tracks.
     """
-    import numpy as np
     from rich.console import Console
-    from rich.table import Table
 
-    from edgevision.data.semantic import SemanticFolder, class_pixel_counts
-    from edgevision.data.sequences import NO_SEQUENCE, format_sequences, sequence_folds
+    from edgevision.data.detection import detection_format, is_dataset_yaml
+    from edgevision.data.semantic import is_cityscapes
+    from edgevision.data.sequences import resolve_split
+    from edgevision.errors import DataError, require_dir
 
     con = Console(highlight=False, soft_wrap=True)
     root: Path = args.dir
-    ds = SemanticFolder(root, args.split)
-    con.print(
-        f"{root} split {args.split!r}: {len(ds)} images, {ds.num_classes} classes, "
-        f"ignore_index {ds.ignore_index}"
-    )
-    seqs = ds.sequences
+    if is_dataset_yaml(root):
+        _info_detection(con, root, args.split)
+        return 0
+    require_dir(root, "dataset folder")
+    det = detection_format(root, args.split)
+    semantic = is_cityscapes(root) or (det != "yolo" and (root / "labels").is_dir())
+    vis_file = lambda s: root / "annotations" / f"ytvis_{s}.json"  # noqa: E731
+    base = resolve_split(args.split, lambda s: vis_file(s).is_file()).base
+    vis = vis_file(base)
+    if not (semantic or det or vis.is_file()):
+        raise DataError(
+            f"no dataset of a known format in {root} for split {args.split!r}: expected "
+            f"images/ + labels/ (semantic masks or YOLO txt), annotations/instances_SPLIT.json "
+            f"(COCO), leftImg8bit/ + gtFine/ (Cityscapes) or a dataset YAML"
+        )
+    if semantic:
+        _info_semantic(con, root, args.split, pixels=not args.no_pixels)
+    if det:
+        _info_detection(con, root, args.split, sequences=not semantic)
+    if vis.is_file():
+        from edgevision.data.ytvis import YtvisDataset
+
+        yt = YtvisDataset(vis, root / "videos" / base)
+        con.print(
+            f"YouTube-VIS {vis.name}: {len(yt)} videos, {sum(yt.video_lengths)} frames, "
+            f"{yt.num_tracks} tracks"
+        )
+    return 0
+
+
+def _print_sequences(con: Any, seqs: dict[str, int], split: str, filtered: bool) -> None:
+    from edgevision.data.sequences import NO_SEQUENCE, format_sequences, sequence_folds
+
     con.print(f"sequences (NAME prefix before '_'): {format_sequences(seqs) or 'none'}")
-    if len(seqs) > 1 and NO_SEQUENCE not in seqs and not ds.selector.filters:
+    if len(seqs) > 1 and NO_SEQUENCE not in seqs and not filtered:
         con.print(
             "leave-one-sequence-out folds (train / validate on): "
             + "; ".join(
                 f"{f.train_split} {f.train_images} / {f.val_split} {f.val_images}"
-                for f in sequence_folds(seqs, str(ds.selector))
+                for f in sequence_folds(seqs, split)
             )
         )
-    if not args.no_pixels and len(ds):
+
+
+def _info_semantic(con: Any, root: Path, split: str, *, pixels: bool) -> None:
+    """Images, sequences and pixels per class of a semantic split."""
+    from rich.table import Table
+
+    from edgevision.data.semantic import class_pixel_counts, open_semantic
+
+    ds = open_semantic(root, split)
+    kind = "Cityscapes" if type(ds).__name__ == "CityscapesFolder" else "semantic masks"
+    con.print(
+        f"{root} split {split!r} ({kind}): {len(ds)} images, {ds.num_classes} classes, "
+        f"ignore_index {ds.ignore_index}"
+    )
+    _print_sequences(con, ds.sequences, str(ds.selector), bool(ds.selector.filters))
+    if pixels and len(ds):
         counts = class_pixel_counts(ds, progress=True)
         total = max(int(counts.sum()), 1)
         t = Table("id", "class", "pixels", "share", title="pixels per class")
         for k, (name, c) in enumerate(zip(ds.class_names, counts)):
             t.add_row(str(k), name, f"{int(c):,}", f"{100 * c / total:.2f} %")
         con.print(t)
-    ann = root / "annotations" / f"instances_{args.split}.json"
-    if ann.is_file():
-        from edgevision.data.coco import CocoDataset
 
-        coco = CocoDataset(ann, root / "images" / args.split, masks=False)
-        per = np.zeros(coco.num_classes, dtype=np.int64)
-        n = 0
-        for i in range(len(coco)):
-            tgt, _, _ = coco.read_target(i)
-            per += np.bincount(tgt.class_ids, minlength=coco.num_classes)
-            n += len(tgt)
-        con.print(
-            f"COCO {ann.name}: {len(coco)} images, {n} instances: "
-            + ", ".join(f"{name} {int(c)}" for name, c in zip(coco.class_names, per))
-        )
-    vis = root / "annotations" / f"ytvis_{args.split}.json"
-    if vis.is_file():
-        from edgevision.data.ytvis import YtvisDataset
 
-        yt = YtvisDataset(vis, root / "videos" / args.split)
-        con.print(
-            f"YouTube-VIS {vis.name}: {len(yt)} videos, {sum(yt.video_lengths)} frames, "
-            f"{yt.num_tracks} tracks"
-        )
-    return 0
+def _info_detection(con: Any, data: Path, split: str, *, sequences: bool = True) -> None:
+    """Images, boxes per class and (``sequences``) the sequences of a detection split
+    (COCO, YOLO, YAML)."""
+    from collections import Counter
+
+    from edgevision.data.detection import load_detection_split
+    from edgevision.data.sequences import parse_split, sequence_counts
+
+    det = load_detection_split(data, split)
+    names = {int(c["id"]): str(c["name"]) for c in det.gt["categories"]}
+    per = Counter(int(a["category_id"]) for a in det.gt["annotations"] if not a.get("iscrowd"))
+    crowd = sum(1 for a in det.gt["annotations"] if a.get("iscrowd"))
+    con.print(
+        f"{det.format.upper()} boxes ({det.source}), split {split!r}: "
+        f"{len(det.gt['images'])} images, {sum(per.values())} objects"
+        + (f" (+{crowd} crowd regions)" if crowd else "")
+        + ": "
+        + ", ".join(f"{n} {per.get(cid, 0)}" for cid, n in sorted(names.items()))
+    )
+    if sequences:
+        stems = [Path(str(im["file_name"])).stem for im in det.gt["images"]]
+        _print_sequences(con, sequence_counts(stems), split, bool(parse_split(split).filters))
 
 
 # ------------------------------------------------------------------------------------------
@@ -225,7 +273,7 @@ def _register_stats(sub: Any) -> None:
     from edgevision.losses.class_balanced import DEFAULT_BETA, DEFAULT_UNIT, UNITS
 
     p = add_command(sub, "stats", run_stats)
-    _add_dataset(p, "dataset folder (edgevision layout)")
+    _add_dataset(p, "dataset folder (edgevision layout or Cityscapes)")
     p.add_argument(
         "--unit",
         choices=UNITS,
@@ -259,7 +307,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from edgevision.data.semantic import SemanticFolder
+    from edgevision.data.semantic import open_semantic
     from edgevision.errors import ConfigError, DataError
     from edgevision.io import write_json_atomic
     from edgevision.losses.class_balanced import DEFAULT_BETA, class_counts
@@ -271,7 +319,7 @@ def run_stats(args: argparse.Namespace) -> int:
         raise ConfigError(f"--beta must be in [0, 1], got {args.beta}")
     con = Console(highlight=False, soft_wrap=True)
     root: Path = args.dir
-    ds = SemanticFolder(root, args.split)
+    ds = open_semantic(root, args.split)
     if not len(ds):
         raise DataError(f"split {args.split!r} of {root} has no images")
     cc = class_counts(ds, cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=True)

@@ -15,7 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="WEIGHTS",
         help="an exported .onnx file, a checkpoint (.pt/.safetensors) or a registry name",
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR|YAML",
+        help="dataset folder (semantic, Cityscapes, COCO or YOLO-txt) or a detection dataset YAML",
+    )
     p.add_argument(
         "--split",
         default="val",
@@ -45,19 +50,20 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate a model on a dataset split (mIoU / COCO AP).
 
     Run a model over a dataset split and print its metrics: mIoU and per-class IoU for
-    semantic models (DIR/images + DIR/labels), COCO box/mask AP for detection and instance
-    models (DIR/annotations/instances_SPLIT.json + DIR/images/SPLIT); an instance model on a
+    semantic models (DIR/images + DIR/labels, or Cityscapes leftImg8bit + gtFine), COCO
+    box/mask AP for detection and instance models (DIR/annotations/instances_SPLIT.json +
+    DIR/images/SPLIT; detectors also on a YOLO-txt folder or a dataset YAML); an instance model on a
     semantic folder without instance annotations (e.g. a 'train --weak' model on CamVid) is
     scored by agreement: per class, pixel IoU of its predicted instances vs the semantic mask.
     The table and the JSON list the sequences scored (NAME prefix before the first '_') with
     their image counts; --split train:0006R0 scores one held-out street sequence.
     """
-    from edgevision.errors import require_dir
+    from edgevision.data.detection import require_dataset
     from edgevision.evaluate import evaluate
     from edgevision.io import write_json_atomic
 
     check_outputs(args, "json")
-    require_dir(args.data, "dataset folder")  # fail before the (slow) model load
+    require_dataset(args.data)  # fail before the (slow) model load
     from edgevision.runtime import Predictor, load_engine, resolve_target
 
     backend, choice = args.backend, None

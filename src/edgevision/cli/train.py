@@ -30,19 +30,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "model", nargs="?", help="registry model name (from --config/--resume if omitted)"
     )
-    p.add_argument("--data", metavar="DIR", help="dataset folder")
+    p.add_argument(
+        "--data",
+        metavar="DIR|YAML",
+        help="dataset folder (semantic: edgevision layout or Cityscapes; detectors: COCO or "
+        "YOLO-txt layout) or, for detectors, a dataset YAML (Ultralytics data.yaml shape)",
+    )
     p.add_argument("--epochs", type=positive_int, metavar="N")
     p.add_argument(
         "--batch-size", type=positive_int, metavar="N", help="images per step (per process)"
     )
-    p.add_argument("--crop", metavar="HxW", help="training crop, also the model input size")
+    p.add_argument(
+        "--crop",
+        metavar="HxW",
+        help="semantic: training crop, also the model input size; detect/instance: the "
+        "network input size",
+    )
     p.add_argument("--lr", type=positive_float, help="peak learning rate")
-    p.add_argument("--loss", choices=["ce", "ohem", "focal"])
+    p.add_argument(
+        "--loss",
+        choices=["ce", "ohem", "focal"],
+        help="semantic models only (detectors: --set box_loss=ciou|giou)",
+    )
     p.add_argument(
         "--class-balanced",
         action="store_true",
         default=None,
-        help="weight classes by the effective number of samples",
+        help="weight classes by the effective number of samples (pixels/images, or boxes)",
     )
     p.add_argument("--beta", type=float, metavar="B", help="beta of the class-balanced weights")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/MODEL)")
@@ -177,7 +191,7 @@ def config_from_args(args: argparse.Namespace, task: Any = None) -> Any:
     cfg = replace_config(base, **changes)
     cfg = apply_overrides(cfg, args.overrides) if args.overrides else cfg
     if not cfg.data:
-        raise ConfigError("no dataset: give --data DIR")
+        raise ConfigError("no dataset: give --data DIR (or --data FILE.yaml for detectors)")
     check_outputs(argparse.Namespace(out=cfg.out), folders=("out",))
     return cfg
 
@@ -185,13 +199,18 @@ def config_from_args(args: argparse.Namespace, task: Any = None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train a model of any task (resumable).
 
-    Train a registry model on a dataset folder: semantic models on DIR/images/SPLIT,
-    DIR/labels/SPLIT, dataset.yaml; detectors and YOLACT on a COCO layout
-    (DIR/annotations/instances_SPLIT.json, DIR/images/SPLIT). Writes OUT/config.yaml,
+    Train a registry model of any task (semantic segmentation, detection, instance
+    segmentation; 'edgevision models' lists them) on a dataset: semantic models on
+    DIR/images/SPLIT + DIR/labels/SPLIT (+ dataset.yaml) or a Cityscapes folder (leftImg8bit/,
+    gtFine/); detectors on a COCO layout (DIR/annotations/instances_SPLIT.json,
+    DIR/images/SPLIT), a YOLO-txt folder (DIR/images/SPLIT, DIR/labels/SPLIT, names in
+    DIR/data.yaml) or a dataset YAML naming any COCO files or YOLO image folders (the
+    Ultralytics data.yaml shape); YOLACT on a COCO layout with masks. Writes OUT/config.yaml,
     OUT/last.pt (every epoch, and on Ctrl-C or SIGTERM after the current step), OUT/best.pt
-    (best validation mIoU / AP50 / mask AP; loadable by 'edgevision eval') and
-    OUT/metrics.csv. --resume continues OUT/last.pt exactly. The dataset is checked before the
-    first step. Under torchrun it trains with DDP.
+    (best validation metric of the task: mIoU, AP50 or mask AP; loadable by 'edgevision
+    eval') and OUT/metrics.csv (loss, and the task's validation metrics per epoch). --resume
+    continues OUT/last.pt exactly. The dataset is checked before the first step. Under
+    torchrun it trains with DDP.
     """
     import os
     import sys

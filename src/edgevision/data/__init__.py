@@ -5,6 +5,9 @@ Readers return the shared result types of :mod:`edgevision.results` as targets:
 * :class:`SemanticFolder` / :class:`CityscapesFolder` -> ``SemanticSample`` (image + mask)
 * :class:`CocoDataset` -> ``CocoSample`` with :class:`~edgevision.results.InstanceMasks`
 * :class:`YoloFolder` -> ``YoloSample`` with :class:`~edgevision.results.Detections`
+* :func:`load_detection_split` -> a detection split as COCO boxes, from a COCO or YOLO-txt
+  folder or a dataset YAML (the Ultralytics ``data.yaml`` shape); :func:`open_semantic`
+  -> the semantic reader of a folder (edgevision layout or Cityscapes)
 * :class:`YtvisDataset` -> ``VideoSample`` (per-frame ``InstanceMasks`` + track ids)
 * :class:`FlowPairs` -> ``FlowSample`` (frame pair + ground-truth flow)
 
@@ -30,6 +33,8 @@ _EXPORTS = {
         "PRESETS",
         "class_pixel_counts",
         "labelids_to_trainids",
+        "open_semantic",
+        "is_cityscapes",
     ),
     "edgevision.data.sequences": (
         "SequenceFold",
@@ -41,6 +46,7 @@ _EXPORTS = {
     ),
     "edgevision.data.coco": ("CocoDataset", "CocoSample", "coco_layout", "decode_segmentation"),
     "edgevision.data.yolo": ("YoloFolder", "YoloSample"),
+    "edgevision.data.detection": ("DetectionSplit", "load_detection_split"),
     "edgevision.data.ytvis": ("YtvisDataset", "VideoSample", "ytvis_layout"),
     "edgevision.data.flow": ("FlowPairs", "FlowSample", "read_flow", "write_flow", "warp_backward"),
     "edgevision.data.synth": ("SynthConfig", "SynthSummary", "generate"),

@@ -229,6 +229,9 @@ class CocoDataset:
         annotation_file: COCO ``instances`` JSON (``images``, ``annotations``, ``categories``).
         image_dir: folder that ``file_name`` entries are relative to.
         masks: decode segmentations into :class:`InstanceMasks` (else :class:`Detections`).
+        data: the already-loaded COCO dictionary (e.g. converted from YOLO labels by
+            :mod:`edgevision.data.detection`); ``annotation_file`` then only names it in
+            messages.
 
     Raises:
         DataError: missing/invalid file, missing or mistyped fields, unknown category or image
@@ -241,13 +244,17 @@ class CocoDataset:
         image_dir: str | os.PathLike[str],
         *,
         masks: bool = True,
+        data: dict[str, Any] | None = None,
     ) -> None:
         self.annotation_file = Path(annotation_file)
         self.image_dir = Path(image_dir)
         self.masks = masks
         require_dir(self.image_dir, "image folder")
         af = str(self.annotation_file)
-        data, self.class_names, self.category_ids = load_annotation_file(self.annotation_file)
+        if data is None:
+            data, self.class_names, self.category_ids = load_annotation_file(self.annotation_file)
+        else:
+            self.class_names, self.category_ids = parse_categories(data, af)
         self._cat_index = {cid: k for k, cid in enumerate(self.category_ids)}
 
         self._images: list[dict[str, Any]] = []

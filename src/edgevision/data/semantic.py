@@ -36,12 +36,15 @@ __all__ = [
     "CITYSCAPES_LABELID_TO_TRAINID",
     "PRESETS",
     "CityscapesFolder",
+    "SemanticDataset",
     "SemanticFolder",
     "SemanticSample",
     "class_components",
     "class_pixel_counts",
     "dataset_classes",
+    "is_cityscapes",
     "labelids_to_trainids",
+    "open_semantic",
     "read_dataset_yaml",
 ]
 
@@ -239,11 +242,14 @@ class _SemanticBase:
 def dataset_classes(
     root: str | os.PathLike[str], meta: dict[str, Any] | None = None
 ) -> tuple[list[str], int] | None:
-    """A folder's own ``(class_names, ignore_index)``: from ``dataset.yaml``, else from a
+    """A folder's own ``(class_names, ignore_index)``: the 19 trainId classes for a
+    Cityscapes folder (:func:`is_cityscapes`), else from ``dataset.yaml``, else from a
     preset matched by the folder's name (:data:`PRESETS`), else ``None``.
 
     ``meta`` is the already-read ``dataset.yaml`` (read here when not given).
     """
+    if is_cityscapes(root):
+        return list(CITYSCAPES_CLASSES), 255
     meta = read_dataset_yaml(root) if meta is None else meta
     meta = meta or {}
     if meta.get("classes") is not None:
@@ -344,6 +350,12 @@ class SemanticFolder(_SemanticBase):
         )
 
 
+def is_cityscapes(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` is in the Cityscapes layout (``leftImg8bit/`` and ``gtFine/``)."""
+    r = Path(root)
+    return (r / "leftImg8bit").is_dir() and (r / "gtFine").is_dir()
+
+
 class CityscapesFolder(_SemanticBase):
     """Cityscapes fine annotations, labels mapped to the 19 trainIds (255 = ignore).
 
@@ -352,31 +364,89 @@ class CityscapesFolder(_SemanticBase):
         ROOT/leftImg8bit/{split}/CITY/STEM_leftImg8bit.png
         ROOT/gtFine/{split}/CITY/STEM_gtFine_labelIds.png
 
+    NAMEs are the STEMs (``aachen_000000_000019``), so a city is a sequence: ``train:aachen``
+    keeps only Aachen, ``train-aachen`` drops it (:mod:`edgevision.data.sequences`).
+
+    Args:
+        root: Cityscapes folder.
+        split: ``train``, ``val``, ``test`` or a selector of its cities.
+        class_names: must equal :data:`CITYSCAPES_CLASSES` when given (the labels are
+            mapped to them).
+        ignore_index: must be 255 when given.
+        validate: check at construction that every image has its ``labelIds`` file.
+
     Raises:
-        DataError: missing folders, or an image without its ``labelIds`` file.
+        DataError: missing folders, an image without its ``labelIds`` file, other classes
+            than the 19 trainIds asked for.
     """
 
-    def __init__(self, root: str | os.PathLike[str], split: str) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str,
+        *,
+        class_names: Sequence[str] | None = None,
+        ignore_index: int | None = None,
+        validate: bool = True,
+    ) -> None:
         self.root = Path(root)
         self.split = split
         self.class_names = list(CITYSCAPES_CLASSES)
         self.ignore_index = 255
-        img_root = self.root / "leftImg8bit" / split
-        gt_root = self.root / "gtFine" / split
+        self.meta: dict[str, Any] = {}
+        if class_names is not None and [str(c) for c in class_names] != self.class_names:
+            raise DataError(
+                f"{self.root} is a Cityscapes folder: its classes are the 19 trainIds "
+                f"{self.class_names}, not {list(class_names)}"
+            )
+        if ignore_index is not None and int(ignore_index) != 255:
+            raise DataError(f"{self.root} is a Cityscapes folder: ignore_index is 255")
         require_dir(self.root, "Cityscapes folder")
-        require_dir(img_root, f"Cityscapes image folder of split {split!r}")
-        require_dir(gt_root, f"Cityscapes gtFine folder of split {split!r}")
-        items = []
+        sel = resolve_split(split, lambda s: (self.root / "leftImg8bit" / s).is_dir())
+        self.selector = sel
+        img_root = self.root / "leftImg8bit" / sel.base
+        gt_root = self.root / "gtFine" / sel.base
+        require_dir(img_root, f"Cityscapes image folder of split {sel.base!r}")
+        require_dir(gt_root, f"Cityscapes gtFine folder of split {sel.base!r}")
+        found = {}
         for img in sorted(img_root.glob("*/*_leftImg8bit.png")):
-            stem = img.name[: -len("_leftImg8bit.png")]
+            found[img.name[: -len("_leftImg8bit.png")]] = img
+        items = []
+        for stem in sel.select(list(found), str(self.root)):
+            img = found[stem]
             lab = gt_root / img.parent.name / f"{stem}_gtFine_labelIds.png"
-            if not lab.is_file():
+            if validate and not lab.is_file():
                 raise DataError(f"image has no label file {lab}: {img}")
             items.append((stem, img, lab))
         self._items = items
 
     def _convert_mask(self, raw: np.ndarray) -> np.ndarray:
         return labelids_to_trainids(raw)
+
+    def __repr__(self) -> str:
+        return f"CityscapesFolder({str(self.root)!r}, {self.split!r}: {len(self)} samples)"
+
+
+SemanticDataset = SemanticFolder | CityscapesFolder
+"""Either semantic folder reader (what :func:`open_semantic` returns)."""
+
+
+def open_semantic(
+    root: str | os.PathLike[str],
+    split: str,
+    *,
+    class_names: Sequence[str] | None = None,
+    ignore_index: int | None = None,
+    validate: bool = True,
+) -> SemanticDataset:
+    """The semantic reader of a folder: :class:`CityscapesFolder` for the Cityscapes layout
+    (:func:`is_cityscapes`), else :class:`SemanticFolder`; arguments as there.
+
+    Raises:
+        DataError: as the reader raises.
+    """
+    cls = CityscapesFolder if is_cityscapes(root) else SemanticFolder
+    return cls(root, split, class_names=class_names, ignore_index=ignore_index, validate=validate)
 
 
 class _HasMasks(Protocol):

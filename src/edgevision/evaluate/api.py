@@ -5,14 +5,16 @@ The predictor is anything with a ``spec`` (:class:`~edgevision.config.ModelSpec`
 :class:`edgevision.runtime.Predictor`. The task in the spec picks the metric:
 
 * ``"semantic"``: mIoU, pixel accuracy and per-class IoU over
-  ``DIR/images/{split}`` + ``DIR/labels/{split}`` (read by
-  :class:`edgevision.data.semantic.SemanticFolder`), from one confusion matrix over all
-  pixels. The folder's class list (``dataset.yaml`` or a preset such as CamVid) must equal
+  ``DIR/images/{split}`` + ``DIR/labels/{split}``, or a Cityscapes folder
+  (``leftImg8bit/`` + ``gtFine/``; :func:`edgevision.data.semantic.open_semantic`), from
+  one confusion matrix over all pixels. The folder's class list (``dataset.yaml`` or a preset such as CamVid) must equal
   the model's, name for name and in order (else :class:`DataError`); a folder without a
   class list is read with the model's classes and ``ignore_index``. Label pixels equal to
   the *dataset's* ignore id are not scored.
 * ``"detect"`` / ``"instance"``: COCO box AP (and mask AP for ``instance``) over
-  ``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}/``.
+  ``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}/``; detectors also over
+  a YOLO-txt folder or a dataset YAML naming COCO files or YOLO image folders
+  (:mod:`edgevision.data.detection`).
 * ``"instance"`` on a *semantic* folder (``DIR/labels``, no instance annotations for the
   split; e.g. CamVid and a model from ``edgevision train --weak``): there is no instance
   truth, so the score is the agreement with the semantic mask (:func:`evaluate_agreement`):
@@ -39,7 +41,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from edgevision.data.sequences import format_sequences, resolve_split, sequence_counts
+from edgevision.data.sequences import format_sequences, sequence_counts
 from edgevision.errors import ConfigError, DataError, EdgeVisionError, require_dir
 from edgevision.evaluate.coco import METRIC_KEYS, CocoEvaluator, load_coco_json
 from edgevision.evaluate.miou import ConfusionMatrix
@@ -274,16 +276,16 @@ def _predict_all(
 def _evaluate_semantic(
     predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
 ) -> tuple[int, dict[str, Any], list[str]]:
-    from edgevision.data.semantic import SemanticFolder, dataset_classes
+    from edgevision.data.semantic import dataset_classes, open_semantic
 
     spec = predictor.spec
     model_classes = [str(c) for c in spec.class_names]
     if dataset_classes(root) is not None:
-        # the dataset's own classes and ignore id (dataset.yaml or a preset such as CamVid)
-        ds = SemanticFolder(root, split)
+        # the dataset's own classes and ignore id (dataset.yaml, Cityscapes, a preset)
+        ds = open_semantic(root, split)
     else:
         # no class list in the folder: its labels are taken to use the model's ids
-        ds = SemanticFolder(
+        ds = open_semantic(
             root, split, class_names=model_classes, ignore_index=int(spec.ignore_index)
         )
     if list(ds.class_names) != model_classes:
@@ -313,12 +315,13 @@ def _evaluate_semantic(
 def _evaluate_coco(
     predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
 ) -> tuple[int, dict[str, Any], list[str]]:
-    from edgevision.data.coco import coco_selection, select_coco
+    from edgevision.data.detection import load_detection_split
     from edgevision.io import read_image
 
     spec = predictor.spec
-    ann_file, image_dir, sel = coco_selection(root, split)
-    gt = select_coco(load_coco_json(ann_file), sel, str(ann_file))
+    det = load_detection_split(root, split)
+    ann_file, image_dir = det.source, det.image_dir
+    gt = load_coco_json(det.gt)
     cat_ids = category_ids_by_name(spec.class_names, gt["categories"], str(ann_file))
     kinds = get_task(spec.task).coco_types
     instance = "segm" in kinds
@@ -386,7 +389,8 @@ def evaluate(
             uint8 RGB image to a :class:`SemanticMask`, :class:`Detections` or
             :class:`InstanceMasks` in that image's pixels. A :class:`Predictor` of a YOLO
             detector without score settings is scored at :data:`AP_POST_KWARGS`.
-        data_dir: dataset folder in the edgevision layout (see the module docstring).
+        data_dir: dataset folder (see the module docstring), or for detection a dataset
+            YAML file.
         split: split name, e.g. ``"val"`` or ``"test"``, or a selector of its sequences
             (``"train:0006R0"``, ``"train-0006R0"``; :mod:`edgevision.data.sequences`).
         max_images: score only the first ``N`` images (``0``: all).
@@ -401,8 +405,10 @@ def evaluate(
     """
     if max_images < 0:
         raise ValueError(f"max_images must be >= 0, got {max_images}")
+    from edgevision.data.detection import require_dataset
+
     root = Path(data_dir)
-    require_dir(root, "dataset folder")
+    require_dataset(root)
     predictor = _for_ap(predictor)
     spec = predictor.spec
     try:
@@ -431,10 +437,11 @@ def evaluate(
 def _semantic_only(root: Path, split: str) -> bool:
     """A semantic-mask folder without instance annotations for ``split``."""
 
-    def coco(s: str) -> bool:
-        return (root / "annotations" / f"instances_{s}.json").is_file()
+    from edgevision.data.detection import detection_format
 
-    return (root / "labels").is_dir() and not coco(resolve_split(split, coco).base)
+    if not root.is_dir():
+        return False
+    return (root / "labels").is_dir() and detection_format(root, split) is None
 
 
 def evaluate_agreement(
@@ -462,13 +469,13 @@ def evaluate_agreement(
         DataError: a model class the dataset does not have; an empty split.
     """
     from edgevision.data.pseudo_instances import check_classes
-    from edgevision.data.semantic import SemanticFolder
+    from edgevision.data.semantic import open_semantic
 
     root = Path(data_dir)
     require_dir(root, "dataset folder")
     spec = predictor.spec
     classes = [str(c) for c in spec.class_names]
-    ds = SemanticFolder(root, split)
+    ds = open_semantic(root, split)
     sids = check_classes(ds.class_names, classes, root)
     n = _limit(len(ds), max_images)
     if n == 0:

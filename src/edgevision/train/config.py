@@ -33,7 +33,8 @@ class TrainConfig:
             :mod:`edgevision.models.pretrained` knows (ImageNet MobileNetV2/ResNet, DDRNet,
             YOLACT, YOLOv5) or an edgevision checkpoint of the same model; refused when it
             fills under 95 % of the backbone. Ignored on ``--resume`` (``last.pt`` wins).
-        data: dataset folder (edgevision layout, see :class:`~edgevision.data.semantic.SemanticFolder`).
+        data: dataset folder: the edgevision layout (:class:`~edgevision.data.semantic.SemanticFolder`)
+            or Cityscapes (``leftImg8bit/`` + ``gtFine/``; :func:`~edgevision.data.semantic.open_semantic`).
         train_split: split to train on, or a selector of whole sequences
             (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
         val_split: split to evaluate on, e.g. a held-out sequence ``train:0006R0`` (``""`` = no evaluation).

@@ -2,7 +2,9 @@
 
 Data: a COCO-layout folder (``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}``)
 such as the synthetic set (:mod:`edgevision.data.synth`) or the CamVid-derived boxes
-(:mod:`edgevision.data.camvid_boxes`). Augmentation: mosaic (4 images around a random centre),
+(:mod:`edgevision.data.camvid_boxes`), a YOLO-txt folder, or a dataset YAML naming any COCO
+files or YOLO image folders (the Ultralytics ``data.yaml`` shape;
+:mod:`edgevision.data.detection`). Augmentation: mosaic (4 images around a random centre),
 random scale + placement in a letterboxed canvas, horizontal flip, photometric jitter; each a
 function of ``(seed, epoch, index)`` so resume is exact. Anchors are fitted to the training
 boxes (k-means on letterboxed widths/heights) and stored in the spec's ``model_kwargs``.
@@ -12,7 +14,7 @@ same numpy postprocessing as the runtime. Loss: :class:`edgevision.losses.detect
 effective number of boxes per class). EMA and warmup as for segmentation.
 
 Output folder: ``config.yaml``, ``last.pt`` (resumable), ``best.pt`` (best val AP50),
-``metrics.csv`` (loss), ``eval.csv`` (AP per evaluation).
+``metrics.csv`` (loss; AP and AP50 in the epoch rows), ``eval.csv`` (AP per evaluation).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from edgevision.config import ModelSpec, validate
-from edgevision.data.coco import CocoDataset, coco_selection
+from edgevision.data.coco import CocoDataset
+from edgevision.data.detection import load_detection_split
 from edgevision.errors import ConfigError, DataError
 from edgevision.evaluate.coco import CocoEvaluator
 from edgevision.io import read_image
@@ -76,7 +79,8 @@ class DetTrainConfig:
             :mod:`edgevision.models.pretrained` knows (ImageNet MobileNetV2/ResNet, DDRNet,
             YOLACT, YOLOv5) or an edgevision checkpoint of the same model; refused when it
             fills under 95 % of the backbone. Ignored on ``--resume`` (``last.pt`` wins).
-        data: COCO-layout dataset folder.
+        data: dataset folder (COCO or YOLO-txt layout) or dataset YAML file
+            (:mod:`edgevision.data.detection`).
         train_split: split to train on, or a selector of whole sequences
             (``train-0006R0``: without it; :mod:`edgevision.data.sequences`).
         val_split: split to evaluate on, e.g. a held-out sequence ``train:0006R0`` (``""``: none).
@@ -202,6 +206,8 @@ class DetSplit:
         classes: per image ``(K,)`` int64 class ids.
         dropped: boxes dropped as degenerate (zero area after clipping to the image).
         image_ids: COCO image ids.
+        gt: the split's COCO dictionary (boxes), scored by :class:`CocoEvaluator`.
+        source: what the boxes were read from (annotation file or label folder).
     """
 
     class_names: list[str]
@@ -211,14 +217,16 @@ class DetSplit:
     classes: list[np.ndarray]
     dropped: int
     image_ids: list[int]
-    annotation_file: Path
+    gt: dict[str, Any]
+    source: str
 
     def __len__(self) -> int:
         return len(self.files)
 
 
 def load_split(root: str | Path, split: str) -> DetSplit:
-    """Read and check a COCO-layout split (no image is decoded).
+    """Read and check a split of a detection dataset (no image is decoded): a COCO or
+    YOLO-txt folder or a dataset YAML (:func:`~edgevision.data.detection.load_detection_split`).
 
     Boxes partly outside the image are clipped to it; boxes with zero width or height after
     clipping are dropped (counted in ``dropped``); class ids come from the category list
@@ -229,17 +237,15 @@ def load_split(root: str | Path, split: str) -> DetSplit:
         DataError: missing files, malformed JSON, an empty split, a box with negative
             width/height, an unknown sequence.
     """
-    ann, img_dir, sel = coco_selection(root, split)
-    ds = CocoDataset(ann, img_dir, masks=False)
+    det = load_detection_split(root, split)
+    ann, img_dir = det.source, det.image_dir
+    ds = CocoDataset(ann, img_dir, masks=False, data=det.gt)
     if len(ds) == 0:
         raise DataError(f"{ann}: split {split!r} has no images")
-    kept = set(sel.select([Path(im["file_name"]).stem for im in ds._images], str(ann)))
     files, sizes, boxes, classes, ids = [], [], [], [], []
     dropped = 0
     for i in range(len(ds)):
         im = ds._images[i]
-        if Path(im["file_name"]).stem not in kept:
-            continue
         h, w = int(im["height"]), int(im["width"])
         target, _, aids = ds.read_target(i)
         b = target.boxes.copy()
@@ -255,7 +261,9 @@ def load_split(root: str | Path, split: str) -> DetSplit:
         boxes.append(b[ok].astype(np.float32))
         classes.append(target.class_ids[ok].astype(np.int64))
         ids.append(int(im["id"]))
-    return DetSplit(list(ds.class_names), files, sizes, boxes, classes, dropped, ids, ann)
+    return DetSplit(
+        list(ds.class_names), files, sizes, boxes, classes, dropped, ids, det.gt, det.source
+    )
 
 
 def _place(image: np.ndarray, boxes: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -510,7 +518,7 @@ def evaluate_detector(
     Returns:
         :meth:`CocoEvaluator.summarize` ``["bbox"]``: ``AP``, ``AP50``, ... in 0–1.
     """
-    ev = CocoEvaluator(str(split.annotation_file), ("bbox",))
+    ev = CocoEvaluator(split.gt, ("bbox",))
     was_training = model.training
     model.eval()
     n = len(split) if max_images <= 0 else min(len(split), max_images)
@@ -538,6 +546,8 @@ class DetEvalHook(PeriodicEvalHook):
     Puts ``ap``, ``ap50`` and ``eval_epoch`` into ``trainer.storage`` and appends a row to
     ``out_dir/eval.csv`` (rank 0); ``best.pt`` follows AP50.
     """
+
+    columns = ("ap", "ap50")
 
     def __init__(
         self,

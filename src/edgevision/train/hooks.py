@@ -35,13 +35,23 @@ __all__ = [
     "LoggerHook",
     "PeriodicEvalHook",
     "evaluate_confusion",
+    "metric_columns",
 ]
 
 METRIC_COLUMNS = ("kind", "epoch", "iter", "lr", "loss", "miou", "pixel_acc", "elapsed_s")
-"""Columns of ``metrics.csv``: ``kind`` is ``step`` (every ``log_every`` steps, loss averaged
-over them) or ``epoch`` (loss averaged over the epoch, validation metrics when evaluated);
-``epoch`` is 1-based, ``iter`` the number of steps done. No wall-clock columns, so a resumed
-run writes the same file as an uninterrupted one."""
+"""Columns of a semantic model's ``metrics.csv``: ``kind`` is ``step`` (every ``log_every``
+steps, loss averaged over them) or ``epoch`` (loss averaged over the epoch, validation
+metrics when evaluated); ``epoch`` is 1-based, ``iter`` the number of steps done. The
+validation columns are those of the task's evaluation hook (:attr:`PeriodicEvalHook.columns`:
+``miou, pixel_acc``; ``ap, ap50`` for detectors; none without validation); see
+:func:`metric_columns`. No wall-clock columns, so a resumed run writes the same file as an
+uninterrupted one."""
+
+
+def metric_columns(metrics: Sequence[str]) -> tuple[str, ...]:
+    """The ``metrics.csv`` columns with validation columns ``metrics`` (see
+    :data:`METRIC_COLUMNS`)."""
+    return ("kind", "epoch", "iter", "lr", "loss", *metrics, "elapsed_s")
 
 
 # ------------------------------------------------------------------------------------------
@@ -140,7 +150,12 @@ class PeriodicEvalHook(HookBase):
         metric: the ``storage`` key of the headline value.
         every: evaluation period in epochs.
         quiet: no console line per evaluation.
+
+    Attributes:
+        columns: the ``storage`` keys (floats) that ``metrics.csv`` has a column for.
     """
+
+    columns: tuple[str, ...] = ()
 
     def __init__(self, metric: str, *, every: int = 1, quiet: bool = False) -> None:
         self.metric = metric
@@ -198,6 +213,8 @@ class EvalHook(PeriodicEvalHook):
         every: evaluation period in epochs.
     """
 
+    columns = ("miou", "pixel_acc")
+
     def __init__(
         self,
         loader: Iterable[Any],
@@ -254,6 +271,8 @@ class LoggerHook(HookBase):
         progress: show a progress bar; ``None`` = when stderr is a terminal.
         tensorboard: write TensorBoard scalars; ``None`` = when ``tensorboard`` is installed.
         quiet: no console lines at epoch ends.
+        metrics: the validation columns of ``metrics.csv`` (``trainer.storage`` keys; the
+            evaluation hook's :attr:`PeriodicEvalHook.columns`).
     """
 
     def __init__(
@@ -264,9 +283,12 @@ class LoggerHook(HookBase):
         progress: bool | None = None,
         tensorboard: bool | None = False,
         quiet: bool = False,
+        metrics: Sequence[str] = ("miou", "pixel_acc"),
     ) -> None:
         self.out_dir = Path(out_dir)
         self.csv_path = self.out_dir / "metrics.csv"
+        self.metrics = tuple(metrics)
+        self.columns = metric_columns(self.metrics)
         self.log_every = int(log_every)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.tensorboard = (
@@ -296,17 +318,17 @@ class LoggerHook(HookBase):
             with open(self.csv_path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["iter"]) <= self.trainer.iter]
         with open(self.csv_path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
 
     def _write_row(self, **row: Any) -> None:
         with open(self.csv_path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=METRIC_COLUMNS).writerow(
-                {k: _fmt(row.get(k)) for k in METRIC_COLUMNS}
+            csv.DictWriter(f, fieldnames=self.columns).writerow(
+                {k: _fmt(row.get(k)) for k in self.columns}
             )
         if self._tb is not None:
-            for k in ("lr", "loss", "miou", "pixel_acc"):
+            for k in ("lr", "loss", *self.metrics):
                 v = row.get(k)
                 if isinstance(v, float) and not math.isnan(v):
                     self._tb.add_scalar(f"{row['kind']}/{k}", v, row["iter"])
@@ -394,9 +416,8 @@ class LoggerHook(HookBase):
             iter=t.iter,
             lr=s.get("lr"),
             loss=mean,
-            miou=s.get("miou") if evaluated else None,
-            pixel_acc=s.get("pixel_acc") if evaluated else None,
             elapsed_s=t.elapsed,
+            **{k: s.get(k) if evaluated else None for k in self.metrics},
         )
         if not self.quiet and self._console is not None:
             line = f"epoch {t.epoch + 1}/{t.max_epochs}  step {t.iter}  loss {mean:.4f}"

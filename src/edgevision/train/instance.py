@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from edgevision.config import ModelSpec, validate
 from edgevision.data.coco import CocoDataset, coco_layout
+from edgevision.data.detection import is_dataset_yaml
 from edgevision.errors import ConfigError, DataError
 from edgevision.evaluate.coco import CocoEvaluator
 from edgevision.losses.yolact import InstanceTargets, YolactLoss
@@ -348,6 +349,8 @@ class InstanceEvalHook(PeriodicEvalHook):
     """Mask AP (``mask_ap``, selects ``best.pt``) and box AP (``box_ap``) of the eval model
     every ``every`` epochs."""
 
+    columns = ("mask_ap", "box_ap")
+
     def __init__(
         self,
         data: str,
@@ -417,6 +420,11 @@ def build_parts(
         if not flow_split.is_dir():
             raise DataError(f"flow_data: no video split {cfg.train_split!r} in {cfg.flow_data}")
     entry = get_entry(cfg.model)
+    if is_dataset_yaml(cfg.data):
+        raise DataError(
+            f"{cfg.data}: instance models train on a COCO-layout folder with masks "
+            f"(DIR/annotations/instances_SPLIT.json); dataset YAMLs are read by detectors"
+        )
     ann, img_dir = coco_layout(cfg.data, cfg.train_split)
     coco = CocoDataset(ann, img_dir, masks=True)
     if len(coco) < cfg.batch_size:

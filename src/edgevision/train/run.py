@@ -461,7 +461,12 @@ def train(
             std.append(parts.eval_hook)
         std.append(
             LoggerHook(
-                out, log_every=parts.log_every, progress=progress, tensorboard=None, quiet=quiet
+                out,
+                log_every=parts.log_every,
+                progress=progress,
+                tensorboard=None,
+                quiet=quiet,
+                metrics=getattr(parts.eval_hook, "columns", ()),
             )
         )
         ckpt = CheckpointHook(out, spec, train_config=to_dict(cfg), metric=task.metric)

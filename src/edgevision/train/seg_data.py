@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from edgevision.data.semantic import SemanticFolder
+from edgevision.data.semantic import SemanticDataset
 from edgevision.errors import DataError
 
 __all__ = [
@@ -201,7 +201,7 @@ class Normalize:
 
 
 class SegTrainDataset(Dataset):
-    """Augmented training samples of a :class:`SemanticFolder`.
+    """Augmented training samples of a :class:`SemanticFolder` or :class:`CityscapesFolder`.
 
     Items are ``(image, label)``: ``(3, crop_h, crop_w)`` float32 normalised with ``mean``/
     ``std`` (0–255 scale) in ``color_order``, and ``(crop_h, crop_w)`` int64 class ids with
@@ -219,7 +219,7 @@ class SegTrainDataset(Dataset):
 
     def __init__(
         self,
-        folder: SemanticFolder,
+        folder: SemanticDataset,
         *,
         crop: tuple[int, int],
         mean: Sequence[float],
@@ -285,7 +285,7 @@ class SegEvalDataset(Dataset):
 
     def __init__(
         self,
-        folder: SemanticFolder,
+        folder: SemanticDataset,
         *,
         mean: Sequence[float],
         std: Sequence[float],
@@ -431,12 +431,12 @@ def build_eval_loader(
     )
 
 
-def check_split(folder: SemanticFolder, *, progress: bool = False) -> tuple[int, int]:
+def check_split(folder: SemanticDataset, *, progress: bool = False) -> tuple[int, int]:
     """Read every image and label of a split once and check them, before any training.
 
     Checks that the split is not empty, every image decodes, every label has the image's
     size and only ids in ``[0, num_classes)`` or ``ignore_index``
-    (:class:`SemanticFolder` raises naming the file).
+    (the folder reader raises naming the file).
 
     Returns:
         ``(num_samples, num_labelled_pixels)``.
@@ -446,10 +446,7 @@ def check_split(folder: SemanticFolder, *, progress: bool = False) -> tuple[int,
     """
     n = len(folder)
     if n == 0:
-        raise DataError(
-            f"split {folder.split!r} of {folder.root} is empty: no images in "
-            f"{folder.root / 'images' / folder.split}"
-        )
+        raise DataError(f"split {folder.split!r} of {folder.root} is empty: no images")
     indices: Any = range(n)
     if progress:
         from rich.progress import track

@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from edgevision.config import ModelSpec
-from edgevision.data.semantic import SemanticFolder
+from edgevision.data.semantic import SemanticDataset, open_semantic
 from edgevision.losses import build_loss
 from edgevision.losses.class_balanced import class_balanced_weights
 from edgevision.registry import create_model, get_entry
@@ -51,7 +51,7 @@ __all__ = [
 
 
 def build_criterion(
-    cfg: TrainConfig, train: SemanticFolder, *, progress: bool = False
+    cfg: TrainConfig, train: SemanticDataset, *, progress: bool = False
 ) -> nn.Module:
     """The loss of ``cfg`` (``edgevision.losses``), class-balanced over the train split if
     asked (effective number of samples, counts cached)."""
@@ -79,11 +79,11 @@ def build_parts(
     (optionally class-balanced), SGD/AdamW, the warmup + poly/cosine schedule and the mIoU
     evaluation hook."""
     entry = get_entry(cfg.model)
-    train_folder = SemanticFolder(cfg.data, cfg.train_split)
+    train_folder = open_semantic(cfg.data, cfg.train_split)
     check_split(train_folder, progress=progress)
     val_folder = None
     if cfg.val_split:
-        val_folder = SemanticFolder(
+        val_folder = open_semantic(
             cfg.data,
             cfg.val_split,
             class_names=train_folder.class_names,

@@ -41,7 +41,14 @@ from edgevision.errors import (
 from edgevision.runtime.base import ONNX_BACKENDS
 from edgevision.runtime.targets import resolve_target
 
-__all__ = ["BenchResult", "WorkerError", "benchmark", "benchmark_many", "load_results"]
+__all__ = [
+    "BenchResult",
+    "WorkerError",
+    "benchmark",
+    "benchmark_many",
+    "benchmark_variants",
+    "load_results",
+]
 
 MIB = 1024 * 1024
 
@@ -487,34 +494,96 @@ def benchmark_many(
         raise ConfigError(f"blocks must be >= 1, got {blocks}")
     blocks = min(blocks, cfg.runs)
     cmd = command if command is not None else _default_command()
-    runs_per_block = _split(cfg.runs, blocks)
-    stage_total = min(cfg.runs, max(5, cfg.runs // 2)) if stages else 0
-    stage_per_block = _split(stage_total, blocks)
-    cfg_dict = to_dict(cfg)
-    base_job = {"warmup": cfg.warmup}
-
     with _prepared([str(t) for t in targets], cfg, progress=progress) as resolved:
-        raws: list[list[dict[str, Any]]] = [[] for _ in resolved]
-        labels = [r.label for r in resolved]
-        with _Display(progress, labels, [cfg.runs] * len(resolved)) as display:
-            for b in range(blocks):
-                for i, tgt in enumerate(resolved):
-                    job = {
-                        **base_job,
-                        "config": {**cfg_dict, "backend": tgt.backend},
-                        "target": tgt.load,
-                        "runs": runs_per_block[b],
-                        "stages": stage_per_block[b] > 0,
-                        "stage_runs": stage_per_block[b],
-                        "flops": flops and b == 0,
-                        "accuracy": b == 0,
-                    }
-                    tag = f"block {b + 1}/{blocks}" if blocks > 1 else ""
-                    raws[i].append(_run_worker(job, display.callback(i, tag)))
-                    display.finish_block(i, runs_per_block[b], last=b == blocks - 1)
-        return [
-            _pool(tgt, cfg, raw, command=cmd, blocks=blocks) for tgt, raw in zip(resolved, raws)
-        ]
+        cfgs = [dataclasses.replace(cfg, backend=t.backend or cfg.backend) for t in resolved]  # type: ignore[arg-type]
+        return _alternate(
+            resolved, cfgs, cfg, blocks=blocks, progress=progress, stages=stages, flops=flops,
+            command=cmd,
+        )  # fmt: skip
+
+
+def _alternate(
+    resolved: Sequence[_Target],
+    cfgs: Sequence[BenchConfig],
+    pooled_cfg: BenchConfig | None,
+    *,
+    blocks: int,
+    progress: bool,
+    stages: bool,
+    flops: bool,
+    command: str,
+) -> list[BenchResult]:
+    """Time ``resolved[i]`` with ``cfgs[i]`` in rounds A B C A B C ..., a fresh process per
+    block; ``pooled_cfg`` is what each result records as its config (default: its own)."""
+    runs = cfgs[0].runs
+    blocks = min(blocks, runs)
+    runs_per_block = _split(runs, blocks)
+    stage_total = min(runs, max(5, runs // 2)) if stages else 0
+    stage_per_block = _split(stage_total, blocks)
+    raws: list[list[dict[str, Any]]] = [[] for _ in resolved]
+    labels = [r.label for r in resolved]
+    with _Display(progress, labels, [runs] * len(resolved)) as display:
+        for b in range(blocks):
+            for i, (tgt, c) in enumerate(zip(resolved, cfgs)):
+                job = {
+                    "warmup": c.warmup,
+                    "config": to_dict(c),
+                    "target": tgt.load,
+                    "runs": runs_per_block[b],
+                    "stages": stage_per_block[b] > 0,
+                    "stage_runs": stage_per_block[b],
+                    "flops": flops and b == 0,
+                    "accuracy": b == 0,
+                }
+                tag = f"block {b + 1}/{blocks}" if blocks > 1 else ""
+                raws[i].append(_run_worker(job, display.callback(i, tag)))
+                display.finish_block(i, runs_per_block[b], last=b == blocks - 1)
+    return [
+        _pool(tgt, pooled_cfg or c, raw, command=command, blocks=blocks)
+        for tgt, c, raw in zip(resolved, cfgs, raws)
+    ]
+
+
+def benchmark_variants(
+    variants: Sequence[tuple[str | os.PathLike[str], BenchConfig]],
+    *,
+    blocks: int = 5,
+    progress: bool = True,
+    stages: bool = True,
+    flops: bool = True,
+    command: str | None = None,
+) -> list[BenchResult]:
+    """Like :func:`benchmark_many`, but each ``(file, config)`` pair has its own options —
+    the same ONNX file on several engines or precisions, timed alternately in one run.
+
+    Files are used as given (no export; ``"auto"`` is not resolved). Every config must have
+    the same ``runs`` (the blocks split them alike).
+
+    Raises:
+        ConfigError: no variants, ``blocks < 1``, differing ``runs`` or ``backend="auto"``.
+        ModelFileError: a missing file.
+        EdgeVisionError: the worker's one-line error when a measurement fails.
+    """
+    if not variants:
+        raise ConfigError("no variants to benchmark")
+    if blocks < 1:
+        raise ConfigError(f"blocks must be >= 1, got {blocks}")
+    cfgs = [c for _, c in variants]
+    if len({c.runs for c in cfgs}) != 1:
+        raise ConfigError("every variant must time the same number of runs")
+    if any(c.backend == "auto" for c in cfgs):
+        raise ConfigError("benchmark_variants needs explicit backends, not 'auto'")
+    resolved = [_resolve_target(str(t), c) for t, c in variants]
+    return _alternate(
+        resolved,
+        cfgs,
+        None,
+        blocks=blocks,
+        progress=progress,
+        stages=stages,
+        flops=flops,
+        command=command if command is not None else _default_command(),
+    )
 
 
 def benchmark(

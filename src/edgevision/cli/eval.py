@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edgevision.cli.common import add_command, check_outputs, nonneg_int, positive_int
 
@@ -64,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args, "json")
     require_dataset(args.data)  # fail before the (slow) model load
-    from edgevision.runtime import Predictor, load_engine, resolve_target
+    from edgevision.io import ONNX_SUFFIXES
+    from edgevision.runtime import Predictor, load_engine
 
     backend, choice = args.backend, None
-    if backend == "auto" and resolve_target(args.weights).kind == "onnx":
+    is_onnx = Path(str(args.weights)).suffix.lower() in ONNX_SUFFIXES
+    if backend == "auto" and is_onnx and Path(str(args.weights)).is_file():
         from edgevision.bench.choose import choose_backend
 
         choice = choose_backend(args.weights, threads=args.threads)
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print(report.table(), end="")
     if args.json:
         data = report.to_dict()
-        data["backend"] = engine.backend
+        data["backend"] = getattr(engine, "backend", backend)
         if choice is not None:
             data["backend_choice"] = choice.to_dict()
         write_json_atomic(args.json, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edgevision.cli.common import (
     add_command,
@@ -140,6 +141,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--runs", type=positive_int, default=60)
     ds.add_argument("--blocks", type=positive_int, default=4)
     ds.add_argument("--no-eval", action="store_true", help="skip the val AP50")
+
+    be = add_command(kinds, "backends", run_backends)
+    be.add_argument(
+        "weights", nargs="+", metavar="WEIGHTS", help="model files (.safetensors/.pt/.onnx)"
+    )
+    be.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="[STEM=]DIR",
+        help="dataset for calibration and accuracy; STEM=DIR for one model (file stem), DIR "
+        "for the rest; repeatable",
+    )
+    be.add_argument("--split", default="val")
+    be.add_argument("--max-images", type=nonneg_int, default=0, help="scored images (0: all)")
+    be.add_argument("--calib-images", type=positive_int, default=32)
+    be.add_argument("--runs", type=positive_int, default=30, help="timed runs per variant")
+    be.add_argument("--blocks", type=positive_int, default=3)
+    be.add_argument("--threads", type=positive_int, default=2)
+    be.add_argument("--out", default="docs/results/backends.md", metavar="FILE.md")
+    be.add_argument("--work", default="runs/backends", metavar="DIR")
 
     st = add_command(kinds, "streaming", run_streaming)
     st.add_argument("model", help="what 'edgevision run --model' takes (.onnx, checkpoint, name)")
@@ -369,6 +391,39 @@ def run_detection(args: argparse.Namespace) -> int:
     from edgevision.reports.detection_ablation import run_args
 
     return run_args(args, command_line(args))
+
+
+def run_backends(args: argparse.Namespace) -> int:
+    """Every model on every CPU engine and precision of this host (ORT / OpenVINO; FP32,
+    BF16 where the CPU has it, INT8 from ORT's and NNCF's PTQ): latency, FPS, RSS, size and
+    the headline metric, timed alternately in fresh processes; writes --out and its JSON.
+    """
+    check_outputs(args, "out", folders=("work",))
+    from edgevision.errors import ConfigError, require_dir, require_file
+    from edgevision.reports.backends import backends_report
+
+    data: dict[str, str] = {}
+    for item in args.data:
+        stem, sep, folder = item.rpartition("=")
+        key = stem if sep else "*"
+        if key in data:
+            raise ConfigError(f"--data given twice for {key if sep else 'the default'}")
+        require_dir(folder, "dataset folder")
+        data[key] = folder
+    for w in args.weights:
+        require_file(w, "weights")
+    res = backends_report(
+        list(args.weights),
+        data=data,
+        command=command_line(args),
+        progress=sys.stderr.isatty(),
+        **pick(
+            args, "out", "work", "split", "max_images", "calib_images", "runs", "blocks",
+            "threads",
+        ),
+    )  # fmt: skip
+    print(f"wrote {args.out} ({len(res['rows'])} rows) and {Path(args.out).with_suffix('.json')}")
+    return 0
 
 
 def run_detection_speed(args: argparse.Namespace) -> int:

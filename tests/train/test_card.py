@@ -211,8 +211,68 @@ def test_card_label_follows_the_sequences():
     old = _card(None, None)
     assert validation_label(old) is None and "sequence" not in render_card(old).split("##")[1]
     # once a held-out number exists the card stops saying there is none
-    done = _card({"0016E5": 101}, {"0016E5": 204}, {"split": "train:0006R0"})
-    assert NO_HELD_OUT not in render_card(done) and "`train:0006R0`" in render_card(done)
+    held = {
+        "split": "train:0006R0",
+        "images": 101,
+        "sequences": {"0006R0": 101},
+        "metrics": {"miou": 0.5, "per_class_iou": {"Sky": 0.9}},
+        "eval_command": "edgevision eval w --data d --split train:0006R0",
+    }
+    done = _card({"0016E5": 101}, {"0016E5": 204}, held)
+    text = render_card(done)
+    assert NO_HELD_OUT not in text and "`train:0006R0`" in text
+    # the held-out number comes first, the in-sequence one after it, labelled
+    metrics = text.split("## Metrics")[1]
+    assert metrics.index("**mIoU 50.00**") < metrics.index(
+        "in-sequence validation (sequence 0016E5"
+    )
+    assert metrics.index("### Held-out sequences") < metrics.index("### Split `val`")
+
+
+def _sequence_set(root: Path) -> Path:
+    """A synthetic semantic set whose train images belong to sequences A and B."""
+    import shutil
+
+    for sub in ("images", "labels"):
+        for i, f in enumerate(sorted((root / sub / "train").iterdir())):
+            shutil.move(f, f.with_name(f"{'AB'[i % 2]}_{f.name}"))
+    names = (root / "train.txt").read_text().split()
+    (root / "train.txt").write_text("".join(f"{'AB'[i % 2]}_{n}\n" for i, n in enumerate(names)))
+    return root
+
+
+def test_ship_held_out_is_the_headline_and_must_be_held_out(synth_images, tmp_path, capsys):
+    import shutil
+
+    data = _sequence_set(shutil.copytree(synth_images(seed=13, size=(48, 48), train=4, val=2),
+                                         tmp_path / "ds"))  # fmt: skip
+    out = tmp_path / "run"
+    argv = [
+        "train", "deeplabv3plus_mobilenetv2", "--data", str(data), "--epochs", "1",
+        "--batch-size", "2", "--crop", "48x48", "--out", str(out), "--device", "cpu",
+        "--no-progress", "--set", "model_kwargs={width_mult: 0.35, aspp_channels: 16}",
+        "--set", "train_split=train-B", "--set", "val_split=train:B",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    ship = ["ship", str(out), "--name", "t", "--data", str(data), "--weights-dir",
+            str(tmp_path / "w")]  # fmt: skip
+    # trained on A, selected on B: best.pt cannot claim B as held out
+    capsys.readouterr()
+    assert main([*ship, "--held-out", "train:B"]) != 0
+    err = capsys.readouterr().err
+    assert "selected on B" in err and "--which last" in err and len(err.strip().splitlines()) == 1
+    assert main([*ship, "--held-out", "train:A", "--which", "last"]) != 0
+    assert "the run trained on A" in capsys.readouterr().err
+    assert not (tmp_path / "w" / "t").exists()
+    assert main([*ship, "--held-out", "train:B", "--which", "last"]) == 0
+    card = json.loads((tmp_path / "w" / "t" / "card.json").read_text())
+    h = card["held_out"]
+    assert h["split"] == "train:B" and h["sequences"] == {"B": 2} and h["images"] == 2
+    js = tmp_path / "e.json"
+    assert main(["eval", str(tmp_path / "w" / "t" / "t.safetensors"), "--data", str(data),
+                 "--split", "train:B", "--json", str(js)]) == 0  # fmt: skip
+    assert json.loads(js.read_text())["metrics"]["miou"] == pytest.approx(h["metrics"]["miou"])
+    assert "### Held-out sequences: split `train:B`" in (tmp_path / "w/t/README.md").read_text()
 
 
 def test_card_sequences_from_the_folder(tmp_path):

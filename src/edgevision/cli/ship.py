@@ -17,6 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder to measure on")
     p.add_argument("--split", default="val", help="split to measure (default: val)")
     p.add_argument(
+        "--held-out",
+        metavar="SPLIT",
+        help="whole sequences the run neither trained nor selected on, e.g. train:0006R0 for "
+        "a run on train-0006R0 shipped with --which last: the card's headline",
+    )
+    p.add_argument(
         "--data-label", metavar="TEXT", help="how the card names the data (default: --data)"
     )
     p.add_argument(
@@ -46,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
         args.run,
         args.name,
         progress=sys.stderr.isatty(),
-        **pick(args, "data", "split", "weights_dir", "which", "data_label", "notes", "threads"),
-    )
+        **pick(
+            args, "data", "split", "weights_dir", "which", "data_label", "notes", "threads",
+            "held_out",
+        ),
+    )  # fmt: skip
     m = res.card["metrics"]
     if m.get("miou") is not None:
         score = f"mIoU {100 * m['miou']:.2f}"
@@ -55,5 +64,8 @@ def run(args: argparse.Namespace) -> int:
         score = f"agreement with the semantic mask {100 * m['agreement']['mean_iou']:.2f}"
     else:
         score = "metrics in card"
+    h = res.card.get("held_out")
+    if h and (h["metrics"].get("miou") is not None):
+        score = f"held-out mIoU {100 * h['metrics']['miou']:.2f} on {h['split']}; {score}"
     print(f"shipped {res.weights} ({score} on {args.split}); card: {res.dir / 'README.md'}")
     return 0

@@ -192,6 +192,7 @@ def ship(
     notes: str = "",
     threads: int = 2,
     progress: bool = False,
+    held_out: str | None = None,
 ) -> ShipResult:
     """Copy a run's checkpoint to ``weights_dir/name`` and write its model card.
 
@@ -206,13 +207,19 @@ def ship(
         notes: free text added to the card (e.g. "trained from scratch").
         threads: inference threads for the measurement.
         progress: progress bar while evaluating.
+        held_out: a split of ``data`` made of whole sequences the run neither trained on nor
+            selected its checkpoint on (e.g. ``train:0006R0`` for a run trained on
+            ``train-0006R0``): the card's headline. Refused when it shares a sequence with
+            the training split, or with the selection split for a ``best``/``video``
+            checkpoint (ship ``--which last`` of a fixed schedule instead).
 
     Returns:
         A :class:`ShipResult`.
 
     Raises:
         CheckpointError: the run has no such checkpoint.
-        ConfigError: bad ``which``, or a ``name`` that is not one plain path component.
+        ConfigError: bad ``which``, a ``name`` that is not one plain path component, or a
+            ``held_out`` split that is not held out.
         OutputError: ``weights_dir/name`` cannot be written.
     """
     from edgevision.checkpoint import load_checkpoint, load_model
@@ -248,7 +255,7 @@ def ship(
     stage.mkdir(parents=True)
     try:
         result = _ship_into(stage, dest, run, name, which, extra, last_extra, model, spec, data,
-                            split, data_label, notes, threads, progress)  # fmt: skip
+                            split, data_label, notes, threads, progress, held_out)  # fmt: skip
         dest.mkdir(parents=True, exist_ok=True)
         for f in sorted(stage.iterdir()):
             os.replace(f, dest / f.name)
@@ -273,6 +280,7 @@ def _ship_into(
     notes: str,
     threads: int,
     progress: bool,
+    held_out: str | None = None,
 ) -> ShipResult:
     """:func:`ship`'s files, written into ``stage``; paths in the card name ``dest``."""
     from edgevision.checkpoint import save_checkpoint
@@ -292,8 +300,23 @@ def _ship_into(
     elif (run / "config.yaml").is_file():
         shutil.copyfile(run / "config.yaml", stage / "train_config.yaml")
 
+    if held_out:
+        check_held_out(data, held_out, train_config, which)
     engine = load_engine(weights, threads=threads)
     report = evaluate(Predictor(engine), data, split, progress=progress)
+    held: dict[str, Any] | None = None
+    if held_out:
+        rep = evaluate(Predictor(engine), data, held_out, progress=progress)
+        held = {
+            "split": held_out,
+            "images": rep.num_images,
+            "sequences": dict(rep.sequences),
+            "metrics": rep.to_dict()["metrics"],
+            "eval_command": (
+                f"edgevision eval {(dest / weights.name).as_posix()} --data "
+                f"{Path(data).as_posix()} --split {held_out}"
+            ),
+        }
 
     trainer = dict(last_extra.get("trainer") or {})
     rows = _epoch_rows(run)
@@ -329,7 +352,7 @@ def _ship_into(
             "measured_images": report.num_images,
             **card_sequences(data, train_config.get("train_split", "train"), report.sequences),
         },
-        "held_out": None,
+        "held_out": held,
         "pretrained": (spec.extra or {}).get("pretrained") or False,
         "training": {
             "checkpoint": which,
@@ -356,6 +379,45 @@ def _ship_into(
     write_json_atomic(stage / "card.json", card)
     write_text_atomic(stage / "README.md", render_card(card))
     return ShipResult(dir=dest, weights=dest / weights.name, card=card)
+
+
+def check_held_out(
+    data: str | os.PathLike[str], held_out: str, train_config: Mapping[str, Any], which: str
+) -> None:
+    """Refuse a ``--held-out`` split that the run trained on, or selected its checkpoint on.
+
+    Raises:
+        ConfigError: a shared sequence (named), or an empty held-out split.
+        DataError: the split cannot be read.
+    """
+    from edgevision.data.sequences import split_sequences
+    from edgevision.errors import DataError
+
+    held = set(split_sequences(data, held_out))
+    if not held:
+        raise ConfigError(f"--held-out {held_out}: no images")
+    train_split = str(train_config.get("train_split", "train"))
+    try:
+        trained = set(split_sequences(data, train_split))
+    except DataError:
+        trained = set()
+    if held & trained:
+        raise ConfigError(
+            f"--held-out {held_out} is not held out: the run trained on "
+            f"{', '.join(sorted(held & trained))} (train split {train_split})"
+        )
+    val_split = str(train_config.get("val_split") or "")
+    if which != "last" and val_split:
+        try:
+            selected = set(split_sequences(data, val_split))
+        except DataError:
+            selected = set()
+        if held & selected:
+            raise ConfigError(
+                f"the {which} checkpoint was selected on {', '.join(sorted(held & selected))} "
+                f"(val split {val_split}), which --held-out scores: ship --which last (a "
+                "fixed schedule), or hold out a sequence the run did not select on"
+            )
 
 
 def card_sequences(
@@ -398,7 +460,10 @@ def _held_out_note(card: Mapping[str, Any]) -> str:
     h = card.get("held_out")
     if not h:
         return "No held-out-sequence number exists yet for these weights."
-    return f"Held-out-sequence result: split `{h.get('split')}`, see `card.json` (`held_out`)."
+    return (
+        f"The headline is on held-out sequences: split `{h.get('split')}` "
+        f"({_seqs(h.get('sequences') or {})}), neither trained on nor used for selection."
+    )
 
 
 def _pct(v: Any) -> str:
@@ -462,7 +527,7 @@ def render_card(card: Mapping[str, Any]) -> str:
         + (f" ({_seqs(d['measured_sequences'])})" if d.get("measured_sequences") else "")
         + (f": **{label}**" if label else ""),
     ]
-    if label:
+    if label or card.get("held_out"):
         lines.append(f"- {_held_out_note(card)}")
     lines += [
         "",
@@ -545,11 +610,36 @@ def render_card(card: Mapping[str, Any]) -> str:
         "",
         "## Metrics",
         "",
-        f"Reproduce: `{card['eval_command']}`",
-        "",
     ]
+    h = card.get("held_out")
+    if h:
+        lines += [
+            f"### Held-out sequences: split `{h['split']}`, {h['images']} images "
+            f"({_seqs(h.get('sequences') or {})})",
+            "",
+            "Whole street sequences the model never trained on and whose images did not "
+            "choose the checkpoint: what a new street gives.",
+            "",
+            f"Reproduce: `{h['eval_command']}`",
+            "",
+            *_metric_lines(h["metrics"]),
+            "",
+            f"### Split `{measured}`" + (f" ({label})" if label else ""),
+            "",
+        ]
+    lines += [f"Reproduce: `{card['eval_command']}`", ""]
     if label:
         lines += [f"Measured on {label}. {_held_out_note(card)}", ""]
+    lines += _metric_lines(m)
+    if card.get("notes"):
+        lines += ["", "## Notes", "", str(card["notes"])]
+    lines += ["", f"Card written by `edgevision ship` on {card['shipped']}.", ""]
+    return "\n".join(lines)
+
+
+def _metric_lines(m: Mapping[str, Any]) -> list[str]:
+    """The headline and per-class table of one evaluation's metrics."""
+    lines: list[str] = []
     if "miou" in m:
         lines += [
             f"**mIoU {_pct(m.get('miou'))}**, pixel accuracy {_pct(m.get('pixel_acc'))}, "
@@ -591,7 +681,4 @@ def render_card(card: Mapping[str, Any]) -> str:
             lines.append(f"| AP {c} | {vals} |")
     else:
         lines += ["```", json.dumps(m, indent=2), "```"]
-    if card.get("notes"):
-        lines += ["", "## Notes", "", str(card["notes"])]
-    lines += ["", f"Card written by `edgevision ship` on {card['shipped']}.", ""]
-    return "\n".join(lines)
+    return lines

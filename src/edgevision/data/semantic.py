@@ -180,6 +180,11 @@ class _SemanticBase:
         return [n for n, _, _ in self._items]
 
     @property
+    def image_paths(self) -> list[Path]:
+        """Image files in split order."""
+        return [img for _, img, _ in self._items]
+
+    @property
     def label_paths(self) -> list[Path]:
         """Label files in split order (for cache fingerprints and up-front validation)."""
         return [lab for _, _, lab in self._items]

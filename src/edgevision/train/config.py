@@ -48,6 +48,13 @@ class TrainConfig:
         flip: random horizontal flip.
         jitter: photometric jitter strength in 0–1 (0 = off): brightness, contrast,
             saturation factors in ``1 ± jitter`` and a hue shift of up to ``jitter * 18°``.
+        distill_from: a semantic teacher (checkpoint or ``.onnx``, same classes) whose
+            logits, cached once per image, the student also learns from
+            (:mod:`edgevision.train.distill`); ``""`` = off. The teacher must not have seen
+            the held-out sequences.
+        distill_weight: weight of the distillation term.
+        distill_temperature: softmax temperature ``T`` of the distillation term.
+        distill_stride: resolution divisor of the cached teacher logits.
         photometric: strength in 0–1 of the new-street changes (gamma, colour temperature,
             blur, noise, JPEG; :func:`edgevision.train.seg_data.street_photometric`); 0 = off.
         lr: peak learning rate (after warmup).
@@ -95,6 +102,10 @@ class TrainConfig:
     flip: bool = True
     jitter: float = 0.2
     photometric: float = 0.0
+    distill_from: str = ""
+    distill_weight: float = 1.0
+    distill_temperature: float = 2.0
+    distill_stride: int = 4
     lr: float = 0.01
     optimizer: Literal["sgd", "adamw"] = "sgd"
     momentum: float = 0.9
@@ -125,6 +136,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.distill_weight < 0 or self.distill_temperature <= 0 or self.distill_stride < 1:
+            raise ConfigError(
+                "distill_weight must be >= 0, distill_temperature > 0, distill_stride >= 1"
+            )
         for name in ("epochs", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

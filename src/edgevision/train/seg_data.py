@@ -140,7 +140,8 @@ def augment(
     jitter: float = 0.2,
     photometric: float = 0.0,
     pad_color: Sequence[int] = (124, 116, 104),
-) -> tuple[np.ndarray, np.ndarray]:
+    extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
     """Random scale, pad, crop, flip and photometric jitter of one sample.
 
     Args:
@@ -156,9 +157,13 @@ def augment(
             numbers drawn for it, so existing runs replay unchanged).
         pad_color: RGB 0–255 value of padded image pixels (the normalisation mean, so padding
             becomes 0 after normalising).
+        extra: an ``(H, W, C)`` float32 map (a teacher's logits) that takes the geometric
+            changes (scale bilinear, pad with 0, crop, flip) and not the photometric ones; it
+            draws no random numbers, so the image and labels are as without it.
 
     Returns:
-        ``(crop_h, crop_w, 3)`` uint8 RGB image and ``(crop_h, crop_w)`` int64 labels.
+        ``(crop_h, crop_w, 3)`` uint8 RGB image and ``(crop_h, crop_w)`` int64 labels, and
+        the ``(crop_h, crop_w, C)`` extra map when ``extra`` is given.
     """
     import cv2
 
@@ -169,23 +174,33 @@ def augment(
     if (nh, nw) != (h, w):
         image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         mask = _nearest_resize(mask, nh, nw)
+        if extra is not None:
+            extra = cv2.resize(extra, (nw, nh), interpolation=cv2.INTER_LINEAR)
+            extra = extra if extra.ndim == 3 else extra[..., None]
     ph, pw = max(ch - nh, 0), max(cw - nw, 0)
     if ph or pw:
         image = cv2.copyMakeBorder(
             image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=[int(v) for v in pad_color]
         )
         mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=ignore_index)
+        if extra is not None:
+            extra = np.pad(extra, ((0, ph), (0, pw), (0, 0)))
     y0 = int(rng.integers(0, mask.shape[0] - ch + 1))
     x0 = int(rng.integers(0, mask.shape[1] - cw + 1))
     image = image[y0 : y0 + ch, x0 : x0 + cw]
     mask = mask[y0 : y0 + ch, x0 : x0 + cw]
+    if extra is not None:
+        extra = extra[y0 : y0 + ch, x0 : x0 + cw]
     if flip and rng.random() < 0.5:
         image, mask = image[:, ::-1], mask[:, ::-1]
+        if extra is not None:
+            extra = extra[:, ::-1]
     if jitter > 0:
         image = jitter_colors(np.ascontiguousarray(image), rng, jitter)
     if photometric > 0:
         image = street_photometric(np.ascontiguousarray(image), rng, photometric)
-    return np.ascontiguousarray(image), np.ascontiguousarray(mask).astype(np.int64)
+    out = np.ascontiguousarray(image), np.ascontiguousarray(mask).astype(np.int64)
+    return out if extra is None else (*out, np.ascontiguousarray(extra))
 
 
 class Normalize:
@@ -215,6 +230,10 @@ class SegTrainDataset(Dataset):
         color_order: channel order the network expects.
         seed: augmentation seed.
         scale_range / flip / jitter / photometric: see :func:`augment`.
+        teacher: cached teacher logits (:class:`~edgevision.train.distill.TeacherCache`):
+            items are then ``(image, (label, soft))`` with ``soft`` the teacher's
+            ``(C, crop_h / stride, crop_w / stride)`` logits under the same geometric
+            augmentation (:mod:`edgevision.train.distill`).
     """
 
     def __init__(
@@ -230,8 +249,10 @@ class SegTrainDataset(Dataset):
         flip: bool = True,
         jitter: float = 0.2,
         photometric: float = 0.0,
+        teacher: Any = None,
     ) -> None:
         self.folder = folder
+        self.teacher = teacher
         self.crop = (int(crop[0]), int(crop[1]))
         self.normalize = Normalize(mean, std, color_order)
         self.pad_color = [int(round(v)) for v in (mean[::-1] if color_order == "BGR" else mean)]
@@ -249,10 +270,13 @@ class SegTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.folder)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
         sample = self.folder[i]
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        image, mask = augment(
+        extra = None
+        if self.teacher is not None:
+            extra = self.teacher.load(sample.image_path, sample.mask.shape)
+        out = augment(
             sample.image,
             sample.mask,
             rng,
@@ -263,8 +287,21 @@ class SegTrainDataset(Dataset):
             jitter=self.jitter,
             photometric=self.photometric,
             pad_color=self.pad_color,
+            extra=extra,
         )
-        return self.normalize(image), torch.from_numpy(mask)
+        image, mask = out[0], out[1]
+        if self.teacher is None:
+            return self.normalize(image), torch.from_numpy(mask)
+        import cv2
+
+        st = self.teacher.stride
+        soft = cv2.resize(
+            out[2], (max(1, self.crop[1] // st), max(1, self.crop[0] // st)),
+            interpolation=cv2.INTER_AREA,
+        )  # fmt: skip
+        soft = soft if soft.ndim == 3 else soft[..., None]
+        soft_t = torch.from_numpy(np.ascontiguousarray(soft.transpose(2, 0, 1)))
+        return self.normalize(image), (torch.from_numpy(mask), soft_t)
 
 
 class SegEvalDataset(Dataset):

@@ -107,6 +107,21 @@ def build_parts(
     )
     model.spec = spec  # type: ignore[assignment]
 
+    teacher = None
+    if cfg.distill_from:
+        from edgevision.errors import require_file
+        from edgevision.train.distill import TeacherCache, cache_teacher_logits
+
+        require_file(cfg.distill_from, "distillation teacher")
+        teacher = TeacherCache(cfg.distill_from, stride=cfg.distill_stride)
+        done = cache_teacher_logits(
+            teacher,
+            list(train_folder.image_paths),
+            class_names=train_folder.class_names,
+            progress=progress or not quiet,
+        )
+        if done and not quiet:
+            print(f"teacher logits cached for {done} images in {teacher.dir}", flush=True)
     train_ds = SegTrainDataset(
         train_folder,
         crop=tuple(crop),  # type: ignore[arg-type]
@@ -118,6 +133,7 @@ def build_parts(
         flip=cfg.flip,
         jitter=cfg.jitter,
         photometric=cfg.photometric,
+        teacher=teacher,
     )
     loader = build_train_loader(
         train_ds,
@@ -149,10 +165,20 @@ def build_parts(
             class_names=spec.class_names,
             every=cfg.eval_every,
         )
+    criterion = build_criterion(cfg, train_folder, progress=progress)
+    if teacher is not None:
+        from edgevision.train.distill import DistillLoss
+
+        criterion = DistillLoss(
+            criterion,
+            weight=cfg.distill_weight,
+            temperature=cfg.distill_temperature,
+            ignore_index=train_folder.ignore_index,
+        )
     return TrainParts(
         model=model,
         loader=loader,
-        criterion=build_criterion(cfg, train_folder, progress=progress),
+        criterion=criterion,
         make_optimizer=sgd_or_adamw(cfg),
         schedule=warmup_schedule(cfg, ipe, power=cfg.poly_power),
         eval_hook=eval_hook,

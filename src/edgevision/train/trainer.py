@@ -59,6 +59,14 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def _to_device(targets: Any, device: torch.device) -> Any:
+    """Targets on ``device``: a tensor, or a tuple/list of them (e.g. labels + a teacher's
+    logits for distillation)."""
+    if isinstance(targets, (tuple, list)):
+        return type(targets)(_to_device(t, device) for t in targets)
+    return targets.to(device, non_blocking=True)
+
+
 def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist_info()[1] > 1:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
@@ -337,7 +345,7 @@ class Trainer:
         images = images.to(self.device, non_blocking=True)
         if self.channels_last and images.dim() == 4:
             images = images.contiguous(memory_format=torch.channels_last)
-        targets = targets.to(self.device, non_blocking=True)
+        targets = _to_device(targets, self.device)
         self.model.train()
         lr = self.lr
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):

@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "edgevision"
 LAYERS: list[set[str]] = [
     {"__init__", "_lazy", "errors", "results", "config", "io", "host", "tasks", "classnames"},
     {"registry", "preprocess"},
-    {"data", "checkpoint", "postprocess"},
+    {"data", "checkpoint", "postprocess", "track"},
     {"models"},
     {"export", "evaluate", "losses"},
     {"runtime"},

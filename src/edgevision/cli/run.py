@@ -150,6 +150,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="detection/instance models: show and record objects scoring at least this "
         "(0-1; default: the model's postprocessor, 0.25 YOLO, 0.05 YOLACT)",
     )
+    p.add_argument(
+        "--track",
+        default="",
+        metavar="TRACKER",
+        help="detection/instance models: give objects ids across frames, one tracker per "
+        "stream: bytetrack (Kalman motion, also matches low-score boxes) or iou; ids go into "
+        "the overlay and --meta ('track_ids'), tracks started/ended into the summary; without "
+        "--conf the model keeps boxes down to the tracker's low threshold (0.1)",
+    )
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
     p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
     p.add_argument(
@@ -267,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
             "duration",
             "fps",
             "conf",
+            "track",
         ),
     )
     # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored, a third exits
@@ -295,6 +305,13 @@ def _print_summary(s: dict[str, Any]) -> None:
                 | {"decoder": st["decoder"]}
             )
         )
+    for st in s["streams"]:
+        if "tracking" in st:
+            t = st["tracking"]
+            print(
+                f"  [{st['source']}] {t['tracker']}: {t['tracks_started']} tracks started, "
+                f"{t['tracks_ended']} ended, {t['tracks_active']} active at the end"
+            )
     for o in s["outputs"]:  # "wrote" only for files that were finalised
         if o.startswith("rtsp://"):
             print(f"  served {o}")

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from edgevision.errors import EdgeVisionError
+from edgevision.errors import ConfigError, EdgeVisionError
 from edgevision.io import write_json_atomic
 from edgevision.stream.gst import StreamError
 from edgevision.stream.outputs import (
@@ -52,6 +52,8 @@ from edgevision.stream.queues import Closed, FrameQueue
 from edgevision.stream.rtsp import RtspAuth, check_auth
 from edgevision.stream.sources import BaseSource, Frame, SourceOptions, open_source, parse_source
 from edgevision.stream.stats import RunStats
+from edgevision.tasks import get_task
+from edgevision.track import create_tracker
 
 log = logging.getLogger("edgevision.stream")
 
@@ -84,6 +86,9 @@ class RunConfig:
             postprocessor's default: 0.25 YOLO, 0.05 YOLACT).
         rtsp: who may watch an ``rtsp://`` output; a non-loopback address needs a password
             unless ``no_auth`` (:func:`.rtsp.check_auth`).
+        track: a tracker name (:func:`edgevision.track.list_trackers`) for detection and
+            instance models, one tracker per stream (``""``: none). Without ``conf`` the
+            model then keeps detections down to the tracker's ``low_thresh``.
     """
 
     sources: list[str]
@@ -102,6 +107,7 @@ class RunConfig:
     fps: int = 30
     conf: float | None = None
     rtsp: RtspAuth = field(default_factory=RtspAuth)
+    track: str = ""
 
 
 @dataclass
@@ -150,6 +156,7 @@ class _Runner:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.sessions = [plugin.new_stream(i) for i in range(len(sources))]
+        self.trackers = [create_tracker(cfg.track) for _ in sources] if cfg.track else []
         stateless = all(s is None for s in self.sessions)
         cap = cfg.batch or len(sources)
         self.batch = max(1, min(cap, plugin.max_batch)) if stateless else 1
@@ -268,6 +275,12 @@ class _Runner:
                         f"model plugin {self.plugin.name!r} returned {len(b.results)} results "
                         f"for {len(b.frames)} frames"
                     )
+            if self.trackers:
+                t = time.monotonic()
+                b.results = [
+                    self.trackers[f.stream].update(r, f.index) for f, r in zip(b.frames, b.results)
+                ]
+                st.stage("track", (time.monotonic() - t) * 1e3)
             now = time.monotonic()
             for f, r in zip(b.frames, b.results):
                 st.stage("latency", (now - f.t_recv) * 1e3)
@@ -405,7 +418,11 @@ def run_stream(
     if meta_path is not None:
         check_writable(meta_path)
     own_plugin = plugin is None
-    post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
+    conf = cfg.conf
+    if cfg.track:
+        low = create_tracker(cfg.track).cfg.low_thresh  # an unknown name: ConfigError here
+        conf = low if conf is None else conf
+    post_kw: dict[str, Any] = {} if conf is None else {"conf_threshold": conf}
     plugin = plugin or load_plugin(
         cfg.model,
         engine=cfg.engine,
@@ -415,6 +432,12 @@ def run_stream(
         propagate=cfg.propagate or False,
         **post_kw,
     )
+    if cfg.track and (plugin.task and get_task(plugin.task).dense):
+        if own_plugin:
+            plugin.close()
+        raise ConfigError(
+            f"--track needs a detection or instance model; {plugin.name} is {plugin.task}"
+        )
     stats = RunStats([s.text for s in specs])
     sources = [
         open_source(sp, i, cfg.source, stats.streams[i], available=available)
@@ -505,6 +528,9 @@ def run_stream(
             batch=runner.batch if runner else 0,
             errors=errors,
         )
+        if runner is not None and runner.trackers:
+            for st, trk in zip(summary["streams"], runner.trackers):
+                st["tracking"] = trk.summary()
         if cfg.summary:
             write_json_atomic(cfg.summary, summary)
         raised = str(err) if err is not None else (out_errors or [""])[0]

@@ -153,3 +153,15 @@ def test_update_refuses_a_semantic_result():
 def test_bad_names_and_options_are_config_errors(name, kw, match):
     with pytest.raises(ConfigError, match=match):
         create_tracker(name, **kw)
+
+
+def test_recovery_finds_an_object_that_stopped_while_unseen():
+    """The Kalman filter carries a stopped object on; its last box still finds it."""
+    for recover, ids in ((False, [2]), (True, [1])):
+        trk = create_tracker("bytetrack", recover=recover)
+        for t in range(10):
+            trk.update(_dets([_box(10 + 8 * t, 50, 30)]), t)
+        for t in range(10, 16):  # unseen while the filter moves it 8 px per frame
+            trk.update(_dets([]), t)
+        trk.update(_dets([_box(82, 50, 30)]), 16)  # it stopped where it was last seen
+        assert trk.update(_dets([_box(82, 50, 30)]), 17).track_ids.tolist() == ids

@@ -76,7 +76,14 @@ def run(args: argparse.Namespace) -> int:
         low = create_tracker(args.track).cfg.low_thresh  # an unknown name fails here
     engine = load_engine(args.weights, backend=args.backend, threads=args.threads)
     if args.track:
+        from edgevision.errors import ConfigError
         from edgevision.evaluate.track import evaluate_tracking
+        from edgevision.tasks import get_task
+
+        if not get_task(engine.spec.task).scored:
+            raise ConfigError(
+                f"--track needs a detection or instance model; {args.weights} is {engine.spec.task}"
+            )
 
         # as 'run --track': the model keeps boxes down to the tracker's low threshold
         report = evaluate_tracking(

@@ -152,8 +152,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="motion factors, one synthetic video set each (1: the generator's default)",
     )
     tr.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
-    tr.add_argument("--videos", type=positive_int, default=4, help="videos per motion factor")
-    tr.add_argument("--frames", type=positive_int, default=40, help="frames per video")
+    tr.add_argument("--videos", type=positive_int, default=8, help="videos per motion factor")
+    tr.add_argument("--frames", type=positive_int, default=60, help="frames per video")
     tr.add_argument("--trackers", default="bytetrack,iou", metavar="NAME,...")
     tr.add_argument("--threads", type=positive_int, default=2)
     tr.add_argument(

@@ -184,8 +184,8 @@ def _track_lines(out: Path, video: bool) -> list[str]:
         return []
     st = json.loads(f.read_text())["streams"][0]
     t = st.get("tracking")
-    if t is None:
-        return ["", "Tracks: the demo model gives no boxes to track (a segmentation model)."]
+    if t is None:  # a segmentation model: nothing to track
+        return []
     lines = [
         "",
         f"## Tracks in demo.mp4 ({t['tracker']})",

@@ -368,6 +368,31 @@ def _live(stats: RunStats, progress: bool) -> Any:
     return live
 
 
+def _model_task(model: str) -> str:
+    """The task of an ``.onnx`` file, a checkpoint or a registry name, read without loading
+    the model (``""`` for other forms: plugins, component folders)."""
+    from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
+    from edgevision.registry import MANIFEST, get_entry
+
+    p = Path(model)
+    if p.is_file() and p.suffix.lower() in ONNX_SUFFIXES:
+        from edgevision.export.metadata import read_spec
+
+        return read_spec(p).task
+    if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from edgevision.checkpoint import read_spec as read_checkpoint_spec
+
+        return read_checkpoint_spec(p).task
+    return get_entry(model).task if model in MANIFEST else ""
+
+
+def _check_trackable(task: str, model: str) -> None:
+    """``--track`` needs scored boxes (``""``: a plugin that did not say; its results are
+    checked by the tracker)."""
+    if task and not get_task(task).scored:
+        raise ConfigError(f"--track needs a detection or instance model; {model} is {task}")
+
+
 def run_stream(
     cfg: RunConfig,
     *,
@@ -421,6 +446,8 @@ def run_stream(
     conf = cfg.conf
     if cfg.track:
         low = create_tracker(cfg.track).cfg.low_thresh  # an unknown name: ConfigError here
+        task = plugin.task if plugin is not None else _model_task(cfg.model)
+        _check_trackable(task, cfg.model)
         conf = low if conf is None else conf
     post_kw: dict[str, Any] = {} if conf is None else {"conf_threshold": conf}
     plugin = plugin or load_plugin(
@@ -432,12 +459,13 @@ def run_stream(
         propagate=cfg.propagate or False,
         **post_kw,
     )
-    if cfg.track and (plugin.task and get_task(plugin.task).dense):
-        if own_plugin:
-            plugin.close()
-        raise ConfigError(
-            f"--track needs a detection or instance model; {plugin.name} is {plugin.task}"
-        )
+    if cfg.track:
+        try:
+            _check_trackable(plugin.task, plugin.name)
+        except ConfigError:
+            if own_plugin:
+                plugin.close()
+            raise
     stats = RunStats([s.text for s in specs])
     sources = [
         open_source(sp, i, cfg.source, stats.streams[i], available=available)

@@ -2,10 +2,10 @@
 ``iou``.
 
 Why this is not a library call: the maintained Python ByteTrack implementations either left
-their package (``supervision`` removed ``sv.ByteTrack`` in 0.27; its successor ``trackers``
-requires ``opencv-python``, which clashes with the ``opencv-python-headless`` the runtime
-installs, and pulls in ``supervision``), or are tied to a training framework (Ultralytics,
-YOLOX). What is left to write is small: the hard, numerical part — the optimal assignment —
+their package (``supervision`` 0.31 no longer ships ``sv.ByteTrack``; its successor, the
+``trackers`` package, requires ``opencv-python``, which clashes with the
+``opencv-python-headless`` the runtime installs, and pulls in ``supervision``), or are tied to
+a training framework (Ultralytics, YOLOX). What is left to write is small: the hard, numerical part — the optimal assignment —
 is SciPy's ``linear_sum_assignment`` (a maintained LAPJV-style solver, already a core
 dependency); the motion model is the standard constant-velocity Kalman filter of
 SORT/ByteTrack (:mod:`.kalman`), batched over tracks so a frame with 50 objects costs well
@@ -61,6 +61,8 @@ class TrackerConfig:
             ByteTrack; a track takes the class of its latest detection).
         motion: ``"kalman"`` (constant velocity, ByteTrack) or ``"none"`` (the last box).
         two_stage: match low-score detections in a second stage (ByteTrack).
+        recover: with Kalman motion, match tracks left over by the IoU with their last
+            observed box (OC-SORT's observation-centric recovery, Cao et al., CVPR 2023).
         history: ended tracks kept for :meth:`AssociationTracker.summary`.
     """
 
@@ -74,6 +76,7 @@ class TrackerConfig:
     class_aware: bool = False
     motion: str = "kalman"
     two_stage: bool = True
+    recover: bool = False
     history: int = 1000
 
     def __post_init__(self) -> None:
@@ -222,6 +225,16 @@ class AssociationTracker:
             tracked = left_tracks[self.state[left_tracks] == _TRACKED]
             r, c = _assign(self._iou(pred, tracked, boxes, cls, low), cfg.low_match_iou)
             det_track[low[c]] = tracked[r]
+            left_tracks = np.setdiff1d(left_tracks, tracked[r])
+        # recovery (OC-SORT's observation-centric recovery): tracks still unmatched vs the
+        # remaining high-score detections by the track's last observed box, for objects that
+        # stopped or turned while the motion model went on; their filter restarts there
+        recovered = np.zeros(0, np.int64)
+        if cfg.recover and cfg.motion == "kalman" and len(left_tracks) and len(left_high):
+            r, c = _assign(self._iou(self.box, left_tracks, boxes, cls, left_high), cfg.match_iou)
+            det_track[left_high[c]] = left_tracks[r]
+            recovered = left_tracks[r]
+            left_high = np.setdiff1d(left_high, left_high[c])
         # stage 3: tentative tracks vs the remaining high-score detections
         tentative = np.flatnonzero(self.state == _TENTATIVE)
         r, c = _assign(self._iou(pred, tentative, boxes, cls, left_high), cfg.match_iou)
@@ -236,6 +249,11 @@ class AssociationTracker:
                 self.mean[rows], self.cov[rows] = self.kf.update(
                     self.mean[rows], self.cov[rows], xyah
                 )
+                if len(recovered):
+                    restart = np.isin(rows, recovered)
+                    self.mean[rows[restart]], self.cov[rows[restart]] = self.kf.initiate(
+                        xyah[restart]
+                    )
             self.box[rows] = boxes[matched]
             self.cls[rows] = cls[matched]
             self.hits[rows] += 1

@@ -107,7 +107,7 @@ class TrackRecord:
     Attributes:
         id: the track id.
         label: class name (or id) of its latest detection.
-        first_frame: frame index where it got its id.
+        first_frame: frame index of its first detection (it gets its id on confirmation).
         last_frame: last frame index with a detection.
         frames: frames with a detection.
     """
@@ -275,7 +275,6 @@ class AssociationTracker:
             self.ids[i] = self.next_id
             self.next_id += 1
             self.started += 1
-            self.first[i] = self.frame
         self.state[promote] = _TRACKED
         tid = (
             np.where(det_track >= 0, self.ids[np.maximum(det_track, 0)], 0)

@@ -33,8 +33,8 @@ if [ "$TASK" = instance ] && [ -n "$CKPT" ]; then
   "$py" -m edgevision.stream.demo calib "$out/calib" 16
   "$ev" quantize "$out/components" -o "$out/components_int8" --calib-data "$out/calib" \
     --calib-size 16 --precision fpn=fp32,fpn_partial=fp32,fpn_extra=fp32,head=fp32 --quiet
-  echo "   stream: $out/sample.mp4 -> video mode (fixed:5) -> $out/demo.mp4 + demo.jsonl"
-  "$ev" run "$out/sample.mp4" --model "$out/components" --video "${common[@]}" \
+  echo "   stream: $out/sample.mp4 -> video mode (fixed:5) + ByteTrack -> $out/demo.mp4 + demo.jsonl"
+  "$ev" run "$out/sample.mp4" --model "$out/components" --video "${common[@]}" --track bytetrack \
     --out "$out/demo.mp4" --meta "$out/demo.jsonl" --summary "$out/run_video_fp32.json"
   echo "   ... per frame (FP32), video mode (INT8), per frame (INT8)"
   "$ev" run "$out/sample.mp4" --model "$out/components" "${common[@]}" --out null \
@@ -45,7 +45,9 @@ if [ "$TASK" = instance ] && [ -n "$CKPT" ]; then
     --summary "$out/run_perframe_int8.json"
 else
   echo "== 3/4 stream: $out/sample.mp4 -> $MODEL -> $out/demo.mp4 + demo.jsonl"
-  "$ev" run "$out/sample.mp4" --model "$MODEL" "${common[@]}" --out "$out/demo.mp4" \
+  track=()
+  if [ "$TASK" != semantic ]; then track=(--track bytetrack); fi
+  "$ev" run "$out/sample.mp4" --model "$MODEL" "${common[@]}" "${track[@]}" --out "$out/demo.mp4" \
     --meta "$out/demo.jsonl" --summary "$out/run_perframe_fp32.json"
   if [ -n "$INT8" ]; then
     echo "   ... the same with the INT8 model $INT8"
@@ -60,8 +62,8 @@ echo "== 4/4 report"
 echo
 echo "Outputs in $out/ ($(( $(date +%s) - t0 )) s):"
 echo "  sample.mp4     the input: a deterministic synthetic scene (edgevision run --sample)"
-echo "  demo.mp4       the model's overlay, encoded by GStreamer"
-echo "  demo.jsonl     one line per frame: stream, frame index, timestamp, latency, results"
+echo "  demo.mp4       the model's overlay (#N: track ids of detection/instance models), encoded by GStreamer"
+echo "  demo.jsonl     one line per frame: stream, frame index, timestamp, latency, results, track_ids"
 echo "  run_*.json     run summaries (FPS, per-stage latency percentiles, drops, decoder choice)"
-echo "  report.md      per-frame vs video mode, FP32 vs INT8 (where available)"
+echo "  report.md      per-frame vs video mode, FP32 vs INT8 (where available), the tracks"
 echo "Model: $WHY"

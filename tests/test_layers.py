@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
         "classnames",
     },
     {"registry", "preprocess"},
-    {"data", "checkpoint", "postprocess"},
+    {"data", "checkpoint", "postprocess", "track"},
     {"models"},
     {"export", "evaluate", "losses"},
     {"runtime"},

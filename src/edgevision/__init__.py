@@ -20,6 +20,7 @@ _EXPORTS = {
     "edgevision.export": ("export_onnx",),
     # run time
     "edgevision.runtime": ("load_engine", "Predictor"),
+    "edgevision.track": ("create_tracker", "list_trackers"),
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=["__version__"])

@@ -149,6 +149,8 @@ class Detections:
         class_ids: ``(N,)`` int64 class indices into ``class_names``.
         class_names: names of all classes of the model (may be empty).
         image_size: ``(H, W)`` of the image the boxes refer to.
+        track_ids: ``(N,)`` int64 track ids (:mod:`edgevision.track`), ``-1`` for an object
+            without a track, or ``None`` when no tracker ran (keyword only).
     """
 
     boxes: np.ndarray
@@ -156,6 +158,7 @@ class Detections:
     class_ids: np.ndarray
     class_names: Sequence[str] = field(default_factory=list)
     image_size: tuple[int, int] = (0, 0)
+    track_ids: np.ndarray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -169,6 +172,10 @@ class Detections:
             )
         self.class_names = list(self.class_names)
         self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        if self.track_ids is not None:
+            self.track_ids = np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
+            if len(self.track_ids) != n:
+                raise ValueError(f"track_ids ({len(self.track_ids)}) must have {n} entries")
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = (), image_size: tuple[int, int] = (0, 0)):
@@ -184,6 +191,7 @@ class Detections:
             "class_ids": self.class_ids[idx],
             "class_names": self.class_names,
             "image_size": self.image_size,
+            "track_ids": None if self.track_ids is None else self.track_ids[idx],
         }
 
     def __getitem__(self, idx: Any) -> Detections:
@@ -226,6 +234,8 @@ class Detections:
             col = tuple(int(c) for c in colours[self.class_ids[i]])
             cv2.rectangle(out, (x1, y1), (x2, y2), col, thickness)
             text = self.label(i) + (f" {self.scores[i]:.2f}" if show_scores else "")
+            if self.track_ids is not None and self.track_ids[i] >= 0:
+                text = f"#{self.track_ids[i]} {text}"
             (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
             ty = max(y1, th + 4)
             cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 2, ty), col, -1)
@@ -267,7 +277,7 @@ class Detections:
             "scores": np.round(self.scores.astype(np.float64), 4).tolist(),
             "class_ids": self.class_ids.tolist(),
             "labels": [self.label(i) for i in range(len(self))],
-        }
+        } | ({} if self.track_ids is None else {"track_ids": self.track_ids.tolist()})
 
 
 @dataclass

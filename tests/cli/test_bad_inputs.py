@@ -279,6 +279,9 @@ CASES: list[Case] = [
     Case("export-out-missing", "export deeplabv3plus_mobilenetv2", "--out"),
     # --- bench ---------------------------------------------------------------------------
     Case("bench-nothing-to-do", "bench", "TARGET"),
+    Case("bench-tracker-and-target", "bench {in}/tiny.onnx --tracker iou", "TARGET"),
+    Case("bench-unknown-tracker", "bench --tracker sort --json {t}/b.json", "sort", "{t}/b.json"),
+    Case("bench-tracker-zero-objects", "bench --tracker iou --objects 0", "--objects"),
     Case("bench-missing-onnx", "bench {t}/nope.onnx --json {t}/r.json", "nope.onnx", "{t}/r.json"),
     Case("bench-corrupt-onnx", "bench {in}/garbage.onnx --json {t}/r.json", "garbage.onnx",
          "{t}/r.json"),
@@ -314,6 +317,9 @@ CASES: list[Case] = [
          "{file}"),
     # --- eval ----------------------------------------------------------------------------
     Case("eval-missing-model", "eval {t}/nope.onnx --data {in}/ds", "nope.onnx"),
+    Case("eval-unknown-tracker", "eval {in}/tiny.onnx --data {in}/ds --track sort", "sort"),
+    Case("eval-track-semantic-model", "eval {in}/tiny.onnx --data {in}/ds --track iou "
+         "--json {t}/e.json", "--track", "{t}/e.json"),
     Case("eval-corrupt-onnx", "eval {in}/garbage.onnx --data {in}/ds", "garbage.onnx"),
     Case("eval-empty-onnx", "eval {in}/empty.onnx --data {in}/ds", "empty.onnx"),
     Case("eval-onnx-of-rank-3", "eval {in}/rank3.onnx --data {in}/ds --json {t}/r.json",
@@ -477,6 +483,16 @@ CASES: list[Case] = [
          "--out {t}/s.md --work {file}", "{file}", "{t}/s.md"),
     Case("report-streaming-zero-threads", "report streaming {in}/tiny.onnx --out {t}/s.md "
          "--work {t}/work --threads 0", "--threads", "{t}/work"),
+    Case("report-tracking-missing-model", "report tracking {t}/nope.onnx --out {t}/t.md "
+         "--work {t}/work", "nope.onnx", "{t}/work"),
+    Case("report-tracking-corrupt-checkpoint", "report tracking {in}/garbage.pt --out {t}/t.md "
+         "--work {t}/work", "garbage.pt", "{t}/work"),
+    Case("report-tracking-semantic-model", "report tracking {in}/tiny.onnx --out {t}/t.md "
+         "--work {t}/work", "detection or instance", "{t}/work"),
+    Case("report-tracking-unknown-tracker", "report tracking {in}/tiny.onnx --out {t}/t.md "
+         "--work {t}/work --trackers sort", "sort", "{t}/work"),
+    Case("report-tracking-bad-motions", "report tracking {in}/tiny.onnx --out {t}/t.md "
+         "--motions fast", "--motions", "{t}/t.md"),
     # --- run -----------------------------------------------------------------------------
     Case("run-zero-fps", "run test://ball --model {in}/tiny.onnx --out {t}/o.mp4 --fps 0",
          "--fps", "{t}/o.mp4"),
@@ -497,6 +513,9 @@ CASES: list[Case] = [
          "run test://ball --model {in}/tiny.onnx --reconnect-timeout -1",
          "--reconnect-timeout"),
     Case("run-conf-above-one", "run test://ball --model {in}/tiny.onnx --conf 1.5", "--conf"),
+    Case("run-unknown-tracker", "run test://ball --model {in}/tiny.onnx --track sort", "sort"),
+    Case("run-track-semantic-model", "run test://ball --model {in}/tiny.onnx --track iou "
+         "--meta {t}/m.jsonl", "--track", "{t}/m.jsonl"),
     Case("run-unknown-transport", "run test://ball --model {in}/tiny.onnx --rtsp-transport quic",
          "--rtsp-transport"),
     Case("run-mqtt-bad-scheme", "run test://ball --model {in}/tiny.onnx --mqtt http://h/t",

@@ -36,20 +36,31 @@ def test_pick_prefers_shipped_weights_then_registry(tmp_path, tiny_onnx):
     assert pick_model(w)["INT8"] == str(w / "seg_int8.onnx")
 
 
-@pytest.mark.gst
-def test_report_from_run_summaries(tmp_path, stub_module):
+def _demo_report(out, stub_module, **cfg_kw) -> str:
+    """The report after one short stub run whose summary stands for the demo.mp4 run."""
     from edgevision.stream.pipeline import RunConfig, run_stream
 
-    cfg = RunConfig(
-        ["test://ball?size=32x24&frames=5"],
-        "stub",
-        summary=str(tmp_path / "run_perframe_fp32.json"),
-    )
+    summary = str(out / "run_perframe_fp32.json")
+    cfg = RunConfig(["test://ball?size=32x24&frames=5"], "stub", summary=summary, **cfg_kw)
     run_stream(cfg, plugin=stub_module.make(), progress=False)
-    text = write_report(tmp_path, "stub model").read_text()
+    return write_report(out, "stub model").read_text()
+
+
+@pytest.mark.gst
+def test_report_from_run_summaries(tmp_path, stub_module):
+    text = _demo_report(tmp_path, stub_module)
     assert "| per-frame, FP32 — demo.mp4 |" in text
     assert "Model: stub model" in text
     assert "no INT8 model" in text and "no video-mode row" in text
+    assert "## Tracks" not in text
+
+
+@pytest.mark.gst
+def test_report_lists_the_tracks_of_the_demo_run(tmp_path, stub_module):
+    text = _demo_report(tmp_path, stub_module, track="bytetrack")
+    assert "## Tracks in demo.mp4 (bytetrack)" in text
+    assert "1 tracks started, 0 ended" in text
+    assert "| #1 | thing | " in text  # (a live test source may drop its first frame)
 
 
 def test_calibration_frames(tmp_path):

@@ -28,6 +28,7 @@ examples:
   edgevision bench deeplabv3plus_mobilenetv2 --backend torch
   edgevision bench model.onnx --data data/camvid --split val --max-images 50
   edgevision bench --compare fp32.json int8.json --md table.md --plot plot.png
+  edgevision bench --tracker bytetrack --objects 50       # a tracker's cost per frame
 """
 
 
@@ -130,6 +131,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--plot", metavar="PNG", help="plot path (compare: default next to the first JSON)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    trk = p.add_argument_group(
+        "tracker cost", "time a tracker's update alone on moving boxes (no model, no TARGET)"
+    )
+    trk.add_argument("--tracker", metavar="NAME", help="bytetrack or iou")
+    trk.add_argument(
+        "--objects", type=positive_int, default=50, help="objects per frame (default 50)"
+    )
+    trk.add_argument(
+        "--frames", type=positive_int, default=1000, help="timed frames (default 1000)"
+    )
 
 
 #: (flag, attribute) pairs in the order the canonical command line lists them
@@ -229,6 +240,10 @@ def run(args: argparse.Namespace) -> int:
 
     command = _command(args)
     check_outputs(args, "json", "md", "plot")
+    if args.tracker:
+        if args.targets or args.compare:
+            raise ConfigError("--tracker measures a tracker alone: give no TARGET or --compare")
+        return _run_tracker(args)
     if args.compare and args.targets:
         raise ConfigError("give TARGETs to measure or --compare JSON files, not both")
     if not args.compare and not args.targets:
@@ -241,6 +256,30 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "debug", False) or os.environ.get("EDGEVISION_DEBUG"):
             print(getattr(e, "log", ""), file=sys.stderr)  # the worker's traceback
         raise
+
+
+def _run_tracker(args: argparse.Namespace) -> int:
+    """``--tracker NAME``: the cost of its update per frame at ``--objects`` boxes."""
+    from edgevision.bench.tracker import bench_tracker
+    from edgevision.host import machine_info
+    from edgevision.io import write_json_atomic
+    from edgevision.track import create_tracker
+
+    create_tracker(args.tracker)  # an unknown name: one line
+    r = bench_tracker(args.tracker, objects=args.objects, frames=args.frames)
+    r["machine"] = machine_info()
+    ms = r["ms_per_frame"]
+    print(
+        f"{r['tracker']}: {r['objects']} objects, {r['frames']} frames: "
+        f"{r['cpu_ms_per_frame']:.3f} ms CPU per frame; wall mean {ms['mean']:.3f} ms, "
+        f"p50 {ms['p50']:.3f}, p90 {ms['p90']:.3f}, p99 {ms['p99']:.3f}; "
+        f"{r['tracks_started']} tracks started ({r['machine']['cpu']}, "
+        f"{r['machine']['usable_cores']} cores)"
+    )
+    if args.json:
+        write_json_atomic(args.json, r)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _run_compare(args: argparse.Namespace, command: str) -> int:

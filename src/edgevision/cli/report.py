@@ -163,6 +163,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     be.add_argument("--out", default="docs/results/backends.md", metavar="FILE.md")
     be.add_argument("--work", default="runs/backends", metavar="DIR")
 
+    tr = add_command(kinds, "tracking", run_tracking)
+    tr.add_argument("model", help="a detection or instance model: .onnx or checkpoint")
+    tr.add_argument("--out", default="docs/results/tracking.md", metavar="FILE.md")
+    tr.add_argument("--work", default="runs/tracking_report", metavar="DIR")
+    tr.add_argument(
+        "--motions",
+        default="0.5,1,2,3",
+        metavar="M,M,...",
+        help="motion factors, one synthetic video set each (1: the generator's default)",
+    )
+    tr.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
+    tr.add_argument("--videos", type=positive_int, default=8, help="videos per motion factor")
+    tr.add_argument("--frames", type=positive_int, default=60, help="frames per video")
+    tr.add_argument("--trackers", default="bytetrack,iou", metavar="NAME,...")
+    tr.add_argument("--threads", type=positive_int, default=2)
+    tr.add_argument(
+        "--bench-frames", type=positive_int, default=1000, help="timed frames of the cost row"
+    )
+
     st = add_command(kinds, "streaming", run_streaming)
     st.add_argument("model", help="what 'edgevision run --model' takes (.onnx, checkpoint, name)")
     st.add_argument("--out", default="docs/results/streaming.md", metavar="FILE.md")
@@ -305,6 +324,39 @@ def run_calibration(args: argparse.Namespace) -> int:
         **pick(args, "calib_split", "split", "eval_images", "threads", "work"),
     )
     return print_wrote(write_sweep_page(sweep, args.out, command=command_line(args)))
+
+
+def run_tracking(args: argparse.Namespace) -> int:
+    """Tracking: MOTA, IDF1 and ID switches per motion level, and the tracker's cost.
+
+    Generate synthetic validation videos at each motion factor (the generator knows every
+    object's identity), run the model once per frame and each tracker over its boxes, score
+    them with motmetrics, time the tracker alone at 50 objects, and write the page to OUT
+    (every number also in WORK/tracking.json).
+    """
+    check_outputs(args, "out", folders=("work",))
+    from edgevision.errors import ConfigError
+    from edgevision.reports.tracking import tracking_report
+
+    try:
+        motions = [float(m) for m in args.motions.split(",") if m.strip()]
+    except ValueError:
+        raise ConfigError(f"--motions must be numbers like 0.5,1,2, got {args.motions!r}") from None
+    if not motions or min(motions) <= 0:
+        raise ConfigError("--motions needs at least one factor, each > 0")
+    trackers = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    if not trackers:
+        raise ConfigError("--trackers needs at least one name")
+    out = tracking_report(
+        args.model,
+        command=command_line(args),
+        motions=motions,
+        trackers=trackers,
+        progress=sys.stderr.isatty(),
+        **pick(args, "out", "work", "seed", "videos", "frames", "threads", "bench_frames"),
+    )
+    print(f"wrote {out}")
+    return 0
 
 
 def run_streaming(args: argparse.Namespace) -> int:

@@ -219,6 +219,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="semantic models: upsample the logits before the argmax (smooth class edges "
         "instead of the output stride's staircase); its cost is measured and printed",
     )
+    p.add_argument(
+        "--track",
+        default="",
+        metavar="TRACKER",
+        help="detection/instance models: give objects ids across frames, one tracker per "
+        "stream: bytetrack (Kalman motion, also matches low-score boxes) or iou; ids go into "
+        "the overlay and --meta ('track_ids'), tracks started/ended into the summary; without "
+        "--conf the model keeps boxes down to the tracker's low threshold (0.1)",
+    )
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
     p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
     p.add_argument(
@@ -363,6 +372,7 @@ def run(args: argparse.Namespace) -> int:
             "duration",
             "fps",
             "conf",
+            "track",
         ),
     )
     # SIGINT/SIGTERM: the first stops the run cleanly, the next is ignored, a third exits
@@ -401,6 +411,13 @@ def _print_summary(s: dict[str, Any], out: IO[str]) -> None:
             f"logits upsampled before the argmax, {edges['plain_ms']:.2f} ms with labels "
             f"upsampled (first {edges['plain_batches']} batches): +{edges['cost_ms']:.2f} ms"
         )
+    for st in s["streams"]:
+        if "tracking" in st:
+            t = st["tracking"]
+            print(
+                f"  [{st['source']}] {t['tracker']}: {t['tracks_started']} tracks started, "
+                f"{t['tracks_ended']} ended, {t['tracks_active']} active at the end"
+            )
     for o in s["outputs"]:  # "wrote" only for files that were finalised
         if o.startswith("rtsp://"):
             print(f"  served {o}", file=out)

@@ -99,8 +99,9 @@ class EvalReport:
         metrics: semantic: ``{"miou", "pixel_acc", "mean_acc", "num_pixels",
             "per_class_iou": {name: iou}}``; detect/instance: ``{"bbox": {...}, "segm": {...}}``
             as returned by :meth:`CocoEvaluator.summarize`; instance models on semantic data:
-            ``{"agreement": {"per_class": {name: iou}, "mean_iou", "score_threshold"}}``.
-            Floats in 0–1; ``None``/``nan`` where undefined.
+            ``{"agreement": {"per_class": {name: iou}, "mean_iou", "score_threshold"}}``;
+            tracking (:func:`~edgevision.evaluate.track.evaluate_tracking`):
+            ``{"tracking": {"overall", "per_video", "by_motion", "tracker_ms", ...}}``. Floats in 0–1; ``None``/``nan`` where undefined.
         model: model name from the spec.
         data_dir: dataset folder.
         sequences: images scored per sequence (NAME prefix before the first ``_``, e.g.
@@ -126,9 +127,11 @@ class EvalReport:
     @property
     def headline(self) -> float | None:
         """The one number to quote: mIoU (semantic), mask AP (instance) or box AP (detect);
-        the mean agreement for an instance model scored on semantic data."""
+        the mean agreement for an instance model scored on semantic data; IDF1 for tracking."""
         m = self.metrics
-        if get_task(self.task).dense:
+        if "tracking" in m:
+            v = m["tracking"]["overall"].get("idf1")
+        elif get_task(self.task).dense:
             v = m.get("miou")
         elif "agreement" in m:
             v = m["agreement"].get("mean_iou")
@@ -161,7 +164,28 @@ class EvalReport:
         )
         if self.sequences:
             console.print(Text(f"sequences: {format_sequences(self.sequences)}"))
-        if get_task(self.task).dense:
+        if "tracking" in self.metrics:
+            tr = self.metrics["tracking"]
+            console.print(
+                Text(
+                    f"tracker {tr['tracker']} (box IoU >= {tr['iou']}): "
+                    f"{tr['tracker_ms']['mean']:.3f} ms per frame (max {tr['tracker_ms']['max']:.3f})"
+                )
+            )
+            t = table("videos", "MOTA", "IDF1", "ID switches", "per 100 frames", "frames")
+            rows = [(f"motion {k}", v) for k, v in tr.get("by_motion", {}).items()]
+            for name, v in [*rows, ("all", tr["overall"])]:
+                row(
+                    t,
+                    name,
+                    _fmt(v["mota"], 3),
+                    _fmt(v["idf1"], 3),
+                    str(v["num_switches"]),
+                    _fmt(v["switches_per_100_frames"], 2),
+                    str(v["num_frames"]),
+                )
+            console.print(t)
+        elif get_task(self.task).dense:
             m = self.metrics
             t = table("class", "IoU")
             for name, v in m.get("per_class_iou", {}).items():

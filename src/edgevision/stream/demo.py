@@ -7,7 +7,8 @@ Without shipped weights it names an untrained registry model and says so.
 
 ``python -m edgevision.stream.demo calib DIR [N]`` writes N frames of a synthetic scene to
 calibrate the INT8 components. ``python -m edgevision.stream.demo report OUT_DIR`` reads the ``run_*.json`` summaries that
-``edgevision run --summary`` wrote there and writes ``OUT_DIR/report.md``.
+``edgevision run --summary`` wrote there and writes ``OUT_DIR/report.md`` (with the tracks of
+the ``demo.mp4`` run, which tracks detection and instance models with ByteTrack).
 """
 
 from __future__ import annotations
@@ -168,11 +169,39 @@ def write_report(out: Path, note: str = "") -> Path:
             "Per-frame vs video mode: the demo model is not an instance model with "
             "a video mode, so there is no video-mode row.",
         ]
+    lines += _track_lines(out, video)
     path = out / "report.md"
     from edgevision.io import write_text_atomic
 
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
+
+
+def _track_lines(out: Path, video: bool) -> list[str]:
+    """The tracks of the demo.mp4 run (its summary's ``tracking``), as a markdown table."""
+    f = out / ("run_video_fp32.json" if video else "run_perframe_fp32.json")
+    if not f.is_file():
+        return []
+    st = json.loads(f.read_text())["streams"][0]
+    t = st.get("tracking")
+    if t is None:  # a segmentation model: nothing to track
+        return []
+    lines = [
+        "",
+        f"## Tracks in demo.mp4 ({t['tracker']})",
+        "",
+        f"{t['tracks_started']} tracks started, {t['tracks_ended']} ended (lost for more "
+        f"than the tracker's max_lost frames), {t['tracks_active']} active at the end. The "
+        "overlay labels each object `#ID`; demo.jsonl has `track_ids` per frame.",
+        "",
+        "| track | class | first frame | last frame | frames seen |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| #{r['id']} | {r['label']} | {r['first_frame']} | {r['last_frame']} | {r['frames']} |"
+        for r in t.get("tracks", [])
+    ]
+    return lines
 
 
 def write_calibration_frames(folder: Path, n: int = 16) -> Path:

@@ -58,6 +58,8 @@ from edgevision.stream.queues import Closed, FrameQueue
 from edgevision.stream.rtsp import RtspAuth, check_auth
 from edgevision.stream.sources import BaseSource, Frame, SourceOptions, open_source, parse_source
 from edgevision.stream.stats import LatencyStats, RunStats
+from edgevision.tasks import get_task
+from edgevision.track import create_tracker
 
 log = logging.getLogger("edgevision.stream")
 
@@ -99,6 +101,9 @@ class RunConfig:
             (``summary["smooth_edges"]``).
         rtsp: who may watch an ``rtsp://`` output; a non-loopback address needs a password
             unless ``no_auth`` (:func:`.rtsp.check_auth`).
+        track: a tracker name (:func:`edgevision.track.list_trackers`) for detection and
+            instance models, one tracker per stream (``""``: none). Without ``conf`` the
+            model then keeps detections down to the tracker's ``low_thresh``.
     """
 
     sources: list[str]
@@ -121,6 +126,7 @@ class RunConfig:
     overlay: OverlayOptions = field(default_factory=OverlayOptions)
     smooth_edges: bool = False
     rtsp: RtspAuth = field(default_factory=RtspAuth)
+    track: str = ""
 
 
 @dataclass
@@ -189,6 +195,7 @@ class _Runner:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.sessions = [plugin.new_stream(i) for i in range(len(sources))]
+        self.trackers = [create_tracker(cfg.track) for _ in sources] if cfg.track else []
         stateless = all(s is None for s in self.sessions)
         cap = cfg.batch or len(sources)
         self.batch = max(1, min(cap, plugin.max_batch)) if stateless else 1
@@ -316,6 +323,12 @@ class _Runner:
                         f"model plugin {self.plugin.name!r} returned {len(b.results)} results "
                         f"for {len(b.frames)} frames"
                     )
+            if self.trackers:
+                t = time.monotonic()
+                b.results = [
+                    self.trackers[f.stream].update(r, f.index) for f, r in zip(b.frames, b.results)
+                ]
+                st.stage("track", (time.monotonic() - t) * 1e3)
             now = time.monotonic()
             for f, r in zip(b.frames, b.results):
                 st.stage("latency", (now - f.t_recv) * 1e3)
@@ -422,6 +435,31 @@ def _live(stats: RunStats, progress: bool) -> Any:
     return live
 
 
+def _model_task(model: str) -> str:
+    """The task of an ``.onnx`` file, a checkpoint or a registry name, read without loading
+    the model (``""`` for other forms: plugins, component folders)."""
+    from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
+    from edgevision.registry import MANIFEST, get_entry
+
+    p = Path(model)
+    if p.is_file() and p.suffix.lower() in ONNX_SUFFIXES:
+        from edgevision.export.metadata import read_spec
+
+        return read_spec(p).task
+    if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from edgevision.checkpoint import read_spec as read_checkpoint_spec
+
+        return read_checkpoint_spec(p).task
+    return get_entry(model).task if model in MANIFEST else ""
+
+
+def _check_trackable(task: str, model: str) -> None:
+    """``--track`` needs scored boxes (``""``: a plugin that did not say; its results are
+    checked by the tracker)."""
+    if task and not get_task(task).scored:
+        raise ConfigError(f"--track needs a detection or instance model; {model} is {task}")
+
+
 def run_stream(
     cfg: RunConfig,
     *,
@@ -476,7 +514,13 @@ def run_stream(
         mqtt.connect()
     own_plugin = plugin is None
     try:  # the broker connection must not outlive a model or source that fails to open
-        post_kw: dict[str, Any] = {} if cfg.conf is None else {"conf_threshold": cfg.conf}
+        conf = cfg.conf
+        if cfg.track:
+            low = create_tracker(cfg.track).cfg.low_thresh  # an unknown name: ConfigError here
+            task = plugin.task if plugin is not None else _model_task(cfg.model)
+            _check_trackable(task, cfg.model)
+            conf = low if conf is None else conf
+        post_kw: dict[str, Any] = {} if conf is None else {"conf_threshold": conf}
         if cfg.smooth_edges:
             post_kw["upsample"] = "logits"
         plugin = plugin or load_plugin(
@@ -489,6 +533,8 @@ def run_stream(
             **post_kw,
         )
         try:
+            if cfg.track:
+                _check_trackable(plugin.task, plugin.name)
             if cfg.smooth_edges and not isinstance(plugin, PredictorPlugin):
                 raise ConfigError(
                     f"--smooth-edges needs a model that edgevision postprocesses (a semantic "
@@ -609,6 +655,9 @@ def run_stream(
             ),
             **({"mqtt": mqtt.summary()} if mqtt is not None else {}),
         )
+        if runner is not None and runner.trackers:
+            for st, trk in zip(summary["streams"], runner.trackers):
+                st["tracking"] = trk.summary()
         if cfg.summary:
             write_json_atomic(cfg.summary, summary)
         raised = str(err) if err is not None else (out_errors or [""])[0]

@@ -80,7 +80,7 @@ class StreamStats:
 class RunStats:
     """Thread-safe collector shared by the sources, the inference worker and the outputs."""
 
-    STAGES = ("queue_wait", "preprocess", "inference", "postprocess", "output", "latency")
+    STAGES = ("queue_wait", "preprocess", "inference", "postprocess", "track", "output", "latency")
 
     def __init__(self, sources: list[str]) -> None:
         self.streams = [StreamStats(s) for s in sources]

@@ -1,0 +1,97 @@
+"""Multi-object tracking: ids for detections and instances across the frames of a stream.
+
+Trackers are registered by name and built with :func:`create_tracker`::
+
+    tracker = create_tracker("bytetrack")           # one per stream
+    for frame in frames:
+        tracked = tracker.update(predictor(frame))  # Detections with track_ids
+    tracker.summary()                               # tracks started / ended / active
+
+``bytetrack``: ByteTrack (Kalman motion, two-stage matching that also uses low-score
+detections); ``iou``: the IoU tracker (last box, one stage). Both are
+:class:`AssociationTracker` with different :class:`TrackerConfig` defaults; see
+:mod:`edgevision.track.base` for why they are not a third-party call. numpy + SciPy only
+(the runtime stays free of torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from edgevision.errors import ConfigError
+from edgevision.track.base import AssociationTracker, TrackerConfig, TrackRecord
+
+__all__ = [
+    "TRACKERS",
+    "AssociationTracker",
+    "TrackRecord",
+    "TrackerConfig",
+    "create_tracker",
+    "list_trackers",
+    "register_tracker",
+]
+
+TRACKERS: dict[str, Callable[[], TrackerConfig]] = {}
+"""name -> the default :class:`TrackerConfig` of that tracker."""
+
+
+def register_tracker(
+    name: str,
+) -> Callable[[Callable[[], TrackerConfig]], Callable[[], TrackerConfig]]:
+    """Register a tracker's default config under ``name`` (a duplicate name raises)."""
+
+    def deco(fn: Callable[[], TrackerConfig]) -> Callable[[], TrackerConfig]:
+        if name in TRACKERS:
+            raise ValueError(f"tracker {name!r} is already registered")
+        TRACKERS[name] = fn
+        return fn
+
+    return deco
+
+
+@register_tracker("bytetrack")
+def _bytetrack() -> TrackerConfig:
+    return TrackerConfig(motion="kalman", two_stage=True)
+
+
+@register_tracker("iou")
+def _iou() -> TrackerConfig:
+    # one stage: every detection the model keeps (>= low_thresh) is matched at once
+    return TrackerConfig(
+        motion="none",
+        two_stage=False,
+        high_thresh=0.25,
+        low_thresh=0.25,
+        new_track_thresh=0.5,
+        match_iou=0.3,
+    )
+
+
+def list_trackers() -> list[str]:
+    """Registered tracker names, sorted."""
+    return sorted(TRACKERS)
+
+
+def create_tracker(name: str, **overrides: Any) -> AssociationTracker:
+    """A new tracker (one per stream).
+
+    Args:
+        name: a registered name (:func:`list_trackers`).
+        **overrides: :class:`TrackerConfig` fields to change, checked against their types.
+
+    Raises:
+        ConfigError: an unknown name or field, or a value of the wrong type or range.
+    """
+    if name not in TRACKERS:
+        raise ConfigError(f"unknown tracker {name!r}; trackers: {', '.join(list_trackers())}")
+    cfg = TRACKERS[name]()
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    bad = sorted(set(overrides) - fields)
+    if bad:
+        raise ConfigError(
+            f"unknown tracker option(s) {', '.join(bad)}; options: {', '.join(sorted(fields))}"
+        )
+    cfg = dataclasses.replace(cfg, **overrides)  # __post_init__ checks types and ranges
+    return AssociationTracker(cfg, name=name)

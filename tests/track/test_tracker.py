@@ -1,0 +1,167 @@
+"""Trackers (edgevision.track): ids across frames, lost/ended tracks, configs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevision.bench.tracker import moving_boxes
+from edgevision.errors import ConfigError
+from edgevision.results import Detections, InstanceMasks
+from edgevision.track import TrackerConfig, create_tracker, list_trackers, register_tracker
+
+
+def _dets(boxes, scores=None, classes=None, size=(200, 300)) -> Detections:
+    n = len(boxes)
+    return Detections(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.full(n, 0.9) if scores is None else scores,
+        np.zeros(n) if classes is None else classes,
+        ["a", "b"],
+        size,
+    )
+
+
+def _box(x: float, y: float, s: float = 20) -> list[float]:
+    return [x, y, x + s, y + s]
+
+
+def test_registry_lists_both_and_refuses_duplicates():
+    assert list_trackers() == ["bytetrack", "iou"]
+    with pytest.raises(ValueError, match="already registered"):
+        register_tracker("iou")(TrackerConfig)
+
+
+@pytest.mark.parametrize("name", ["bytetrack", "iou"])
+def test_moving_objects_keep_their_ids(name):
+    scene = moving_boxes(20, 120, seed=3, image_size=(720, 1280))
+    trk = create_tracker(name)
+    owner: dict[int, set[int]] = {}  # true object -> track ids it was given
+    for t, (dets, truth) in enumerate(scene):
+        out = trk.update(dets, t)
+        assert out.track_ids is not None and len(out.track_ids) == len(out)
+        assert len(set(out.track_ids.tolist())) == len(out)  # one row per id per frame
+        rows = {tuple(b): i for i, b in enumerate(dets.boxes.tolist())}
+        for b, tid in zip(out.boxes.tolist(), out.track_ids.tolist()):
+            obj = int(truth[rows[tuple(b)]])
+            if obj >= 0:
+                owner.setdefault(obj, set()).add(tid)
+    assert len(owner) == 20
+    switched = sum(len(ids) - 1 for ids in owner.values())
+    assert switched <= (1 if name == "bytetrack" else 6), owner
+
+
+def test_bytetrack_follows_crossing_objects_by_their_motion():
+    trk = create_tracker("bytetrack")
+    first = last = None
+    for t in range(30):  # two boxes cross head-on; IoU alone would swap or merge them
+        a, b = _box(20 + 6 * t, 50), _box(200 - 6 * t, 56)
+        out = trk.update(_dets([a, b]), t)
+        ids = dict(zip(out.boxes[:, 0].round().tolist(), out.track_ids.tolist()))
+        pair = (ids[round(a[0])], ids[round(b[0])])
+        first = first or pair
+        last = pair
+    assert first == last == (1, 2)
+
+
+def test_second_stage_keeps_a_track_through_low_scores():
+    low = np.array([0.3])
+    for name, kept in (("bytetrack", True), ("iou", False)):
+        trk = create_tracker(name, high_thresh=0.5, low_thresh=0.1 if kept else 0.5)
+        trk.update(_dets([_box(10, 10)]), 0)
+        out = trk.update(_dets([_box(12, 10)], scores=low), 1)
+        assert (out.track_ids.tolist() == [1]) is kept
+
+
+def test_lost_track_is_found_again_then_ends_after_max_lost():
+    trk = create_tracker("bytetrack", max_lost=5)
+    for t in range(3):
+        trk.update(_dets([_box(10 + 2 * t, 10)]), t)
+    for t in range(3, 6):  # occluded for three frames
+        assert len(trk.update(_dets([]), t)) == 0
+    out = trk.update(_dets([_box(22, 10)]), 6)
+    assert out.track_ids.tolist() == [1]
+    for t in range(7, 14):
+        trk.update(_dets([]), t)
+    s = trk.summary()
+    assert (s["tracks_started"], s["tracks_ended"], s["tracks_active"]) == (1, 1, 0)
+    assert s["tracks"] == [{"id": 1, "label": "a", "first_frame": 0, "last_frame": 6, "frames": 4}]
+
+
+def test_a_one_frame_false_positive_gets_no_id():
+    trk = create_tracker("bytetrack")
+    trk.update(_dets([_box(10, 10)]), 0)
+    out = trk.update(_dets([_box(12, 10), _box(150, 100)]), 1)  # second box: new, unconfirmed
+    assert out.track_ids.tolist() == [1]
+    out = trk.update(_dets([_box(14, 10)]), 2)
+    assert out.track_ids.tolist() == [1] and trk.summary()["tracks_started"] == 1
+    out = trk.update(_dets([_box(16, 10), _box(150, 100)]), 3)
+    out = trk.update(_dets([_box(18, 10), _box(151, 100)]), 4)  # seen twice in a row: id 2
+    assert out.track_ids.tolist() == [1, 2]
+
+
+def test_class_aware_matching_starts_a_new_track_on_a_class_change():
+    for aware, ids in ((False, [1]), (True, [])):
+        trk = create_tracker("bytetrack", class_aware=aware)
+        trk.update(_dets([_box(10, 10)], classes=[0]), 0)
+        assert trk.update(_dets([_box(11, 10)], classes=[1]), 1).track_ids.tolist() == ids
+
+
+def test_instance_masks_keep_their_rows_and_ids_reach_the_metadata():
+    masks = np.zeros((2, 60, 80), bool)
+    masks[0, :10, :10] = True
+    masks[1, 30:, 40:] = True
+    inst = InstanceMasks(
+        [[0, 0, 10, 10], [40, 30, 80, 60]], [0.9, 0.2], [0, 1], ["a", "b"], (60, 80), masks=masks
+    )
+    trk = create_tracker("bytetrack")
+    out = trk.update(inst, 0)  # the 0.2 box is below new_track_thresh: not tracked
+    assert isinstance(out, InstanceMasks) and len(out) == 1
+    assert out.masks[0].sum() == 100 and out.track_ids.tolist() == [1]
+    d = out.to_dict()
+    assert d["track_ids"] == [1] and len(d["masks_rle"]) == 1
+    assert "track_ids" not in inst.to_dict()
+    drawn = out.draw(np.zeros((60, 80, 3), np.uint8))
+    assert drawn.any()
+
+
+def test_results_check_track_ids():
+    with pytest.raises(ValueError, match="track_ids"):
+        Detections([[0, 0, 1, 1]], [0.5], [0], track_ids=[1, 2])
+    d = Detections([[0, 0, 1, 1], [2, 2, 3, 3]], [0.5, 0.6], [0, 0], track_ids=[4, 7])
+    assert d[[1]].track_ids.tolist() == [7]
+
+
+def test_update_refuses_a_semantic_result():
+    from edgevision.results import SemanticMask
+
+    with pytest.raises(TypeError, match="Detections"):
+        create_tracker("iou").update(SemanticMask(np.zeros((4, 4))))  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "match"),
+    [
+        ("sort", {}, "unknown tracker 'sort'; trackers: bytetrack, iou"),
+        ("bytetrack", {"max_age": 3}, "unknown tracker option"),
+        ("bytetrack", {"low_thresh": 0.9}, "low_thresh"),
+        ("bytetrack", {"match_iou": 0.0}, "match_iou"),
+        ("iou", {"motion": "flow"}, "motion"),
+        ("iou", {"max_lost": "x"}, "max_lost"),
+    ],
+)
+def test_bad_names_and_options_are_config_errors(name, kw, match):
+    with pytest.raises(ConfigError, match=match):
+        create_tracker(name, **kw)
+
+
+def test_recovery_finds_an_object_that_stopped_while_unseen():
+    """The Kalman filter carries a stopped object on; its last box still finds it."""
+    for recover, ids in ((False, [2]), (True, [1])):
+        trk = create_tracker("bytetrack", recover=recover)
+        for t in range(10):
+            trk.update(_dets([_box(10 + 8 * t, 50, 30)]), t)
+        for t in range(10, 16):  # unseen while the filter moves it 8 px per frame
+            trk.update(_dets([]), t)
+        trk.update(_dets([_box(82, 50, 30)]), 16)  # it stopped where it was last seen
+        assert trk.update(_dets([_box(82, 50, 30)]), 17).track_ids.tolist() == ids

@@ -59,7 +59,9 @@ def test_stateful_sessions_are_tracked_too(tiny_video, tmp_path, stub_module):
 
             return session
 
-    cfg = RunConfig([str(tiny_video)], "moving", meta=str(tmp_path / "o.jsonl"), track="iou")
+    cfg = RunConfig(
+        [str(tiny_video)], "moving", meta=str(tmp_path / "o.jsonl"), track="iou", meta_masks=True
+    )
     run_stream(cfg, plugin=Moving(), progress=False)
     lines = _jsonl(tmp_path / "o.jsonl")
     assert len(lines) == 24

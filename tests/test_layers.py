@@ -15,7 +15,19 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "edgevision"
 
 LAYERS: list[set[str]] = [
-    {"__init__", "_lazy", "errors", "results", "config", "io", "host", "tasks", "classnames"},
+    {
+        "__init__",
+        "_lazy",
+        "errors",
+        "results",
+        "config",
+        "io",
+        "host",
+        "tasks",
+        "classnames",
+        "weights",
+        "progress",
+    },
     {"registry", "preprocess"},
     {"data", "checkpoint", "postprocess"},
     {"models"},
@@ -23,7 +35,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"bench", "video", "train"},
     {"quantize"},
-    {"stream"},
+    {"stream", "api"},
     {"reports"},
     {"cli", "__main__"},
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from edgevision.cli.common import add_command, check_outputs, nonneg_int, positive_int
 
@@ -13,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "weights",
         metavar="WEIGHTS",
-        help="an exported .onnx file, a checkpoint (.pt/.safetensors) or a registry name",
+        help="an exported .onnx file, a checkpoint (.pt/.safetensors), shipped weights by name "
+        "(e.g. ddrnet23_slim_camvid) or a registry name (random weights)",
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument(
@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend",
         choices=["auto", "onnxruntime", "openvino", "torch"],
         default="auto",
-        help="inference backend (default: auto, by file type)",
+        help="inference backend (default: auto = ONNX Runtime, the fastest on CPU; a checkpoint "
+        "or name is exported once to a cached ONNX file, see EDGEVISION_CACHE); torch keeps "
+        "PyTorch",
     )
     p.add_argument("--threads", type=positive_int, default=2, help="inference threads (default: 2)")
     p.add_argument(
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     scored by agreement: per class, pixel IoU of its predicted instances vs the semantic mask.
     The table and the JSON list the sequences scored (NAME prefix before the first '_') with
     their image counts; --split train:0006R0 scores one held-out street sequence.
+    A checkpoint (or shipped weights by name) runs in ONNX Runtime by default: it is exported
+    once to a cached ONNX file (checked against PyTorch); --backend torch runs PyTorch.
     """
     from edgevision.errors import require_dir
     from edgevision.evaluate import evaluate
@@ -56,16 +60,16 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args, "json")
     require_dir(args.data, "dataset folder")  # fail before the (slow) model load
-    from edgevision.runtime import Predictor, load_engine
+    from edgevision.runtime import Predictor, load_fast_engine
 
-    engine = load_engine(args.weights, backend=args.backend, threads=args.threads)
+    engine = load_fast_engine(args.weights, backend=args.backend, threads=args.threads)
     predictor = Predictor(engine)
     report = evaluate(
         predictor,
         args.data,
         args.split,
         max_images=args.max_images,
-        progress=sys.stderr.isatty(),
+        progress=True,  # a bar on a terminal, lines in a log
     )
     print(report.table(), end="")
     if args.json:

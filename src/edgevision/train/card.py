@@ -34,6 +34,7 @@ from edgevision.errors import CheckpointError, ConfigError, require_dir, require
 from edgevision.host import machine_info, versions
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 from edgevision.tasks import get_task
+from edgevision.weights import write_index
 
 __all__ = [
     "ShipResult",
@@ -252,6 +253,7 @@ def ship(
         dest.mkdir(parents=True, exist_ok=True)
         for f in sorted(stage.iterdir()):
             os.replace(f, dest / f.name)
+        write_index(weights_dir)  # the name now works everywhere a model is taken
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return result
@@ -277,7 +279,7 @@ def _ship_into(
     """:func:`ship`'s files, written into ``stage``; paths in the card name ``dest``."""
     from edgevision.checkpoint import save_checkpoint
     from edgevision.evaluate import evaluate
-    from edgevision.runtime import Predictor, load_engine
+    from edgevision.runtime import Predictor, load_fast_engine
 
     weights = stage / f"{name}.safetensors"
     save_checkpoint(weights, model, spec)
@@ -292,7 +294,9 @@ def _ship_into(
     elif (run / "config.yaml").is_file():
         shutil.copyfile(run / "config.yaml", stage / "train_config.yaml")
 
-    engine = load_engine(weights, threads=threads)
+    # measured as 'edgevision eval' measures by default (ONNX Runtime, through the cached
+    # export), so that the card's eval_command gives its numbers
+    engine = load_fast_engine(weights, threads=threads)
     report = evaluate(Predictor(engine), data, split, progress=progress)
 
     trainer = dict(last_extra.get("trainer") or {})

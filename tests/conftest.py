@@ -73,6 +73,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Checkpoints exported for eval/val (edgevision.export.cache) go to a session folder,
+    never the user's cache; subprocesses inherit it."""
+    import os
+
+    os.environ["EDGEVISION_CACHE"] = str(tmp_path_factory.mktemp("ev-cache"))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -27,6 +27,8 @@ LAYERS: list[set[str]] = [
         "host",
         "tasks",
         "classnames",
+        "weights",
+        "progress",
     },
     {"registry", "preprocess"},
     {"data", "checkpoint", "postprocess", "track"},
@@ -35,7 +37,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"bench", "video", "train"},
     {"quantize"},
-    {"stream"},
+    {"stream", "api"},
     {"reports"},
     {"cli", "__main__"},
 ]

@@ -78,3 +78,21 @@ def test_table_normalisation_equals_the_direct_formula(resize, order):
     expected = ((r.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)
     assert x.shape == (1, 3, 48, 64) and x.flags.c_contiguous
     np.testing.assert_array_equal(x[0], expected)
+
+
+def test_bgr_input_gives_the_rgb_tensor():
+    """``bgr=True`` reorders channels inside the lookup: the same tensor as the RGB image."""
+    import numpy as np
+
+    from edgevision.config import ModelSpec
+    from edgevision.preprocess import preprocess
+
+    rgb = np.random.default_rng(1).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    for order in ("RGB", "BGR"):
+        spec = ModelSpec(name="t", task="semantic", class_names=["a"], input_size=(32, 32),
+                         color_order=order, mean=(10.0, 100.0, 200.0), std=(1.0, 2.0, 3.0))  # fmt: skip
+        want, _ = preprocess(rgb, spec)
+        got, _ = preprocess(bgr, spec, bgr=True)
+        assert np.array_equal(got, want)
+        assert not np.array_equal(preprocess(bgr, spec)[0], want)

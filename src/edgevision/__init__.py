@@ -21,6 +21,10 @@ _EXPORTS = {
     # run time
     "edgevision.runtime": ("load_engine", "Predictor"),
     "edgevision.track": ("create_tracker", "list_trackers"),
+    # one object for all of it: edgevision.load(target).predict/val/export/quantize/...
+    "edgevision.api": ("load", "Model"),
+    "edgevision.weights": ("list_weights",),
+    "edgevision.train.detection": ("train_detection",),
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=["__version__"])

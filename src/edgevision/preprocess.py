@@ -95,6 +95,8 @@ def preprocess(
     images: np.ndarray | Sequence[np.ndarray],
     spec: ModelSpec,
     input_size: tuple[int, int] | None = None,
+    *,
+    bgr: bool = False,
 ) -> tuple[np.ndarray, list[Transform]]:
     """Prepare one image or a list of images for the network.
 
@@ -102,6 +104,8 @@ def preprocess(
         images: ``(H, W, 3)`` uint8 **RGB** 0–255, or a sequence of them (sizes may differ).
         spec: model metadata (resize mode, colour order, mean/std in 0–255 scale).
         input_size: ``(H, W)`` override of ``spec.input_size``.
+        bgr: the images are **BGR** (``cv2.imread``, OpenCV video frames); the channels are
+            reordered inside the normalisation lookup, at no extra cost.
 
     Returns:
         ``(N, 3, H, W)`` float32 normalised batch and one :class:`Transform` per image.
@@ -111,14 +115,16 @@ def preprocess(
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     size = tuple(input_size or spec.input_size)
     lut = _normalise_lut(tuple(map(float, spec.mean)), tuple(map(float, spec.std)))
-    src = (2, 1, 0) if spec.color_order == "BGR" else (0, 1, 2)
+    src = (2, 1, 0) if (spec.color_order == "BGR") != bgr else (0, 1, 2)
     out = np.empty((len(batch), 3, size[0], size[1]), dtype=np.float32)
     transforms = []
     for i, img in enumerate(batch):
         img = np.asarray(img)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            hint = " (a path: read it first, or use edgevision.load(...).predict(path))"
             raise ValueError(
-                f"image must be HxWx3 uint8 RGB, got shape {img.shape} dtype {img.dtype}"
+                f"image must be HxWx3 uint8 {'BGR' if bgr else 'RGB'}, got shape {img.shape} "
+                f"dtype {img.dtype}{hint if img.dtype.kind in 'US' else ''}"
             )
         resized, t = resize_image(img, size, spec.resize, spec.pad_value)  # type: ignore[arg-type]
         planes = cv2.split(np.ascontiguousarray(resized))

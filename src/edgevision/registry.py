@@ -136,8 +136,14 @@ def get_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = [n for n in list_models() if name.split("_")[0] in n][:5]
+        from edgevision.weights import list_weights
+
+        stem = name.split("_")[0]
+        close = [n for n in list_models() if stem in n][:5]
+        shipped = [n for n in list_weights() if stem in n][:5]
         hint = f"; similar: {', '.join(close)}" if close else ""
+        if shipped:
+            hint += f"; shipped weights: {', '.join(shipped)}"
         raise ModelNotFoundError(
             f"unknown model {name!r} (see 'edgevision models'){hint}"
         ) from None

@@ -176,51 +176,57 @@ def test_benchmark_many_alternates_and_pools(model, tmp_path):
         assert r.gflops == pytest.approx(TINY_FLOPS / 1e9, abs=1e-6)
 
 
-def test_blocks_run_in_alternating_order(monkeypatch):
-    """A B A B ...: checked with a fake worker (no processes)."""
-    calls = []
-
-    def fake_worker(job, on_progress=None):
-        calls.append((job["target"], job["runs"], job["flops"], job["accuracy"]))
-        n = job["runs"]
-        return {
-            "model": "m",
-            "task": "semantic",
-            "backend": "onnxruntime",
-            "precision": "fp32",
-            "input_shape": [1, 3, 8, 8],
-            "threads": 2,
-            "warmup": job["warmup"],
-            "latency_ms": [1.0] * n if job["target"].endswith("a.onnx") else [2.0] * n,
-            "stages_ms": None,
-            "peak_rss_kib": 1024 * (10 + len(calls)),
-            "rss_baseline_kib": 1,
-            "rss_after_load_kib": 2,
-            "size_bytes": 2**20,
+def _fake_worker(calls: list, job: dict, on_progress=None) -> dict:
+    calls.append((job["target"], job["runs"], job["flops"], job["accuracy"]))
+    n = job["runs"]
+    return {
+        "model": "m",
+        "task": "semantic",
+        "backend": "onnxruntime",
+        "precision": "fp32",
+        "input_shape": [1, 3, 8, 8],
+        "threads": 2,
+        "warmup": job["warmup"],
+        "latency_ms": [1.0] * n if job["target"].endswith("a.onnx") else [2.0] * n,
+        "stages_ms": None,
+        "peak_rss_kib": 1024 * (10 + len(calls)),
+        "rss_baseline_kib": 1,
+        "rss_after_load_kib": 2,
+        "size_bytes": 2**20,
+        "params": 5,
+        "flops": {
+            "gflops": 1.0,
+            "other_gflops": 0.0,
             "params": 5,
-            "flops": {
-                "gflops": 1.0,
-                "other_gflops": 0.0,
-                "params": 5,
-                "source": "x",
-                "uncounted": [],
-            }
-            if job["flops"]
-            else None,
-            "metrics": {},
-            "eval": None,
-            "engine": {},
-            "machine": {},
-            "versions": {},
-            "path": job["target"],
+            "source": "x",
+            "uncounted": [],
         }
+        if job["flops"]
+        else None,
+        "metrics": {},
+        "eval": None,
+        "engine": {},
+        "machine": {},
+        "versions": {},
+        "path": job["target"],
+    }
 
-    monkeypatch.setattr(harness, "_run_worker", fake_worker)
+
+def _use_fake_worker(monkeypatch) -> list:
+    """Replace the worker process by :func:`_fake_worker`; returns the list of its calls."""
+    calls: list = []
+    monkeypatch.setattr(harness, "_run_worker", lambda job, cb=None: _fake_worker(calls, job, cb))
     monkeypatch.setattr(
         harness,
         "_resolve_target",
         lambda t, cfg: harness._Target(t, t, t.rsplit("/", 1)[-1].split(".")[0], "onnx"),
     )
+    return calls
+
+
+def test_blocks_run_in_alternating_order(monkeypatch):
+    """A B A B ...: checked with a fake worker (no processes)."""
+    calls = _use_fake_worker(monkeypatch)
     rs = benchmark_many(
         ["/x/a.onnx", "/x/b.onnx"], BenchConfig(runs=7, warmup=0), blocks=3, progress=False
     )
@@ -235,6 +241,24 @@ def test_blocks_run_in_alternating_order(monkeypatch):
     calls.clear()
     benchmark_many(["/x/a.onnx"], BenchConfig(runs=2, warmup=0), blocks=5, progress=False)
     assert len(calls) == 2
+
+
+def test_config_fields_as_keywords_and_lines_off_a_terminal(monkeypatch, capsys):
+    """``benchmark_many(paths, runs=10)``: BenchConfig fields as keywords, checked; off a
+    terminal, a progress line per finished block."""
+    calls = _use_fake_worker(monkeypatch)
+    rs = benchmark_many(["/x/a.onnx"], BenchConfig(runs=7), runs=4, warmup=0, blocks=2)
+    assert [c[1] for c in calls] == [2, 2] and rs[0].meta["block_runs"] == [2, 2]
+    lines = capsys.readouterr().err.splitlines()
+    assert [ln.split(" ", 2)[:2] for ln in lines] == [["bench", "a:"], ["bench", "a:"]]
+    assert "2/4 (50%)" in lines[0] and "4/4 (100%)" in lines[1] and lines[1].endswith("done")
+    assert benchmark("/x/a.onnx", runs=1, warmup=0, progress=False).latency_ms["p50"] == 1.0
+    with pytest.raises(ConfigError, match="unknown field.* rnus"):
+        benchmark_many(["/x/a.onnx"], rnus=3)
+    with pytest.raises(ConfigError, match="runs: expected an integer"):
+        benchmark_many(["/x/a.onnx"], runs="many")
+    with pytest.raises(ConfigError, match="for one, use benchmark"):
+        benchmark_many("/x/a.onnx", runs=3)  # type: ignore[arg-type]
 
 
 def test_worker_failure_is_one_line_error(tmp_path):

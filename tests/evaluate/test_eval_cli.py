@@ -1,4 +1,6 @@
-"""``edgevision eval`` with the runtime replaced by a fake (no model file needed)."""
+"""``edgevision eval`` with the runtime replaced by a fake (no model file needed); on CamVid:
+shipped weights by name, ONNX Runtime by default (``--backend torch`` keeps PyTorch),
+progress lines off a terminal."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def fake_runtime(monkeypatch):
     """Replace edgevision.runtime by a module whose engine 'predicts' from the red channel."""
     calls = {}
 
-    def load_engine(target, *, backend="auto", threads=2, providers=None):
+    def load_fast_engine(target, *, backend="auto", threads=2, input_size=None):
         calls.update(target=target, backend=backend, threads=threads)
         return types.SimpleNamespace(
             spec=ModelSpec(name="fake", task="semantic", class_names=CLASSES)
@@ -54,7 +56,7 @@ def fake_runtime(monkeypatch):
             return SemanticMask((image[..., 0] // 100).astype(np.int64), CLASSES)
 
     mod = types.ModuleType("edgevision.runtime")
-    mod.load_engine, mod.Predictor = load_engine, Predictor
+    mod.load_fast_engine, mod.Predictor = load_fast_engine, Predictor
     monkeypatch.setitem(sys.modules, "edgevision.runtime", mod)
     return calls
 
@@ -131,3 +133,30 @@ def test_eval_prints_and_writes_the_sequences_scored(tmp_path, fake_runtime, cap
     args = parse(["eval", "m.onnx", "--data", str(tmp_path / "data"), "--split", "val:0001TP"])
     with pytest.raises(DataError, match="no sequence '0001TP' in split 'val'"):
         args.func(args)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_eval_by_name_through_onnxruntime_and_torch(camvid_dir, tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from edgevision.cli.main import main
+    from edgevision.export.cache import cache_dir
+
+    args = ["eval", "ddrnet23_slim_camvid", "--data", str(camvid_dir), "--max-images", "3"]
+    assert main([*args, "--json", str(tmp_path / "ort.json")]) == 0
+    err = capsys.readouterr().err
+    assert "eval val: 3/3 (100%)" in err
+    assert list((cache_dir() / "onnx").glob("ddrnet23_slim_camvid-*.onnx"))
+    assert main([*args, "--backend", "torch", "--json", str(tmp_path / "torch.json")]) == 0
+    ort, ref = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ort", "torch"))
+    assert ort["num_images"] == ref["num_images"] == 3
+    assert ort["metrics"]["miou"] == pytest.approx(ref["metrics"]["miou"], abs=1e-4)
+
+
+@pytest.mark.data
+def test_eval_of_an_unknown_name_names_the_shipped_weights(camvid_dir, capsys):
+    from edgevision.cli.main import main
+
+    assert main(["eval", "ddrnet23_slim_cam", "--data", str(camvid_dir)]) == 2
+    assert "shipped weights: ddrnet23_slim_camvid" in capsys.readouterr().err

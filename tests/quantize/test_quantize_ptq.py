@@ -117,6 +117,19 @@ def test_calibration_reader_uses_spec_preprocessing(tiny_onnx, calib):
     assert run_outputs(tiny_onnx, reader.data[:1]).shape[0] == 1
 
 
+def test_calibration_reports_its_feeds(tiny_onnx, calib):
+    """Calibration is the long step of static PTQ: a line per 10 % of the feeds handed out."""
+    import io
+
+    from edgevision.progress import ProgressLines
+
+    reader = ImageFolderReader(calib, read_spec(tiny_onnx), count=3)
+    reader.progress = ProgressLines("calibration", len(reader), stream=(buf := io.StringIO()))
+    while reader.get_next() is not None:
+        pass
+    assert [ln.split()[1] for ln in buf.getvalue().splitlines()] == ["1/3", "2/3", "3/3"]
+
+
 def test_plain_image_folder_is_accepted(calib, tmp_path):
     import shutil
 

@@ -33,3 +33,30 @@ def test_input_that_is_not_nchw_rgb_is_one_line(tmp_path, dims):
     onnx.save(m, str(path))
     with pytest.raises(ModelFileError, match=r"bad\.onnx: input .* is not an image batch"):
         Predictor(load_engine(path))
+
+
+def test_path_input_bgr_flag_and_options_checked_at_construction(tmp_path, tiny_onnx):
+    """A path is read; ``bgr=True`` takes OpenCV's order; ``conf`` on a semantic model and
+    unknown options fail when the Predictor is made, not at the first image."""
+    import numpy as np
+
+    from edgevision.errors import ConfigError
+    from edgevision.io import write_image
+    from edgevision.runtime import Predictor, load_engine
+
+    eng = load_engine(tiny_onnx)
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    write_image(tmp_path / "a.png", rgb)
+    p = Predictor(eng)
+    want = p(rgb).class_map
+    assert (p(tmp_path / "a.png").class_map == want).all()
+    assert (p(str(tmp_path / "a.png")).class_map == want).all()
+    bgr = Predictor(eng, bgr=True)
+    assert (bgr(np.ascontiguousarray(rgb[..., ::-1])).class_map == want).all()
+    assert (bgr(tmp_path / "a.png").class_map == want).all()  # files are decoded as BGR then
+    with pytest.raises(
+        ConfigError, match="'conf' does not apply .*semantic_argmax.*takes: upsample"
+    ):
+        Predictor(eng, conf=0.3)
+    with pytest.raises(ValueError, match="a path: read it first"):
+        p(np.asarray("street.png"))

@@ -33,11 +33,12 @@ from typing import Any
 
 from edgevision.bench.proc import WorkerError
 from edgevision.bench.proc import run_worker as _run_worker
-from edgevision.config import BenchConfig, to_dict
+from edgevision.config import BenchConfig, build_config, to_dict
 from edgevision.errors import (
     ConfigError,
     DataError,
 )
+from edgevision.progress import ProgressLines
 from edgevision.runtime.base import ONNX_BACKENDS
 from edgevision.runtime.targets import resolve_target
 
@@ -268,7 +269,16 @@ class _Display:
         self._progress: Any = None
         self._tasks: list[Any] = []
         self._base = [0] * len(labels)
-        if not enabled:
+        # not a terminal (a log, CI): a plain line per finished block instead of a bar
+        self._lines = (
+            [
+                ProgressLines(f"bench {label}", total, every=1)
+                for label, total in zip(labels, totals)
+            ]
+            if enabled and not sys.stderr.isatty()
+            else []
+        )
+        if not enabled or self._lines:
             return
         from rich.progress import (
             BarColumn,
@@ -318,6 +328,8 @@ class _Display:
 
     def finish_block(self, index: int, runs: int, *, last: bool) -> None:
         self._base[index] += runs
+        if self._lines:
+            self._lines[index].update(self._base[index], "done" if last else "")
         if self._progress is not None:
             self._progress.update(
                 self._tasks[index], completed=self._base[index], phase="done" if last else "waiting"
@@ -459,6 +471,7 @@ def benchmark_many(
     stages: bool = True,
     flops: bool = True,
     command: str | None = None,
+    **options: Any,
 ) -> list[BenchResult]:
     """Benchmark several targets alternately in blocks and pool the timings per target.
 
@@ -477,6 +490,8 @@ def benchmark_many(
         stages: also time the end-to-end Predictor path per stage.
         flops: count FLOPs.
         command: the command line recorded in ``meta`` (default: ``sys.argv``).
+        **options: :class:`~edgevision.config.BenchConfig` fields replacing those of
+            ``config`` (``runs=10``, ``backend="openvino"`` ...), checked by type.
 
     Returns:
         One :class:`BenchResult` per target, in the order given.
@@ -484,10 +499,12 @@ def benchmark_many(
     Raises:
         ModelFileError: a file is missing or not an ONNX file / checkpoint.
         ModelNotFoundError: an unknown registry name.
-        ConfigError: bad options (e.g. ``blocks < 1``).
+        ConfigError: bad options (e.g. ``blocks < 1``, an unknown ``options`` field).
         EdgeVisionError: the worker's one-line error when a measurement fails.
     """
-    cfg = config if config is not None else BenchConfig()
+    cfg = build_config(BenchConfig, config, **options)
+    if isinstance(targets, (str, os.PathLike)):
+        raise ConfigError("targets must be a list of models; for one, use benchmark()")
     if not targets:
         raise ConfigError("no targets to benchmark")
     if blocks < 1:
@@ -594,6 +611,7 @@ def benchmark(
     stages: bool = True,
     flops: bool = True,
     command: str | None = None,
+    **options: Any,
 ) -> BenchResult:
     """Benchmark one target in one fresh subprocess.
 
@@ -610,6 +628,8 @@ def benchmark(
         stages: also time the end-to-end Predictor path per stage.
         flops: count FLOPs.
         command: the command line recorded in ``meta`` (default: ``sys.argv``).
+        **options: :class:`~edgevision.config.BenchConfig` fields replacing those of
+            ``config`` (``runs=10`` ...), checked by type.
 
     Returns:
         The :class:`BenchResult`.
@@ -627,4 +647,5 @@ def benchmark(
         stages=stages,
         flops=flops,
         command=command,
+        **options,
     )[0]

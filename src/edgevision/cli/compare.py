@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from edgevision.cli.common import (
     add_command,
@@ -18,7 +17,12 @@ from edgevision.cli.quantize import add_qat_options
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "compare", run)
-    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=".pt/.safetensors files")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CKPT",
+        help=".pt/.safetensors files or shipped weights names",
+    )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument("--split", default="val", help="split scored for mIoU (default: val)")
     p.add_argument(
@@ -69,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.io import write_json_atomic
     from edgevision.quantize.compare import CompareOptions, compare_modes
     from edgevision.reports.quantization import write_page
+    from edgevision.weights import resolve_weights
 
     check_outputs(args, "md", "plot", "json", folders=("work",))
+    args.checkpoints = [resolve_weights(c) for c in args.checkpoints]
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         work=args.work,
         options=opts,
-        progress=sys.stderr.isatty(),
+        progress=True,  # a bar on a terminal, lines in a log
         command=command,
     )
     md = write_page(comps, args.md, options=opts, command=command, plot=args.plot)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from typing import Any
 
 from edgevision.cli.common import add_command, check_outputs, nonneg_int, positive_int
 
@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "weights",
         metavar="WEIGHTS",
-        help="an exported .onnx file, a checkpoint (.pt/.safetensors) or a registry name",
+        help="an exported .onnx file, a checkpoint (.pt/.safetensors), shipped weights by name "
+        "(e.g. ddrnet23_slim_camvid) or a registry name (random weights)",
     )
     p.add_argument(
         "--data",
@@ -32,9 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend",
         choices=["auto", "onnxruntime", "openvino", "torch"],
         default="auto",
-        help="inference backend (default: auto: an .onnx file runs on the faster of "
-        "onnxruntime and openvino on this host, by a short cached probe; EDGEVISION_BACKEND "
-        "pins it; checkpoints and names run in torch)",
+        help="inference backend (default: auto: the faster of onnxruntime and openvino on "
+        "this host for the ONNX file, by a short cached probe, EDGEVISION_BACKEND pins it; a "
+        "checkpoint or name is exported once to a cached ONNX file, see EDGEVISION_CACHE); "
+        "torch keeps PyTorch",
     )
     p.add_argument("--threads", type=positive_int, default=2, help="inference threads (default: 2)")
     p.add_argument(
@@ -67,9 +69,12 @@ def run(args: argparse.Namespace) -> int:
     semantic folder without instance annotations (e.g. a 'train --weak' model on CamVid) is
     scored by agreement: per class, pixel IoU of its predicted instances vs the semantic mask.
     The table and the JSON list the sequences scored (NAME prefix before the first '_') with
-    their image counts; --split train:0006R0 scores one held-out street sequence. With
-    --track, a detection or instance model and a tracker run over the videos of DIR and
-    MOTA, IDF1 and ID switches are printed (overall and per motion factor).
+    their image counts; --split train:0006R0 scores one held-out street sequence.
+    A checkpoint (or shipped weights by name) runs in ONNX Runtime or OpenVINO by default
+    (whichever is faster here, by a cached probe): it is exported once to a cached ONNX file
+    (checked against PyTorch); --backend torch runs PyTorch. With --track, a detection or
+    instance model and a tracker run over the videos of DIR and MOTA, IDF1 and ID switches
+    are printed (overall and per motion factor).
     """
     from edgevision.data.detection import require_dataset
     from edgevision.evaluate import evaluate
@@ -77,22 +82,26 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args, "json")
     require_dataset(args.data)  # fail before the (slow) model load
-    from edgevision.io import ONNX_SUFFIXES
-    from edgevision.runtime import Predictor, load_engine
+    from edgevision.runtime import Predictor, load_fast_engine
 
     if args.track:
         from edgevision.track import create_tracker
 
         low = create_tracker(args.track).cfg.low_thresh  # an unknown name fails here
-    backend, choice = args.backend, None
-    is_onnx = Path(str(args.weights)).suffix.lower() in ONNX_SUFFIXES
-    if backend == "auto" and is_onnx and Path(str(args.weights)).is_file():
+    chosen: list[Any] = []
+
+    def choose(path: str) -> str:
         from edgevision.bench.choose import choose_backend
 
-        choice = choose_backend(args.weights, threads=args.threads)
-        backend = choice.backend
-        print(f"backend {choice.reason}", file=sys.stderr)
-    engine = load_engine(args.weights, backend=backend, threads=args.threads)
+        c = choose_backend(path, threads=args.threads)
+        chosen.append(c)
+        print(f"backend {c.reason}", file=sys.stderr)
+        return c.backend
+
+    engine = load_fast_engine(
+        args.weights, backend=args.backend, threads=args.threads, choose=choose
+    )
+    choice = chosen[0] if chosen else None
     if args.track:
         from edgevision.errors import ConfigError
         from edgevision.evaluate.track import evaluate_tracking
@@ -118,12 +127,12 @@ def run(args: argparse.Namespace) -> int:
             args.data,
             args.split,
             max_images=args.max_images,
-            progress=sys.stderr.isatty(),
+            progress=True,  # a bar on a terminal, lines in a log
         )
     print(report.table(), end="")
     if args.json:
         data = report.to_dict()
-        data["backend"] = getattr(engine, "backend", backend)
+        data["backend"] = getattr(engine, "backend", args.backend)
         if choice is not None:
             data["backend_choice"] = choice.to_dict()
         write_json_atomic(args.json, data)

@@ -35,7 +35,9 @@ def parse_model_args(items: list[str]) -> dict[str, Any]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "export", run)
-    p.add_argument("target", help="registry model name or checkpoint (.pt/.safetensors)")
+    p.add_argument(
+        "target", help="shipped weights name, registry model name or checkpoint (.pt/.safetensors)"
+    )
     p.add_argument(
         "-o", "--out", required=True, help="output .onnx path (a folder with --components)"
     )
@@ -112,7 +114,9 @@ def _export_components(
     from edgevision.errors import ConfigError
     from edgevision.export.yolact import export_components
     from edgevision.io import CHECKPOINT_SUFFIXES
+    from edgevision.weights import resolve_weights
 
+    target = resolve_weights(target)  # shipped weights by name -> their checkpoint
     if Path(target).suffix.lower() in CHECKPOINT_SUFFIXES:
         from edgevision.checkpoint import load_model
 

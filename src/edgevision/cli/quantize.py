@@ -159,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.input, "--input") if args.input else None
     progress = not args.quiet
     from edgevision.video.ort import is_component_folder
+    from edgevision.weights import resolve_weights
 
+    args.target = resolve_weights(args.target)  # shipped weights by name -> their checkpoint
     folder = is_component_folder(args.target)
     check_outputs(args, "json", "report", *(() if folder else ("out",)))
     check_outputs(args, folders=("out",) if folder else ())

@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
 
     from edgevision.io import CHECKPOINT_SUFFIXES, write_json_atomic
     from edgevision.video.ort import ComponentSet, is_component_folder
+    from edgevision.weights import resolve_weights
 
+    args.weights = resolve_weights(args.weights)  # shipped weights by name -> checkpoint
     tmp = tempfile.TemporaryDirectory(prefix="edgevision-video-")
     folder = Path(args.weights) if is_component_folder(args.weights) else None
     engine = args.engine

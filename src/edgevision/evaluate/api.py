@@ -45,6 +45,7 @@ from edgevision.data.sequences import format_sequences, sequence_counts
 from edgevision.errors import ConfigError, DataError, EdgeVisionError, require_dir
 from edgevision.evaluate.coco import METRIC_KEYS, CocoEvaluator, load_coco_json
 from edgevision.evaluate.miou import ConfusionMatrix
+from edgevision.progress import track
 from edgevision.results import Detections, InstanceMasks, SemanticMask
 from edgevision.tasks import get_task, task_names
 
@@ -228,31 +229,9 @@ class EvalReport:
 
 
 def _progress(items: Iterable[T], total: int, description: str, enabled: bool) -> Iterator[T]:
-    """Iterate with a rich progress bar on stderr (nothing when ``enabled`` is false)."""
-    if not enabled:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
+    """Iterate with progress on stderr: a bar on a terminal, lines otherwise (nothing when
+    ``enabled`` is false)."""
+    return track(items, total, description, enabled)
 
 
 def category_ids_by_name(

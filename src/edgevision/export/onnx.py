@@ -22,6 +22,7 @@ from edgevision.errors import BackendUnavailable, ExportError
 from edgevision.export.metadata import embed_spec
 from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
 from edgevision.tasks import get_task
+from edgevision.weights import resolve_weights
 
 INPUT_NAME = "images"
 
@@ -43,10 +44,12 @@ class ExportReport:
 
 
 def resolve_model(target: str | Path | nn.Module, **model_kwargs: Any) -> nn.Module:
-    """A registry name, checkpoint path or ``nn.Module`` (with ``.spec``) -> eval-mode model.
+    """A registry name, shipped-weights name, checkpoint path or ``nn.Module`` (with
+    ``.spec``) -> eval-mode model.
 
     A registry name is the untrained architecture, initialised from seed 0 (so that two
     exports of a name are the same file) without touching the caller's random state."""
+    target = resolve_weights(target)  # shipped weights by name -> their checkpoint
     if isinstance(target, nn.Module):
         if model_kwargs:
             raise ExportError("model keyword arguments apply to registry names only")

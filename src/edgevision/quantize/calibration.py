@@ -16,6 +16,7 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from edgevision.config import ModelSpec
 from edgevision.data.images import list_images, load_batch, select_images
+from edgevision.progress import ProgressLines
 
 
 class ImageFolderReader(CalibrationDataReader):  # type: ignore[misc]
@@ -50,6 +51,8 @@ class ImageFolderReader(CalibrationDataReader):  # type: ignore[misc]
         self.input_name = input_name
         self.data = load_batch(self.files, spec, input_size)
         self._it: Iterator[int] = iter(range(len(self.data)))
+        self.progress: ProgressLines | None = None
+        """Set to report each feed handed out (plain lines on stderr)."""
 
     def __len__(self) -> int:
         return len(self.data)
@@ -57,6 +60,8 @@ class ImageFolderReader(CalibrationDataReader):  # type: ignore[misc]
     def get_next(self) -> dict[str, np.ndarray] | None:
         """The next ``{input_name: (1, 3, H, W) float32}`` feed, or ``None`` when exhausted."""
         i = next(self._it, None)
+        if i is not None and self.progress is not None:
+            self.progress.update(i + 1)
         return None if i is None else {self.input_name: self.data[i : i + 1]}
 
     def rewind(self) -> None:

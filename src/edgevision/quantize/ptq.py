@@ -33,7 +33,9 @@ import numpy as np
 from edgevision.config import BenchConfig, ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelFileError, first_line
 from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
+from edgevision.progress import ProgressLines
 from edgevision.quantize.config import QuantConfig
+from edgevision.weights import resolve_weights
 
 QUANT_KEY = "edgevision.quantization"
 """metadata_props key holding the quantization record (JSON)."""
@@ -137,7 +139,7 @@ def fp32_onnx(
     """
     from edgevision.export.metadata import read_metadata, read_spec
 
-    t = str(target)
+    t = str(resolve_weights(str(target)))  # shipped weights by name -> their checkpoint
     p = Path(t)
     if p.suffix.lower() == ".onnx":
         spec = read_spec(p)  # raises ModelFileError for missing files / no metadata
@@ -643,6 +645,7 @@ def quantize_model(
                     f"{'x'.join(map(str, input_size or spec.input_size))} ...",
                     flush=True,
                 )
+                reader.progress = ProgressLines("calibration", len(reader))  # type: ignore[arg-type,union-attr]
             if cfg.engine == "nncf":
                 quantize_onnx_nncf(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
             else:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevision.errors import ConfigError
+from edgevision.progress import track
 from edgevision.quantize.config import QuantConfig
 from edgevision.tasks import get_task
 
@@ -240,11 +241,7 @@ class _Bench:
 
 
 def _progress(items: list[Any], what: str, enabled: bool) -> Any:
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description=what, transient=True)
+    return track(items, len(items), what, enabled, every=1)
 
 
 def analyze(

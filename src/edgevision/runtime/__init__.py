@@ -8,7 +8,13 @@ edge box with only ONNX Runtime installed can run exported models.
 
 from __future__ import annotations
 
-from edgevision.runtime.base import BACKENDS, Engine, list_backends, load_engine
+from edgevision.runtime.base import (
+    BACKENDS,
+    Engine,
+    list_backends,
+    load_engine,
+    load_fast_engine,
+)
 from edgevision.runtime.predictor import Predictor
 from edgevision.runtime.targets import ModelTarget, resolve_target
 
@@ -19,5 +25,6 @@ __all__ = [
     "Predictor",
     "list_backends",
     "load_engine",
+    "load_fast_engine",
     "resolve_target",
 ]

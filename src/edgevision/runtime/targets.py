@@ -1,7 +1,7 @@
 """Model targets: what a model argument names, checked before anything is loaded.
 
-A target is an ONNX file, a PyTorch checkpoint, or a registry name (the untrained
-architecture). :func:`resolve_target` is the one place that tells them apart and raises the
+A target is an ONNX file, a PyTorch checkpoint, the name of shipped weights (their
+checkpoint), or a registry name (the untrained architecture). :func:`resolve_target` is the one place that tells them apart and raises the
 one-line errors for bad paths and unknown names; :func:`~edgevision.runtime.load_engine`,
 the benchmark harness and ``edgevision run``'s model plugins all use it. It loads nothing and
 imports neither torch nor onnxruntime.
@@ -17,6 +17,7 @@ from typing import Literal
 from edgevision.errors import ModelFileError
 from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
 from edgevision.registry import get_entry, list_models
+from edgevision.weights import find_weights, weights_path
 
 __all__ = ["ModelTarget", "TargetKind", "looks_like_path", "resolve_target"]
 
@@ -54,8 +55,9 @@ def resolve_target(target: str | os.PathLike[str]) -> ModelTarget:
     """Classify ``target`` and check it exists, without loading it.
 
     Args:
-        target: an ``.onnx`` file, a checkpoint (``.pt``/``.pth``/``.safetensors``) or a
-            registry model name.
+        target: an ``.onnx`` file, a checkpoint (``.pt``/``.pth``/``.safetensors``), the
+            name of shipped weights (:mod:`edgevision.weights`; kind ``"checkpoint"``, with
+            its file as ``path``) or a registry model name.
 
     Raises:
         ModelFileError: a path that does not exist, is a folder, or is neither an ONNX file
@@ -79,6 +81,8 @@ def resolve_target(target: str | os.PathLike[str]) -> ModelTarget:
             f"unsupported model file type {suffix or '(none)'!r}: {p} is not an ONNX file or "
             f"checkpoint (expected {', '.join(ONNX_SUFFIXES + CHECKPOINT_SUFFIXES)})"
         )
+    if find_weights(t) is not None:  # shipped weights by name: their checkpoint
+        return ModelTarget(t, "checkpoint", weights_path(t))
     if t not in list_models():
         get_entry(t)  # raises ModelNotFoundError with similar names
     return ModelTarget(t, "registry")

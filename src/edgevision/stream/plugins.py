@@ -48,6 +48,7 @@ from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
 from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
 from edgevision.runtime.targets import ModelTarget, looks_like_path, resolve_target
 from edgevision.tasks import get_task
+from edgevision.weights import find_weights
 
 log = logging.getLogger("edgevision.stream")
 
@@ -463,12 +464,12 @@ def load_plugin(
         if not looks_like_path(target):
             from edgevision.registry import list_models
 
-            if target not in list_models():
+            if target not in list_models() and find_weights(target) is None:
                 eps = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
                 raise ModelNotFoundError(
                     f"unknown model {target!r}: not a file, a package.module:factory plugin, "
                     f"an '{ENTRY_POINT_GROUP}' entry point ({', '.join(eps) or 'none installed'}) "
-                    f"or a registry name (see 'edgevision models')"
+                    f"shipped weights or a registry name (see 'edgevision models')"
                 )
     resolved = resolve_target(target)  # ModelFileError for bad paths
     if resolved.kind == "onnx":

@@ -34,6 +34,7 @@ from edgevision.errors import CheckpointError, ConfigError, require_dir, require
 from edgevision.host import machine_info, versions
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 from edgevision.tasks import get_task
+from edgevision.weights import write_index
 
 __all__ = [
     "ShipResult",
@@ -259,6 +260,7 @@ def ship(
         dest.mkdir(parents=True, exist_ok=True)
         for f in sorted(stage.iterdir()):
             os.replace(f, dest / f.name)
+        write_index(weights_dir)  # the name now works everywhere a model is taken
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return result
@@ -285,7 +287,7 @@ def _ship_into(
     """:func:`ship`'s files, written into ``stage``; paths in the card name ``dest``."""
     from edgevision.checkpoint import save_checkpoint
     from edgevision.evaluate import evaluate
-    from edgevision.runtime import Predictor, load_engine
+    from edgevision.runtime import Predictor, load_fast_engine
 
     weights = stage / f"{name}.safetensors"
     save_checkpoint(weights, model, spec)
@@ -302,7 +304,9 @@ def _ship_into(
 
     if held_out:
         check_held_out(data, held_out, train_config, which)
-    engine = load_engine(weights, threads=threads)
+    # measured as 'edgevision eval' measures by default (ONNX Runtime, through the cached
+    # export), so that the card's eval_command gives its numbers
+    engine = load_fast_engine(weights, threads=threads)
     report = evaluate(Predictor(engine), data, split, progress=progress)
     held: dict[str, Any] | None = None
     if held_out:

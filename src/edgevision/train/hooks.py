@@ -24,6 +24,7 @@ from torch import nn
 
 from edgevision.config import ModelSpec
 from edgevision.evaluate.miou import ConfusionMatrix
+from edgevision.progress import ProgressLines
 from edgevision.train.ema import ModelEMA
 from edgevision.train.trainer import HookBase, _all_reduce_sum
 
@@ -291,6 +292,9 @@ class LoggerHook(HookBase):
         self.columns = metric_columns(self.metrics)
         self.log_every = int(log_every)
         self.progress = sys.stderr.isatty() if progress is None else progress
+        # not a terminal (a log, nohup, CI): plain step lines unless asked for silence
+        self._lines_wanted = progress is None and not quiet and not sys.stderr.isatty()
+        self._lines: ProgressLines | None = None
         self.tensorboard = (
             importlib.util.find_spec("tensorboard") is not None
             if tensorboard is None
@@ -343,6 +347,10 @@ class LoggerHook(HookBase):
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(self.out_dir / "tb"), purge_step=self.trainer.iter)
+        if self._lines_wanted:
+            t = self.trainer
+            self._lines = ProgressLines("train", t.max_iter, every=max(1, t.max_iter // 100))
+            self._lines.start_at(t.iter)
         if self.progress:
             from rich.progress import (
                 BarColumn,
@@ -402,6 +410,8 @@ class LoggerHook(HookBase):
             self._win_sum, self._win_n = 0.0, 0
         if self._bar is not None:
             self._bar.update(self._task, completed=t.iter, description=self._describe())
+        if self._lines is not None and self._main:
+            self._lines.update(t.iter, self._describe())
 
     def after_epoch(self) -> None:
         t = self.trainer

@@ -667,6 +667,7 @@ def test_bad_input(case: Case, inputs: Path, tmp_path: Path, capsys, monkeypatch
         pytest.skip("root (or this file system) writes read-only folders")
     monkeypatch.chdir(tmp_path)  # a relative default output (runs/, docs/) lands here
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGEVISION_CACHE", raising=False)  # it comes first
     (tmp_path / "afile").write_text("a file where a folder is expected\n")
     (tmp_path / "adir").mkdir()
     argv = _fill(case.argv, inputs, tmp_path).split()

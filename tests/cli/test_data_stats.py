@@ -26,6 +26,7 @@ def _fake_dataset(root):
 
 def test_stats_table_json_and_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("EDGEVISION_CACHE", raising=False)  # it comes first
     root = _fake_dataset(tmp_path / "ds")
     out = tmp_path / "stats.json"
     argv = ["data", "stats", str(root), "--unit", "pixels", "--beta", "1", "--json", str(out)]

@@ -167,6 +167,7 @@ def test_config_errors(data_dir, tmp_path, capsys):
 
 def test_ohem_class_balanced_adamw_cosine_without_val(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # class-count cache
+    monkeypatch.delenv("EDGEVISION_CACHE", raising=False)  # it comes first
     out = tmp_path / "run"
     extra = ["--loss", "ohem", "--class-balanced", "--beta", "0.99", "--set", "val_split="]
     extra += ["--set", "optimizer=adamw", "--set", "schedule=cosine", "--set", "lr=1e-3"]

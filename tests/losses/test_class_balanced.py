@@ -150,6 +150,7 @@ def test_counts_and_cache(tmp_path, monkeypatch):
 
 def test_default_cache_dir_respects_xdg(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("EDGEVISION_CACHE", raising=False)  # it comes first
     assert default_cache_dir() == tmp_path / "xdg" / "edgevision"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -71,10 +71,11 @@ class BackendChoice:
 
 
 def _installed() -> list[str]:
-    from edgevision.runtime.base import list_backends
+    """The candidates whose package is importable (only theirs are looked up: a deployment
+    without torch must not even search for it)."""
+    import importlib.util
 
-    have = list_backends()
-    return [b for b in AUTO_CANDIDATES if have.get(b)]
+    return [b for b in AUTO_CANDIDATES if importlib.util.find_spec(_PACKAGES[b]) is not None]
 
 
 def _version(pkg: str) -> str:

@@ -19,6 +19,7 @@ from typing import IO, Any
 from edgevision.classnames import DATASET_COLOURS
 from edgevision.cli.common import (
     add_command,
+    add_precision_args,
     check_outputs,
     nonneg_float,
     nonneg_int,
@@ -220,17 +221,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "instead of the output stride's staircase); its cost is measured and printed",
     )
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
-    p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
+    p.add_argument(
+        "--keyframes",
+        default=None,
+        help="video-mode keyframe policy: fixed:K | adaptive[:MAX] (default: the default "
+        "path's, fixed:2)",
+    )
     p.add_argument(
         "--propagate",
         nargs="?",
         const="featflownet",
-        default="",
-        choices=["featflownet", "dis", "dis:fast", "dis:medium"],
+        default=None,
+        choices=["none", "featflownet", "dis", "dis:fast", "dis:medium"],
         metavar="FLOW",
         help="with --video: non-keyframes warp the keyframe's masks with FLOW (featflownet, "
-        "default; dis: OpenCV's DIS optical flow, no network on non-keyframes)",
+        "the flag alone; dis[:fast|:medium]: OpenCV's DIS optical flow, no network on "
+        "non-keyframes; none: the partial feature transform). Default: the default path's, "
+        "dis:medium",
     )
+    add_precision_args(p)
     p.add_argument("--fps", type=positive_int, default=30, help="frame rate of the output video")
     p.add_argument("--sample", metavar="FILE.mp4", help="write the built-in sample video, exit")
     p.add_argument("--no-progress", action="store_true", help="no live stats")
@@ -338,6 +347,8 @@ def run(args: argparse.Namespace) -> int:
             legend=not args.no_legend,
         ),
         smooth_edges=args.smooth_edges,
+        precision=args.precision_policy,
+        precision_engines=list(args.precision_engines or []),
         mqtt=MqttConfig(
             args.mqtt,
             credentials=args.mqtt_credentials,

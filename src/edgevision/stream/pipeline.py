@@ -84,10 +84,15 @@ class RunConfig:
         threads: engine intra-op threads.
         batch: most frames per engine call (0 = one per stream, capped by the plugin).
         video: video mode for instance models (per-stream keyframe state).
-        keyframes: keyframe policy for video mode.
-        propagate: video mode's non-keyframes: ``""`` = the partial feature transform,
+        keyframes: keyframe policy for video mode (``None``: the default path's,
+            :func:`~edgevision.video.modes.default_mode`).
+        propagate: video mode's non-keyframes: ``"none"`` = the partial feature transform,
             ``"featflownet"`` / ``"dis"`` / ``"dis:medium"`` = the keyframe's masks warped with
-            that flow (:class:`~edgevision.video.core.StreamSession`).
+            that flow (:class:`~edgevision.video.core.StreamSession`); ``None``: the default
+            path's.
+        precision: per-frame precision policy (:mod:`edgevision.video.precision`);
+            ``None``: the default path's.
+        precision_engines: component folders of the model at other precisions.
         duration: stop after this many seconds (0 = until every source ends).
         fps: frame rate written into the output video.
         conf: score threshold of detection/instance models (``None`` = the
@@ -113,8 +118,10 @@ class RunConfig:
     threads: int = 2
     batch: int = 0
     video: bool = False
-    keyframes: str = "fixed:5"
-    propagate: str = ""
+    keyframes: str | None = None
+    propagate: str | None = None
+    precision: str | None = None
+    precision_engines: list[str] = field(default_factory=list)
     duration: float = 0.0
     fps: int = 30
     conf: float | None = None
@@ -485,7 +492,9 @@ def run_stream(
             threads=cfg.threads,
             video=cfg.video,
             keyframes=cfg.keyframes,
-            propagate=cfg.propagate or False,
+            propagate=cfg.propagate,
+            precision=cfg.precision,
+            precision_engines=cfg.precision_engines,
             **post_kw,
         )
         try:

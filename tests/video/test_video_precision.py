@@ -48,6 +48,7 @@ def test_adaptive_choice_follows_change_and_confidence():
 def test_folder_precision_and_change_fraction():
     assert folder_precision({"a": "fp32", "b": "fp32"}) == "fp32"
     assert folder_precision({"a": "int8", "b": "int8"}) == "int8"
+    assert folder_precision({"a": "int8", "warp": "fp32"}) == "int8"  # GridSample stays FP32
     assert folder_precision({"a": "int8", "b": "fp32"}) == "mixed"
     a = np.zeros((40, 60), np.uint8)
     b = a.copy()

@@ -72,6 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_precision_args(p)
     p.add_argument(
+        "--precision-sweep",
+        action="store_true",
+        help="compare FP32 per-frame mode with the asked mode at each loaded precision "
+        "(fixed:fp32, fixed:mixed, fixed:int8) and with --precision-policy adaptive (or the "
+        "asked policy)",
+    )
+    p.add_argument(
         "--warp-error",
         action="store_true",
         help="diagnose: relative error of warped P4/P5/prototypes vs computed ones, with zero, "
@@ -111,9 +118,16 @@ def video_modes(args: argparse.Namespace, available: set[str]) -> tuple[list[Any
     from dataclasses import replace
 
     from edgevision.video.modes import PER_FRAME, default_mode, resolve_mode
+    from edgevision.video.precision import PRECISIONS
 
     default = default_mode(tuple(available))
     asked = resolve_mode(args.keyframes, args.propagate, args.precision_policy, available)
+    if getattr(args, "precision_sweep", False):
+        first = PER_FRAME if "fp32" in available else replace(PER_FRAME, precision="")
+        sweep = [replace(asked, precision=f"fixed:{p}") for p in PRECISIONS if p in available]
+        adaptive = asked if asked.precision.startswith("adaptive") else None
+        modes = [first, *sweep, adaptive or replace(asked, precision="adaptive")]
+        return modes, next((i for i, m in enumerate(modes) if m == default), None)
     if not args.compare:
         return [asked], (0 if asked == default else None)
     first = PER_FRAME if "fp32" in available else replace(PER_FRAME, precision="")

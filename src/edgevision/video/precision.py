@@ -42,10 +42,15 @@ PRECISIONS: tuple[str, ...] = ("fp32", "mixed", "int8")
 """The engine precisions, most accurate (and costliest) first."""
 
 
+ALWAYS_FP32: tuple[str, ...] = ("warp",)
+"""Components that stay FP32 in every folder (the feature warp is a GridSample, which ONNX
+Runtime does not run in INT8); they do not make a folder ``mixed``."""
+
+
 def folder_precision(component_precisions: dict[str, str]) -> str:
     """The precision name of a component folder from its components' precisions:
-    ``fp32`` (all FP32), ``int8`` (all INT8) or ``mixed``."""
-    values = {str(v).lower() for v in component_precisions.values()}
+    ``fp32`` (all FP32), ``int8`` (all INT8 but :data:`ALWAYS_FP32`) or ``mixed``."""
+    values = {str(v).lower() for k, v in component_precisions.items() if k not in ALWAYS_FP32}
     if values <= {"fp32"}:
         return "fp32"
     if values <= {"int8"}:

@@ -143,3 +143,30 @@ def test_run_video_reports_precision_share(fp32_and_mixed, video_set):
     assert runs[0].precision_share == {"fp32": 1.0}
     assert runs[1].precision_share == {"mixed": 0.5, "none": 0.5}
     assert runs[1].precision == "fixed:mixed" and runs[1].propagate == "dis:medium"
+
+
+def test_cli_default_row_and_precision_sweep(fp32_and_mixed, video_set, tmp_path, capsys):
+    import json
+
+    from edgevision.cli.main import main
+
+    fp32, mixed = fp32_and_mixed
+    base = ["video", str(fp32), "--data", str(video_set), "--threads", "1",
+            "--precision-engines", str(mixed)]  # fmt: skip
+    assert main([*base, "--compare", "--json", str(tmp_path / "c.json")]) == 0
+    runs = json.loads((tmp_path / "c.json").read_text())["runs"]
+    # FP32 per frame first; with a mixed engine loaded the default keyframes run on it
+    assert (runs[0]["keyframes"], runs[0]["precision"]) == ("none", "fixed:fp32")
+    assert [r["default"] for r in runs] == [i == 1 for i in range(len(runs))]
+    assert runs[1]["precision"] == "fixed:mixed" and runs[1]["propagate"] == "dis:medium"
+    assert main([*base, "--precision-sweep", "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "other precisions: mixed" not in out  # the engines are in --md/--json only
+    sweep = json.loads((tmp_path / "s.json").read_text())
+    assert [r["precision"] for r in sweep["runs"]] == [
+        "fixed:fp32", "fixed:fp32", "fixed:mixed", "adaptive:0.01,0.04"
+    ]  # fmt: skip
+    assert [r["default"] for r in sweep["runs"]] == [False, False, True, False]
+    assert "other precisions: mixed" in sweep["engine"]
+    assert main([*base[:-2], "--precision-engines", str(tmp_path)]) == 2
+    assert "not a component folder" in capsys.readouterr().err

@@ -237,6 +237,11 @@ def run(args: argparse.Namespace) -> int:
             "--precision-engines needs ONNX Runtime components (--engine onnxruntime)"
         )
     available = {model.level if folder is not None else "fp32", *(e.level for e in engines)}
+    if engines:
+        engine_text += "; other precisions: " + ", ".join(
+            f"{e.level} {e.folder} ({', '.join(f'{k} {v}' for k, v in e.precision.items())})"
+            for e in engines
+        )
     modes, default_index = video_modes(args, available)
     runs = compare_modes(
         model,

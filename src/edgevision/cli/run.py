@@ -302,6 +302,10 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(args, "out")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
+    if args.precision_policy is not None:
+        from edgevision.video.precision import parse_precision
+
+        parse_precision(args.precision_policy)  # fail fast, before any pipeline starts
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise ConfigError(

@@ -328,9 +328,9 @@ class ComponentVideoPlugin(ModelPlugin):
             "trained": self.trained,
             "backend": "onnxruntime (components)",
             "engine": self.parts.describe(),
-            "precision": "mixed"
-            if len(set(self.parts.precision.values())) > 1
-            else next(iter(self.parts.precision.values())),
+            "precision_engines": [e.describe() for e in self.engines],
+            # the engine every network pass runs on, or the per-frame policy choosing one
+            "precision": self.video_mode.precision.removeprefix("fixed:"),
             "mode": _mode_text(self.video_mode, self.sessions),
         }
 

@@ -5,7 +5,7 @@ policy, how non-keyframes are made (``propagate``) and the precision policy.
 :func:`default_mode` is the path ``edgevision run --video`` and ``edgevision video`` take
 when none of ``--keyframes``/``--propagate``/``--precision-policy`` is given.
 
-Why this default (``docs/results/instance.md``, Table III, 2 cores): masks propagated with
+Why this default (``edgevision report instance``, Table III, 2 cores): masks propagated with
 DIS *medium* flow at a keyframe every 2 frames lose 0.0 mask AP (FP32) at 1.48x per-frame
 throughput; with the keyframes run on INT8 components whose FPN and head stay FP32 (the
 ``mixed`` engine: -0.2 AP) the same path runs at 9.6 ms/frame against 17.3 ms per frame

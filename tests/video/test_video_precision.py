@@ -125,6 +125,18 @@ def test_session_switches_engines(fp32_and_mixed):
     assert kp.counts["propagate"] == 2
     with pytest.raises(ConfigError, match="needs an engine at int8"):
         OrtVideoSession(fp32, engines=[mixed], precision="fixed:int8", **kw)
+    # the small engine: the mixed graphs at a smaller input, masks still in frame pixels
+    sm = OrtVideoSession(fp32, engines=[mixed], precision="fixed:small", small_input=(32, 32),
+                         **kw)  # fmt: skip
+    big = OrtVideoSession(mixed, **kw)
+    ra, rb = sm(frames[0]), big(frames[0])
+    assert sm.last.precision == "small" and ra.masks.shape[1:] == frames[0].shape[:2]
+    assert ra.scores.shape != rb.scores.shape or not np.allclose(ra.scores, rb.scores)
+    assert sm.available == ("fp32", "mixed", "small")
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        OrtVideoSession(fp32, small_input=(40, 40), **kw)
+    with pytest.raises(ConfigError, match="smaller input needs DIS propagation"):
+        OrtVideoSession(fp32, small_input=(32, 32), keyframes="fixed:2", threads=1)
     with pytest.raises(ConfigError, match="two mixed engines"):
         OrtVideoSession(fp32, engines=[mixed, mixed], **kw)
 
@@ -170,3 +182,10 @@ def test_cli_default_row_and_precision_sweep(fp32_and_mixed, video_set, tmp_path
     assert "other precisions: mixed" in sweep["engine"]
     assert main([*base[:-2], "--precision-engines", str(tmp_path)]) == 2
     assert "not a component folder" in capsys.readouterr().err
+    # --small-input adds the small engine to the sweep
+    assert main([*base, "--small-input", "32x32", "--precision-sweep", "--json",
+                 str(tmp_path / "m.json")]) == 0  # fmt: skip
+    runs = json.loads((tmp_path / "m.json").read_text())["runs"]
+    assert [r["precision"] for r in runs][-2:] == ["fixed:small", "adaptive:0.01,0.04"]
+    assert main([*base, "--small-input", "big"]) == 2
+    assert "--small-input" in capsys.readouterr().err

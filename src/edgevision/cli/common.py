@@ -147,3 +147,11 @@ def add_precision_args(p: argparse.ArgumentParser) -> None:
         "FPN and head FP32; int8: all INT8; from 'edgevision quantize FOLDER ...'), each "
         "named by the precisions in its files",
     )
+    p.add_argument(
+        "--small-input",
+        default=None,
+        metavar="HxW",
+        help="also load the 'small' engine: the mixed engine (else the model's own) at this "
+        "smaller input (multiples of 32), the cheapest and lossy choice of the policy; needs "
+        "DIS propagation or per-frame mode",
+    )

@@ -306,6 +306,9 @@ def run(args: argparse.Namespace) -> int:
         from edgevision.video.precision import parse_precision
 
         parse_precision(args.precision_policy)  # fail fast, before any pipeline starts
+    from edgevision.config import parse_size
+
+    small_input = parse_size(args.small_input, "--small-input") if args.small_input else None
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise ConfigError(
@@ -353,6 +356,7 @@ def run(args: argparse.Namespace) -> int:
         smooth_edges=args.smooth_edges,
         precision=args.precision_policy,
         precision_engines=list(args.precision_engines or []),
+        small_input=small_input,
         mqtt=MqttConfig(
             args.mqtt,
             credentials=args.mqtt_credentials,

@@ -153,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from pathlib import Path
 
+    from edgevision.config import parse_size
     from edgevision.errors import ConfigError, require_dir
     from edgevision.video.keyframes import parse_keyframes
     from edgevision.video.precision import parse_precision
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         parse_keyframes(args.keyframes)  # fail fast on a bad policy
     if args.precision_policy is not None:
         parse_precision(args.precision_policy)
+    small = parse_size(args.small_input, "--small-input") if args.small_input else None
     require_dir(args.data, "data folder")
     check_outputs(args, "json", "md")
     import tempfile
@@ -237,6 +239,10 @@ def run(args: argparse.Namespace) -> int:
             "--precision-engines needs ONNX Runtime components (--engine onnxruntime)"
         )
     available = {model.level if folder is not None else "fp32", *(e.level for e in engines)}
+    if small is not None:
+        if folder is None:
+            raise ConfigError("--small-input needs ONNX Runtime components (--engine onnxruntime)")
+        available.add("small")
     if engines:
         engine_text += "; other precisions: " + ", ".join(
             f"{e.level} {e.folder} ({', '.join(f'{k} {v}' for k, v in e.precision.items())})"
@@ -250,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         reuse_protos=args.warp_protos,
         conf_threshold=args.conf,
         engines=engines or None,
+        small_input=small,
         **pick(args, "rounds", "split", "max_frames"),
     )
     if default_index is not None:

@@ -93,6 +93,7 @@ class RunConfig:
         precision: per-frame precision policy (:mod:`edgevision.video.precision`);
             ``None``: the default path's.
         precision_engines: component folders of the model at other precisions.
+        small_input: ``(h, w)`` of the ``small`` engine, or ``None``.
         duration: stop after this many seconds (0 = until every source ends).
         fps: frame rate written into the output video.
         conf: score threshold of detection/instance models (``None`` = the
@@ -122,6 +123,7 @@ class RunConfig:
     propagate: str | None = None
     precision: str | None = None
     precision_engines: list[str] = field(default_factory=list)
+    small_input: tuple[int, int] | None = None
     duration: float = 0.0
     fps: int = 30
     conf: float | None = None
@@ -495,6 +497,7 @@ def run_stream(
             propagate=cfg.propagate,
             precision=cfg.precision,
             precision_engines=cfg.precision_engines,
+            small_input=cfg.small_input,
             **post_kw,
         )
         try:

@@ -280,6 +280,7 @@ class ComponentVideoPlugin(ModelPlugin):
         propagate: bool | str | None = None,
         precision: str | None = None,
         engines: list[str | Path] | None = None,
+        small_input: tuple[int, int] | None = None,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.video.modes import resolve_mode
@@ -287,7 +288,10 @@ class ComponentVideoPlugin(ModelPlugin):
 
         self.parts = ComponentSet(folder, threads=threads)
         self.engines = [ComponentSet(e, threads=threads) for e in engines or []]
+        self.small_input = small_input
         available = {self.parts.level, *(e.level for e in self.engines)}
+        if small_input is not None:
+            available.add("small")
         self.video_mode = resolve_mode(keyframes, propagate, precision, available)
         self.keyframes = self.video_mode.keyframes
         self.propagate = self.video_mode.propagate
@@ -316,6 +320,7 @@ class ComponentVideoPlugin(ModelPlugin):
             propagate=m.propagate,
             precision=m.precision,
             engines=list(self.engines),
+            small_input=self.small_input,
             **self.post_kwargs,
         )
         self.sessions[stream_id] = s
@@ -440,6 +445,7 @@ def load_plugin(
     propagate: bool | str | None = None,
     precision: str | None = None,
     precision_engines: list[str] | None = None,
+    small_input: tuple[int, int] | None = None,
     max_batch: int = 4,
     **post_kwargs: Any,
 ) -> ModelPlugin:
@@ -461,6 +467,8 @@ def load_plugin(
         precision: per-frame precision policy (``fixed:mixed``, ``adaptive`` ...).
         precision_engines: component folders of the model at other precisions (a
             component folder model only).
+        small_input: also load the ``small`` engine at this input size (a component
+            folder model only; :class:`~edgevision.video.ort.OrtVideoSession`).
 
         ``keyframes``, ``propagate`` and ``precision`` left ``None`` take the default
         path's values (:func:`~edgevision.video.modes.default_mode`).
@@ -490,6 +498,7 @@ def load_plugin(
             propagate=propagate if video else False,
             precision=precision if video or precision_engines else f"fixed:{_level(p)}",
             engines=list(precision_engines or []),
+            small_input=small_input,
             **post_kwargs,
         )
     if p.is_dir():
@@ -501,8 +510,10 @@ def load_plugin(
         )
     if suffix in ONNX_SUFFIXES and video:
         raise ConfigError("--video needs a PyTorch model (checkpoint or name), not ONNX")
-    if precision_engines:
-        raise ConfigError("--precision-engines needs a component folder as --model")
+    if precision_engines or small_input:
+        raise ConfigError(
+            "--precision-engines and --small-input need a component folder as --model"
+        )
     if suffix not in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES:
         if ":" in target and "/" not in target:
             mod_name, _, attr = target.partition(":")

@@ -242,6 +242,10 @@ class StreamSession:
             always ``ops``.
         engines: further backends by precision (``{"mixed": ops, "int8": ops}``); ``ops``
             is the one of precision ``ops_precision``.
+        specs: model specs by precision where they differ from ``spec`` (the ``small``
+            engine's smaller ``input_size``: preprocessing and priors follow it). An
+            engine at another input size needs DIS propagation or per-frame mode (the
+            feature warp would mix feature maps of two sizes).
         ops_precision: the precision of ``ops``.
         **post_kwargs: passed to :func:`~edgevision.postprocess.yolact.yolact_postprocess`.
 
@@ -266,6 +270,7 @@ class StreamSession:
         precision: str | PrecisionPolicy | None = None,
         engines: dict[str, VideoOps] | None = None,
         ops_precision: str = "fp32",
+        specs: dict[str, Any] | None = None,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.errors import ConfigError
@@ -292,6 +297,7 @@ class StreamSession:
                 f"loaded: {', '.join(self.available)} (CLI: --precision-engines DIR, a "
                 f"{missing[0]} component folder from 'edgevision quantize')"
             )
+        self._specs: dict[str, Any] = dict(specs or {})
         self._net_grey: np.ndarray | None = None
         self.policy = parse_keyframes(keyframes)
         per_frame = type(self.policy) is KeyframePolicy or (
@@ -300,6 +306,14 @@ class StreamSession:
         self._dis = None
         if isinstance(propagate, str) and propagate.startswith("dis"):
             self._dis = DisFlow(propagate.partition(":")[2] or "ultrafast")
+        other_size = any(
+            tuple(sp.input_size) != tuple(spec.input_size) for sp in self._specs.values()
+        )
+        if other_size and not per_frame and self._dis is None:
+            raise ConfigError(
+                "an engine at a smaller input needs DIS propagation (propagate='dis:medium') "
+                "or per-frame mode: the feature warp would mix feature maps of two sizes"
+            )
         if not has_flow and not per_frame and self._dis is None:
             raise ConfigError(
                 "this model has no FeatFlowNet (built without video=True or trained without "
@@ -380,7 +394,8 @@ class StreamSession:
                     )
         prec = self._choose_precision(frame, grey)
         ops = self._engines[prec]
-        x_np, transforms = preprocess([frame], self.spec)
+        spec = self._specs.get(prec, self.spec)
+        x_np, transforms = preprocess([frame], spec)
         x = ops.to_input(x_np)
         tm.lap("preprocess")
         c3 = ops.lower(x)
@@ -435,7 +450,7 @@ class StreamSession:
         self.counts["head"] += 1
         outs = ops.outputs(heads, protos)
         tm.lap("head")
-        res = yolact_postprocess(outs, self.spec, transforms, **self.post_kwargs)[0]
+        res = yolact_postprocess(outs, spec, transforms, **self.post_kwargs)[0]
         tm.lap("postprocess")
         if keyframe and self._key is not None:
             self._key.result = res  # type: ignore[assignment]

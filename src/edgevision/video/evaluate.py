@@ -134,6 +134,7 @@ def run_video(
     propagate: bool | str = False,
     precision: str | None = None,
     engines: list[Any] | None = None,
+    small_input: tuple[int, int] | None = None,
     max_frames: int = 0,
     warmup: int = 2,
     **post_kwargs: Any,
@@ -151,6 +152,8 @@ def run_video(
         precision: per-frame precision policy (ONNX Runtime components;
             :mod:`edgevision.video.precision`), ``None``: ``model``'s own precision.
         engines: component folders/sets of other precisions for the policy.
+        small_input: load the ``small`` engine at this input size (see
+            :class:`~edgevision.video.ort.OrtVideoSession`).
         max_frames: stop after this many frames in total (0 = all).
         warmup: untimed passes over the first frame of the first video before timing.
         **post_kwargs: postprocessing options (``conf_threshold`` …).
@@ -169,8 +172,10 @@ def run_video(
     for _ in range(warmup):
         warm(first)
     prec_kw: dict[str, Any] = {}
-    if precision is not None or engines:
+    if precision is not None or engines or small_input:
         prec_kw = {"precision": precision, "engines": engines}
+    if small_input:
+        prec_kw["small_input"] = small_input
     if engines:  # load the other engines once, not per video
         from edgevision.video.ort import ComponentSet
 

@@ -229,6 +229,8 @@ class OrtVideoSession(StreamSession):
             :mod:`edgevision.video.precision`); ``None``: always ``parts``.
         engines: further component folders (or sets) of other precisions, each named by
             its own precision (:attr:`ComponentSet.level`); ``parts`` is one of them.
+        small_input: ``(h, w)``: also load the ``small`` engine, the ``mixed`` engine (else
+            ``parts``) at this smaller input size.
         **post_kwargs: postprocessing options (``conf_threshold`` ...).
 
     Raises:
@@ -245,8 +247,11 @@ class OrtVideoSession(StreamSession):
         threads: int = 2,
         precision: str | PrecisionPolicy | None = None,
         engines: list[ComponentSet | str | os.PathLike[str]] | None = None,
+        small_input: tuple[int, int] | None = None,
         **post_kwargs: Any,
     ) -> None:
+        from dataclasses import replace
+
         from edgevision.errors import ConfigError
 
         def load(p: ComponentSet | str | os.PathLike[str]) -> ComponentSet:
@@ -264,6 +269,17 @@ class OrtVideoSession(StreamSession):
                     f"{self.parts.spec.name!r}"
                 )
             others[cs.level] = OrtOps(cs)
+        specs: dict[str, Any] = {}
+        if small_input is not None:
+            h, w = (int(v) for v in small_input)
+            full = self.parts.spec.input_size
+            if not (0 < h <= full[0] and 0 < w <= full[1]) or (h % 32 or w % 32):
+                raise ConfigError(
+                    f"small input must be multiples of 32 up to the model's {full[0]}x{full[1]}, "
+                    f"got {h}x{w}"
+                )
+            others["small"] = others.get("mixed") or OrtOps(self.parts)
+            specs["small"] = replace(self.parts.spec, input_size=(h, w))
         super().__init__(
             OrtOps(self.parts),
             self.parts.spec,
@@ -274,6 +290,7 @@ class OrtVideoSession(StreamSession):
             precision=precision,
             engines=others,
             ops_precision=self.parts.level,
+            specs=specs,
             **post_kwargs,
         )
 

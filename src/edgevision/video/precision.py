@@ -5,7 +5,8 @@ of different cost: ``fp32`` (every component FP32), ``mixed`` (INT8 with the sen
 components, e.g. the FPN and the head, in FP32) and ``int8`` (every component INT8). In ONNX
 Runtime each is a component folder (:class:`~edgevision.video.ort.ComponentSet`); the
 tensors between components are FP32 in all of them, so a keyframe computed at one precision
-can be warped on a frame run at another.
+can be warped on a frame run at another. A fourth, ``small``, runs an engine at a reduced
+input size (the issue's "smaller input"): cheaper, and lossy where the others are not.
 
 VideoIQ (Sun et al., ICCV 2021) learns the choice with a policy network; here the choice
 is made from a signal that costs about 0.1 ms: the fraction of the frame that changed since
@@ -38,8 +39,10 @@ __all__ = [
     "parse_precision",
 ]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "mixed", "int8")
-"""The engine precisions, most accurate (and costliest) first."""
+PRECISIONS: tuple[str, ...] = ("fp32", "mixed", "int8", "small")
+"""The engine precisions, most accurate (and costliest) first. ``small`` is not a component
+folder: it is the ``mixed`` engine (or the model's own when none is loaded) run at a smaller
+input size (``small_input``; the component graphs take any input size)."""
 
 
 ALWAYS_FP32: tuple[str, ...] = ("warp",)

@@ -49,8 +49,9 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread, t
     assert "| per-frame, fixed:fp32 |  | fp32 100 % |" in text
     assert "| fixed:2, dis:medium, fixed:mixed | yes | mixed 50 %, none 50 % |" in text
     assert "| fixed:2, dis:medium, fixed:int8 |  | int8 50 %, none 50 % |" in text
-    assert "| fixed:2, dis:medium, adaptive:0.01,0.04 |  |" in text
-    assert [r["default"] for r in rep["table5"]] == [False, False, True, False, False]
+    assert "| fixed:2, dis:medium, fixed:small |  | none 50 %, small 50 % |" in text
+    assert "| fixed:2, dis:medium, adaptive:0.01,0.04:mixed,small |  |" in text
+    assert [r["default"] for r in rep["table5"]] == [False, False, True, False, False, False]
     assert main(["report", "instance", str(ck), "--data", str(data), "--intervals", "1,5",
                  "--out", str(tmp_path / "x.md")]) == 2  # fmt: skip
     assert "--intervals must be >= 2" in capsys.readouterr().err

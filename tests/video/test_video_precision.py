@@ -22,7 +22,12 @@ def test_parse_precision():
     assert parse_precision("adaptive") == AdaptivePrecision()
     assert parse_precision("adaptive:0.02,0.1") == AdaptivePrecision(0.02, 0.1)
     assert parse_precision("adaptive:0.02,0.1").describe() == "adaptive:0.02,0.1"
-    for bad in ("fixed:fp16", "fixed", "adaptive:0.1", "adaptive:0.2,0.1", "often"):
+    pol = parse_precision("adaptive:0.02,0.1:small,mixed")
+    assert pol == AdaptivePrecision(0.02, 0.1, tiers=("mixed", "small"))
+    assert pol.describe() == "adaptive:0.02,0.1:mixed,small" and pol.needs() == ("mixed", "small")
+    assert parse_precision("adaptive:mixed,small").low == 0.01
+    for bad in ("fixed:fp16", "fixed", "adaptive:0.1", "adaptive:0.2,0.1", "often",
+                "adaptive:mixed,tiny", "adaptive:0.1,0.2:mixed:small"):  # fmt: skip
         with pytest.raises(ConfigError):
             parse_precision(bad)
 
@@ -43,6 +48,12 @@ def test_adaptive_choice_follows_change_and_confidence():
     assert pol.choose(three, 0.0) == "int8"
     pol.observe(R([]))
     assert pol.choose(three, 0.0) == "mixed"
+    # tiers: only those engines, most accurate first
+    tiered = AdaptivePrecision(low=0.01, high=0.05, min_score=0.0, tiers=("mixed", "small"))
+    four = ("fp32", "mixed", "int8", "small")
+    assert [tiered.choose(four, c) for c in (None, 0.0, 0.02, 0.2)] == [
+        "mixed", "small", "small", "mixed"
+    ]  # fmt: skip
 
 
 def test_folder_precision_and_change_fraction():

@@ -15,8 +15,8 @@ apart: :func:`change_fraction`), and the confidence of that frame's result. A fr
 like the last one, whose result was confident, gets the cheapest engine; a frame that
 changed a lot, or follows an unsure result, the most accurate one.
 
-``parse_precision("fixed:mixed")`` / ``"adaptive"`` / ``"adaptive:0.01,0.04"`` builds a
-policy (the CLI's ``--precision-policy``). Policies hold only thresholds and the last
+``parse_precision("fixed:mixed")`` / ``"adaptive"`` / ``"adaptive:0.01,0.04:mixed,small"``
+builds a policy (the CLI's ``--precision-policy``). Policies hold only thresholds and the last
 signal; the session owns the engines.
 """
 
@@ -144,17 +144,25 @@ class AdaptivePrecision(PrecisionPolicy):
         low: change below which a frame is *easy*.
         high: change at or above which a frame is *hard*.
         min_score: best detection score under which the last result counts as unsure.
+        tiers: the precisions to choose among (``()``: every loaded one); e.g.
+            ``("mixed", "small")`` leaves out an FP32 engine that costs more for no AP and
+            an all-INT8 one that is broken for the model.
     """
 
     low: float = 0.01
     high: float = 0.04
     min_score: float = 0.5
+    tiers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.low <= self.high <= 1:
             raise ConfigError(
                 f"adaptive precision needs 0 <= low <= high <= 1, got {self.low}, {self.high}"
             )
+        bad = [t for t in self.tiers if t not in PRECISIONS]
+        if bad:
+            raise ConfigError(f"adaptive tiers must be among {', '.join(PRECISIONS)}, got {bad}")
+        self.tiers = tuple(p for p in PRECISIONS if p in self.tiers)
         self._unsure = False
 
     uses_signal = True
@@ -163,6 +171,8 @@ class AdaptivePrecision(PrecisionPolicy):
         self._unsure = False
 
     def choose(self, available: tuple[str, ...], change: float | None) -> str:
+        if self.tiers:
+            available = tuple(p for p in available if p in self.tiers) or available
         if change is None:
             return available[0]
         rank = 0 if change >= self.high else 1 if change >= self.low else 2
@@ -175,13 +185,18 @@ class AdaptivePrecision(PrecisionPolicy):
         best = float(np.max(scores)) if scores is not None and len(scores) else 0.0
         self._unsure = best < self.min_score
 
+    def needs(self) -> tuple[str, ...]:
+        return self.tiers
+
     def describe(self) -> str:
-        return f"adaptive:{self.low:g},{self.high:g}"
+        tiers = f":{','.join(self.tiers)}" if self.tiers else ""
+        return f"adaptive:{self.low:g},{self.high:g}{tiers}"
 
 
 def parse_precision(text: str | PrecisionPolicy) -> PrecisionPolicy:
-    """``"fixed:fp32"`` | ``"fixed:mixed"`` | ``"fixed:int8"`` | ``"adaptive"`` |
-    ``"adaptive:LOW,HIGH"`` -> a policy.
+    """``"fixed:fp32"`` | ``"fixed:mixed"`` | ``"fixed:int8"`` | ``"fixed:small"`` |
+    ``"adaptive"`` | ``"adaptive:LOW,HIGH"`` | ``"adaptive:LOW,HIGH:mixed,small"`` |
+    ``"adaptive:mixed,small"`` (the last field: the tiers to choose among) -> a policy.
 
     Raises:
         ConfigError: anything else.
@@ -192,15 +207,19 @@ def parse_precision(text: str | PrecisionPolicy) -> PrecisionPolicy:
     if kind == "fixed" and arg in PRECISIONS:
         return FixedPrecision(arg)
     if kind == "adaptive":
-        if not arg:
-            return AdaptivePrecision()
+        fields = arg.split(":") if arg else []
+        tiers: tuple[str, ...] = ()
+        if fields and fields[-1] and fields[-1][0].isalpha():  # the tiers come last
+            tiers = tuple(fields.pop().split(","))
         try:
-            low, high = (float(v) for v in arg.split(","))
+            low, high = (float(v) for v in fields[0].split(",")) if fields else (0.01, 0.04)
         except ValueError:
             pass
         else:
-            return AdaptivePrecision(low, high)
+            if len(fields) <= 1:
+                return AdaptivePrecision(low, high, tiers=tiers)
     raise ConfigError(
-        "--precision-policy must be fixed:fp32|fixed:mixed|fixed:int8 or adaptive[:LOW,HIGH], "
+        "--precision-policy must be fixed:fp32|fixed:mixed|fixed:int8|fixed:small or "
+        "adaptive[:LOW,HIGH][:TIER,TIER...], "
         f"got {text!r}"
     )

@@ -231,8 +231,8 @@ def _track_lines(out: Path, video: bool) -> list[str]:
     f = out / ("run_output.json" if video else "run_perframe_fp32.json")
     if not f.is_file():
         return []
-    st = json.loads(f.read_text())["streams"][0]
-    t = st.get("tracking")
+    streams = json.loads(f.read_text()).get("streams") or [{}]
+    t = streams[0].get("tracking")
     if t is None:  # a segmentation model: nothing to track
         return []
     lines = [

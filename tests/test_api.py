@@ -190,3 +190,12 @@ def test_top_level_names():
     from edgevision.train.detection import train_detection
 
     assert edgevision.train_detection is train_detection
+
+
+def test_val_takes_a_dataset_yaml(det_ckpt, tmp_path):
+    """``val(data=)`` names a folder or a dataset YAML, as ``edgevision eval --data`` does."""
+    m = edgevision.load(det_ckpt)
+    with pytest.raises(DataError, match="dataset YAML not found"):
+        m.val(tmp_path / "street.yaml")
+    with pytest.raises(DataError, match="dataset folder not found"):
+        m.val(tmp_path / "street")

@@ -319,7 +319,8 @@ class Model:
         AP is measured with the evaluation's low threshold.
 
         Args:
-            data: dataset folder.
+            data: dataset folder, or a dataset YAML file (detection;
+                :mod:`edgevision.data.detection`).
             split: split (``SPLIT:SEQ`` keeps sequences, as the CLI's ``--split``).
             max_images: only the first N images (0: all).
             backend: override the model's backend.
@@ -328,13 +329,13 @@ class Model:
         Returns:
             The :class:`~edgevision.evaluate.EvalReport` (``.metrics``, ``.table()``).
         """
-        from edgevision.errors import require_dir
+        from edgevision.data.detection import require_dataset
         from edgevision.evaluate import evaluate
         from edgevision.runtime import Predictor
 
         if backend is not None and backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        require_dir(data, "dataset folder")
+        require_dataset(data)  # a folder, or a dataset YAML (detection)
         if self.kind == "plugin":
             predictor: Any = lambda image: self._plugin_one(image, False)  # noqa: E731
         else:
@@ -471,7 +472,8 @@ class Model:
         """Train this architecture on ``data`` with the one training loop (``edgevision train``).
 
         Args:
-            data: dataset folder.
+            data: dataset folder, or a dataset YAML file (detection;
+                :mod:`edgevision.data.detection`).
             progress: ``None``: a bar on a terminal, lines otherwise.
             **fields: fields of the task's training config (``epochs``, ``batch_size``,
                 ``out``, ``lr``, ``crop`` ...; :data:`edgevision.tasks.TASKS` says which class).

@@ -556,6 +556,13 @@ def load_plugin(
             raise ConfigError(f"--engine torch cannot run an ONNX file: {p}")
         eng = _onnx_engine(resolved.given, engine, threads)
         return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
+    if resolved.kind == "openvino":  # an IR (edgevision export -o m.xml) runs on OpenVINO only
+        from edgevision.runtime import load_engine
+
+        if engine not in ("auto", "openvino"):
+            raise ConfigError(f"an OpenVINO IR runs on --engine openvino (or auto), not {engine}")
+        eng = load_engine(resolved.given, backend="openvino", threads=threads)
+        return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
     model, trained = _torch_model(resolved, video)
     name = p.name if resolved.path is not None else target
     if video:

@@ -4,9 +4,10 @@
 #   2. pick the best shipped model (weights/; an untrained registry model until one is shipped);
 #   3. stream the sample through the GStreamer pipeline: decode -> bounded queue -> inference
 #      worker -> overlay -> H.264 MP4, plus one JSON line per frame. An instance model runs as
-#      ONNX Runtime component graphs in YolactEdge video mode (keyframes + FeatFlowNet), and
-#      also per frame, and with INT8 components (FPN and head FP32, as YolactEdge);
-#   4. a short report comparing them.
+#      ONNX Runtime component graphs on the default video path of `run --video` (keyframes
+#      every 2 frames on INT8 components with FPN and head FP32, masks moved by DIS flow between);
+#   4. per-frame FP32, the default video path and per-frame INT8 in two alternating rounds with
+#      the same outputs, and a short report comparing them (medians over the rounds).
 # Usage: scripts/demo.sh [OUT_ROOT]   (default runs/demo; outputs in OUT_ROOT/out/)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,16 +34,23 @@ if [ "$TASK" = instance ] && [ -n "$CKPT" ]; then
   "$py" -m edgevision.stream.demo calib "$out/calib" 16
   "$ev" quantize "$out/components" -o "$out/components_int8" --calib-data "$out/calib" \
     --calib-size 16 --precision fpn=fp32,fpn_partial=fp32,fpn_extra=fp32,head=fp32 --quiet
-  echo "   stream: $out/sample.mp4 -> video mode (fixed:5) + ByteTrack -> $out/demo.mp4 + demo.jsonl"
-  "$ev" run "$out/sample.mp4" --model "$out/components" --video "${common[@]}" --track bytetrack \
-    --out "$out/demo.mp4" --meta "$out/demo.jsonl" --summary "$out/run_video_fp32.json"
-  echo "   ... per frame (FP32), video mode (INT8), per frame (INT8)"
-  "$ev" run "$out/sample.mp4" --model "$out/components" "${common[@]}" --out null \
-    --summary "$out/run_perframe_fp32.json"
-  "$ev" run "$out/sample.mp4" --model "$out/components_int8" --video "${common[@]}" --out null \
-    --summary "$out/run_video_int8.json"
-  "$ev" run "$out/sample.mp4" --model "$out/components_int8" "${common[@]}" --out null \
-    --summary "$out/run_perframe_int8.json"
+  # the default video path (run --video: DIS medium propagation, keyframes every 2 frames on
+  # the INT8 components with FPN + head FP32) writes the demo outputs in a run of its own
+  video=(--video --precision-engines "$out/components_int8")
+  echo "   stream: $out/sample.mp4 -> default video path + ByteTrack -> $out/demo.mp4 + demo.jsonl"
+  "$ev" run "$out/sample.mp4" --model "$out/components" "${video[@]}" "${common[@]}" \
+    --track bytetrack --out "$out/demo.mp4" --meta "$out/demo.jsonl" \
+    --summary "$out/run_output.json"
+  # the compared runs: alternating rounds, the same outputs (none but the summary)
+  for r in 1 2; do
+    echo "   round $r/2: per frame (FP32), default video path, per frame (INT8)"
+    "$ev" run "$out/sample.mp4" --model "$out/components" "${common[@]}" --out null \
+      --summary "$out/run_perframe_fp32_r$r.json"
+    "$ev" run "$out/sample.mp4" --model "$out/components" "${video[@]}" "${common[@]}" \
+      --out null --summary "$out/run_default_r$r.json"
+    "$ev" run "$out/sample.mp4" --model "$out/components_int8" "${common[@]}" --out null \
+      --summary "$out/run_perframe_int8_r$r.json"
+  done
 else
   echo "== 3/4 stream: $out/sample.mp4 -> $MODEL -> $out/demo.mp4 + demo.jsonl"
   track=()
@@ -65,5 +73,5 @@ echo "  sample.mp4     the input: a deterministic synthetic scene (edgevision ru
 echo "  demo.mp4       the model's overlay (#N: track ids of detection/instance models), encoded by GStreamer"
 echo "  demo.jsonl     one line per frame: stream, frame index, timestamp, latency, results, track_ids"
 echo "  run_*.json     run summaries (FPS, per-stage latency percentiles, drops, decoder choice)"
-echo "  report.md      per-frame vs video mode, FP32 vs INT8 (where available), the tracks"
+echo "  report.md      per-frame vs the default video path, FP32 vs INT8 (where available), the tracks"
 echo "Model: $WHY"

@@ -146,8 +146,12 @@ def test_export_quantize_benchmark(det_ckpt, synth, tmp_path):
     assert onnx_path.is_file()
     with pytest.raises(ConfigError, match="unknown field"):
         m.export(out=tmp_path / "x.onnx", opst=17)
-    with pytest.raises(ConfigError, match="runs our .onnx files"):
-        m.export("openvino")
+    with pytest.raises(ConfigError, match="builds .* the engine"):
+        m.export("engine")
+    ir = edgevision.load(m.export("openvino", out=tmp_path / "det.xml", simplify=False), conf=0.2)
+    img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    want = edgevision.load(onnx_path, conf=0.2, backend="openvino").predict(img)[0]
+    assert ir.kind == "openvino" and _same(ir.predict(img)[0], want)
     exported = edgevision.load(onnx_path, conf=0.2)
     assert exported.kind == "onnx" and exported.options == {"conf": 0.2}
     q = m.quantize("static", calib_data=synth, calib_size=4, out=tmp_path / "det_int8.onnx", progress=False)  # fmt: skip
@@ -190,3 +194,12 @@ def test_top_level_names():
     from edgevision.train.detection import train_detection
 
     assert edgevision.train_detection is train_detection
+
+
+def test_val_takes_a_dataset_yaml(det_ckpt, tmp_path):
+    """``val(data=)`` names a folder or a dataset YAML, as ``edgevision eval --data`` does."""
+    m = edgevision.load(det_ckpt)
+    with pytest.raises(DataError, match="dataset YAML not found"):
+        m.val(tmp_path / "street.yaml")
+    with pytest.raises(DataError, match="dataset folder not found"):
+        m.val(tmp_path / "street")

@@ -10,7 +10,8 @@ Example:
 
 A target is what every command takes: shipped weights by name (``ddrnet23_slim_camvid``,
 :mod:`edgevision.weights`), a registry name (the untrained architecture), a checkpoint, an
-exported ``.onnx`` file, a YOLACT component folder, or a ``package.module:factory`` /
+exported ``.onnx`` file, an OpenVINO IR ``.xml`` (``export(format="openvino")``), a YOLACT
+component folder, or a ``package.module:factory`` /
 ``edgevision.models`` entry-point plugin (:mod:`edgevision.stream.plugins`). Options are
 checked when the object is built (one-line :class:`~edgevision.errors.EdgeVisionError`);
 nothing heavy is loaded until a method needs it. The option names are the CLI's: ``conf``,
@@ -44,7 +45,7 @@ __all__ = ["Model", "load"]
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "torch", "tensorrt")
 
-Kind = Literal["onnx", "checkpoint", "registry", "module", "plugin"]
+Kind = Literal["onnx", "openvino", "checkpoint", "registry", "module", "plugin"]
 
 
 def load(target: Any, **options: Any) -> Model:
@@ -66,8 +67,8 @@ class Model:
     """A model to predict with, evaluate, export, quantize, benchmark or train.
 
     Args:
-        target: shipped weights name, registry name, checkpoint, ``.onnx`` file, YOLACT
-            component folder, plugin (``package.module:factory`` or an entry-point name), or
+        target: shipped weights name, registry name, checkpoint, ``.onnx`` file, OpenVINO IR
+            ``.xml`` (runs on ``"openvino"``), YOLACT component folder, plugin (``package.module:factory`` or an entry-point name), or
             an ``nn.Module`` with ``.spec``.
         backend: inference backend of :meth:`predict` and :meth:`val`: ``"auto"`` (ONNX
             Runtime; a checkpoint or name is exported once to a cached ONNX file),
@@ -134,10 +135,10 @@ class Model:
         if is_component_folder(t) or self._is_plugin_name(t):
             return "plugin", t, None
         r = resolve_target(t)
-        if r.kind == "onnx":
+        if r.kind in ("onnx", "openvino"):
             from edgevision.export.metadata import read_spec as onnx_spec
 
-            return "onnx", str(r.path), onnx_spec(r.path)  # type: ignore[arg-type]
+            return r.kind, str(r.path), onnx_spec(r.path)  # type: ignore[arg-type]
         if r.kind == "checkpoint":
             from edgevision.checkpoint import read_spec
 
@@ -195,6 +196,9 @@ class Model:
         name = backend or self.backend
         if self.kind == "module":
             return load_engine(self.source, backend="torch", threads=self.threads)
+        if self.kind == "openvino":  # an IR runs on OpenVINO only (load_engine says so)
+            ir_backend = "openvino" if name == "auto" else name
+            return load_engine(self.source, backend=ir_backend, threads=self.threads)
         if name == "tensorrt":
             return load_engine(self.source, backend=name, threads=self.threads)
         return load_fast_engine(
@@ -319,7 +323,8 @@ class Model:
         AP is measured with the evaluation's low threshold.
 
         Args:
-            data: dataset folder.
+            data: dataset folder, or a dataset YAML file (detection;
+                :mod:`edgevision.data.detection`).
             split: split (``SPLIT:SEQ`` keeps sequences, as the CLI's ``--split``).
             max_images: only the first N images (0: all).
             backend: override the model's backend.
@@ -328,13 +333,13 @@ class Model:
         Returns:
             The :class:`~edgevision.evaluate.EvalReport` (``.metrics``, ``.table()``).
         """
-        from edgevision.errors import require_dir
+        from edgevision.data.detection import require_dataset
         from edgevision.evaluate import evaluate
         from edgevision.runtime import Predictor
 
         if backend is not None and backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        require_dir(data, "dataset folder")
+        require_dataset(data)  # a folder, or a dataset YAML (detection)
         if self.kind == "plugin":
             predictor: Any = lambda image: self._plugin_one(image, False)  # noqa: E731
         else:
@@ -353,31 +358,46 @@ class Model:
         out: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> Path:
-        """Export to ONNX, checked against PyTorch in ONNX Runtime (``edgevision export``).
+        """Export to ONNX, checked against PyTorch in ONNX Runtime (``edgevision export``), or
+        to an OpenVINO IR made from that ONNX file.
 
         Args:
-            format: ``"onnx"``. (``"openvino"`` and ``"engine"`` are refused with the way to
-                get them: both backends run the exported ONNX file.)
-            out: the ``.onnx`` path (default: ``LABEL.onnx`` in the working folder).
+            format: ``"onnx"``, or ``"openvino"`` (``.xml`` + ``.bin``, the metadata in the
+                IR's ``rt_info``: :mod:`edgevision.export.openvino`; from a checkpoint or name
+                through a temporary ONNX export, from an ``.onnx`` model directly, so an INT8
+                file stays INT8). ``"engine"`` is refused with the way to get one: TensorRT
+                engines are built on the target GPU from the ONNX file.
+            out: the ``.onnx`` (or ``.xml``) path (default: ``LABEL.onnx``/``LABEL.xml`` in
+                the working folder).
             **options: :class:`~edgevision.config.ExportConfig` fields (``opset``,
-                ``dynamic_shape``, ``simplify``, ``atol`` ...).
+                ``dynamic_shape``, ``simplify``, ``atol`` ...) for the ONNX export.
 
         Returns:
-            The written file.
+            The written file (the ``.xml`` of an IR).
         """
-        from edgevision.export import export_onnx
+        import tempfile
 
-        if format in ("openvino", "engine"):
-            backend = "openvino" if format == "openvino" else "tensorrt"
+        from edgevision.export import export_onnx
+        from edgevision.export.openvino import export_openvino
+
+        if format == "engine":
             raise ConfigError(
-                f"format {format!r}: the {backend} backend runs our .onnx files (it compiles "
-                f"them on the target machine): export(format='onnx') then "
-                f"load(FILE.onnx, backend={backend!r})"
+                "format 'engine': the tensorrt backend builds (and caches) the engine from our "
+                ".onnx files on the target GPU: export(format='onnx') then "
+                "load(FILE.onnx, backend='tensorrt')"
             )
-        if format != "onnx":
-            raise ConfigError(f"unknown export format {format!r}; formats: onnx")
-        if self.kind in ("onnx", "plugin"):
+        if format not in ("onnx", "openvino"):
+            raise ConfigError(f"unknown export format {format!r}; formats: onnx, openvino")
+        if self.kind in ("plugin", "openvino") or (self.kind == "onnx" and format == "onnx"):
             raise ConfigError(f"{self.label} is not a PyTorch model: nothing to export")
+        if format == "openvino":
+            dest = Path(out) if out is not None else Path(f"{self.label}.xml")
+            if self.kind == "onnx":
+                if options:
+                    raise ConfigError(f"{self.label} is exported already: no export options")
+                return export_openvino(self.source, dest)
+            with tempfile.TemporaryDirectory(prefix="edgevision-ov-") as tmp:
+                return export_openvino(self.export("onnx", Path(tmp) / "m.onnx", **options), dest)
         cfg = build_config(ExportConfig, None, **options)
         dest = Path(out) if out is not None else Path(f"{self.label}.onnx")
         return Path(export_onnx(self.source, dest, cfg, input_size=self.input_size).path)
@@ -415,7 +435,7 @@ class Model:
                 f"mode {mode!r}: Model.quantize does static or dynamic PTQ; QAT fine-tunes on "
                 "training data: 'edgevision quantize CKPT --mode qat --train-data DIR'"
             )
-        if self.kind in ("plugin", "module"):
+        if self.kind in ("plugin", "module", "openvino"):
             raise ConfigError(f"{self.label}: quantize needs a checkpoint, name or FP32 .onnx")
         cfg = build_config(QuantConfig, None, mode=mode, **options)
         dest = Path(out) if out is not None else Path(f"{self.label}_int8.onnx")
@@ -459,6 +479,8 @@ class Model:
         defaults: dict[str, Any] = {"threads": self.threads}
         if self.backend != "auto":
             defaults["backend"] = self.backend
+        elif self.kind == "openvino":
+            defaults["backend"] = "openvino"  # an IR has one engine
         if self.input_size is not None:
             defaults["input_size"] = tuple(self.input_size)
         cfg = build_config(BenchConfig, None, **{**defaults, **options})
@@ -471,7 +493,8 @@ class Model:
         """Train this architecture on ``data`` with the one training loop (``edgevision train``).
 
         Args:
-            data: dataset folder.
+            data: dataset folder, or a dataset YAML file (detection;
+                :mod:`edgevision.data.detection`).
             progress: ``None``: a bar on a terminal, lines otherwise.
             **fields: fields of the task's training config (``epochs``, ``batch_size``,
                 ``out``, ``lr``, ``crop`` ...; :data:`edgevision.tasks.TASKS` says which class).

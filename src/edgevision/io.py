@@ -23,6 +23,8 @@ ONNX_SUFFIXES = (".onnx",)
 """Exported models (ONNX Runtime, TensorRT)."""
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 """PyTorch checkpoints (:mod:`edgevision.checkpoint`)."""
+OPENVINO_SUFFIXES = (".xml",)
+"""OpenVINO IR (``.xml`` + its ``.bin``; :mod:`edgevision.export.openvino`)."""
 
 
 #: errors of a failing write, whichever file the writer names

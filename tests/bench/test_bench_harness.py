@@ -293,7 +293,7 @@ def test_bad_targets_fail_before_spawning(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match="ONNX file not found"):
         benchmark(tmp_path / "missing.onnx", FAST, progress=False)
     (tmp_path / "notes.txt").write_text("hi")
-    with pytest.raises(ModelFileError, match="not an ONNX file or checkpoint"):
+    with pytest.raises(ModelFileError, match="not an ONNX file, OpenVINO IR or checkpoint"):
         benchmark(tmp_path / "notes.txt", FAST, progress=False)
     with pytest.raises(ModelFileError, match="folder"):
         benchmark(tmp_path, FAST, progress=False)

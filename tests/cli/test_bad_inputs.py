@@ -501,6 +501,16 @@ CASES: list[Case] = [
     Case("run-fps-not-a-number", "run test://ball --model {in}/tiny.onnx --fps fast", "--fps"),
     Case("run-zero-queue", "run test://ball --model {in}/tiny.onnx --queue 0", "--queue"),
     Case("run-zero-threads", "run test://ball --model {in}/tiny.onnx --threads 0", "--threads"),
+    Case("run-bad-precision-policy",
+         "run test://ball --model {in}/tiny.onnx --precision-policy sometimes",
+         "--precision-policy"),
+    Case("run-small-input-without-components",
+         "run test://ball --model {in}/tiny.onnx --small-input 224x224", "--small-input"),
+    Case("run-small-input-not-a-size",
+         "run test://ball --model {in}/tiny.onnx --small-input big", "--small-input"),
+    Case("run-precision-engines-without-components",
+         "run test://ball --model {in}/tiny.onnx --precision-engines {in}/emptydir",
+         "--precision-engines"),
     Case("run-negative-batch", "run test://ball --model {in}/tiny.onnx --batch -1", "--batch"),
     Case("run-negative-max-frames", "run test://ball --model {in}/tiny.onnx --max-frames -1",
          "--max-frames"),
@@ -633,6 +643,11 @@ CASES: list[Case] = [
     Case("video-unknown-engine", "video {in}/garbage.pt --data {in}/ds --engine tvm", "--engine"),
     Case("video-unknown-propagation", "video {in}/garbage.pt --data {in}/ds --propagate raft",
          "--propagate"),
+    Case("video-bad-precision-policy",
+         "video {in}/garbage.pt --data {in}/ds --precision-policy fixed:fp16",
+         "--precision-policy"),
+    Case("video-precision-engines-not-components",
+         "video {in}/emptydir --data {in}/ds --precision-engines {in}/emptydir", "emptydir"),
 ]
 # fmt: on
 

@@ -137,3 +137,20 @@ def test_usage_errors_are_two_lines(capsys):
         "edgevision run: error: argument --fps: must be > 0, got '0'",
         "see 'edgevision run --help'",
     ]
+
+
+@pytest.mark.slow
+def test_export_to_an_openvino_ir(tmp_path, capsys, tiny_onnx):
+    pytest.importorskip("openvino")
+    from edgevision.export.metadata import read_spec
+
+    out = tmp_path / "ir" / "seg.xml"
+    argv = ["export", "espnet", "-o", str(out), "--input", "64x64", "--no-simplify"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "OpenVINO IR" in text and "max |onnx - torch|" in text
+    assert read_spec(out).name == "espnet" and out.with_suffix(".bin").is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["seg.bin", "seg.xml"]  # no ONNX left
+    conv = tmp_path / "conv.xml"
+    assert main(["export", str(tiny_onnx), "-o", str(conv)]) == 0
+    assert read_spec(conv) == read_spec(tiny_onnx)

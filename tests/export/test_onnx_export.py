@@ -43,6 +43,14 @@ def test_export_embeds_metadata_and_checks_two_shapes(tmp_path):
     assert len(w1) == len(w2) and all(np.array_equal(a, b) for a, b in zip(w1, w2))
 
 
+def test_shipped_weights_by_name_are_marked_trained(tmp_path):
+    """``export espnet_camvid`` exports the shipped checkpoint: the bench report must not
+    call its numbers those of random weights."""
+    cfg = ExportConfig(check=False, simplify=False)
+    export_onnx("espnet_camvid", tmp_path / "e.onnx", cfg, input_size=(64, 64))
+    assert read_metadata(tmp_path / "e.onnx")["edgevision.trained"] == "1"
+
+
 class _Drifts(torch.nn.Module):
     """Behaves differently in ONNX than in eager mode (a Python-side branch on a tensor)."""
 

@@ -44,6 +44,14 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread, t
         assert f"\n| fixed:{k} | " in text  # the exact-flow ceiling row
     rep = json.loads((tmp_path / "w" / "report.json").read_text())
     assert set(rep["ceiling"]) == {"fixed:2", "fixed:3", "fixed:4", "fixed:5"}
+    # Table V: FP32 per frame first, the default path at each precision and adaptive
+    assert "## Table V" in text
+    assert "| per-frame, fixed:fp32 |  | fp32 100 % |" in text
+    assert "| fixed:2, dis:medium, fixed:mixed | yes | mixed 50 %, none 50 % |" in text
+    assert "| fixed:2, dis:medium, fixed:int8 |  | int8 50 %, none 50 % |" in text
+    assert "| fixed:2, dis:medium, fixed:small |  | none 50 %, small 50 % |" in text
+    assert "| fixed:2, dis:medium, adaptive:0.01,0.04:mixed,small |  |" in text
+    assert [r["default"] for r in rep["table5"]] == [False, False, True, False, False, False]
     assert main(["report", "instance", str(ck), "--data", str(data), "--intervals", "1,5",
                  "--out", str(tmp_path / "x.md")]) == 2  # fmt: skip
     assert "--intervals must be >= 2" in capsys.readouterr().err
@@ -69,6 +77,7 @@ def test_instance_report_tables(video_set, tmp_path, capsys, one_torch_thread, t
                         keyframes="adaptive", motion_data=moving)  # fmt: skip
     again = (tmp_path / "again.md").read_text()
     assert "## Table IV" in again and "per-video motion factors" in again
+    assert "## Table V" not in again  # one precision: no precision policy to compare
     assert (
         "| all FP32 | DIS flow | adaptive |" in again
         and "| all FP32 | DIS medium | fixed:5 |" in again

@@ -85,3 +85,32 @@ def test_pick_finds_a_pth_checkpoint_as_the_pytorch_form(tmp_path, tiny_onnx):
     save_checkpoint(w / "seg.pth", model_from_spec(read_spec(tiny_onnx)))
     got = pick_model(w)
     assert (got["MODEL"], got["CKPT"]) == (str(w / "seg.ONNX"), str(w / "seg.pth"))
+
+
+def test_report_merges_alternating_rounds(tmp_path):
+    import json
+
+    def summary(fps, mode):
+        return {
+            "engine_only_fps": fps,
+            "aggregate_fps": fps / 2,
+            "frames_processed": 150,
+            "frames_dropped": 0,
+            "stages_ms": {
+                "inference": {"p50": 1000 / fps, "p99": 2000 / fps},
+                "latency": {"p50": 50.0, "p99": 90.0},
+            },
+            "model": {"backend": "onnxruntime (components)", "precision": "fp32", "mode": mode},
+        }
+
+    for name, fps in (("perframe_fp32_r1", 10.0), ("perframe_fp32_r2", 12.0),
+                      ("perframe_fp32_r3", 40.0), ("default_r1", 20.0), ("default_r2", 30.0),
+                      ("default_r3", 25.0), ("output", 5.0)):  # fmt: skip
+        mode = "video (fixed:2)" if name.startswith(("default", "output")) else "per-frame"
+        (tmp_path / f"run_{name}.json").write_text(json.dumps(summary(fps, mode)))
+    text = write_report(tmp_path).read_text()
+    assert "| per-frame, FP32 (median of 3 rounds) |" in text
+    assert "| default video path (`run --video`) (median of 3 rounds) |" in text
+    # the median per mode (12 and 25), not the run that wrote demo.mp4 (5 FPS)
+    assert "(video (fixed:2)) vs per-frame FP32, engine only: 2.08×" in text
+    assert "| 12.00 |" in text and "demo.mp4 (not in the comparison)" in text

@@ -95,8 +95,14 @@ def test_video_mode_plugin_keeps_a_session_per_stream(one_torch_thread):
     from edgevision.results import InstanceMasks
     from edgevision.stream.sample import sample_frames
 
-    p = load_plugin("yolact_mobilenetv2_320", video=True, keyframes="fixed:2", threads=1)
-    assert p.describe()["mode"] == "video (fixed:2)" and p.max_batch == 1
+    p = load_plugin("yolact_mobilenetv2_320", video=True, keyframes="fixed:2", threads=1,
+                    propagate="none")  # fmt: skip
+    assert p.describe()["mode"] == "video (fixed:2, precision fixed:fp32)" and p.max_batch == 1
+    # the default path: DIS medium propagation, a keyframe every 2 frames
+    dflt = load_plugin("yolact_mobilenetv2_320", video=True, threads=1)
+    assert dflt.describe()["mode"] == (
+        "video (fixed:2, masks propagated with dis:medium flow, precision fixed:fp32)"
+    )
     a, b = p.new_stream(0), p.new_stream(1)
     assert a is not None and b is not None and a is not b
     frames = sample_frames(size=(96, 128), frames=3)
@@ -119,9 +125,11 @@ def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_t
                      width_mult=0.35, fpn_channels=16, proto_width=16, num_protos=4,
                      flow_width=16)  # fmt: skip
     export_components(m, tmp_path / "parts", input_size=(64, 64))
-    p = load_plugin(str(tmp_path / "parts"), video=True, keyframes="fixed:3", threads=1)
+    p = load_plugin(str(tmp_path / "parts"), video=True, keyframes="fixed:3", threads=1,
+                    propagate="none")  # fmt: skip
     d = p.describe()
-    assert d["mode"] == "video (fixed:3)" and d["precision"] == "fp32" and p.max_batch == 1
+    assert d["mode"] == "video (fixed:3, precision fixed:fp32)"
+    assert d["precision"] == "fp32" and p.max_batch == 1
     s = p.new_stream(0)
     frames = sample_frames(size=(96, 128), frames=4)
     assert all(isinstance(s(f), InstanceMasks) for f in frames)
@@ -132,9 +140,11 @@ def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_t
     assert "masks propagated with dis flow" in dp.describe()["mode"]
     ds = dp.new_stream(0)
     assert all(isinstance(ds(f), InstanceMasks) for f in frames)
+    # the share of frames at each precision: propagated frames run no network
+    assert dp.describe()["mode"].endswith("precision fixed:fp32: fp32 50 % of frames)")
     assert ds.counts["propagate"] == 2 and ds.counts["backbone_lower"] == 2
     per_frame = load_plugin(str(tmp_path / "parts"), threads=1)
-    assert per_frame.describe()["mode"] == "per-frame"
+    assert per_frame.describe()["mode"] == "per-frame (precision fixed:fp32)"
     with pytest.raises(ConfigError, match="component folder"):
         load_plugin(str(tmp_path / "parts"), engine="torch")
     with pytest.raises(Exception, match="not a component folder"):

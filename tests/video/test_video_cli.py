@@ -32,13 +32,20 @@ def test_compare_modes_writes_json_and_markdown(
     )
     assert rc == 0
     out = capsys.readouterr().out
-    assert "| none |" in out and "| fixed:5 |" in out and "| adaptive |" in out
+    assert "| per-frame, fixed:fp32 |" in out
+    assert "| fixed:2, dis:medium, fixed:fp32 (default) |" in out
+    assert "| adaptive, dis:medium, fixed:fp32 |" in out
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
-    assert [r["keyframes"] for r in runs] == ["none", "fixed:5", "adaptive"]
+    # FP32 per frame first, then the default path (flags not given = the default's)
+    assert [r["keyframes"] for r in runs] == ["none", "fixed:2", "adaptive"]
+    assert [r["default"] for r in runs] == [False, True, False]
+    assert [r["propagate"] for r in runs] == [False, "dis:medium", "dis:medium"]
     assert all(r["frames"] == 8 for r in runs)
     assert (
-        runs[0]["keyframe_fraction"] == 1.0 and runs[1]["keyframe_fraction"] == 0.25
-    )  # 2 videos x 4 frames, one keyframe each
+        runs[0]["keyframe_fraction"] == 1.0 and runs[1]["keyframe_fraction"] == 0.5
+    )  # 2 videos x 4 frames, a keyframe every 2
+    assert runs[0]["precision_share"] == {"fp32": 1.0}
+    assert runs[1]["precision_share"] == {"fp32": 0.5, "none": 0.5}
     assert runs[0]["mask_ap"] is not None
     assert "edgevision video" in (tmp_path / "r.md").read_text()
 
@@ -48,16 +55,23 @@ def test_frame_folder_and_bad_input(
 ):
     ck = tiny_yolact_ckpt(tmp_path / "v.pt")
     frames = video_set / "videos" / "val" / "val_vid000"
-    assert main(["video", str(ck), "--data", str(frames), "--keyframes", "fixed:2"]) == 0
-    assert "| fixed:2 | 4 |" in capsys.readouterr().out
+    assert main(["video", str(ck), "--data", str(frames), "--keyframes", "fixed:3"]) == 0
+    assert "| fixed:3, dis:medium, fixed:fp32 | 4 |" in capsys.readouterr().out
     plain = tiny_yolact_ckpt(tmp_path / "plain.pt", video=False)
-    assert main(["video", str(plain), "--data", str(video_set)]) == 2
+    assert main(["video", str(plain), "--data", str(video_set), "--propagate", "none"]) == 2
     assert "FeatFlowNet" in capsys.readouterr().err
+    # a torch model has one engine: FP32
+    args = ["video", str(ck), "--data", str(video_set), "--precision-policy", "fixed:int8"]
+    assert main(args) == 2
+    assert "needs an engine at int8" in capsys.readouterr().err
+    assert main([*args[:-1], "sometimes"]) == 2
+    assert "--precision-policy must be" in capsys.readouterr().err
     assert main(["video", str(plain), "--data", str(video_set), "--keyframes", "none"]) == 0
     # DIS-flow propagation runs no network on non-keyframes: no FeatFlowNet needed
     capsys.readouterr()
-    assert main(["video", str(plain), "--data", str(video_set), "--propagate", "dis"]) == 0
-    assert "| fixed:5 | 8 | 25 |" in capsys.readouterr().out
+    assert main(["video", str(plain), "--data", str(video_set), "--propagate", "dis",
+                 "--keyframes", "fixed:4"]) == 0  # fmt: skip
+    assert "| fixed:4, dis, fixed:fp32 | 8 | 25 |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["video", str(plain), "--data", str(video_set), "--propagate", "farneback"])
     assert main(["video", str(ck), "--data", str(tmp_path / "missing")]) == 2
@@ -86,7 +100,7 @@ def test_component_folder_runs_in_onnxruntime(
                "--threads", "1", "--json", str(tmp_path / "ck.json")])  # fmt: skip
     assert rc == 0
     again = json.loads((tmp_path / "ck.json").read_text())["runs"][0]
-    fixed = next(r for r in runs if r["keyframes"] == "fixed:5")
+    fixed = next(r for r in runs if r["default"])
     assert again["mask_ap"] == pytest.approx(fixed["mask_ap"], abs=1e-3)
     assert main(["video", str(parts), "--data", str(video_set), "--engine", "torch"]) == 2
     assert main(["video", str(tmp_path), "--data", str(video_set)]) == 2

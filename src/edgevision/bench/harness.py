@@ -186,7 +186,7 @@ class _Target:
     given: str
     load: str
     label: str
-    kind: str  # "onnx", "checkpoint", "registry"
+    kind: str  # "onnx", "openvino" (an IR), "checkpoint", "registry"
     exported: bool = False
     backend: str = ""  # what the worker runs it on ("auto" resolved per file)
     choice: dict[str, Any] | None = None  # why, for --backend auto
@@ -199,12 +199,14 @@ def _resolve_target(target: str, cfg: BenchConfig) -> _Target:
         raise ConfigError(
             f"backend 'torch' cannot run an ONNX file: {r.path} (use --backend onnxruntime)"
         )
+    if r.kind == "openvino" and cfg.backend not in ("auto", "openvino"):
+        raise ConfigError(f"an OpenVINO IR runs on backend 'openvino' only: {r.path}")
     return _Target(
         r.given,
         str(r.path) if r.path is not None else r.given,
         r.label,
         r.kind,
-        backend=cfg.backend,
+        backend="openvino" if r.kind == "openvino" else cfg.backend,
     )
 
 
@@ -215,6 +217,8 @@ def _choose(resolved: list[_Target], cfg: BenchConfig, *, progress: bool) -> Non
     from edgevision.bench.choose import choose_backend
 
     for r in resolved:
+        if r.kind == "openvino":
+            continue  # an IR has one engine
         choice = choose_backend(r.load, threads=cfg.threads)
         r.backend, r.choice = choice.backend, choice.to_dict()
         if progress:
@@ -229,7 +233,7 @@ def _prepared(
     that run ONNX files."""
     resolved = [_resolve_target(t, cfg) for t in targets]
     onnx_backend = cfg.backend in ONNX_BACKENDS or cfg.backend == "auto"
-    needs_export = [r for r in resolved if r.kind != "onnx" and onnx_backend]
+    needs_export = [r for r in resolved if r.kind not in ("onnx", "openvino") and onnx_backend]
     if not needs_export:
         _choose(resolved, cfg, progress=progress)
         yield resolved

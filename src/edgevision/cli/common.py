@@ -124,3 +124,34 @@ def print_wrote(files: Any) -> int:
     for f in files:
         print(f"wrote {f}")
     return 0
+
+
+def add_precision_args(p: argparse.ArgumentParser) -> None:
+    """``--precision-policy`` and ``--precision-engines`` of ``run`` and ``video``
+    (per-frame precision in video mode: :mod:`edgevision.video.precision`)."""
+    p.add_argument(
+        "--precision-policy",
+        default=None,
+        metavar="POLICY",
+        help="per-frame engine precision in video mode: fixed:fp32|fixed:mixed|fixed:int8 or "
+        "adaptive[:LOW,HIGH] (cheapest engine for frames that changed less than LOW since "
+        "the last network pass, the most accurate from HIGH; default 0.01,0.04); default: "
+        "fixed:mixed when a mixed engine is given, else the model's own",
+    )
+    p.add_argument(
+        "--precision-engines",
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="component folders of the same model at other precisions (mixed: INT8 with "
+        "FPN and head FP32; int8: all INT8; from 'edgevision quantize FOLDER ...'), each "
+        "named by the precisions in its files",
+    )
+    p.add_argument(
+        "--small-input",
+        default=None,
+        metavar="HxW",
+        help="also load the 'small' engine: the mixed engine (else the model's own) at this "
+        "smaller input (multiples of 32), the cheapest and lossy choice of the policy; needs "
+        "DIS propagation or per-frame mode",
+    )

@@ -1,4 +1,5 @@
-"""``edgevision export``: registry name or checkpoint -> checked ONNX file with metadata."""
+"""``edgevision export``: registry name or checkpoint -> checked ONNX file with metadata (or
+an OpenVINO IR made from it: ``-o FILE.xml``)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,16 @@ def parse_model_args(items: list[str]) -> dict[str, Any]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "export", run)
     p.add_argument(
-        "target", help="shipped weights name, registry model name or checkpoint (.pt/.safetensors)"
+        "target",
+        help="shipped weights name, registry model name or checkpoint (.pt/.safetensors); "
+        "an .onnx file with -o FILE.xml",
     )
     p.add_argument(
-        "-o", "--out", required=True, help="output .onnx path (a folder with --components)"
+        "-o",
+        "--out",
+        required=True,
+        help="output .onnx path; FILE.xml: an OpenVINO IR (+ FILE.bin) made from the checked "
+        "ONNX export, metadata in its rt_info; a folder with --components",
     )
     p.add_argument(
         "--components",
@@ -69,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
 
     Export a registry model (random init) or a checkpoint to ONNX (opset >= 17), simplify it
     with onnxslim, embed its ModelSpec in metadata_props, and check it in ONNX Runtime against
-    PyTorch on two input shapes. Fails (no file written) past tolerance.
+    PyTorch on two input shapes. Fails (no file written) past tolerance. With ``-o FILE.xml``
+    the checked ONNX graph (or an ``.onnx`` target) is converted to an OpenVINO IR.
     """
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
     from edgevision.config import ExportConfig, parse_size
     from edgevision.export import export_onnx
-    from edgevision.io import write_json_atomic
+    from edgevision.io import ONNX_SUFFIXES, OPENVINO_SUFFIXES, write_json_atomic
 
     if args.components:
         check_outputs(args, "json", folders=("out",))
@@ -91,19 +103,39 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.input, "--input") if args.input else None
     if args.components:
         return _export_components(args.target, args.out, size, args.opset, args.model_arg)
-    report = export_onnx(
-        args.target, args.out, cfg, input_size=size, **parse_model_args(args.model_arg)
-    )
+    to_ir = Path(args.out).suffix.lower() in OPENVINO_SUFFIXES
+    if to_ir and Path(args.target).suffix.lower() in ONNX_SUFFIXES:
+        return _to_ir(args.target, args.out)
+    with tempfile.TemporaryDirectory() if to_ir else contextlib.nullcontext() as tmp:
+        onnx_out = Path(tmp) / f"{Path(args.out).stem}.onnx" if tmp else args.out
+        report = export_onnx(
+            args.target, onnx_out, cfg, input_size=size, **parse_model_args(args.model_arg)
+        )
+        _report(report, "the ONNX graph (temporary)" if to_ir else str(report.path))
+        if to_ir:
+            _to_ir(report.path, args.out)
+    if args.json:
+        write_json_atomic(args.json, report.to_dict())
+    return 0
+
+
+def _to_ir(onnx_path: Any, out: str) -> int:
+    from edgevision.export.openvino import export_openvino
+
+    xml = export_openvino(onnx_path, out)
+    size = (xml.stat().st_size + xml.with_suffix(".bin").stat().st_size) / 1e6
+    print(f"wrote {xml} + {xml.with_suffix('.bin').name} (OpenVINO IR, {size:.2f} MB)")
+    return 0
+
+
+def _report(report: Any, what: str) -> None:
     print(
-        f"wrote {report.path} ({report.size_mb:.2f} MB, opset {report.opset}, "
+        f"wrote {what} ({report.size_mb:.2f} MB, opset {report.opset}, "
         f"{'simplified' if report.simplified else 'not simplified'}, {report.seconds:.1f} s)"
     )
     for c in report.checks:
         shape = "x".join(map(str, c["input"]))
         print(f"  check {shape}: {c['output']} max |onnx - torch| = {c['max_abs_err']:.2e}")
-    if args.json:
-        write_json_atomic(args.json, report.to_dict())
-    return 0
 
 
 def _export_components(

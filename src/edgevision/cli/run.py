@@ -19,6 +19,7 @@ from typing import IO, Any
 from edgevision.classnames import DATASET_COLOURS
 from edgevision.cli.common import (
     add_command,
+    add_precision_args,
     check_outputs,
     nonneg_float,
     nonneg_int,
@@ -229,17 +230,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--conf the model keeps boxes down to the tracker's low threshold (0.1)",
     )
     p.add_argument("--video", action="store_true", help="YolactEdge video mode (instance models)")
-    p.add_argument("--keyframes", default="fixed:5", help="video-mode keyframe policy")
+    p.add_argument(
+        "--keyframes",
+        default=None,
+        help="video-mode keyframe policy: fixed:K | adaptive[:MAX] (default: the default "
+        "path's, fixed:2)",
+    )
     p.add_argument(
         "--propagate",
         nargs="?",
         const="featflownet",
-        default="",
-        choices=["featflownet", "dis", "dis:fast", "dis:medium"],
+        default=None,
+        choices=["none", "featflownet", "dis", "dis:fast", "dis:medium"],
         metavar="FLOW",
         help="with --video: non-keyframes warp the keyframe's masks with FLOW (featflownet, "
-        "default; dis: OpenCV's DIS optical flow, no network on non-keyframes)",
+        "the flag alone; dis[:fast|:medium]: OpenCV's DIS optical flow, no network on "
+        "non-keyframes; none: the partial feature transform). Default: the default path's, "
+        "dis:medium",
     )
+    add_precision_args(p)
     p.add_argument("--fps", type=positive_int, default=30, help="frame rate of the output video")
     p.add_argument("--sample", metavar="FILE.mp4", help="write the built-in sample video, exit")
     p.add_argument("--no-progress", action="store_true", help="no live stats")
@@ -302,6 +311,13 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(args, "out")
     if args.conf is not None and not 0.0 <= args.conf < 1.0:
         raise ConfigError(f"--conf must be in [0, 1), got {args.conf}")
+    if args.precision_policy is not None:
+        from edgevision.video.precision import parse_precision
+
+        parse_precision(args.precision_policy)  # fail fast, before any pipeline starts
+    from edgevision.config import parse_size
+
+    small_input = parse_size(args.small_input, "--small-input") if args.small_input else None
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise ConfigError(
@@ -347,6 +363,9 @@ def run(args: argparse.Namespace) -> int:
             legend=not args.no_legend,
         ),
         smooth_edges=args.smooth_edges,
+        precision=args.precision_policy,
+        precision_engines=list(args.precision_engines or []),
+        small_input=small_input,
         mqtt=MqttConfig(
             args.mqtt,
             credentials=args.mqtt_credentials,

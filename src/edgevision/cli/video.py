@@ -13,6 +13,7 @@ from typing import Any
 
 from edgevision.cli.common import (
     add_command,
+    add_precision_args,
     check_outputs,
     command_line,
     nonneg_int,
@@ -41,12 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="val", help="split of a YouTube-VIS layout (default: val)")
     p.add_argument(
         "--keyframes",
-        default="fixed:5",
+        default=None,
         metavar="POLICY",
-        help="fixed:K | adaptive[:MAX] | none (default fixed:5)",
+        help="fixed:K | adaptive[:MAX] | none (default: the default path's, fixed:2)",
     )
     p.add_argument(
-        "--compare", action="store_true", help="also run per-frame mode (and adaptive) and compare"
+        "--compare",
+        action="store_true",
+        help="compare with FP32 per-frame mode (first row), the default path (marked "
+        "'default') and the adaptive keyframe policy",
     )
     p.add_argument(
         "--warp-protos",
@@ -57,13 +61,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--propagate",
         nargs="?",
         const="featflownet",
-        default=False,
-        choices=["featflownet", "dis", "dis:fast", "dis:medium"],
+        default=None,
+        choices=["none", "featflownet", "dis", "dis:fast", "dis:medium"],
         metavar="FLOW",
         help="on non-keyframes warp the keyframe's final masks with the flow instead of the "
-        "heads: FLOW featflownet (default: backbone to C3 + FeatFlowNet) or dis (OpenCV's DIS "
-        "optical flow on the frames, preset ultrafast: no network on non-keyframes; fastest; "
-        "dis:fast, dis:medium: slower, more accurate presets)",
+        "heads: FLOW featflownet (the flag alone: backbone to C3 + FeatFlowNet) or dis "
+        "(OpenCV's DIS optical flow on the frames, preset ultrafast: no network on "
+        "non-keyframes; dis:fast, dis:medium: slower, more accurate presets); none: the "
+        "partial feature transform (default: the default path's, dis:medium)",
+    )
+    add_precision_args(p)
+    p.add_argument(
+        "--precision-sweep",
+        action="store_true",
+        help="compare FP32 per-frame mode with the asked mode at each loaded precision "
+        "(fixed:fp32, fixed:mixed, fixed:int8) and with --precision-policy adaptive (or the "
+        "asked policy)",
     )
     p.add_argument(
         "--warp-error",
@@ -94,6 +107,38 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def video_modes(args: argparse.Namespace, available: set[str]) -> tuple[list[Any], int | None]:
+    """The modes to run and the index of the default path among them (``None`` if absent).
+
+    Without ``--compare``: the mode the flags ask for, each flag not given taken from
+    :func:`~edgevision.video.modes.default_mode`. With ``--compare``: FP32 per-frame
+    first (per frame at the model's own precision when no FP32 engine is loaded), the default
+    path, the asked mode when it differs, and that mode with adaptive keyframes.
+    """
+    from dataclasses import replace
+
+    from edgevision.video.modes import PER_FRAME, default_mode, resolve_mode
+    from edgevision.video.precision import PRECISIONS
+
+    default = default_mode(tuple(available))
+    asked = resolve_mode(args.keyframes, args.propagate, args.precision_policy, available)
+    if getattr(args, "precision_sweep", False):
+        first = PER_FRAME if "fp32" in available else replace(PER_FRAME, precision="")
+        sweep = [replace(asked, precision=f"fixed:{p}") for p in PRECISIONS if p in available]
+        adaptive = asked if asked.precision.startswith("adaptive") else None
+        modes = [first, *sweep, adaptive or replace(asked, precision="adaptive")]
+        return modes, next((i for i, m in enumerate(modes) if m == default), None)
+    if not args.compare:
+        return [asked], (0 if asked == default else None)
+    first = PER_FRAME if "fp32" in available else replace(PER_FRAME, precision="")
+    modes = [first, default]
+    if asked != default:
+        modes.append(asked)
+    if asked.keyframes != "adaptive":
+        modes.append(replace(asked, keyframes="adaptive"))
+    return modes, 1
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an instance model on video: per-frame vs keyframe video mode (YolactEdge).
 
@@ -101,14 +146,23 @@ def run(args: argparse.Namespace) -> int:
     annotations/ytvis_SPLIT.json + videos/SPLIT (AP is computed) or a folder of frames.
     --keyframes picks the policy: fixed:K (a keyframe every K frames), adaptive[:MAX] (new
     keyframe on large motion, a large warp residual with DIS flow, or a confidence drop) or
-    none (per-frame). --compare also runs per-frame mode and prints the speed-up.
+    none (per-frame); --precision-policy picks the engine precision per frame among the
+    component folders of --precision-engines. Flags not given take the default path's
+    values (DIS medium propagation, fixed:2, mixed INT8 keyframes when such an engine is
+    given). --compare runs FP32 per-frame mode first and marks the default path's row.
     """
     from pathlib import Path
 
+    from edgevision.config import parse_size
     from edgevision.errors import ConfigError, require_dir
     from edgevision.video.keyframes import parse_keyframes
+    from edgevision.video.precision import parse_precision
 
-    parse_keyframes(args.keyframes)  # fail fast on a bad policy
+    if args.keyframes is not None:
+        parse_keyframes(args.keyframes)  # fail fast on a bad policy
+    if args.precision_policy is not None:
+        parse_precision(args.precision_policy)
+    small = parse_size(args.small_input, "--small-input") if args.small_input else None
     require_dir(args.data, "data folder")
     check_outputs(args, "json", "md")
     import tempfile
@@ -179,32 +233,52 @@ def run(args: argparse.Namespace) -> int:
         for name, e in errs.items():
             print(f"  {name:>12} flow: all {e['epe_px']:.2f} px, valid {e['epe_valid_px']:.2f} px")
         return 0
-    modes = [args.keyframes]
-    if args.compare:
-        modes = ["none", args.keyframes] + (["adaptive"] if args.keyframes != "adaptive" else [])
     from edgevision.video.evaluate import compare_modes
 
+    engines = [ComponentSet(e, threads=args.threads) for e in args.precision_engines or []]
+    if engines and folder is None:
+        raise ConfigError(
+            "--precision-engines needs ONNX Runtime components (--engine onnxruntime)"
+        )
+    available = {model.level if folder is not None else "fp32", *(e.level for e in engines)}
+    if small is not None:
+        if folder is None:
+            raise ConfigError("--small-input needs ONNX Runtime components (--engine onnxruntime)")
+        available.add("small")
+    if engines:
+        engine_text += "; other precisions: " + ", ".join(
+            f"{e.level} {e.folder} ({', '.join(f'{k} {v}' for k, v in e.precision.items())})"
+            for e in engines
+        )
+    modes, default_index = video_modes(args, available)
     runs = compare_modes(
         model,
         args.data,
         tuple(modes),
         reuse_protos=args.warp_protos,
         conf_threshold=args.conf,
-        **pick(args, "rounds", "split", "propagate", "max_frames"),
+        engines=engines or None,
+        small_input=small,
+        **pick(args, "rounds", "split", "max_frames"),
     )
+    if default_index is not None:
+        runs[default_index].default = True
     base = runs[0].ms_per_frame
     lines = [
-        "| keyframes | frames | keyframe % | ms/frame | ms key | ms non-key | speed-up | mask AP | box AP |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | frames | keyframe % | precision share | ms/frame | ms key | ms non-key | "
+        "speed-up | mask AP | box AP |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
+        share = ", ".join(f"{k} {100 * v:.0f} %" for k, v in r.precision_share.items())
         lines.append(
-            f"| {r.keyframes} | {r.frames} | {100 * r.keyframe_fraction:.0f} | {r.ms_per_frame:.1f} | "
+            f"| {r.mode.label()}{' (default)' if r.default else ''} | {r.frames} | "
+            f"{100 * r.keyframe_fraction:.0f} | {share} | {r.ms_per_frame:.1f} | "
             f"{_fmt(r.ms_keyframe)} | {_fmt(r.ms_non_keyframe)} | {base / r.ms_per_frame:.2f}x | "
             f"{_fmt(r.mask_ap, '.4f')} | {_fmt(r.box_ap, '.4f')} |"
         )
     stage_lines = [
-        f"stage ms/frame ({r.keyframes}): "
+        f"stage ms/frame ({r.mode.label()}): "
         + ", ".join(f"{k} {v:.1f}" for k, v in r.stage_ms.items())
         for r in runs
     ]

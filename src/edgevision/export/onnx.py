@@ -162,7 +162,9 @@ def export_onnx(
 
     extra = {"edgevision.exported_by": "edgevision export"}
     if not isinstance(target, nn.Module):  # a registry name is the untrained architecture
-        ckpt = Path(target).suffix.lower() in CHECKPOINT_SUFFIXES
+        ckpt = (
+            Path(resolve_weights(target)).suffix.lower() in CHECKPOINT_SUFFIXES
+        )  # a shipped name too
         extra["edgevision.trained"] = "1" if ckpt else "0"
     return write_checked(out, trace, module, spec, cfg, output_names, extra, started=t0)
 

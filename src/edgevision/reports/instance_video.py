@@ -21,6 +21,13 @@ From one trained ``yolact_*`` video checkpoint and a YouTube-VIS-layout video se
   e.g. a synthetic set with ``motion_range``): per-frame, ``fixed:K`` and ``adaptive`` with
   DIS propagation for both precisions, and whether adaptive matches fixed's AP at equal or
   better speed.
+* **Table V — per-frame precision policy and the default path** (on ``motion_data`` when
+  given, else ``data``): FP32 per frame first, then the default video path
+  (:func:`~edgevision.video.modes.default_mode`) with each fixed precision (``fp32`` = all
+  FP32, ``mixed`` = the chosen INT8 configuration, ``int8`` = all INT8, ``small`` = mixed at
+  :data:`SMALL_SCALE` of its input) and with the adaptive precision policy between mixed and small
+  (:mod:`edgevision.video.precision`): share of frames at each precision, ms per frame,
+  mask AP; the default row is marked.
 * a PNG strip of predicted masks on consecutive frames of one val video.
 
 Modes and configurations are timed alternately in ``rounds`` rounds (medians), in one
@@ -71,6 +78,17 @@ NONKEY_MODES: dict[str, dict[str, bool | str]] = {
     "propagated, DIS medium": {"propagate": "dis:medium"},
 }
 """Table II's non-keyframe paths: label -> :func:`compare_modes` options."""
+
+SMALL_SCALE = 0.7
+"""Table V's ``small`` engine: the mixed graphs at this fraction of the model's input
+(rounded to a multiple of 32: 224x224 for a 320x320 model)."""
+
+
+def small_input(size: Sequence[int], scale: float = SMALL_SCALE) -> tuple[int, int]:
+    """``size`` × ``scale``, each side rounded to a multiple of 32 (at least 32)."""
+    h, w = (max(32, round(int(v) * scale / 32) * 32) for v in size)
+    return h, w
+
 
 INTERVAL_FLOWS: dict[str, str] = {"DIS flow": "dis", "DIS medium": "dis:medium"}
 """Table III's propagation flows: label -> ``propagate`` value."""
@@ -143,6 +161,83 @@ def _motion_factors(data: Path, split: str) -> list[float]:
 def _has_flow(data: Path, split: str) -> bool:
     """Whether ``data``'s ``split`` videos carry the generator's exact flow."""
     return any((Path(data) / "videos" / split).glob("*/flow/*.flo"))
+
+
+def _precision_table(
+    sets: dict[str, Any],
+    int8_config: str,
+    data: Any,
+    rounds: int,
+    split: str,
+    max_frames: int,
+    log: Any,
+) -> tuple[list[Any], tuple[int, int]]:
+    """Table V's runs (FP32 per frame, the default path at each loaded precision, adaptive)
+    and the ``small`` engine's input size."""
+    from dataclasses import replace
+
+    from edgevision.video.evaluate import compare_modes
+    from edgevision.video.modes import PER_FRAME, default_mode
+
+    engines = {"fp32": sets.get("all FP32"), "mixed": sets.get(int8_config)}
+    engines["int8"] = sets.get("all INT8")
+    loaded = {k: v for k, v in engines.items() if v is not None and v.level == k}
+    small = small_input(sets["all FP32"].spec.input_size)
+    if "fp32" not in loaded or len(loaded) < 2:
+        return [], small
+    dflt = default_mode(tuple(loaded))
+    precisions = [*loaded, "small"]
+    modes = [PER_FRAME, *(replace(dflt, precision=f"fixed:{p}") for p in precisions)]
+    cheap = "mixed" if "mixed" in loaded else "fp32"
+    modes.append(replace(dflt, precision=f"adaptive:{cheap},small"))
+    log(f"Table V: precision policies on {data}: {[m.label() for m in modes]}")
+    others = [v for k, v in loaded.items() if k != "fp32"]
+    runs = compare_modes(loaded["fp32"], data, tuple(modes), rounds=rounds, split=split,
+                         max_frames=max_frames, engines=others,
+                         small_input=small)  # fmt: skip
+    for m, r in zip(modes, runs):
+        r.default = m == dflt
+    return runs, small
+
+
+def _precision_lines(runs: list[Any], small: tuple[int, int], data: Any, split: str) -> list[str]:
+    """Table V in markdown (empty without runs)."""
+    if not runs:
+        return []
+    from edgevision.video.precision import AdaptivePrecision
+
+    base = runs[0]
+    lines = [
+        "",
+        "## Table V: per-frame precision policy on the default video path",
+        "",
+        f"Data `{data}`, split `{split}` ({base.frames} frames). The default path of "
+        "`edgevision run --video` (DIS medium propagation, a keyframe every 2 frames) with "
+        "its keyframes at one precision (`fixed:…`: fp32 = all FP32, mixed = INT8 with FPN + "
+        f"head FP32, int8 = all INT8, small = mixed at {small[0]}x{small[1]} "
+        "input) or chosen per frame between mixed and small (`adaptive` = "
+        f"`{AdaptivePrecision(tiers=('mixed', 'small')).describe()}`: small when less than "
+        "4 % of the frame changed since the last network pass, else mixed; mixed after a "
+        "result with best score < 0.5). *precision share*: frames "
+        "whose network pass ran at each precision; `none` = masks propagated, no network. "
+        "Speed-up and AP change against FP32 per frame in the same alternating rounds.",
+        "",
+        "| mode | default | precision share | ms/frame | speed-up | mask AP | AP change | box AP |",
+        "|:---|:---|:---|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in runs:
+        share = ", ".join(f"{k} {100 * v:.0f} %" for k, v in r.precision_share.items())
+        change = (
+            "-"
+            if r.mask_ap is None or base.mask_ap is None
+            else f"{100 * (r.mask_ap - base.mask_ap):+.1f}"
+        )
+        lines.append(
+            f"| {r.mode.label()} | {'yes' if r.default else ''} | {share} | "
+            f"{r.ms_per_frame:.1f} | {base.ms_per_frame / r.ms_per_frame:.2f}× | "
+            f"{_ap(r.mask_ap)} | {change} | {_ap(r.box_ap)} |"
+        )
+    return lines
 
 
 def instance_report(
@@ -312,6 +407,10 @@ def instance_report(
         if motion_data is not None
         else {}
     )
+    # Table V: per-frame precision policy on the default path, and the default row
+    t5, small = _precision_table(
+        sets, int8_config, motion_data or data, rounds, split, max_frames, log
+    )
     strip = out.with_name(out.stem + "_strip.png")
     _strip(sets[int8_config], data, split, strip, frames=8, keyframes=keyframes)
 
@@ -454,6 +553,7 @@ def instance_report(
                     f"{r.ms_per_frame:.1f} | {base.ms_per_frame / r.ms_per_frame:.2f}× | "
                     f"{_ap(r.mask_ap)} | {_ap(r.box_ap)} | {verdict} |"
                 )
+    lines += _precision_lines(t5, small, motion_data or data, split)
     lines += [
         "",
         "Per-stage ms per frame (mean over all frames of the run):",
@@ -496,6 +596,7 @@ def instance_report(
             "table3": {k: {m: r.to_dict() for m, r in v.items()} for k, v in t3.items()},
             "ceiling": {f"fixed:{k}": r.to_dict() for k, r in ceiling.items()},
             "table4": {k: {m: r.to_dict() for m, r in v.items()} for k, v in t4.items()},
+            "table5": [r.to_dict() for r in t5],
         },
     )
     return [out, strip]

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgevision.config import ModelSpec
 from edgevision.errors import BackendUnavailable, ConfigError, ModelFileError
-from edgevision.io import ONNX_SUFFIXES
+from edgevision.io import ONNX_SUFFIXES, OPENVINO_SUFFIXES
 from edgevision.runtime.targets import resolve_target
 
 # backend name -> (module:class, python module that must be importable, install hint)
@@ -110,9 +110,13 @@ def _backend_class(name: str) -> Any:
 
 
 def infer_backend(target: Any) -> str:
-    """Default backend for a target: ONNX files -> onnxruntime; checkpoints, names -> torch."""
-    if isinstance(target, (str, Path)) and Path(str(target)).suffix.lower() in ONNX_SUFFIXES:
+    """Default backend for a target: ONNX files -> onnxruntime; an OpenVINO IR -> openvino;
+    checkpoints, names -> torch."""
+    suffix = Path(str(target)).suffix.lower() if isinstance(target, (str, Path)) else ""
+    if suffix in ONNX_SUFFIXES:
         return "onnxruntime"
+    if suffix in OPENVINO_SUFFIXES:
+        return "openvino"
     return "torch"
 
 
@@ -127,8 +131,8 @@ def load_engine(
     """Load ``target`` on ``backend``.
 
     Args:
-        target: an ``.onnx`` file (onnxruntime), a checkpoint ``.pt``/``.safetensors``, the
-            name of shipped weights (their checkpoint), a registry model name (random init) or an ``nn.Module`` with ``.spec`` (torch);
+        target: an ``.onnx`` file (onnxruntime), an OpenVINO IR ``.xml`` (openvino), a
+            checkpoint ``.pt``/``.safetensors``, the name of shipped weights (their checkpoint), a registry model name (random init) or an ``nn.Module`` with ``.spec`` (torch);
             paths and names are checked by :func:`~edgevision.runtime.targets.resolve_target`.
         backend: ``"auto"`` (by target type), ``"onnxruntime"``, ``"openvino"``,
             ``"tensorrt"`` or ``"torch"``.
@@ -152,7 +156,11 @@ def load_engine(
         resolved = resolve_target(target)
         kind = resolved.kind
         target = resolved.path if resolved.path is not None else resolved.given
-        if name in ONNX_BACKENDS and kind != "onnx":
+        if kind == "openvino" and name != "openvino":
+            raise ModelFileError(
+                f"an OpenVINO IR runs on backend 'openvino' only, not {name!r}: {target}"
+            )
+        if name in ONNX_BACKENDS and kind not in ("onnx", "openvino"):
             raise ModelFileError(
                 f"backend {name!r} needs an .onnx file, got {target!r}; "
                 f"export it first with 'edgevision export'"

@@ -1,4 +1,5 @@
-"""OpenVINO backend (CPU): runs our FP32 and QDQ INT8 ONNX files with Intel's runtime.
+"""OpenVINO backend (CPU): runs our FP32 and QDQ INT8 ONNX files with Intel's runtime, and
+the OpenVINO IRs made from them (:mod:`edgevision.export.openvino`).
 
 OpenVINO uses the host's best integer and bfloat16 units (AVX-512 VNNI, AMX-INT8/BF16 on
 recent Xeons), which ONNX Runtime's CPU provider does not; on other x86 hosts it is one more
@@ -22,6 +23,7 @@ import openvino as ov
 
 from edgevision.errors import ConfigError, ModelFileError
 from edgevision.export.metadata import PRECISION_KEY, read_metadata, read_spec
+from edgevision.io import OPENVINO_SUFFIXES
 
 __all__ = ["OV_PRECISIONS", "OvEngine"]
 
@@ -33,7 +35,7 @@ class OvEngine:
     """An ONNX model compiled by OpenVINO for the CPU.
 
     Args:
-        path: ``.onnx`` file with edgevision metadata.
+        path: ``.onnx`` file with edgevision metadata, or an IR ``.xml`` made from one.
         threads: inference threads.
         precision: ``"f32"``, ``"bf16"`` or ``"auto"`` (see the module docstring).
 
@@ -82,10 +84,14 @@ class OvEngine:
         return [np.asarray(res[o]) for o in self.compiled.outputs]
 
     def num_params(self) -> int:
+        if self.path.suffix.lower() in OPENVINO_SUFFIXES:  # an IR: its constants
+            model = ov.Core().read_model(str(self.path))
+            consts = [op for op in model.get_ops() if op.get_type_name() == "Constant"]
+            return int(sum(int(np.prod(list(op.get_output_shape(0)))) for op in consts))
         import onnx
 
-        model = onnx.load(str(self.path), load_external_data=False)
-        return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
+        onnx_model = onnx.load(str(self.path), load_external_data=False)
+        return int(sum(int(np.prod(t.dims)) for t in onnx_model.graph.initializer))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Literal
 
 from edgevision.errors import ModelFileError
-from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
+from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES, OPENVINO_SUFFIXES
 from edgevision.registry import get_entry, list_models
 from edgevision.weights import find_weights, weights_path
 
 __all__ = ["ModelTarget", "TargetKind", "looks_like_path", "resolve_target"]
 
-TargetKind = Literal["onnx", "checkpoint", "registry"]
+TargetKind = Literal["onnx", "openvino", "checkpoint", "registry"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class ModelTarget:
 
     Attributes:
         given: the argument as given (``str`` of a path).
-        kind: ``"onnx"``, ``"checkpoint"`` or ``"registry"``.
+        kind: ``"onnx"``, ``"openvino"`` (an IR ``.xml``), ``"checkpoint"`` or
+            ``"registry"``.
         path: the model file (``None`` for a registry name).
     """
 
@@ -55,7 +56,7 @@ def resolve_target(target: str | os.PathLike[str]) -> ModelTarget:
     """Classify ``target`` and check it exists, without loading it.
 
     Args:
-        target: an ``.onnx`` file, a checkpoint (``.pt``/``.pth``/``.safetensors``), the
+        target: an ``.onnx`` file, an OpenVINO IR ``.xml``, a checkpoint (``.pt``/``.pth``/``.safetensors``), the
             name of shipped weights (:mod:`edgevision.weights`; kind ``"checkpoint"``, with
             its file as ``path``) or a registry model name.
 
@@ -77,9 +78,12 @@ def resolve_target(target: str | os.PathLike[str]) -> ModelTarget:
             return ModelTarget(t, "onnx", p)
         if suffix in CHECKPOINT_SUFFIXES:
             return ModelTarget(t, "checkpoint", p)
+        if suffix in OPENVINO_SUFFIXES:
+            return ModelTarget(t, "openvino", p)
+        known = ONNX_SUFFIXES + CHECKPOINT_SUFFIXES + OPENVINO_SUFFIXES
         raise ModelFileError(
-            f"unsupported model file type {suffix or '(none)'!r}: {p} is not an ONNX file or "
-            f"checkpoint (expected {', '.join(ONNX_SUFFIXES + CHECKPOINT_SUFFIXES)})"
+            f"unsupported model file type {suffix or '(none)'!r}: {p} is not an ONNX file, "
+            f"OpenVINO IR or checkpoint (expected {', '.join(known)})"
         )
     if find_weights(t) is not None:  # shipped weights by name: their checkpoint
         return ModelTarget(t, "checkpoint", weights_path(t))

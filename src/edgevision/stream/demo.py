@@ -14,6 +14,7 @@ the ``demo.mp4`` run, which tracks detection and instance models with ByteTrack)
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -106,34 +107,80 @@ def _row(label: str, s: dict[str, Any]) -> str:
 
 
 LABELS = {
-    "run_video_fp32.json": "video mode (YolactEdge fixed:5), FP32 components — demo.mp4",
-    "run_perframe_fp32.json": "per-frame, FP32",
-    "run_video_int8.json": "video mode (fixed:5), INT8 components (FPN + head FP32)",
-    "run_perframe_int8.json": "per-frame, INT8",
+    "perframe_fp32": "per-frame, FP32",
+    "default": "default video path (`run --video`)",
+    "perframe_int8": "per-frame, INT8",
+    "output": "default video path, writing demo.mp4 (not in the comparison)",
 }
+"""Run names (``run_<name>[_r<round>].json``) and their rows, in table order."""
+
+_SUMMARY_RE = re.compile(r"^run_([a-z0-9_]+?)(?:_r(\d+))?\.json$")
+
+
+def _median_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary of several rounds of a run: the median of each figure the report shows."""
+    import numpy as np
+
+    def med(values: list[Any]) -> Any:
+        vals = [v for v in values if v is not None]
+        return float(np.median(vals)) if vals else None
+
+    out = dict(runs[0])
+    out["engine_only_fps"] = med([r.get("engine_only_fps") for r in runs])
+    out["aggregate_fps"] = med([r.get("aggregate_fps") for r in runs])
+    out["stages_ms"] = {
+        k: {q: med([r["stages_ms"][k].get(q) for r in runs]) for q in ("p50", "p99")}
+        for k in ("inference", "latency")
+    }
+    out["rounds"] = len(runs)
+    return out
+
+
+def read_runs(out: Path) -> dict[str, dict[str, Any]]:
+    """The ``run_*.json`` summaries in ``out`` by run name, rounds merged
+    (:func:`_median_summary`); names not in :data:`LABELS` are ignored."""
+    by_name: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for f in sorted(out.glob("run_*.json")):
+        m = _SUMMARY_RE.match(f.name)
+        if m is None or m.group(1) not in LABELS:
+            continue
+        by_name.setdefault(m.group(1), []).append((int(m.group(2) or 0), json.loads(f.read_text())))
+    return {
+        name: _median_summary([s for _, s in sorted(runs, key=lambda r: r[0])])
+        for name in LABELS
+        if (runs := by_name.get(name))
+    }
 
 
 def write_report(out: Path, note: str = "") -> Path:
-    """``out/report.md`` from the run summaries in ``out``."""
+    """``out/report.md`` from the run summaries in ``out``.
+
+    ``scripts/demo.sh`` runs the compared modes in alternating rounds (per-frame FP32,
+    default video path, per-frame INT8, then again), every one with the same outputs (no
+    video written, no JSONL), and writes ``demo.mp4`` in a separate run that is not
+    compared: the ratio is the median over rounds of engine-only FPS.
+    """
     import platform
 
+    runs = read_runs(out)
+    video = "default" in runs
     rows = []
-    model = None
-    video = (out / "run_video_fp32.json").is_file()
-    for fname, label in LABELS.items():
-        f = out / fname
-        if f.is_file():
-            s = json.loads(f.read_text())
-            model = model or s["model"]
-            if fname == "run_perframe_fp32.json" and not video:
-                label += " — demo.mp4"
-            rows.append(_row(label, s))
+    for name, s in runs.items():
+        label = LABELS[name]
+        if name == "perframe_fp32" and "output" not in runs:
+            label += " — demo.mp4"
+        if s.get("rounds", 1) > 1:
+            label += f" (median of {s['rounds']} rounds)"
+        rows.append(_row(label, s))
+    model = runs.get("default", {}).get("model", {})
     lines = [
         "# edgevision demo report",
         "",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}; 2 engine threads. "
         "Written by `python -m edgevision.stream.demo report` from the `run_*.json` summaries "
-        "of `edgevision run` (see `scripts/demo.sh` for the exact commands).",
+        "of `edgevision run` (see `scripts/demo.sh` for the exact commands). The compared runs "
+        "alternate (per-frame FP32, default video path, per-frame INT8, and again) and write "
+        "the same outputs (none but the summary); `demo.mp4` comes from a separate run.",
         "",
         f"Model: {note}" if note else "",
         "",
@@ -148,16 +195,18 @@ def write_report(out: Path, note: str = "") -> Path:
         "to its result. Files are processed without drops (back-pressure); live sources "
         "drop the oldest frame instead.",
     ]
-    if video and (out / "run_perframe_fp32.json").is_file():
-        v = json.loads((out / "run_video_fp32.json").read_text())
-        f = json.loads((out / "run_perframe_fp32.json").read_text())
+    if video and "perframe_fp32" in runs:
+        v, f = runs["default"], runs["perframe_fp32"]
         ratio = (v.get("engine_only_fps") or 0) / max(f.get("engine_only_fps") or 1e-9, 1e-9)
         lines += [
             "",
-            f"Video mode vs per-frame, FP32, engine only: {ratio:.2f}× the frames per second "
-            "(keyframes every 5 frames; the others reuse the keyframe's warped features).",
+            f"Default video path ({model.get('mode', 'video mode')}) vs per-frame FP32, "
+            f"engine only: {ratio:.2f}× the frames per second (median of "
+            f"{min(v.get('rounds', 1), f.get('rounds', 1))} alternating round(s)). "
+            "`edgevision video COMPONENTS --data DIR --compare` measures the same ratio on "
+            "annotated videos, with mask AP.",
         ]
-    if not (out / "run_perframe_int8.json").is_file():
+    if "perframe_int8" not in runs:
         lines += [
             "",
             "FP32 vs INT8: no INT8 model of this architecture is shipped under "
@@ -179,11 +228,11 @@ def write_report(out: Path, note: str = "") -> Path:
 
 def _track_lines(out: Path, video: bool) -> list[str]:
     """The tracks of the demo.mp4 run (its summary's ``tracking``), as a markdown table."""
-    f = out / ("run_video_fp32.json" if video else "run_perframe_fp32.json")
+    f = out / ("run_output.json" if video else "run_perframe_fp32.json")
     if not f.is_file():
         return []
-    st = json.loads(f.read_text())["streams"][0]
-    t = st.get("tracking")
+    streams = json.loads(f.read_text()).get("streams") or [{}]
+    t = streams[0].get("tracking")
     if t is None:  # a segmentation model: nothing to track
         return []
     lines = [

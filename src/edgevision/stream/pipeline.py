@@ -86,10 +86,16 @@ class RunConfig:
         threads: engine intra-op threads.
         batch: most frames per engine call (0 = one per stream, capped by the plugin).
         video: video mode for instance models (per-stream keyframe state).
-        keyframes: keyframe policy for video mode.
-        propagate: video mode's non-keyframes: ``""`` = the partial feature transform,
+        keyframes: keyframe policy for video mode (``None``: the default path's,
+            :func:`~edgevision.video.modes.default_mode`).
+        propagate: video mode's non-keyframes: ``"none"`` = the partial feature transform,
             ``"featflownet"`` / ``"dis"`` / ``"dis:medium"`` = the keyframe's masks warped with
-            that flow (:class:`~edgevision.video.core.StreamSession`).
+            that flow (:class:`~edgevision.video.core.StreamSession`); ``None``: the default
+            path's.
+        precision: per-frame precision policy (:mod:`edgevision.video.precision`);
+            ``None``: the default path's.
+        precision_engines: component folders of the model at other precisions.
+        small_input: ``(h, w)`` of the ``small`` engine, or ``None``.
         duration: stop after this many seconds (0 = until every source ends).
         fps: frame rate written into the output video.
         conf: score threshold of detection/instance models (``None`` = the
@@ -118,8 +124,11 @@ class RunConfig:
     threads: int = 2
     batch: int = 0
     video: bool = False
-    keyframes: str = "fixed:5"
-    propagate: str = ""
+    keyframes: str | None = None
+    propagate: str | None = None
+    precision: str | None = None
+    precision_engines: list[str] = field(default_factory=list)
+    small_input: tuple[int, int] | None = None
     duration: float = 0.0
     fps: int = 30
     conf: float | None = None
@@ -529,7 +538,10 @@ def run_stream(
             threads=cfg.threads,
             video=cfg.video,
             keyframes=cfg.keyframes,
-            propagate=cfg.propagate or False,
+            propagate=cfg.propagate,
+            precision=cfg.precision,
+            precision_engines=cfg.precision_engines,
+            small_input=cfg.small_input,
             **post_kw,
         )
         try:

@@ -222,29 +222,41 @@ class VideoSessionPlugin(PredictorPlugin):
         self,
         model: Any,
         *,
-        keyframes: str = "fixed:5",
+        keyframes: str | None = None,
         threads: int = 2,
-        propagate: bool | str = False,
+        propagate: bool | str | None = None,
+        precision: str | None = None,
         **kw: Any,
     ) -> None:
         from edgevision.runtime import load_engine
+        from edgevision.video.modes import resolve_mode
 
         super().__init__(load_engine(model, backend="torch", threads=threads), max_batch=1, **kw)
         self.model = model
-        self.keyframes = keyframes
-        self.propagate = propagate
+        self.video_mode = resolve_mode(keyframes, propagate, precision, ("fp32",))
+        self.keyframes = self.video_mode.keyframes
+        self.propagate = self.video_mode.propagate
         self.sessions: dict[int, Any] = {}
+        self.new_stream(-1)  # fail now on a bad mode, not in the worker
+        self.sessions.pop(-1)
 
     def new_stream(self, stream_id: int) -> StreamSession:
         from edgevision.video.session import VideoSession
 
-        s = VideoSession(self.model, keyframes=self.keyframes, propagate=self.propagate, **self._kw)
+        m = self.video_mode
+        s = VideoSession(
+            self.model,
+            keyframes=m.keyframes,
+            propagate=m.propagate,
+            precision=m.precision,
+            **self._kw,
+        )
         self.sessions[stream_id] = s
         return s  # type: ignore[no-any-return]
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
-        d["mode"] = f"video ({self.keyframes}{_prop_text(self.propagate)})"
+        d["mode"] = _mode_text(self.video_mode, self.sessions)
         return d
 
 
@@ -261,21 +273,31 @@ class ComponentVideoPlugin(ModelPlugin):
         self,
         folder: str | Path,
         *,
-        keyframes: str = "fixed:5",
+        keyframes: str | None = None,
         threads: int = 2,
         name: str | None = None,
         trained: bool | None = None,
         cleanup: Path | None = None,
-        propagate: bool | str = False,
+        propagate: bool | str | None = None,
+        precision: str | None = None,
+        engines: list[str | Path] | None = None,
+        small_input: tuple[int, int] | None = None,
         **post_kwargs: Any,
     ) -> None:
+        from edgevision.video.modes import resolve_mode
         from edgevision.video.ort import ComponentSet
 
-        self.propagate = propagate
         self.parts = ComponentSet(folder, threads=threads)
+        self.engines = [ComponentSet(e, threads=threads) for e in engines or []]
+        self.small_input = small_input
+        available = {self.parts.level, *(e.level for e in self.engines)}
+        if small_input is not None:
+            available.add("small")
+        self.video_mode = resolve_mode(keyframes, propagate, precision, available)
+        self.keyframes = self.video_mode.keyframes
+        self.propagate = self.video_mode.propagate
         self.spec = self.parts.spec
         self.name = name or f"{self.spec.name} ({Path(folder).name})"
-        self.keyframes = keyframes
         self.trained = trained if trained is not None else self.parts.trained is not False
         if not self.trained:
             log.warning(
@@ -286,12 +308,21 @@ class ComponentVideoPlugin(ModelPlugin):
         self.post_kwargs = post_kwargs
         self._cleanup = cleanup
         self.sessions: dict[int, Any] = {}
+        self.new_stream(-1)  # fail now on a bad mode (a missing engine), not in the worker
+        self.sessions.pop(-1)
 
     def new_stream(self, stream_id: int) -> StreamSession:
         from edgevision.video.ort import OrtVideoSession
 
+        m = self.video_mode
         s = OrtVideoSession(
-            self.parts, keyframes=self.keyframes, propagate=self.propagate, **self.post_kwargs
+            self.parts,
+            keyframes=m.keyframes,
+            propagate=m.propagate,
+            precision=m.precision,
+            engines=list(self.engines),
+            small_input=self.small_input,
+            **self.post_kwargs,
         )
         self.sessions[stream_id] = s
         return s  # type: ignore[return-value]
@@ -303,12 +334,10 @@ class ComponentVideoPlugin(ModelPlugin):
             "trained": self.trained,
             "backend": "onnxruntime (components)",
             "engine": self.parts.describe(),
-            "precision": "mixed"
-            if len(set(self.parts.precision.values())) > 1
-            else next(iter(self.parts.precision.values())),
-            "mode": "per-frame"
-            if self.keyframes == "none"
-            else f"video ({self.keyframes}{_prop_text(self.propagate)})",
+            "precision_engines": [e.describe() for e in self.engines],
+            # the engine every network pass runs on, or the per-frame policy choosing one
+            "precision": self.video_mode.precision.removeprefix("fixed:"),
+            "mode": _mode_text(self.video_mode, self.sessions),
         }
 
     def close(self) -> None:
@@ -320,6 +349,36 @@ def _prop_text(propagate: bool | str) -> str:
     if not propagate:
         return ""
     return f", masks propagated with {'featflownet' if propagate is True else propagate} flow"
+
+
+def _level(folder: Path) -> str:
+    """The precision name of a component folder, from its files' metadata."""
+    from edgevision.export.metadata import PRECISION_KEY, read_metadata
+    from edgevision.video.ort import COMPONENTS
+    from edgevision.video.precision import folder_precision
+
+    return folder_precision(
+        {c: read_metadata(folder / f"{c}.onnx").get(PRECISION_KEY, "fp32") for c in COMPONENTS}
+    )
+
+
+def _mode_text(mode: Any, sessions: dict[int, Any]) -> str:
+    """``per-frame`` / ``video (fixed:2, masks propagated with dis:medium flow)``, the
+    precision policy and, once frames ran, the share of frames at each precision."""
+    counts: dict[str, int] = {}
+    frames = 0
+    for s in sessions.values():
+        frames += s.counts["keyframes"] + s.counts["non_keyframes"]
+        for k, v in s.counts.items():
+            if k.startswith("precision_"):
+                counts[k[len("precision_") :]] = counts.get(k[len("precision_") :], 0) + v
+    prec = f"precision {mode.precision}"
+    if frames and counts:
+        share = ", ".join(f"{k} {100 * v / frames:.0f} %" for k, v in sorted(counts.items()))
+        prec += f": {share} of frames"
+    if mode.keyframes == "none":
+        return f"per-frame ({prec})"
+    return f"video ({mode.keyframes}{_prop_text(mode.propagate)}, {prec})"
 
 
 def _export_to_temp(model: Any, name: str) -> tuple[Path, Path]:
@@ -383,8 +442,11 @@ def load_plugin(
     engine: str = "auto",
     threads: int = 2,
     video: bool = False,
-    keyframes: str = "fixed:5",
-    propagate: bool | str = False,
+    keyframes: str | None = None,
+    propagate: bool | str | None = None,
+    precision: str | None = None,
+    precision_engines: list[str] | None = None,
+    small_input: tuple[int, int] | None = None,
     max_batch: int = 4,
     **post_kwargs: Any,
 ) -> ModelPlugin:
@@ -401,8 +463,16 @@ def load_plugin(
         video: run instance models in YolactEdge video mode (per-stream keyframe state).
         keyframes: keyframe policy of video mode (``fixed:N`` or ``adaptive``).
         propagate: video mode's non-keyframes warp the keyframe's masks with this flow
-            (``"featflownet"``, ``"dis"``, ``"dis:medium"``; ``False`` = partial feature
-            transform).
+            (``"featflownet"``, ``"dis"``, ``"dis:medium"``; ``False``/``"none"`` = partial
+            feature transform).
+        precision: per-frame precision policy (``fixed:mixed``, ``adaptive`` ...).
+        precision_engines: component folders of the model at other precisions (a
+            component folder model only).
+        small_input: also load the ``small`` engine at this input size (a component
+            folder model only; :class:`~edgevision.video.ort.OrtVideoSession`).
+
+        ``keyframes``, ``propagate`` and ``precision`` left ``None`` take the default
+        path's values (:func:`~edgevision.video.modes.default_mode`).
         max_batch: frames per engine call when batching across streams.
         **post_kwargs: postprocessor options.
 
@@ -427,6 +497,9 @@ def load_plugin(
             keyframes=keyframes if video else "none",
             threads=threads,
             propagate=propagate if video else False,
+            precision=precision if video or precision_engines else f"fixed:{_level(p)}",
+            engines=list(precision_engines or []),
+            small_input=small_input,
             **post_kwargs,
         )
     if p.is_dir():
@@ -438,6 +511,10 @@ def load_plugin(
         )
     if suffix in ONNX_SUFFIXES and video:
         raise ConfigError("--video needs a PyTorch model (checkpoint or name), not ONNX")
+    if precision_engines or small_input:
+        raise ConfigError(
+            "--precision-engines and --small-input need a component folder as --model"
+        )
     if suffix not in ONNX_SUFFIXES + CHECKPOINT_SUFFIXES:
         if ":" in target and "/" not in target:
             mod_name, _, attr = target.partition(":")
@@ -479,6 +556,13 @@ def load_plugin(
             raise ConfigError(f"--engine torch cannot run an ONNX file: {p}")
         eng = _onnx_engine(resolved.given, engine, threads)
         return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
+    if resolved.kind == "openvino":  # an IR (edgevision export -o m.xml) runs on OpenVINO only
+        from edgevision.runtime import load_engine
+
+        if engine not in ("auto", "openvino"):
+            raise ConfigError(f"an OpenVINO IR runs on --engine openvino (or auto), not {engine}")
+        eng = load_engine(resolved.given, backend="openvino", threads=threads)
+        return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
     model, trained = _torch_model(resolved, video)
     name = p.name if resolved.path is not None else target
     if video:
@@ -498,6 +582,7 @@ def load_plugin(
                 trained=trained,
                 cleanup=tmp,
                 propagate=propagate,
+                precision=precision,
                 **post_kwargs,
             )
         return VideoSessionPlugin(
@@ -507,6 +592,7 @@ def load_plugin(
             name=name,
             trained=trained,
             propagate=propagate,
+            precision=precision,
             **post_kwargs,
         )
     if engine == "torch":

@@ -1,7 +1,8 @@
 """Video mode (YolactEdge): keyframes, FeatFlowNet on backbone features, feature warping.
 
 ``VideoSession(model, keyframes="fixed:5")`` (PyTorch) and ``OrtVideoSession(folder)``
-(ONNX Runtime over the component graphs, no torch) are the per-stream objects;
+(ONNX Runtime over the component graphs, no torch; ``precision="adaptive"`` with
+``engines=[mixed_folder, int8_folder]`` picks the engine per frame) are the per-stream objects;
 ``session(frame)`` returns :class:`~edgevision.results.InstanceMasks`. Names are resolved
 lazily: importing this package imports neither torch nor onnxruntime.
 """
@@ -19,6 +20,13 @@ _EXPORTS = {
         "parse_keyframes",
     ),
     "edgevision.video.core": ("FrameInfo", "StreamSession"),
+    "edgevision.video.modes": ("PER_FRAME", "VideoMode", "default_mode", "resolve_mode"),
+    "edgevision.video.precision": (
+        "AdaptivePrecision",
+        "FixedPrecision",
+        "PrecisionPolicy",
+        "parse_precision",
+    ),
     "edgevision.video.session": ("VideoSession", "TorchOps", "partial_features"),
     "edgevision.video.ort": ("ComponentSet", "OrtVideoSession"),
     "edgevision.models.flow.warp": ("resize_flow",),

@@ -31,6 +31,10 @@ consecutive frames (current -> previous, then the previous frame's flow to the k
 small steps are what DIS estimates best. Each mask is warped per pixel with it, so rotation
 and scaling are followed too. This needs no FeatFlowNet, so it works with any YOLACT
 checkpoint.
+
+With several engines of different precision (``engines={"fp32": ops, "mixed": ...}``) a
+precision policy (:mod:`edgevision.video.precision`) picks one for every frame on which the
+network runs; ``FrameInfo.precision`` and ``counts["precision_<name>"]`` record the choice.
 """
 
 from __future__ import annotations
@@ -46,6 +50,12 @@ from edgevision.postprocess.yolact import yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.results import InstanceMasks
 from edgevision.video.keyframes import KeyframePolicy, parse_keyframes
+from edgevision.video.precision import (
+    PRECISIONS,
+    PrecisionPolicy,
+    change_fraction,
+    parse_precision,
+)
 from edgevision.video.propagate import flow_to_original, propagate_instances
 
 __all__ = ["FrameInfo", "StreamSession", "VideoOps"]
@@ -64,6 +74,8 @@ class FrameInfo:
             (:meth:`DisFlow.residual`; non-keyframes), else ``None``.
         ms: milliseconds per stage (``preprocess``, ``backbone_lower``, ``backbone_upper``,
             ``fpn``, ``flow``, ``warp``, ``protonet``, ``head``, ``postprocess``).
+        precision: the engine the network ran on (``fp32``, ``mixed``, ``int8``), ``None``
+            when no network ran (masks propagated with DIS flow).
     """
 
     index: int
@@ -72,6 +84,7 @@ class FrameInfo:
     motion: float | None = None
     residual: float | None = None
     ms: dict[str, float] = field(default_factory=dict)
+    precision: str | None = None
 
     @property
     def total_ms(self) -> float:
@@ -168,15 +181,7 @@ class DisFlow:
 
     def grey(self, frame: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 RGB -> the grey image the flow is computed on."""
-        import cv2
-
-        g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        h, w = g.shape
-        s = self.max_side / max(h, w)
-        if s < 1.0:
-            g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))),
-                           interpolation=cv2.INTER_AREA)  # fmt: skip
-        return g
+        return _grey(frame, self.max_side)
 
     def __call__(self, cur: np.ndarray, key: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Flow current -> keyframe (``cur(x) = key(x + flow(x))``) as ``(H, W, 2)`` float32
@@ -190,6 +195,19 @@ class DisFlow:
             f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR)
             f *= np.array([sx, sy], np.float32)
         return f
+
+
+def _grey(frame: np.ndarray, max_side: int = 320) -> np.ndarray:
+    """The grey image the precision signal is computed on (as :meth:`DisFlow.grey`)."""
+    import cv2
+
+    g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    h, w = g.shape
+    s = max_side / max(h, w)
+    if s < 1.0:
+        g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))),
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    return g
 
 
 class _Timer:
@@ -219,6 +237,16 @@ class StreamSession:
             with OpenCV's DIS flow on the frames (per pixel; no network runs on a
             non-keyframe, no FeatFlowNet needed; ``"dis:fast"``/``"dis:medium"``: DIS's
             slower, more accurate presets, ``"dis"`` = ``"dis:ultrafast"``).
+        precision: precision policy or its text form (``"fixed:fp32"``, ``"fixed:mixed"``,
+            ``"adaptive"``; :func:`~edgevision.video.precision.parse_precision`); ``None``:
+            always ``ops``.
+        engines: further backends by precision (``{"mixed": ops, "int8": ops}``); ``ops``
+            is the one of precision ``ops_precision``.
+        specs: model specs by precision where they differ from ``spec`` (the ``small``
+            engine's smaller ``input_size``: preprocessing and priors follow it). An
+            engine at another input size needs DIS propagation or per-frame mode (the
+            feature warp would mix feature maps of two sizes).
+        ops_precision: the precision of ``ops``.
         **post_kwargs: passed to :func:`~edgevision.postprocess.yolact.yolact_postprocess`.
 
     Attributes:
@@ -226,7 +254,8 @@ class StreamSession:
         counts: how often each stage ran (``Counter``).
 
     Raises:
-        ConfigError: no FeatFlowNet while the policy needs one, or an unknown ``propagate``.
+        ConfigError: no FeatFlowNet while the policy needs one, an unknown ``propagate``,
+            or a precision policy that needs an engine that is not given.
     """
 
     def __init__(
@@ -238,10 +267,16 @@ class StreamSession:
         has_flow: bool = True,
         reuse_protos: bool = False,
         propagate: bool | str = False,
+        precision: str | PrecisionPolicy | None = None,
+        engines: dict[str, VideoOps] | None = None,
+        ops_precision: str = "fp32",
+        specs: dict[str, Any] | None = None,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.errors import ConfigError
 
+        if propagate == "none":
+            propagate = False
         if isinstance(propagate, str) and propagate not in PROPAGATE_FLOWS:
             raise ConfigError(
                 f"propagate must be one of {', '.join(PROPAGATE_FLOWS)} (or True/False), "
@@ -249,6 +284,21 @@ class StreamSession:
             )
         self.ops = ops
         self.spec = spec
+        self._engines: dict[str, VideoOps] = {**(engines or {}), ops_precision: ops}
+        unknown = sorted(set(self._engines) - set(PRECISIONS))
+        if unknown:
+            raise ConfigError(f"engine precisions must be among {PRECISIONS}, got {unknown}")
+        self.available = tuple(p for p in PRECISIONS if p in self._engines)
+        self.precision_policy = parse_precision(precision or f"fixed:{ops_precision}")
+        missing = [p for p in self.precision_policy.needs() if p not in self._engines]
+        if missing:
+            raise ConfigError(
+                f"precision policy {self.precision_policy.describe()} needs an engine at {missing[0]}; "
+                f"loaded: {', '.join(self.available)} (CLI: --precision-engines DIR, a "
+                f"{missing[0]} component folder from 'edgevision quantize')"
+            )
+        self._specs: dict[str, Any] = dict(specs or {})
+        self._net_grey: np.ndarray | None = None
         self.policy = parse_keyframes(keyframes)
         per_frame = type(self.policy) is KeyframePolicy or (
             getattr(self.policy, "interval", 0) == 1
@@ -256,6 +306,14 @@ class StreamSession:
         self._dis = None
         if isinstance(propagate, str) and propagate.startswith("dis"):
             self._dis = DisFlow(propagate.partition(":")[2] or "ultrafast")
+        other_size = any(
+            tuple(sp.input_size) != tuple(spec.input_size) for sp in self._specs.values()
+        )
+        if other_size and not per_frame and self._dis is None:
+            raise ConfigError(
+                "an engine at a smaller input needs DIS propagation (propagate='dis:medium') "
+                "or per-frame mode: the feature warp would mix feature maps of two sizes"
+            )
         if not has_flow and not per_frame and self._dis is None:
             raise ConfigError(
                 "this model has no FeatFlowNet (built without video=True or trained without "
@@ -279,7 +337,9 @@ class StreamSession:
         self._key = None
         self._since_key = 0
         self._prev_grey = self._chain = None
+        self._net_grey = None
         self.policy.reset()
+        self.precision_policy.reset()
 
     @property
     def keyframe_state(self) -> bool:
@@ -332,7 +392,10 @@ class StreamSession:
                     return self._propagated(
                         key.result, flow, motion, tm, rigid=False, residual=residual
                     )
-        x_np, transforms = preprocess([frame], self.spec)
+        prec = self._choose_precision(frame, grey)
+        ops = self._engines[prec]
+        spec = self._specs.get(prec, self.spec)
+        x_np, transforms = preprocess([frame], spec)
         x = ops.to_input(x_np)
         tm.lap("preprocess")
         c3 = ops.lower(x)
@@ -387,15 +450,33 @@ class StreamSession:
         self.counts["head"] += 1
         outs = ops.outputs(heads, protos)
         tm.lap("head")
-        res = yolact_postprocess(outs, self.spec, transforms, **self.post_kwargs)[0]
+        res = yolact_postprocess(outs, spec, transforms, **self.post_kwargs)[0]
         tm.lap("postprocess")
         if keyframe and self._key is not None:
             self._key.result = res  # type: ignore[assignment]
         self.policy.observe(keyframe, res)
+        self.precision_policy.observe(res)
         self.counts["keyframes" if keyframe else "non_keyframes"] += 1
-        self.last = FrameInfo(self._index, keyframe, promoted, motion, residual, ms=tm.ms)
+        self.counts[f"precision_{prec}"] += 1
+        self.last = FrameInfo(
+            self._index, keyframe, promoted, motion, residual, ms=tm.ms, precision=prec
+        )
         self._index += 1
         return res  # type: ignore[return-value]
+
+    def _choose_precision(self, frame: np.ndarray, grey: np.ndarray | None) -> str:
+        """The engine for this frame's network pass (the policy's choice on its signal)."""
+        pol = self.precision_policy
+        if len(self.available) == 1 and not pol.needs():
+            return self.available[0]
+        change = None
+        if pol.uses_signal:
+            g = grey if grey is not None else _grey(frame)
+            if self._net_grey is not None:
+                change = change_fraction(g, self._net_grey)
+            self._net_grey = g
+        prec = pol.choose(self.available, change)
+        return prec if prec in self._engines else self.available[0]
 
     def _propagated(
         self,

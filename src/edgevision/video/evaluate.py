@@ -5,8 +5,10 @@
 :class:`~edgevision.video.session.VideoSession` (PyTorch) or
 :class:`~edgevision.video.ort.OrtVideoSession` (ONNX Runtime components) per video, and reports mean milliseconds per
 frame (total and per stage), the keyframe fraction and, with ground truth, COCO box/mask AP
-over all frames. :func:`compare_modes` runs several keyframe policies (``"none"`` = per-frame
-mode) on the same frames and model so their speeds and APs can be compared in one run.
+over all frames. :func:`compare_modes` runs several video modes
+(:class:`~edgevision.video.modes.VideoMode`: keyframe policy, propagation, precision policy;
+``"none"`` keyframes = per-frame mode) on the same frames and model in alternating rounds, so
+their speeds and APs can be compared in one run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from edgevision.errors import DataError
 from edgevision.io import read_image
+from edgevision.video.modes import VideoMode
 
 __all__ = [
     "VideoRun",
@@ -52,7 +55,12 @@ def list_frames(folder: str | os.PathLike[str]) -> list[Path]:
 
 @dataclass
 class VideoRun:
-    """Result of :func:`run_video` (times in ms per frame, APs in 0–1, ``None`` without GT)."""
+    """Result of :func:`run_video` (times in ms per frame, APs in 0–1, ``None`` without GT).
+
+    ``precision_share``: fraction of all frames whose network pass ran at each precision
+    (frames with propagated masks run none: ``"none"``). ``default``: this is the default
+    video path (:func:`~edgevision.video.modes.default_mode`), set by the caller.
+    """
 
     keyframes: str
     frames: int
@@ -63,6 +71,14 @@ class VideoRun:
     stage_ms: dict[str, float] = field(default_factory=dict)
     mask_ap: float | None = None
     box_ap: float | None = None
+    propagate: bool | str = False
+    precision: str | None = None
+    precision_share: dict[str, float] = field(default_factory=dict)
+    default: bool = False
+
+    @property
+    def mode(self) -> VideoMode:
+        return VideoMode(self.keyframes, self.propagate, self.precision or "fixed:fp32")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +132,9 @@ def run_video(
     keyframes: str = "fixed:5",
     reuse_protos: bool = False,
     propagate: bool | str = False,
+    precision: str | None = None,
+    engines: list[Any] | None = None,
+    small_input: tuple[int, int] | None = None,
     max_frames: int = 0,
     warmup: int = 2,
     **post_kwargs: Any,
@@ -130,6 +149,11 @@ def run_video(
         keyframes: policy text (see :func:`~edgevision.video.keyframes.parse_keyframes`).
         reuse_protos: see :class:`VideoSession`.
         propagate: warp the keyframe's masks on non-keyframes (see :class:`VideoSession`).
+        precision: per-frame precision policy (ONNX Runtime components;
+            :mod:`edgevision.video.precision`), ``None``: ``model``'s own precision.
+        engines: component folders/sets of other precisions for the policy.
+        small_input: load the ``small`` engine at this input size (see
+            :class:`~edgevision.video.ort.OrtVideoSession`).
         max_frames: stop after this many frames in total (0 = all).
         warmup: untimed passes over the first frame of the first video before timing.
         **post_kwargs: postprocessing options (``conf_threshold`` …).
@@ -147,7 +171,19 @@ def run_video(
     warm = make_session(model, keyframes="none", **post_kwargs)
     for _ in range(warmup):
         warm(first)
+    prec_kw: dict[str, Any] = {}
+    if precision is not None or engines or small_input:
+        prec_kw = {"precision": precision, "engines": engines}
+    if small_input:
+        prec_kw["small_input"] = small_input
+    if engines:  # load the other engines once, not per video
+        from edgevision.video.ort import ComponentSet
+
+        prec_kw["engines"] = [
+            e if isinstance(e, ComponentSet) else ComponentSet(e) for e in engines
+        ]
     total: list[float] = []
+    shares: dict[str, int] = {}
     key_ms: list[float] = []
     non_ms: list[float] = []
     stages: dict[str, float] = {}
@@ -158,6 +194,7 @@ def run_video(
             keyframes=keyframes,
             reuse_protos=reuse_protos,
             propagate=propagate,
+            **prec_kw,
             **post_kwargs,
         )
         for t, f in enumerate(frames):
@@ -168,6 +205,8 @@ def run_video(
             assert info is not None
             total.append(info.total_ms)
             (key_ms if info.keyframe else non_ms).append(info.total_ms)
+            p = info.precision or "none"
+            shares[p] = shares.get(p, 0) + 1
             for k, v in info.ms.items():
                 stages[k] = stages.get(k, 0.0) + v
             if ev is not None:
@@ -186,27 +225,41 @@ def run_video(
         stage_ms={k: v / n for k, v in stages.items()},
         mask_ap=mask_ap,
         box_ap=box_ap,
+        propagate=propagate,
+        precision=session.precision_policy.describe(),
+        precision_share={k: v / n for k, v in sorted(shares.items())},
     )
 
 
 def compare_modes(
     model: Any,
     data: str | os.PathLike[str],
-    modes: tuple[str, ...] = ("none", "fixed:5", "adaptive"),
+    modes: tuple[str | VideoMode, ...] = ("none", "fixed:5", "adaptive"),
     *,
     rounds: int = 1,
     **kwargs: Any,
 ) -> list[VideoRun]:
-    """:func:`run_video` per keyframe policy, same model and frames, in ``rounds`` alternating
-    rounds (mode A, B, C, A, B, C, ...) so a change in machine load hits every mode alike; times
-    are the per-mode median over rounds, APs those of the first round (they do not change)."""
-    per: dict[str, list[VideoRun]] = {m: [] for m in modes}
+    """:func:`run_video` per mode, same model and frames, in ``rounds`` alternating rounds
+    (mode A, B, C, A, B, C, ...) so a change in machine load hits every mode alike; times are
+    the per-mode median over rounds, APs those of the first round (they do not change).
+
+    Args:
+        modes: :class:`~edgevision.video.modes.VideoMode` values, or keyframe policy texts
+            (the other settings then come from ``kwargs``).
+        **kwargs: passed to :func:`run_video`; a ``VideoMode``'s fields override
+            ``keyframes``, ``propagate`` and ``precision``.
+    """
+    per: list[list[VideoRun]] = [[] for _ in modes]
     for _ in range(max(1, rounds)):
-        for m in modes:
-            per[m].append(run_video(model, data, keyframes=m, **kwargs))
+        for i, m in enumerate(modes):
+            kw = dict(kwargs)
+            if isinstance(m, VideoMode):
+                kw.update(keyframes=m.keyframes, propagate=m.propagate, precision=m.precision)
+            else:
+                kw["keyframes"] = m
+            per[i].append(run_video(model, data, **kw))
     out = []
-    for m in modes:
-        rs = per[m]
+    for rs in per:
         med = lambda vals: None if any(v is None for v in vals) else float(np.median(vals))  # noqa: E731
         first = rs[0]
         first.ms_per_frame = float(np.median([r.ms_per_frame for r in rs]))

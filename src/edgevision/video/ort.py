@@ -25,6 +25,7 @@ from edgevision.errors import ModelFileError
 from edgevision.results import InstanceMasks
 from edgevision.video.core import StreamSession
 from edgevision.video.keyframes import KeyframePolicy
+from edgevision.video.precision import PrecisionPolicy, folder_precision
 
 __all__ = [
     "COMPONENTS",
@@ -112,6 +113,12 @@ class ComponentSet:
         self.trained: bool | None = None if flag is None else flag == "1"
         self.has_flow = "featflownet" in self.engines
         self.threads = threads
+
+    @property
+    def level(self) -> str:
+        """The folder's precision name: ``fp32``, ``mixed`` or ``int8``
+        (:func:`~edgevision.video.precision.folder_precision`)."""
+        return folder_precision(self.precision)
 
     def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
         """Run component ``name`` on its inputs (in graph order)."""
@@ -218,7 +225,16 @@ class OrtVideoSession(StreamSession):
         reuse_protos: warp the keyframe's prototypes on non-keyframes.
         propagate: warp the keyframe's final masks on non-keyframes.
         threads: intra-op threads when ``parts`` is a folder.
+        precision: per-frame precision policy (``"fixed:mixed"``, ``"adaptive"`` ...;
+            :mod:`edgevision.video.precision`); ``None``: always ``parts``.
+        engines: further component folders (or sets) of other precisions, each named by
+            its own precision (:attr:`ComponentSet.level`); ``parts`` is one of them.
+        small_input: ``(h, w)``: also load the ``small`` engine, the ``mixed`` engine (else
+            ``parts``) at this smaller input size.
         **post_kwargs: postprocessing options (``conf_threshold`` ...).
+
+    Raises:
+        ConfigError: two engines of one precision, or a policy needing a missing one.
     """
 
     def __init__(
@@ -229,11 +245,41 @@ class OrtVideoSession(StreamSession):
         reuse_protos: bool = False,
         propagate: bool | str = False,
         threads: int = 2,
+        precision: str | PrecisionPolicy | None = None,
+        engines: list[ComponentSet | str | os.PathLike[str]] | None = None,
+        small_input: tuple[int, int] | None = None,
         **post_kwargs: Any,
     ) -> None:
-        self.parts = (
-            parts if isinstance(parts, ComponentSet) else ComponentSet(parts, threads=threads)
-        )
+        from dataclasses import replace
+
+        from edgevision.errors import ConfigError
+
+        def load(p: ComponentSet | str | os.PathLike[str]) -> ComponentSet:
+            return p if isinstance(p, ComponentSet) else ComponentSet(p, threads=threads)
+
+        self.parts = load(parts)
+        others: dict[str, Any] = {}
+        for e in engines or []:
+            cs = load(e)
+            if cs.level in others or cs.level == self.parts.level:
+                raise ConfigError(f"two {cs.level} engines given ({cs.folder})")
+            if cs.spec.name != self.parts.spec.name:
+                raise ConfigError(
+                    f"{cs.folder} is model {cs.spec.name!r}, {self.parts.folder} "
+                    f"{self.parts.spec.name!r}"
+                )
+            others[cs.level] = OrtOps(cs)
+        specs: dict[str, Any] = {}
+        if small_input is not None:
+            h, w = (int(v) for v in small_input)
+            full = self.parts.spec.input_size
+            if not (0 < h <= full[0] and 0 < w <= full[1]) or (h % 32 or w % 32):
+                raise ConfigError(
+                    f"small input must be multiples of 32 up to the model's {full[0]}x{full[1]}, "
+                    f"got {h}x{w}"
+                )
+            others["small"] = others.get("mixed") or OrtOps(self.parts)
+            specs["small"] = replace(self.parts.spec, input_size=(h, w))
         super().__init__(
             OrtOps(self.parts),
             self.parts.spec,
@@ -241,6 +287,10 @@ class OrtVideoSession(StreamSession):
             has_flow=self.parts.has_flow,
             reuse_protos=reuse_protos,
             propagate=propagate,
+            precision=precision,
+            engines=others,
+            ops_precision=self.parts.level,
+            specs=specs,
             **post_kwargs,
         )
 

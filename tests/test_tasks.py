@@ -49,17 +49,19 @@ def test_lazy_references_resolve(name):
     assert dataclasses.is_dataclass(cfg_cls)
     fields = {f.name for f in dataclasses.fields(cfg_cls)}
     assert {"model", "data", "epochs", "seed", "out", "device", "channels_last"} <= fields
-    if t.parts:
-        assert callable(t.load("parts")) and t.training_parts() is t.load("parts")
-    else:  # no training parts yet: training refuses the task with a one-line error
-        with pytest.raises(ConfigError, match=f"task '{name}' .* cannot be trained"):
-            t.training_parts()
+    assert callable(t.load("parts")) and t.training_parts() is t.load("parts")
     assert t.load("after_training") is None or callable(t.load("after_training"))
     import edgevision.results as results
 
     assert hasattr(results, t.result_type)
     assert t.dense != bool(t.coco_types)
     assert t.better(0.6, 0.5) is t.higher_is_better
+
+
+def test_a_task_without_training_parts_is_refused_in_one_line():
+    t = dataclasses.replace(TASKS["semantic"], name="keypoints", title="keypoints", parts="")
+    with pytest.raises(ConfigError, match="task 'keypoints' .* cannot be trained"):
+        t.training_parts()
 
 
 def test_every_registered_model_has_a_task():

@@ -13,9 +13,11 @@ validation mIoU), ``metrics.csv``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
+from torch.utils.data import Dataset
 
 from edgevision.config import ModelSpec
 from edgevision.data.semantic import SemanticFolder
@@ -45,6 +47,7 @@ __all__ = [
     "build_criterion",
     "build_optimizer",
     "build_parts",
+    "dense_parts",
     "resolve_device",
     "train_semantic",
 ]
@@ -78,6 +81,30 @@ def build_parts(
     (fully checked before any step), the model, augmenting/validation loaders, the loss
     (optionally class-balanced), SGD/AdamW, the warmup + poly/cosine schedule and the mIoU
     evaluation hook."""
+    return dense_parts(
+        cfg,
+        rank=rank,
+        world_size=world_size,
+        train_dataset=lambda folder, spec, **kw: SegTrainDataset(folder, **kw),
+        criterion=lambda folder, spec: build_criterion(cfg, folder, progress=progress),
+        progress=progress,
+    )
+
+
+def dense_parts(
+    cfg: TrainConfig,
+    *,
+    rank: int,
+    world_size: int,
+    train_dataset: Callable[..., Dataset[Any]],
+    criterion: Callable[[SemanticFolder, ModelSpec], nn.Module],
+    progress: bool,
+) -> TrainParts:
+    """The parts every dense task shares (semantic, panoptic, depthseg): the semantic-layout
+    folder (checked), the model with the folder's classes, the loader of
+    ``train_dataset(folder, spec, crop=, mean=, std=, color_order=, seed=, scale_range=,
+    flip=, jitter=, photometric=)``, ``criterion(folder, spec)``, SGD/AdamW, the schedule and
+    the mIoU hook on the validation split (the model's first output is its class logits)."""
     entry = get_entry(cfg.model)
     train_folder = SemanticFolder(cfg.data, cfg.train_split)
     check_split(train_folder, progress=progress)
@@ -107,8 +134,9 @@ def build_parts(
     )
     model.spec = spec  # type: ignore[assignment]
 
-    train_ds = SegTrainDataset(
+    train_ds = train_dataset(
         train_folder,
+        spec,
         crop=tuple(crop),  # type: ignore[arg-type]
         mean=spec.mean,
         std=spec.std,
@@ -152,7 +180,7 @@ def build_parts(
     return TrainParts(
         model=model,
         loader=loader,
-        criterion=build_criterion(cfg, train_folder, progress=progress),
+        criterion=criterion(train_folder, spec),
         make_optimizer=sgd_or_adamw(cfg),
         schedule=warmup_schedule(cfg, ipe, power=cfg.poly_power),
         eval_hook=eval_hook,

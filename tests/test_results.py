@@ -164,3 +164,83 @@ def test_instance_to_dict_masks_are_compressed_coco_rle():
     assert isinstance(rle["counts"], str) and rle["size"] == [30, 40]
     np.testing.assert_array_equal(decode_segmentation(rle, 30, 40), masks[0])
     assert "masks_rle" not in inst.to_dict(masks=False)
+
+
+# ------------------------------------------------------------------------------------------
+# PanopticMask, DepthSegMask
+# ------------------------------------------------------------------------------------------
+def _panoptic_example():
+    from edgevision.results import PanopticMask
+
+    seg = np.zeros((6, 8), dtype=np.int64)
+    seg[:, :4] = 3  # stuff "road" (class 0)
+    seg[1:3, 5:7] = 7  # a car (class 1)
+    seg[4:6, 5:8] = 9  # another car
+    return PanopticMask.from_segments(
+        seg, [3, 7, 9], [0, 1, 1], [False, True, True], ["road", "car"], ignore_index=255
+    )
+
+
+def test_panoptic_mask_derives_classes_and_areas():
+    pm = _panoptic_example()
+    assert pm.class_map[0, 0] == 0 and pm.class_map[1, 5] == 1
+    assert pm.class_map[0, 7] == 255  # void pixel: no segment
+    assert pm.areas().tolist() == [24, 4, 6]
+    assert pm.segment_mask(1).sum() == 4
+    d = pm.to_dict()
+    assert d["type"] == "panoptic"
+    assert [s["label"] for s in d["segments"]] == ["road", "car", "car"]
+    assert d["segments"][1]["isthing"] is True and "mask_rle" in d["segments"][1]
+
+
+def test_panoptic_mask_checks_its_segments():
+    from edgevision.results import PanopticMask
+
+    seg = np.ones((2, 2), dtype=np.int64)
+    with pytest.raises(ValueError, match="ids without a segment"):
+        PanopticMask.from_segments(seg, [2], [0], [False], ["a"])
+    with pytest.raises(ValueError, match="unique and > 0"):
+        PanopticMask.from_segments(seg, [1, 1], [0, 0], [False, False], ["a"])
+
+
+def test_panoptic_coco_json_and_png_round_trip():
+    from edgevision.results import panoptic_id_to_rgb, panoptic_rgb_to_id
+
+    pm = _panoptic_example()
+    ann, png = pm.to_coco_panoptic(5, "x.png", category_ids=[10, 20])
+    assert png.dtype == np.uint8 and png.shape == (6, 8, 3)
+    np.testing.assert_array_equal(panoptic_rgb_to_id(png), pm.segment_map)
+    infos = {s["id"]: s for s in ann["segments_info"]}
+    assert infos[7] == {"id": 7, "category_id": 20, "iscrowd": 0, "area": 4,
+                        "bbox": [5, 1, 2, 2], "isthing": 1}  # fmt: skip
+    assert infos[3]["category_id"] == 10 and infos[3]["isthing"] == 0
+    big = np.array([[0, 1, 256, 65536 + 2]])
+    np.testing.assert_array_equal(panoptic_rgb_to_id(panoptic_id_to_rgb(big)), big)
+
+
+def test_panoptic_draw_separates_the_two_cars():
+    pm = _panoptic_example()
+    img = np.full((6, 8, 3), 100, np.uint8)
+    out = pm.draw(img, alpha=1.0)
+    assert out.shape == img.shape
+    assert not (out[1, 5] == out[5, 6]).all()  # two cars, two tints
+    assert (out[0, 7] == 100).all()  # void left as it was
+    assert (out[1, 6] == 255).all()  # boundary between segments is white
+
+
+def test_depthseg_mask_draws_depth_and_summarises():
+    from edgevision.results import DepthSegMask, depth_colours
+
+    cm = np.zeros((4, 6), dtype=np.int64)
+    cm[:, 3:] = 1
+    depth = np.tile(np.linspace(1, 10, 6, dtype=np.float32), (4, 1))
+    r = DepthSegMask(cm, ["a", "b"], depth=depth, depth_range=(0.0, 10.0))
+    col = depth_colours(depth, (0.0, 10.0))
+    assert not (col[0, 0] == col[0, 5]).all()  # near and far differ
+    out = r.draw(np.zeros((4, 6, 3), np.uint8), alpha=1.0)
+    np.testing.assert_array_equal(out[0, 0], col[0, 0])
+    assert (out[0, 2] == r.colorize()[0, 2]).all()  # class boundary in the class colour
+    d = r.to_dict(masks=False)
+    assert d["type"] == "depthseg" and d["depth"] == {"min": 1.0, "median": 5.5, "max": 10.0}
+    with pytest.raises(ValueError, match="depth"):
+        DepthSegMask(cm, ["a", "b"], depth=np.zeros((2, 2)))

@@ -28,6 +28,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "edgevision"
         ("detection", "detect"),
         ("instance", "instance"),
         (" inst ", "instance"),
+        ("pan", "panoptic"),
+        ("Depth_Seg", "depthseg"),
     ],
 )
 def test_aliases_map_to_one_task(alias, name):
@@ -36,8 +38,8 @@ def test_aliases_map_to_one_task(alias, name):
 
 
 def test_unknown_task_is_a_config_error_listing_the_tasks():
-    with pytest.raises(ConfigError, match="unknown task 'panoptic'; tasks: semantic, detect"):
-        get_task("panoptic")
+    with pytest.raises(ConfigError, match="unknown task 'keypoints'; tasks: semantic, detect"):
+        get_task("keypoints")
 
 
 @pytest.mark.parametrize("name", task_names())
@@ -47,13 +49,19 @@ def test_lazy_references_resolve(name):
     assert dataclasses.is_dataclass(cfg_cls)
     fields = {f.name for f in dataclasses.fields(cfg_cls)}
     assert {"model", "data", "epochs", "seed", "out", "device", "channels_last"} <= fields
-    assert callable(t.load("parts"))
+    assert callable(t.load("parts")) and t.training_parts() is t.load("parts")
     assert t.load("after_training") is None or callable(t.load("after_training"))
     import edgevision.results as results
 
     assert hasattr(results, t.result_type)
     assert t.dense != bool(t.coco_types)
     assert t.better(0.6, 0.5) is t.higher_is_better
+
+
+def test_a_task_without_training_parts_is_refused_in_one_line():
+    t = dataclasses.replace(TASKS["semantic"], name="keypoints", title="keypoints", parts="")
+    with pytest.raises(ConfigError, match="task 'keypoints' .* cannot be trained"):
+        t.training_parts()
 
 
 def test_every_registered_model_has_a_task():

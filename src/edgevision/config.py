@@ -24,7 +24,7 @@ from edgevision.errors import ConfigError
 
 T = TypeVar("T")
 
-Task = Literal["detect", "semantic", "instance"]
+Task = Literal["detect", "semantic", "instance", "panoptic", "depthseg"]
 ResizeMode = Literal["letterbox", "stretch"]
 ColorOrder = Literal["RGB", "BGR"]
 

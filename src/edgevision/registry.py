@@ -36,6 +36,8 @@ MANIFEST: dict[str, str] = {
     "yolact_r101": "edgevision.models.instance.yolact",
     "yolact_mobilenetv2": "edgevision.models.instance.yolact",
     "yolact_mobilenetv2_320": "edgevision.models.instance.yolact",
+    "efficientps_mobilenetv2": "edgevision.models.panoptic.efficientps",
+    "fastdepthseg_mobilenetv2": "edgevision.models.depthseg.fastdepthseg",
 }
 
 

@@ -1,5 +1,5 @@
 """One result type per task, numpy-only: :class:`Detections`, :class:`InstanceMasks`,
-:class:`SemanticMask`.
+:class:`SemanticMask`, :class:`PanopticMask`, :class:`DepthSegMask`.
 
 Shared by the runtime, the streaming pipeline, evaluation and benchmarks. Each has
 ``draw(image)`` (overlay on an HWC uint8 image), ``to_coco(image_id)`` (COCO result dicts)
@@ -18,13 +18,18 @@ import numpy as np
 from edgevision.classnames import dataset_colours
 
 __all__ = [
+    "DepthSegMask",
     "Detections",
     "InstanceMasks",
+    "PanopticMask",
     "SemanticMask",
     "class_palette",
     "coco_mask_api",
+    "depth_colours",
     "encode_rle",
     "palette",
+    "panoptic_id_to_rgb",
+    "panoptic_rgb_to_id",
     "rle_decode",
     "rle_encode",
 ]
@@ -469,6 +474,307 @@ class SemanticMask:
             d["masks_rle"] = {
                 self.class_label(c): encode_rle(self.class_map == c) for c in self.present_classes()
             }
+        return d
+
+
+def _boundaries(label_map: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: pixels whose right or lower neighbour has another label."""
+    edge = np.zeros(label_map.shape, dtype=bool)
+    edge[:, :-1] |= label_map[:, :-1] != label_map[:, 1:]
+    edge[:-1, :] |= label_map[:-1, :] != label_map[1:, :]
+    return edge
+
+
+def panoptic_id_to_rgb(ids: np.ndarray) -> np.ndarray:
+    """``(H, W)`` segment ids -> ``(H, W, 3)`` uint8 RGB with ``id = R + 256 G + 256² B``
+    (the COCO panoptic PNG encoding; 0 = void)."""
+    a = np.asarray(ids, dtype=np.int64)
+    return np.stack([a % 256, (a // 256) % 256, (a // 65536) % 256], axis=-1).astype(np.uint8)
+
+
+def panoptic_rgb_to_id(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` RGB COCO panoptic PNG -> ``(H, W)`` int64 segment ids (inverse of
+    :func:`panoptic_id_to_rgb`)."""
+    a = np.asarray(rgb).astype(np.int64)
+    return a[..., 0] + 256 * a[..., 1] + 65536 * a[..., 2]  # type: ignore[no-any-return]
+
+
+@dataclass
+class PanopticMask(SemanticMask):
+    """A panoptic segmentation of one image: every pixel belongs to one segment (or to none),
+    every segment has one class; a *thing* segment is one object, a *stuff* segment is all
+    pixels of an amorphous class.
+
+    Build it with :meth:`from_segments`. ``class_map`` (inherited) is the class of each
+    pixel's segment (``ignore_index`` where no segment), so a panoptic result is also scored
+    and drawn as a semantic one.
+
+    Attributes:
+        segment_map: ``(H, W)`` int64 segment id per pixel, 0 = no segment (void).
+        segment_ids: ``(S,)`` int64 ids (> 0, unique) of the segments.
+        segment_classes: ``(S,)`` int64 class id of each segment.
+        is_thing: ``(S,)`` bool, True for thing segments (objects).
+    """
+
+    segment_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+    segment_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    segment_classes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    is_thing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        sm = np.asarray(self.segment_map, dtype=np.int64)
+        if sm.shape != self.class_map.shape:
+            raise ValueError(f"segment_map {sm.shape} != class_map {self.class_map.shape}")
+        self.segment_map = sm
+        self.segment_ids = np.asarray(self.segment_ids, dtype=np.int64).reshape(-1)
+        self.segment_classes = np.asarray(self.segment_classes, dtype=np.int64).reshape(-1)
+        self.is_thing = np.asarray(self.is_thing, dtype=bool).reshape(-1)
+        n = len(self.segment_ids)
+        if len(self.segment_classes) != n or len(self.is_thing) != n:
+            raise ValueError(
+                f"segment_ids ({n}), segment_classes ({len(self.segment_classes)}) and "
+                f"is_thing ({len(self.is_thing)}) must have the same length"
+            )
+        if (self.segment_ids <= 0).any() or len(np.unique(self.segment_ids)) != n:
+            raise ValueError("segment ids must be unique and > 0 (0 marks void)")
+        unknown = np.setdiff1d(np.unique(sm), np.concatenate([[0], self.segment_ids]))
+        if unknown.size:
+            raise ValueError(f"segment_map holds ids without a segment: {unknown[:5].tolist()}")
+
+    @classmethod
+    def from_segments(
+        cls,
+        segment_map: np.ndarray,
+        segment_ids: Sequence[int] | np.ndarray,
+        segment_classes: Sequence[int] | np.ndarray,
+        is_thing: Sequence[bool] | np.ndarray,
+        class_names: Sequence[str] = (),
+        *,
+        ignore_index: int = 255,
+    ) -> PanopticMask:
+        """A :class:`PanopticMask` whose ``class_map`` is derived from the segments.
+
+        Args:
+            segment_map: ``(H, W)`` integer segment ids, 0 = void.
+            segment_ids: ``(S,)`` ids of the segments (> 0).
+            segment_classes: ``(S,)`` class id of each segment.
+            is_thing: ``(S,)`` whether each segment is a thing (object).
+            class_names: names of all classes, index = id.
+            ignore_index: class id of void pixels in ``class_map``.
+        """
+        sm = np.asarray(segment_map, dtype=np.int64)
+        ids = np.asarray(segment_ids, dtype=np.int64).reshape(-1)
+        classes = np.asarray(segment_classes, dtype=np.int64).reshape(-1)
+        class_map = np.full(sm.shape, ignore_index, dtype=np.int64)
+        if ids.size:
+            lut_ids = np.concatenate([[0], ids])
+            lut_cls = np.concatenate([[ignore_index], classes])
+            order = np.argsort(lut_ids)
+            pos = np.searchsorted(lut_ids[order], sm)
+            pos = np.clip(pos, 0, len(order) - 1)
+            known = lut_ids[order][pos] == sm
+            class_map = np.where(known, lut_cls[order][pos], ignore_index)
+        return cls(
+            class_map,
+            class_names,
+            ignore_index=ignore_index,
+            segment_map=sm,
+            segment_ids=ids,
+            segment_classes=classes,
+            is_thing=np.asarray(is_thing, dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.segment_ids)
+
+    def segment_mask(self, i: int) -> np.ndarray:
+        """``(H, W)`` bool mask of segment ``i`` (index into :attr:`segment_ids`)."""
+        return self.segment_map == int(self.segment_ids[i])  # type: ignore[no-any-return]
+
+    def areas(self) -> np.ndarray:
+        """``(S,)`` int64 pixel count of each segment."""
+        ids, counts = np.unique(self.segment_map, return_counts=True)
+        by_id = dict(zip(ids.tolist(), counts.tolist()))
+        return np.array([by_id.get(int(s), 0) for s in self.segment_ids], dtype=np.int64)
+
+    def draw(
+        self, image: np.ndarray, *, alpha: float = 0.5, colours: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Segments blended onto a copy of ``image``: stuff in its class colour, each thing in
+        its class colour shifted per object, white lines on segment boundaries.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB with the masks' ``(H, W)``.
+            alpha: weight of the segment colour, 0–1.
+            colours: ``(C, 3)`` uint8 RGB per class id (default: :func:`class_palette`).
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB.
+        """
+        out = _as_image(image)
+        if out.shape[:2] != self.segment_map.shape:
+            raise ValueError(f"image is {out.shape[:2]}, segment_map is {self.segment_map.shape}")
+        if not len(self):
+            return out
+        n = int(self.segment_classes.max(initial=0)) + 1
+        if colours is None or len(colours) < n:
+            colours = class_palette(self.class_names, n)
+        seg_col = np.asarray(colours, np.float32)[self.segment_classes].copy()
+        shift = palette(len(self) + 7)[7:].astype(np.float32)  # per-object tint
+        seg_col[self.is_thing] = 0.7 * seg_col[self.is_thing] + 0.3 * shift[self.is_thing]
+        order = np.argsort(self.segment_ids)
+        pos = np.clip(np.searchsorted(self.segment_ids[order], self.segment_map), 0, len(self) - 1)
+        valid = (self.segment_map > 0) & (self.segment_ids[order][pos] == self.segment_map)
+        col = seg_col[order][pos]
+        img = out.astype(np.float32)
+        blended = np.where(valid[..., None], img * (1 - alpha) + col * alpha, img)
+        blended[_boundaries(self.segment_map) & valid] = 255.0
+        return blended.round().astype(np.uint8)  # type: ignore[no-any-return]
+
+    def to_coco_panoptic(
+        self, image_id: int, file_name: str, category_ids: Sequence[int] | None = None
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """The COCO panoptic result of this image: the annotation and its PNG.
+
+        Args:
+            image_id: COCO image id.
+            file_name: name of the PNG the annotation refers to (``NAME.png``).
+            category_ids: COCO category id of each class id (default: ``c + 1``).
+
+        Returns:
+            ``({"image_id", "file_name", "segments_info": [{"id", "category_id", "iscrowd",
+            "area", "bbox", "isthing"}]}, png)`` with ``png`` the ``(H, W, 3)`` uint8 RGB
+            image of the segment ids (:func:`panoptic_id_to_rgb`).
+        """
+        infos = []
+        for i, area in enumerate(self.areas()):
+            if area == 0:
+                continue
+            c = int(self.segment_classes[i])
+            infos.append(
+                {
+                    "id": int(self.segment_ids[i]),
+                    "category_id": int(category_ids[c]) if category_ids is not None else c + 1,
+                    "iscrowd": 0,
+                    "area": int(area),
+                    "bbox": _mask_box(self.segment_mask(i)),
+                    "isthing": int(bool(self.is_thing[i])),
+                }
+            )
+        ann = {"image_id": int(image_id), "file_name": file_name, "segments_info": infos}
+        return ann, panoptic_id_to_rgb(self.segment_map)
+
+    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
+        """JSON-safe dict: the semantic summary (:meth:`SemanticMask.to_dict`) plus
+        ``segments``: ``[{"id", "label", "isthing", "area"}]``; with ``masks`` each segment
+        also has ``mask_rle`` (compressed COCO RLE)."""
+        d = super().to_dict(masks=False)
+        d["type"] = "panoptic"
+        segs = []
+        for i, area in enumerate(self.areas()):
+            seg: dict[str, Any] = {
+                "id": int(self.segment_ids[i]),
+                "label": self.class_label(int(self.segment_classes[i])),
+                "isthing": bool(self.is_thing[i]),
+                "area": int(area),
+            }
+            if masks:
+                seg["mask_rle"] = encode_rle(self.segment_mask(i))
+            segs.append(seg)
+        d["segments"] = segs
+        return d
+
+
+def _mask_box(mask: np.ndarray) -> list[int]:
+    """COCO ``[x, y, w, h]`` of a bool mask (pixel-corner coordinates; zeros when empty)."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if not len(xs):
+        return [0, 0, 0, 0]
+    return [int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)]
+
+
+def depth_colours(depth: np.ndarray, depth_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Depth map -> ``(H, W, 3)`` uint8 RGB (OpenCV's turbo colour map, near = red, far =
+    blue; non-finite or non-positive depths black).
+
+    Args:
+        depth: ``(H, W)`` float depths (metres).
+        depth_range: ``(near, far)`` mapped to the ends of the colour map (default: the 2nd
+            and 98th percentile of the valid depths, so one outlier does not flatten it).
+    """
+    import cv2
+
+    d = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(d) & (d > 0)
+    if depth_range is None:
+        lo, hi = np.percentile(d[valid], (2, 98)) if valid.any() else (0.0, 1.0)
+    else:
+        lo, hi = depth_range
+    scaled = np.clip((d - lo) / max(float(hi - lo), 1e-6), 0, 1)
+    u8 = np.where(valid, np.round(255 * (1 - scaled)), 0).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    rgb[~valid] = 0
+    return rgb  # type: ignore[no-any-return]
+
+
+@dataclass
+class DepthSegMask(SemanticMask):
+    """Per-pixel depth and classes for one image (``class_map`` etc. as in
+    :class:`SemanticMask`).
+
+    Attributes:
+        depth: ``(H, W)`` float32 depth in metres (the unit the model was trained in).
+        depth_range: ``(near, far)`` metres that :meth:`draw` maps to the ends of the colour
+            map (``None``: per image, :func:`depth_colours`).
+    """
+
+    depth: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    depth_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        d = np.asarray(self.depth, dtype=np.float32)
+        if d.shape != self.class_map.shape:
+            raise ValueError(f"depth {d.shape} != class_map {self.class_map.shape}")
+        self.depth = d
+
+    def draw(
+        self, image: np.ndarray, *, alpha: float = 0.5, colours: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The depth colour map (:func:`depth_colours`) blended onto a copy of ``image``, with
+        class boundaries drawn in their class colours.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB with the maps' ``(H, W)``.
+            alpha: weight of the depth colour, 0–1.
+            colours: ``(C, 3)`` uint8 RGB per class id (default: :func:`class_palette`).
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB.
+        """
+        img = _as_image(image)
+        if img.shape[:2] != self.class_map.shape:
+            raise ValueError(f"image is {img.shape[:2]}, class_map is {self.class_map.shape}")
+        col = depth_colours(self.depth, self.depth_range).astype(np.float32)
+        out = img * (1 - alpha) + col * alpha
+        lines = self.colorize(colours)
+        edge = _boundaries(self.class_map) & (self.class_map != self.ignore_index)
+        out[edge] = lines[edge]
+        return out.round().astype(np.uint8)  # type: ignore[no-any-return]
+
+    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
+        """JSON-safe dict: the semantic summary plus ``depth``: ``{"min", "median", "max"}``
+        metres over the finite depths (rounded to 1 mm)."""
+        d = super().to_dict(masks=masks)
+        d["type"] = "depthseg"
+        v = self.depth[np.isfinite(self.depth)]
+        stats = (v.min(), np.median(v), v.max()) if v.size else (np.nan,) * 3
+        d["depth"] = {
+            k: (round(float(x), 3) if np.isfinite(x) else None)
+            for k, x in zip(("min", "median", "max"), stats)
+        }
         return d
 
 

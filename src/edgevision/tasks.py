@@ -1,6 +1,6 @@
 """One :class:`TaskDef` per task: the only place that compares task names.
 
-A task (``semantic``, ``detect``, ``instance``) decides what a model's output means, how it is
+A task (``semantic``, ``detect``, ``instance``, ``panoptic``, ``depthseg``) decides what a model's output means, how it is
 trained, scored and quantized. Everything that differs between tasks is a field here, so the
 rest of the package asks the table (``get_task(spec.task).dense``) instead of comparing
 strings. Code references are lazy ``"module:attr"`` strings resolved by :meth:`TaskDef.load`:
@@ -36,7 +36,8 @@ class TaskDef:
         config: ``"module:Class"`` of the training config dataclass.
         parts: ``"module:function"`` building the training parts for the one loop
             (:func:`edgevision.train.run.train`): model, data, criterion, optimizer,
-            schedule and evaluation hook.
+            schedule and evaluation hook; ``""`` where the task has no training parts yet
+            (``edgevision train`` then refuses it with a one-line error).
         after_training: ``"module:function"`` run after the loop (e.g. YOLACT's FeatFlowNet
             stage), or ``""``.
         metric: ``trainer.storage`` key of the headline validation metric (selects
@@ -44,7 +45,8 @@ class TaskDef:
         metric_label: how tables and messages name it ("mIoU").
         eval_headline: name of the headline of ``edgevision eval``
             (:attr:`~edgevision.evaluate.api.EvalReport.headline`): ``miou``, ``box_ap``
-            (COCO AP of boxes) or ``mask_ap``.
+            (COCO AP of boxes), ``mask_ap`` or ``pq`` (panoptic quality, where the data has
+            panoptic truth; mIoU otherwise).
         higher_is_better: direction of the headline metric.
         result_type: name of the task's result class in :mod:`edgevision.results`.
         postprocess: default numpy postprocessor name (:mod:`edgevision.postprocess`).
@@ -60,6 +62,11 @@ class TaskDef:
         quant_proxy: the quantization accuracy check may use the label-free proxy (share
             of changed argmax pixels against FP32); otherwise a quantized model is checked
             on labelled data (AP points).
+        extra_eval: ``"module:function"`` adding task metrics to ``edgevision eval`` of a
+            dense task on data that has the extra truth (panoptic PNGs, depth maps), or
+            ``""``. Called as ``fn(root, split, spec)``, it returns ``None`` when the folder
+            has no such truth, else a scorer with ``add(name, result)`` (each sample, in the
+            same pass as mIoU) and ``summarize() -> dict`` (merged into the metrics).
     """
 
     name: str
@@ -82,6 +89,7 @@ class TaskDef:
     weak: bool = False
     qat_deploy: str = "edgevision.export.qat:QatDeploy"
     quant_proxy: bool = False
+    extra_eval: str = ""
 
     def load(self, which: str) -> Any:
         """Import and return the object a reference field names (``"config"``, ``"parts"``
@@ -91,6 +99,21 @@ class TaskDef:
             return None
         module, _, attr = ref.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def training_parts(self) -> Any:
+        """The task's ``build_parts`` function (:attr:`parts`).
+
+        Raises:
+            ConfigError: the task has no training parts yet.
+        """
+        build = self.load("parts")
+        if build is None:
+            raise ConfigError(
+                f"task '{self.name}' ({self.title}) cannot be trained by edgevision yet: it "
+                "has no training parts; export, evaluate, quantize (PTQ) and run a model of "
+                "it instead"
+            )
+        return build
 
     def better(self, a: float, b: float) -> bool:
         """Whether metric value ``a`` is better than ``b``."""
@@ -147,6 +170,38 @@ TASKS: dict[str, TaskDef] = {
             video=True,
             weak=True,
             qat_deploy="edgevision.export.qat:YolactQatDeploy",
+        ),
+        TaskDef(
+            name="panoptic",
+            title="panoptic segmentation",
+            aliases=("pan", "panoptic_segmentation"),
+            config="edgevision.train.config:TrainConfig",
+            parts="edgevision.train.dense_multi:build_panoptic_parts",
+            metric="miou",  # best.pt by mIoU of the class logits; PQ is eval's headline
+            metric_label="mIoU",
+            eval_headline="pq",
+            result_type="PanopticMask",
+            postprocess="panoptic_fusion",
+            output_names=("logits", "center", "offset"),
+            dense=True,
+            quant_proxy=True,
+            extra_eval="edgevision.evaluate.panoptic:evaluate_panoptic_folder",
+        ),
+        TaskDef(
+            name="depthseg",
+            title="depth estimation and semantic segmentation",
+            aliases=("depth_seg", "depth_segmentation"),
+            config="edgevision.train.config:TrainConfig",
+            parts="edgevision.train.dense_multi:build_depthseg_parts",
+            metric="miou",
+            metric_label="mIoU",
+            eval_headline="miou",
+            result_type="DepthSegMask",
+            postprocess="depthseg",
+            output_names=("logits", "depth"),
+            dense=True,
+            quant_proxy=True,
+            extra_eval="edgevision.evaluate.depth:evaluate_depth_folder",
         ),
     )
 }

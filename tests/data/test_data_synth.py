@@ -246,3 +246,68 @@ def test_motion_range_scales_each_video_and_default_draws_nothing():
     same = make_scene(rng, cfg, 3, still=False)
     assert step(fast) == pytest.approx(3 * step(same), rel=1e-6)
     assert make_scene(np.random.default_rng(1), fast_cfg, 1, still=True).motion == 1.0
+
+
+# ------------------------------------------------------------------------------------------
+# depth and panoptic truth (additive options)
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def synth_extra(tmp_path_factory, tiny_config):
+    out = tmp_path_factory.mktemp("synth_extra") / "ds"
+    generate(out, tiny_config(depth=True, panoptic=True), progress=False)
+    return out
+
+
+def test_depth_and_panoptic_only_add_files(synth_dir, synth_extra):
+    def every_file(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    base, extra = every_file(synth_dir), every_file(synth_extra)
+    changed = sorted(k for k in base if base[k] != extra.get(k))
+    assert changed == ["README.md", "dataset.yaml"]
+    added = {k.split("/")[0] for k in set(extra) - set(base)}
+    assert added == {"annotations", "depth", "panoptic", "videos"}
+    assert "depth" not in (synth_dir / "dataset.yaml").read_text()
+    assert "depth: true" in (synth_extra / "dataset.yaml").read_text()
+
+
+def test_depth_follows_the_layers(synth_extra):
+    from edgevision.data.synth.render import BG_FAR, BG_NEAR, OBJ_FAR, OBJ_NEAR
+
+    depth = np.load(synth_extra / "depth/train/train_00000.npy")
+    label = read_mask(synth_extra / "labels/train/train_00000.png")
+    assert depth.dtype == np.float32 and depth.shape == label.shape
+    bg = label == 0
+    # the background plane: exact inverse-linear rows, far at the top, near at the bottom
+    rows = np.arange(64) / 63.0
+    want = (1.0 / (1.0 / BG_FAR + (1.0 / BG_NEAR - 1.0 / BG_FAR) * rows)).astype(np.float32)
+    ys, xs = np.nonzero(bg)
+    np.testing.assert_array_equal(depth[ys, xs], want[ys])
+    # still images: objects unscaled, within the object range and nearer than the ground
+    assert depth[~bg].min() >= OBJ_NEAR - 1e-5 and depth[~bg].max() <= OBJ_FAR + 1e-5
+    frames = sorted((synth_extra / "videos/train/train_vid000/depth").glob("*.npy"))
+    assert len(frames) == 4
+
+
+def test_panoptic_truth_matches_instances_and_labels(synth_extra):
+    from edgevision.results import panoptic_rgb_to_id
+
+    pan = json.loads((synth_extra / "annotations/panoptic_train.json").read_text())
+    inst = json.loads((synth_extra / "annotations/instances_train.json").read_text())
+    cats = {c["id"]: c for c in pan["categories"]}
+    assert cats[5]["name"] == "background" and cats[5]["isthing"] == 0
+    assert all(cats[k]["isthing"] == 1 for k in (1, 2, 3, 4))
+    for ann, img in zip(pan["annotations"], pan["images"]):
+        ids = panoptic_rgb_to_id(read_image(synth_extra / "panoptic/train" / ann["file_name"]))
+        label = read_mask(synth_extra / "labels/train" / ann["file_name"])
+        seg_ids, counts = np.unique(ids, return_counts=True)
+        info = {s["id"]: s for s in ann["segments_info"]}
+        assert sorted(info) == seg_ids.tolist()  # every pixel in exactly one segment
+        for sid, n in zip(seg_ids, counts):
+            s = info[int(sid)]
+            assert s["area"] == n
+            sem = 0 if s["category_id"] == 5 else s["category_id"]
+            assert (label[ids == sid] == sem).all()
+        things = sorted(s["area"] for s in ann["segments_info"] if s["category_id"] != 5)
+        coco = sorted(a["area"] for a in inst["annotations"] if a["image_id"] == img["id"])
+        assert things == coco

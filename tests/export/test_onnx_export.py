@@ -80,3 +80,44 @@ def test_export_errors(tmp_path):
     junk.write_bytes(np.random.default_rng(0).bytes(64))
     with pytest.raises(ModelFileError, match="not an ONNX file"):
         read_spec(junk)
+
+
+SHAPES = ["background", "circle", "rectangle", "triangle", "star"]
+TINY_MULTI = {
+    "efficientps_mobilenetv2": {
+        "thing_classes": SHAPES[1:], "width_mult": 0.35, "fpn_channels": 16, "head_channels": 16,
+    },
+    "fastdepthseg_mobilenetv2": {"width_mult": 0.35, "head_channels": 8, "max_depth": 80.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(TINY_MULTI))
+def test_panoptic_and_depthseg_export_then_evaluate_with_their_metrics(name, tmp_path):
+    """Several outputs, each checked on two shapes; the file alone runs the task's
+    postprocess, and ``evaluate`` adds PQ / depth metrics on synthetic truth."""
+    from edgevision.data.synth import SynthConfig, generate
+    from edgevision.evaluate.api import evaluate
+    from edgevision.runtime import Predictor, load_engine
+    from edgevision.tasks import get_task
+
+    model = create_model(name, class_names=SHAPES, input_size=(64, 80), **TINY_MULTI[name])
+    rep = export_onnx(model, tmp_path / "m.onnx")
+    task = get_task(model.spec.task)
+    assert {c["output"] for c in rep.checks} == set(task.output_names)
+    assert len({tuple(c["input"]) for c in rep.checks}) == 2
+    assert read_spec(tmp_path / "m.onnx").model_kwargs == model.spec.model_kwargs | {
+        k: list(v) for k, v in model.spec.model_kwargs.items() if isinstance(v, tuple)
+    }
+    data = tmp_path / "synth"
+    cfg = SynthConfig(seed=1, image_size=(64, 80), train_images=0, val_images=2,
+                      train_videos=0, val_videos=0, write_mp4=False, depth=True, panoptic=True)  # fmt: skip
+    generate(data, cfg, progress=False)
+    report = evaluate(Predictor(load_engine(tmp_path / "m.onnx")), data, "val", progress=False)
+    m = report.metrics
+    assert 0 <= m["miou"] <= 1
+    if task.eval_headline == "pq":
+        assert m["pq_images"] == 2 and 0 <= m["pq"] <= 1 and report.headline == m["pq"]
+        assert set(m["per_class_pq"]) == set(SHAPES)
+    else:
+        assert m["depth_images"] == 2 and m["rmse"] > 0 and 0 <= m["delta1"] <= 1
+    assert "PQ" in report.table() or "depth RMSE" in report.table()

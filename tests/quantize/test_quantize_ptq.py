@@ -269,3 +269,48 @@ def test_nncf_engine_writes_qdq_that_both_engines_run(tiny_onnx, calib, tmp_path
         assert (ort_out.argmax(1) == ov_out.argmax(1)).mean() > 0.9
     with pytest.raises(ConfigError, match="static quantizer"):
         QuantConfig(engine="nncf", mode="dynamic")
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("efficientps_mobilenetv2",
+         {"width_mult": 0.35, "fpn_channels": 16, "head_channels": 16,
+          "thing_classes": ["circle", "star"]}),
+        ("fastdepthseg_mobilenetv2", {"width_mult": 0.35, "head_channels": 8}),
+    ],
+)  # fmt: skip
+def test_static_ptq_of_the_multi_head_dense_models_keeps_every_output(
+    name, kwargs, calib, tmp_path
+):
+    """Panoptic and depthseg models: every output quantized and kept, the postprocess still
+    runs on the INT8 file."""
+    import onnx
+
+    from edgevision.data.synth import SEMANTIC_CLASSES
+    from edgevision.export import export_onnx
+    from edgevision.io import read_image
+    from edgevision.registry import create_model
+    from edgevision.runtime import Predictor, load_engine
+
+    model = create_model(name, class_names=list(SEMANTIC_CLASSES), input_size=(64, 96), **kwargs)
+    export_onnx(model, tmp_path / "fp32.onnx")
+    res = quantize_model(
+        tmp_path / "fp32.onnx", tmp_path / "int8.onnx", QuantConfig(calib_size=4),
+        calib_data=calib, progress=False,
+    )  # fmt: skip
+    fp32_outputs = [o.name for o in onnx.load(str(tmp_path / "fp32.onnx")).graph.output]
+    assert [o.name for o in onnx.load(str(tmp_path / "int8.onnx")).graph.output] == fp32_outputs
+    assert _ops(tmp_path / "int8.onnx").count("QuantizeLinear") > 10
+    assert res.error["sqnr_db"] > 15.0, res.error
+    image = read_image(list_images(calib / "images" / "val")[0])
+    result = Predictor(load_engine(tmp_path / "int8.onnx"))(image)
+    assert type(result).__name__ == get_result_type(name)
+    assert result.class_map.shape == image.shape[:2]
+
+
+def get_result_type(name: str) -> str:
+    from edgevision.registry import get_entry
+    from edgevision.tasks import get_task
+
+    return get_task(get_entry(name).task).result_type

@@ -74,6 +74,17 @@ TASKS = {
         " --set 'model_kwargs={width_mult: 0.35, fpn_channels: 32, proto_width: 32,"
         " num_protos: 8, anchor_scales: [10, 19, 32, 45, 58]}' --set warmup_iters=2",
     ),
+    "depthseg": (
+        "fastdepthseg_mobilenetv2",
+        "--crop 48x48 --lr 0.02 --seed 7 --set 'model_kwargs={width_mult: 0.35, head_channels: 8}'"
+        " --set warmup_iters=2 --set warmup_epochs=0 --set log_every=1",
+    ),
+    "panoptic": (  # no panoptic PNGs in the folder: objects from the pseudo-instances
+        "efficientps_mobilenetv2",
+        "--crop 48x48 --lr 0.02 --seed 7 --set 'model_kwargs={width_mult: 0.35,"
+        " fpn_channels: 16, head_channels: 16, thing_classes: [circle, rectangle, triangle, star]}'"
+        " --set warmup_iters=2 --set warmup_epochs=0 --set log_every=1",
+    ),
 }
 
 
@@ -211,7 +222,7 @@ def _assert_equal(a: Any, b: Any, where: str) -> None:
 # Global RNG states a resumed run may legitimately not reproduce (none today: the loop
 # imports rich, which draws from python ``random`` on import, before the states are restored,
 # and every task's DataLoader has a private generator).
-UNREPRODUCED_RNG: dict[str, set[str]] = {"semantic": set(), "detect": set(), "instance": set()}
+UNREPRODUCED_RNG: dict[str, set[str]] = {task: set() for task in TASKS}
 
 
 def _comparable(extra: dict[str, Any], task: str) -> dict[str, Any]:

@@ -109,8 +109,9 @@ def run_synth(args: argparse.Namespace) -> int:
 
     Write a small synthetic dataset in the edgevision layout: still images with semantic masks
     and COCO instances, and short videos with masks, YouTube-VIS tracks and exact optical flow.
-    Deterministic by --seed. Written into a temporary folder and renamed at the end, so an
-    interrupted run leaves nothing behind.
+    --set depth=true adds exact depth maps, --set panoptic=true COCO panoptic truth (files
+    only added; the rest stays byte-identical). Deterministic by --seed. Written into a
+    temporary folder and renamed at the end, so an interrupted run leaves nothing behind.
     """
     from rich.console import Console
 

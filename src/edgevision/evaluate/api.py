@@ -4,13 +4,15 @@ The predictor is anything with a ``spec`` (:class:`~edgevision.config.ModelSpec`
 ``__call__(image) -> result`` on ``(H, W, 3)`` uint8 RGB images, such as
 :class:`edgevision.runtime.Predictor`. The task in the spec picks the metric:
 
-* ``"semantic"``: mIoU, pixel accuracy and per-class IoU over
+* ``"semantic"`` (and the other dense tasks): mIoU, pixel accuracy and per-class IoU over
   ``DIR/images/{split}`` + ``DIR/labels/{split}``, or a Cityscapes folder
   (``leftImg8bit/`` + ``gtFine/``; :func:`edgevision.data.semantic.open_semantic`), from
   one confusion matrix over all pixels. The folder's class list (``dataset.yaml`` or a preset such as CamVid) must equal
   the model's, name for name and in order (else :class:`DataError`); a folder without a
   class list is read with the model's classes and ``ignore_index``. Label pixels equal to
-  the *dataset's* ignore id are not scored.
+  the *dataset's* ignore id are not scored. ``"panoptic"`` adds PQ / SQ / RQ where the folder
+  has COCO panoptic truth, ``"depthseg"`` AbsRel / RMSE / δ<1.25 where it has depth maps
+  (the task's ``extra_eval``, in the same pass).
 * ``"detect"`` / ``"instance"``: COCO box AP (and mask AP for ``instance``) over
   ``DIR/annotations/instances_{split}.json`` + ``DIR/images/{split}/``; detectors also over
   a YOLO-txt folder or a dataset YAML naming COCO files or YOLO image folders
@@ -83,6 +85,19 @@ def _json_safe(x: Any) -> Any:
     return x
 
 
+_EXTRA_ROWS = {
+    "pq": "PQ",
+    "sq": "SQ",
+    "rq": "RQ",
+    "pq_things": "PQ things",
+    "pq_stuff": "PQ stuff",
+    "abs_rel": "depth AbsRel",
+    "rmse": "depth RMSE (m)",
+    "delta1": "depth delta<1.25",
+}
+"""Summary rows of a dense task's extra metrics (``TaskDef.extra_eval``), in order."""
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -132,8 +147,8 @@ class EvalReport:
         m = self.metrics
         if "tracking" in m:
             v = m["tracking"]["overall"].get("idf1")
-        elif get_task(self.task).dense:
-            v = m.get("miou")
+        elif get_task(self.task).dense:  # e.g. PQ where the data had panoptic truth
+            v = m.get(get_task(self.task).eval_headline, m.get("miou"))
         elif "agreement" in m:
             v = m["agreement"].get("mean_iou")
         else:
@@ -195,6 +210,11 @@ class EvalReport:
             row(t, "mIoU", _fmt(m.get("miou")))
             row(t, "pixel acc", _fmt(m.get("pixel_acc")))
             row(t, "mean class acc", _fmt(m.get("mean_acc")))
+            extra = [k for k in _EXTRA_ROWS if k in m]
+            if extra:
+                t.add_section()
+                for k in extra:
+                    row(t, _EXTRA_ROWS[k], _fmt(m.get(k)))
             console.print(t)
         elif "agreement" in self.metrics:
             a = self.metrics["agreement"]
@@ -302,9 +322,13 @@ def _evaluate_semantic(
     # targets use the dataset's ignore id; a prediction equal to the result's own
     # ignore_index (the model abstains) is counted as a miss, see ConfusionMatrix
     cm = ConfusionMatrix(len(model_classes), int(ds.ignore_index))
+    extra_eval = get_task(spec.task).load("extra_eval")
+    scorer = extra_eval(root, ds.selector.base, spec) if extra_eval is not None else None
     for _, sample, result in _predict_all(
         predictor, ds, n, SemanticMask, f"eval {split}", progress
     ):
+        if scorer is not None:
+            scorer.add(sample.name, result)
         pred = result.class_map
         if result.ignore_index != cm.ignore_index:
             pred = np.where(pred == result.ignore_index, cm.ignore_index, pred)
@@ -312,7 +336,10 @@ def _evaluate_semantic(
             cm.update(pred, sample.mask)
         except ValueError as e:
             raise DataError(f"{sample.name}: {e}") from e
-    return n, cm.to_dict(model_classes), ds.names[:n]
+    metrics = cm.to_dict(model_classes)
+    if scorer is not None:
+        metrics.update(scorer.summarize())
+    return n, metrics, ds.names[:n]
 
 
 def _evaluate_coco(

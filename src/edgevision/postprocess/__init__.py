@@ -32,6 +32,8 @@ __all__ = [
 # name -> "module:function"; a new decoder is registered here
 POSTPROCESSORS: dict[str, str] = {
     "semantic_argmax": "edgevision.postprocess.segmentation:semantic_argmax",
+    "panoptic_fusion": "edgevision.postprocess.panoptic:panoptic_fusion",
+    "depthseg": "edgevision.postprocess.depthseg:depthseg",
     "yolo": "edgevision.postprocess.yolo:yolo_postprocess",
     "yolo_nms": "edgevision.postprocess.yolo:yolo_nms_postprocess",
     "yolact": "edgevision.postprocess.yolact:yolact_postprocess",

@@ -424,7 +424,7 @@ def qat_parts(model: nn.Module, data: str | os.PathLike[str], qcfg: QATConfig, o
     elif qcfg.crop is not None:
         raise ConfigError(f"crop: {task.title} models train on whole images (no --crop)")
     cfg = cls(**fields)
-    parts = task.load("parts")(
+    parts = task.training_parts()(
         cfg, known_spec=spec, rank=0, world_size=1, progress=False, quiet=True
     )
     have = list(parts.model.spec.class_names)

@@ -101,7 +101,8 @@ def evaluate_confusion(
     torch and summed over DDP processes.
 
     Args:
-        model: returns ``(N, C, h, w)`` logits (or a dict with ``"out"``) in eval mode.
+        model: returns ``(N, C, h, w)`` logits (or a dict with ``"out"``, or a tuple whose
+            first item they are) in eval mode.
         loader: yields ``(images (N, 3, H, W) float, labels (N, H, W) int64)``.
         num_classes: C.
         ignore_index: label value not scored.
@@ -120,6 +121,8 @@ def evaluate_confusion(
             out = model(images.to(dev))
             if isinstance(out, Mapping):
                 out = out["out"]
+            elif isinstance(out, (tuple, list)):  # several heads: class logits come first
+                out = out[0]
             pred = out.argmax(1)
             labels = labels.to(dev)
             if pred.shape[-2:] != labels.shape[-2:]:

@@ -292,6 +292,7 @@ def task_of_config(cfg: Any) -> TaskDef:
             f"model {cfg.model!r} is a {task.name!r} model ({task.title}), {what}: train it "
             f"with a {want.__name__}"
         )
+    task.training_parts()  # a task without training parts is refused before any work
     return task
 
 
@@ -421,7 +422,7 @@ def train(
     try:
         rank, world = dist_info()
         _seed(cfg.seed)
-        build = task.load("parts")
+        build = task.training_parts()
         parts: TrainParts = build(
             cfg,
             known_spec=resumed.spec if resumed is not None else None,

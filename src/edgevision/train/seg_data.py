@@ -165,15 +165,51 @@ def augment(
         ``(crop_h, crop_w, 3)`` uint8 RGB image and ``(crop_h, crop_w)`` int64 labels, and
         the ``(crop_h, crop_w, C)`` extra map when ``extra`` is given.
     """
+    image, mask, maps, _ = augment_maps(
+        image, mask, rng, crop=crop, ignore_index=ignore_index, scale_range=scale_range,
+        flip=flip, jitter=jitter, photometric=photometric, pad_color=pad_color, soft=extra,
+    )  # fmt: skip
+    return (image, mask) if extra is None else (image, mask, maps[-1])
+
+
+def augment_maps(
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    crop: tuple[int, int],
+    ignore_index: int,
+    extras: Sequence[np.ndarray] = (),
+    scale_range: tuple[float, float] = (0.5, 2.0),
+    flip: bool = True,
+    jitter: float = 0.2,
+    photometric: float = 0.0,
+    pad_color: Sequence[int] = (124, 116, 104),
+    soft: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], float]:
+    """:func:`augment` that also moves further per-pixel maps (depth, instance ids) with the
+    image: each is resized nearest-neighbour, padded with 0 (= no truth), cropped and
+    flipped like the labels. Draws the same random numbers as :func:`augment`.
+
+    ``soft`` (an ``(H, W, C)`` float map, e.g. a teacher's logits) is resized bilinearly
+    instead, padded with 0, cropped and flipped; it is appended last to ``extras``.
+
+    Returns:
+        ``(image, labels, extras, scale)``: ``extras`` in the input's dtypes, ``scale`` the
+        random scale that was applied (a depth map's values may need dividing by it).
+    """
     import cv2
 
     ch, cw = crop
     h, w = mask.shape
     scale = rng.uniform(*scale_range)
     nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    maps = [np.asarray(e) for e in extras]
+    extra = soft
     if (nh, nw) != (h, w):
         image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         mask = _nearest_resize(mask, nh, nw)
+        maps = [_nearest_resize(e, nh, nw) for e in maps]
         if extra is not None:
             extra = cv2.resize(extra, (nw, nh), interpolation=cv2.INTER_LINEAR)
             extra = extra if extra.ndim == 3 else extra[..., None]
@@ -183,24 +219,32 @@ def augment(
             image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=[int(v) for v in pad_color]
         )
         mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=ignore_index)
+        maps = [np.pad(e, ((0, ph), (0, pw))) for e in maps]
         if extra is not None:
             extra = np.pad(extra, ((0, ph), (0, pw), (0, 0)))
     y0 = int(rng.integers(0, mask.shape[0] - ch + 1))
     x0 = int(rng.integers(0, mask.shape[1] - cw + 1))
     image = image[y0 : y0 + ch, x0 : x0 + cw]
     mask = mask[y0 : y0 + ch, x0 : x0 + cw]
+    maps = [e[y0 : y0 + ch, x0 : x0 + cw] for e in maps]
     if extra is not None:
         extra = extra[y0 : y0 + ch, x0 : x0 + cw]
     if flip and rng.random() < 0.5:
         image, mask = image[:, ::-1], mask[:, ::-1]
+        maps = [e[:, ::-1] for e in maps]
         if extra is not None:
             extra = extra[:, ::-1]
     if jitter > 0:
         image = jitter_colors(np.ascontiguousarray(image), rng, jitter)
     if photometric > 0:
         image = street_photometric(np.ascontiguousarray(image), rng, photometric)
-    out = np.ascontiguousarray(image), np.ascontiguousarray(mask).astype(np.int64)
-    return out if extra is None else (*out, np.ascontiguousarray(extra))
+    return (
+        np.ascontiguousarray(image),
+        np.ascontiguousarray(mask).astype(np.int64),
+        [np.ascontiguousarray(e) for e in maps]
+        + ([] if extra is None else [np.ascontiguousarray(extra)]),
+        float(scale),
+    )
 
 
 class Normalize:

@@ -13,9 +13,11 @@ validation mIoU), ``metrics.csv``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
+from torch.utils.data import Dataset
 
 from edgevision.config import ModelSpec
 from edgevision.data.semantic import SemanticDataset, open_semantic
@@ -45,6 +47,7 @@ __all__ = [
     "build_criterion",
     "build_optimizer",
     "build_parts",
+    "dense_parts",
     "resolve_device",
     "train_semantic",
 ]
@@ -78,6 +81,34 @@ def build_parts(
     (fully checked before any step), the model, augmenting/validation loaders, the loss
     (optionally class-balanced), SGD/AdamW, the warmup + poly/cosine schedule and the mIoU
     evaluation hook."""
+    return dense_parts(
+        cfg,
+        rank=rank,
+        world_size=world_size,
+        train_dataset=lambda folder, spec, **kw: SegTrainDataset(folder, **kw),
+        criterion=lambda folder, spec: build_criterion(cfg, folder, progress=progress),
+        progress=progress,
+        distill=True,
+    )
+
+
+def dense_parts(
+    cfg: TrainConfig,
+    *,
+    rank: int,
+    world_size: int,
+    train_dataset: Callable[..., Dataset[Any]],
+    criterion: Callable[[SemanticDataset, ModelSpec], nn.Module],
+    progress: bool,
+    distill: bool = False,
+) -> TrainParts:
+    """The parts every dense task shares (semantic, panoptic, depthseg): the semantic-layout
+    folder (checked), the model with the folder's classes, the loader of
+    ``train_dataset(folder, spec, crop=, mean=, std=, color_order=, seed=, scale_range=,
+    flip=, jitter=, photometric=)``, ``criterion(folder, spec)``, SGD/AdamW, the schedule and
+    the mIoU hook on the validation split (the model's first output is its class logits).
+    ``distill``: the task takes ``distill_from`` (:mod:`edgevision.train.distill`; its
+    dataset then gets ``teacher=``)."""
     entry = get_entry(cfg.model)
     train_folder = open_semantic(cfg.data, cfg.train_split)
     check_split(train_folder, progress=progress)
@@ -109,21 +140,24 @@ def build_parts(
 
     teacher = None
     if cfg.distill_from:
-        from edgevision.errors import require_file
+        from edgevision.errors import ConfigError, require_file
         from edgevision.train.distill import TeacherCache, cache_teacher_logits
 
+        if not distill:
+            raise ConfigError(f"distill_from applies to semantic models, not {cfg.model}")
         require_file(cfg.distill_from, "distillation teacher")
         teacher = TeacherCache(cfg.distill_from, stride=cfg.distill_stride)
         done = cache_teacher_logits(
             teacher,
             list(train_folder.image_paths),
             class_names=train_folder.class_names,
-            progress=progress or not quiet,
+            progress=progress,
         )
-        if done and not quiet:
+        if done and progress:
             print(f"teacher logits cached for {done} images in {teacher.dir}", flush=True)
-    train_ds = SegTrainDataset(
+    train_ds = train_dataset(
         train_folder,
+        spec,
         crop=tuple(crop),  # type: ignore[arg-type]
         mean=spec.mean,
         std=spec.std,
@@ -133,7 +167,7 @@ def build_parts(
         flip=cfg.flip,
         jitter=cfg.jitter,
         photometric=cfg.photometric,
-        teacher=teacher,
+        **({"teacher": teacher} if teacher is not None else {}),
     )
     loader = build_train_loader(
         train_ds,
@@ -165,12 +199,12 @@ def build_parts(
             class_names=spec.class_names,
             every=cfg.eval_every,
         )
-    criterion = build_criterion(cfg, train_folder, progress=progress)
+    crit = criterion(train_folder, spec)
     if teacher is not None:
         from edgevision.train.distill import DistillLoss
 
-        criterion = DistillLoss(
-            criterion,
+        crit = DistillLoss(
+            crit,
             weight=cfg.distill_weight,
             temperature=cfg.distill_temperature,
             ignore_index=train_folder.ignore_index,
@@ -178,7 +212,7 @@ def build_parts(
     return TrainParts(
         model=model,
         loader=loader,
-        criterion=criterion,
+        criterion=crit,
         make_optimizer=sgd_or_adamw(cfg),
         schedule=warmup_schedule(cfg, ipe, power=cfg.poly_power),
         eval_hook=eval_hook,

@@ -52,6 +52,14 @@ class SynthConfig:
         flow_format: ``"flo"`` (Middlebury) or ``"npy"``.
         write_mp4: also write one ``.mp4`` per video (OpenCV ``mp4v``).
         fps: frame rate of the ``.mp4`` files.
+        depth: also write exact per-pixel depth (``depth/{split}/NAME.npy``, and
+            ``videos/{split}/VIDEO/depth/NNNNN.npy``): float32 metres of the visible layer,
+            from the scene model (:func:`edgevision.data.synth.render.frame_depth`). Adds
+            files only: everything else is byte-identical to a run without it.
+        panoptic: also write COCO panoptic truth of the still images
+            (``annotations/panoptic_{split}.json`` and ``panoptic/{split}/NAME.png``):
+            every visible object one thing segment, the background one stuff segment
+            (category ``background``, id ``len(THING_CLASSES) + 1``). Adds files only.
     """
 
     seed: int = 0
@@ -77,6 +85,8 @@ class SynthConfig:
     flow_format: Literal["flo", "npy"] = "flo"
     write_mp4: bool = True
     fps: int = 8
+    depth: bool = False
+    panoptic: bool = False
 
     def __post_init__(self) -> None:
         validate(self)

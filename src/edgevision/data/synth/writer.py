@@ -17,9 +17,16 @@ import numpy as np
 
 from edgevision.config import to_dict
 from edgevision.data.synth.config import SEMANTIC_CLASSES, THING_CLASSES, SynthConfig
-from edgevision.data.synth.render import Frame, Scene, make_scene, render_frame, scene_flow
+from edgevision.data.synth.render import (
+    Frame,
+    Scene,
+    frame_depth,
+    make_scene,
+    render_frame,
+    scene_flow,
+)
 from edgevision.errors import DataError
-from edgevision.results import encode_rle, rle_encode
+from edgevision.results import encode_rle, panoptic_id_to_rgb, rle_encode
 
 __all__ = ["GENERATOR", "SPLITS", "SynthSummary", "generate"]
 
@@ -83,6 +90,11 @@ def _imwrite(path: Path, image: np.ndarray, params: list[int] | None = None) -> 
     enc.tofile(str(path))
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, array, allow_pickle=False)
+
+
 def _png_params() -> list[int]:
     import cv2
 
@@ -110,6 +122,45 @@ def _categories() -> list[dict[str, Any]]:
     return [{"id": k + 1, "name": n, "supercategory": "shape"} for k, n in enumerate(THING_CLASSES)]
 
 
+BACKGROUND_CATEGORY = len(THING_CLASSES) + 1
+"""COCO panoptic category id of the background (stuff)."""
+
+#: SynthConfig fields added after datasets were first published: recorded in
+#: ``dataset.yaml`` only when set, so a run without them stays byte-identical
+_ADDITIVE = ("depth", "panoptic")
+
+
+def _panoptic_categories() -> list[dict[str, Any]]:
+    things = [{**c, "isthing": 1} for c in _categories()]
+    stuff = {"id": BACKGROUND_CATEGORY, "name": SEMANTIC_CLASSES[0], "supercategory": "stuff"}
+    return [*things, {**stuff, "isthing": 0}]
+
+
+def _panoptic(
+    scene: Scene, frame: Frame, name: str, image_id: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """COCO panoptic annotation and PNG of a frame: segment id = layer index + 1."""
+    seg_map = frame.layer_map.astype(np.int64) + 1
+    infos = []
+    cats = [BACKGROUND_CATEGORY] + [o.class_index + 1 for o in scene.objects]
+    for layer, cat in enumerate(cats):
+        vis = frame.layer_map == layer
+        area = int(vis.sum())
+        if area == 0:
+            continue
+        infos.append(
+            {
+                "id": layer + 1,
+                "category_id": cat,
+                "iscrowd": 0,
+                "bbox": _box_xywh(vis),
+                "area": area,
+            }
+        )
+    ann = {"image_id": image_id, "file_name": f"{name}.png", "segments_info": infos}
+    return ann, panoptic_id_to_rgb(seg_map)
+
+
 def _rng(cfg: SynthConfig, split: str, kind: int, index: int) -> np.random.Generator:
     # one independent stream per item: changing a count does not change the other items
     return np.random.default_rng([cfg.seed, _SPLIT_CODE[split], kind, index])
@@ -129,6 +180,7 @@ def _write_images(
     images: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
     names: list[str] = []
+    pan_anns: list[dict[str, Any]] = []
     polygons = 0
     for i in range(n):
         rng = _rng(cfg, split, _KIND_IMAGE, i)
@@ -140,6 +192,12 @@ def _write_images(
         _imwrite(tmp / "labels" / split / f"{name}.png", _semantic(scene, frame), _png_params())
         image_id = i + 1
         images.append({"id": image_id, "file_name": f"{name}{ext}", "height": h, "width": w})
+        if cfg.depth:
+            _save_npy(tmp / "depth" / split / f"{name}.npy", frame_depth(scene, 0, frame.layer_map))
+        if cfg.panoptic:
+            pan, png = _panoptic(scene, frame, name, image_id)
+            pan_anns.append(pan)
+            _imwrite(tmp / "panoptic" / split / f"{name}.png", png, _png_params())
         for k, obj in enumerate(scene.objects):
             vis = frame.visible_mask(k)
             area = int(vis.sum())
@@ -180,6 +238,19 @@ def _write_images(
             "categories": _categories(),
         },
     )
+    if cfg.panoptic:
+        (tmp / "panoptic" / split).mkdir(parents=True, exist_ok=True)
+        _dump_json(
+            tmp / "annotations" / f"panoptic_{split}.json",
+            {
+                "info": {"description": f"edgevision synthetic shapes, panoptic, seed {cfg.seed}"},
+                "images": images,
+                "annotations": pan_anns,
+                "categories": _panoptic_categories(),
+            },
+        )
+    if cfg.depth:
+        (tmp / "depth" / split).mkdir(parents=True, exist_ok=True)
     summary.images[split] = n
     summary.instances[split] = len(anns)
     summary.polygons += polygons
@@ -208,6 +279,8 @@ def _write_videos(
             _imwrite(
                 vdir / "instances" / f"{t:05d}.png", fr.layer_map.astype(np.uint8), _png_params()
             )
+            if cfg.depth:
+                _save_npy(vdir / "depth" / f"{t:05d}.npy", frame_depth(scene, t, fr.layer_map))
             if t + 1 < T:
                 flow, valid = scene_flow(scene, t, fr.layer_map, frames[t + 1].layer_map)
                 write_flow(vdir / "flow" / f"{t:05d}.{cfg.flow_format}", flow)
@@ -302,7 +375,11 @@ def _dataset_yaml(cfg: SynthConfig) -> str:
         "ignore_index": IGNORE_INDEX,
         "thing_classes": list(THING_CLASSES),
         "image_size": list(cfg.image_size),
-        "config": to_dict(cfg),
+        "config": {
+            k: v
+            for k, v in to_dict(cfg).items()
+            if k not in _ADDITIVE or v != getattr(SynthConfig, k)
+        },
     }
     return yaml.safe_dump(data, sort_keys=False)
 
@@ -385,6 +462,22 @@ def _readme(cfg: SynthConfig, s: SynthSummary) -> str:
         "videos/{split}/VIDEO.mp4             the frames as a video (mp4v)"
         if cfg.write_mp4
         else "(no mp4 files: write_mp4 was false)",
+        *(
+            [
+                "depth/{split}/NAME.npy               depth, float32 metres (exact, scene model)",
+                "videos/{split}/VIDEO/depth/NNNNN.npy     depth of each frame",
+            ]
+            if cfg.depth
+            else []
+        ),
+        *(
+            [
+                "annotations/panoptic_{split}.json    COCO panoptic: segments of each image",
+                "panoptic/{split}/NAME.png            segment ids, id = R + 256 G + 256^2 B",
+            ]
+            if cfg.panoptic
+            else []
+        ),
         "```",
         "",
         "## Conventions",
@@ -401,6 +494,23 @@ def _readme(cfg: SynthConfig, s: SynthSummary) -> str:
         "  leaves the image or is hidden in frame t+1 (or lands on an object edge).",
         f"  Read it with `edgevision.data.flow.read_flow` ({flow_kind}).",
         f"* Pixel noise std: {cfg.noise_std}.",
+        *(
+            [
+                "* Depth: the background is a ground plane, 60 m at the top row to 10 m at the",
+                "  bottom (inverse depth linear in the row); objects are flat, 6 m (back) to 2 m",
+                "  (front), divided by their current scale.",
+            ]
+            if cfg.depth
+            else []
+        ),
+        *(
+            [
+                "* Panoptic: segment id = layer + 1 (1 = background, category "
+                f"{BACKGROUND_CATEGORY}, stuff; objects are things with their COCO category).",
+            ]
+            if cfg.panoptic
+            else []
+        ),
         "",
     ]
     return "\n".join(lines)

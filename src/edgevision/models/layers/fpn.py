@@ -1,5 +1,6 @@
 """Feature pyramid network (Lin et al. 2017) as YOLACT uses it: P3–P5 from C3–C5 by lateral
-1×1 convs and a top-down pathway, 3×3 smoothing, P6/P7 by stride-2 3×3 convs on P5.
+1×1 convs and a top-down pathway, 3×3 smoothing, P6/P7 by stride-2 3×3 convs on P5; and the
+two-way FPN of EfficientPS (:class:`TwoWayFPN`).
 
 The forward pass is split so that YolactEdge's partial feature transform can recompute only
 the high-resolution level: :meth:`FPN.top_down` gives the un-smoothed top-down features,
@@ -13,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FPN"]
+from edgevision.models.layers.conv import ConvBNAct, SeparableConvBNAct
+
+__all__ = ["FPN", "TwoWayFPN"]
 
 
 class FPN(nn.Module):
@@ -72,3 +75,38 @@ class FPN(nn.Module):
         ts = self.top_down(c3, c4, c5)
         ps = [self.smooth_level(i, t) for i, t in enumerate(ts)]
         return ps + self.extra(ps[2])
+
+
+class TwoWayFPN(nn.Module):
+    """The two-way FPN of EfficientPS (Mohan & Valada 2021), with depthwise-separable
+    convolutions: a top-down pathway (upsample and add) and a bottom-up pathway (stride-2
+    depthwise 3×3 conv and add) over 1×1 laterals of each level; each output level is the
+    sum of both pathways refined by a separable 3×3 conv-BN-ReLU.
+
+    Args:
+        in_channels: channels of the input levels, finest first (e.g. ``C2 … C5``).
+        channels: channels of every output level.
+
+    Input a list of maps, finest first, each level half the size of the previous (sizes
+    rounded up); output a list ``[P2, …]`` of ``(N, channels, ·, ·)`` at the same sizes.
+    """
+
+    def __init__(self, in_channels: tuple[int, ...], channels: int = 64) -> None:
+        super().__init__()
+        self.channels = channels
+        self.lateral_td = nn.ModuleList(ConvBNAct(c, channels, 1, act=None) for c in in_channels)
+        self.lateral_bu = nn.ModuleList(ConvBNAct(c, channels, 1, act=None) for c in in_channels)
+        self.down = nn.ModuleList(
+            ConvBNAct(channels, channels, 3, 2, groups=channels, act=None) for _ in in_channels[1:]
+        )
+        self.out = nn.ModuleList(SeparableConvBNAct(channels, channels, 3) for _ in in_channels)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        n = len(feats)
+        td: list[torch.Tensor] = [self.lateral_td[-1](feats[-1])]
+        for i in range(n - 2, -1, -1):
+            td.insert(0, FPN._up_add(td[0], self.lateral_td[i](feats[i])))
+        bu: list[torch.Tensor] = [self.lateral_bu[0](feats[0])]
+        for i in range(1, n):
+            bu.append(self.lateral_bu[i](feats[i]) + self.down[i - 1](bu[-1]))
+        return [self.out[i](td[i] + bu[i]) for i in range(n)]

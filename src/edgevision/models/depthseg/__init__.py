@@ -1,0 +1,1 @@
+"""Joint depth estimation and semantic segmentation models."""

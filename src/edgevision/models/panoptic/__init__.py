@@ -1,0 +1,1 @@
+"""Panoptic segmentation models."""

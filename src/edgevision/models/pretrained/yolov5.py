@@ -71,7 +71,8 @@ register_source(
         where=(
             "yolov5n.pt / yolov5s.pt from https://github.com/ultralytics/yolov5/releases "
             "(v6.0 or later). Those files pickle the whole model, which edgevision does not "
-            'load; in a checkout of ultralytics/yolov5 run: python -c "import torch; '
+            "load; for a file you trust (unpickling runs code), in a checkout of "
+            'ultralytics/yolov5 run: python -c "import torch; '
             "m = torch.load('yolov5n.pt', weights_only=False)['model']; "
             "torch.save(m.float().state_dict(), 'yolov5n_state.pt')\""
         ),

@@ -157,8 +157,13 @@ def test_export_quantize_benchmark(det_ckpt, synth, tmp_path):
     q = m.quantize("static", calib_data=synth, calib_size=4, out=tmp_path / "det_int8.onnx", progress=False)  # fmt: skip
     assert q.kind == "onnx" and Path(q.source).is_file() and q.options == {"conf": 0.2}
     assert len(q.predict(np.zeros((64, 64, 3), np.uint8))) == 1
-    with pytest.raises(ConfigError, match="QAT fine-tunes"):
+    with pytest.raises(ConfigError, match="pass train_data"):
         m.quantize("qat")
+    with pytest.raises(ConfigError, match="unknown field"):
+        m.quantize("qat", train_data=synth, epochz=1)
+    qat = m.quantize("qat", train_data=synth, epochs=1, batch_size=4, lr=1e-4,
+                     out=tmp_path / "det_qat.onnx", progress=False)  # fmt: skip
+    assert qat.kind == "onnx" and len(qat.predict(np.zeros((64, 64, 3), np.uint8))) == 1
     with pytest.raises(ConfigError, match="unknown field"):
         exported.benchmark(rnus=3)
     res = exported.benchmark(runs=3, warmup=1, stages=False, flops=False, progress=False)
@@ -175,8 +180,12 @@ def test_train_from_a_registry_name(synth, tmp_path, capsys):
     assert len(trained.predict(np.zeros((64, 64, 3), np.uint8))) == 1
     with pytest.raises(ConfigError, match="unknown field"):
         m.train(synth, epochs=1, batchsize=4)
+    # a checkpoint is fine-tuned: the run starts from its weights
+    again = trained.train(synth, epochs=1, batch_size=4, device="cpu", warmup_epochs=0,
+                          out=str(tmp_path / "ft"))  # fmt: skip
+    assert Path(again.last).is_file()
     with pytest.raises(ConfigError, match="training starts from a registry architecture"):
-        trained.train(synth, epochs=1)
+        edgevision.load(edgevision.load(res.last).export(out=tmp_path / "t.onnx")).train(synth)
     assert "train: " in capsys.readouterr().err  # progress lines when not on a terminal
 
 

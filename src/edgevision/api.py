@@ -408,6 +408,7 @@ class Model:
         mode: str = "static",
         *,
         calib_data: str | os.PathLike[str] | None = None,
+        train_data: str | os.PathLike[str] | None = None,
         out: str | os.PathLike[str] | None = None,
         measure: bool | None = None,
         progress: bool = True,
@@ -416,8 +417,13 @@ class Model:
         """INT8 ONNX through ONNX Runtime's quantization tooling (``edgevision quantize``).
 
         Args:
-            mode: ``"static"`` (calibrated; needs ``calib_data``) or ``"dynamic"``.
+            mode: ``"static"`` (calibrated; needs ``calib_data``), ``"dynamic"``, or
+                ``"qat"`` (fake-quant fine-tuning of a checkpoint on ``train_data``, as
+                ``edgevision quantize --mode qat``; ``options`` may hold
+                :class:`~edgevision.quantize.qat.QATConfig` fields: ``epochs``, ``lr``,
+                ``batch_size``, ``schedule``, ``freeze_observers`` ...).
             calib_data: dataset or image folder for calibration and the output check.
+            train_data: the task's training dataset (``mode="qat"`` only).
             out: the INT8 ``.onnx`` (default: ``LABEL_int8.onnx`` in the working folder).
             measure: time FP32 vs INT8 with the bench harness (default: for dynamic mode).
             progress: progress lines on stderr.
@@ -430,25 +436,38 @@ class Model:
         from edgevision.quantize.config import QuantConfig
         from edgevision.quantize.ptq import quantize_model
 
-        if mode not in ("static", "dynamic"):
-            raise ConfigError(
-                f"mode {mode!r}: Model.quantize does static or dynamic PTQ; QAT fine-tunes on "
-                "training data: 'edgevision quantize CKPT --mode qat --train-data DIR'"
-            )
+        if mode not in ("static", "dynamic", "qat"):
+            raise ConfigError(f"mode {mode!r}: choose static, dynamic or qat")
         if self.kind in ("plugin", "module", "openvino"):
             raise ConfigError(f"{self.label}: quantize needs a checkpoint, name or FP32 .onnx")
-        cfg = build_config(QuantConfig, None, mode=mode, **options)
         dest = Path(out) if out is not None else Path(f"{self.label}_int8.onnx")
-        res = quantize_model(
-            self.source,
-            dest,
-            cfg,
-            calib_data=calib_data,
-            input_size=self.input_size,
-            threads=self.threads,
-            measure=measure,
-            progress=progress,
-        )
+        if mode == "qat":
+            import dataclasses
+
+            from edgevision.quantize.qat import QATConfig, quantize_qat
+
+            if self.kind != "checkpoint":
+                raise ConfigError(f"{self.label}: QAT fine-tunes a checkpoint's weights")
+            if train_data is None:
+                raise ConfigError("mode 'qat' fine-tunes on training data: pass train_data=DIR")
+            names = {f.name for f in dataclasses.fields(QATConfig)}
+            qat = build_config(QATConfig, None, **{k: v for k, v in options.items() if k in names})
+            qcfg = build_config(
+                QuantConfig, None, **{k: v for k, v in options.items() if k not in names}
+            )
+            res = quantize_qat(self.source, dest, train_data, qcfg, qat, progress=progress)
+        else:
+            cfg = build_config(QuantConfig, None, mode=mode, **options)
+            res = quantize_model(
+                self.source,
+                dest,
+                cfg,
+                calib_data=calib_data,
+                input_size=self.input_size,
+                threads=self.threads,
+                measure=measure,
+                progress=progress,
+            )
         backend = self.backend if self.backend in ("auto", "onnxruntime", "openvino") else "auto"
         return Model(
             str(res.path), backend=backend, threads=self.threads, bgr=self.bgr, **self.options
@@ -502,23 +521,30 @@ class Model:
         Returns:
             The :class:`~edgevision.train.TrainResult`; ``load(result.best)`` is the model.
 
+        A checkpoint (or shipped weights) is fine-tuned: the run starts from its weights
+        (the ``pretrained`` field, as ``edgevision train --pretrained CKPT``) with its
+        architecture; a registry name starts from the architecture's initial weights.
+
         Raises:
-            ConfigError: an unknown field or a bad value; a target that is not a registry
-                name (the loop starts from the architecture's initial weights, it does not
-                fine-tune a checkpoint).
+            ConfigError: an unknown field or a bad value; a target that is neither a
+                registry name nor a checkpoint (ONNX and OpenVINO files hold no trainable
+                weights).
         """
         from edgevision.config import from_dict
         from edgevision.tasks import get_task
         from edgevision.train import train
 
-        if self.kind != "registry" or self.spec is None:
+        if self.kind not in ("registry", "checkpoint") or self.spec is None:
             arch = f" (its architecture is {self.spec.name!r})" if self.spec is not None else ""
             raise ConfigError(
-                f"{self.label}: training starts from a registry architecture, not from trained "
-                f"weights{arch}: load(ARCH).train(data=...)"
+                f"{self.label}: training starts from a registry architecture or a checkpoint, "
+                f"not from a {self.kind} file{arch}: load(ARCH_OR_CKPT).train(data=...)"
             )
         cls = get_task(self.spec.task).load("config")
         base: dict[str, Any] = {"model": self.spec.name, "data": str(data)}
+        if self.kind == "checkpoint":  # the same architecture, started from these weights
+            base["pretrained"] = str(self.source)
+            base["model_kwargs"] = dict(self.spec.model_kwargs)
         if self.input_size is not None:
             base["input_size"] = tuple(self.input_size)
         cfg = from_dict(cls, {**base, **fields})

@@ -397,14 +397,17 @@ def check_held_out(
     from edgevision.data.sequences import split_sequences
     from edgevision.errors import DataError
 
+    def sequences(split: str) -> set[str]:  # a split this folder lacks: nothing shared
+        try:
+            return set(split_sequences(data, split))
+        except DataError:
+            return set()
+
     held = set(split_sequences(data, held_out))
     if not held:
         raise ConfigError(f"--held-out {held_out}: no images")
     train_split = str(train_config.get("train_split", "train"))
-    try:
-        trained = set(split_sequences(data, train_split))
-    except DataError:
-        trained = set()
+    trained = sequences(train_split)
     if held & trained:
         raise ConfigError(
             f"--held-out {held_out} is not held out: the run trained on "
@@ -412,10 +415,7 @@ def check_held_out(
         )
     val_split = str(train_config.get("val_split") or "")
     if which != "last" and val_split:
-        try:
-            selected = set(split_sequences(data, val_split))
-        except DataError:
-            selected = set()
+        selected = sequences(val_split)
         if held & selected:
             raise ConfigError(
                 f"the {which} checkpoint was selected on {', '.join(sorted(held & selected))} "

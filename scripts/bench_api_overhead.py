@@ -84,7 +84,9 @@ def _print(med: dict[str, float], real: float) -> None:
     for k, v in med.items():
         print(f"  {k:22s} median {v:8.3f} ms")
     over = med["Model.predict(image)"] - med["Predictor(image)"]
-    print(f"  difference {over * 1e3:+.1f} us per call = {100 * over / real:+.3f} % of the real call")
+    print(
+        f"  difference {over * 1e3:+.1f} us per call = {100 * over / real:+.3f} % of the real call"
+    )
 
 
 if __name__ == "__main__":

@@ -96,7 +96,9 @@ def test_a_one_frame_false_positive_gets_no_id():
     out = trk.update(_dets([_box(14, 10)]), 2)
     assert out.track_ids.tolist() == [1] and trk.summary()["tracks_started"] == 1
     out = trk.update(_dets([_box(16, 10), _box(150, 100)]), 3)
-    out = trk.update(_dets([_box(18, 10), _box(151, 100)]), 4)  # seen twice in a row: id 2
+    out = trk.update(_dets([_box(18, 10), _box(151, 100)]), 4)
+    assert out.track_ids.tolist() == [1]  # seen twice: not yet (bytetrack confirms at 3)
+    out = trk.update(_dets([_box(20, 10), _box(152, 100)]), 5)  # three in a row: id 2
     assert out.track_ids.tolist() == [1, 2]
 
 
@@ -158,10 +160,52 @@ def test_bad_names_and_options_are_config_errors(name, kw, match):
 def test_recovery_finds_an_object_that_stopped_while_unseen():
     """The Kalman filter carries a stopped object on; its last box still finds it."""
     for recover, ids in ((False, [2]), (True, [1])):
-        trk = create_tracker("bytetrack", recover=recover)
+        trk = create_tracker("bytetrack", recover=recover, confirm_hits=2)
         for t in range(10):
             trk.update(_dets([_box(10 + 8 * t, 50, 30)]), t)
         for t in range(10, 16):  # unseen while the filter moves it 8 px per frame
             trk.update(_dets([]), t)
         trk.update(_dets([_box(82, 50, 30)]), 16)  # it stopped where it was last seen
         assert trk.update(_dets([_box(82, 50, 30)]), 17).track_ids.tolist() == ids
+
+
+def _painted(boxes, colours, size=(200, 300)) -> np.ndarray:
+    img = np.full((*size, 3), 90, np.uint8)
+    for (x0, y0, x1, y1), c in zip(boxes, colours):
+        img[int(y0) : int(y1), int(x0) : int(x1)] = c
+    return img
+
+
+def test_colour_features_tell_colours_apart():
+    from edgevision.track.appearance import appearance_distance, colour_features
+
+    red, red2, blue = (220, 30, 30), (200, 40, 35), (30, 40, 220)
+    boxes = [_box(10, 10, 40), _box(100, 10, 40), _box(200, 100, 40)]
+    f = colour_features(_painted(boxes, [red, red2, blue]), np.array(boxes))
+    d = appearance_distance(f, f)
+    assert f.shape == (3, 64) and np.allclose((f**2).sum(1), 1.0)
+    assert d[0, 1] < 0.05 and d[0, 2] > 0.95 and np.allclose(np.diag(d), 0.0, atol=1e-6)
+    outside = colour_features(np.zeros((50, 50, 3), np.uint8), np.array([[60.0, 60, 90, 90]]))
+    assert not outside.any()
+
+
+def test_appearance_keeps_ids_of_objects_that_trade_places():
+    """Two overlapping boxes exchange positions in one frame: overlap alone keeps the ids on
+    the positions (a swap); the colour cue keeps them on the objects. Only each box's centre
+    is painted (what the cue samples; these centres do not overlap)."""
+    left, right = _box(40, 40, 40), _box(66, 40, 40)  # IoU 0.21
+    red, blue = (220, 30, 30), (30, 40, 220)
+
+    def frame(at_left, at_right):
+        return _painted([[48, 48, 72, 72], [74, 48, 98, 72]], [at_left, at_right])
+
+    for appearance, want in ((0.0, [2, 1]), (1.0, [1, 2])):
+        trk = create_tracker("bytetrack", appearance=appearance, match_iou=0.2)
+        for t in range(5):
+            out = trk.update(_dets([left, right]), t, image=frame(red, blue))
+        assert out.track_ids.tolist() == [1, 2]
+        # the red object (id 1) is now on the right, the blue one on the left
+        out = trk.update(_dets([right, left]), 5, image=frame(blue, red))
+        assert out.track_ids.tolist() == want
+        # without the frame the same tracker matches by overlap alone (no error)
+        assert len(trk.update(_dets([right, left]), 6)) == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def evaluate_tracking(
     split: str = "val",
     *,
     tracker: str = "bytetrack",
+    tracker_options: Mapping[str, Any] | None = None,
     iou: float = 0.5,
     max_videos: int = 0,
     progress: bool = True,
@@ -85,6 +87,7 @@ def evaluate_tracking(
             e.g. from ``edgevision data synth``).
         split: split name.
         tracker: tracker name (:func:`edgevision.track.list_trackers`).
+        tracker_options: :class:`~edgevision.track.TrackerConfig` fields to change.
         iou: least box IoU for a hypothesis to count as a ground-truth object.
         max_videos: only the first ``N`` videos (0: all).
         progress: a progress bar on stderr.
@@ -105,7 +108,8 @@ def evaluate_tracking(
         raise ValueError(f"iou must be in (0, 1], got {iou}")
     root = Path(data_dir)
     require_dir(root, "dataset folder")
-    create_tracker(tracker)  # an unknown name fails before any video is read
+    opts = dict(tracker_options or {})
+    create_tracker(tracker, **opts)  # an unknown name or option fails before any video is read
     ann, vroot = ytvis_layout(root, split)
     ds = YtvisDataset(ann, vroot)
     motion = {v["id"]: v.get("motion") for v in load_ytvis_json(ann)["videos"]}
@@ -116,16 +120,17 @@ def evaluate_tracking(
     frames = 0
     for i in _progress(range(n), n, "tracking", progress):
         sample = ds[i]
-        trk = create_tracker(tracker)
+        trk = create_tracker(tracker, **opts)
         acc = mm.MOTAccumulator(auto_id=True)
         for t in range(len(sample)):
-            r = predictor(sample.read_frame(t))
+            frame = sample.read_frame(t)
+            r = predictor(frame)
             if not isinstance(r, Detections):
                 raise EdgeVisionError(
                     f"tracking needs a detection or instance model, got {type(r).__name__}"
                 )
             t0 = time.perf_counter()
-            out = trk.update(r, t)
+            out = trk.update(r, t, image=frame)
             costs.append((time.perf_counter() - t0) * 1e3)
             gt = sample.targets[t]
             ids = out.track_ids if out.track_ids is not None else np.zeros(0, np.int64)
@@ -140,6 +145,7 @@ def evaluate_tracking(
     per = _metrics(accs, names)
     result: dict[str, Any] = {
         "tracker": tracker,
+        "tracker_options": opts,
         "iou": iou,
         "overall": per.pop("OVERALL"),
         "per_video": per,

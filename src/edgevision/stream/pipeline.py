@@ -335,7 +335,8 @@ class _Runner:
             if self.trackers:
                 t = time.monotonic()
                 b.results = [
-                    self.trackers[f.stream].update(r, f.index) for f, r in zip(b.frames, b.results)
+                    self.trackers[f.stream].update(r, f.index, image=f.image)
+                    for f, r in zip(b.frames, b.results)
                 ]
                 st.stage("track", (time.monotonic() - t) * 1e3)
             now = time.monotonic()

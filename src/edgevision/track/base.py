@@ -33,6 +33,7 @@ from edgevision.config import validate
 from edgevision.errors import ConfigError
 from edgevision.postprocess.boxes import box_iou
 from edgevision.results import Detections
+from edgevision.track.appearance import HIST_BINS, appearance_distance, colour_features
 from edgevision.track.kalman import BoxKalman, xyah_to_xyxy, xyxy_to_xyah
 
 __all__ = ["AssociationTracker", "TrackRecord", "TrackerConfig"]
@@ -40,6 +41,7 @@ __all__ = ["AssociationTracker", "TrackRecord", "TrackerConfig"]
 D = TypeVar("D", bound=Detections)
 
 _TENTATIVE, _TRACKED, _LOST = 0, 1, 2
+HIST_DIM = HIST_BINS[0] * HIST_BINS[1]
 
 
 @dataclass
@@ -63,6 +65,11 @@ class TrackerConfig:
         two_stage: match low-score detections in a second stage (ByteTrack).
         recover: with Kalman motion, match tracks left over by the IoU with their last
             observed box (OC-SORT's observation-centric recovery, Cao et al., CVPR 2023).
+        appearance: weight of the colour-histogram distance (:mod:`.appearance`, 0–1)
+            added to ``1 - IoU`` in the matching cost of high-score detections; 0 matches
+            by overlap alone. It needs the frame (``update(dets, frame, image=...)``).
+        appearance_momentum: how much of a track's colour feature is kept per update
+            (exponential moving average over its high-score detections, as BoT-SORT).
         history: ended tracks kept for :meth:`AssociationTracker.summary`.
     """
 
@@ -77,6 +84,8 @@ class TrackerConfig:
     motion: str = "kalman"
     two_stage: bool = True
     recover: bool = False
+    appearance: float = 0.0
+    appearance_momentum: float = 0.9
     history: int = 1000
 
     def __post_init__(self) -> None:
@@ -94,6 +103,10 @@ class TrackerConfig:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ConfigError(f"tracker {name} must be in (0, 1], got {v}")
+        if not 0.0 <= self.appearance <= 1.0 or not 0.0 <= self.appearance_momentum < 1.0:
+            raise ConfigError(
+                "tracker appearance must be in [0, 1] and appearance_momentum in [0, 1)"
+            )
         if self.confirm_hits < 1 or self.max_lost < 0 or self.history < 0:
             raise ConfigError("tracker confirm_hits must be >= 1, max_lost and history >= 0")
         if self.motion not in ("kalman", "none"):
@@ -119,11 +132,15 @@ class TrackRecord:
     frames: int
 
 
-def _assign(iou: np.ndarray, least: float) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal one-to-one matches of an IoU matrix (rows, cols), each with IoU >= ``least``."""
+def _assign(
+    iou: np.ndarray, least: float, extra: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal one-to-one matches of an IoU matrix (rows, cols), each with IoU >= ``least``;
+    the cost is ``1 - IoU`` plus ``extra`` (the weighted appearance distance) if given."""
     if iou.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cost = np.where(iou >= least, 1.0 - iou, 1e6)
+    base = 1.0 - iou if extra is None else 1.0 - iou + extra
+    cost = np.where(iou >= least, base, 1e6)
     r, c = linear_sum_assignment(cost)
     keep = iou[r, c] >= least
     return r[keep].astype(np.int64), c[keep].astype(np.int64)
@@ -161,8 +178,9 @@ class AssociationTracker:
         self.hits = np.zeros(n, np.int64)
         self.first = np.zeros(n, np.int64)
         self.last = np.zeros(n, np.int64)
+        self.feat = np.zeros((n, HIST_DIM), np.float32)  # colour features (appearance > 0)
 
-    _ARRAYS = ("ids", "state", "mean", "cov", "box", "cls", "hits", "first", "last")
+    _ARRAYS = ("ids", "state", "mean", "cov", "box", "cls", "hits", "first", "last", "feat")
 
     def __len__(self) -> int:
         """Confirmed tracks alive (tracked or lost)."""
@@ -189,7 +207,15 @@ class AssociationTracker:
             iou[self.cls[tracks][:, None] != cls[dets][None, :]] = 0.0
         return iou
 
-    def update(self, dets: D, frame: int | None = None) -> D:
+    def _appearance(
+        self, tracks: np.ndarray, dets: np.ndarray, feats: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The weighted appearance term of the matching cost (None: matching by IoU only)."""
+        if feats is None:
+            return None
+        return self.cfg.appearance * appearance_distance(self.feat[tracks], feats[dets])
+
+    def update(self, dets: D, frame: int | None = None, image: np.ndarray | None = None) -> D:
         """Associate one frame's detections with the tracks.
 
         Args:
@@ -197,6 +223,12 @@ class AssociationTracker:
             frame: the frame's index (default: one more than the previous call's). Ages of
                 lost tracks count in these indices, so a stream that drops frames keeps
                 a lost track for ``max_lost`` frames of the source.
+            image: the ``(H, W, 3)`` uint8 RGB frame the detections come from, for the
+                appearance cue (config ``appearance`` above 0); without it this frame is
+                matched by overlap alone (plain ByteTrack).
+
+        Raises:
+            TypeError: ``dets`` is not :class:`Detections`.
 
         Returns:
             The detections of confirmed tracks (same type as ``dets``, rows in input order),
@@ -209,6 +241,7 @@ class AssociationTracker:
         first_frame = self.started == 0 and not len(self.ids)
         boxes = dets.boxes.astype(np.float64)
         scores, cls = dets.scores, dets.class_ids
+        feats = colour_features(image, boxes) if cfg.appearance > 0 and image is not None else None
         pred = self._predicted_boxes()
         det_track = np.full(len(dets), -1, np.int64)  # row of the track each det joins
 
@@ -216,7 +249,11 @@ class AssociationTracker:
         low = np.flatnonzero((scores >= cfg.low_thresh) & (scores < cfg.high_thresh))
         confirmed = np.flatnonzero(self.state != _TENTATIVE)
         # stage 1: high-score detections vs every confirmed track (tracked or lost)
-        r, c = _assign(self._iou(pred, confirmed, boxes, cls, high), cfg.match_iou)
+        r, c = _assign(
+            self._iou(pred, confirmed, boxes, cls, high),
+            cfg.match_iou,
+            self._appearance(confirmed, high, feats),
+        )
         det_track[high[c]] = confirmed[r]
         left_tracks = np.setdiff1d(confirmed, confirmed[r])
         left_high = np.setdiff1d(high, high[c])
@@ -231,7 +268,11 @@ class AssociationTracker:
         # stopped or turned while the motion model went on; their filter restarts there
         recovered = np.zeros(0, np.int64)
         if cfg.recover and cfg.motion == "kalman" and len(left_tracks) and len(left_high):
-            r, c = _assign(self._iou(self.box, left_tracks, boxes, cls, left_high), cfg.match_iou)
+            r, c = _assign(
+                self._iou(self.box, left_tracks, boxes, cls, left_high),
+                cfg.match_iou,
+                self._appearance(left_tracks, left_high, feats),
+            )
             det_track[left_high[c]] = left_tracks[r]
             recovered = left_tracks[r]
             left_high = np.setdiff1d(left_high, left_high[c])
@@ -258,6 +299,12 @@ class AssociationTracker:
             self.cls[rows] = cls[matched]
             self.hits[rows] += 1
             self.last[rows] = self.frame
+            if feats is not None:  # a moving average over high-score detections
+                hi = scores[matched] >= cfg.high_thresh
+                m = cfg.appearance_momentum
+                f = m * self.feat[rows[hi]] + (1 - m) * feats[matched[hi]]
+                norm = np.linalg.norm(f, axis=1, keepdims=True)
+                self.feat[rows[hi]] = f / np.maximum(norm, 1e-12)
             self.state[rows] = np.where(self.state[rows] == _TENTATIVE, _TENTATIVE, _TRACKED)
         # unmatched: tentative tracks die, confirmed ones are lost (and end after max_lost)
         seen = np.zeros(len(self.ids), bool)
@@ -267,7 +314,7 @@ class AssociationTracker:
         # new tracks from unmatched confident detections
         new = unmatched[scores[unmatched] >= cfg.new_track_thresh]
         det_track[new] = np.arange(len(self.ids), len(self.ids) + len(new))
-        self._add(boxes[new], cls[new])
+        self._add(boxes[new], cls[new], None if feats is None else feats[new])
         dead = np.concatenate([dead, np.zeros(len(new), bool)])
         # confirmation: enough hits (or the stream's first frame) gives a track its id
         promote = (self.state == _TENTATIVE) & ((self.hits >= cfg.confirm_hits) | first_frame)
@@ -292,7 +339,7 @@ class AssociationTracker:
         return out
 
     # ------------------------------------------------------------------ bookkeeping
-    def _add(self, boxes: np.ndarray, cls: np.ndarray) -> None:
+    def _add(self, boxes: np.ndarray, cls: np.ndarray, feats: np.ndarray | None) -> None:
         n = len(boxes)
         if not n:
             return
@@ -307,6 +354,7 @@ class AssociationTracker:
             "hits": np.ones(n, np.int64),
             "first": np.full(n, self.frame, np.int64),
             "last": np.full(n, self.frame, np.int64),
+            "feat": np.zeros((n, HIST_DIM), np.float32) if feats is None else feats,
         }
         for k, v in parts.items():
             setattr(self, k, np.concatenate([getattr(self, k), v]))

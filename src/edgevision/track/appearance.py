@@ -57,9 +57,8 @@ def colour_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     k = int(ok.sum())
     code = _HUE_BIN[hsv[:, 0]] * sb + (hsv[:, 1].astype(np.int64) * sb >> 8)
     code += np.repeat(np.arange(k) * (hb * sb), _SAMPLES * _SAMPLES)
-    hist = np.bincount(code, minlength=k * hb * sb).reshape(k, hb * sb)
-    hist = hist.astype(np.float32) / (_SAMPLES * _SAMPLES)
-    out[ok] = np.sqrt(hist)
+    counts = np.bincount(code, minlength=k * hb * sb).reshape(k, hb * sb)
+    out[ok] = np.sqrt(counts.astype(np.float32) / (_SAMPLES * _SAMPLES))
     return out
 
 

@@ -209,3 +209,30 @@ def test_appearance_keeps_ids_of_objects_that_trade_places():
         assert out.track_ids.tolist() == want
         # without the frame the same tracker matches by overlap alone (no error)
         assert len(trk.update(_dets([right, left]), 6)) == 2
+
+
+def test_tracker_specs_carry_typed_options():
+    from edgevision.track import parse_tracker
+
+    assert parse_tracker("bytetrack") == ("bytetrack", {})
+    name, opts = parse_tracker("bytetrack:appearance=0, max_lost=60,recover=yes")
+    assert name == "bytetrack" and opts == {"appearance": 0.0, "max_lost": 60, "recover": True}
+    assert isinstance(opts["appearance"], float) and isinstance(opts["max_lost"], int)
+    trk = create_tracker("bytetrack:appearance=0,confirm_hits=1", confirm_hits=2)
+    assert trk.cfg.appearance == 0.0 and trk.cfg.confirm_hits == 2  # keywords win
+    assert trk.cfg.two_stage  # the rest stays bytetrack's
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("bytetrack:max_lost", "option=value"),
+        ("bytetrack:max_lost=many", "max_lost='many': expected an integer"),
+        ("bytetrack:recover=maybe", "expected true or false"),
+        ("bytetrack:speed=2", "unknown tracker option"),
+        ("sort:max_lost=3", "unknown tracker 'sort'"),
+    ],
+)
+def test_bad_tracker_specs_are_config_errors(spec, match):
+    with pytest.raises(ConfigError, match=match):
+        create_tracker(spec)

@@ -176,7 +176,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
     tr.add_argument("--videos", type=positive_int, default=8, help="videos per motion factor")
     tr.add_argument("--frames", type=positive_int, default=60, help="frames per video")
-    tr.add_argument("--trackers", default="bytetrack,iou", metavar="NAME,...")
+    tr.add_argument(
+        "--trackers",
+        nargs="+",
+        default=["bytetrack", "bytetrack:appearance=0", "iou"],
+        metavar="TRACKER",
+        help="trackers to score: names, or name:option=value,... (default: bytetrack, "
+        "bytetrack without its colour cue, iou)",
+    )
     tr.add_argument("--threads", type=positive_int, default=2)
     tr.add_argument(
         "--bench-frames", type=positive_int, default=1000, help="timed frames of the cost row"
@@ -344,9 +351,9 @@ def run_tracking(args: argparse.Namespace) -> int:
         raise ConfigError(f"--motions must be numbers like 0.5,1,2, got {args.motions!r}") from None
     if not motions or min(motions) <= 0:
         raise ConfigError("--motions needs at least one factor, each > 0")
-    trackers = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    trackers = [t.strip() for t in args.trackers if t.strip()]
     if not trackers:
-        raise ConfigError("--trackers needs at least one name")
+        raise ConfigError("--trackers needs at least one tracker")
     out = tracking_report(
         args.model,
         command=command_line(args),

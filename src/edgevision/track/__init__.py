@@ -31,6 +31,7 @@ __all__ = [
     "TrackerConfig",
     "create_tracker",
     "list_trackers",
+    "parse_tracker",
     "register_tracker",
 ]
 
@@ -78,16 +79,61 @@ def list_trackers() -> list[str]:
     return sorted(TRACKERS)
 
 
+def _parse_value(field: str, text: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            low = text.strip().lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return low in ("true", "1", "yes")
+        return type(default)(text)
+    except ValueError:
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(
+            type(default), type(default).__name__
+        )
+        raise ConfigError(f"tracker option {field}={text!r}: expected {kind}") from None
+
+
+def parse_tracker(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``"name:option=value,option=value"`` -> ``(name, options)``, each value
+    converted to its :class:`TrackerConfig` field's type (e.g. ``bytetrack:appearance=0``,
+    ``bytetrack:new_track_thresh=0.6,max_lost=60``).
+
+    Raises:
+        ConfigError: a malformed spec, an unknown option or a value of the wrong type.
+    """
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    defaults = {f.name: getattr(TrackerConfig(), f.name) for f in dataclasses.fields(TrackerConfig)}
+    opts: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ConfigError(f"tracker {spec!r}: options are written option=value, got {part!r}")
+        if key not in defaults:
+            raise ConfigError(
+                f"unknown tracker option(s) {key}; options: {', '.join(sorted(defaults))}"
+            )
+        opts[key] = _parse_value(key, value, defaults[key])
+    return name, opts
+
+
 def create_tracker(name: str, **overrides: Any) -> AssociationTracker:
     """A new tracker (one per stream).
 
     Args:
-        name: a registered name (:func:`list_trackers`).
-        **overrides: :class:`TrackerConfig` fields to change, checked against their types.
+        name: a registered name (:func:`list_trackers`), optionally with options as in
+            :func:`parse_tracker` (``"bytetrack:appearance=0"``).
+        **overrides: :class:`TrackerConfig` fields to change, checked against their types
+            (they win over options in ``name``).
 
     Raises:
         ConfigError: an unknown name or field, or a value of the wrong type or range.
     """
+    if ":" in name:
+        name, opts = parse_tracker(name)
+        overrides = {**opts, **overrides}
     if name not in TRACKERS:
         raise ConfigError(f"unknown tracker {name!r}; trackers: {', '.join(list_trackers())}")
     cfg = TRACKERS[name]()

@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=300, help="frames of the sample video")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--engine", default="onnxruntime")
+    ap.add_argument("--json", metavar="FILE", help="also write the result here")
     args = ap.parse_args()
     from edgevision.stream.sample import make_sample_video
 
@@ -80,7 +81,13 @@ def main() -> int:
         "mqtt_received": received,
         "rounds": rows,
     }
+    from edgevision.host import machine_info
+    from edgevision.io import write_json_atomic
+
+    out["machine"] = machine_info()
     print(json.dumps(out))
+    if args.json:
+        write_json_atomic(args.json, out)
     return 0
 
 

@@ -17,6 +17,7 @@ from edgevision.errors import ConfigError, DataError  # noqa: E402
 from edgevision.train.detection import (  # noqa: E402
     DetTrainConfig,
     DetTrainDataset,
+    _paste_class_ids,
     anchor_recall,
     collate,
     fit_anchors,
@@ -129,6 +130,46 @@ def test_augmented_samples_keep_valid_boxes_and_are_deterministic(synth, mosaic)
     assert (
         imgs.shape == (2, 3, 64, 96) and tg.shape[1] == 6 and set(tg[:, 0].tolist()) <= {0.0, 1.0}
     )
+
+
+def test_copy_paste_adds_rare_objects_where_they_cover_no_box(tmp_path):
+    """One image holds a rare 'b' (a distinct colour); copy-paste puts its crop into samples
+    of the other images, on free ground, with its box and class."""
+    import cv2
+
+    imgs = [{"id": i, "file_name": f"{i}.png", "height": 64, "width": 64} for i in (1, 2, 3, 4)]
+    anns = [
+        {"id": i, "image_id": i, "category_id": 1, "bbox": [4, 4, 20, 20]} for i in (1, 2, 3, 4)
+    ] + [{"id": 9, "image_id": 4, "category_id": 2, "bbox": [36, 36, 16, 16]}]
+    root = _write_coco(tmp_path / "d", "train", imgs, anns)
+    im = np.full((64, 64, 3), 90, np.uint8)
+    im[36:52, 36:52] = (250, 20, 20)  # RGB of the rare object
+    cv2.imwrite(str(root / "images" / "train" / "4.png"), im[..., ::-1])
+    s = load_split(root, "train")
+    cfg = _cfg(root, tmp_path / "o")
+    assert _paste_class_ids(cfg, s) == [1]  # 'b': 1 box against 4
+    with pytest.raises(ConfigError, match="paste_classes c not in"):
+        _paste_class_ids(_cfg(root, tmp_path / "o", paste_classes=["c"]), s)
+    ds = DetTrainDataset(
+        s, input_size=(64, 64), mean=(0, 0, 0), std=(1, 1, 1), seed=0, mosaic=0.0,
+        scale_range=(1.0, 1.0), flip=False, jitter=0.0, copy_paste=1.0, paste_classes=[1],
+        paste_max=1,
+    )  # fmt: skip
+    off = DetTrainDataset(
+        s, input_size=(64, 64), mean=(0, 0, 0), std=(1, 1, 1), seed=0, mosaic=0.0,
+        scale_range=(1.0, 1.0), flip=False, jitter=0.0,
+    )  # fmt: skip
+    assert len(off[0][1]) == 1
+    img, t = ds[0]
+    assert t[:, 0].tolist() == [0.0, 1.0]  # its own 'a' and a pasted 'b'
+    cx, cy, w, h = t[1, 1:].tolist()
+    assert w == pytest.approx(16, abs=1) and h == pytest.approx(16, abs=1)
+    a = t[0, 1:].tolist()  # the pasted box does not overlap the image's own box
+    assert abs(cx - a[0]) >= (w + a[2]) / 2 or abs(cy - a[1]) >= (h + a[3]) / 2
+    centre = img[:, int(cy) - 3 : int(cy) + 3, int(cx) - 3 : int(cx) + 3]
+    assert centre[0].mean() > 200 and centre[1].mean() < 60  # the rare object's colour
+    with pytest.raises(ConfigError, match="paste_max"):
+        _cfg(root, tmp_path / "o", paste_max=0)
 
 
 def test_fit_anchors_finds_the_box_sizes():

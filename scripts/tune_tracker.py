@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--work", default="runs/tune_tracker")
     ap.add_argument("--tracker", default="bytetrack")
+    ap.add_argument("--nms-iou", type=float, default=None, help="the model's NMS IoU")
     ap.add_argument(
         "--grid",
         default="{}",
@@ -46,7 +47,9 @@ def main() -> None:
     if REPORT_SEED in seeds:
         raise SystemExit(f"seed {REPORT_SEED} is the report's held-out seed; tune on others")
     grid: dict[str, list[Any]] = json.loads(args.grid)
-    predictor = _BoxesOnce(Predictor(load_engine(args.model, threads=2), conf_threshold=0.05))
+    predictor = _BoxesOnce(
+        Predictor(load_engine(args.model, threads=2), conf=0.05, iou=args.nms_iou)
+    )
     sets = []
     for seed in seeds:
         for m in (float(x) for x in args.motions.split(",")):

@@ -27,8 +27,24 @@ def test_plan_follows_installed_engines_and_cpu_flags():
     ]
 
 
-def test_report_rows_for_every_variant(synth_images, tmp_path, capsys, one_torch_thread):
+def test_report_rows_for_every_variant(
+    synth_images, tmp_path, capsys, one_torch_thread, monkeypatch
+):
+    """Every variant that runs gets a row; one an engine rejects is listed with its reason
+    (here the NNCF file on ONNX Runtime, made to fail in the short pre-run)."""
+    import edgevision.bench.harness as harness
     from edgevision.checkpoint import save_checkpoint
+    from edgevision.errors import EdgeVisionError
+
+    real = harness.benchmark_variants
+
+    def flaky(variants, **kw):
+        for f, c in variants:
+            if c.runs == 2 and c.backend == "onnxruntime" and "int8_nncf" in str(f):
+                raise EdgeVisionError("benchmark of x failed: QLinearConv: input zero point")
+        return real(variants, **kw)
+
+    monkeypatch.setattr(harness, "benchmark_variants", flaky)
     from edgevision.data.semantic import SemanticFolder
     from edgevision.registry import create_model
 
@@ -42,7 +58,7 @@ def test_report_rows_for_every_variant(synth_images, tmp_path, capsys, one_torch
     ckpt = save_checkpoint(tmp_path / "tiny.safetensors", model)
     out = tmp_path / "backends.md"
     rc = main(
-        ["report", "backends", str(ckpt), "--data", f"tiny={data}", "--runs", "2",
+        ["report", "backends", str(ckpt), "--data", f"tiny={data}", "--runs", "3",
          "--blocks", "1", "--calib-images", "4", "--out", str(out), "--work", str(tmp_path / "w")]
     )  # fmt: skip
     assert rc == 0
@@ -50,6 +66,10 @@ def test_report_rows_for_every_variant(synth_images, tmp_path, capsys, one_torch
     variants = [r["variant"] for r in res["rows"]]
     assert variants[0] == "ONNX Runtime FP32" and "ONNX Runtime INT8 (ORT PTQ)" in variants
     assert len(variants) == len(set(variants)) >= 2
+    if any("NNCF" in v for v in variants):  # nncf installed: its ORT row failed on purpose
+        assert "ONNX Runtime INT8 (NNCF PTQ)" not in variants
+        assert [f["variant"] for f in res["failed"]] == ["ONNX Runtime INT8 (NNCF PTQ)"]
+        assert "did not run" in out.read_text() and "zero point" in out.read_text()
     for r in res["rows"]:
         assert r["p50_ms"] > 0 and r["images"] == 2 and 0 <= r["metric"] <= 1
     page = out.read_text()

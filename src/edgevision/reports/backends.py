@@ -114,7 +114,7 @@ def backends_report(
 
     from edgevision.bench.harness import benchmark_variants
     from edgevision.config import BenchConfig
-    from edgevision.errors import ConfigError
+    from edgevision.errors import ConfigError, EdgeVisionError
     from edgevision.export import export_onnx
     from edgevision.host import cpu_flags, machine_info, versions
     from edgevision.io import write_json_atomic, write_text_atomic
@@ -129,6 +129,7 @@ def backends_report(
     if not plan:
         raise ConfigError("no CPU engine installed (onnxruntime or openvino)")
     rows: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
     for w in weights:
         stem = Path(w).stem
         ds = data.get(stem, data.get("*"))
@@ -151,6 +152,18 @@ def backends_report(
                     check_images=0,
                     progress=progress,
                 )
+        # a variant an engine cannot run (e.g. a quantizer's graph one engine rejects) is
+        # left out with its one-line reason, found by a short run in a fresh process
+        usable = []
+        for v in plan:
+            try:
+                benchmark_variants(
+                    [(str(files[v.file]), _config(v, threads, runs=2))],
+                    blocks=1, progress=False, stages=False, flops=False, command=command,
+                )  # fmt: skip
+                usable.append(v)
+            except EdgeVisionError as e:
+                failed.append({"model": stem, "variant": v.label, "error": _one_line(e)})
         variants = [
             (
                 str(files[v.file]),
@@ -165,12 +178,14 @@ def backends_report(
                     max_images=max_images,
                 ),
             )
-            for v in plan
+            for v in usable
         ]
+        if not variants:
+            continue
         results = benchmark_variants(
             variants, blocks=blocks, progress=progress, stages=False, flops=False, command=command
         )
-        for v, r in zip(plan, results):
+        for v, r in zip(usable, results):
             ev = r.meta.get("eval") or {}
             rows.append(
                 {
@@ -201,12 +216,30 @@ def backends_report(
         "blocks": blocks,
     }
     out = Path(out)
-    write_json_atomic(out.with_suffix(".json"), {"meta": meta, "rows": rows})
-    write_text_atomic(out, _page(rows, meta))
-    return {"meta": meta, "rows": rows}
+    write_json_atomic(out.with_suffix(".json"), {"meta": meta, "rows": rows, "failed": failed})
+    write_text_atomic(out, _page(rows, meta, failed))
+    return {"meta": meta, "rows": rows, "failed": failed}
 
 
-def _page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def _config(v: Variant, threads: int, *, runs: int) -> Any:
+    """A timing-only :class:`~edgevision.config.BenchConfig` of one variant."""
+    from edgevision.config import BenchConfig
+
+    return BenchConfig(
+        backend=v.backend,  # type: ignore[arg-type]
+        ov_precision=v.ov_precision,  # type: ignore[arg-type]
+        threads=threads,
+        runs=runs,
+        warmup=1,
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _page(rows: list[dict[str, Any]], meta: dict[str, Any], failed: list[dict[str, str]]) -> str:
     m = meta["machine"]
     lines = [
         "# CPU engines and precisions",
@@ -248,6 +281,9 @@ def _page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"{_fmt(metric * scale if metric is not None else None)} | "
                 f"{'' if delta is None else f'{delta:+.2f}'} |"
             )
+    if failed:
+        lines += ["", "Variants that did not run (left out of the table):", ""]
+        lines += [f"- {f['model']}, {f['variant']}: {f['error']}" for f in failed]
     lines += [
         "",
         "`--backend auto` (`bench`, `eval`, `run`) measures the same choice per file on the "

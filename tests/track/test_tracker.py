@@ -187,6 +187,10 @@ def test_colour_features_tell_colours_apart():
     assert d[0, 1] < 0.05 and d[0, 2] > 0.95 and np.allclose(np.diag(d), 0.0, atol=1e-6)
     outside = colour_features(np.zeros((50, 50, 3), np.uint8), np.array([[60.0, 60, 90, 90]]))
     assert not outside.any()
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        colour_features(np.zeros((50, 50), np.uint8), np.array(boxes))
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        colour_features(np.zeros((50, 50, 3), np.float32), np.array(boxes))
 
 
 def test_appearance_keeps_ids_of_objects_that_trade_places():

@@ -32,7 +32,16 @@ _HUE_BIN = np.minimum(np.arange(256) * HIST_BINS[0] // 180, HIST_BINS[0] - 1).as
 
 def colour_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """``(N, D)`` float32 features (``D = 16 * 4``) of ``(N, 4)`` ``xyxy`` boxes in an
-    ``(H, W, 3)`` uint8 RGB image; a box with no pixels inside the image gets zeros."""
+    ``(H, W, 3)`` uint8 RGB image; a box with no pixels inside the image gets zeros.
+
+    Raises:
+        ValueError: the image is not ``(H, W, 3)`` uint8.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"the tracker's colour cue needs an (H, W, 3) uint8 RGB frame, got "
+            f"{image.dtype} {tuple(image.shape)}"
+        )
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     n = len(b)
     hb, sb = HIST_BINS
@@ -52,7 +61,7 @@ def colour_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     ys = np.minimum((y0[ok, None] + u * (y1 - y0)[ok, None]).astype(np.int64), h - 1)
     xs = np.minimum((x0[ok, None] + u * (x1 - x0)[ok, None]).astype(np.int64), w - 1)
     flat = (ys[:, :, None] * w + xs[:, None, :]).ravel()
-    px = np.take(image.reshape(-1, 3), flat, axis=0).reshape(-1, _SAMPLES, 3)
+    px = np.take(np.ascontiguousarray(image).reshape(-1, 3), flat, axis=0).reshape(-1, _SAMPLES, 3)
     hsv = cv2.cvtColor(px, cv2.COLOR_RGB2HSV).reshape(-1, 3)  # one call for every box
     k = int(ok.sum())
     code = _HUE_BIN[hsv[:, 0]] * sb + (hsv[:, 1].astype(np.int64) * sb >> 8)

@@ -59,6 +59,31 @@ def test_options_are_checked_when_the_model_is_built(det_ckpt, tiny_onnx):
         edgevision.load("no_such_model")
 
 
+def test_track_gives_ids_that_hold_on_a_still_scene(det_ckpt, tmp_path):
+    """Five copies of one frame: the objects (confirmed at once on a stream's first frame)
+    keep their ids; a tracker object passed in keeps the summary; models without boxes are
+    refused."""
+    from edgevision.track import create_tracker
+
+    m = edgevision.load(det_ckpt, max_det=20, backend="torch")
+    frame = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    trk = create_tracker("bytetrack:high_thresh=0.0,low_thresh=0.0,new_track_thresh=0.0")
+    gen = m.track(np.stack([frame] * 5), tracker=trk)
+    assert isinstance(gen, types.GeneratorType)
+    got = list(gen)
+    assert len(got) == 5 and all(r.track_ids is not None for r in got)
+    ids = [sorted(r.track_ids.tolist()) for r in got]
+    assert ids[0] and all(i == ids[0] for i in ids)
+    first = m.predict(frame, conf=0.0)[0]  # the model kept boxes down to the low threshold
+    assert len(got[0]) == len(first)
+    assert trk.summary()["tracks_active"] == len(ids[0])
+    with pytest.raises(ConfigError, match="unknown tracker"):
+        m.track(frame[None], tracker="sort")
+    seg = edgevision.load("ddrnet23_slim", backend="torch")
+    with pytest.raises(ConfigError, match="track needs a detection or instance model"):
+        seg.track(frame[None])
+
+
 @pytest.mark.slow
 def test_predict_takes_every_source_kind(det_ckpt, synth, tmp_path):
     from PIL import Image

@@ -306,6 +306,77 @@ class Model:
 
         return frames()
 
+    # -- track -------------------------------------------------------------------------------
+    def track(
+        self,
+        source: Any,
+        *,
+        tracker: Any = "bytetrack",
+        conf: float | None = None,
+        iou: float | None = None,
+        bgr: bool | None = None,
+    ) -> Iterator[Any]:
+        """Ids across the frames of ``source``: a generator of each frame's result (as
+        :meth:`predict`) holding the objects of confirmed tracks, with ``track_ids``.
+
+        One tracker follows the whole source, frames in order (a video file's frames; a
+        folder's images sorted by name; a list or ``(N, H, W, 3)`` batch in its order). The
+        model keeps boxes down to the tracker's low threshold, as ``run --track``.
+
+        Args:
+            source: a video file, a folder, a glob, a list of images or a batch.
+            tracker: a tracker name or spec (``"bytetrack"``, ``"iou"``,
+                ``"bytetrack:max_lost=60"``; :func:`edgevision.track.create_tracker`), or a
+                tracker object to reuse (its :meth:`summary` then lists the tracks).
+            conf: the model's score threshold (default: the tracker's low threshold).
+            iou: NMS IoU threshold.
+            bgr: arrays are BGR (default: the model's ``bgr``).
+
+        Raises:
+            ConfigError: a model without boxes (semantic, or a plugin), an unknown tracker.
+            DataError: a missing or unreadable source.
+        """
+        from edgevision.io import read_image
+        from edgevision.tasks import get_task
+        from edgevision.track import AssociationTracker, create_tracker
+
+        if self.kind == "plugin" or self.task is None or not get_task(self.task).scored:
+            raise ConfigError(
+                f"track needs a detection or instance model; {self.label} is "
+                f"{self.task or 'a plugin'}"
+            )
+        trk = tracker if isinstance(tracker, AssociationTracker) else create_tracker(tracker)
+        order = self.bgr if bgr is None else bool(bgr)
+        opts = {"conf": trk.cfg.low_thresh if conf is None else conf, "iou": iou}
+        pred = self.predictor(**{k: v for k, v in opts.items() if v is not None}, bgr=False)
+
+        def frames() -> Iterator[np.ndarray]:
+            if isinstance(source, (str, os.PathLike)) and _is_video(source):
+                import cv2
+
+                cap = cv2.VideoCapture(str(source))
+                if not Path(source).is_file() or not cap.isOpened():
+                    raise DataError(f"cannot decode video {source}")
+                try:
+                    while True:
+                        ok, frame = cap.read()
+                        if not ok:
+                            return
+                        yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                finally:
+                    cap.release()
+            for im in _images(source, order):
+                if isinstance(im, (str, os.PathLike)):
+                    yield read_image(im)
+                else:
+                    yield np.ascontiguousarray(im[..., ::-1]) if order else im
+
+        def tracked() -> Iterator[Any]:
+            for t, frame in enumerate(frames()):
+                yield trk.update(pred(frame), t, image=frame)
+
+        return tracked()
+
     # -- val ---------------------------------------------------------------------------------
     def val(
         self,

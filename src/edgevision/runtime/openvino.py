@@ -25,10 +25,31 @@ from edgevision.errors import ConfigError, ModelFileError
 from edgevision.export.metadata import PRECISION_KEY, read_metadata, read_spec
 from edgevision.io import OPENVINO_SUFFIXES
 
-__all__ = ["OV_PRECISIONS", "OvEngine"]
+__all__ = ["OV_PRECISIONS", "OvEngine", "compile_config"]
 
 OV_PRECISIONS = ("f32", "bf16", "auto")
 """Inference-precision hints of :class:`OvEngine` for the float parts of a model."""
+
+
+def compile_config(threads: int, precision: str) -> dict[str, Any]:
+    """The CPU plugin's ``compile_model`` settings of :class:`OvEngine` (also used by the
+    conv ceiling, :mod:`edgevision.bench.ceiling`, so both compile alike).
+
+    Args:
+        threads: inference threads.
+        precision: one of :data:`OV_PRECISIONS`.
+
+    Raises:
+        ConfigError: an unknown precision.
+    """
+    if precision not in OV_PRECISIONS:
+        raise ConfigError(
+            f"unknown OpenVINO precision {precision!r} (choose from {', '.join(OV_PRECISIONS)})"
+        )
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": int(threads), "PERFORMANCE_HINT": "LATENCY"}
+    if precision != "auto":
+        config["INFERENCE_PRECISION_HINT"] = precision
+    return config
 
 
 class OvEngine:
@@ -50,20 +71,11 @@ class OvEngine:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
-        if precision not in OV_PRECISIONS:
-            raise ConfigError(
-                f"unknown OpenVINO precision {precision!r} (choose from {', '.join(OV_PRECISIONS)})"
-            )
+        config = compile_config(threads, precision)
         self.spec = read_spec(self.path)
         self.metadata = read_metadata(self.path)
         self.threads = threads
         self.hint = precision
-        config: dict[str, Any] = {
-            "INFERENCE_NUM_THREADS": int(threads),
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        if precision != "auto":
-            config["INFERENCE_PRECISION_HINT"] = precision
         core = ov.Core()
         try:
             self.compiled = core.compile_model(str(self.path), "CPU", config)

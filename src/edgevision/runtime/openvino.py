@@ -86,6 +86,7 @@ class OvEngine:
         self.precision = self.metadata.get(PRECISION_KEY, "fp32")
         inp = self.compiled.inputs[0]
         self.input_name = inp.get_any_name()
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self.input_shape = [d.get_length() if d.is_static else -1 for d in inp.get_partial_shape()]
         self.output_names = [o.get_any_name() for o in self.compiled.outputs]
         self.device_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
@@ -93,6 +94,13 @@ class OvEngine:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Run on ``(N, 3, H, W)`` float32; returns outputs in graph order (float32)."""
         res = self.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        return [np.asarray(res[o]) for o in self.compiled.outputs]
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a graph with several named inputs (float32); returns outputs in graph order."""
+        res = self.request.infer(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
+        )
         return [np.asarray(res[o]) for o in self.compiled.outputs]
 
     def num_params(self) -> int:

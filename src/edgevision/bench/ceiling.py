@@ -30,13 +30,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BF16_FLAGS", "Ceiling", "EngineCeiling", "ceiling_plan", "conv_ceiling"]
+from edgevision.host import BF16_FLAGS
+
+__all__ = ["Ceiling", "EngineCeiling", "ceiling_plan", "conv_ceiling"]
 
 # (channels, height, width): stride-1 3×3 convs at the feature sizes of a 360×480 input
 DEFAULT_SHAPES: tuple[tuple[int, int, int], ...] = ((32, 90, 120), (64, 45, 60), (128, 23, 30))
-
-BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-"""CPU flags with native bfloat16 arithmetic (:func:`edgevision.host.cpu_flags`)."""
 
 # (engine, precision) in the order they are timed; precision names as in ModelSpec files
 VARIANTS: tuple[tuple[str, str], ...] = (

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ISA_FLAGS", "cpu_flags", "machine_info", "versions"]
+__all__ = ["BF16_FLAGS", "ISA_FLAGS", "cpu_flags", "machine_info", "versions"]
 
 ISA_FLAGS = (
     "avx2",
@@ -28,6 +28,11 @@ ISA_FLAGS = (
 """The CPU features that decide which kernels an inference engine can use (VNNI: INT8
 dot products; AMX: INT8/BF16 matrix tiles, which OpenVINO uses and ONNX Runtime's CPU
 provider does not)."""
+
+
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""Flags of native bfloat16 arithmetic: without one, OpenVINO's ``bf16`` hint is not a
+measurement of BF16 kernels."""
 
 
 def cpu_flags() -> list[str]:

@@ -110,6 +110,51 @@ def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_openvino_rows_run_the_same_files(synth, tiny_ckpt, tmp_path, one_torch_thread):
+    pytest.importorskip("openvino")
+    from edgevision.reports.quantization import write_page
+
+    work = tmp_path / "work"
+    opts = CompareOptions(modes=("static", "ov_fp32", "ov_int8"), **FAST)
+    (c,) = compare_modes([tiny_ckpt], synth, work=work, options=opts, progress=False)
+    assert list(c.results) == ["fp32", "static", "ov_fp32", "ov_int8"]
+    engines = {m: (r["backend"], r["precision"]) for m, r in c.results.items()}
+    assert engines == {
+        "fp32": ("onnxruntime", "fp32"),
+        "static": ("onnxruntime", "int8"),
+        "ov_fp32": ("openvino", "fp32"),
+        "ov_int8": ("openvino", "int8"),
+    }
+    # the same files (no file of their own), scored alike
+    assert sorted(p.name for p in (work / "tiny").glob("*.onnx")) == ["fp32.onnx", "static.onnx"]
+    assert c.results["ov_fp32"]["size_mb"] == c.results["fp32"]["size_mb"]
+    assert c.miou("ov_fp32") == pytest.approx(c.miou("fp32"), abs=0.01)
+    assert c.miou("ov_int8") == pytest.approx(c.miou("static"), abs=0.05)
+    md = write_page([c], tmp_path / "q.md", options=opts, command="edgevision compare")
+    text = md.read_text()
+    assert (
+        "| tiny | OpenVINO FP32 |" in text and "| tiny | OpenVINO INT8 (static PTQ file) |" in text
+    )
+    assert "OpenVINO rows run the FP32 file" in text
+
+
+def test_openvino_rows_bad_requests(synth, tiny_ckpt, tmp_path, monkeypatch):
+    from edgevision.errors import BackendUnavailable
+    from edgevision.runtime import base
+
+    with pytest.raises(ConfigError, match="ov_int8 runs the static file"):
+        CompareOptions(modes=("ov_int8",))
+    work = tmp_path / "work"
+    monkeypatch.setattr("edgevision.host.cpu_flags", lambda: ["avx2"])
+    monkeypatch.setattr(base, "list_backends", lambda: {"onnxruntime": True, "openvino": True})
+    with pytest.raises(ConfigError, match="no BF16 instructions"):
+        compare_modes([tiny_ckpt], synth, work=work, options=CompareOptions(modes=("ov_bf16",)))
+    monkeypatch.setattr(base, "list_backends", lambda: {"onnxruntime": True, "openvino": False})
+    with pytest.raises(BackendUnavailable, match="edgevision\\[openvino\\]"):
+        compare_modes([tiny_ckpt], synth, work=work, options=CompareOptions(modes=("ov_fp32",)))
+    assert not work.exists()  # checked before any variant is made
+
+
 def test_label_of_best_and_shipped_files():
     assert checkpoint_label("runs/ddr_cb/best.pt") == "ddr_cb"
     assert checkpoint_label("weights/ddr/ddr.safetensors") == "ddr"

@@ -107,6 +107,35 @@ def test_component_folder_runs_in_onnxruntime(
     assert "not a component folder" in capsys.readouterr().err
 
 
+def test_component_folder_runs_in_openvino(
+    video_set, tmp_path, capsys, one_torch_thread, tiny_yolact_ckpt
+):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    ck = tiny_yolact_ckpt(tmp_path / "v.pt")
+    parts = tmp_path / "parts"
+    assert main(["export", str(ck), "-o", str(parts), "--components"]) == 0
+    runs = {}
+    for engine in ("onnxruntime", "openvino"):
+        out = tmp_path / f"{engine}.json"
+        rc = main(["video", str(parts), "--data", str(video_set), "--engine", engine,
+                   "--keyframes", "fixed:2", "--threads", "1", "--json", str(out)])  # fmt: skip
+        assert rc == 0, capsys.readouterr().err
+        runs[engine] = json.loads(out.read_text())
+    assert runs["openvino"]["engine"].startswith("OpenVINO components (backbone_lower fp32")
+    assert runs["openvino"]["engine"].endswith("float hint f32")
+    a, b = runs["onnxruntime"]["runs"][0], runs["openvino"]["runs"][0]
+    assert a["frames"] == b["frames"] > 0
+    assert b["mask_ap"] == pytest.approx(a["mask_ap"], abs=1e-3)
+    # a checkpoint exported on the fly runs the same; the OpenVINO hint needs OpenVINO
+    rc = main(["video", str(ck), "--data", str(video_set), "--engine", "openvino",
+               "--ov-precision", "bf16", "--threads", "1", "--max-frames", "2"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    rc = main(["video", str(parts), "--data", str(video_set), "--ov-precision", "bf16"])
+    assert rc == 2 and "--ov-precision applies to --engine openvino" in capsys.readouterr().err
+
+
 def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread, tiny_yolact_ckpt):
     """Interval 1 is per-frame mode; a longer interval splats the keyframe's masks with the
     dataset's flow; a set without flow files is refused by name."""

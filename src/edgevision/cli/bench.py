@@ -29,6 +29,7 @@ examples:
   edgevision bench model.onnx --data data/camvid --split val --max-images 50
   edgevision bench --compare fp32.json int8.json --md table.md --plot plot.png
   edgevision bench --tracker bytetrack --objects 50       # a tracker's cost per frame
+  edgevision bench --ceiling --json ceiling.json          # best conv throughput, every engine
 """
 
 
@@ -131,6 +132,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--plot", metavar="PNG", help="plot path (compare: default next to the first JSON)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="measure this host's 3x3-conv throughput on every CPU engine and precision "
+        "(ONNX Runtime FP32/INT8, OpenVINO f32/bf16/INT8) and name the best (no TARGET)",
+    )
     trk = p.add_argument_group(
         "tracker cost", "time a tracker's update alone on moving boxes (no model, no TARGET)"
     )
@@ -162,6 +169,7 @@ _FLAGS = (
     ("--blocks", "blocks"),
     ("--conf", "conf"),
     ("--no-stages", "no_stages"),
+    ("--ceiling", "ceiling"),
     ("--compare", "compare"),
     ("--json", "json"),
     ("--md", "md"),
@@ -244,6 +252,10 @@ def run(args: argparse.Namespace) -> int:
         if args.targets or args.compare:
             raise ConfigError("--tracker measures a tracker alone: give no TARGET or --compare")
         return _run_tracker(args)
+    if args.ceiling:
+        if args.targets or args.compare:
+            raise ConfigError("--ceiling measures the engines alone: give no TARGET or --compare")
+        return _run_ceiling(args)
     if args.compare and args.targets:
         raise ConfigError("give TARGETs to measure or --compare JSON files, not both")
     if not args.compare and not args.targets:
@@ -278,6 +290,24 @@ def _run_tracker(args: argparse.Namespace) -> int:
     )
     if args.json:
         write_json_atomic(args.json, r)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _run_ceiling(args: argparse.Namespace) -> int:
+    """``--ceiling``: the best 3x3-conv throughput per engine and precision on this host."""
+    from edgevision.bench.ceiling import conv_ceiling
+    from edgevision.host import cpu_flags, machine_info
+    from edgevision.io import write_json_atomic
+
+    c = conv_ceiling(args.threads)
+    info = machine_info()
+    print(f"conv ceiling ({info['cpu']}, {args.threads} threads): {c.summary()}")
+    if args.json:
+        write_json_atomic(
+            args.json,
+            {**c.to_dict(), "command": _command(args), "machine": info, "cpu_flags": cpu_flags()},
+        )
         print(f"wrote {args.json}")
     return 0
 

@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--modes",
         default="fp32,qat,static,dynamic",
-        help="comma-separated subset of fp32,qat,static,dynamic (fp32 always runs)",
+        help="comma-separated subset of fp32,qat,static,dynamic,ov_fp32,ov_bf16,ov_int8 "
+        "(fp32 always runs; ov_*: the FP32 / static PTQ file on OpenVINO, ov_int8 needs "
+        "static, ov_bf16 a CPU with BF16)",
     )
     p.add_argument(
         "--method",

@@ -29,14 +29,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "weights",
         metavar="WEIGHTS",
         help="checkpoint (.pt/.safetensors), registry name, or a component folder "
-        "('edgevision export --components'; runs in ONNX Runtime, each part at its precision)",
+        "('edgevision export --components'; runs in ONNX Runtime or OpenVINO, each part at "
+        "its precision)",
     )
     p.add_argument(
         "--engine",
-        choices=["auto", "torch", "onnxruntime"],
+        choices=["auto", "torch", "onnxruntime", "openvino"],
         default="auto",
         help="auto: ONNX Runtime for a component folder, torch for a checkpoint; onnxruntime "
-        "with a checkpoint exports its components to a temporary folder first",
+        "or openvino with a checkpoint exports its components to a temporary folder first",
+    )
+    p.add_argument(
+        "--ov-precision",
+        choices=["f32", "bf16", "auto"],
+        default="f32",
+        help="with --engine openvino: the float components' precision hint (INT8 components "
+        "run INT8; auto: OpenVINO's default for this CPU)",
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder or frame folder")
     p.add_argument("--split", default="val", help="split of a YouTube-VIS layout (default: val)")
@@ -101,6 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--md", metavar="FILE", help="also write the table (with command and machine) as markdown"
     )
+
+
+_ENGINE_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
 
 def _fmt(v: float | None, spec: str = ".1f") -> str:
@@ -168,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from edgevision.io import CHECKPOINT_SUFFIXES, write_json_atomic
-    from edgevision.video.ort import ComponentSet, is_component_folder
+    from edgevision.video.ort import COMPONENT_BACKENDS, ComponentSet, is_component_folder
     from edgevision.weights import resolve_weights
 
     args.weights = resolve_weights(args.weights)  # shipped weights by name -> checkpoint
@@ -179,8 +190,10 @@ def run(args: argparse.Namespace) -> int:
         engine = "onnxruntime" if folder is not None else "torch"
     if folder is not None and engine == "torch":
         raise ConfigError(
-            f"{args.weights} is a component folder: it runs with --engine onnxruntime"
+            f"{args.weights} is a component folder: it runs with --engine onnxruntime or openvino"
         )
+    if args.ov_precision != "f32" and engine != "openvino":
+        raise ConfigError("--ov-precision applies to --engine openvino only")
     if Path(args.weights).is_dir() and folder is None:
         raise ConfigError(
             f"{args.weights}: not a component folder (no backbone_lower.onnx ... warp.onnx)"
@@ -200,18 +213,23 @@ def run(args: argparse.Namespace) -> int:
             model = create_model(args.weights, video=True)
         if getattr(model, "spec", None) is None or not get_task(model.spec.task).video:
             raise ConfigError(f"{args.weights}: not an instance (yolact_*) model")
-        if engine == "onnxruntime":
+        if engine in COMPONENT_BACKENDS:
             from edgevision.export.yolact import export_components
 
             folder = Path(tmp.name)
             export_components(model, folder)
     if folder is not None:
-        model = ComponentSet(folder, threads=args.threads)
+        model = ComponentSet(
+            folder, threads=args.threads, backend=engine, ov_precision=args.ov_precision
+        )
     engine_text = (
-        f"ONNX Runtime components ({', '.join(f'{k} {v}' for k, v in model.precision.items())})"
+        f"{_ENGINE_NAMES[engine]} components "
+        f"({', '.join(f'{k} {v}' for k, v in model.precision.items())})"
         if folder is not None
         else "torch eager (CPU)"
     )
+    if engine == "openvino":
+        engine_text += f", float hint {args.ov_precision}"
     if args.warp_error:
         if folder is not None or getattr(model, "flownet", None) is None:
             raise ConfigError("--warp-error needs a torch checkpoint with FeatFlowNet")
@@ -235,15 +253,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from edgevision.video.evaluate import compare_modes
 
-    engines = [ComponentSet(e, threads=args.threads) for e in args.precision_engines or []]
-    if engines and folder is None:
-        raise ConfigError(
-            "--precision-engines needs ONNX Runtime components (--engine onnxruntime)"
-        )
+    if args.precision_engines and folder is None:
+        raise ConfigError("--precision-engines needs components (--engine onnxruntime or openvino)")
+    engines = [model.sibling(e) for e in args.precision_engines or []]
     available = {model.level if folder is not None else "fp32", *(e.level for e in engines)}
     if small is not None:
         if folder is None:
-            raise ConfigError("--small-input needs ONNX Runtime components (--engine onnxruntime)")
+            raise ConfigError("--small-input needs components (--engine onnxruntime or openvino)")
         available.add("small")
     if engines:
         engine_text += "; other precisions: " + ", ".join(

@@ -6,11 +6,15 @@
    trainer, QDQ export), static PTQ (calibrated QDQ) and dynamic PTQ — each with the
    project's own tools (:func:`~edgevision.quantize.ptq.quantize_model`,
    :func:`~edgevision.quantize.qat.quantize_qat`), written under ``work/LABEL/``;
-2. measures all four with :func:`~edgevision.bench.harness.benchmark_many`: fresh processes,
+2. measures all four with :func:`~edgevision.bench.harness.benchmark_variants`: fresh processes,
    alternating blocks (so a drift of the machine hits every variant alike), peak RSS of
    the worker, file size, and mIoU on the evaluation split through the ONNX Runtime path,
 
-and returns one :class:`ModelComparison` per checkpoint: the numbers of the field study's
+OpenVINO rows (``ov_fp32``, ``ov_bf16``, ``ov_int8``; asked for in ``modes``) run the FP32
+file and the static PTQ file on OpenVINO (:mod:`edgevision.runtime.openvino`) in the same
+alternation, so each engine's speed and mIoU on the same files sit in one table.
+
+It returns one :class:`ModelComparison` per checkpoint: the numbers of the field study's
 Table 2 (mIoU / size / FPS per mode) and Table 3 (mIoU change / size decrease / peak-RAM
 decrease vs FP32), which ``edgevision compare`` writes as a page.
 
@@ -27,7 +31,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from edgevision.errors import ConfigError, ModelFileError
 from edgevision.io import file_sha256
@@ -35,21 +39,34 @@ from edgevision.quantize.config import PTQ_GRAPH_REVISION, QAT_EXPORT_REVISION
 from edgevision.tasks import get_task
 
 __all__ = [
+    "ENGINE_MODES",
     "MODES",
     "CompareOptions",
     "ModelComparison",
     "compare_modes",
 ]
 
-MODES: tuple[str, ...] = ("fp32", "qat", "static", "dynamic")
-"""Variants in table order: FP32 reference, QAT, static PTQ, dynamic PTQ."""
+MODES: tuple[str, ...] = ("fp32", "qat", "static", "dynamic", "ov_fp32", "ov_bf16", "ov_int8")
+"""Variants in table order: FP32 reference, QAT, static PTQ, dynamic PTQ (ONNX Runtime), then
+the OpenVINO rows."""
 
 MODE_TITLES = {
     "fp32": "FP32",
     "qat": "QAT",
     "static": "static PTQ",
     "dynamic": "dynamic PTQ",
+    "ov_fp32": "OpenVINO FP32",
+    "ov_bf16": "OpenVINO BF16",
+    "ov_int8": "OpenVINO INT8 (static PTQ file)",
 }
+
+ENGINE_MODES: dict[str, tuple[str, Literal["f32", "bf16"]]] = {
+    "ov_fp32": ("fp32", "f32"),
+    "ov_bf16": ("fp32", "bf16"),
+    "ov_int8": ("static", "f32"),
+}
+"""OpenVINO modes -> (the mode whose file they run, OpenVINO's float precision hint); they
+make no file of their own. The other modes run on ONNX Runtime."""
 
 
 @dataclass
@@ -104,6 +121,9 @@ class CompareOptions:
                 f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}"
             )
         self.modes = tuple(m for m in MODES if m in self.modes or m == "fp32")
+        for m in self.modes:
+            if m in ENGINE_MODES and ENGINE_MODES[m][0] not in self.modes:
+                raise ConfigError(f"mode {m} runs the {ENGINE_MODES[m][0]} file: add that mode")
         for name in ("calib_size", "qat_epochs", "qat_batch_size", "threads", "runs", "blocks"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -202,7 +222,7 @@ def _make_variants(
     digest = file_sha256(ckpt)
     paths: dict[str, Path] = {}
     records: dict[str, dict[str, Any]] = {}
-    for mode in opts.modes:
+    for mode in (m for m in opts.modes if m not in ENGINE_MODES):
         out = folder / f"{mode}.onnx"
         key = {
             "checkpoint_sha256": digest,
@@ -265,7 +285,24 @@ def _make_variants(
         paths[mode], records[mode] = out, record
         manifest[mode] = {"key": key, "record": record}
         write_json_atomic(manifest_path, manifest)  # after each variant: resumable
+    for mode in (m for m in opts.modes if m in ENGINE_MODES):
+        paths[mode], records[mode] = paths[ENGINE_MODES[mode][0]], {}
     return paths, records, read_spec(paths["fp32"]).name
+
+
+def _check_engines(modes: Sequence[str]) -> None:
+    """One-line errors before any work: OpenVINO rows without OpenVINO, BF16 without BF16
+    instructions (OpenVINO would run f32 and the row would be mislabelled)."""
+    if not any(m in ENGINE_MODES for m in modes):
+        return
+    from edgevision.errors import BackendUnavailable
+    from edgevision.host import BF16_FLAGS, cpu_flags
+    from edgevision.runtime.base import BACKENDS, list_backends
+
+    if not list_backends().get("openvino"):
+        raise BackendUnavailable(f"the OpenVINO modes need OpenVINO: {BACKENDS['openvino'][2]}")
+    if "ov_bf16" in modes and not BF16_FLAGS & set(cpu_flags()):
+        raise ConfigError("ov_bf16: this CPU has no BF16 instructions (avx512_bf16, amx_bf16)")
 
 
 def compare_modes(
@@ -299,7 +336,7 @@ def compare_modes(
         ConfigError: two checkpoints with the same label, a non-semantic model, bad options.
         DataError: a bad dataset folder (from the readers).
     """
-    from edgevision.bench.harness import benchmark_many
+    from edgevision.bench.harness import benchmark_many, benchmark_variants
     from edgevision.config import BenchConfig
     from edgevision.errors import require_dir
 
@@ -320,6 +357,7 @@ def compare_modes(
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise ConfigError(f"two checkpoints share the label {dup[0]!r}; give them distinct names")
+    _check_engines(opts.modes)
 
     out: list[ModelComparison] = []
     for ckpt, label in zip(ckpts, labels):
@@ -335,9 +373,16 @@ def compare_modes(
             max_images=opts.eval_images,
         )
         log(f"{label}: measuring {', '.join(paths)} alternately ({opts.blocks} blocks)")
-        results = benchmark_many(
-            [str(paths[m]) for m in paths],
-            cfg,
+        results = benchmark_variants(
+            [
+                (
+                    str(paths[m]),
+                    dataclasses.replace(cfg, backend="openvino", ov_precision=ENGINE_MODES[m][1])
+                    if m in ENGINE_MODES
+                    else cfg,
+                )
+                for m in paths
+            ],
             blocks=opts.blocks,
             progress=progress,
             command=command,

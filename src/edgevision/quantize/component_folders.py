@@ -69,7 +69,7 @@ def collect_inputs(
     out: dict[str, list[dict[str, np.ndarray]]] = {c: [] for c in QUANTIZABLE}
 
     def names(c: str) -> list[str]:
-        return [i.name for i in parts.engines[c].session.get_inputs()]
+        return list(parts.engines[c].input_names)
 
     for i in range(len(images)):
         x = np.ascontiguousarray(images[i : i + 1], np.float32)

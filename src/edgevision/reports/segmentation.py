@@ -2,8 +2,8 @@
 
 :func:`segmentation_report` benchmarks shipped models side by side in fresh ONNX Runtime
 processes (:func:`edgevision.bench.benchmark_many`), scores them on a dataset split through
-the same ONNX path, measures this machine's FP32 convolution ceiling
-(:func:`edgevision.reports.ceiling.conv_ceiling`) and writes a markdown table in the shape of
+the same ONNX path, measures this machine's convolution ceiling on its best engine and
+precision (:func:`edgevision.bench.ceiling.conv_ceiling`) and writes a markdown table in the shape of
 the field study's Table 1, a per-class IoU table, a PNG of mIoU vs latency and a PNG grid of
 predictions next to the ground truth.
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.bench.ceiling import conv_ceiling
 from edgevision.bench.report import plot, provenance
 from edgevision.errors import ConfigError, DataError
-from edgevision.reports.ceiling import conv_ceiling
 from edgevision.reports.common import DATASET_FIGURES, dataset_figure_lines, save_image_grid
 from edgevision.tasks import get_task
 
@@ -193,7 +193,7 @@ def segmentation_report(
     for r in results:
         p50 = r.latency_ms.get("p50")
         gfs = (r.gflops / (p50 / 1000)) if (r.gflops and p50) else None
-        share = f"{gfs:.0f} ({100 * gfs / ceiling.gflops_per_s:.0f}%)" if gfs else "–"
+        share = f"{gfs:.0f} ({100 * gfs / ceiling.gops_per_s:.0f}%)" if gfs else "–"
         total = (r.stages_ms or {}).get("total")
         rows.append(
             [
@@ -223,11 +223,9 @@ def segmentation_report(
         "",
         provenance(results, markdown=True).replace("\n", "\n\n"),
         "",
-        f"Ceiling: the best FP32 throughput this machine's ONNX Runtime reached on plain 3×3 "
-        f"convolutions in the same session, **{ceiling.gflops_per_s:.0f} GFLOP/s** "
-        f"({ceiling.method}; per shape: "
-        + ", ".join(f"{k} {v:.0f}" for k, v in ceiling.per_shape.items())
-        + "). A model's GFLOP/s = its GFLOPs / p50 latency.",
+        f"Ceiling: the best throughput any engine and precision of this machine reached on "
+        f"plain 3×3 convolutions in the same session: {ceiling.summary()}. A model's GFLOP/s "
+        "= its GFLOPs / p50 latency (ONNX Runtime FP32), its % is of that ceiling.",
         "",
         f"mIoU: {split} split of `{data}`, scored through the same ONNX Runtime FP32 path "
         "(labels upsampled from the network's output, void ignored).",

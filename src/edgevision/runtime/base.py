@@ -75,6 +75,7 @@ ONNX_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
 """Backends that run our ``.onnx`` files (a checkpoint or name is exported first)."""
 
 BACKEND_OPTIONS: dict[str, frozenset[str]] = {
+    "onnxruntime": frozenset({"spin"}),
     "openvino": frozenset({"precision"}),
     "tensorrt": frozenset(
         {
@@ -139,7 +140,8 @@ def load_engine(
         threads: intra-op threads.
         providers: ONNX Runtime execution providers (``cpu``, ``cuda``, ``tensorrt`` or full
             names); default CPU.
-        options: backend options; for ``tensorrt`` those of
+        options: backend options; for ``onnxruntime`` ``spin``
+            (:class:`~edgevision.runtime.onnxruntime.OrtEngine`); for ``tensorrt`` those of
             :class:`~edgevision.runtime.tensorrt.TrtEngine` (``precision``,
             ``layer_precision``, ``calib_data``, ...); for ``openvino`` ``precision``
             (:class:`~edgevision.runtime.openvino.OvEngine`).
@@ -179,7 +181,7 @@ def load_engine(
             f"{name} backend"
         )
     if name == "onnxruntime":
-        return cls(target, threads=threads, providers=providers)  # type: ignore[no-any-return]
+        return cls(target, threads=threads, providers=providers, **options)  # type: ignore[no-any-return]
     return cls(target, threads=threads, **options)  # type: ignore[no-any-return]
 
 

@@ -97,6 +97,7 @@ class OrtEngine:
         self.precision = meta.get(PRECISION_KEY, "fp32")
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
+        self.input_names = [i.name for i in inputs]
         self.input_shape = list(inputs[0].shape)
         self.output_names = [o.name for o in self.session.get_outputs()]
 

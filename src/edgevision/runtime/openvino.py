@@ -25,10 +25,31 @@ from edgevision.errors import ConfigError, ModelFileError
 from edgevision.export.metadata import PRECISION_KEY, read_metadata, read_spec
 from edgevision.io import OPENVINO_SUFFIXES
 
-__all__ = ["OV_PRECISIONS", "OvEngine"]
+__all__ = ["OV_PRECISIONS", "OvEngine", "compile_config"]
 
 OV_PRECISIONS = ("f32", "bf16", "auto")
 """Inference-precision hints of :class:`OvEngine` for the float parts of a model."""
+
+
+def compile_config(threads: int, precision: str) -> dict[str, Any]:
+    """The CPU plugin's ``compile_model`` settings of :class:`OvEngine` (also used by the
+    conv ceiling, :mod:`edgevision.bench.ceiling`, so both compile alike).
+
+    Args:
+        threads: inference threads.
+        precision: one of :data:`OV_PRECISIONS`.
+
+    Raises:
+        ConfigError: an unknown precision.
+    """
+    if precision not in OV_PRECISIONS:
+        raise ConfigError(
+            f"unknown OpenVINO precision {precision!r} (choose from {', '.join(OV_PRECISIONS)})"
+        )
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": int(threads), "PERFORMANCE_HINT": "LATENCY"}
+    if precision != "auto":
+        config["INFERENCE_PRECISION_HINT"] = precision
+    return config
 
 
 class OvEngine:
@@ -50,20 +71,11 @@ class OvEngine:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
-        if precision not in OV_PRECISIONS:
-            raise ConfigError(
-                f"unknown OpenVINO precision {precision!r} (choose from {', '.join(OV_PRECISIONS)})"
-            )
+        config = compile_config(threads, precision)
         self.spec = read_spec(self.path)
         self.metadata = read_metadata(self.path)
         self.threads = threads
         self.hint = precision
-        config: dict[str, Any] = {
-            "INFERENCE_NUM_THREADS": int(threads),
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        if precision != "auto":
-            config["INFERENCE_PRECISION_HINT"] = precision
         core = ov.Core()
         try:
             self.compiled = core.compile_model(str(self.path), "CPU", config)
@@ -74,6 +86,7 @@ class OvEngine:
         self.precision = self.metadata.get(PRECISION_KEY, "fp32")
         inp = self.compiled.inputs[0]
         self.input_name = inp.get_any_name()
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self.input_shape = [d.get_length() if d.is_static else -1 for d in inp.get_partial_shape()]
         self.output_names = [o.get_any_name() for o in self.compiled.outputs]
         self.device_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
@@ -81,6 +94,13 @@ class OvEngine:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Run on ``(N, 3, H, W)`` float32; returns outputs in graph order (float32)."""
         res = self.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        return [np.asarray(res[o]) for o in self.compiled.outputs]
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a graph with several named inputs (float32); returns outputs in graph order."""
+        res = self.request.infer(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
+        )
         return [np.asarray(res[o]) for o in self.compiled.outputs]
 
     def num_params(self) -> int:

@@ -179,9 +179,8 @@ def run_video(
     if engines:  # load the other engines once, not per video
         from edgevision.video.ort import ComponentSet
 
-        prec_kw["engines"] = [
-            e if isinstance(e, ComponentSet) else ComponentSet(e) for e in engines
-        ]
+        load = model.sibling if isinstance(model, ComponentSet) else ComponentSet
+        prec_kw["engines"] = [e if isinstance(e, ComponentSet) else load(e) for e in engines]
     total: list[float] = []
     shares: dict[str, int] = {}
     key_ms: list[float] = []

@@ -1,4 +1,4 @@
-"""YolactEdge video mode in ONNX Runtime over the component graphs (no torch).
+"""YolactEdge video mode in ONNX Runtime or OpenVINO over the component graphs (no torch).
 
 A *component folder* holds one ONNX graph per part of a ``yolact_*`` model, as written by
 :func:`edgevision.export.yolact.export_components` (``edgevision export
@@ -10,7 +10,10 @@ makes such folders.
 
 :class:`OrtVideoSession` runs the shared algorithm of :mod:`edgevision.video.core` on these
 graphs — keyframes, FeatFlowNet, partial feature transform, optional prototype warping — so
-an edge box needs only ONNX Runtime and numpy.
+an edge box needs only ONNX Runtime (or OpenVINO) and numpy. The graphs are loaded through
+the runtime's engine factory (:func:`edgevision.runtime.base.load_engine`) on either CPU
+engine (``backend=``): OpenVINO runs an INT8 (QDQ) component as INT8 and the float ones at
+its precision hint (``ov_precision``), so a mixed folder keeps its per-component precision.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from edgevision.video.precision import PrecisionPolicy, folder_precision
 
 __all__ = [
     "COMPONENTS",
+    "COMPONENT_BACKENDS",
     "ComponentSet",
     "OrtOps",
     "OrtVideoSession",
@@ -48,6 +52,9 @@ COMPONENTS: tuple[str, ...] = (
 )
 """The graphs every component folder has; ``featflownet`` is added for video mode."""
 
+COMPONENT_BACKENDS: tuple[str, ...] = ("onnxruntime", "openvino")
+"""Engines that run component folders."""
+
 
 def is_component_folder(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a folder with the component graphs of a YOLACT."""
@@ -56,12 +63,16 @@ def is_component_folder(path: str | os.PathLike[str]) -> bool:
 
 
 class ComponentSet:
-    """The component graphs of one model, each in its own ONNX Runtime session.
+    """The component graphs of one model, each in its own engine (ONNX Runtime session or
+    OpenVINO compiled model).
 
     Args:
         folder: a component folder (see the module docstring).
-        threads: intra-op threads of every session.
-        providers: execution providers (aliases as for ``load_engine``).
+        threads: intra-op threads of every engine.
+        providers: ONNX Runtime execution providers (aliases as for ``load_engine``).
+        backend: ``"onnxruntime"`` or ``"openvino"``.
+        ov_precision: OpenVINO's hint for the float components (``"f32"``, ``"bf16"``,
+            ``"auto"``); INT8 components run INT8 either way.
 
     Attributes:
         spec: the model's :class:`~edgevision.config.ModelSpec`.
@@ -72,6 +83,8 @@ class ComponentSet:
 
     Raises:
         ModelFileError: a missing graph, or graphs of different models in one folder.
+        ConfigError: an unknown backend or OpenVINO precision.
+        BackendUnavailable: the backend is not installed (with the install hint).
     """
 
     def __init__(
@@ -80,9 +93,20 @@ class ComponentSet:
         *,
         threads: int = 2,
         providers: list[str] | None = None,
+        backend: str = "onnxruntime",
+        ov_precision: str = "f32",
     ) -> None:
-        from edgevision.runtime.onnxruntime import OrtEngine
+        from edgevision.errors import ConfigError
+        from edgevision.runtime.base import load_engine
 
+        if backend not in COMPONENT_BACKENDS:
+            raise ConfigError(
+                f"component folders run on {' or '.join(COMPONENT_BACKENDS)}, not {backend!r}"
+            )
+        # several engines run one after another: no spinning ONNX Runtime pools competing
+        options: dict[str, Any] = (
+            {"spin": False} if backend == "onnxruntime" else {"precision": ov_precision}
+        )
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ModelFileError(f"component folder not found: {self.folder}")
@@ -97,8 +121,9 @@ class ComponentSet:
         for c in names:
             path = self.folder / f"{c}.onnx"
             if path.is_file():
-                # several sessions run one after another: no spinning pools competing
-                self.engines[c] = OrtEngine(path, threads=threads, providers=providers, spin=False)
+                self.engines[c] = load_engine(
+                    path, backend=backend, threads=threads, providers=providers, **options
+                )
         self.spec = self.engines["backbone_lower"].spec
         for c, e in self.engines.items():
             if e.spec.name != self.spec.name or list(e.spec.class_names) != list(
@@ -113,6 +138,20 @@ class ComponentSet:
         self.trained: bool | None = None if flag is None else flag == "1"
         self.has_flow = "featflownet" in self.engines
         self.threads = threads
+        self.providers = providers
+        self.backend = backend
+        self.ov_precision = ov_precision
+
+    def sibling(self, folder: str | os.PathLike[str]) -> ComponentSet:
+        """Another component folder (e.g. another precision) loaded as this one: same
+        backend, threads, providers and OpenVINO hint."""
+        return ComponentSet(
+            folder,
+            threads=self.threads,
+            providers=self.providers,
+            backend=self.backend,
+            ov_precision=self.ov_precision,
+        )
 
     @property
     def level(self) -> str:
@@ -123,16 +162,18 @@ class ComponentSet:
     def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
         """Run component ``name`` on its inputs (in graph order)."""
         e = self.engines[name]
-        feeds = {i.name: x for i, x in zip(e.session.get_inputs(), inputs)}
-        return e.run_feeds(feeds)  # type: ignore[no-any-return]
+        return e.run_feeds(dict(zip(e.input_names, inputs)))  # type: ignore[no-any-return]
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "backend": "onnxruntime (components)",
+        d: dict[str, Any] = {
+            "backend": f"{self.backend} (components)",
             "folder": str(self.folder),
             "precision": dict(self.precision),
             "threads": self.threads,
         }
+        if self.backend == "openvino":
+            d["ov_precision"] = self.ov_precision
+        return d
 
 
 def resize_flow_np(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -217,7 +258,7 @@ class OrtOps:
 
 
 class OrtVideoSession(StreamSession):
-    """Per-stream YolactEdge inference on ONNX Runtime component graphs.
+    """Per-stream YolactEdge inference on component graphs (ONNX Runtime or OpenVINO).
 
     Args:
         parts: a :class:`ComponentSet` or a component folder.
@@ -225,6 +266,9 @@ class OrtVideoSession(StreamSession):
         reuse_protos: warp the keyframe's prototypes on non-keyframes.
         propagate: warp the keyframe's final masks on non-keyframes.
         threads: intra-op threads when ``parts`` is a folder.
+        backend: the engine when ``parts`` is a folder (``"onnxruntime"``, ``"openvino"``);
+            folders in ``engines`` load on the engine of ``parts``.
+        ov_precision: OpenVINO's float hint when ``parts`` is a folder.
         precision: per-frame precision policy (``"fixed:mixed"``, ``"adaptive"`` ...;
             :mod:`edgevision.video.precision`); ``None``: always ``parts``.
         engines: further component folders (or sets) of other precisions, each named by
@@ -248,19 +292,22 @@ class OrtVideoSession(StreamSession):
         precision: str | PrecisionPolicy | None = None,
         engines: list[ComponentSet | str | os.PathLike[str]] | None = None,
         small_input: tuple[int, int] | None = None,
+        backend: str = "onnxruntime",
+        ov_precision: str = "f32",
         **post_kwargs: Any,
     ) -> None:
         from dataclasses import replace
 
         from edgevision.errors import ConfigError
 
-        def load(p: ComponentSet | str | os.PathLike[str]) -> ComponentSet:
-            return p if isinstance(p, ComponentSet) else ComponentSet(p, threads=threads)
-
-        self.parts = load(parts)
+        self.parts = (
+            parts
+            if isinstance(parts, ComponentSet)
+            else ComponentSet(parts, threads=threads, backend=backend, ov_precision=ov_precision)
+        )
         others: dict[str, Any] = {}
         for e in engines or []:
-            cs = load(e)
+            cs = e if isinstance(e, ComponentSet) else self.parts.sibling(e)
             if cs.level in others or cs.level == self.parts.level:
                 raise ConfigError(f"two {cs.level} engines given ({cs.folder})")
             if cs.spec.name != self.parts.spec.name:

@@ -217,7 +217,8 @@ def _multi_head_note(comps: Sequence[ModelComparison]) -> str:
 
 
 def table2(comps: Sequence[ModelComparison]) -> list[str]:
-    """Markdown rows of Table 2: mIoU / size / FPS for every model and mode."""
+    """Markdown rows of the detailed Table 2: mIoU / size / FPS / latency / RSS, one row per
+    model and mode (the page's *Every variant, measured*)."""
     lines = [
         "| model | mode | mIoU | size (MB) | FPS | p50 ms | peak RSS (MiB) | model RSS (MiB) |",
         "|:---|:---|---:|---:|---:|---:|---:|---:|",
@@ -241,7 +242,9 @@ def table2(comps: Sequence[ModelComparison]) -> list[str]:
 
 
 def table3(comps: Sequence[ModelComparison]) -> list[str]:
-    """Markdown rows of Table 3: changes vs FP32 (mIoU pts, size %, peak RAM %, speed)."""
+    """Markdown rows of the detailed Table 3: changes vs FP32 (mIoU pts, size %, peak and
+    model RAM %, speed-up), one row per model and mode (the page's *Change vs FP32, in
+    detail*)."""
     lines = [
         "| model | mode | mIoU change (pts) | size decrease | peak-RAM decrease | model-RAM decrease | speed-up |",
         "|:---|:---|---:|---:|---:|---:|---:|",

@@ -25,6 +25,15 @@ CAMVID = REPO.parent / "shared" / "data" / "camvid"
 # a small, fast variant of the reference model for export/runtime tests
 TINY_SEG = {"width_mult": 0.35, "aspp_channels": 32}
 TINY_SIZE = (64, 96)
+# small multi-head models (panoptic, depth + segmentation) on the synthetic shape classes
+SHAPE_CLASSES = ["background", "circle", "rectangle", "triangle", "star"]
+TINY_MULTI: dict[str, dict[str, Any]] = {
+    "efficientps_mobilenetv2": {
+        "thing_classes": SHAPE_CLASSES[1:], "width_mult": 0.35, "fpn_channels": 16,
+        "head_channels": 16,
+    },
+    "fastdepthseg_mobilenetv2": {"width_mult": 0.35, "head_channels": 8, "max_depth": 80.0},
+}  # fmt: skip
 # a small YOLACT with FeatFlowNet for video-mode tests
 TINY_YOLACT_VIDEO = {
     "width_mult": 0.35,
@@ -103,16 +112,23 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (pytest runs the stream tests first when they are selected alone), so the fixture must
     not depend on test order.
     """
+    out = tmp_path_factory.mktemp("onnx") / "tiny_seg.onnx"
+    return _export_in_child(out, "deeplabv3plus_mobilenetv2", TINY_SIZE, TINY_SEG)
+
+
+def _export_in_child(
+    out: Path, name: str, input_size: tuple[int, int], kwargs: dict[str, Any]
+) -> Path:
+    """``export_onnx(name, out, input_size=..., **kwargs)`` in a child process (see
+    :func:`tiny_onnx` for why); returns ``out``."""
     import subprocess
     import sys
 
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    out = tmp_path_factory.mktemp("onnx") / "tiny_seg.onnx"
     code = (
         "import sys; from edgevision.export import export_onnx; "
-        f"export_onnx('deeplabv3plus_mobilenetv2', sys.argv[1], input_size={TINY_SIZE!r}, "
-        f"**{TINY_SEG!r})"
+        f"export_onnx({name!r}, sys.argv[1], input_size={tuple(input_size)!r}, **{kwargs!r})"
     )
     env = {
         **os.environ,
@@ -123,6 +139,23 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert r.returncode == 0 and out.is_file(), r.stderr[-2000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_onnx(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: ``tiny_multi_onnx(name) -> Path`` of a tiny untrained multi-head model
+    (``efficientps_mobilenetv2`` or ``fastdepthseg_mobilenetv2``, :data:`TINY_MULTI`, the
+    synthetic shape classes, input 64×80) exported once per session in a child process."""
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            out = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
+            kw = {"class_names": SHAPE_CLASSES, **TINY_MULTI[name]}
+            made[name] = _export_in_child(out, name, (64, 80), kw)
+        return made[name]
+
+    return make
 
 
 @pytest.fixture(scope="session")

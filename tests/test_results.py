@@ -191,6 +191,9 @@ def test_panoptic_mask_derives_classes_and_areas():
     assert d["type"] == "panoptic"
     assert [s["label"] for s in d["segments"]] == ["road", "car", "car"]
     assert d["segments"][1]["isthing"] is True and "mask_rle" in d["segments"][1]
+    car = {k: v for k, v in d["segments"][1].items() if k != "mask_rle"}
+    assert car == {"id": 7, "class_id": 1, "label": "car", "isthing": True, "area": 4,
+                   "bbox": [5, 1, 2, 2]}  # fmt: skip
 
 
 def test_panoptic_mask_checks_its_segments():
@@ -228,6 +231,25 @@ def test_panoptic_draw_separates_the_two_cars():
     assert (out[1, 6] == 255).all()  # boundary between segments is white
 
 
+def test_depthseg_side_by_side_is_the_class_overlay_then_the_depth_map():
+    from edgevision.results import DepthSegMask, SemanticMask, depth_colours
+
+    h, w = 48, 64
+    cm = np.zeros((h, w), dtype=np.int64)
+    cm[:, w // 2 :] = 1
+    depth = np.tile(np.linspace(2, 40, w, dtype=np.float32), (h, 1))
+    r = DepthSegMask(cm, ["road", "car"], depth=depth, depth_range=(0.0, 80.0))
+    img = np.full((h, w, 3), 90, np.uint8)
+    out = r.draw_side_by_side(img, alpha=0.5)
+    assert out.shape == (h, 2 * w, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:, :w], SemanticMask(cm, ["road", "car"]).draw(img))
+    col = depth_colours(depth, (0.0, 80.0))
+    np.testing.assert_array_equal(out[:20, w:], col[:20])  # the depth map above the scale
+    bar = out[-1, w:]  # the scale bar: near (left) to far (right) over the model's range
+    assert not (bar[0] == bar[-1]).all()
+    np.testing.assert_array_equal(bar[0], depth_colours(np.array([[0.01]]), (0.0, 80.0))[0, 0])
+
+
 def test_depthseg_mask_draws_depth_and_summarises():
     from edgevision.results import DepthSegMask, depth_colours
 
@@ -242,5 +264,7 @@ def test_depthseg_mask_draws_depth_and_summarises():
     assert (out[0, 2] == r.colorize()[0, 2]).all()  # class boundary in the class colour
     d = r.to_dict(masks=False)
     assert d["type"] == "depthseg" and d["depth"] == {"min": 1.0, "median": 5.5, "max": 10.0}
+    assert d["depth_by_class"]["a"] == {"min": 1.0, "median": 2.8, "max": 4.6}
+    assert d["depth_by_class"]["b"] == {"min": 6.4, "median": 8.2, "max": 10.0}
     with pytest.raises(ValueError, match="depth"):
         DepthSegMask(cm, ["a", "b"], depth=np.zeros((2, 2)))

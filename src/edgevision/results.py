@@ -667,20 +667,25 @@ class PanopticMask(SemanticMask):
 
     def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
         """JSON-safe dict: the semantic summary (:meth:`SemanticMask.to_dict`) plus
-        ``segments``: ``[{"id", "label", "isthing", "area"}]``; with ``masks`` each segment
-        also has ``mask_rle`` (compressed COCO RLE)."""
+        ``segments``: ``[{"id", "class_id", "label", "isthing", "area", "bbox"}]`` (``label``
+        the category name, ``area`` in pixels, ``bbox`` COCO ``[x, y, w, h]`` pixels; ids as
+        in :attr:`segment_map`, not stable across frames); with ``masks`` each segment also
+        has ``mask_rle`` (compressed COCO RLE)."""
         d = super().to_dict(masks=False)
         d["type"] = "panoptic"
         segs = []
         for i, area in enumerate(self.areas()):
+            m = self.segment_mask(i)
             seg: dict[str, Any] = {
                 "id": int(self.segment_ids[i]),
+                "class_id": int(self.segment_classes[i]),
                 "label": self.class_label(int(self.segment_classes[i])),
                 "isthing": bool(self.is_thing[i]),
                 "area": int(area),
+                "bbox": _mask_box(m),
             }
             if masks:
-                seg["mask_rle"] = encode_rle(self.segment_mask(i))
+                seg["mask_rle"] = encode_rle(m)
             segs.append(seg)
         d["segments"] = segs
         return d
@@ -693,6 +698,21 @@ def _mask_box(mask: np.ndarray) -> list[int]:
     if not len(xs):
         return [0, 0, 0, 0]
     return [int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)]
+
+
+def depth_limits(
+    depth: np.ndarray, depth_range: tuple[float, float] | None = None
+) -> tuple[float, float]:
+    """``(near, far)`` metres that :func:`depth_colours` maps to the ends of its colour map:
+    ``depth_range``, or the 2nd and 98th percentile of the valid (finite, > 0) depths."""
+    if depth_range is not None:
+        return float(depth_range[0]), float(depth_range[1])
+    d = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(d) & (d > 0)
+    if not valid.any():
+        return 0.0, 1.0
+    lo, hi = np.percentile(d[valid], (2, 98))
+    return float(lo), float(hi)
 
 
 def depth_colours(depth: np.ndarray, depth_range: tuple[float, float] | None = None) -> np.ndarray:
@@ -708,10 +728,7 @@ def depth_colours(depth: np.ndarray, depth_range: tuple[float, float] | None = N
 
     d = np.asarray(depth, dtype=np.float32)
     valid = np.isfinite(d) & (d > 0)
-    if depth_range is None:
-        lo, hi = np.percentile(d[valid], (2, 98)) if valid.any() else (0.0, 1.0)
-    else:
-        lo, hi = depth_range
+    lo, hi = depth_limits(d, depth_range)
     scaled = np.clip((d - lo) / max(float(hi - lo), 1e-6), 0, 1)
     u8 = np.where(valid, np.round(255 * (1 - scaled)), 0).astype(np.uint8)
     rgb = cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
@@ -764,16 +781,69 @@ class DepthSegMask(SemanticMask):
         out[edge] = lines[edge]
         return out.round().astype(np.uint8)  # type: ignore[no-any-return]
 
-    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
-        """JSON-safe dict: the semantic summary plus ``depth``: ``{"min", "median", "max"}``
-        metres over the finite depths (rounded to 1 mm)."""
-        d = super().to_dict(masks=masks)
-        d["type"] = "depthseg"
-        v = self.depth[np.isfinite(self.depth)]
+    def draw_side_by_side(
+        self, image: np.ndarray, *, alpha: float = 0.5, colours: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The two views of a depth + segmentation frame next to each other: left the class
+        overlay (:meth:`SemanticMask.draw`, as for a semantic model), right the depth colour
+        map (:func:`depth_colours`) with a near/far scale bar along its bottom.
+
+        Side by side rather than one blended image because one pixel cannot carry two
+        colour codes: blended, a red pixel may be near or be the class drawn in red. Apart,
+        the class view looks exactly like a semantic model's overlay and the depth view
+        keeps its colours meaningful (with the model's fixed ``depth_range``, the same
+        colour is the same distance in every frame). The cost is a frame twice as wide.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB with the maps' ``(H, W)``.
+            alpha: weight of the class colour on the left, 0–1.
+            colours: ``(C, 3)`` uint8 RGB per class id (default: :func:`class_palette`).
+
+        Returns:
+            ``(H, 2W, 3)`` uint8 RGB.
+        """
+        import cv2
+
+        left = SemanticMask.draw(self, image, alpha=alpha, colours=colours)
+        right = depth_colours(self.depth, self.depth_range)
+        h, w = right.shape[:2]
+        bar_h = max(3, h // 24)
+        if h >= 4 * bar_h and w >= 16:  # a scale bar near -> far, with its ends in metres
+            ramp = np.linspace(1.0, 0.0, w, dtype=np.float32)  # depth_colours: near = 255
+            u8 = np.round(255 * ramp).astype(np.uint8)[None, :].repeat(bar_h, 0)
+            bar = cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+            right[h - bar_h :] = bar
+            near, far = depth_limits(self.depth, self.depth_range)
+            font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.35
+            far_w = cv2.getTextSize(f"{far:.1f} m", font, scale, 1)[0][0]
+            for text, x in ((f"{near:.1f} m", 2), (f"{far:.1f} m", w - far_w - 2)):
+                org = (x, h - bar_h - 3)  # white on a black outline: readable on any colour
+                cv2.putText(right, text, org, font, scale, (0, 0, 0), 2, cv2.LINE_AA)
+                cv2.putText(right, text, org, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        return np.concatenate([left, right], axis=1)
+
+    def depth_stats(self, mask: np.ndarray | None = None) -> dict[str, float | None]:
+        """``{"min", "median", "max"}`` metres over the finite depths (where ``mask``, an
+        ``(H, W)`` bool, is True), rounded to 1 mm; ``None`` where there are none."""
+        v = self.depth if mask is None else self.depth[mask]
+        v = v[np.isfinite(v)]
         stats = (v.min(), np.median(v), v.max()) if v.size else (np.nan,) * 3
-        d["depth"] = {
+        return {
             k: (round(float(x), 3) if np.isfinite(x) else None)
             for k, x in zip(("min", "median", "max"), stats)
+        }
+
+    def to_dict(self, *, masks: bool = True) -> dict[str, Any]:
+        """JSON-safe dict: the semantic summary (``class_fractions``, ``components``, with
+        ``masks`` the label masks) plus ``depth``: ``{"min", "median", "max"}`` metres over
+        the finite depths, and ``depth_by_class``: the same per present class, by name (how
+        far the road, the nearest car ...); metres rounded to 1 mm."""
+        d = super().to_dict(masks=masks)
+        d["type"] = "depthseg"
+        d["depth"] = self.depth_stats()
+        d["depth_by_class"] = {
+            self.class_label(c): self.depth_stats(self.class_map == c)
+            for c in self.present_classes()
         }
         return d
 

@@ -1,4 +1,5 @@
-"""``edgevision compare``: four variants made, measured, tabulated; cache reuse; bad input."""
+"""``edgevision compare``: four variants made, measured, tabulated; cache reuse; bad input;
+the multi-head models (panoptic, depthseg) from a checkpoint and from an ONNX file."""
 
 from __future__ import annotations
 
@@ -100,11 +101,17 @@ def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):
         CompareOptions(modes=("fp32", "fp8"))
     assert CompareOptions(modes=("static",)).modes == ("fp32", "static")
     rc = main(["compare", str(tmp_path / "missing.pt"), "--data", str(synth)])
-    assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+    assert rc == 2 and "model file not found" in capsys.readouterr().err
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(b"x")
     rc = main(["compare", str(onnx_file), "--data", str(synth)])
-    assert rc == 2 and "not a checkpoint" in capsys.readouterr().err
+    assert rc == 2 and "not an ONNX file" in capsys.readouterr().err
+    other = tmp_path / "m.txt"
+    other.write_bytes(b"x")
+    rc = main(["compare", str(other), "--data", str(synth)])
+    assert rc == 2 and "not a checkpoint (.pt/.safetensors) or an FP32 .onnx" in (
+        capsys.readouterr().err
+    )
     rc = main(["compare", str(tiny_ckpt), "--data", str(tmp_path / "nodata")])
     assert rc == 2 and "nodata" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
@@ -158,3 +165,71 @@ def test_openvino_rows_bad_requests(synth, tiny_ckpt, tmp_path, monkeypatch):
 def test_label_of_best_and_shipped_files():
     assert checkpoint_label("runs/ddr_cb/best.pt") == "ddr_cb"
     assert checkpoint_label("weights/ddr/ddr.safetensors") == "ddr"
+
+
+SHAPES = ["background", "circle", "rectangle", "triangle", "star"]
+
+
+@pytest.fixture(scope="module")
+def multi_synth(tmp_path_factory):
+    """Synthetic images with panoptic and depth truth (so PQ and depth metrics are scored)."""
+    from edgevision.data.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("msynth") / "ds"
+    cfg = SynthConfig(seed=7, image_size=(64, 64), train_images=4, val_images=2,
+                      train_videos=0, val_videos=0, depth=True, panoptic=True)  # fmt: skip
+    generate(out, cfg, progress=False)
+    return out
+
+
+def test_panoptic_checkpoint_and_depthseg_onnx(multi_synth, tmp_path, one_torch_thread):
+    """A tiny untrained EfficientPS checkpoint gets every requested variant; a FastDepthSeg
+    FP32 ONNX file gets FP32 and static PTQ, and QAT is reported as not made (it needs a
+    checkpoint); both are scored by mIoU and by their own metrics; the page quotes the study."""
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.export import export_onnx
+    from edgevision.registry import create_model
+    from edgevision.reports.quantization import write_page
+
+    torch.manual_seed(0)
+    pan = create_model("efficientps_mobilenetv2", class_names=SHAPES, input_size=(64, 64),
+                       thing_classes=SHAPES[1:], width_mult=0.35, fpn_channels=16,
+                       head_channels=16)  # fmt: skip
+    ckpt = save_checkpoint(tmp_path / "pan.pt", pan)
+    fds = create_model("fastdepthseg_mobilenetv2", class_names=SHAPES, input_size=(64, 64),
+                       width_mult=0.35, head_channels=8)  # fmt: skip
+    onnx_file = tmp_path / "fds.onnx"
+    export_onnx(fds, onnx_file)
+    logs: list[str] = []
+    opts = CompareOptions(modes=("fp32", "qat", "static"), **{**FAST, "blocks": 1})
+    comps = compare_modes([ckpt, onnx_file], multi_synth, work=tmp_path / "w", options=opts,
+                          progress=False, log=logs.append)  # fmt: skip
+    p, d = comps
+    assert (p.task, d.task) == ("panoptic", "depthseg")
+    assert list(p.results) == ["fp32", "qat", "static"] and not p.skipped
+    assert list(d.results) == ["fp32", "static"] and set(d.skipped) == {"qat"}
+    assert any("fds: QAT not made" in x for x in logs)
+    for c in comps:
+        for r in c.results.values():
+            assert 0.0 <= r["metrics"]["miou"] <= 1.0
+    assert all(0.0 <= r["metrics"]["pq"] <= 1.0 for r in p.results.values())
+    assert all(r["metrics"]["rmse"] > 0 for r in d.results.values())
+    md = write_page(comps, tmp_path / "q.md", options=opts, command="edgevision compare")
+    text = md.read_text()
+    assert "| ours: pan (`efficientps_mobilenetv2`) |" in text
+    assert "| *study: EfficientPS* | *72.3 / 4.3 MB / 23.5* | *68.7 / 2.15 MB / 45.9* |" in text
+    assert "| *study: FastDepthSeg* | *-2.2 / 2.3 % / 42 %* | *-3.3 / 10.5 % / 14 %* |" in text
+    assert "not made: ONNX input; QAT fine-tunes a checkpoint" in text
+    assert "*panoptic segmentation* models, mIoU is the semantic mIoU" in text
+    assert "## Task metrics of the multi-head models" in text and "| pan | QAT |" in text
+
+
+def test_non_dense_model_is_refused_before_quantizing(synth, tmp_path, capsys):
+    from edgevision.export import export_onnx
+
+    det = tmp_path / "det.onnx"
+    export_onnx("yolov5n", det, input_size=(64, 64))
+    rc = main(["compare", str(det), "--data", str(synth), "--work", str(tmp_path / "w"),
+               "--md", str(tmp_path / "q.md")])  # fmt: skip
+    assert rc == 2 and "compare is for dense (segmentation) models" in capsys.readouterr().err
+    assert not (tmp_path / "w" / "det" / "static.onnx").exists()

@@ -51,6 +51,66 @@ def test_page_has_both_tables_the_e2e_table_and_a_plot(tmp_path):
     assert md.with_suffix(".png").stat().st_size > 1000
 
 
+def test_study_shaped_tables_quote_the_study_beside_ours(tmp_path):
+    """Tables 2 and 3 in the study's shape: one row per model, a cell per mode, the study's
+    row under each architecture it has (ESPNet: none), skipped modes said so."""
+    from edgevision.reports.field_study import STUDY, study_row
+    from edgevision.reports.quantization import study_table2, study_table3
+
+    fp32 = _result("fp32", 10.0, 0.60, 8.0)
+    ddr = ModelComparison(
+        label="ddr", checkpoint="ddr.pt", model="ddrnet23_slim", task="semantic",
+        results={"fp32": fp32, "qat": _result("qat", 5.0, 0.58, 2.0),
+                 "static": {**_result("static", 4.0, 0.55, 2.4), "peak_rss_mb": 201.0}},
+    )  # fmt: skip
+    esp = ModelComparison(
+        label="esp", checkpoint="esp.onnx", model="espnet", task="semantic",
+        results={"fp32": fp32, "static": _result("static", 4.0, 0.59, 2.0)},
+        skipped={"qat": "ONNX input; QAT fine-tunes a checkpoint"},
+    )  # fmt: skip
+    t2 = study_table2([ddr, esp])
+    assert t2[0] == "| model | FP32 | QAT | static PTQ |"
+    assert t2[2] == (
+        "| ours: ddr (`ddrnet23_slim`) | 60.0 / 8.00 MB / 100.0 | 58.0 / 2.00 MB / 200.0 "
+        "| 55.0 / 2.40 MB / 250.0 |"
+    )
+    assert t2[3] == (
+        "| *study: DDRNet* | *78.2 / 7.5 MB / 82.7* | *73.4 / 3.75 MB / 160.2* "
+        "| *71.0 / 3.2 MB / 185.3* |"
+    )
+    assert t2[4].startswith("| ours: esp (`espnet`) | 60.0 / 8.00 MB / 100.0 | not made: ONNX")
+    assert len(t2) == 5  # the study has no ESPNet row
+    t3 = study_table3([ddr, esp])
+    assert t3[0] == "| model | QAT | static PTQ |"
+    # model RSS 18 MiB (fp32) -> 12 MiB (qat, 202 - 190) = 33 % less; static: 201 - 190 = 11
+    assert t3[2] == "| ours: ddr (`ddrnet23_slim`) | -2.0 / 75.0 % / 33 % | -5.0 / 70.0 % / 39 % |"
+    assert t3[3] == "| *study: DDRNet* | *-3.3 / 9.7 % / 44 %* | *-3.3 / 13.3 % / 22 %* |"
+    assert [study_row(n).name for n in ("liteseg_mobilenetv2", "efficientps_mobilenetv2",
+            "fastdepthseg_mobilenetv2", "deeplabv3plus_mobilenetv2")] == [
+        "LiteSeg", "EfficientPS", "FastDepthSeg", "DeepLab V3+"]  # fmt: skip
+    assert study_row("espnet") is None and len(STUDY) == 5
+    text = write_page(
+        [ddr, esp], tmp_path / "q.md", options=CompareOptions(), command="edgevision compare"
+    ).read_text()
+    assert "shape)" in text and "004_5cf3244c05509ab7.txt" in text
+    assert "semantic mIoU of the class map" not in text  # semantic models only
+    assert "## Task metrics" not in text
+
+
+def test_multi_head_models_say_what_their_miou_is(tmp_path):
+    pan = ModelComparison(
+        label="eps", checkpoint="eps.pt", model="efficientps_mobilenetv2", task="panoptic",
+        results={"fp32": _result("fp32", 10.0, 0.60, 8.0)},
+    )  # fmt: skip
+    pan.results["fp32"]["metrics"] = {"miou": 0.6, "pq": 0.512, "sq": 0.8, "rq": 0.64}
+    text = write_page(
+        [pan], tmp_path / "q.md", options=CompareOptions(), command="edgevision compare"
+    ).read_text()
+    assert "For *panoptic segmentation* models, mIoU is the semantic mIoU" in text
+    assert "| model | mode | mIoU | PQ | SQ | RQ |" in text
+    assert "| eps | FP32 | 60.00 | 51.2 | 80.0 | 64.0 |" in text
+
+
 @pytest.fixture(scope="module")
 def synth(synth_images):
     return synth_images(seed=7, size=(64, 64), train=4, val=2)

@@ -117,3 +117,29 @@ def test_options_are_checked_and_palette_names_agree():
         OverlayOptions(draw_conf=1.5)
     with pytest.raises(ConfigError, match="palette"):
         OverlayOptions(palette="rainbow")  # type: ignore[arg-type]
+
+
+def test_depthseg_is_drawn_side_by_side_with_the_legend_on_the_class_view():
+    from edgevision.results import DepthSegMask, PanopticMask
+
+    h, w = 60, 80
+    cm = np.zeros((h, w), np.int64)
+    cm[:, 40:] = 3
+    depth = np.tile(np.linspace(1, 70, w, dtype=np.float32), (h, 1))
+    r = DepthSegMask(cm, SHAPES, depth=depth, depth_range=(0.0, 80.0))
+    img = np.full((h, w, 3), 100, np.uint8)
+    side = Overlay(SHAPES)(img, r)
+    assert side.shape == (h, 2 * w, 3)
+    plain = r.draw_side_by_side(img, colours=Overlay(SHAPES).colours)
+    np.testing.assert_array_equal(side[:, w:], plain[:, w:])  # the depth view: no legend
+    assert (side[:10, w - 10 : w] != plain[:10, w - 10 : w]).any()  # legend: the class view
+    blend = Overlay(SHAPES, OverlayOptions(depth_view="blend", legend=False))(img, r)
+    np.testing.assert_array_equal(blend, r.draw(img, colours=Overlay(SHAPES).colours))
+    with pytest.raises(ConfigError):
+        OverlayOptions(depth_view="stacked")  # type: ignore[arg-type]
+    # a panoptic frame keeps the frame's size, segments in their class colours
+    seg = np.zeros((h, w), np.int64)
+    seg[:, :40], seg[10:30, 50:70] = 1, 2
+    pm = PanopticMask.from_segments(seg, [1, 2], [0, 3], [False, True], SHAPES)
+    out = Overlay(SHAPES, OverlayOptions(legend=False))(img, pm)
+    assert out.shape == img.shape and (out[5, 5] != out[20, 60]).any()

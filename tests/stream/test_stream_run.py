@@ -504,3 +504,69 @@ def test_segmentation_metadata_lines(tmp_path, stub_module, masks):
     if masks:
         car = decode_segmentation(r["masks_rle"]["car"], 24, 32)
         assert car.sum() == 2 * 6 * 8 and car[0, 0] and car[-1, -1]
+
+
+def _video_size(path: Path) -> tuple[int, int, int]:
+    """``(frames, height, width)`` of a video file."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+    cap.release()
+    return _frames(path), h, w
+
+
+def _shape_frames(path: Path, n: int, size=(96, 128)) -> Path:
+    """``n`` PNG frames of a filled circle on a grey ground, moving right."""
+    import cv2
+
+    path.mkdir()
+    for i in range(n):
+        img = np.full((*size, 3), 120, np.uint8)
+        cv2.circle(img, (30 + 10 * i, size[0] // 2), 18, (200, 40, 40), -1)
+        cv2.imwrite(str(path / f"{i:03d}.png"), img)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, view, width",
+    [
+        ("efficientps_mobilenetv2", None, 128),
+        ("fastdepthseg_mobilenetv2", None, 256),  # side by side: classes | depth
+        ("fastdepthseg_mobilenetv2", "blend", 128),
+    ],
+    ids=["panoptic", "depthseg-side", "depthseg-blend"],
+)
+def test_multi_head_models_run_with_overlay_and_metadata(
+    name, view, width, tiny_multi_onnx, tmp_path, stub_env
+):
+    """``edgevision run`` on a folder with a tiny untrained panoptic / depthseg ONNX model:
+    an overlay video of every frame (depthseg side by side by default: twice as wide) and a
+    JSONL line per frame with the task's fields."""
+    frames = _shape_frames(tmp_path / "frames", 4)
+    out, meta = tmp_path / "o.mp4", tmp_path / "m.jsonl"
+    args = [str(frames), "--model", str(tiny_multi_onnx(name)), "--out", str(out),
+            "--meta", str(meta), "--no-progress"]  # fmt: skip
+    r = _cli(args + (["--depth-view", view] if view else []), stub_env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _video_size(out) == (4, 96, width)
+    lines = _jsonl(meta)
+    assert [d["frame"] for d in lines] == [0, 1, 2, 3]
+    shapes = {"background", "circle", "rectangle", "triangle", "star"}
+    for d in lines:
+        res = d["result"]
+        assert res["image_size"] == [96, 128]
+        assert set(res["class_fractions"]) <= shapes
+        assert sum(res["class_fractions"].values()) == pytest.approx(1.0, abs=1e-3)
+        if res["type"] == "panoptic":
+            segs = res["segments"]
+            assert segs and len({s["id"] for s in segs}) == len(segs)
+            for s in segs:
+                assert set(s) == {"id", "class_id", "label", "isthing", "area", "bbox"}
+                assert s["label"] in shapes and s["area"] > 0 and s["bbox"][2] > 0
+            assert sum(s["area"] for s in segs) <= 96 * 128
+        else:
+            assert res["type"] == "depthseg"
+            dep = res["depth"]
+            assert 0 < dep["min"] <= dep["median"] <= dep["max"] < 80.0  # max_depth 80 m
+            assert set(res["depth_by_class"]) == set(res["class_fractions"])

@@ -20,8 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "checkpoints",
         nargs="+",
-        metavar="CKPT",
-        help=".pt/.safetensors files or shipped weights names",
+        metavar="MODEL",
+        help=(
+            "segmentation-family models (semantic, panoptic, depthseg): .pt/.safetensors "
+            "checkpoints, shipped weights names, or FP32 .onnx files (no QAT variant for those)"
+        ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     p.add_argument("--split", default="val", help="split scored for mIoU (default: val)")
@@ -61,13 +64,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """FP32 vs QAT vs static/dynamic PTQ for segmentation models: tables + plot.
+    """FP32 vs QAT vs static/dynamic PTQ for segmentation-family models: tables + plot.
 
-    For each checkpoint, make the FP32, QAT, static-PTQ and dynamic-PTQ ONNX models (cached
-    under --work, reused when the checkpoint and recipe are unchanged), measure them
-    alternately in fresh ONNX Runtime processes (latency, FPS, peak RSS, size, mIoU on --data
-    --split) and write the mIoU/size/FPS table and the change-vs-FP32 table with a PNG (mIoU
-    vs FPS) to --md.
+    For each model (semantic, panoptic or depthseg checkpoint, or FP32 ONNX file), make the
+    FP32, QAT, static-PTQ and dynamic-PTQ ONNX models (cached under --work, reused when the
+    input and recipe are unchanged; no QAT for an ONNX file), measure them alternately in
+    fresh ONNX Runtime processes (latency, FPS, peak RSS, size, mIoU on --data --split, and
+    PQ / depth metrics where the data has that truth) and write the field study's Table 2
+    (mIoU / size / FPS per mode) and Table 3 (mIoU change / size and RAM decrease) with the
+    study's numbers beside ours, the detailed tables and a PNG (mIoU vs FPS) to --md.
     """
     from dataclasses import asdict
 

@@ -59,6 +59,7 @@ examples:
   edgevision run ../shared/data/camvid/images/val --model runs/ddrnet/best.pt --out camvid.mp4
   edgevision run clip.mp4 -m cityscapes_seg.onnx --out o.mp4 --smooth-edges --no-legend
   edgevision run clip.mp4 -m yolact.onnx --out o.mp4 --meta o.jsonl --conf 0.05 --draw-conf 0.4
+  edgevision run frames/ -m fastdepthseg.onnx --out o.mp4 --meta o.jsonl   # classes | depth
 """
 
 
@@ -215,6 +216,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     draw.add_argument("--no-legend", action="store_true", help="no legend of the classes shown")
     draw.add_argument(
+        "--depth-view",
+        choices=("side", "blend"),
+        default="side",
+        help="depth + segmentation models: side (class overlay | depth colour map, an output "
+        "twice as wide; default) or blend (depth colours on the frame, class boundaries)",
+    )
+    draw.add_argument(
         "--smooth-edges",
         action="store_true",
         help="semantic models: upsample the logits before the argmax (smooth class edges "
@@ -361,6 +369,7 @@ def run(args: argparse.Namespace) -> int:
             draw_iou=args.draw_iou,
             palette=args.palette,
             legend=not args.no_legend,
+            depth_view=args.depth_view,
         ),
         smooth_edges=args.smooth_edges,
         precision=args.precision_policy,

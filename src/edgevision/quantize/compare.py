@@ -1,11 +1,16 @@
 """FP32 vs QAT vs static PTQ vs dynamic PTQ, measured in one run: the field study's numbers.
 
-:func:`compare_modes` takes trained semantic-segmentation checkpoints and, for each one,
+:func:`compare_modes` takes models of a dense task (semantic segmentation, and the
+multi-head ``panoptic`` and ``depthseg`` models, whose class logits are scored by mIoU like a
+semantic model's) as checkpoints or FP32 ONNX files and, for each one,
 
 1. makes the four variants: the FP32 ONNX export, QAT (fake-quant fine-tuning through the
    trainer, QDQ export), static PTQ (calibrated QDQ) and dynamic PTQ — each with the
    project's own tools (:func:`~edgevision.quantize.ptq.quantize_model`,
-   :func:`~edgevision.quantize.qat.quantize_qat`), written under ``work/LABEL/``;
+   :func:`~edgevision.quantize.qat.quantize_qat`), written under ``work/LABEL/``. An FP32
+   ONNX file is its own FP32 variant and the source of both PTQ variants; QAT fine-tunes
+   weights, so it needs a checkpoint and is not made for an ONNX file (the comparison
+   records why, in :attr:`ModelComparison.skipped`, and the page shows it);
 2. measures all four with :func:`~edgevision.bench.harness.benchmark_variants`: fresh processes,
    alternating blocks (so a drift of the machine hits every variant alike), peak RSS of
    the worker, file size, and mIoU on the evaluation split through the ONNX Runtime path,
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError, ModelFileError
 from edgevision.io import file_sha256
 from edgevision.quantize.config import PTQ_GRAPH_REVISION, QAT_EXPORT_REVISION
@@ -170,6 +176,9 @@ class ModelComparison:
         results: mode -> :class:`~edgevision.bench.harness.BenchResult` dict.
         records: mode -> quantization record (QuantResult dict; ``{}`` for FP32).
         reference: the torch eager "usual way" BenchResult dict (``None``: not measured).
+        task: the model's task (a dense one: ``semantic``, ``panoptic``, ``depthseg``).
+        skipped: mode -> why it was not made (a requested mode the input cannot give, e.g.
+            QAT of an ONNX file).
     """
 
     label: str
@@ -178,6 +187,8 @@ class ModelComparison:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: dict[str, Any] | None = None
+    task: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def miou(self, mode: str) -> float | None:
         v = (self.results.get(mode) or {}).get("metrics", {}).get("miou")
@@ -185,9 +196,15 @@ class ModelComparison:
 
 
 def checkpoint_label(path: str | os.PathLike[str]) -> str:
-    """``runs/ddr/best.pt`` -> ``ddr``; ``weights/x/x.safetensors`` -> ``x``."""
+    """``runs/ddr/best.pt`` -> ``ddr``; ``weights/x/x.safetensors`` (or ``x.onnx``) -> ``x``."""
     p = Path(path)
     return p.parent.name if p.stem in ("best", "last") and p.parent.name else p.stem
+
+
+QAT_NEEDS_CHECKPOINT = "ONNX input; QAT fine-tunes a checkpoint"
+"""Why an ONNX input has no QAT variant."""
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -207,14 +224,19 @@ def _make_variants(
     *,
     progress: bool,
     log: Callable[[str], None],
-) -> tuple[dict[str, Path], dict[str, dict[str, Any]], str]:
-    """Make (or reuse) the variant files of one checkpoint; returns paths, records, model."""
-    from edgevision.export import export_onnx
+) -> tuple[dict[str, Path], dict[str, dict[str, Any]], dict[str, str], ModelSpec]:
+    """Make (or reuse) the variant files of one checkpoint or FP32 ONNX file.
+
+    Returns:
+        ``(paths, records, skipped, spec)``: mode -> file, mode -> quantization record,
+        mode -> why it was not made, and the model's spec.
+
+    Raises:
+        ConfigError: the model is not of a dense task (checked on the FP32 variant, before
+            any quantized one is made).
+    """
     from edgevision.export.metadata import read_spec
     from edgevision.io import write_json_atomic
-    from edgevision.quantize.config import QuantConfig
-    from edgevision.quantize.ptq import quantize_model
-    from edgevision.quantize.qat import QATConfig, quantize_qat
 
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "variants.json"
@@ -222,8 +244,14 @@ def _make_variants(
     digest = file_sha256(ckpt)
     paths: dict[str, Path] = {}
     records: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    from_onnx = ckpt.suffix.lower() == ".onnx"
     for mode in (m for m in opts.modes if m not in ENGINE_MODES):
         out = folder / f"{mode}.onnx"
+        if mode == "qat" and from_onnx:
+            log(f"{folder.name}: QAT not made ({QAT_NEEDS_CHECKPOINT})")
+            skipped[mode] = QAT_NEEDS_CHECKPOINT
+            continue
         key = {
             "checkpoint_sha256": digest,
             "data": str(data.resolve()),
@@ -233,61 +261,74 @@ def _make_variants(
         if out.is_file() and entry.get("key") == key:
             log(f"{folder.name}: {mode} reused ({out})")
             paths[mode], records[mode] = out, entry.get("record", {})
-            continue
-        log(f"{folder.name}: making {MODE_TITLES[mode]} -> {out}")
-        record: dict[str, Any] = {}
+        else:
+            log(f"{folder.name}: making {MODE_TITLES[mode]} -> {out}")
+            paths[mode] = out
+            records[mode] = _make_variant(mode, ckpt, out, data, opts, progress=progress)
+            manifest[mode] = {"key": key, "record": records[mode]}
+            write_json_atomic(manifest_path, manifest)  # after each variant: resumable
         if mode == "fp32":
-            export_onnx(str(ckpt), out)
-        elif mode == "static":
-            res = quantize_model(
-                ckpt,
-                out,
-                QuantConfig(
-                    mode="static",
-                    method=opts.method,  # type: ignore[arg-type]
-                    calib_size=opts.calib_size,
-                    calib_split=opts.calib_split,
-                ),
-                calib_data=data,
-                measure=False,
-                progress=progress,
-            )
-            record = res.to_dict()
-        elif mode == "dynamic":
-            res = quantize_model(
-                ckpt,
-                out,
-                QuantConfig(
-                    mode="dynamic", calib_size=opts.calib_size, calib_split=opts.calib_split
-                ),
-                calib_data=data,
-                measure=False,
-                progress=progress,
-            )
-            record = res.to_dict()
-        else:  # qat
-            res = quantize_qat(
-                ckpt,
-                out,
-                data,
-                qat=QATConfig(
-                    epochs=opts.qat_epochs,
-                    lr=opts.qat_lr,
-                    schedule=opts.qat_schedule,  # type: ignore[arg-type]
-                    freeze_observers=opts.qat_freeze_observers,
-                    batch_size=opts.qat_batch_size,
-                    crop=opts.qat_crop,
-                    split=opts.calib_split,
-                ),
-                progress=progress,
-            )
-            record = res.to_dict()
-        paths[mode], records[mode] = out, record
-        manifest[mode] = {"key": key, "record": record}
-        write_json_atomic(manifest_path, manifest)  # after each variant: resumable
-    for mode in (m for m in opts.modes if m in ENGINE_MODES):
+            spec = read_spec(out)
+            if not get_task(spec.task).dense:
+                raise ConfigError(
+                    f"{ckpt}: compare is for dense (segmentation) models, got task {spec.task!r}"
+                )
+    for mode in (m for m in opts.modes if m in ENGINE_MODES):  # other engines, same files
         paths[mode], records[mode] = paths[ENGINE_MODES[mode][0]], {}
-    return paths, records, read_spec(paths["fp32"]).name
+    return paths, records, skipped, spec
+
+
+def _make_variant(
+    mode: str, ckpt: Path, out: Path, data: Path, opts: CompareOptions, *, progress: bool
+) -> dict[str, Any]:
+    """Write the ``mode`` variant of ``ckpt`` to ``out``; returns its quantization record
+    (``{}`` for FP32)."""
+    import shutil
+
+    from edgevision.export import export_onnx
+    from edgevision.quantize.config import QuantConfig
+    from edgevision.quantize.ptq import quantize_model
+    from edgevision.quantize.qat import QATConfig, quantize_qat
+
+    record: dict[str, Any] = {}
+    if mode == "fp32":
+        if ckpt.suffix.lower() == ".onnx":
+            shutil.copyfile(ckpt, out)
+        else:
+            export_onnx(str(ckpt), out)
+    elif mode in ("static", "dynamic"):
+        res = quantize_model(
+            ckpt,
+            out,
+            QuantConfig(
+                mode=mode,  # type: ignore[arg-type]
+                calib_size=opts.calib_size,
+                calib_split=opts.calib_split,
+                **({"method": opts.method} if mode == "static" else {}),  # type: ignore[arg-type]
+            ),
+            calib_data=data,
+            measure=False,
+            progress=progress,
+        )
+        record = res.to_dict()
+    else:  # qat
+        res = quantize_qat(
+            ckpt,
+            out,
+            data,
+            qat=QATConfig(
+                epochs=opts.qat_epochs,
+                lr=opts.qat_lr,
+                schedule=opts.qat_schedule,  # type: ignore[arg-type]
+                freeze_observers=opts.qat_freeze_observers,
+                batch_size=opts.qat_batch_size,
+                crop=opts.qat_crop,
+                split=opts.calib_split,
+            ),
+            progress=progress,
+        )
+        record = res.to_dict()
+    return record
 
 
 def _check_engines(modes: Sequence[str]) -> None:
@@ -315,10 +356,12 @@ def compare_modes(
     command: str | None = None,
     log: Callable[[str], None] = print,
 ) -> list[ModelComparison]:
-    """Make and measure FP32 / QAT / static PTQ / dynamic PTQ for each checkpoint.
+    """Make and measure FP32 / QAT / static PTQ / dynamic PTQ for each model.
 
     Args:
-        checkpoints: trained semantic-segmentation checkpoints (``.pt``/``.safetensors``).
+        checkpoints: models of a dense task (semantic, panoptic, depthseg): checkpoints
+            (``.pt``/``.safetensors``) or FP32 ONNX files with edgevision metadata (no QAT
+            variant and no torch eager reference for those: both need the weights in torch).
         data: dataset folder (edgevision layout): calibration and QAT images come from
             ``options.calib_split``, mIoU from ``options.split``.
         work: folder for the variant files (``work/LABEL/MODE.onnx``) and their cache
@@ -332,13 +375,16 @@ def compare_modes(
         One :class:`ModelComparison` per checkpoint, in the order given.
 
     Raises:
-        ModelFileError: a checkpoint is missing or is not a checkpoint file.
-        ConfigError: two checkpoints with the same label, a non-semantic model, bad options.
+        ModelFileError: a model file is missing, is neither a checkpoint nor an ONNX file,
+            or is an ONNX file without edgevision metadata or already quantized.
+        ConfigError: two models with the same label, a model of a non-dense task, bad
+            options.
         DataError: a bad dataset folder (from the readers).
     """
     from edgevision.bench.harness import benchmark_many, benchmark_variants
     from edgevision.config import BenchConfig
     from edgevision.errors import require_dir
+    from edgevision.quantize.ptq import fp32_onnx
 
     opts = options or CompareOptions()
     if not checkpoints:
@@ -348,10 +394,13 @@ def compare_modes(
     ckpts = [Path(c) for c in checkpoints]
     for c in ckpts:
         if not c.is_file():
-            raise ModelFileError(f"checkpoint not found: {c}")
-        if c.suffix.lower() not in (".pt", ".pth", ".safetensors"):
+            raise ModelFileError(f"model file not found: {c}")
+        if c.suffix.lower() == ".onnx":
+            fp32_onnx(c, work)  # checks its metadata and precision (writes nothing for .onnx)
+        elif c.suffix.lower() not in CHECKPOINT_SUFFIXES:
             raise ModelFileError(
-                f"{c}: not a checkpoint (.pt/.safetensors); compare starts from one"
+                f"{c}: not a checkpoint (.pt/.safetensors) or an FP32 .onnx file; compare "
+                "starts from one"
             )
     labels = [checkpoint_label(c) for c in ckpts]
     dup = sorted({x for x in labels if labels.count(x) > 1})
@@ -361,7 +410,7 @@ def compare_modes(
 
     out: list[ModelComparison] = []
     for ckpt, label in zip(ckpts, labels):
-        paths, records, model = _make_variants(
+        paths, records, skipped, spec = _make_variants(
             ckpt, Path(work) / label, data, opts, progress=progress, log=log
         )
         cfg = BenchConfig(
@@ -387,11 +436,10 @@ def compare_modes(
             progress=progress,
             command=command,
         )
-        task = results[0].task
-        if not get_task(task).dense:
-            raise ConfigError(f"{ckpt}: compare is for semantic segmentation, got task {task!r}")
         reference = None
-        if opts.reference:
+        if opts.reference and ckpt.suffix.lower() == ".onnx":
+            log(f"{label}: no torch eager reference for an ONNX file (it needs the checkpoint)")
+        elif opts.reference:
             log(f"{label}: timing the torch eager reference (logits upsampled, then argmax)")
             ref_cfg = dataclasses.replace(
                 cfg, backend="torch", semantic_reference=True, data=None, max_images=0
@@ -408,10 +456,12 @@ def compare_modes(
             ModelComparison(
                 label=label,
                 checkpoint=str(ckpt),
-                model=model,
+                model=spec.name,
                 results={m: r.to_dict() for m, r in zip(paths, results)},
                 records=records,
                 reference=reference,
+                task=spec.task,
+                skipped=skipped,
             )
         )
     return out

@@ -3,8 +3,11 @@
 
 :func:`write_page` turns the :class:`~edgevision.quantize.compare.ModelComparison` results of
 :func:`~edgevision.quantize.compare.compare_modes` into the field study's Table 2 (mIoU /
-size / FPS per mode) and Table 3 (mIoU change / size decrease / peak-RAM decrease vs FP32),
-the end-to-end table against the torch eager reference and a PNG of mIoU vs FPS.
+size / FPS per mode) and Table 3 (mIoU change / size decrease / RAM decrease vs FP32) in the
+study's own shape, with the study's numbers (:mod:`edgevision.reports.field_study`) quoted
+beside ours; then the detailed measurements, the task metrics of the multi-head models
+(panoptic, depth + segmentation), the end-to-end table against the torch eager reference and
+a PNG of mIoU vs FPS.
 :func:`calibration_sweep` quantizes one checkpoint for every (method, calibration size) and
 :func:`write_sweep_page` tabulates the mIoU drops.
 """
@@ -28,6 +31,7 @@ from edgevision.io import atomic_path, file_sha256, write_json_atomic, write_tex
 from edgevision.quantize.compare import (
     ENGINE_MODES,
     MODE_TITLES,
+    MODES,
     CompareOptions,
     ModelComparison,
     checkpoint_label,
@@ -35,15 +39,20 @@ from edgevision.quantize.compare import (
 )
 from edgevision.quantize.config import QuantConfig
 from edgevision.quantize.ptq import quantize_model
+from edgevision.reports.field_study import CITATION, study_row
 from edgevision.runtime import Predictor, load_engine
+from edgevision.tasks import get_task
 
 __all__ = [
     "calibration_sweep",
     "model_rss",
     "plot_page",
+    "study_table2",
+    "study_table3",
     "table2",
     "table3",
     "table_e2e",
+    "task_metrics_table",
     "write_page",
     "write_sweep_page",
 ]
@@ -74,8 +83,143 @@ def model_rss(r: dict[str, Any]) -> float | None:
     return None if base is None or peak is None else float(peak) - float(base)
 
 
+TASK_METRICS: dict[str, tuple[str, int, float]] = {
+    "pq": ("PQ", 1, 100.0),
+    "sq": ("SQ", 1, 100.0),
+    "rq": ("RQ", 1, 100.0),
+    "delta1": ("δ<1.25", 1, 100.0),
+    "abs_rel": ("AbsRel", 3, 1.0),
+    "rmse": ("RMSE (m)", 2, 1.0),
+}
+"""Metrics of the multi-head tasks shown next to mIoU: key -> (title, decimals, scale)."""
+
+
+def _modes(comps: Sequence[ModelComparison], *, fp32: bool) -> list[str]:
+    """Modes measured or skipped for some model, in table order."""
+    seen = {m for c in comps for m in (*c.results, *c.skipped)}
+    return [m for m in MODES if m in seen and (fp32 or m != "fp32")]
+
+
+def _changes(c: ModelComparison, mode: str) -> tuple[float | None, float | None, float | None]:
+    """``(mIoU change pts, size decrease %, model-RAM decrease %)`` of ``mode`` vs FP32."""
+    r, ref = c.results[mode], c.results["fp32"]
+    miou, ref_miou = c.miou(mode), c.miou("fp32")
+    d = None if miou is None or ref_miou is None else 100 * (miou - ref_miou)
+    return (
+        d,
+        _pct_less(r.get("size_mb"), ref.get("size_mb")),
+        _pct_less(model_rss(r), model_rss(ref)),
+    )
+
+
+def _study_tables(
+    comps: Sequence[ModelComparison],
+    modes: Sequence[str],
+    ours: Callable[[ModelComparison, str], str],
+    theirs: Callable[[Any, str], str],
+) -> list[str]:
+    """One row per model (``ours``' cells) and, under each architecture the study has, its
+    row (``theirs``' cells, once per architecture)."""
+    lines = [
+        _row("model", *(MODE_TITLES[m] for m in modes)),
+        "|:---|" + "---:|" * len(modes),
+    ]
+    quoted: set[str] = set()
+    for c in comps:
+        cells = [
+            f"not made: {c.skipped[m]}" if m in c.skipped else ours(c, m) if m in c.results else "-"
+            for m in modes
+        ]
+        lines.append(_row(f"ours: {c.label} (`{c.model}`)", *cells))
+        study = study_row(c.model)
+        if study is not None and study.name not in quoted:
+            quoted.add(study.name)
+            lines.append(_row(f"*study: {study.name}*", *(f"*{theirs(study, m)}*" for m in modes)))
+    return lines
+
+
+def study_table2(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of the study's Table 2 shape: per model, ``mIoU / size MB / FPS`` for
+    FP32 (the study's Table 1) and each quantization mode, with the study's row beneath."""
+
+    def ours(c: ModelComparison, m: str) -> str:
+        miou, r = c.miou(m), c.results[m]
+        return (
+            f"{_f(None if miou is None else 100 * miou, 1)} / {_f(r.get('size_mb'))} MB / "
+            f"{_f(r.get('fps'), 1)}"
+        )
+
+    def theirs(study: Any, m: str) -> str:
+        miou, size, fps = study.fp32 if m == "fp32" else study.modes[m]
+        return f"{miou:.1f} / {size:g} MB / {fps:.1f}"
+
+    return _study_tables(comps, _modes(comps, fp32=True), ours, theirs)
+
+
+def study_table3(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of the study's Table 3 shape: per model and quantization mode, ``mIoU
+    change (pts) / size decrease % / RAM decrease %`` vs FP32, with the study's row beneath
+    (RAM: the model's own RSS, :func:`model_rss`)."""
+
+    def ours(c: ModelComparison, m: str) -> str:
+        d, size, ram = _changes(c, m)
+        return f"{_f(d, 1)} / {_f(size, 1)} % / {_f(ram, 0)} %"
+
+    def theirs(study: Any, m: str) -> str:
+        d, size, ram = study.changes[m]
+        return f"{d:.1f} / {size:g} % / {ram:g} %"
+
+    return _study_tables(comps, _modes(comps, fp32=False), ours, theirs)
+
+
+def task_metrics_table(comps: Sequence[ModelComparison]) -> list[str]:
+    """Markdown rows of the multi-head models' own metrics (PQ, depth) per mode; ``[]``
+    when no model has any (a semantic model has none)."""
+    keys = [
+        k
+        for k in TASK_METRICS
+        if any(k in (r.get("metrics") or {}) for c in comps for r in c.results.values())
+    ]
+    if not keys:
+        return []
+    lines = [
+        _row("model", "mode", "mIoU", *(TASK_METRICS[k][0] for k in keys)),
+        "|:---|:---|" + "---:|" * (len(keys) + 1),
+    ]
+    for c in comps:
+        for mode, r in c.results.items():
+            m = r.get("metrics") or {}
+            if not any(k in m for k in keys):
+                continue
+            miou = c.miou(mode)
+            cells = [
+                _f(None if m.get(k) is None else TASK_METRICS[k][2] * m[k], TASK_METRICS[k][1])
+                for k in keys
+            ]
+            lines.append(
+                _row(c.label, MODE_TITLES[mode], _f(None if miou is None else 100 * miou), *cells)
+            )
+    return lines
+
+
+def _multi_head_note(comps: Sequence[ModelComparison]) -> str:
+    """What "mIoU" means for the models with heads besides the class logits ("" if none)."""
+    titles = sorted(
+        {get_task(c.task).title for c in comps if c.task and len(get_task(c.task).output_names) > 1}
+    )
+    if not titles:
+        return ""
+    return (
+        f"For {' and '.join(f'*{t}*' for t in titles)} models, mIoU is the semantic mIoU of the class map "
+        "they output (each pixel's class after the task's postprocess: the argmax of the "
+        "class logits; after panoptic fusion, the class of the pixel's segment), scored "
+        "exactly as a semantic model's; their own metrics are in *Task metrics* below."
+    )
+
+
 def table2(comps: Sequence[ModelComparison]) -> list[str]:
-    """Markdown rows of Table 2: mIoU / size / FPS for every model and mode."""
+    """Markdown rows of the detailed Table 2: mIoU / size / FPS / latency / RSS, one row per
+    model and mode (the page's *Every variant, measured*)."""
     lines = [
         "| model | mode | mIoU | size (MB) | FPS | p50 ms | peak RSS (MiB) | model RSS (MiB) |",
         "|:---|:---|---:|---:|---:|---:|---:|---:|",
@@ -99,31 +243,27 @@ def table2(comps: Sequence[ModelComparison]) -> list[str]:
 
 
 def table3(comps: Sequence[ModelComparison]) -> list[str]:
-    """Markdown rows of Table 3: changes vs FP32 (mIoU pts, size %, peak RAM %, speed)."""
+    """Markdown rows of the detailed Table 3: changes vs FP32 (mIoU pts, size %, peak and
+    model RAM %, speed-up), one row per model and mode (the page's *Change vs FP32, in
+    detail*)."""
     lines = [
         "| model | mode | mIoU change (pts) | size decrease | peak-RAM decrease | model-RAM decrease | speed-up |",
         "|:---|:---|---:|---:|---:|---:|---:|",
     ]
     for c in comps:
         ref = c.results["fp32"]
-        ref_miou = c.miou("fp32")
         for mode, r in c.results.items():
             if mode == "fp32":
                 continue
-            miou = c.miou(mode)
-            d = None if miou is None or ref_miou is None else 100 * (miou - ref_miou)
+            d, size, ram = _changes(c, mode)
             speed = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"]
-            less = [
-                _pct_less(r.get("size_mb"), ref.get("size_mb")),
-                _pct_less(r.get("peak_rss_mb"), ref.get("peak_rss_mb")),
-                _pct_less(model_rss(r), model_rss(ref)),
-            ]
+            peak = _pct_less(r.get("peak_rss_mb"), ref.get("peak_rss_mb"))
             lines.append(
                 _row(
                     c.label,
                     MODE_TITLES[mode],
                     _f(d, 2),
-                    *(_f(v, 1, " %") for v in less),
+                    *(_f(v, 1, " %") for v in (size, peak, ram)),
                     f"{speed:.2f}×",
                 )
             )
@@ -245,11 +385,30 @@ def write_page(
             else ""
         ),
         "",
-        "## Table 2: mIoU, model size and FPS",
+        *([_multi_head_note(comps), ""] if _multi_head_note(comps) else []),
+        f"The *study* rows quote {CITATION}: another dataset, another machine (a Xavier GPU), "
+        "quoted as printed for reference, not comparable number for number (the study's "
+        "Table 3 size decreases do not all follow from its Tables 1 and 2).",
+        "",
+        "## Table 2: mIoU / size / FPS per quantization mode (the study's shape)",
+        "",
+        "Each cell: mIoU (%) / ONNX file size / FPS. The FP32 column is the study's Table 1.",
+        "",
+        *study_table2(comps),
+        "",
+        "## Table 3: change vs FP32 per quantization mode (the study's shape)",
+        "",
+        "Each cell: mIoU change (points) / model size decrease / RAM decrease; positive "
+        "decreases are savings. RAM is the model's own: the peak RSS above the benchmark "
+        "process's RSS after importing ONNX Runtime and before loading the model.",
+        "",
+        *study_table3(comps),
+        "",
+        "## Every variant, measured",
         "",
         *table2(comps),
         "",
-        "## Table 3: change vs FP32",
+        "## Change vs FP32, in detail",
         "",
         "Positive decreases are savings; mIoU change is in percentage points. *Peak RSS* is "
         "the whole benchmark process (Python, NumPy and ONNX Runtime included); *model RSS* "
@@ -261,6 +420,17 @@ def write_page(
         f"![mIoU vs FPS]({png.name})",
         "",
     ]
+    metrics = task_metrics_table(comps)
+    if metrics:
+        lines += [
+            "## Task metrics of the multi-head models",
+            "",
+            "Scored in the same pass as mIoU on the same split, where the data has the truth "
+            "(panoptic PNGs: PQ / SQ / RQ in %; depth maps: δ<1.25 in %, AbsRel, RMSE).",
+            "",
+            *metrics,
+            "",
+        ]
     e2e = table_e2e(comps)
     if e2e:
         lines += [

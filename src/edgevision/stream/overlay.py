@@ -15,6 +15,14 @@ Colours come from the model's spec: a dataset's standard palette (CamVid, Citysc
 the class names are that dataset's (or ``spec.extra["palette"]`` names one), else
 well-separated colours (:func:`edgevision.results.class_palette`). The legend lists the
 classes drawn in the frame.
+
+Dense multi-head results: a panoptic frame is drawn segment by segment (stuff in its class
+colour, each object its class colour tinted per object, white segment boundaries:
+:meth:`~edgevision.results.PanopticMask.draw`); a depth + segmentation frame is drawn side
+by side, the class overlay left and the depth colour map with its scale right
+(:meth:`~edgevision.results.DepthSegMask.draw_side_by_side`, which says why), so its output
+video is twice as wide as the input (``depth_view="blend"``: one frame-sized image, depth
+colours with class boundaries).
 """
 
 from __future__ import annotations
@@ -29,11 +37,18 @@ from edgevision.classnames import DATASET_COLOURS
 from edgevision.config import validate
 from edgevision.errors import ConfigError
 from edgevision.postprocess.nms import nms
-from edgevision.results import Detections, InstanceMasks, SemanticMask, class_palette
+from edgevision.results import (
+    DepthSegMask,
+    Detections,
+    InstanceMasks,
+    SemanticMask,
+    class_palette,
+)
 
 __all__ = ["PALETTES", "Overlay", "OverlayOptions", "draw_legend"]
 
 PaletteName = Literal["auto", "distinct", "camvid", "cityscapes"]
+DepthView = Literal["side", "blend"]
 PALETTES: tuple[str, ...] = ("auto", "distinct", *DATASET_COLOURS)
 """``--palette`` choices: ``auto`` (from the spec), ``distinct``, or a dataset's."""
 
@@ -51,6 +66,9 @@ class OverlayOptions:
             ``"distinct"``, or a dataset (``"camvid"``, ``"cityscapes"``).
         legend: draw a legend of the classes in the frame (top right).
         alpha: weight of mask colours, 0–1.
+        depth_view: how a depth + segmentation result is drawn: ``"side"`` (class overlay
+            and depth colour map side by side, a frame twice as wide) or ``"blend"`` (depth
+            colours blended onto the frame, class boundaries in their class colours).
     """
 
     draw_conf: float = 0.25
@@ -58,6 +76,7 @@ class OverlayOptions:
     palette: PaletteName = "auto"
     legend: bool = True
     alpha: float = 0.5
+    depth_view: DepthView = "side"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -174,13 +193,17 @@ class Overlay:
                 by its ``draw(image)`` if it has one, else not at all).
 
         Returns:
-            ``(H, W, 3)`` uint8 RGB.
+            ``(H, W, 3)`` uint8 RGB; ``(H, 2W, 3)`` for a depth + segmentation result with
+            ``depth_view="side"``.
         """
         o = self.options
         if isinstance(result, SemanticMask):
             ids = result.present_classes()
             colours = self._colours(max(ids, default=-1) + 1)
-            out = result.draw(image, alpha=o.alpha, colours=colours)
+            if isinstance(result, DepthSegMask) and o.depth_view == "side":
+                out = result.draw_side_by_side(image, alpha=o.alpha, colours=colours)
+            else:
+                out = result.draw(image, alpha=o.alpha, colours=colours)
         elif isinstance(result, Detections):
             shown = self.select(result)
             ids = sorted({int(c) for c in shown.class_ids})
@@ -195,5 +218,5 @@ class Overlay:
             return image
         if o.legend and ids:
             names = [self.class_names[c] if c < len(self.class_names) else str(c) for c in ids]
-            draw_legend(out, names, colours[ids])
+            draw_legend(out[:, : image.shape[1]], names, colours[ids])  # on the frame's view
         return out

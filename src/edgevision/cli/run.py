@@ -18,8 +18,10 @@ from typing import IO, Any
 
 from edgevision.classnames import DATASET_COLOURS
 from edgevision.cli.common import (
+    add_backend_args,
     add_command,
     add_precision_args,
+    add_trt_precision,
     check_outputs,
     nonneg_float,
     nonneg_int,
@@ -40,8 +42,8 @@ SOURCE forms:
 
 --model forms:
   FILE.onnx                   ONNX Runtime (no torch needed)
-  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --engine torch keeps it;
-                              with --video, --engine onnxruntime runs its component graphs)
+  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --backend torch keeps it;
+                              with --video, --backend onnxruntime runs its component graphs)
   FOLDER                      YOLACT component graphs ('edgevision export CKPT --components'),
                               ONNX Runtime, each part at its own precision; --video for keyframes
   package.module:factory      factory() returns a ModelPlugin
@@ -59,6 +61,8 @@ examples:
   edgevision run ../shared/data/camvid/images/val --model runs/ddrnet/best.pt --out camvid.mp4
   edgevision run clip.mp4 -m cityscapes_seg.onnx --out o.mp4 --smooth-edges --no-legend
   edgevision run clip.mp4 -m yolact.onnx --out o.mp4 --meta o.jsonl --conf 0.05 --draw-conf 0.4
+  edgevision run clip.mp4 -m m.onnx --backend tensorrt             # NVIDIA GPU, cached engine
+  edgevision run clip.mp4 -m m.onnx --providers cuda               # ONNX Runtime's CUDA EP
 """
 
 
@@ -167,12 +171,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=30.0,
         help="give up on a dropped RTSP stream after S seconds (default 30)",
     )
-    p.add_argument(
-        "--engine",
-        choices=("auto", "onnxruntime", "openvino", "torch"),
-        default="auto",
-        help="inference engine for checkpoints and names (default: ONNX Runtime)",
+    add_backend_args(
+        p,
+        auto="the faster of onnxruntime and openvino for the ONNX file on this host, by a "
+        "cached probe; a checkpoint or name is exported to ONNX first; PyTorch for --video of "
+        "a checkpoint",
+        engine_alias=True,
     )
+    add_trt_precision(p)
     p.add_argument("--threads", type=positive_int, default=2, help="engine threads (default 2)")
     p.add_argument(
         "--batch", type=nonneg_int, default=0, help="frames per engine call (0: #streams)"
@@ -316,7 +322,10 @@ def run(args: argparse.Namespace) -> int:
 
         parse_precision(args.precision_policy)  # fail fast, before any pipeline starts
     from edgevision.config import parse_size
+    from edgevision.runtime.base import check_backend, check_trt_precision
 
+    check_trt_precision(args.backend, args.trt_precision)
+    check_backend(args.backend, args.providers)  # a missing GPU stack: one line, nothing loaded
     small_input = parse_size(args.small_input, "--small-input") if args.small_input else None
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
@@ -366,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision_policy,
         precision_engines=list(args.precision_engines or []),
         small_input=small_input,
+        engine=args.backend,
         mqtt=MqttConfig(
             args.mqtt,
             credentials=args.mqtt_credentials,
@@ -382,7 +392,8 @@ def run(args: argparse.Namespace) -> int:
             "meta",
             "meta_masks",
             "summary",
-            "engine",
+            "providers",
+            "trt_precision",
             "threads",
             "batch",
             "video",

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from edgevision.cli.common import (
+    add_backend_args,
     add_command,
     add_precision_args,
     check_outputs,
@@ -31,12 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="checkpoint (.pt/.safetensors), registry name, or a component folder "
         "('edgevision export --components'; runs in ONNX Runtime, each part at its precision)",
     )
-    p.add_argument(
-        "--engine",
-        choices=["auto", "torch", "onnxruntime"],
-        default="auto",
-        help="auto: ONNX Runtime for a component folder, torch for a checkpoint; onnxruntime "
-        "with a checkpoint exports its components to a temporary folder first",
+    add_backend_args(
+        p,
+        auto="ONNX Runtime for a component folder or with --providers, torch for a "
+        "checkpoint; onnxruntime with a checkpoint exports its components to a temporary "
+        "folder first, and --providers cuda or tensorrt,cuda runs every component graph on "
+        "the GPU at the precision of its file",
+        engine_alias=True,
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder or frame folder")
     p.add_argument("--split", default="val", help="split of a YouTube-VIS layout (default: val)")
@@ -139,6 +141,11 @@ def video_modes(args: argparse.Namespace, available: set[str]) -> tuple[list[Any
     return modes, 1
 
 
+def _on(providers: list[str]) -> str:
+    """`` on cuda, cpu`` for the engine line when providers were asked for."""
+    return f" on {', '.join(providers)}" if providers else ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an instance model on video: per-frame vs keyframe video mode (YolactEdge).
 
@@ -174,12 +181,19 @@ def run(args: argparse.Namespace) -> int:
     args.weights = resolve_weights(args.weights)  # shipped weights by name -> checkpoint
     tmp = tempfile.TemporaryDirectory(prefix="edgevision-video-")
     folder = Path(args.weights) if is_component_folder(args.weights) else None
-    engine = args.engine
+    from edgevision.runtime.base import check_backend
+
+    if args.backend in ("openvino", "tensorrt"):
+        raise ConfigError(
+            f"video mode runs its component graphs in onnxruntime or torch, not "
+            f"{args.backend}; on an NVIDIA GPU: --backend onnxruntime --providers tensorrt,cuda"
+        )
+    engine = check_backend(args.backend, args.providers)  # one line when a GPU stack is missing
     if engine == "auto":
         engine = "onnxruntime" if folder is not None else "torch"
     if folder is not None and engine == "torch":
         raise ConfigError(
-            f"{args.weights} is a component folder: it runs with --engine onnxruntime"
+            f"{args.weights} is a component folder: it runs with --backend onnxruntime"
         )
     if Path(args.weights).is_dir() and folder is None:
         raise ConfigError(
@@ -206,9 +220,9 @@ def run(args: argparse.Namespace) -> int:
             folder = Path(tmp.name)
             export_components(model, folder)
     if folder is not None:
-        model = ComponentSet(folder, threads=args.threads)
+        model = ComponentSet(folder, threads=args.threads, providers=args.providers)
     engine_text = (
-        f"ONNX Runtime components ({', '.join(f'{k} {v}' for k, v in model.precision.items())})"
+        f"ONNX Runtime components{_on(args.providers)} ({', '.join(f'{k} {v}' for k, v in model.precision.items())})"
         if folder is not None
         else "torch eager (CPU)"
     )
@@ -235,15 +249,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from edgevision.video.evaluate import compare_modes
 
-    engines = [ComponentSet(e, threads=args.threads) for e in args.precision_engines or []]
+    engines = [
+        ComponentSet(e, threads=args.threads, providers=args.providers)
+        for e in args.precision_engines or []
+    ]
     if engines and folder is None:
         raise ConfigError(
-            "--precision-engines needs ONNX Runtime components (--engine onnxruntime)"
+            "--precision-engines needs ONNX Runtime components (--backend onnxruntime)"
         )
     available = {model.level if folder is not None else "fp32", *(e.level for e in engines)}
     if small is not None:
         if folder is None:
-            raise ConfigError("--small-input needs ONNX Runtime components (--engine onnxruntime)")
+            raise ConfigError("--small-input needs ONNX Runtime components (--backend onnxruntime)")
         available.add("small")
     if engines:
         engine_text += "; other precisions: " + ", ".join(

@@ -1,4 +1,5 @@
-"""``--backend`` / ``--providers`` / ``--trt-precision`` on run, eval, video and bench: each reaches the engine factory (the factory faked where a GPU would be needed),
+"""``--backend`` / ``--providers`` / ``--trt-precision`` on run, eval, video, bench and
+compare: each reaches the engine factory (the factory faked where a GPU would be needed),
 and without a GPU stack each is one line on standard error, exit 2, before any model loads."""
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def _commands(p, flags):
         "eval": ["eval", str(p / "m.onnx"), "--data", str(p / "data"), *flags],
         "video": ["video", str(p / "parts"), "--data", str(p / "data"), *flags],
         "bench": ["bench", str(p / "m.onnx"), "--quiet", *flags],
+        "compare": ["compare", str(p / "m.pt"), "--data", str(p / "data"),
+                    "--md", str(p / "q.md"), "--work", str(p / "w"), *flags],
     }  # fmt: skip
 
 
@@ -54,22 +57,22 @@ def _one_line_error(capsys, argv) -> str:
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="ONNX Runtime has the CUDA provider here")
-@pytest.mark.parametrize("command", ["run", "eval", "video", "bench"])
+@pytest.mark.parametrize("command", ["run", "eval", "video", "bench", "compare"])
 def test_cuda_provider_without_it_is_one_line(command, paths, capsys):
     line = _one_line_error(capsys, _commands(paths, ["--providers", "cuda,cpu"])[command])
     assert "CUDAExecutionProvider" in line and "pip install onnxruntime-gpu" in line
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here")
-@pytest.mark.parametrize("command", ["run", "eval", "bench"])
+@pytest.mark.parametrize("command", ["run", "eval", "bench", "compare"])
 def test_tensorrt_without_it_is_one_line(command, paths, capsys):
     line = _one_line_error(capsys, _commands(paths, ["--backend", "tensorrt"])[command])
     assert "pip install 'edgevision[gpu]'" in line and "NVIDIA GPU" in line
 
 
-@pytest.mark.parametrize("command", ["run", "eval", "video", "bench"])
+@pytest.mark.parametrize("command", ["run", "eval", "video", "bench", "compare"])
 def test_providers_with_another_backend_is_a_usage_error(command, paths, capsys):
-    backend = "torch"
+    backend = "openvino" if command == "compare" else "torch"  # compare has no torch choice
     line = _one_line_error(
         capsys, _commands(paths, ["--backend", backend, "--providers", "cpu"])[command]
     )
@@ -164,3 +167,19 @@ def test_bench_hands_backend_and_providers_to_the_harness(paths, fake_gpu, monke
     (a, _), (b, _) = seen
     assert (a[1].backend, a[1].providers) == ("onnxruntime", ["cuda", "cpu"])
     assert (b[1].backend, b[1].trt_precision) == ("tensorrt", "fp16")
+
+
+def test_compare_measures_every_variant_on_the_chosen_engine(paths, fake_gpu, monkeypatch, capsys):
+    from edgevision.quantize import compare
+
+    seen: list = []
+    _spy(monkeypatch, compare, "compare_modes", seen)
+    main(_commands(paths, ["--providers", "cuda"])["compare"])
+    main(_commands(paths, ["--backend", "tensorrt"])["compare"])
+    main(_commands(paths, [])["compare"])
+    opts = [kw["options"] for _, kw in seen]
+    assert [(o.backend, o.providers) for o in opts] == [
+        ("onnxruntime", ["cuda"]),
+        ("tensorrt", []),
+        ("onnxruntime", []),  # auto: one engine for every variant
+    ]

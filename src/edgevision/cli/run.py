@@ -63,6 +63,7 @@ examples:
   edgevision run clip.mp4 -m yolact.onnx --out o.mp4 --meta o.jsonl --conf 0.05 --draw-conf 0.4
   edgevision run clip.mp4 -m m.onnx --backend tensorrt             # NVIDIA GPU, cached engine
   edgevision run clip.mp4 -m m.onnx --providers cuda               # ONNX Runtime's CUDA EP
+  edgevision run csi://0 -m m.onnx --nvmm --size 640x360 --backend tensorrt   # Jetson
 """
 
 
@@ -132,6 +133,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (hardware if present, else software), hw, sw, or an element name",
     )
     p.add_argument("--list-decoders", action="store_true", help="print decoders here and exit")
+    p.add_argument(
+        "--nvmm",
+        action="store_true",
+        help="NVIDIA Jetson: convert and scale (--size) decoded NVMM frames in hardware with "
+        "nvvidconv to RGBA in system memory, instead of videoconvert/videoscale on the CPU "
+        "(one copy out of NVMM; the engine's input is still a system-memory array)",
+    )
     p.add_argument("--size", metavar="WxH", help="scale frames to this size before the model")
     leak = p.add_mutually_exclusive_group()
     leak.add_argument(
@@ -324,6 +332,10 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.config import parse_size
     from edgevision.runtime.base import check_backend, check_trt_precision
 
+    if args.nvmm:
+        from edgevision.stream.decoders import check_nvmm
+
+        check_nvmm()  # not a Jetson: one line naming nvvidconv's package
     check_trt_precision(args.backend, args.trt_precision)
     check_backend(args.backend, args.providers)  # a missing GPU stack: one line, nothing loaded
     small_input = parse_size(args.small_input, "--small-input") if args.small_input else None
@@ -363,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
             rtsp_latency_ms=args.rtsp_latency,
             reconnect=not args.no_reconnect,
             reconnect_timeout=args.reconnect_timeout,
+            nvmm=args.nvmm,
         ),
         rtsp=rtsp,
         overlay=OverlayOptions(

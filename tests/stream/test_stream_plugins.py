@@ -248,6 +248,8 @@ def test_backend_and_providers_reach_the_engine_factory(tiny_onnx, monkeypatch):
         seen.append(kw)
         return cpu
 
+    real = load_plugin(str(tiny_onnx), providers=["cpu"], threads=1)  # the real factory
+    assert real.describe()["runs_on"] == {"providers": ["CPUExecutionProvider"]}
     monkeypatch.setattr(edgevision.runtime, "load_engine", factory)
     plugin = load_plugin(str(tiny_onnx), providers=["tensorrt", "cuda"], threads=1)
     assert plugin.engine is cpu

@@ -55,6 +55,9 @@ log = logging.getLogger("edgevision.stream")
 
 ENTRY_POINT_GROUP = "edgevision.models"
 
+RUNS_ON = ("providers", "device", "gpu", "engine", "cache_hit")
+"""The engine's ``describe()`` keys a plugin's summary repeats: where the model runs."""
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ComponentVideoPlugin",
@@ -195,12 +198,15 @@ class PredictorPlugin(ModelPlugin):
         return list(self._post(raw, self.spec, ctx, **{**self._kw, **override}))
 
     def describe(self) -> dict[str, Any]:
+        info = self.engine.describe()
         return {
             "name": self.name,
             "task": self.task,
             "trained": self.trained,
             "backend": self.engine.backend,
             "backend_choice": getattr(self.engine, "backend_choice", None),
+            # where it actually runs: ONNX Runtime's started providers, TensorRT's GPU/engine
+            "runs_on": {k: info[k] for k in RUNS_ON if k in info},
             "precision": self.engine.precision,
             "input_size": list(self.spec.input_size),
             "max_batch": self.max_batch,

@@ -5,7 +5,8 @@
 #
 # Environment:
 #   PYTHON=python3.11     interpreter for the venv (default: python3)
-#   EDGEVISION_EXTRAS=... extras to install (default: train,onnx,openvino,stream,eval,dev)
+#   EDGEVISION_EXTRAS=... extras to install (default: train,onnx,openvino,stream,eval,dev;
+#                         add gpu on an NVIDIA machine: the TensorRT Python package)
 #   EDGEVISION_TORCH=...  torch requirement (default: torch==2.13.0; set to "skip" on Jetson/GPU
 #                         machines where you installed your own torch into the venv)
 #   EDGEVISION_NO_APT=1   never touch system packages

@@ -78,3 +78,24 @@ def test_list_decoders_with_fake_registry():
     assert rows["H.264"]["auto"] == "nvh264dec"
     assert rows["H.265"]["auto"] == "avdec_h265"
     assert rows["AV1"]["auto"] == ""  # nothing installed for it in the fake registry
+
+
+def test_frame_tail_strings():
+    """The chain after the decoder, as a gst-launch fragment: CPU conversion by default,
+    Jetson's hardware nvvidconv from NVMM with --nvmm (built here as a string only)."""
+    from edgevision.stream.decoders import frame_tail
+
+    assert frame_tail(nvmm=False, size=None).describe() == (
+        "videoconvert ! videoscale ! video/x-raw,format=RGB ! appsink"
+    )
+    tail = frame_tail(nvmm=True, size=(640, 360))
+    assert tail.describe() == "nvvidconv ! video/x-raw,format=RGBA,width=640,height=360 ! appsink"
+    assert tail.channels == 4 and frame_tail(nvmm=False, size=(8, 6)).channels == 3
+
+
+def test_nvmm_needs_nvvidconv():
+    from edgevision.stream.decoders import check_nvmm
+
+    check_nvmm(registry("nvvidconv"))
+    with pytest.raises(StreamError, match="--nvmm needs NVIDIA Jetson's nvvidconv.*nvidia-l4t"):
+        check_nvmm(registry("videoconvert"))

@@ -232,3 +232,59 @@ def test_smooth_edges_reach_semantic_models_only():
     detect = SimpleNamespace(spec=dataclasses.replace(spec, task="detect"))
     with pytest.raises(ConfigError, match="apply to semantic models; m is a detect model"):
         PredictorPlugin(detect, name="m", upsample="logits")
+
+
+def test_backend_and_providers_reach_the_engine_factory(tiny_onnx, monkeypatch):
+    """load_plugin's engine choice through the one factory: ONNX Runtime providers, TensorRT
+    at its precision (factory faked: no GPU here); what cannot run is a one-line error."""
+    import edgevision.runtime
+    from edgevision.errors import ConfigError
+    from edgevision.stream.plugins import load_plugin
+
+    cpu = edgevision.runtime.load_engine(tiny_onnx, threads=1)
+    seen: list[dict] = []
+
+    def factory(target, **kw):
+        seen.append(kw)
+        return cpu
+
+    real = load_plugin(str(tiny_onnx), providers=["cpu"], threads=1)  # the real factory
+    assert real.describe()["runs_on"] == {"providers": ["CPUExecutionProvider"]}
+    monkeypatch.setattr(edgevision.runtime, "load_engine", factory)
+    plugin = load_plugin(str(tiny_onnx), providers=["tensorrt", "cuda"], threads=1)
+    assert plugin.engine is cpu
+    assert seen[-1]["backend"] == "onnxruntime" and seen[-1]["providers"] == ["tensorrt", "cuda"]
+    load_plugin(str(tiny_onnx), engine="tensorrt", trt_precision="fp16")
+    assert seen[-1]["backend"] == "tensorrt" and seen[-1]["precision"] == "fp16"
+    for kw, match in (
+        ({"engine": "openvino", "providers": ["cuda"]}, "need --backend onnxruntime"),
+        ({"trt_precision": "fp16"}, "needs --backend tensorrt"),
+        ({"engine": "tensorrt", "video": True}, "--providers tensorrt,cuda"),
+        ({"engine": "tflite"}, "--backend must be auto"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            load_plugin(str(tiny_onnx), **kw)
+
+
+def test_component_folder_runs_its_graphs_on_the_providers(tmp_path, monkeypatch):
+    from edgevision.errors import ConfigError
+    from edgevision.stream.plugins import load_plugin
+    from edgevision.video import ort as video_ort
+
+    for c in video_ort.COMPONENTS:
+        (tmp_path / f"{c}.onnx").write_bytes(b"x")
+    seen: list[dict] = []
+
+    class Seen(Exception):
+        pass
+
+    def component_set(folder, **kw):
+        seen.append(kw)
+        raise Seen
+
+    monkeypatch.setattr(video_ort, "ComponentSet", component_set)
+    with pytest.raises(Seen):
+        load_plugin(str(tmp_path), providers=["cuda"], threads=1, video=True)
+    assert seen == [{"threads": 1, "providers": ["cuda"]}]
+    with pytest.raises(ConfigError, match="component folder: it runs in ONNX Runtime"):
+        load_plugin(str(tmp_path), engine="tensorrt")

@@ -69,6 +69,19 @@ def test_test_sources_take_every_videotestsrc_pattern_by_name_or_index():
     assert parse_source("test://").location == "smpte"
 
 
+def _drain(src):
+    """Start ``src`` and read its frames until its queue closes (10 s per frame at most)."""
+    src.start()
+    frames = []
+    with pytest.raises(Closed):
+        while True:
+            f = src.queue.get(timeout=10)
+            assert f is not None, "no frame within 10 s"
+            frames.append(f)
+    src.join()
+    return frames
+
+
 def test_folder_source_reads_every_image_suffix_the_datasets_read(tmp_path):
     """``edgevision run`` on a folder of .webp / .tif frames said "no images" while ``eval``
     read the same folder: both now use :data:`edgevision.io.IMAGE_SUFFIXES`."""
@@ -79,13 +92,27 @@ def test_folder_source_reads_every_image_suffix_the_datasets_read(tmp_path):
     spec = parse_source(str(tmp_path))
     assert spec.kind == "folder"
     src = open_source(spec, 0, SourceOptions(), StreamStats(str(tmp_path)))
-    src.start()
-    frames = []
-    with pytest.raises(Closed):
-        while True:
-            f = src.queue.get(timeout=10)
-            assert f is not None, "no frame within 10 s"
-            frames.append(f)
-    src.join()
+    frames = _drain(src)
     assert [f.index for f in frames] == [0, 1, 2, 3]
     assert all(f.image.shape == (8, 10, 3) for f in frames) and src.error == ""
+
+
+def test_four_channel_tail_hands_the_model_rgb(monkeypatch):
+    """The --nvmm tail's RGBA frames (nvvidconv writes no packed RGB) reach the queue as the
+    same (H, W, 3) RGB as the default tail; videoconvert stands in for Jetson's nvvidconv."""
+    pytest.importorskip("gi")
+    from edgevision.stream import sources
+    from edgevision.stream.decoders import Tail
+
+    def frames(opts):
+        spec = parse_source("test://smpte?size=32x24&frames=2")
+        return [f.image for f in _drain(open_source(spec, 0, opts, StreamStats(spec.text)))]
+
+    plain = frames(SourceOptions())
+    rgba = Tail(("videoconvert",), "video/x-raw,format=RGBA,width=32,height=24", 4)
+    monkeypatch.setattr(sources, "frame_tail", lambda **kw: rgba)
+    got = frames(SourceOptions(nvmm=True))
+    assert len(got) == len(plain) == 2
+    for a, b in zip(plain, got):
+        assert b.shape == (24, 32, 3) and b.flags.c_contiguous
+        np.testing.assert_array_equal(a, b)

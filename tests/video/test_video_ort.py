@@ -93,8 +93,8 @@ def test_per_component_precision(model_and_parts, synth_images, tmp_path, capsys
     for frame in _frames(3):
         res = s(frame)
         assert res.masks.shape[1:] == frame.shape[:2]
-    # bad requests: unknown component, fp16 on CPU, INT8 warp, quantizing in place
-    for prec, msg in (("neck=int8", "unknown component"), ("head=fp16", "fp16"),
+    # bad requests: unknown component, INT8 or FP16 warp, quantizing in place
+    for prec, msg in (("neck=int8", "unknown component"), ("warp=fp16", "GridSample"),
                       ("warp=int8", "GridSample")):  # fmt: skip
         rc = main(["quantize", str(folder), "-o", str(tmp_path / "x"), "--calib-data",
                    str(calib), "--calib-size", "2", "--precision", prec])  # fmt: skip
@@ -167,3 +167,35 @@ def test_openvino_keeps_per_component_precision(model_and_parts, synth_images, t
     for a, b in zip(got.fpn(c3, c4, c5)[0], pyr):
         close(a, b, 1e-3)  # an FP32 component: float rounding only
     close(got.protonet(pyr[0]), ref.protonet(pyr[0]), tol)
+
+
+def test_fp16_components_for_a_gpu_provider(model_and_parts, synth_images, tmp_path, capsys):
+    """--precision COMP=fp16 writes FP16 graphs (float32 at their edges) for the CUDA
+    provider; ONNX Runtime's CPU provider runs them here, close to the FP32 session."""
+    import onnx
+    from onnx import TensorProto
+
+    from edgevision.cli.main import main
+    from edgevision.video.ort import ComponentSet
+
+    _, folder = model_and_parts
+    calib = synth_images(seed=9, size=(64, 64), train=2, val=1)
+    out = tmp_path / "half"
+    rc = main(["quantize", str(folder), "-o", str(out), "--calib-data", str(calib),
+               "--precision", "fpn=fp16,head=fp16,default=fp32", "--quiet"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    parts = ComponentSet(out, threads=1)
+    assert parts.precision["fpn"] == parts.precision["head"] == "fp16"
+    assert parts.precision["backbone_lower"] == parts.precision["warp"] == "fp32"
+    assert parts.level == "mixed"
+    head = onnx.load(str(out / "head.onnx"))
+    assert {t.data_type for t in head.graph.initializer} >= {TensorProto.FLOAT16}
+    assert {i.type.tensor_type.elem_type for i in [*head.graph.input, *head.graph.output]} == {
+        TensorProto.FLOAT
+    }
+    kw = dict(keyframes="none", conf_threshold=0.0, max_det=20)
+    ref, half = OrtVideoSession(folder, threads=1, **kw), OrtVideoSession(parts, **kw)
+    for frame in _frames(2):
+        a, b = ref(frame), half(frame)
+        assert len(a) == len(b) > 0
+        np.testing.assert_allclose(np.sort(a.scores), np.sort(b.scores), atol=2e-2)

@@ -17,7 +17,15 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from edgevision.cli.common import add_command, check_outputs, nonneg_int, pick, positive_int
+from edgevision.cli.common import (
+    add_backend_args,
+    add_command,
+    add_trt_precision,
+    check_outputs,
+    nonneg_int,
+    pick,
+    positive_int,
+)
 
 DEFAULT_BLOCKS = 5
 
@@ -41,14 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="TARGET",
         help=".onnx file, checkpoint (.pt/.safetensors) or registry model name (random weights)",
     )
-    p.add_argument(
-        "--backend",
-        choices=("auto", "onnxruntime", "openvino", "torch", "tensorrt"),
-        default="auto",
-        help="inference backend (default: auto = the faster of onnxruntime and openvino for "
-        "each file on this host, by a short cached probe; EDGEVISION_BACKEND pins it); "
-        "names/checkpoints are exported to a temporary ONNX file first; tensorrt needs an "
-        "NVIDIA GPU",
+    add_backend_args(
+        p,
+        auto="the faster of onnxruntime and openvino for each file on this host, by a short "
+        "cached probe; EDGEVISION_BACKEND pins it; names/checkpoints are exported to a "
+        "temporary ONNX file first",
     )
     p.add_argument(
         "--ov-precision",
@@ -56,13 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="f32",
         help="OpenVINO float precision hint (auto: OpenVINO's default for this CPU)",
     )
-    p.add_argument(
-        "--trt-precision",
-        choices=("auto", "fp32", "fp16", "int8"),
-        default="auto",
-        help="TensorRT precision (auto: INT8 for a Q/DQ model, else FP32; int8 on a float "
-        "model calibrates on --calib-data)",
-    )
+    add_trt_precision(p)
     p.add_argument(
         "--trt-layers",
         metavar="COMP=PREC,...",
@@ -82,13 +81,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=nonneg_int,
         default=10,
         help="untimed iterations first, per process (default: 10)",
-    )
-    p.add_argument(
-        "--providers",
-        nargs="+",
-        default=[],
-        metavar="EP",
-        help="ONNX Runtime execution providers (cpu, cuda, tensorrt or full names)",
     )
     p.add_argument("--data", metavar="DIR", help="dataset folder: also measure accuracy")
     p.add_argument("--split", default="val", help="dataset split for accuracy (default: val)")
@@ -197,6 +189,8 @@ def _command(args: argparse.Namespace) -> str:
             continue
         if v is True:
             parts.append(flag)
+        elif attr == "providers":
+            parts += [flag, ",".join(v)]
         elif isinstance(v, list):
             parts += [flag, *map(str, v)]
         else:
@@ -363,10 +357,9 @@ def _run_measure(args: argparse.Namespace, command: str) -> int:
         raise DataError(f"dataset folder not found: {args.data}")
     if args.blocks is not None and args.blocks < 1:
         raise ConfigError(f"--blocks must be >= 1, got {args.blocks}")
-    if cfg.backend == "tensorrt":
-        from edgevision.runtime.tensorrt import require_tensorrt
+    from edgevision.runtime.base import check_backend
 
-        require_tensorrt()
+    cfg.backend = check_backend(cfg.backend, cfg.providers)  # type: ignore[assignment]
     progress = not args.quiet
     if len(args.targets) == 1 and (args.blocks or 1) == 1:
         results = [

@@ -155,3 +155,66 @@ def add_precision_args(p: argparse.ArgumentParser) -> None:
         "smaller input (multiples of 32), the cheapest and lossy choice of the policy; needs "
         "DIS propagation or per-frame mode",
     )
+
+
+BACKEND_CHOICES = ("auto", "onnxruntime", "openvino", "tensorrt", "torch")
+"""Every command's ``--backend`` choices (:data:`edgevision.runtime.base.BACKENDS` + auto)."""
+
+
+def provider_list(text: str) -> list[str]:
+    """argparse ``type``: ``"cuda,tensorrt,cpu"`` -> ``["cuda", "tensorrt", "cpu"]``."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"expected EP[,EP...], got {text!r}")
+    return items
+
+
+def add_backend_args(p: Any, *, auto: str, engine_alias: bool = False) -> None:
+    """``--backend`` and ``--providers``, the same on ``run``, ``eval``, ``video``, ``bench``
+    and ``compare`` (``args.backend``, ``args.providers``: a list, empty = CPU).
+
+    The story every command tells: ``--backend`` picks the engine (``auto`` as ``auto``
+    says); ``--providers`` are ONNX Runtime's execution providers, in priority order with
+    CPU appended, so they imply ``--backend onnxruntime`` (with ``auto``) and are an error
+    with another backend. A GPU option on a machine without that GPU stack is a one-line
+    error naming what to install, exit 2, before any model is loaded
+    (:func:`edgevision.runtime.base.check_backend`).
+
+    Args:
+        p: the command's parser.
+        auto: what ``auto`` means for this command (completes the help text).
+        engine_alias: also accept ``--engine`` (the older spelling of ``run`` and ``video``).
+    """
+    flags = ("--backend", "--engine") if engine_alias else ("--backend",)
+    p.add_argument(
+        *flags,
+        dest="backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help=f"inference engine (default: auto = {auto}); tensorrt builds a cached TensorRT "
+        "engine from the ONNX file (an NVIDIA GPU and pip install 'edgevision[gpu]')"
+        + ("; --engine is the same option" if engine_alias else ""),
+    )
+    p.add_argument(
+        "--providers",
+        type=provider_list,
+        action="extend",
+        default=[],
+        metavar="EP[,EP...]",
+        help="ONNX Runtime execution providers in priority order, e.g. tensorrt,cuda "
+        "(cpu, cuda, tensorrt or full names; CPU is always last; needs onnxruntime-gpu); "
+        "implies --backend onnxruntime",
+    )
+
+
+def add_trt_precision(p: Any) -> None:
+    """``--trt-precision`` (``args.trt_precision``) of the commands that take ``--backend
+    tensorrt``; the engine cache is the same for all of them (:mod:`edgevision.runtime.tensorrt`)."""
+    p.add_argument(
+        "--trt-precision",
+        choices=("auto", "fp32", "fp16", "int8"),
+        default="auto",
+        help="TensorRT precision (auto: INT8 for a Q/DQ model from 'edgevision quantize "
+        "--activation-type s8 --weight-type s8', else FP32; int8 on a float model "
+        "calibrates on --calib-data where the command has it); needs --backend tensorrt",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from edgevision.cli.common import (
+    add_backend_args,
     add_command,
     check_outputs,
     command_line,
@@ -49,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--eval-images", type=nonneg_int, default=0, help="first N images scored (0: all)"
     )
     p.add_argument("--threads", type=positive_int, default=2)
+    add_backend_args(
+        p,
+        auto="onnxruntime: every variant on the same engine, so the rows compare the "
+        "variants; torch is the eager reference only, not a choice here",
+    )
     p.add_argument("--runs", type=positive_int, default=30, help="timed runs per variant")
     p.add_argument("--blocks", type=positive_int, default=3, help="alternation rounds")
     p.add_argument("--warmup", type=nonneg_int, default=5)
@@ -83,11 +89,19 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.weights import resolve_weights
 
     check_outputs(args, "md", "plot", "json", folders=("work",))
+    from edgevision.errors import ConfigError
+    from edgevision.runtime.base import check_backend
+
+    if args.backend == "torch":
+        raise ConfigError("compare measures ONNX variants: --backend torch is not a choice here")
+    backend = check_backend(args.backend, args.providers)  # a missing GPU stack: one line
     args.checkpoints = [resolve_weights(c) for c in args.checkpoints]
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
         reference=not args.no_reference,
+        backend="onnxruntime" if backend == "auto" else backend,
+        providers=list(args.providers),
         **pick(
             args,
             "method",

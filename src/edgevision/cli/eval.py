@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from edgevision.cli.common import add_command, check_outputs, nonneg_int, positive_int
+from edgevision.cli.common import (
+    add_backend_args,
+    add_command,
+    add_trt_precision,
+    check_outputs,
+    nonneg_int,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,15 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="split to evaluate (default: val); SPLIT:SEQ[+SEQ] keeps only those sequences "
         "(NAME prefix before '_'), SPLIT-SEQ[+SEQ] drops them, e.g. train:0006R0",
     )
-    p.add_argument(
-        "--backend",
-        choices=["auto", "onnxruntime", "openvino", "torch"],
-        default="auto",
-        help="inference backend (default: auto: the faster of onnxruntime and openvino on "
-        "this host for the ONNX file, by a short cached probe, EDGEVISION_BACKEND pins it; a "
-        "checkpoint or name is exported once to a cached ONNX file, see EDGEVISION_CACHE); "
-        "torch keeps PyTorch",
+    add_backend_args(
+        p,
+        auto="the faster of onnxruntime and openvino on this host for the ONNX file, by a "
+        "short cached probe, EDGEVISION_BACKEND pins it; a checkpoint or name is exported "
+        "once to a cached ONNX file, see EDGEVISION_CACHE; torch keeps PyTorch",
     )
+    add_trt_precision(p)
     p.add_argument("--threads", type=positive_int, default=2, help="inference threads (default: 2)")
     p.add_argument(
         "--max-images",
@@ -81,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.io import write_json_atomic
 
     check_outputs(args, "json")
-    require_dataset(args.data)  # fail before the (slow) model load
     from edgevision.runtime import Predictor, load_fast_engine
+    from edgevision.runtime.base import check_backend, check_trt_precision
+
+    check_trt_precision(args.backend, args.trt_precision)
+    check_backend(args.backend, args.providers)  # a missing GPU stack: one line, nothing loaded
+    require_dataset(args.data)  # fail before the (slow) model load
 
     if args.track:
         from edgevision.track import create_tracker
@@ -99,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
         return c.backend
 
     engine = load_fast_engine(
-        args.weights, backend=args.backend, threads=args.threads, choose=choose
+        args.weights,
+        backend=args.backend,
+        threads=args.threads,
+        choose=choose,
+        providers=args.providers,
+        **({"precision": args.trt_precision} if args.backend == "tensorrt" else {}),
     )
     choice = chosen[0] if chosen else None
     if args.track:

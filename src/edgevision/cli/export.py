@@ -54,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="yolact_* models: one ONNX graph per component (backbone_lower ... featflownet) "
         "into the folder OUT, for video mode in ONNX Runtime and per-component precision",
     )
+    p.add_argument(
+        "--fp16",
+        action="store_true",
+        help="write an FP16 graph for ONNX Runtime's CUDA/TensorRT provider (--providers "
+        "cuda): the checked FP32 export converted, inputs and outputs kept float32; an .onnx "
+        "TARGET is converted as it is. Per-component FP16 of a component folder: 'edgevision "
+        "quantize FOLDER --precision head=fp16,...'",
+    )
     p.add_argument("--input", metavar="HxW", help="input size to record and trace at")
     p.add_argument("--opset", type=positive_int, default=17)
     p.add_argument("--static-batch", action="store_true", help="fixed batch dimension")
@@ -101,9 +109,18 @@ def run(args: argparse.Namespace) -> int:
         rtol=args.rtol,
     )
     size = parse_size(args.input, "--input") if args.input else None
+    to_ir = Path(args.out).suffix.lower() in OPENVINO_SUFFIXES
+    if args.fp16 and (args.components or to_ir):
+        from edgevision.errors import ConfigError
+
+        raise ConfigError(
+            "--fp16 writes one .onnx file; for components use 'edgevision quantize FOLDER "
+            "--precision COMP=fp16', for OpenVINO its own precision hints"
+        )
     if args.components:
         return _export_components(args.target, args.out, size, args.opset, args.model_arg)
-    to_ir = Path(args.out).suffix.lower() in OPENVINO_SUFFIXES
+    if args.fp16:
+        return _to_fp16(args, cfg, size)
     if to_ir and Path(args.target).suffix.lower() in ONNX_SUFFIXES:
         return _to_ir(args.target, args.out)
     with tempfile.TemporaryDirectory() if to_ir else contextlib.nullcontext() as tmp:
@@ -116,6 +133,31 @@ def run(args: argparse.Namespace) -> int:
             _to_ir(report.path, args.out)
     if args.json:
         write_json_atomic(args.json, report.to_dict())
+    return 0
+
+
+def _to_fp16(args: argparse.Namespace, cfg: Any, size: Any) -> int:
+    """``--fp16``: convert an .onnx target, or the checked FP32 export of a model."""
+    import tempfile
+    from pathlib import Path
+
+    from edgevision.export import export_onnx
+    from edgevision.export.fp16 import convert_fp16
+    from edgevision.io import ONNX_SUFFIXES, write_json_atomic
+
+    if Path(args.target).suffix.lower() in ONNX_SUFFIXES:
+        out = convert_fp16(args.target, args.out)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = Path(tmp) / f"{Path(args.out).stem}.onnx"
+            report = export_onnx(
+                args.target, fp32, cfg, input_size=size, **parse_model_args(args.model_arg)
+            )
+            _report(report, "the FP32 graph (temporary)")
+            out = convert_fp16(report.path, args.out)
+            if args.json:
+                write_json_atomic(args.json, {**report.to_dict(), "fp16": str(out)})
+    print(f"wrote {out} (FP16, {out.stat().st_size / 1e6:.2f} MB, float32 inputs/outputs)")
     return 0
 
 

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     mixed precision:  --precision backbone=int8,head=fp32[,default=int8]; component names are
       the module prefixes the model declares (see 'edgevision models'), plus 'other' for the
       nodes outside all of them (output Concat/Softmax glue). fp16 needs a GPU
-      provider (CUDA/TensorRT); ONNX Runtime's CPU provider has no fp16 conv kernels.
+      provider (CUDA/TensorRT); for a component folder it writes FP16 graphs for
+      --providers cuda (edgevision.export.fp16).
 
     analysis:  --analyze ranks components and layers by the error (SQNR, changed pixels, and
       the metric's drop with --eval-data: mIoU, box AP or mask AP) when only they are

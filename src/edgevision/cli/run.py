@@ -18,8 +18,10 @@ from typing import IO, Any
 
 from edgevision.classnames import DATASET_COLOURS
 from edgevision.cli.common import (
+    add_backend_args,
     add_command,
     add_precision_args,
+    add_trt_precision,
     check_outputs,
     nonneg_float,
     nonneg_int,
@@ -40,8 +42,8 @@ SOURCE forms:
 
 --model forms:
   FILE.onnx                   ONNX Runtime (no torch needed)
-  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --engine torch keeps it;
-                              with --video, --engine onnxruntime runs its component graphs)
+  FILE.pt|.safetensors        a checkpoint (exported to ONNX for speed; --backend torch keeps it;
+                              with --video, --backend onnxruntime runs its component graphs)
   FOLDER                      YOLACT component graphs ('edgevision export CKPT --components'),
                               ONNX Runtime, each part at its own precision; --video for keyframes
   package.module:factory      factory() returns a ModelPlugin
@@ -60,6 +62,9 @@ examples:
   edgevision run clip.mp4 -m cityscapes_seg.onnx --out o.mp4 --smooth-edges --no-legend
   edgevision run clip.mp4 -m yolact.onnx --out o.mp4 --meta o.jsonl --conf 0.05 --draw-conf 0.4
   edgevision run frames/ -m fastdepthseg.onnx --out o.mp4 --meta o.jsonl   # classes | depth
+  edgevision run clip.mp4 -m m.onnx --backend tensorrt             # NVIDIA GPU, cached engine
+  edgevision run clip.mp4 -m m.onnx --providers cuda               # ONNX Runtime's CUDA EP
+  edgevision run csi://0 -m m.onnx --nvmm --size 640x360 --backend tensorrt   # Jetson
 """
 
 
@@ -129,6 +134,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (hardware if present, else software), hw, sw, or an element name",
     )
     p.add_argument("--list-decoders", action="store_true", help="print decoders here and exit")
+    p.add_argument(
+        "--nvmm",
+        action="store_true",
+        help="NVIDIA Jetson: convert and scale (--size) decoded NVMM frames in hardware with "
+        "nvvidconv to RGBA in system memory, instead of videoconvert/videoscale on the CPU "
+        "(one copy out of NVMM; the engine's input is still a system-memory array)",
+    )
     p.add_argument("--size", metavar="WxH", help="scale frames to this size before the model")
     leak = p.add_mutually_exclusive_group()
     leak.add_argument(
@@ -168,12 +180,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=30.0,
         help="give up on a dropped RTSP stream after S seconds (default 30)",
     )
-    p.add_argument(
-        "--engine",
-        choices=("auto", "onnxruntime", "openvino", "torch"),
-        default="auto",
-        help="inference engine for checkpoints and names (default: ONNX Runtime)",
+    add_backend_args(
+        p,
+        auto="the faster of onnxruntime and openvino for the ONNX file on this host, by a "
+        "cached probe; a checkpoint or name is exported to ONNX first; PyTorch for --video of "
+        "a checkpoint",
+        engine_alias=True,
     )
+    add_trt_precision(p)
     p.add_argument("--threads", type=positive_int, default=2, help="engine threads (default 2)")
     p.add_argument(
         "--batch", type=nonneg_int, default=0, help="frames per engine call (0: #streams)"
@@ -324,7 +338,14 @@ def run(args: argparse.Namespace) -> int:
 
         parse_precision(args.precision_policy)  # fail fast, before any pipeline starts
     from edgevision.config import parse_size
+    from edgevision.runtime.base import check_backend, check_trt_precision
 
+    if args.nvmm:
+        from edgevision.stream.decoders import check_nvmm
+
+        check_nvmm()  # not a Jetson: one line naming nvvidconv's package
+    check_trt_precision(args.backend, args.trt_precision)
+    check_backend(args.backend, args.providers)  # a missing GPU stack: one line, nothing loaded
     small_input = parse_size(args.small_input, "--small-input") if args.small_input else None
     for flag in ("draw_conf", "draw_iou"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
@@ -362,6 +383,7 @@ def run(args: argparse.Namespace) -> int:
             rtsp_latency_ms=args.rtsp_latency,
             reconnect=not args.no_reconnect,
             reconnect_timeout=args.reconnect_timeout,
+            nvmm=args.nvmm,
         ),
         rtsp=rtsp,
         overlay=OverlayOptions(
@@ -375,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision_policy,
         precision_engines=list(args.precision_engines or []),
         small_input=small_input,
+        engine=args.backend,
         mqtt=MqttConfig(
             args.mqtt,
             credentials=args.mqtt_credentials,
@@ -391,7 +414,8 @@ def run(args: argparse.Namespace) -> int:
             "meta",
             "meta_masks",
             "summary",
-            "engine",
+            "providers",
+            "trt_precision",
             "threads",
             "batch",
             "video",

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from edgevision.cli.common import (
+    add_backend_args,
     add_command,
     add_precision_args,
     check_outputs,
@@ -32,18 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "('edgevision export --components'; runs in ONNX Runtime or OpenVINO, each part at "
         "its precision)",
     )
-    p.add_argument(
-        "--engine",
-        choices=["auto", "torch", "onnxruntime", "openvino"],
-        default="auto",
-        help="auto: ONNX Runtime for a component folder, torch for a checkpoint; onnxruntime "
-        "or openvino with a checkpoint exports its components to a temporary folder first",
+    add_backend_args(
+        p,
+        auto="ONNX Runtime for a component folder or with --providers, torch for a "
+        "checkpoint; onnxruntime or openvino with a checkpoint exports its components to a "
+        "temporary folder first, and --providers cuda or tensorrt,cuda runs every component "
+        "graph on the GPU at the precision of its file",
+        engine_alias=True,
     )
     p.add_argument(
         "--ov-precision",
         choices=["f32", "bf16", "auto"],
         default="f32",
-        help="with --engine openvino: the float components' precision hint (INT8 components "
+        help="with --backend openvino: the float components' precision hint (INT8 components "
         "run INT8; auto: OpenVINO's default for this CPU)",
     )
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder or frame folder")
@@ -150,6 +152,11 @@ def video_modes(args: argparse.Namespace, available: set[str]) -> tuple[list[Any
     return modes, 1
 
 
+def _on(providers: list[str]) -> str:
+    """`` on cuda, cpu`` for the engine line when providers were asked for."""
+    return f" on {', '.join(providers)}" if providers else ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an instance model on video: per-frame vs keyframe video mode (YolactEdge).
 
@@ -185,15 +192,22 @@ def run(args: argparse.Namespace) -> int:
     args.weights = resolve_weights(args.weights)  # shipped weights by name -> checkpoint
     tmp = tempfile.TemporaryDirectory(prefix="edgevision-video-")
     folder = Path(args.weights) if is_component_folder(args.weights) else None
-    engine = args.engine
+    from edgevision.runtime.base import check_backend
+
+    if args.backend == "tensorrt":
+        raise ConfigError(
+            "video mode runs its component graphs in onnxruntime, openvino or torch, not "
+            "tensorrt; on an NVIDIA GPU: --backend onnxruntime --providers tensorrt,cuda"
+        )
+    engine = check_backend(args.backend, args.providers)  # one line when a GPU stack is missing
     if engine == "auto":
         engine = "onnxruntime" if folder is not None else "torch"
     if folder is not None and engine == "torch":
         raise ConfigError(
-            f"{args.weights} is a component folder: it runs with --engine onnxruntime or openvino"
+            f"{args.weights} is a component folder: it runs with --backend onnxruntime or openvino"
         )
     if args.ov_precision != "f32" and engine != "openvino":
-        raise ConfigError("--ov-precision applies to --engine openvino only")
+        raise ConfigError("--ov-precision applies to --backend openvino only")
     if Path(args.weights).is_dir() and folder is None:
         raise ConfigError(
             f"{args.weights}: not a component folder (no backbone_lower.onnx ... warp.onnx)"
@@ -220,10 +234,14 @@ def run(args: argparse.Namespace) -> int:
             export_components(model, folder)
     if folder is not None:
         model = ComponentSet(
-            folder, threads=args.threads, backend=engine, ov_precision=args.ov_precision
+            folder,
+            threads=args.threads,
+            providers=args.providers,
+            backend=engine,
+            ov_precision=args.ov_precision,
         )
     engine_text = (
-        f"{_ENGINE_NAMES[engine]} components "
+        f"{_ENGINE_NAMES[engine]} components{_on(args.providers)} "
         f"({', '.join(f'{k} {v}' for k, v in model.precision.items())})"
         if folder is not None
         else "torch eager (CPU)"
@@ -254,12 +272,14 @@ def run(args: argparse.Namespace) -> int:
     from edgevision.video.evaluate import compare_modes
 
     if args.precision_engines and folder is None:
-        raise ConfigError("--precision-engines needs components (--engine onnxruntime or openvino)")
+        raise ConfigError(
+            "--precision-engines needs components (--backend onnxruntime or openvino)"
+        )
     engines = [model.sibling(e) for e in args.precision_engines or []]
     available = {model.level if folder is not None else "fp32", *(e.level for e in engines)}
     if small is not None:
         if folder is None:
-            raise ConfigError("--small-input needs components (--engine onnxruntime or openvino)")
+            raise ConfigError("--small-input needs components (--backend onnxruntime or openvino)")
         available.add("small")
     if engines:
         engine_text += "; other precisions: " + ", ".join(

@@ -100,6 +100,9 @@ class CompareOptions:
         reference: also time each checkpoint end to end "the usual way" (torch eager FP32,
             logits upsampled then argmax; :mod:`edgevision.bench.seg_reference`), the speed
             reference of the end-to-end table.
+        backend: the engine every variant is measured on (``onnxruntime``, ``openvino`` or
+            ``tensorrt``; one engine for all, so the rows compare the variants).
+        providers: ONNX Runtime execution providers (``cuda``, ``tensorrt``); empty = CPU.
     """
 
     modes: tuple[str, ...] = MODES
@@ -119,8 +122,15 @@ class CompareOptions:
     blocks: int = 3
     warmup: int = 5
     reference: bool = True
+    backend: str = "onnxruntime"
+    providers: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.backend not in ("onnxruntime", "openvino", "tensorrt"):
+            raise ConfigError(
+                f"compare measures ONNX files on onnxruntime, openvino or tensorrt, not "
+                f"{self.backend!r}"
+            )
         unknown = [m for m in self.modes if m not in MODES]
         if unknown:
             raise ConfigError(
@@ -414,6 +424,8 @@ def compare_modes(
             ckpt, Path(work) / label, data, opts, progress=progress, log=log
         )
         cfg = BenchConfig(
+            backend=opts.backend,  # type: ignore[arg-type]
+            providers=list(opts.providers),
             threads=opts.threads,
             runs=opts.runs,
             warmup=opts.warmup,
@@ -442,7 +454,12 @@ def compare_modes(
         elif opts.reference:
             log(f"{label}: timing the torch eager reference (logits upsampled, then argmax)")
             ref_cfg = dataclasses.replace(
-                cfg, backend="torch", semantic_reference=True, data=None, max_images=0
+                cfg,
+                backend="torch",
+                providers=[],
+                semantic_reference=True,
+                data=None,
+                max_images=0,
             )
             reference = benchmark_many(
                 [str(ckpt)],

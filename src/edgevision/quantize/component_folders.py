@@ -112,7 +112,10 @@ def quantize_components(
     Args:
         folder: an FP32 component folder.
         out: the new folder (created; files replaced atomically).
-        precision: component -> ``"int8"`` / ``"fp32"`` (others take ``default``).
+        precision: component -> ``"int8"`` / ``"fp16"`` / ``"fp32"`` (others take
+            ``default``). ``fp16`` files (:func:`~edgevision.export.fp16.convert_fp16`) are
+            for ONNX Runtime's CUDA or TensorRT provider (``--providers cuda``): YolactEdge's
+            per-component FP16/INT8 on a GPU.
         calib_data: calibration images (dataset in the edgevision layout or image folder).
         calib_size: calibration images.
         calib_split: split of a dataset folder.
@@ -125,7 +128,7 @@ def quantize_components(
         Component -> precision written (``warp`` always ``fp32``).
 
     Raises:
-        ConfigError: unknown component or precision (``fp16`` on the CPU provider).
+        ConfigError: unknown component or precision.
         ModelFileError: not a component folder; DataError: bad calibration folder.
         QuantizationError: ONNX Runtime's quantizer failed on a component.
     """
@@ -138,15 +141,10 @@ def quantize_components(
             f"unknown component(s) {', '.join(unknown)}; components: {', '.join(names)}"
         )
     for c, p in [*precision.items(), ("(default)", default)]:
-        if p == "fp16":
-            raise ConfigError(
-                f"fp16 for {c}: the ONNX Runtime CPU provider has no fp16 convolutions here; "
-                "use int8 or fp32 (fp16 needs a GPU provider)"
-            )
-        if p not in ("int8", "fp32"):
-            raise ConfigError(f"precision of {c} must be int8 or fp32, got {p!r}")
-    if precision.get("warp") == "int8":
-        raise ConfigError("warp (GridSample) stays fp32; it has no INT8 kernel")
+        if p not in ("int8", "fp16", "fp32"):
+            raise ConfigError(f"precision of {c} must be int8, fp16 or fp32, got {p!r}")
+    if precision.get("warp", "fp32") != "fp32":
+        raise ConfigError("warp (GridSample) stays fp32; it has no INT8 or FP16 kernel")
     parts = ComponentSet(folder, threads=threads)
     fp32_in = [c for c, p in parts.precision.items() if p != "fp32"]
     if fp32_in:
@@ -176,6 +174,13 @@ def quantize_components(
         if p == "fp32":
             with atomic_path(target) as tmp:
                 shutil.copyfile(src, tmp)
+            continue
+        if p == "fp16":
+            from edgevision.export.fp16 import convert_fp16
+
+            if progress:
+                print(f"converting {c} to fp16 ...", flush=True)
+            convert_fp16(src, target)
             continue
         if progress:
             print(f"quantizing {c} ({len(feeds[c])} calibration feeds, {method}) ...", flush=True)

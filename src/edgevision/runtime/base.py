@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,7 +30,8 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "tensorrt": (
         "edgevision.runtime.tensorrt:TrtEngine",
         "tensorrt",
-        "pip install tensorrt (JetPack ships it on Jetson) on a machine with an NVIDIA GPU",
+        "pip install 'edgevision[gpu]' (or pip install tensorrt; JetPack ships it on Jetson) "
+        "on a machine with an NVIDIA GPU",
     ),
     "torch": (
         "edgevision.runtime.torch:TorchEngine",
@@ -98,6 +99,60 @@ def list_backends() -> dict[str, bool]:
     return {
         name: importlib.util.find_spec(mod) is not None for name, (_, mod, _) in BACKENDS.items()
     }
+
+
+def check_backend(backend: str, providers: Sequence[str] | None = None) -> str:
+    """Check, before any heavy work, that ``backend`` (with ONNX Runtime ``providers``) can run
+    here; returns the backend the request resolves to.
+
+    The one rule every command shares: ``providers`` are ONNX Runtime's, so with
+    ``backend="auto"`` they select ONNX Runtime, and with another backend they are an error.
+    ``tensorrt`` needs TensorRT, a CUDA build of PyTorch and a visible GPU; a provider must be
+    among ONNX Runtime's available ones here. Nothing is loaded or built.
+
+    Args:
+        backend: ``auto``, ``onnxruntime``, ``openvino``, ``tensorrt`` or ``torch``.
+        providers: ONNX Runtime execution providers (``cpu``, ``cuda``, ``tensorrt`` or full
+            names), or ``None``/empty for the default (CPU).
+
+    Returns:
+        ``backend``, or ``"onnxruntime"`` for ``auto`` with providers.
+
+    Raises:
+        ConfigError: an unknown backend, or providers with a backend other than ONNX Runtime.
+        BackendUnavailable: the backend's package, the GPU or a provider is missing; the one
+            line names what to install.
+    """
+    if backend != "auto" and backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose from auto, {', '.join(BACKENDS)}")
+    if providers:
+        if backend not in ("auto", "onnxruntime"):
+            raise ConfigError(
+                f"--providers are ONNX Runtime's execution providers: they need --backend "
+                f"onnxruntime (or auto), not {backend}"
+            )
+        backend = "onnxruntime"
+        _backend_class(backend)
+        from edgevision.runtime.onnxruntime import resolve_providers
+
+        resolve_providers(list(providers))
+    elif backend == "tensorrt":
+        from edgevision.runtime.tensorrt import require_tensorrt
+
+        require_tensorrt()
+    elif backend != "auto":
+        _backend_class(backend)
+    return backend
+
+
+def check_trt_precision(backend: str, precision: str) -> None:
+    """A TensorRT precision other than ``auto`` needs ``backend="tensorrt"``.
+
+    Raises:
+        ConfigError: naming ``--backend tensorrt``.
+    """
+    if precision != "auto" and backend != "tensorrt":
+        raise ConfigError(f"--trt-precision {precision} needs --backend tensorrt")
 
 
 def _backend_class(name: str) -> Any:
@@ -192,29 +247,38 @@ def load_fast_engine(
     threads: int = 2,
     input_size: tuple[int, int] | None = None,
     choose: Callable[[str], str] | None = None,
+    providers: Sequence[str] | None = None,
+    **options: Any,
 ) -> Engine:
-    """Load ``target`` on the fastest CPU backend: what ``eval`` and ``Model.val`` run.
+    """Load ``target`` on the fastest engine: what ``eval`` and ``Model.val`` run.
 
-    With ``backend="auto"`` (or ``"onnxruntime"``/``"openvino"``) a checkpoint, a
-    shipped-weights name or a registry name is exported once to a cached ONNX file
-    (:func:`~edgevision.export.cache.cached_onnx`) and run in ONNX Runtime (OpenVINO): on
-    the 2-core CPU an order of magnitude faster than PyTorch eager for the same numbers
-    within the export check's tolerance. ``backend="torch"`` keeps PyTorch.
+    With ``backend="auto"`` (or ``"onnxruntime"``/``"openvino"``/``"tensorrt"``) a
+    checkpoint, a shipped-weights name or a registry name is exported once to a cached ONNX
+    file (:func:`~edgevision.export.cache.cached_onnx`) and run in ONNX Runtime (OpenVINO,
+    TensorRT): on the 2-core CPU an order of magnitude faster than PyTorch eager for the same
+    numbers within the export check's tolerance. ``backend="torch"`` keeps PyTorch.
 
     Args:
         target: as :func:`load_engine`.
-        backend: ``"auto"`` (ONNX Runtime), ``"onnxruntime"``, ``"openvino"`` or ``"torch"``.
+        backend: ``"auto"`` (ONNX Runtime), ``"onnxruntime"``, ``"openvino"``,
+            ``"tensorrt"`` or ``"torch"``.
         threads: intra-op threads.
         input_size: ``(H, W)`` to export at (default: the spec's).
         choose: with ``backend="auto"``, picks the engine for the ONNX file (its path ->
             ``"onnxruntime"`` or ``"openvino"``): the CLI passes the measured choice of
             :func:`edgevision.bench.choose.choose_backend`; ``None`` = ONNX Runtime.
+        providers: ONNX Runtime execution providers (``cuda``, ``tensorrt``, ``cpu``); they
+            select ONNX Runtime with ``auto`` (no probe) and are an error with another
+            backend.
+        options: backend options, as :func:`load_engine` (``precision`` for TensorRT).
 
     Raises:
-        BackendUnavailable: ONNX Runtime (or the chosen backend) is not installed; the
-            message has the install hint (and names ``--backend torch``).
+        BackendUnavailable: ONNX Runtime (or the chosen backend, or a provider) is not
+            installed; the message has the install hint (and names ``--backend torch``).
         ModelFileError, ModelNotFoundError: as :func:`load_engine`.
     """
+    if providers:
+        backend = check_backend(backend, providers)
     name = "onnxruntime" if backend == "auto" else backend
     if name == "torch" or not isinstance(target, (str, Path)):
         return load_engine(target, backend=name, threads=threads)
@@ -226,4 +290,6 @@ def load_fast_engine(
         target = cached_onnx(resolved.path or resolved.given, input_size=input_size)
     if backend == "auto" and choose is not None:
         name = choose(str(target))
-    return load_engine(target, backend=name, threads=threads)
+    return load_engine(
+        target, backend=name, threads=threads, providers=list(providers or []), **options
+    )

@@ -83,6 +83,13 @@ class OrtEngine:
         except Exception as e:  # ORT raises its own exception types for invalid files
             msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise ModelFileError(f"not a valid ONNX model: {self.path}: {msg}") from None
+        started = self.session.get_providers()
+        failed = [n for n in self.providers if n not in started]
+        if failed:  # ORT falls back to CPU with a warning when a GPU provider cannot start
+            raise BackendUnavailable(
+                f"ONNX Runtime could not start {failed[0]} here (no NVIDIA GPU, driver or "
+                f"CUDA/TensorRT library it needs): {PROVIDER_HINTS.get(failed[0], '')}".rstrip(": ")
+            )
         meta = self.session.get_modelmeta().custom_metadata_map
         if SPEC_KEY not in meta:
             raise ModelFileError(

@@ -149,8 +149,8 @@ def _import_trt() -> Any:
         import tensorrt as trt
     except ImportError:
         raise BackendUnavailable(
-            "backend 'tensorrt' needs TensorRT's Python package: pip install tensorrt "
-            "(JetPack ships it on Jetson), on a machine with an NVIDIA GPU"
+            "backend 'tensorrt' needs TensorRT's Python package and an NVIDIA GPU: pip install "
+            "'edgevision[gpu]' (or pip install tensorrt; JetPack ships it on Jetson)"
         ) from None
     return trt
 
@@ -160,7 +160,8 @@ def _cuda_torch() -> Any:
         import torch
     except ImportError:
         raise BackendUnavailable(
-            "backend 'tensorrt' uses PyTorch for GPU buffers: install a CUDA build of torch"
+            "backend 'tensorrt' uses PyTorch for GPU buffers: install a CUDA build of torch "
+            "(a CUDA wheel from pytorch.org; NVIDIA's wheel on Jetson)"
         ) from None
     if not torch.cuda.is_available():
         raise BackendUnavailable(

@@ -18,7 +18,17 @@ from typing import Any
 
 from edgevision.stream.gst import StreamError, element_package
 
-__all__ = ["DECODERS", "DecoderChoice", "gst_available", "list_decoders", "select_decoder"]
+__all__ = [
+    "DECODERS",
+    "NVMM_CONVERT",
+    "DecoderChoice",
+    "Tail",
+    "check_nvmm",
+    "frame_tail",
+    "gst_available",
+    "list_decoders",
+    "select_decoder",
+]
 
 
 @dataclass(frozen=True)
@@ -215,3 +225,63 @@ def list_decoders(available: Available | None = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+NVMM_CONVERT = "nvvidconv"
+"""Jetson's hardware (VIC) converter: NVMM in, colour-converted and scaled frames out."""
+
+
+@dataclass(frozen=True)
+class Tail:
+    """The elements between the decoded video and the appsink.
+
+    Attributes:
+        elements: element factories in order, before the caps filter.
+        caps: the caps filter the appsink receives.
+        channels: bytes per pixel of those frames (3: RGB, 4: RGBA, the alpha dropped).
+    """
+
+    elements: tuple[str, ...]
+    caps: str
+    channels: int
+
+    def describe(self) -> str:
+        """The chain as a ``gst-launch`` fragment ending in the appsink."""
+        return " ! ".join([*self.elements, self.caps, "appsink"])
+
+
+def frame_tail(*, nvmm: bool, size: tuple[int, int] | None) -> Tail:
+    """How decoded frames reach the appsink (system memory, packed RGB for the model).
+
+    Default: ``videoconvert ! videoscale ! video/x-raw,format=RGB``, on the CPU; a Jetson
+    decoder's NVMM frames first pass the decoder's own ``nvvidconv`` to system memory
+    (:class:`Decoder` ``convert``). ``nvmm``: ``nvvidconv ! video/x-raw,format=RGBA``:
+    Jetson's VIC converts the colour and scales (``size``) from NVMM in hardware and writes
+    the frame to system memory once; the CPU only drops the alpha channel (nvvidconv writes
+    no packed 3-byte RGB). See the README's GPU section for what is copied where.
+
+    Args:
+        nvmm: the Jetson hardware chain.
+        size: ``(W, H)`` to scale to, or ``None``.
+
+    Returns:
+        A :class:`Tail`.
+    """
+    dims = f",width={size[0]},height={size[1]}" if size is not None else ""
+    if nvmm:
+        return Tail((NVMM_CONVERT,), f"video/x-raw,format=RGBA{dims}", 4)
+    return Tail(("videoconvert", "videoscale"), f"video/x-raw,format=RGB{dims}", 3)
+
+
+def check_nvmm(available: Available | None = None) -> None:
+    """``--nvmm`` needs Jetson's ``nvvidconv``; a one-line error naming its package if not.
+
+    Raises:
+        StreamError: ``nvvidconv`` is not installed (not an NVIDIA Jetson).
+    """
+    from edgevision.stream.gst import missing_element
+
+    if not (available or gst_available)(NVMM_CONVERT, None):
+        raise StreamError(
+            f"--nvmm needs NVIDIA Jetson's {NVMM_CONVERT}: {missing_element(NVMM_CONVERT)}"
+        )

@@ -82,7 +82,12 @@ class RunConfig:
         mqtt: publish each frame's JSONL line to an MQTT broker (:mod:`.mqtt`), or ``None``.
         summary: JSON file for the run summary, or ``None``.
         source: how sources are opened.
-        engine: ``auto``, ``onnxruntime`` or ``torch``.
+        engine: ``auto``, ``onnxruntime``, ``openvino``, ``tensorrt`` or ``torch``
+            (:func:`.plugins.load_plugin`; ``--backend``/``--engine``).
+        providers: ONNX Runtime execution providers (``cuda``, ``tensorrt``, ``cpu``);
+            empty = CPU. They imply ``engine="onnxruntime"`` with ``auto``.
+        trt_precision: TensorRT precision with ``engine="tensorrt"`` (``auto``, ``fp32``,
+            ``fp16``, ``int8``).
         threads: engine intra-op threads.
         batch: most frames per engine call (0 = one per stream, capped by the plugin).
         video: video mode for instance models (per-stream keyframe state).
@@ -121,6 +126,8 @@ class RunConfig:
     summary: str | None = None
     source: SourceOptions = field(default_factory=SourceOptions)
     engine: str = "auto"
+    providers: list[str] = field(default_factory=list)
+    trt_precision: str = "auto"
     threads: int = 2
     batch: int = 0
     video: bool = False
@@ -536,6 +543,8 @@ def run_stream(
         plugin = plugin or load_plugin(
             cfg.model,
             engine=cfg.engine,
+            providers=list(cfg.providers),
+            trt_precision=cfg.trt_precision,
             threads=cfg.threads,
             video=cfg.video,
             keyframes=cfg.keyframes,

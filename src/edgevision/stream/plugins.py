@@ -46,6 +46,7 @@ import numpy as np
 from edgevision.config import ModelSpec
 from edgevision.errors import ConfigError, EdgeVisionError, ModelNotFoundError
 from edgevision.io import CHECKPOINT_SUFFIXES, ONNX_SUFFIXES
+from edgevision.runtime.base import BACKENDS
 from edgevision.runtime.targets import ModelTarget, looks_like_path, resolve_target
 from edgevision.tasks import get_task
 from edgevision.weights import find_weights
@@ -53,6 +54,9 @@ from edgevision.weights import find_weights
 log = logging.getLogger("edgevision.stream")
 
 ENTRY_POINT_GROUP = "edgevision.models"
+
+RUNS_ON = ("providers", "device", "gpu", "engine", "cache_hit")
+"""The engine's ``describe()`` keys a plugin's summary repeats: where the model runs."""
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -194,12 +198,15 @@ class PredictorPlugin(ModelPlugin):
         return list(self._post(raw, self.spec, ctx, **{**self._kw, **override}))
 
     def describe(self) -> dict[str, Any]:
+        info = self.engine.describe()
         return {
             "name": self.name,
             "task": self.task,
             "trained": self.trained,
             "backend": self.engine.backend,
             "backend_choice": getattr(self.engine, "backend_choice", None),
+            # where it actually runs: ONNX Runtime's started providers, TensorRT's GPU/engine
+            "runs_on": {k: info[k] for k in RUNS_ON if k in info},
             "precision": self.engine.precision,
             "input_size": list(self.spec.input_size),
             "max_batch": self.max_batch,
@@ -264,7 +271,8 @@ class ComponentVideoPlugin(ModelPlugin):
     """A YOLACT component folder in ONNX Runtime (no torch): one
     :class:`~edgevision.video.ort.OrtVideoSession` per stream, sharing the sessions of the
     graphs; ``keyframes="none"`` is per-frame mode. Each component runs at the precision of
-    its file (``edgevision quantize FOLDER --precision ...``)."""
+    its file (``edgevision quantize FOLDER --precision ...``; FP16 files for a GPU), on
+    ONNX Runtime's ``providers`` (``cuda``, ``tensorrt``; default CPU)."""
 
     task = "instance"
     max_batch = 1
@@ -275,6 +283,7 @@ class ComponentVideoPlugin(ModelPlugin):
         *,
         keyframes: str | None = None,
         threads: int = 2,
+        providers: list[str] | None = None,
         name: str | None = None,
         trained: bool | None = None,
         cleanup: Path | None = None,
@@ -287,8 +296,10 @@ class ComponentVideoPlugin(ModelPlugin):
         from edgevision.video.modes import resolve_mode
         from edgevision.video.ort import ComponentSet
 
-        self.parts = ComponentSet(folder, threads=threads)
-        self.engines = [ComponentSet(e, threads=threads) for e in engines or []]
+        self.parts = ComponentSet(folder, threads=threads, providers=providers)
+        self.engines = [
+            ComponentSet(e, threads=threads, providers=providers) for e in engines or []
+        ]
         self.small_input = small_input
         available = {self.parts.level, *(e.level for e in self.engines)}
         if small_input is not None:
@@ -409,8 +420,11 @@ def _torch_model(target: ModelTarget, video: bool = False) -> tuple[Any, bool]:
     return model, False
 
 
-def _onnx_engine(path: str, engine: str, threads: int) -> Any:
-    """An ONNX file on ``engine``; ``auto`` measures which CPU engine is faster here."""
+def _onnx_engine(
+    path: str, engine: str, threads: int, providers: list[str] | None, trt_precision: str
+) -> Any:
+    """An ONNX file on ``engine`` (with ONNX Runtime ``providers``, or TensorRT at
+    ``trt_precision``); ``auto`` measures which CPU engine is faster here."""
     from edgevision.runtime import load_engine
 
     choice = None
@@ -421,7 +435,10 @@ def _onnx_engine(path: str, engine: str, threads: int) -> Any:
         choice = choose_backend(path, threads=threads)
         backend = choice.backend
         log.info("model %s: backend %s", Path(path).name, choice.reason)
-    eng = load_engine(path, backend=backend, threads=threads)
+    options = {"precision": trt_precision} if backend == "tensorrt" else {}
+    eng = load_engine(
+        path, backend=backend, threads=threads, providers=providers or None, **options
+    )
     eng.backend_choice = choice.to_dict() if choice is not None else None  # type: ignore[attr-defined]
     return eng
 
@@ -440,6 +457,8 @@ def load_plugin(
     target: str,
     *,
     engine: str = "auto",
+    providers: list[str] | None = None,
+    trt_precision: str = "auto",
     threads: int = 2,
     video: bool = False,
     keyframes: str | None = None,
@@ -457,8 +476,16 @@ def load_plugin(
             or a registry name.
         engine: ``auto`` (the faster of ONNX Runtime and OpenVINO for the ONNX file on this
             host, by a cached probe: :mod:`edgevision.bench.choose`; PyTorch for video mode of
-            a checkpoint), ``onnxruntime`` (video mode: the component graphs), ``openvino``
-            or ``torch``. A component folder always runs in ONNX Runtime.
+            a checkpoint), ``onnxruntime`` (video mode: the component graphs), ``openvino``,
+            ``tensorrt`` (an ONNX file, or a checkpoint exported to one, built into a cached
+            TensorRT engine of batch 1) or ``torch``. A component folder runs in ONNX
+            Runtime (on a GPU through ``providers``).
+        providers: ONNX Runtime execution providers (``cuda``, ``tensorrt``, ``cpu``) of the
+            model, or of every component graph; they imply ``engine="onnxruntime"`` with
+            ``auto``, and are an error with another engine.
+        trt_precision: TensorRT's precision with ``engine="tensorrt"`` (``auto``: INT8 for
+            a Q/DQ file, else FP32; ``fp16``; ``int8``), engines cached by file hash, GPU and
+            TensorRT version (:mod:`edgevision.runtime.tensorrt`).
         threads: intra-op threads of the engine.
         video: run instance models in YolactEdge video mode (per-stream keyframe state).
         keyframes: keyframe policy of video mode (``fixed:N`` or ``adaptive``).
@@ -481,21 +508,35 @@ def load_plugin(
         ModelNotFoundError: nothing of that name.
         ModelFileError, CheckpointError: a bad model file.
     """
-    if engine not in ("auto", "onnxruntime", "openvino", "torch"):
-        raise ConfigError(f"--engine must be auto, onnxruntime, openvino or torch, got {engine!r}")
-    if video and engine == "openvino":
-        raise ConfigError("--video runs its components in onnxruntime or torch, not openvino")
+    from edgevision.runtime.base import check_trt_precision
+
+    check_trt_precision(engine, trt_precision)
+    if engine not in ("auto", *BACKENDS):
+        raise ConfigError(f"--backend must be auto, {', '.join(BACKENDS)}, got {engine!r}")
+    if providers:
+        if engine not in ("auto", "onnxruntime"):
+            raise ConfigError(f"--providers need --backend onnxruntime (or auto), not {engine}")
+        engine = "onnxruntime"
+    if video and engine in ("openvino", "tensorrt"):
+        raise ConfigError(
+            f"--video runs its component graphs in onnxruntime or torch, not {engine}; on an "
+            "NVIDIA GPU: --backend onnxruntime --providers tensorrt,cuda"
+        )
     p = Path(target)
     suffix = p.suffix.lower()
     from edgevision.video.ort import is_component_folder
 
     if is_component_folder(p):
-        if engine in ("torch", "openvino"):
-            raise ConfigError(f"{p} is a component folder: it runs in ONNX Runtime")
+        if engine in ("torch", "openvino", "tensorrt"):
+            raise ConfigError(
+                f"{p} is a component folder: it runs in ONNX Runtime (on an NVIDIA GPU with "
+                "--providers tensorrt,cuda)"
+            )
         return ComponentVideoPlugin(
             p,
             keyframes=keyframes if video else "none",
             threads=threads,
+            providers=providers,
             propagate=propagate if video else False,
             precision=precision if video or precision_engines else f"fixed:{_level(p)}",
             engines=list(precision_engines or []),
@@ -554,7 +595,7 @@ def load_plugin(
 
         if engine == "torch":
             raise ConfigError(f"--engine torch cannot run an ONNX file: {p}")
-        eng = _onnx_engine(resolved.given, engine, threads)
+        eng = _onnx_engine(resolved.given, engine, threads, providers, trt_precision)
         return PredictorPlugin(eng, name=p.name, max_batch=max_batch, **post_kwargs)
     if resolved.kind == "openvino":  # an IR (edgevision export -o m.xml) runs on OpenVINO only
         from edgevision.runtime import load_engine
@@ -578,6 +619,7 @@ def load_plugin(
                 tmp,
                 keyframes=keyframes,
                 threads=threads,
+                providers=providers,
                 name=name,
                 trained=trained,
                 cleanup=tmp,
@@ -603,7 +645,7 @@ def load_plugin(
     onnx_path, tmp = _export_to_temp(model, model.spec.name)
     log.info("model %s: exported to ONNX (%s)", name, onnx_path)
     try:
-        eng = _onnx_engine(str(onnx_path), engine, threads)
+        eng = _onnx_engine(str(onnx_path), engine, threads, providers, trt_precision)
         return PredictorPlugin(
             eng, name=name, max_batch=max_batch, trained=trained, cleanup=tmp, **post_kwargs
         )

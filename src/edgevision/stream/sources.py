@@ -19,6 +19,7 @@ decoding never waits on the model when the queue is leaky.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ import numpy as np
 
 from edgevision.errors import DataError
 from edgevision.io import IMAGE_SUFFIXES
-from edgevision.stream.decoders import DecoderChoice, gst_available, select_decoder
+from edgevision.stream.decoders import DecoderChoice, frame_tail, gst_available, select_decoder
 from edgevision.stream.gst import (
     StreamError,
     gst,
@@ -211,6 +212,9 @@ class SourceOptions:
         reconnect: reconnect RTSP streams that drop after they played.
         reconnect_timeout: give up on a dropped stream after this many seconds.
         stall_timeout: a live stream silent this long counts as dropped.
+        nvmm: Jetson: convert and scale decoded NVMM frames in hardware with ``nvvidconv``
+            to RGBA in system memory (:func:`.decoders.frame_tail`) instead of
+            ``videoconvert``/``videoscale`` on the CPU.
     """
 
     size: tuple[int, int] | None = None
@@ -225,6 +229,7 @@ class SourceOptions:
     reconnect: bool = True
     reconnect_timeout: float = 30.0
     stall_timeout: float = 5.0
+    nvmm: bool = False
 
 
 class BaseSource:
@@ -321,6 +326,7 @@ class GstSource(BaseSource):
         self.choice: DecoderChoice | None = None
         self.pipeline: Any = None
         self._first = threading.Event()
+        self._channels = 3  # bytes per pixel at the appsink (frame_tail)
         self._failed = threading.Event()
         self._last_frame = 0.0
         self._thread: threading.Thread | None = None
@@ -328,13 +334,12 @@ class GstSource(BaseSource):
 
     # ---------------------------------------------------------------- building
     def _tail(self, Gst: Any) -> tuple[Any, Any]:
-        """videoconvert ! videoscale ! capsfilter(RGB) ! appsink; returns (first, appsink)."""
-        conv = make_element("videoconvert")
-        scale = make_element("videoscale")
-        caps = "video/x-raw,format=RGB"
-        if self.opts.size is not None:
-            caps += f",width={self.opts.size[0]},height={self.opts.size[1]}"
-        cf = make_element("capsfilter", caps=Gst.Caps.from_string(caps))
+        """The :func:`.decoders.frame_tail` elements ! capsfilter ! appsink; returns
+        (first, appsink)."""
+        tail = frame_tail(nvmm=self.opts.nvmm, size=self.opts.size)
+        self._channels = tail.channels
+        elements = [make_element(e) for e in tail.elements]
+        cf = make_element("capsfilter", caps=Gst.Caps.from_string(tail.caps))
         sink = make_element(
             "appsink",
             f"sink{self.index}",
@@ -344,12 +349,12 @@ class GstSource(BaseSource):
             drop=False,
         )
         sink.connect("new-sample", self._on_sample)
-        for e in (conv, scale, cf, sink):
+        chain = [*elements, cf, sink]
+        for e in chain:
             self.pipeline.add(e)
-        conv.link(scale)
-        scale.link(cf)
-        cf.link(sink)
-        return conv, sink
+        for a, b in itertools.pairwise(chain):
+            a.link(b)
+        return chain[0], sink
 
     def _build(self) -> None:
         Gst = gst()
@@ -415,6 +420,8 @@ class GstSource(BaseSource):
                     f"{self.spec.text}: CSI cameras need nvarguscamerasrc (NVIDIA Jetson), "
                     f"not installed here"
                 )
+            if self.opts.nvmm:  # NVMM frames straight into the tail's nvvidconv
+                return f"nvarguscamerasrc sensor-id={loc}"
             return f"nvarguscamerasrc sensor-id={loc} ! nvvidconv ! video/x-raw,format=BGRx"
         return loc
 
@@ -466,6 +473,7 @@ class GstSource(BaseSource):
         if (
             self.choice is not None
             and self.choice.convert
+            and not self.opts.nvmm  # the tail starts with nvvidconv already
             and caps.get_features(0).contains("memory:NVMM")
         ):
             try:
@@ -491,16 +499,19 @@ class GstSource(BaseSource):
         buf = sample.get_buffer()
         s = sample.get_caps().get_structure(0)
         w, h = s.get_value("width"), s.get_value("height")
-        stride = (w * 3 + 3) & ~3  # GStreamer's default row alignment for packed RGB
+        c = self._channels
+        stride = (w * c + 3) & ~3  # GStreamer's default row alignment for packed RGB(A)
         data = buf.extract_dup(0, buf.get_size())
         if len(data) == stride * h:
-            img = np.frombuffer(data, np.uint8).reshape(h, stride)[:, : w * 3].reshape(h, w, 3)
-        elif len(data) == w * h * 3:
-            img = np.frombuffer(data, np.uint8).reshape(h, w, 3)
+            img = np.frombuffer(data, np.uint8).reshape(h, stride)[:, : w * c].reshape(h, w, c)
+        elif len(data) == w * h * c:
+            img = np.frombuffer(data, np.uint8).reshape(h, w, c)
         else:
-            self.error = f"unexpected frame buffer size {len(data)} for {w}x{h} RGB"
+            self.error = f"unexpected frame buffer size {len(data)} for {w}x{h} ({c} channels)"
             self._failed.set()
             return Gst.FlowReturn.ERROR
+        if c == 4:  # nvvidconv's RGBA: one CPU pass to the model's packed RGB
+            img = np.ascontiguousarray(img[:, :, :3])
         pts = buf.pts / Gst.SECOND if buf.pts != Gst.CLOCK_TIME_NONE else time.monotonic()
         self._last_frame = time.monotonic()
         if not self._first.is_set():

@@ -133,7 +133,7 @@ def test_component_folder_runs_in_openvino(
     assert rc == 0, capsys.readouterr().err
     capsys.readouterr()
     rc = main(["video", str(parts), "--data", str(video_set), "--ov-precision", "bf16"])
-    assert rc == 2 and "--ov-precision applies to --engine openvino" in capsys.readouterr().err
+    assert rc == 2 and "--ov-precision applies to --backend openvino" in capsys.readouterr().err
 
 
 def test_exact_flow_ceiling(video_set, tmp_path, one_torch_thread, tiny_yolact_ckpt):

@@ -158,6 +158,38 @@ def test_component_folder_plugin_runs_without_torch_engine(tmp_path, one_torch_t
     q.close()
 
 
+def test_component_folder_streams_on_openvino(tmp_path, one_torch_thread):
+    """--engine openvino runs a component folder (and a checkpoint in video mode) on
+    OpenVINO, with results close to ONNX Runtime's on the same files."""
+    pytest.importorskip("torch")
+    pytest.importorskip("openvino")
+    from edgevision.checkpoint import save_checkpoint
+    from edgevision.export.yolact import export_components
+    from edgevision.registry import create_model
+    from edgevision.stream.sample import sample_frames
+
+    m = create_model("yolact_mobilenetv2_320", class_names=["a"], input_size=(64, 64), video=True,
+                     width_mult=0.35, fpn_channels=16, proto_width=16, num_protos=4,
+                     flow_width=16)  # fmt: skip
+    export_components(m, tmp_path / "parts", input_size=(64, 64))
+    kw = dict(
+        video=True, keyframes="fixed:2", threads=1, propagate="dis", conf_threshold=0.0, max_det=10
+    )
+    ov = load_plugin(str(tmp_path / "parts"), engine="openvino", **kw)
+    ref = load_plugin(str(tmp_path / "parts"), engine="onnxruntime", **kw)
+    assert ov.describe()["backend"] == "openvino (components)"
+    assert ref.describe()["backend"] == "onnxruntime (components)"
+    a, b = ov.new_stream(0), ref.new_stream(0)
+    for f in sample_frames(size=(64, 64), frames=3):
+        x, y = a(f), b(f)
+        assert len(x) == len(y) > 0
+        np.testing.assert_allclose(np.sort(x.scores), np.sort(y.scores), atol=2e-3)
+    ck = save_checkpoint(tmp_path / "v.pt", m)
+    q = load_plugin(str(ck), engine="openvino", **kw)
+    assert q.describe()["backend"] == "openvino (components)"
+    q.close()
+
+
 def test_score_threshold_reaches_the_postprocessor(tiny_onnx, one_torch_thread):
     """``edgevision run --conf``: instance/detection models keep only objects scoring at
     least the threshold (video mode too); a semantic model refuses it."""
@@ -197,8 +229,8 @@ def test_onnx_plugin_engine_choice(tiny_onnx):
     assert (a[0].class_map == b[0].class_map).mean() > 0.99
     with pytest.raises(ConfigError, match="cannot run an ONNX file"):
         load_plugin(str(tiny_onnx), engine="torch")
-    with pytest.raises(ConfigError, match="not openvino"):
-        load_plugin("yolact_mobilenetv2", engine="openvino", video=True)
+    with pytest.raises(ConfigError, match="not tensorrt"):
+        load_plugin("yolact_mobilenetv2", engine="tensorrt", video=True)
 
 
 def test_smooth_edges_reach_semantic_models_only():
@@ -285,6 +317,6 @@ def test_component_folder_runs_its_graphs_on_the_providers(tmp_path, monkeypatch
     monkeypatch.setattr(video_ort, "ComponentSet", component_set)
     with pytest.raises(Seen):
         load_plugin(str(tmp_path), providers=["cuda"], threads=1, video=True)
-    assert seen == [{"threads": 1, "providers": ["cuda"]}]
+    assert seen == [{"threads": 1, "providers": ["cuda"], "backend": "onnxruntime"}]
     with pytest.raises(ConfigError, match="component folder: it runs in ONNX Runtime"):
         load_plugin(str(tmp_path), engine="tensorrt")

@@ -284,6 +284,7 @@ class ComponentVideoPlugin(ModelPlugin):
         keyframes: str | None = None,
         threads: int = 2,
         providers: list[str] | None = None,
+        backend: str = "onnxruntime",
         name: str | None = None,
         trained: bool | None = None,
         cleanup: Path | None = None,
@@ -296,10 +297,8 @@ class ComponentVideoPlugin(ModelPlugin):
         from edgevision.video.modes import resolve_mode
         from edgevision.video.ort import ComponentSet
 
-        self.parts = ComponentSet(folder, threads=threads, providers=providers)
-        self.engines = [
-            ComponentSet(e, threads=threads, providers=providers) for e in engines or []
-        ]
+        self.parts = ComponentSet(folder, threads=threads, providers=providers, backend=backend)
+        self.engines = [self.parts.sibling(e) for e in engines or []]
         self.small_input = small_input
         available = {self.parts.level, *(e.level for e in self.engines)}
         if small_input is not None:
@@ -343,7 +342,7 @@ class ComponentVideoPlugin(ModelPlugin):
             "name": self.name,
             "task": self.task,
             "trained": self.trained,
-            "backend": "onnxruntime (components)",
+            "backend": f"{self.parts.backend} (components)",
             "engine": self.parts.describe(),
             "precision_engines": [e.describe() for e in self.engines],
             # the engine every network pass runs on, or the per-frame policy choosing one
@@ -479,7 +478,8 @@ def load_plugin(
             a checkpoint), ``onnxruntime`` (video mode: the component graphs), ``openvino``,
             ``tensorrt`` (an ONNX file, or a checkpoint exported to one, built into a cached
             TensorRT engine of batch 1) or ``torch``. A component folder runs in ONNX
-            Runtime (on a GPU through ``providers``).
+            Runtime (on a GPU through ``providers``) or, with ``openvino``, in OpenVINO
+            (each component at the precision of its file).
         providers: ONNX Runtime execution providers (``cuda``, ``tensorrt``, ``cpu``) of the
             model, or of every component graph; they imply ``engine="onnxruntime"`` with
             ``auto``, and are an error with another engine.
@@ -517,26 +517,27 @@ def load_plugin(
         if engine not in ("auto", "onnxruntime"):
             raise ConfigError(f"--providers need --backend onnxruntime (or auto), not {engine}")
         engine = "onnxruntime"
-    if video and engine in ("openvino", "tensorrt"):
+    if video and engine == "tensorrt":
         raise ConfigError(
-            f"--video runs its component graphs in onnxruntime or torch, not {engine}; on an "
-            "NVIDIA GPU: --backend onnxruntime --providers tensorrt,cuda"
+            "--video runs its component graphs in onnxruntime, openvino or torch, not "
+            "tensorrt; on an NVIDIA GPU: --backend onnxruntime --providers tensorrt,cuda"
         )
     p = Path(target)
     suffix = p.suffix.lower()
     from edgevision.video.ort import is_component_folder
 
     if is_component_folder(p):
-        if engine in ("torch", "openvino", "tensorrt"):
+        if engine in ("torch", "tensorrt"):
             raise ConfigError(
                 f"{p} is a component folder: it runs in ONNX Runtime (on an NVIDIA GPU with "
-                "--providers tensorrt,cuda)"
+                "--providers tensorrt,cuda) or OpenVINO"
             )
         return ComponentVideoPlugin(
             p,
             keyframes=keyframes if video else "none",
             threads=threads,
             providers=providers,
+            backend="openvino" if engine == "openvino" else "onnxruntime",
             propagate=propagate if video else False,
             precision=precision if video or precision_engines else f"fixed:{_level(p)}",
             engines=list(precision_engines or []),
@@ -609,17 +610,18 @@ def load_plugin(
     if video:
         if not get_task(model.spec.task).video:
             raise ConfigError(f"--video applies to instance models, {name} is {model.spec.task}")
-        if engine == "onnxruntime":
+        if engine in ("onnxruntime", "openvino"):
             from edgevision.export.yolact import export_components
 
             tmp = Path(tempfile.mkdtemp(prefix="edgevision-run-"))
             export_components(model, tmp, trained=trained)
-            log.info("model %s: components exported for ONNX Runtime (%s)", name, tmp)
+            log.info("model %s: components exported for %s (%s)", name, engine, tmp)
             return ComponentVideoPlugin(
                 tmp,
                 keyframes=keyframes,
                 threads=threads,
                 providers=providers,
+                backend=engine,
                 name=name,
                 trained=trained,
                 cleanup=tmp,

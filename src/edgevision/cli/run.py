@@ -5,6 +5,7 @@
     edgevision run video.mp4 --model model.onnx --out out.mp4 --meta out.jsonl
     edgevision run rtsp://cam/stream test://ball --model yolo_ret_m075 --out null
     edgevision run --list-decoders
+    edgevision run --list-encoders
     edgevision run --sample sample.mp4        # write the built-in synthetic sample video
 """
 
@@ -128,6 +129,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (hardware if present, else software), hw, sw, or an element name",
     )
     p.add_argument("--list-decoders", action="store_true", help="print decoders here and exit")
+    p.add_argument(
+        "--encoder",
+        default="auto",
+        help="H.264 encoder of --out FILE/rtsp: auto (hardware if present: Jetson, NVENC, "
+        "VA-API; else x264enc, openh264enc), hw, sw, or an element name (see --list-encoders)",
+    )
+    p.add_argument("--list-encoders", action="store_true", help="print encoders here and exit")
     p.add_argument("--size", metavar="WxH", help="scale frames to this size before the model")
     leak = p.add_mutually_exclusive_group()
     leak.add_argument(
@@ -289,6 +297,17 @@ def run(args: argparse.Namespace) -> int:
                 f"{','.join(r['software']) or '-'}"
             )
         return 0
+    if args.list_encoders:
+        from edgevision.stream.encoders import list_encoders
+
+        print(f"{'encoder':14} {'kind':9} {'installed':10} {'family':26} package")
+        for r in list_encoders():
+            print(
+                f"{r['element']:14} {'hardware' if r['hardware'] else 'software':9} "
+                f"{('yes' + (' (auto)' if r['auto'] else '')) if r['installed'] else 'no':10} "
+                f"{r['family']:26} {r['package'] or '-'}"
+            )
+        return 0
     if args.sample:
         from edgevision.stream.sample import make_sample_video
 
@@ -382,6 +401,7 @@ def run(args: argparse.Namespace) -> int:
             "meta",
             "meta_masks",
             "summary",
+            "encoder",
             "engine",
             "threads",
             "batch",
@@ -423,6 +443,9 @@ def _print_summary(s: dict[str, Any], out: IO[str]) -> None:
             ),
             file=out,
         )
+    if s.get("encoder"):
+        e = s["encoder"]
+        print(f"  encoder {e['element']}: {e['reason']}", file=out)
     edges = s.get("smooth_edges")
     if edges and edges.get("cost_ms") is not None:
         print(

@@ -216,3 +216,38 @@ def test_cli_list_encoders(stub_env):
     rows = {ln.split()[0]: ln for ln in r.stdout.splitlines()[1:]}
     assert list(rows) == [e.element for e in ENCODERS]
     assert "yes (auto)" in rows["x264enc"]
+
+
+@pytest.mark.gst
+def test_openvino_model_with_an_mp4_output(tmp_path, tiny_onnx, stub_env):
+    """The encoder is chosen after the model loads: GStreamer initialised before OpenVINO
+    compiles a model aborts the process (SIGABRT), so this order is pinned."""
+    _need("x264enc")
+    pytest.importorskip("openvino")
+    summary = tmp_path / "s.json"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgevision",
+            "run",
+            "test://ball?size=96x64&frames=3",
+            "-m",
+            str(tiny_onnx),
+            "--engine",
+            "openvino",
+            "--out",
+            str(tmp_path / "o.mp4"),
+            "--summary",
+            str(summary),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=stub_env,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads(summary.read_text())
+    assert s["encoder"]["element"] == "x264enc" and s["frames_processed"] > 0
+    assert "encoder x264enc:" in r.stdout

@@ -512,11 +512,8 @@ def run_stream(
     outs = [stream_out_name(cfg.out, i, n) for i in range(n)]
     for o in outs:
         check_output(o)
-    check_encoder_mode(cfg.encoder)
+    check_encoder_mode(cfg.encoder)  # a bad name fails here; the registry is asked below
     encoder: EncoderChoice | None = None
-    if any(encodes(o) for o in outs):  # chosen once, before the model loads
-        encoder = select_encoder(cfg.encoder)
-        log.info("encoder: %s (%s)", encoder.element, encoder.reason)
     server = None
     if cfg.out.startswith("rtsp://"):
         from urllib.parse import urlsplit
@@ -565,6 +562,11 @@ def run_stream(
                     f".onnx, checkpoint or name), not the plugin {plugin.name!r}"
                 )
             overlay = Overlay.for_spec(getattr(plugin, "spec", None), cfg.overlay)
+            # after the model: GStreamer initialised before OpenVINO compiles aborts the
+            # process; one encoder for every output, chosen before any source starts
+            if any(encodes(o) for o in outs):
+                encoder = select_encoder(cfg.encoder)
+                log.info("encoder: %s (%s)", encoder.element, encoder.reason)
         except BaseException:
             if own_plugin:
                 plugin.close()

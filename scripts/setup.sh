@@ -24,6 +24,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 APT_PKGS=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav gir1.2-gstreamer-1.0
+  gstreamer1.0-plugins-ugly  # x264enc: the software H.264 encoder (OpenH264 only without it)
   gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config
   mosquitto  # MQTT broker: the --mqtt tests start their own on 127.0.0.1, a free port

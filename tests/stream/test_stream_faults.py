@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgevision.stream.gst import StreamError
+from edgevision.stream.gst import StreamError, make_element
 from edgevision.stream.outputs import Mp4Sink
 
 pytestmark = pytest.mark.gst
@@ -162,9 +162,13 @@ def test_folder_as_out_is_one_line_exit_2(tmp_path, stub_env):
 
 
 def test_encoder_refusing_the_frame_size_is_an_error(tmp_path):
-    """8000x8000: H.264 encoders refuse it; the error reaches write/close, no file remains."""
-    sink = Mp4Sink(tmp_path / "o.mp4", fps=10)
-    frame = np.zeros((8000, 8000, 3), np.uint8)
+    """A frame size the encoder refuses (x264: 20000 pixels wide; OpenH264: 8000x8000): the
+    error reaches write/close, no file remains."""
+    from edgevision.stream.encoders import select_encoder
+
+    enc = select_encoder()
+    sink = Mp4Sink(tmp_path / "o.mp4", fps=10, encoder=enc)
+    frame = np.zeros((8000, 8000, 3) if enc.element == "openh264enc" else (16, 20000, 3), np.uint8)
     with pytest.raises(StreamError, match="o.mp4"):
         for i in range(20):  # negotiation fails asynchronously: within a few frames
             sink.write(frame, i / 10)
@@ -290,13 +294,8 @@ def test_wedged_output_pipeline_is_an_error_not_a_hang(tmp_path):
     hour for the second frame's time) ends in StreamError after ``stall_s``."""
 
     class Wedged(Mp4Sink):
-        def _description(self, w: int, h: int) -> str:
-            self.max_bytes = w * h * 3 * 2
-            return (
-                f"appsrc name=src format=time max-bytes={self.max_bytes} "
-                f'caps="video/x-raw,format=RGB,width={w},height={h},framerate=10/1" ! '
-                f"fakesink sync=true"
-            )
+        def _elements(self, w: int, h: int) -> list:
+            return [self._appsrc(w, h, w * h * 3 * 2), make_element("fakesink", sync=True)]
 
     sink = Wedged(tmp_path / "o.mp4", fps=10)
     sink.stall_s = 1.0

@@ -189,6 +189,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--bench-frames", type=positive_int, default=1000, help="timed frames of the cost row"
     )
 
+    gp = add_command(kinds, "gpu", run_gpu)
+    gp.add_argument(
+        "results", metavar="DIR", help="the results folder of scripts/gpu_check.sh (rows.jsonl)"
+    )
+    gp.add_argument("--out", default="docs/results/gpu.md", metavar="FILE.md")
+
     st = add_command(kinds, "streaming", run_streaming)
     st.add_argument("model", help="what 'edgevision run --model' takes (.onnx, checkpoint, name)")
     st.add_argument("--out", default="docs/results/streaming.md", metavar="FILE.md")
@@ -331,6 +337,24 @@ def run_calibration(args: argparse.Namespace) -> int:
         **pick(args, "calib_split", "split", "eval_images", "threads", "work"),
     )
     return print_wrote(write_sweep_page(sweep, args.out, command=command_line(args)))
+
+
+def run_gpu(args: argparse.Namespace) -> int:
+    """The GPU page from what ``scripts/gpu_check.sh`` measured on a CUDA machine.
+
+    Read DIR (the script's bench JSON per model, engine and precision, with the rows it
+    skipped and why; nvidia-smi's GPU line; the stream's summary; the GPU tests' result) and
+    write --out and its JSON. Refuses a folder without a GPU recorded: the page exists only
+    when it was measured on a GPU.
+    """
+    check_outputs(args, "out")
+    from edgevision.errors import require_dir
+    from edgevision.reports.gpu import gpu_report
+
+    require_dir(args.results, "results folder")
+    res = gpu_report(args.results, out=args.out, command=command_line(args))
+    print(f"{len(res['rows'])} rows")
+    return print_wrote([args.out, Path(args.out).with_suffix(".json")])
 
 
 def run_tracking(args: argparse.Namespace) -> int:

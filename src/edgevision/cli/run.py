@@ -5,6 +5,7 @@
     edgevision run video.mp4 --model model.onnx --out out.mp4 --meta out.jsonl
     edgevision run rtsp://cam/stream test://ball --model yolo_ret_m075 --out null
     edgevision run --list-decoders
+    edgevision run --list-encoders
     edgevision run --sample sample.mp4        # write the built-in synthetic sample video
 """
 
@@ -141,6 +142,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "nvvidconv to RGBA in system memory, instead of videoconvert/videoscale on the CPU "
         "(one copy out of NVMM; the engine's input is still a system-memory array)",
     )
+    p.add_argument(
+        "--encoder",
+        default="auto",
+        help="H.264 encoder of --out FILE/rtsp: auto (hardware if present: Jetson, NVENC, "
+        "VA-API; else x264enc, openh264enc), hw, sw, or an element name (see --list-encoders)",
+    )
+    p.add_argument("--list-encoders", action="store_true", help="print encoders here and exit")
     p.add_argument("--size", metavar="WxH", help="scale frames to this size before the model")
     leak = p.add_mutually_exclusive_group()
     leak.add_argument(
@@ -311,6 +319,17 @@ def run(args: argparse.Namespace) -> int:
                 f"{','.join(r['software']) or '-'}"
             )
         return 0
+    if args.list_encoders:
+        from edgevision.stream.encoders import list_encoders
+
+        print(f"{'encoder':14} {'kind':9} {'installed':10} {'family':26} package")
+        for r in list_encoders():
+            print(
+                f"{r['element']:14} {'hardware' if r['hardware'] else 'software':9} "
+                f"{('yes' + (' (auto)' if r['auto'] else '')) if r['installed'] else 'no':10} "
+                f"{r['family']:26} {r['package'] or '-'}"
+            )
+        return 0
     if args.sample:
         from edgevision.stream.sample import make_sample_video
 
@@ -416,6 +435,7 @@ def run(args: argparse.Namespace) -> int:
             "summary",
             "providers",
             "trt_precision",
+            "encoder",
             "threads",
             "batch",
             "video",
@@ -456,6 +476,9 @@ def _print_summary(s: dict[str, Any], out: IO[str]) -> None:
             ),
             file=out,
         )
+    if s.get("encoder"):
+        e = s["encoder"]
+        print(f"  encoder {e['element']}: {e['reason']}", file=out)
     edges = s.get("smooth_edges")
     if edges and edges.get("cost_ms") is not None:
         print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from edgevision.errors import BackendUnavailable, EdgeVisionError
@@ -49,7 +50,12 @@ _PACKAGE_ELEMENTS: dict[str, tuple[str, ...]] = {
     ),
     "gstreamer1.0-plugins-bad": ("h264parse", "h265parse", "openh264enc", "openh264dec", "av1dec"),
     "gstreamer1.0-plugins-ugly": ("x264enc",),
-    "nvidia-l4t-gstreamer": ("nvarguscamerasrc", "nvvidconv", "nvv4l2decoder"),  # Jetson
+    "nvidia-l4t-gstreamer": (
+        "nvarguscamerasrc",
+        "nvvidconv",
+        "nvv4l2decoder",
+        "nvv4l2h264enc",
+    ),  # Jetson
 }
 ELEMENT_PACKAGES: dict[str, str] = {
     el: pkg for pkg, elements in _PACKAGE_ELEMENTS.items() for el in elements
@@ -140,6 +146,20 @@ def make_element(factory: str, name: str | None = None, **props: Any) -> Any:
     for k, v in props.items():
         el.set_property(k.replace("_", "-"), v)
     return el
+
+
+def set_props(element: Any, props: Mapping[str, str]) -> None:
+    """Set properties from their gst-launch text (enums by nick, ``"true"``, numbers).
+
+    Raises:
+        StreamError: the element has no such property (in this GStreamer version).
+    """
+    Gst = gst()
+    for k, v in props.items():
+        if element.find_property(k) is None:
+            name = element.get_factory().get_name()
+            raise StreamError(f"GStreamer element {name!r} has no property {k!r} here")
+        Gst.util_set_object_arg(element, k, v)
 
 
 def launch_error(e: BaseException) -> str:

@@ -1,7 +1,9 @@
 """Output sinks: an MP4 file, an RTSP stream (gst-rtsp-server), a display window, or nothing.
 
 Each sink takes ``(H, W, 3)`` uint8 RGB frames (the overlay) with their presentation time and
-encodes them in GStreamer: ``appsrc ! videoconvert ! H.264 encoder ! ...``. MP4 files are
+encodes them in GStreamer: ``appsrc ! videoconvert ! H.264 encoder ! ...`` (the encoder of
+:func:`.encoders.select_encoder`; every element made with :func:`.gst.make_element`, or checked
+with :func:`.gst.require_element` for the RTSP server's launch text). MP4 files are
 written under a temporary name and renamed when the muxer has finalised them (EOS), so an
 interrupted run never leaves a half-written file under the final name.
 
@@ -16,6 +18,7 @@ whole fragment (about a second); Matroska (``--out x.mkv``) needs no index to pl
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -27,36 +30,12 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgevision.errors import DataError
-from edgevision.stream.gst import StreamError, gst, has_element, launch_error, parse_error
+from edgevision.stream.encoders import EncoderChoice, select_encoder
+from edgevision.stream.gst import StreamError, gst, make_element, parse_error, set_props
 
 log = logging.getLogger("edgevision.stream")
 
-__all__ = ["OutputSink", "check_output", "check_writable", "open_output", "pick_encoder"]
-
-# H.264 encoders in priority order: (element, properties as gst-launch text)
-ENCODERS: list[tuple[str, str]] = [
-    ("x264enc", "tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate={kbps}"),
-    ("vah264enc", "bitrate={kbps}"),
-    ("vaapih264enc", "bitrate={kbps}"),
-    ("openh264enc", "bitrate={bps} complexity=low gop-size=30"),
-    ("avenc_h264_omx", ""),
-]
-
-
-def pick_encoder(width: int, height: int, fps: float = 30.0) -> str:
-    """gst-launch text of the best H.264 encoder here, with a bitrate for the frame size.
-
-    Raises:
-        StreamError: no H.264 encoder installed.
-    """
-    bps = int(min(max(width * height * fps * 0.1, 200_000), 8_000_000))
-    for el, props in ENCODERS:
-        if has_element(el):
-            return f"{el} {props.format(kbps=bps // 1000, bps=bps)}".strip()
-    raise StreamError(
-        "no H.264 encoder installed (x264enc, openh264enc, vah264enc); install "
-        "gstreamer1.0-plugins-ugly or -bad, or use --out null"
-    )
+__all__ = ["OutputSink", "check_output", "check_writable", "encodes", "open_output"]
 
 
 class OutputSink:
@@ -107,17 +86,35 @@ class _AppSrcSink(OutputSink):
         self.stall_s = 30.0  # ... but not longer than this without progress
         self.error: str | None = None
 
-    def _description(self, w: int, h: int) -> str:  # pragma: no cover - abstract
+    def _elements(self, w: int, h: int) -> list[Any]:  # pragma: no cover - abstract
+        """The pipeline's elements in link order, the :meth:`_appsrc` first."""
         raise NotImplementedError
+
+    def _appsrc(self, w: int, h: int, max_bytes: int = 0) -> Any:
+        """The ``appsrc`` taking RGB frames of ``w`` x ``h`` (``max_bytes``: back-pressure)."""
+        self.max_bytes = max_bytes
+        return make_element(
+            "appsrc",
+            "src",
+            format=gst().Format.TIME,
+            max_bytes=max_bytes,
+            caps=gst().Caps.from_string(_caps(w, h, self.fps)),
+        )
 
     def _start(self, w: int, h: int) -> None:
         Gst = gst()
-        desc = self._description(w, h)
-        try:
-            self.pipeline = Gst.parse_launch(desc)
-        except Exception as e:  # GLib.Error: a missing element names its package
-            raise StreamError(f"output {self.target}: {launch_error(e)}") from None
-        self.appsrc = self.pipeline.get_by_name("src")
+        try:  # a missing element names its package
+            elements = self._elements(w, h)
+        except StreamError as e:
+            raise StreamError(f"output {self.target}: {e}") from None
+        self.pipeline = Gst.Pipeline.new(None)
+        for el in elements:
+            self.pipeline.add(el)
+        for a, b in itertools.pairwise(elements):
+            if not a.link(b):
+                names = (x.get_factory().get_name() for x in (a, b))
+                raise StreamError(f"output {self.target}: cannot link {' to '.join(names)}")
+        self.appsrc = elements[0]
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             msg = self.pipeline.get_bus().timed_pop_filtered(Gst.SECOND, Gst.MessageType.ERROR)
             raise StreamError(
@@ -211,8 +208,9 @@ class _AppSrcSink(OutputSink):
 class Mp4Sink(_AppSrcSink):
     """H.264 in MP4 (or Matroska for ``.mkv``), finalised at :meth:`close`."""
 
-    def __init__(self, path: Path, fps: int = 30) -> None:
+    def __init__(self, path: Path, fps: int = 30, encoder: EncoderChoice | None = None) -> None:
         super().__init__(fps)
+        self.encoder = encoder  # None: select_encoder("auto") at the first frame
         self.path = path
         self.target = str(path)
         self.tmp = path.with_name(f".{path.name}.partial")
@@ -221,19 +219,24 @@ class Mp4Sink(_AppSrcSink):
     def written(self) -> str | None:
         return str(self.path) if self.complete else None
 
-    def _description(self, w: int, h: int) -> str:
+    def _elements(self, w: int, h: int) -> list[Any]:
+        if self.encoder is None:
+            self.encoder = select_encoder()
         # fragmented MP4 (a fragment a second): playable after kill -9 up to the last fragment
-        mux = (
-            "matroskamux" if self.path.suffix.lower() == ".mkv" else "mp4mux fragment-duration=1000"
-        )
-        loc = str(self.tmp).replace('"', '\\"')
-        self.max_bytes = w * h * 3 * 4
-        return (
-            f"appsrc name=src format=time max-bytes={self.max_bytes} "
-            f'caps="{_caps(w, h, self.fps)}" ! videoconvert ! video/x-raw,format=I420 ! '
-            f"{pick_encoder(w, h, self.fps)} ! h264parse ! {mux} ! "
-            f'filesink buffer-mode=unbuffered location="{loc}"'
-        )
+        if self.path.suffix.lower() == ".mkv":
+            mux = make_element("matroskamux")
+        else:
+            mux = make_element("mp4mux", fragment_duration=1000)
+        sink = make_element("filesink", location=str(self.tmp))
+        set_props(sink, {"buffer-mode": "unbuffered"})
+        return [
+            self._appsrc(w, h, w * h * 3 * 4),
+            make_element("videoconvert"),
+            *self.encoder.elements(w, h, self.fps),
+            make_element("h264parse"),
+            mux,
+            sink,
+        ]
 
     def close(self) -> None:
         """Finalise the file and rename it to its name (``complete``).
@@ -265,11 +268,12 @@ class DisplaySink(_AppSrcSink):
 
     target = "display"
 
-    def _description(self, w: int, h: int) -> str:
-        return (
-            f'appsrc name=src format=time caps="{_caps(w, h, self.fps)}" ! videoconvert ! '
-            f"autovideosink sync=false"
-        )
+    def _elements(self, w: int, h: int) -> list[Any]:
+        return [
+            self._appsrc(w, h),
+            make_element("videoconvert"),
+            make_element("autovideosink", sync=False),
+        ]
 
     def close(self) -> None:
         self._finish(2.0)
@@ -282,7 +286,10 @@ class RtspSink(OutputSink):
     clients); without a client they are discarded at no cost.
     """
 
-    def __init__(self, server: Any, path: str, fps: int = 30) -> None:
+    def __init__(
+        self, server: Any, path: str, fps: int = 30, encoder: EncoderChoice | None = None
+    ) -> None:
+        self.encoder = encoder  # None: select_encoder("auto") at the first frame
         self.server = server
         self.path = path
         self.fps = fps
@@ -308,10 +315,12 @@ class RtspSink(OutputSink):
         h, w = image.shape[:2]
         if self.size is None:
             self.size = (w, h)
+            enc = self.encoder or select_encoder()
+            enc.check()  # the server makes the elements from the text: check them here
             launch = (
                 f"( appsrc name=src is-live=true format=time do-timestamp=true "
-                f'caps="{_caps(w, h, self.fps)}" ! videoconvert ! video/x-raw,format=I420 ! '
-                f"{pick_encoder(w, h, self.fps)} ! h264parse config-interval=-1 ! "
+                f'caps="{_caps(w, h, self.fps)}" ! videoconvert ! '
+                f"{enc.launch(w, h, self.fps)} ! h264parse config-interval=-1 ! "
                 f"rtph264pay name=pay0 pt=96 config-interval=1 )"
             )
             self.server.mount(self.path, launch, self._configure)
@@ -385,13 +394,27 @@ def stream_out_name(out: str, index: int, n: int) -> str:
     return str(p.with_name(f"{p.stem}_{index}{p.suffix}"))
 
 
-def open_output(out: str, *, fps: int = 30, server: Any = None) -> OutputSink:
-    """The sink for one stream's ``out`` (after :func:`check_output`)."""
+def encodes(out: str) -> bool:
+    """Whether the output ``out`` encodes H.264 (a file or RTSP; not null or display)."""
+    return out not in ("null", "none", "display")
+
+
+def open_output(
+    out: str, *, fps: int = 30, server: Any = None, encoder: EncoderChoice | None = None
+) -> OutputSink:
+    """The sink for one stream's ``out`` (after :func:`check_output`).
+
+    Args:
+        out: the output (see :func:`check_output`).
+        fps: frame rate written into the video.
+        server: the RTSP server of an ``rtsp://`` output.
+        encoder: the H.264 encoder (default: :func:`.encoders.select_encoder` ``("auto")``).
+    """
     if out in ("null", "none"):
         return NullSink()
     if out == "display":
         return DisplaySink(fps)
     if out.startswith("rtsp://"):
         assert server is not None
-        return RtspSink(server, urlsplit(out).path or "/stream", fps)
-    return Mp4Sink(Path(out), fps)
+        return RtspSink(server, urlsplit(out).path or "/stream", fps, encoder)
+    return Mp4Sink(Path(out), fps, encoder)

@@ -43,12 +43,14 @@ from typing import IO, Any
 from edgevision.errors import ConfigError, EdgeVisionError
 from edgevision.io import write_json_atomic
 from edgevision.results import Detections, SemanticMask
+from edgevision.stream.encoders import EncoderChoice, check_encoder_mode, select_encoder
 from edgevision.stream.gst import StreamError
 from edgevision.stream.mqtt import MqttConfig, MqttPublisher
 from edgevision.stream.outputs import (
     OutputSink,
     check_output,
     check_writable,
+    encodes,
     open_output,
     stream_out_name,
 )
@@ -82,6 +84,9 @@ class RunConfig:
         mqtt: publish each frame's JSONL line to an MQTT broker (:mod:`.mqtt`), or ``None``.
         summary: JSON file for the run summary, or ``None``.
         source: how sources are opened.
+        encoder: the H.264 encoder of file and RTSP outputs: ``"auto"`` (hardware if
+            present, else software), ``"hw"``, ``"sw"`` or an element of
+            :data:`.encoders.ENCODERS` (:func:`.encoders.select_encoder`).
         engine: ``auto``, ``onnxruntime``, ``openvino``, ``tensorrt`` or ``torch``
             (:func:`.plugins.load_plugin`; ``--backend``/``--engine``).
         providers: ONNX Runtime execution providers (``cuda``, ``tensorrt``, ``cpu``);
@@ -125,6 +130,7 @@ class RunConfig:
     mqtt: MqttConfig | None = None
     summary: str | None = None
     source: SourceOptions = field(default_factory=SourceOptions)
+    encoder: str = "auto"
     engine: str = "auto"
     providers: list[str] = field(default_factory=list)
     trt_precision: str = "auto"
@@ -513,6 +519,8 @@ def run_stream(
     outs = [stream_out_name(cfg.out, i, n) for i in range(n)]
     for o in outs:
         check_output(o)
+    check_encoder_mode(cfg.encoder)  # a bad name fails here; the registry is asked below
+    encoder: EncoderChoice | None = None
     server = None
     if cfg.out.startswith("rtsp://"):
         from urllib.parse import urlsplit
@@ -563,6 +571,11 @@ def run_stream(
                     f".onnx, checkpoint or name), not the plugin {plugin.name!r}"
                 )
             overlay = Overlay.for_spec(getattr(plugin, "spec", None), cfg.overlay)
+            # after the model: GStreamer initialised before OpenVINO compiles aborts the
+            # process; one encoder for every output, chosen before any source starts
+            if any(encodes(o) for o in outs):
+                encoder = select_encoder(cfg.encoder)
+                log.info("encoder: %s (%s)", encoder.element, encoder.reason)
         except BaseException:
             if own_plugin:
                 plugin.close()
@@ -572,7 +585,7 @@ def run_stream(
             open_source(sp, i, cfg.source, stats.streams[i], available=available)
             for i, sp in enumerate(specs)
         ]
-        sinks = [open_output(o, fps=cfg.fps, server=server) for o in outs]
+        sinks = [open_output(o, fps=cfg.fps, server=server, encoder=encoder) for o in outs]
     except BaseException:
         if mqtt is not None:
             mqtt.abort()
@@ -665,6 +678,7 @@ def run_stream(
         summary = stats.summary(
             model=plugin.describe(),
             outputs=[s.target for s in sinks],
+            encoder=encoder.to_dict() if encoder is not None else None,
             written=[w for w in (s.written for s in sinks) if w],
             meta=cfg.meta,
             interrupted=interrupted,

@@ -238,13 +238,15 @@ def _gst_rtsp() -> Any:
 
 def test_pattern_launch(size: str = "320x240", fps: int = 15, pattern: str = "ball") -> str:
     """A launch line serving an H.264 test pattern (for tests and demos)."""
-    from edgevision.stream.outputs import pick_encoder
+    from edgevision.stream.encoders import select_encoder
 
     w, h = (int(v) for v in size.split("x"))
+    enc = select_encoder()
+    enc.check()
     return (
         f"( videotestsrc is-live=true pattern={pattern} ! "
         f"video/x-raw,width={w},height={h},framerate={fps}/1 ! videoconvert ! "
-        f"video/x-raw,format=I420 ! {pick_encoder(w, h, fps)} ! h264parse config-interval=-1 ! "
+        f"{enc.launch(w, h, fps)} ! h264parse config-interval=-1 ! "
         f"rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
 

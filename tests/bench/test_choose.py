@@ -37,6 +37,25 @@ def test_only_engine_installed_is_chosen_without_a_probe(tiny_onnx, unpinned, mo
         choose_backend(tiny_onnx)
 
 
+def test_a_quantized_file_stays_on_onnxruntime(tiny_onnx, unpinned, monkeypatch, tmp_path):
+    """An INT8 file runs where its accuracy was measured: no probe, ONNX Runtime."""
+    import onnx
+
+    m = onnx.load(str(tiny_onnx))
+    for prop in m.metadata_props:
+        if prop.key == "edgevision.precision":
+            prop.value = "int8"
+    int8 = tmp_path / "int8.onnx"
+    onnx.save(m, str(int8))
+    monkeypatch.setattr(choose, "_installed", lambda: ["onnxruntime", "openvino"])
+    monkeypatch.setattr(choose, "_probe", lambda *a: pytest.fail("probed"))
+    c = choose_backend(int8)
+    assert (c.backend, c.source) == ("onnxruntime", "quantized")
+    assert "--backend openvino" in c.reason
+    with pytest.raises(BaseException, match="probed"):  # the float file is measured
+        choose_backend(tiny_onnx)
+
+
 def test_fastest_wins_ties_keep_onnxruntime():
     assert choose._decide({"onnxruntime": 10.0, "openvino": 5.0}) == "openvino"
     assert choose._decide({"onnxruntime": 10.0, "openvino": 9.9}) == "onnxruntime"

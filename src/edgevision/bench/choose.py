@@ -8,12 +8,19 @@ measurements). A rule written from one host would be wrong on the next, so ``aut
 1. ``EDGEVISION_BACKEND=onnxruntime|openvino`` in the environment wins (pinned deployments,
    reproducible tests); a backend that is not installed is a one-line error.
 2. With one CPU engine installed, it is the choice.
-3. Otherwise a short probe times each candidate on the file, alternating in blocks, each
+3. A quantized file (metadata precision ``int8`` or ``mixed``) stays on ONNX Runtime, where
+   ``edgevision quantize`` measured its accuracy: OpenVINO runs the same QDQ graph with its
+   own INT8 kernels and rounding, which on some models changes accuracy far beyond the
+   quantization's own loss (``docs/results/backends.md``, AMD EPYC: ``yolov5n_camvid`` NNCF
+   INT8 10.82 box AP on ONNX Runtime, 0.49 on OpenVINO; ESPNet NNCF INT8 −4.1 mIoU on
+   OpenVINO against −0.3 on ONNX Runtime). ``--backend openvino`` runs it there on purpose
+   (check it with ``edgevision eval FILE --backend openvino``).
+4. Otherwise a short probe times each candidate on the file, alternating in blocks, each
    block in a fresh process (:func:`edgevision.bench.proc.run_worker`: engines timed in
    one process fight with each other's spinning thread pools). The lowest median wins; a
    candidate within :data:`TIE` of ONNX Runtime loses to it (the reference engine, whose
    outputs the project's accuracy tables were measured with).
-4. The result is cached in ``backend_choice.json`` under :func:`edgevision.io.cache_root`,
+5. The result is cached in ``backend_choice.json`` under :func:`edgevision.io.cache_root`,
    keyed by the file's SHA-256, the CPU model and flags, the thread count and the engines'
    versions, so later runs on the same host start at once.
 
@@ -54,7 +61,8 @@ class BackendChoice:
 
     Attributes:
         backend: ``"onnxruntime"`` or ``"openvino"``.
-        source: ``"env"``, ``"only"`` (one engine installed), ``"probe"`` or ``"cache"``.
+        source: ``"env"``, ``"only"`` (one engine installed), ``"quantized"`` (an INT8
+            file stays on ONNX Runtime), ``"probe"`` or ``"cache"``.
         reason: one line for the console.
         p50_ms: median ``engine.run`` milliseconds per candidate in the probe.
         key: the cache key (file hash, host, versions).
@@ -122,6 +130,16 @@ def _write_cache(key: str, choice: BackendChoice) -> None:
     data[key] = {"backend": choice.backend, "p50_ms": choice.p50_ms}
     with contextlib.suppress(OSError):  # a read-only home: probe again next time
         write_json_atomic(_cache_file(), data)
+
+
+def _quantized(path: Path) -> bool:
+    """Whether the file's edgevision metadata says INT8 or mixed precision."""
+    from edgevision.export.metadata import read_metadata
+
+    try:
+        return read_metadata(path).get("edgevision.precision") in ("int8", "mixed")
+    except EdgeVisionError:
+        return False
 
 
 def _probe(path: Path, candidates: list[str], threads: int, runs: int, blocks: int) -> dict:
@@ -213,6 +231,13 @@ def choose_backend(
         )
     if len(installed) == 1:
         return BackendChoice(installed[0], "only", f"{installed[0]}: the only engine installed")
+    if "onnxruntime" in installed and _quantized(p):
+        return BackendChoice(
+            "onnxruntime",
+            "quantized",
+            "onnxruntime: a quantized file runs where its accuracy was measured (OpenVINO's "
+            "INT8 kernels change some models' accuracy; --backend openvino to use them)",
+        )
     key = _cache_key(p, threads, installed)
     if use_cache:
         hit = _read_cache().get(key)

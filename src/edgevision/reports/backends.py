@@ -286,9 +286,11 @@ def _page(rows: list[dict[str, Any]], meta: dict[str, Any], failed: list[dict[st
         lines += [f"- {f['model']}, {f['variant']}: {f['error']}" for f in failed]
     lines += [
         "",
-        "`--backend auto` (`bench`, `eval`, `run`) measures the same choice per file on the "
-        "host it runs on (ONNX Runtime vs OpenVINO at the file's precision); BF16 is used "
-        "only when asked for (`--backend openvino --ov-precision bf16`).",
+        "`--backend auto` (`bench`, `eval`, `run`) measures the same choice per float file "
+        "on the host it runs on (ONNX Runtime vs OpenVINO); an INT8 file stays on ONNX "
+        "Runtime, where `edgevision quantize` measured its accuracy, because OpenVINO runs "
+        "some QDQ files with a different accuracy (the Δ metric column); BF16 is used only "
+        "when asked for (`--backend openvino --ov-precision bf16`).",
         "",
     ]
     return "\n".join(lines)

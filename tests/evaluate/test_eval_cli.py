@@ -42,7 +42,9 @@ def fake_runtime(monkeypatch):
     """Replace edgevision.runtime by a module whose engine 'predicts' from the red channel."""
     calls = {}
 
-    def load_fast_engine(target, *, backend="auto", threads=2, input_size=None, choose=None):
+    def load_fast_engine(
+        target, *, backend="auto", threads=2, input_size=None, choose=None, **engine_options
+    ):
         calls.update(target=target, backend=backend, threads=threads)
         return types.SimpleNamespace(
             spec=ModelSpec(name="fake", task="semantic", class_names=CLASSES)

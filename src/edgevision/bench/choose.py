@@ -11,7 +11,7 @@ measurements). A rule written from one host would be wrong on the next, so ``aut
 3. A quantized file (metadata precision ``int8`` or ``mixed``) stays on ONNX Runtime, where
    ``edgevision quantize`` measured its accuracy: OpenVINO runs the same QDQ graph with its
    own INT8 kernels and rounding, which on some models changes accuracy far beyond the
-   quantization's own loss (``docs/results/backends.md``, AMD EPYC: ``yolov5n_camvid`` NNCF
+   quantization's own loss (``edgevision report backends``, AMD EPYC: ``yolov5n_camvid`` NNCF
    INT8 10.82 box AP on ONNX Runtime, 0.49 on OpenVINO; ESPNet NNCF INT8 −4.1 mIoU on
    OpenVINO against −0.3 on ONNX Runtime). ``--backend openvino`` runs it there on purpose
    (check it with ``edgevision eval FILE --backend openvino``).

@@ -130,6 +130,7 @@ def backends_report(
         raise ConfigError("no CPU engine installed (onnxruntime or openvino)")
     rows: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
+    load_start = _load()
     for w in weights:
         stem = Path(w).stem
         ds = data.get(stem, data.get("*"))
@@ -214,6 +215,7 @@ def backends_report(
         "threads": threads,
         "runs": runs,
         "blocks": blocks,
+        "load": {"start": load_start, "end": _load()},
     }
     out = Path(out)
     write_json_atomic(out.with_suffix(".json"), {"meta": meta, "rows": rows, "failed": failed})
@@ -232,6 +234,10 @@ def _config(v: Variant, threads: int, *, runs: int) -> Any:
         runs=runs,
         warmup=1,
     )
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _one_line(e: BaseException) -> str:
@@ -256,7 +262,14 @@ def _page(rows: list[dict[str, Any]], meta: dict[str, Any], failed: list[dict[st
         f"for detection, mask AP or agreement for instances) on split `{meta['split']}` of "
         "each model's dataset (CamVid's `val` is sequence 0016E5, whose neighbouring frames "
         "are in train: in-sequence, it overstates new streets; here it compares engines, not "
-        "models). INT8 files: static PTQ calibrated on the first training images.",
+        "models). INT8 files: static PTQ calibrated on the first training images."
+        + (
+            f" Load average (1/5/15 min) of the machine at the start / end: "
+            f"{meta['load']['start']} / {meta['load']['end']}: other work on the same cores "
+            "slows every variant, alike only on average (blocks alternate)."
+            if meta.get("load")
+            else ""
+        ),
         "",
         "| model | variant | p50 ms | FPS | vs ORT FP32 | peak RSS MiB | file MiB | metric | Δ metric |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -150,6 +150,8 @@ def study_table2(comps: Sequence[ModelComparison]) -> list[str]:
         )
 
     def theirs(study: Any, m: str) -> str:
+        if m != "fp32" and m not in study.modes:  # an engine row the study has not
+            return "–"
         miou, size, fps = study.fp32 if m == "fp32" else study.modes[m]
         return f"{miou:.1f} / {size:g} MB / {fps:.1f}"
 
@@ -166,6 +168,8 @@ def study_table3(comps: Sequence[ModelComparison]) -> list[str]:
         return f"{_f(d, 1)} / {_f(size, 1)} % / {_f(ram, 0)} %"
 
     def theirs(study: Any, m: str) -> str:
+        if m not in study.changes:  # an engine row the study has not
+            return "–"
         d, size, ram = study.changes[m]
         return f"{d:.1f} / {size:g} % / {ram:g} %"
 

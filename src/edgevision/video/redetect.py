@@ -19,6 +19,19 @@ propagated objects by box IoU (:func:`match_boxes`, :func:`fuse_redetections`):
   from the keyframe's prototypes and its coefficients; ``new="drop"`` waits for the next
   keyframe. Weaker unmatched boxes are dropped.
 
+A confident new object on the ``small`` engine makes a keyframe from the small pass (its
+prototypes at the small input). The thresholds (``iou`` 0.5, ``min_score`` 0.3, ``decay``
+0.5, ``new="keyframe"``) were picked on synthetic seed 4242; moving the masks into the new
+boxes (scaled or shifted) measured worse there than keeping them as propagated.
+
+Measured (AMD EPYC, 2 cores, shared; ONNX Runtime components, 2 threads; synthetic seed 9731,
+8 videos x 12 frames; ``edgevision video FP32_DIR --data DS --compare --precision-engines
+MIXED_DIR --rounds 2 --keyframes fixed:K --propagate dis:medium+redetect:mixed``): the
+re-detection recovers per-frame *box* AP (0.757 at fixed:2 and fixed:4 against 0.756 per
+frame FP32, 0.733 for the default path) but not mask AP (0.744 at fixed:2, 0.711 at fixed:4:
+the masks are still the propagated ones), and it costs the detector on every non-keyframe
+(1.6-1.7x per-frame FP32 against 2.5-2.8x for the default path), so it is not the default.
+
 numpy + OpenCV only (the runtime imports no torch).
 """
 

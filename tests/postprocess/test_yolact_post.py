@@ -11,12 +11,14 @@ import pytest
 from edgevision.config import ModelSpec
 from edgevision.errors import ModelFileError
 from edgevision.postprocess import get_postprocessor
+from edgevision.postprocess.letterbox import boxes_to_input, boxes_to_original
 from edgevision.postprocess.yolact import (
     assemble_masks,
     decode_boxes,
     level_sizes,
     make_priors,
     masks_at_original,
+    yolact_detect,
     yolact_postprocess,
 )
 from edgevision.preprocess import Transform
@@ -86,7 +88,7 @@ def test_masks_at_original_match_a_full_resize_cropped_to_the_boxes(t):
     assemble every mask, resize the content region to the original size, threshold, crop."""
     import cv2
 
-    from edgevision.postprocess.letterbox import boxes_to_original, map_to_original
+    from edgevision.postprocess.letterbox import map_to_original
 
     rng = np.random.default_rng(1)
     k, (h, w) = 12, (t.input_size[0] // 4, t.input_size[1] // 4)
@@ -168,6 +170,40 @@ def test_postprocess_empty_and_bad_inputs():
         yolact_postprocess(outs[:2], _spec(), [t])
     with pytest.raises(ModelFileError):
         yolact_postprocess([outs[0], outs[1][..., :2]], _spec(), [t])
+
+
+def test_detect_keeps_the_coefficients_of_the_kept_boxes():
+    """The re-detection pass (no prototypes): the same boxes, scores and classes as the full
+    postprocessing, and the coefficients that make its masks."""
+    rng = np.random.default_rng(3)
+    _, outs = _outputs(k=3)
+    n = outs[0].shape[1]
+    outs[0][0] = rng.normal(0, 0.5, (n, 4))
+    logits = rng.normal(0, 2, (n, 3))
+    outs[1][0] = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    outs[2][0] = rng.uniform(-1, 1, (n, 3))
+    outs[3][0] = rng.uniform(0, 2, outs[3].shape[1:])
+    t = Transform((48, 80), (64, 64), (0.8, 0.8), (12, 0))
+    (full,) = yolact_postprocess(outs, _spec(), [t], conf_threshold=0.3, max_det=20)
+    det, coeffs = yolact_detect(outs[:3], _spec(), t, conf_threshold=0.3, max_det=20)
+    assert type(det) is Detections and 0 < len(det) == len(full) <= 20
+    np.testing.assert_array_equal(det.boxes, full.boxes)
+    np.testing.assert_array_equal(det.scores, full.scores)
+    np.testing.assert_array_equal(det.class_ids, full.class_ids)
+    assert coeffs.shape == (len(det), 3) and coeffs.dtype == np.float32
+    iy, ix = t.input_size
+    bn = boxes_to_input(det.boxes, t) / np.array([ix, iy, ix, iy], np.float32)
+    remade = masks_at_original(outs[3][0], coeffs, bn.clip(0, 1), det.boxes, t)
+    assert (remade != full.masks).mean() < 0.01  # box round trip: at most edge pixels move
+    with pytest.raises(ModelFileError, match="coeffs"):
+        yolact_detect(outs[:2], _spec(), t)
+
+
+def test_boxes_to_input_inverts_boxes_to_original():
+    t = Transform((48, 80), (64, 64), (0.8, 0.8), (12, 0))
+    b = np.array([[1.0, 2.0, 30.0, 40.0], [0.0, 0.0, 80.0, 48.0]], np.float32)
+    np.testing.assert_allclose(boxes_to_original(boxes_to_input(b, t), t), b, atol=1e-4)
+    np.testing.assert_allclose(boxes_to_input(b, t)[1], [0, 12, 64, 50.4], atol=1e-4)
 
 
 def test_postprocess_imports_without_torch():

@@ -161,6 +161,21 @@ BACKEND_CHOICES = ("auto", "onnxruntime", "openvino", "tensorrt", "torch")
 """Every command's ``--backend`` choices (:data:`edgevision.runtime.base.BACKENDS` + auto)."""
 
 
+def propagate_value(text: str) -> str:
+    """``--propagate``: a flow (``none``, ``featflownet``, ``dis``, ``dis:fast``,
+    ``dis:medium``), a DIS flow optionally with ``+redetect[:PREC]``
+    (:func:`edgevision.video.redetect.parse_propagate`)."""
+    from edgevision.errors import ConfigError
+    from edgevision.video.core import PROPAGATE_FLOWS
+    from edgevision.video.redetect import parse_propagate
+
+    try:
+        parse_propagate(text, PROPAGATE_FLOWS)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def provider_list(text: str) -> list[str]:
     """argparse ``type``: ``"cuda,tensorrt,cpu"`` -> ``["cuda", "tensorrt", "cpu"]``."""
     items = [t.strip() for t in text.split(",")]

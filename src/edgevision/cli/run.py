@@ -29,6 +29,7 @@ from edgevision.cli.common import (
     pick,
     positive_float,
     positive_int,
+    propagate_value,
 )
 
 SOURCES_HELP = """\
@@ -271,11 +272,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const="featflownet",
         default=None,
-        choices=["none", "featflownet", "dis", "dis:fast", "dis:medium"],
+        type=propagate_value,
         metavar="FLOW",
         help="with --video: non-keyframes warp the keyframe's masks with FLOW (featflownet, "
         "the flag alone; dis[:fast|:medium]: OpenCV's DIS optical flow, no network on "
-        "non-keyframes; none: the partial feature transform). Default: the default path's, "
+        "non-keyframes; none: the partial feature transform; dis...+redetect[:PREC]: also "
+        "re-detect without ProtoNet and fuse the boxes with the propagated masks). "
+        "Default: the default path's, "
         "dis:medium",
     )
     add_precision_args(p)

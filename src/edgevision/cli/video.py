@@ -20,6 +20,7 @@ from edgevision.cli.common import (
     nonneg_int,
     pick,
     positive_int,
+    propagate_value,
 )
 from edgevision.tasks import get_task
 
@@ -72,13 +73,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const="featflownet",
         default=None,
-        choices=["none", "featflownet", "dis", "dis:fast", "dis:medium"],
+        type=propagate_value,
         metavar="FLOW",
         help="on non-keyframes warp the keyframe's final masks with the flow instead of the "
         "heads: FLOW featflownet (the flag alone: backbone to C3 + FeatFlowNet) or dis "
         "(OpenCV's DIS optical flow on the frames, preset ultrafast: no network on "
         "non-keyframes; dis:fast, dis:medium: slower, more accurate presets); none: the "
-        "partial feature transform (default: the default path's, dis:medium)",
+        "partial feature transform; a dis flow + redetect[:PREC] (e.g. dis:medium+redetect:mixed) "
+        "also runs the detector without ProtoNet on non-keyframes (on engine PREC, else the "
+        "precision policy's) and fuses its boxes with the propagated masks by IoU "
+        "(default: the default path's, dis:medium)",
     )
     add_precision_args(p)
     p.add_argument(

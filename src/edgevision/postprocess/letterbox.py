@@ -21,6 +21,17 @@ def boxes_to_original(boxes: np.ndarray, t: Transform, *, clip: bool = True) -> 
     return b
 
 
+def boxes_to_input(boxes: np.ndarray, t: Transform) -> np.ndarray:
+    """``(N, 4)`` xyxy boxes in original-image pixels -> network-input pixels (float32); the
+    inverse of :func:`boxes_to_original` without clipping."""
+    b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    top, left = t.pad
+    sy, sx = t.scale
+    b[:, [0, 2]] = b[:, [0, 2]] * sx + left
+    b[:, [1, 3]] = b[:, [1, 3]] * sy + top
+    return b
+
+
 def content_region(shape: tuple[int, ...], t: Transform) -> tuple[int, int, int, int]:
     """``(y0, y1, x0, x1)`` of the image content in a map of ``shape[:2]`` pixels whose
     resolution is proportional to the network input (the input itself, or 1/4 of it...)."""

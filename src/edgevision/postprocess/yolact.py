@@ -37,6 +37,7 @@ __all__ = [
     "level_sizes",
     "make_priors",
     "masks_at_original",
+    "yolact_detect",
     "yolact_postprocess",
 ]
 
@@ -248,6 +249,15 @@ def _top_k_per_class(idx: np.ndarray, score: np.ndarray, cls: np.ndarray, top_k:
     return idx[keep]
 
 
+def _check_outputs(loc: np.ndarray, conf: np.ndarray, names: list[str]) -> None:
+    """Raise :class:`ModelFileError` unless ``conf`` is ``(N, P, C + 1)`` matching ``loc``."""
+    if conf.ndim != 3 or conf.shape[2] != len(names) + 1 or loc.shape[:2] != conf.shape[:2]:
+        raise ModelFileError(
+            f"YOLACT scores must be (N, P, {len(names) + 1}) matching boxes (N, P, 4), got "
+            f"{conf.shape} and {loc.shape}"
+        )
+
+
 def yolact_postprocess(
     outputs: Sequence[np.ndarray],
     spec: Any,
@@ -285,11 +295,7 @@ def yolact_postprocess(
         raise ModelFileError(f"YOLACT needs at least boxes and scores outputs, got {len(outputs)}")
     loc, conf = np.asarray(outputs[0]), np.asarray(outputs[1])
     names = list(spec.class_names)
-    if conf.ndim != 3 or conf.shape[2] != len(names) + 1 or loc.shape[:2] != conf.shape[:2]:
-        raise ModelFileError(
-            f"YOLACT scores must be (N, P, {len(names) + 1}) matching boxes (N, P, 4), got "
-            f"{conf.shape} and {loc.shape}"
-        )
+    _check_outputs(loc, conf, names)
     want_masks = masks and len(outputs) >= 4
     if masks and not want_masks:
         raise ModelFileError(
@@ -300,38 +306,105 @@ def yolact_postprocess(
     scales, ratios = _model_params(spec)
     results: list[Detections] = []
     for b, t in enumerate(transforms):
-        priors = make_priors(tuple(t.input_size), scales, ratios)
-        if len(priors) != loc.shape[1]:
-            raise ModelFileError(
-                f"YOLACT output has {loc.shape[1]} priors; input {t.input_size} gives {len(priors)}"
-            )
-        sc = conf[b, :, 1:]
-        cls = sc.argmax(1)
-        best = sc[np.arange(len(sc)), cls]
-        idx = _top_k_per_class(np.flatnonzero(best >= conf_threshold), best, cls, top_k)
-        ih, iw = t.input_size
-        oh, ow = t.orig_size
-        if len(idx) == 0:
-            res_cls = InstanceMasks if want_masks else Detections
-            results.append(res_cls.empty(names, (oh, ow)))
-            continue
-        boxes_n = decode_boxes(loc[b, idx], priors[idx])
-        keep = fast_nms(
-            boxes_n * np.array([iw, ih, iw, ih], np.float32),
-            best[idx],
-            cls[idx],
-            iou_threshold,
-            top_k=top_k,
-            max_det=max_det,
-        )
-        kept = idx[keep]
-        bn = boxes_n[keep].clip(0.0, 1.0)
-        boxes = boxes_to_original(bn * np.array([iw, ih, iw, ih], np.float32), t)
-        scores, classes = best[kept].astype(np.float32), cls[kept].astype(np.int64)
+        kept, bn, det = _detect_image(
+            loc[b], conf[b], names, t, scales, ratios, conf_threshold, iou_threshold, top_k,
+            max_det,
+        )  # fmt: skip
         if not want_masks:
-            results.append(Detections(boxes, scores, classes, names, (oh, ow)))
+            results.append(det)
             continue
         assert coef is not None and protos is not None
-        mk = masks_at_original(protos[b], coef[b, kept], bn, boxes, t, mask_threshold)
-        results.append(InstanceMasks(boxes, scores, classes, names, (oh, ow), masks=mk))
+        oh, ow = t.orig_size
+        if len(kept) == 0:
+            results.append(InstanceMasks.empty(names, (oh, ow)))
+            continue
+        mk = masks_at_original(protos[b], coef[b, kept], bn, det.boxes, t, mask_threshold)
+        results.append(
+            InstanceMasks(det.boxes, det.scores, det.class_ids, names, (oh, ow), masks=mk)
+        )
     return results
+
+
+def _detect_image(
+    loc: np.ndarray,
+    conf: np.ndarray,
+    names: list[str],
+    t: Any,
+    scales: tuple[float, ...],
+    ratios: tuple[float, ...],
+    conf_threshold: float,
+    iou_threshold: float,
+    top_k: int,
+    max_det: int,
+) -> tuple[np.ndarray, np.ndarray, Detections]:
+    """One image's kept prior indices ``(K,)``, their normalised xyxy boxes ``(K, 4)`` and
+    the :class:`Detections` (original pixels), from ``loc (P, 4)`` and ``conf (P, C + 1)``."""
+    priors = make_priors(tuple(t.input_size), scales, ratios)
+    if len(priors) != loc.shape[0]:
+        raise ModelFileError(
+            f"YOLACT output has {loc.shape[0]} priors; input {t.input_size} gives {len(priors)}"
+        )
+    sc = conf[:, 1:]
+    cls = sc.argmax(1)
+    best = sc[np.arange(len(sc)), cls]
+    idx = _top_k_per_class(np.flatnonzero(best >= conf_threshold), best, cls, top_k)
+    ih, iw = t.input_size
+    oh, ow = t.orig_size
+    if len(idx) == 0:
+        return (
+            np.zeros(0, np.int64),
+            np.zeros((0, 4), np.float32),
+            Detections.empty(names, (oh, ow)),
+        )
+    boxes_n = decode_boxes(loc[idx], priors[idx])
+    keep = fast_nms(
+        boxes_n * np.array([iw, ih, iw, ih], np.float32),
+        best[idx],
+        cls[idx],
+        iou_threshold,
+        top_k=top_k,
+        max_det=max_det,
+    )
+    kept = idx[keep]
+    bn = boxes_n[keep].clip(0.0, 1.0)
+    boxes = boxes_to_original(bn * np.array([iw, ih, iw, ih], np.float32), t)
+    scores, classes = best[kept].astype(np.float32), cls[kept].astype(np.int64)
+    return kept, bn, Detections(boxes, scores, classes, names, (oh, ow))
+
+
+def yolact_detect(
+    outputs: Sequence[np.ndarray],
+    spec: Any,
+    t: Any,
+    *,
+    conf_threshold: float = 0.05,
+    iou_threshold: float = 0.5,
+    top_k: int = 200,
+    max_det: int = 100,
+) -> tuple[Detections, np.ndarray]:
+    """The detector part of YOLACT's postprocessing for one image, keeping the mask
+    coefficients: what a re-detection pass without ProtoNet gives
+    (:mod:`edgevision.video.redetect`).
+
+    Args:
+        outputs: ``[boxes, scores, coeffs]`` of a batch of one (see the module docstring).
+        spec: the model's :class:`~edgevision.config.ModelSpec`.
+        t: the image's :class:`~edgevision.preprocess.Transform`.
+        conf_threshold, iou_threshold, top_k, max_det: as :func:`yolact_postprocess`.
+
+    Returns:
+        ``(Detections in original pixels by decreasing score, (K, k) float32 coefficients)``.
+
+    Raises:
+        ModelFileError: outputs inconsistent with the spec or the input size.
+    """
+    if len(outputs) < 3:
+        raise ModelFileError(f"re-detection needs boxes, scores and coeffs, got {len(outputs)}")
+    loc, conf, coef = (np.asarray(o) for o in outputs[:3])
+    names = list(spec.class_names)
+    _check_outputs(loc, conf, names)
+    scales, ratios = _model_params(spec)
+    kept, _, det = _detect_image(
+        loc[0], conf[0], names, t, scales, ratios, conf_threshold, iou_threshold, top_k, max_det
+    )
+    return det, coef[0, kept].astype(np.float32)

@@ -27,6 +27,7 @@ _EXPORTS = {
         "PrecisionPolicy",
         "parse_precision",
     ),
+    "edgevision.video.redetect": ("Redetect", "parse_propagate"),
     "edgevision.video.session": ("VideoSession", "TorchOps", "partial_features"),
     "edgevision.video.ort": ("ComponentSet", "OrtVideoSession"),
     "edgevision.models.flow.warp": ("resize_flow",),

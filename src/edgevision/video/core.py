@@ -35,6 +35,10 @@ checkpoint.
 With several engines of different precision (``engines={"fp32": ops, "mixed": ...}``) a
 precision policy (:mod:`edgevision.video.precision`) picks one for every frame on which the
 network runs; ``FrameInfo.precision`` and ``counts["precision_<name>"]`` record the choice.
+
+With ``propagate="dis:medium+redetect[:PREC]"`` a non-keyframe also runs the detector part
+(backbone, FPN, head; no ProtoNet) and fuses its boxes with the propagated masks by IoU; a
+confident new object turns the frame into a keyframe (:mod:`edgevision.video.redetect`).
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgevision.postprocess.yolact import yolact_postprocess
+from edgevision.postprocess.letterbox import boxes_to_input
+from edgevision.postprocess.yolact import masks_at_original, yolact_detect, yolact_postprocess
 from edgevision.preprocess import preprocess
 from edgevision.results import InstanceMasks
 from edgevision.video.keyframes import KeyframePolicy, parse_keyframes
@@ -57,6 +62,12 @@ from edgevision.video.precision import (
     parse_precision,
 )
 from edgevision.video.propagate import flow_to_original, propagate_instances
+from edgevision.video.redetect import (
+    Redetect,
+    fuse_redetections,
+    match_boxes,
+    parse_propagate,
+)
 
 __all__ = ["FrameInfo", "StreamSession", "VideoOps"]
 
@@ -96,7 +107,8 @@ class VideoOps(Protocol):
 
     ``head`` returns raw ``(loc, conf_logits, coef)`` of one pyramid level; ``outputs``
     concatenates the levels, applies the class softmax and returns the numpy arrays that
-    :func:`~edgevision.postprocess.yolact.yolact_postprocess` takes.
+    :func:`~edgevision.postprocess.yolact.yolact_postprocess` takes (without the
+    prototypes when ``protos`` is ``None``: a re-detection pass).
     """
 
     def to_input(self, x: np.ndarray) -> Any: ...
@@ -125,9 +137,14 @@ class _KeyState:
     protos: Any
     result: InstanceMasks | None = None
     grey: np.ndarray | None = None
+    transform: Any = None
+    protos_np: np.ndarray | None = None
 
 
 PROPAGATE_FLOWS = ("featflownet", "dis", "dis:ultrafast", "dis:fast", "dis:medium")
+
+_DETECT_KW = ("conf_threshold", "iou_threshold", "top_k", "max_det")
+"""The postprocessing options that apply to a re-detection pass (no masks)."""
 
 
 class DisFlow:
@@ -236,7 +253,11 @@ class StreamSession:
             ``"featflownet"`` with FeatFlowNet's flow (one translation per mask), ``"dis"``
             with OpenCV's DIS flow on the frames (per pixel; no network runs on a
             non-keyframe, no FeatFlowNet needed; ``"dis:fast"``/``"dis:medium"``: DIS's
-            slower, more accurate presets, ``"dis"`` = ``"dis:ultrafast"``).
+            slower, more accurate presets, ``"dis"`` = ``"dis:ultrafast"``). A DIS flow
+            with ``"+redetect"`` / ``"+redetect:PREC"`` (``"dis:medium+redetect:mixed"``)
+            also runs the detector without ProtoNet on non-keyframes, on engine ``PREC``
+            (else the precision policy's), and fuses its boxes with the propagated masks
+            (:mod:`edgevision.video.redetect`).
         precision: precision policy or its text form (``"fixed:fp32"``, ``"fixed:mixed"``,
             ``"adaptive"``; :func:`~edgevision.video.precision.parse_precision`); ``None``:
             always ``ops``.
@@ -247,6 +268,8 @@ class StreamSession:
             engine at another input size needs DIS propagation or per-frame mode (the
             feature warp would mix feature maps of two sizes).
         ops_precision: the precision of ``ops``.
+        redetect: re-detection settings (:class:`~edgevision.video.redetect.Redetect`;
+            its ``precision`` comes from ``propagate``); needs ``+redetect`` in ``propagate``.
         **post_kwargs: passed to :func:`~edgevision.postprocess.yolact.yolact_postprocess`.
 
     Attributes:
@@ -271,17 +294,18 @@ class StreamSession:
         engines: dict[str, VideoOps] | None = None,
         ops_precision: str = "fp32",
         specs: dict[str, Any] | None = None,
+        redetect: Redetect | None = None,
         **post_kwargs: Any,
     ) -> None:
         from edgevision.errors import ConfigError
 
-        if propagate == "none":
-            propagate = False
-        if isinstance(propagate, str) and propagate not in PROPAGATE_FLOWS:
-            raise ConfigError(
-                f"propagate must be one of {', '.join(PROPAGATE_FLOWS)} (or True/False), "
-                f"got {propagate!r}"
-            )
+        propagate, self.redetect = parse_propagate(propagate, PROPAGATE_FLOWS)
+        if isinstance(redetect, Redetect):
+            if self.redetect is None:
+                raise ConfigError("redetect settings need propagate='dis...+redetect[:PREC]'")
+            from dataclasses import replace
+
+            self.redetect = replace(redetect, precision=self.redetect.precision)
         self.ops = ops
         self.spec = spec
         self._engines: dict[str, VideoOps] = {**(engines or {}), ops_precision: ops}
@@ -290,10 +314,18 @@ class StreamSession:
             raise ConfigError(f"engine precisions must be among {PRECISIONS}, got {unknown}")
         self.available = tuple(p for p in PRECISIONS if p in self._engines)
         self.precision_policy = parse_precision(precision or f"fixed:{ops_precision}")
-        missing = [p for p in self.precision_policy.needs() if p not in self._engines]
+        needs = [*self.precision_policy.needs()]
+        if self.redetect is not None and self.redetect.precision is not None:
+            needs.append(self.redetect.precision)
+        missing = [p for p in needs if p not in self._engines]
         if missing:
+            who = (
+                f"precision policy {self.precision_policy.describe()}"
+                if missing[0] in self.precision_policy.needs() or self.redetect is None
+                else f"propagate {propagate}+{self.redetect.describe()}"
+            )
             raise ConfigError(
-                f"precision policy {self.precision_policy.describe()} needs an engine at {missing[0]}; "
+                f"{who} needs an engine at {missing[0]}; "
                 f"loaded: {', '.join(self.available)} (CLI: --precision-engines DIR, a "
                 f"{missing[0]} component folder from 'edgevision quantize')"
             )
@@ -309,12 +341,13 @@ class StreamSession:
         other_size = any(
             tuple(sp.input_size) != tuple(spec.input_size) for sp in self._specs.values()
         )
-        if other_size and not per_frame and self._dis is None:
+        feature_warp = not per_frame and self._dis is None
+        if other_size and feature_warp:
             raise ConfigError(
                 "an engine at a smaller input needs DIS propagation (propagate='dis:medium') "
                 "or per-frame mode: the feature warp would mix feature maps of two sizes"
             )
-        if not has_flow and not per_frame and self._dis is None:
+        if not has_flow and feature_warp:
             raise ConfigError(
                 "this model has no FeatFlowNet (built without video=True or trained without "
                 "flow): video mode's feature warping needs one; propagate the keyframe's masks "
@@ -355,6 +388,7 @@ class StreamSession:
             self.reset()
         promoted, motion, residual = False, None, None
         grey = None
+        redetect_from: tuple[InstanceMasks, np.ndarray] | None = None
         if self._dis is not None:
             grey = self._dis.grey(frame)
             tm.lap("preprocess")
@@ -388,11 +422,16 @@ class StreamSession:
                     promote = self.policy.promote(since, motion)
                 if promote:
                     promoted = True
-                else:
+                elif self.redetect is None:
                     return self._propagated(
                         key.result, flow, motion, tm, rigid=False, residual=residual
                     )
-        prec = self._choose_precision(frame, grey)
+                else:  # the detector runs below; its boxes are fused with these masks
+                    redetect_from = (key.result, flow)
+        if redetect_from is not None and self.redetect is not None and self.redetect.precision:
+            prec = self.redetect.precision
+        else:
+            prec = self._choose_precision(frame, grey)
         ops = self._engines[prec]
         spec = self._specs.get(prec, self.spec)
         x_np, transforms = preprocess([frame], spec)
@@ -405,7 +444,7 @@ class StreamSession:
         pyr: list[Any] | None = None
         protos: Any = None
         t4 = None
-        if not keyframe:
+        if not keyframe and redetect_from is None:
             key = self._key
             assert key is not None
             flows = ops.flownet(key.c3, c3)
@@ -428,7 +467,7 @@ class StreamSession:
                 pyr = [ops.p3_from(c3, wt4), p4, p5, *ops.extra(p5)]
                 self.counts["fpn_partial"] += 1
                 tm.lap("fpn")
-        if keyframe:
+        if keyframe or redetect_from is not None:
             c4, c5 = ops.upper(c3)
             self.counts["backbone_upper"] += 1
             tm.lap("backbone_upper")
@@ -436,6 +475,16 @@ class StreamSession:
             self.counts["fpn"] += 1
             tm.lap("fpn")
         assert pyr is not None
+        heads: list[tuple[Any, Any, Any]] | None = None
+        if redetect_from is not None:
+            heads = [ops.head(p) for p in pyr]
+            self.counts["head"] += 1
+            tm.lap("head")
+            fused = self._fuse(redetect_from, ops.outputs(heads, None), spec, transforms[0], tm)
+            if fused is not None:
+                self._since_key += 1
+                return self._done(fused, False, False, motion, residual, tm, prec)
+            keyframe = promoted = True  # a new object: this frame becomes a keyframe
         if protos is None:
             protos = ops.protonet(pyr[0])
             self.counts["protonet"] += 1
@@ -446,14 +495,29 @@ class StreamSession:
             self._since_key = 0
         else:
             self._since_key += 1
-        heads = [ops.head(p) for p in pyr]
-        self.counts["head"] += 1
+        if heads is None:
+            heads = [ops.head(p) for p in pyr]
+            self.counts["head"] += 1
         outs = ops.outputs(heads, protos)
         tm.lap("head")
         res = yolact_postprocess(outs, spec, transforms, **self.post_kwargs)[0]
         tm.lap("postprocess")
         if keyframe and self._key is not None:
             self._key.result = res  # type: ignore[assignment]
+            self._key.transform, self._key.protos_np = transforms[0], outs[3]
+        return self._done(res, keyframe, promoted, motion, residual, tm, prec)  # type: ignore[arg-type]
+
+    def _done(
+        self,
+        res: InstanceMasks,
+        keyframe: bool,
+        promoted: bool,
+        motion: float | None,
+        residual: float | None,
+        tm: _Timer,
+        prec: str,
+    ) -> InstanceMasks:
+        """Book a frame the network ran on (policies, counts, :attr:`last`); returns ``res``."""
         self.policy.observe(keyframe, res)
         self.precision_policy.observe(res)
         self.counts["keyframes" if keyframe else "non_keyframes"] += 1
@@ -462,7 +526,48 @@ class StreamSession:
             self._index, keyframe, promoted, motion, residual, ms=tm.ms, precision=prec
         )
         self._index += 1
-        return res  # type: ignore[return-value]
+        return res
+
+    def _fuse(
+        self,
+        prop_from: tuple[InstanceMasks, np.ndarray],
+        outs: list[np.ndarray],
+        spec: Any,
+        t: Any,
+        tm: _Timer,
+    ) -> InstanceMasks | None:
+        """A non-keyframe's result from the re-detection ``outs`` (boxes, scores, coeffs)
+        and the keyframe's masks warped with the flow (``prop_from``), or ``None`` when a
+        confident new object asks for a keyframe (``new="keyframe"``;
+        :mod:`edgevision.video.redetect`)."""
+        cfg = self.redetect
+        key = self._key
+        assert cfg is not None and key is not None
+        kw = {k: v for k, v in self.post_kwargs.items() if k in _DETECT_KW}
+        det, coeffs = yolact_detect(outs, spec, t, **kw)
+        prop = propagate_instances(prop_from[0], prop_from[1])
+        self.counts["propagate"] += 1
+        tm.lap("warp")
+        match = match_boxes(det.boxes, prop.boxes, cfg.iou)
+        fresh = np.flatnonzero((match < 0) & (det.scores >= cfg.min_score))
+        if len(fresh) and cfg.new == "keyframe":
+            return None
+        new = None
+        if len(fresh) and cfg.new == "protos" and key.protos_np is not None:
+            kt = key.transform
+            ih, iw = kt.input_size
+            boxes = det.boxes[fresh]
+            bn = (boxes_to_input(boxes, kt) / np.array([iw, ih, iw, ih], np.float32)).clip(0, 1)
+            masks = masks_at_original(
+                key.protos_np[0], coeffs[fresh], bn, boxes, kt,
+                self.post_kwargs.get("mask_threshold", 0.5),
+            )  # fmt: skip
+            new = InstanceMasks(boxes, det.scores[fresh], det.class_ids[fresh],
+                                list(det.class_names), prop.image_size, masks=masks)  # fmt: skip
+        res = fuse_redetections(prop, det, match, cfg, new)
+        self.counts["redetect"] += 1
+        tm.lap("postprocess")
+        return res
 
     def _choose_precision(self, frame: np.ndarray, grey: np.ndarray | None) -> str:
         """The engine for this frame's network pass (the policy's choice on its signal)."""

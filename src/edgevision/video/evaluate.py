@@ -168,7 +168,9 @@ def run_video(
 
         ev = VideoEvaluator(str(ann))
     first = read_image(videos[0][1][0])
-    warm = make_session(model, keyframes="none", **post_kwargs)
+    # the per-frame warm-up session takes no re-detection settings
+    warm_kw = {k: v for k, v in post_kwargs.items() if k != "redetect"}
+    warm = make_session(model, keyframes="none", **warm_kw)
     for _ in range(warmup):
         warm(first)
     prec_kw: dict[str, Any] = {}

@@ -249,12 +249,12 @@ class OrtOps:
 
     def outputs(self, heads: list[tuple[Any, Any, Any]], protos: Any) -> list[np.ndarray]:
         locs, confs, coefs = zip(*heads)
-        return [
+        outs = [
             np.concatenate(locs, 1),
             _softmax(np.concatenate(confs, 1)),
             np.concatenate(coefs, 1),
-            protos,
         ]
+        return outs if protos is None else [*outs, protos]
 
 
 class OrtVideoSession(StreamSession):

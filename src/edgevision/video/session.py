@@ -107,12 +107,12 @@ class TorchOps:
 
     def outputs(self, heads: list[tuple[Any, Any, Any]], protos: Any) -> list[np.ndarray]:
         locs, confs, coefs = zip(*heads)
-        return [
+        outs = [
             torch.cat(locs, 1).cpu().numpy(),
             torch.cat(confs, 1).softmax(-1).cpu().numpy(),
             torch.cat(coefs, 1).cpu().numpy(),
-            protos.cpu().numpy(),
         ]
+        return outs if protos is None else [*outs, protos.cpu().numpy()]
 
 
 class VideoSession(StreamSession):

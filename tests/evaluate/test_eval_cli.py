@@ -57,7 +57,10 @@ def fake_runtime(monkeypatch):
         def __call__(self, image):
             return SemanticMask((image[..., 0] // 100).astype(np.int64), CLASSES)
 
+    import edgevision.runtime as real
+
     mod = types.ModuleType("edgevision.runtime")
+    mod.__path__ = real.__path__  # its submodules (runtime.base's checks) stay real
     mod.load_fast_engine, mod.Predictor = load_fast_engine, Predictor
     monkeypatch.setitem(sys.modules, "edgevision.runtime", mod)
     return calls

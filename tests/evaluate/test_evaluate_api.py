@@ -91,6 +91,21 @@ def test_max_images_and_json(tmp_path):
     assert d["metrics"]["miou"] == pytest.approx(1.0) and d["split"] == "val"
 
 
+def test_images_scores_exactly_the_chosen_samples(tmp_path):
+    """``images=[...]``: only those samples, by index (NNCF's accuracy control scores
+    subsets): a constant model's mIoU on image 2 alone is that image's road share / 3."""
+    labels = make_semantic(tmp_path, n=3)
+    pred = OracleSegmenter()
+    report = evaluate(pred, tmp_path, "val", images=[2, 0], progress=False)
+    assert report.num_images == 2 and pred.calls == 2
+    assert report.sequences == {"": 2}
+    one = evaluate(ConstantSegmenter(), tmp_path, "val", images=[2], progress=False)
+    valid = labels[2][labels[2] != 255]
+    assert one.metrics["miou"] == pytest.approx(float((valid == 0).mean()) / 3)
+    with pytest.raises(DataError, match="image index 3 is outside the split's 3 images"):
+        evaluate(pred, tmp_path, "val", images=[3], progress=False)
+
+
 def test_semantic_errors(tmp_path):
     make_semantic(tmp_path)
 
@@ -213,6 +228,21 @@ def test_coco_oracle_gives_ap_one(tmp_path, task):
     assert "AP50" in table and "cat" in table and "dog" in table
     d = json.loads(report.to_json())  # nan (APm, APl) -> null
     assert d["metrics"]["bbox"]["APl"] is None
+
+
+def test_coco_images_scores_the_chosen_images_only(tmp_path):
+    truth = make_coco(tmp_path)
+    scored = []
+
+    class Recording(OracleDetector):
+        def __call__(self, image):
+            scored.append(key(image))
+            return super().__call__(image)
+
+    report = evaluate(Recording(truth), tmp_path, "val", images=[1], progress=False)
+    assert report.num_images == 1 and len(scored) == 1
+    assert scored[0] == list(truth)[1]
+    assert report.headline == pytest.approx(1.0)
 
 
 def test_coco_gt_category_unknown_to_model_counts_as_missed(tmp_path):

@@ -103,3 +103,96 @@ def test_missing_model_file_exit_2(tmp_path, calib, capsys):
     )
     assert rc == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def shapes_seg(tmp_path_factory, synth_images):
+    """A tiny untrained DeepLabV3+ on the synthetic shape classes (so the synthetic val split
+    scores it) and its dataset: ``(fp32.onnx, dataset folder)``.
+
+    Its class logits are nearly tied (classifier weights ×0.01, every bias 5), so INT8's
+    output step flips the argmax of many pixels: NNCF's first INT8 model is outside a small
+    budget and its accuracy restorer must rank and revert quantizers.
+    """
+    import torch
+
+    from edgevision.data.synth import SEMANTIC_CLASSES
+    from edgevision.export import export_onnx
+    from edgevision.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model(
+        "deeplabv3plus_mobilenetv2",
+        class_names=list(SEMANTIC_CLASSES),
+        input_size=(64, 96),
+        width_mult=0.35,
+        aspp_channels=32,
+    ).eval()
+    classifier = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        classifier.weight.mul_(0.01)
+        classifier.bias.fill_(5.0)
+    out = tmp_path_factory.mktemp("acc-control") / "seg.onnx"
+    export_onnx(model, out)
+    return out, synth_images(seed=5, size=(64, 96), train=4, val=3)
+
+
+def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys):
+    """``--engine nncf --max-drop``: a QDQ file that ONNX Runtime runs, the FP32 and INT8
+    mIoU that NNCF was given equal to the project's own evaluation of both files, the INT8
+    file within the budget, and the mode named in the JSON, the file and the printout."""
+    pytest.importorskip("nncf")
+    from edgevision.evaluate import evaluate
+    from edgevision.export.metadata import read_metadata
+    from edgevision.quantize.ptq import QUANT_KEY
+    from edgevision.runtime import Predictor, load_engine
+
+    fp32, data = shapes_seg
+    out, js = tmp_path / "ac.onnx", tmp_path / "ac.json"
+    budget = 0.01
+    rc = main(
+        ["quantize", str(fp32), "-o", str(out), "--engine", "nncf", "--max-drop", str(budget),
+         "--calib-data", str(data), "--calib-size", "4", "--json", str(js), "--quiet"]
+    )  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "accuracy control (nncf, --max-drop 0.01): miou FP32" in text, text
+    res = json.loads(js.read_text())
+    ac = res["accuracy_control"]
+    assert res["config"]["max_drop"] == budget and ac["max_drop"] == budget
+    # FP32, INT8, then candidates with quantizer groups reverted (the restorer ran)
+    assert ac["images"] == 3 and ac["split"] == "val" and ac["models_scored"] > 3, ac
+    rec = json.loads(read_metadata(out)[QUANT_KEY])
+    assert rec["tool"] == "nncf" and rec["accuracy_control"] == ac
+    assert res["mode"] == "static" and res["nodes"]["quantized_ops"] > 10  # QDQ INT8
+    assert load_engine(out, backend="onnxruntime").precision == "int8"
+
+    def miou(path):
+        p = Predictor(load_engine(path, backend="onnxruntime"))
+        return 100 * evaluate(p, data, "val", progress=False).headline
+
+    assert ac["fp32"] == pytest.approx(miou(fp32), abs=1e-6)
+    assert ac["int8"] == pytest.approx(miou(out), abs=1e-6)
+    assert ac["drop"] == pytest.approx(ac["fp32"] - ac["int8"], abs=1e-6)
+    assert ac["drop"] <= budget + 1e-6
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max-drop", "1"], "--max-drop (accuracy control) needs --engine nncf"),
+        (["--max-drop", "1", "--mode", "dynamic"], "needs --engine nncf --mode static"),
+        (["--max-drop", "0", "--engine", "nncf"], "max_drop must be > 0"),
+    ],
+)
+def test_max_drop_config_errors_are_one_line_exit_2(
+    tiny_onnx, calib, tmp_path, capsys, extra, message
+):
+    out = tmp_path / "never.onnx"
+    rc = main(
+        ["quantize", str(tiny_onnx), "-o", str(out), "--calib-data", str(calib), "--quiet", *extra]
+    )
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()

@@ -69,7 +69,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("sensitivity analysis and search")
     g.add_argument("--analyze", action="store_true", help="per-component/per-layer sensitivity")
     g.add_argument("--auto", action="store_true", help="choose precision by measurement")
-    g.add_argument("--max-drop", type=nonneg_float, default=1.0, help="accuracy budget in points")
+    g.add_argument(
+        "--max-drop",
+        type=nonneg_float,
+        metavar="PTS",
+        help="accuracy budget in points (default 1.0 for --analyze/--auto); with --engine nncf "
+        "--mode static: NNCF's accuracy-control mode, validated on --eval-data "
+        "(default --calib-data) --eval-split",
+    )
     g.add_argument(
         "--eval-data",
         metavar="DIR",
@@ -112,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
       static   calibrated INT8 in QDQ form (needs --calib-data). Default types: U8 activations,
                S8 weights: x86 integer kernels (AVX2 / AVX-512 VNNI) multiply u8 x s8 natively,
                S8 activations take a slower path; choose s8/s8 for ARM, GPUs and TensorRT.
+               With --engine nncf --max-drop PTS, NNCF's accuracy control reverts the
+               costliest quantizers to FP32 until the headline metric (mIoU, AP) drops by at
+               most PTS points on --eval-data (default --calib-data) --eval-split.
       dynamic  INT8 weights, activations quantized at run time. Its latency is measured against
                FP32 and a warning is printed when it is slower (usual for conv nets on CPU).
       qat      fine-tune a checkpoint with fake quantization (BN folded, U8 activations, S8
@@ -144,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         precision=precision,
         default_precision=default,  # type: ignore[arg-type]
         preprocess=not args.no_preprocess,
+        # --analyze/--auto take --max-drop as their own budget
+        max_drop=None if (args.analyze or args.auto) else args.max_drop,
         **pick(
             args,
             "mode",
@@ -188,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         check_images=args.check_images,
         progress=progress,
+        **pick(args, "eval_data", "eval_split", "eval_images"),
     )
     _print_result(res, args)
     if res.latency:
@@ -254,6 +267,13 @@ def _print_result(res: object, args: argparse.Namespace) -> None:
             # per-pixel class agreement exists for semantic outputs only
             + ("" if agree != agree else f", argmax agreement {100 * agree:.2f}%")
         )
+    if res.accuracy_control:
+        a = res.accuracy_control
+        print(
+            f"  accuracy control (nncf, --max-drop {a['max_drop']:g}): {a['metric']} FP32 "
+            f"{a['fp32']:.2f} -> INT8 {a['int8']:.2f} (drop {a['drop']:.2f} points) on "
+            f"{a['images']} {a['split']} images, {a['models_scored']} models scored"
+        )
 
 
 def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool) -> int:
@@ -278,13 +298,13 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
         input_size=size,  # type: ignore[arg-type]
         out=args.out if args.auto else None,
         bench_runs=args.runs,
+        max_drop=1.0 if args.max_drop is None else args.max_drop,
         progress=progress,
         **pick(
             args,
             "eval_data",
             "eval_split",
             "eval_images",
-            "max_drop",
             "top_k",
             "check_images",
             "threads",
@@ -295,7 +315,7 @@ def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool
     if args.auto and rep.chosen is not None:
         c = rep.chosen
         print(
-            f"chosen: {c.name} (drop {c.drop:.2f} <= {args.max_drop}, p50 {c.latency_ms:.2f} ms)"
+            f"chosen: {c.name} (drop {c.drop:.2f} <= {rep.max_drop}, p50 {c.latency_ms:.2f} ms)"
             + (f"; wrote {args.out}" if args.out else "")
         )
     if args.report:

@@ -281,11 +281,27 @@ def _limit(n: int, max_images: int) -> int:
     return n if max_images <= 0 else min(n, max_images)
 
 
+def _select(n: int, max_images: int, images: Sequence[int] | None) -> list[int]:
+    """Indices of the samples to score: ``images`` (checked against the ``n`` samples) or
+    the first ``max_images`` (all when ``0``)."""
+    if images is None:
+        return list(range(_limit(n, max_images)))
+    bad = [i for i in images if not 0 <= i < n]
+    if bad:
+        raise DataError(f"image index {bad[0]} is outside the split's {n} images")
+    return list(images)
+
+
 def _predict_all(
-    predictor: PredictorLike, ds: Any, n: int, want: type, description: str, progress: bool
+    predictor: PredictorLike,
+    ds: Any,
+    indices: Sequence[int],
+    want: type,
+    description: str,
+    progress: bool,
 ) -> Iterator[tuple[int, Any, Any]]:
-    """``(i, sample, result)`` for the first ``n`` samples of ``ds``, checking the type."""
-    for i in _progress(range(n), n, description, progress):
+    """``(i, sample, result)`` for the samples ``indices`` of ``ds``, checking the type."""
+    for i in _progress(indices, len(indices), description, progress):
         sample = ds[i]
         result = predictor(sample.image)
         if not isinstance(result, want):
@@ -297,7 +313,12 @@ def _predict_all(
 
 
 def _evaluate_semantic(
-    predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
+    predictor: PredictorLike,
+    root: Path,
+    split: str,
+    max_images: int,
+    progress: bool,
+    images: Sequence[int] | None = None,
 ) -> tuple[int, dict[str, Any], list[str]]:
     from edgevision.data.semantic import dataset_classes, open_semantic
 
@@ -316,8 +337,8 @@ def _evaluate_semantic(
             f"model classes {model_classes} differ from the classes of {root} "
             f"{list(ds.class_names)}; evaluate on a dataset with the model's classes"
         )
-    n = _limit(len(ds), max_images)
-    if n == 0:
+    idx = _select(len(ds), max_images, images)
+    if not idx:
         raise DataError(f"no images in split '{split}' of {root}")
     # targets use the dataset's ignore id; a prediction equal to the result's own
     # ignore_index (the model abstains) is counted as a miss, see ConfusionMatrix
@@ -325,7 +346,7 @@ def _evaluate_semantic(
     extra_eval = get_task(spec.task).load("extra_eval")
     scorer = extra_eval(root, ds.selector.base, spec) if extra_eval is not None else None
     for _, sample, result in _predict_all(
-        predictor, ds, n, SemanticMask, f"eval {split}", progress
+        predictor, ds, idx, SemanticMask, f"eval {split}", progress
     ):
         if scorer is not None:
             scorer.add(sample.name, result)
@@ -339,11 +360,16 @@ def _evaluate_semantic(
     metrics = cm.to_dict(model_classes)
     if scorer is not None:
         metrics.update(scorer.summarize())
-    return n, metrics, ds.names[:n]
+    return len(idx), metrics, [ds.names[i] for i in idx]
 
 
 def _evaluate_coco(
-    predictor: PredictorLike, root: Path, split: str, max_images: int, progress: bool
+    predictor: PredictorLike,
+    root: Path,
+    split: str,
+    max_images: int,
+    progress: bool,
+    images: Sequence[int] | None = None,
 ) -> tuple[int, dict[str, Any], list[str]]:
     from edgevision.data.detection import load_detection_split
     from edgevision.io import read_image
@@ -356,11 +382,11 @@ def _evaluate_coco(
     kinds = get_task(spec.task).coco_types
     instance = "segm" in kinds
     ev = CocoEvaluator(gt, kinds, category_ids=cat_ids)
-    images = gt["images"][: _limit(len(gt["images"]), max_images)]
-    if not images:
+    chosen = [gt["images"][i] for i in _select(len(gt["images"]), max_images, images)]
+    if not chosen:
         raise DataError(f"{ann_file}: no images")
     want = InstanceMasks if instance else Detections
-    for img in _progress(images, len(images), f"eval {split}", progress):
+    for img in _progress(chosen, len(chosen), f"eval {split}", progress):
         image = read_image(image_dir / img["file_name"])
         if image.shape[:2] != (int(img["height"]), int(img["width"])):
             raise DataError(
@@ -374,7 +400,7 @@ def _evaluate_coco(
                 f"{type(result).__name__}"
             )
         ev.add(int(img["id"]), result)
-    return len(images), ev.summarize(), [Path(str(im["file_name"])).stem for im in images]
+    return len(chosen), ev.summarize(), [Path(str(im["file_name"])).stem for im in chosen]
 
 
 AP_POST_KWARGS: dict[str, dict[str, float]] = {
@@ -411,6 +437,7 @@ def evaluate(
     *,
     max_images: int = 0,
     progress: bool = True,
+    images: Sequence[int] | None = None,
 ) -> EvalReport:
     """Run ``predictor`` over a dataset split and compute the task's metrics.
 
@@ -425,6 +452,8 @@ def evaluate(
             (``"train:0006R0"``, ``"train-0006R0"``; :mod:`edgevision.data.sequences`).
         max_images: score only the first ``N`` images (``0``: all).
         progress: show a progress bar on stderr.
+        images: score only these images, by index in the split's order (overrides
+            ``max_images``; NNCF's accuracy control scores subsets of its validation set).
 
     Returns:
         An :class:`EvalReport`.
@@ -448,11 +477,13 @@ def evaluate(
             f"cannot evaluate task {spec.task!r} (expected one of {', '.join(task_names())})"
         ) from None
     if task.dense:
-        n, metrics, names = _evaluate_semantic(predictor, root, split, max_images, progress)
+        n, metrics, names = _evaluate_semantic(predictor, root, split, max_images, progress, images)
     elif task.weak and _semantic_only(root, split):
-        return evaluate_agreement(predictor, root, split, max_images=max_images, progress=progress)
+        return evaluate_agreement(
+            predictor, root, split, max_images=max_images, progress=progress, images=images
+        )
     else:
-        n, metrics, names = _evaluate_coco(predictor, root, split, max_images, progress)
+        n, metrics, names = _evaluate_coco(predictor, root, split, max_images, progress, images)
     return EvalReport(
         task=task.name,
         split=split,
@@ -483,6 +514,7 @@ def evaluate_agreement(
     max_images: int = 0,
     progress: bool = False,
     on_image: Callable[[int, Any, InstanceMasks], None] | None = None,
+    images: Sequence[int] | None = None,
 ) -> EvalReport:
     """Score an instance model on semantic masks only (no instance truth).
 
@@ -494,6 +526,8 @@ def evaluate_agreement(
 
     Args:
         on_image: called as ``on_image(i, sample, result)`` for each image (figures).
+        images: score only these images, by index in the split's order (as
+            :func:`evaluate`).
 
     Raises:
         DataError: a model class the dataset does not have; an empty split.
@@ -507,13 +541,16 @@ def evaluate_agreement(
     classes = [str(c) for c in spec.class_names]
     ds = open_semantic(root, split)
     sids = check_classes(ds.class_names, classes, root)
-    n = _limit(len(ds), max_images)
+    idx = _select(len(ds), max_images, images)
+    n = len(idx)
     if n == 0:
         raise DataError(f"no images in split '{split}' of {root}")
     inter = np.zeros(len(classes))
     union = np.zeros(len(classes))
-    names = ds.names[:n]
-    for i, s, pred in _predict_all(predictor, ds, n, InstanceMasks, f"agreement {split}", progress):
+    names = [ds.names[i] for i in idx]
+    for i, s, pred in _predict_all(
+        predictor, ds, idx, InstanceMasks, f"agreement {split}", progress
+    ):
         keep = np.asarray(pred.scores) >= score_threshold
         valid = s.mask != ds.ignore_index
         for k, sid in enumerate(sids):

@@ -52,6 +52,11 @@ class QuantConfig:
             (Intel NNCF's post-training quantization of the ONNX graph: its own range
             estimation and bias correction; U8 activations, S8 weights; ``method`` does not
             apply). Both write QDQ files that ONNX Runtime and OpenVINO run.
+        max_drop: NNCF's accuracy-control mode (``nncf.quantize_with_accuracy_control``):
+            the most the task's headline metric (mIoU, box or mask AP) may drop against FP32
+            on the validation split, in points (×100); NNCF reverts the quantizers that cost
+            most to FP32 until the drop is within it. ``None``: plain PTQ. Needs
+            ``engine="nncf"`` and ``mode="static"``.
     """
 
     mode: QuantMode = "static"
@@ -67,11 +72,20 @@ class QuantConfig:
     default_precision: Precision = "int8"
     preprocess: bool = True
     engine: QuantEngine = "onnxruntime"
+    max_drop: float | None = None
 
     def __post_init__(self) -> None:
         validate(self)
         if self.engine == "nncf" and self.mode != "static":
             raise ConfigError(f"--engine nncf is a static quantizer, not {self.mode}")
+        if self.max_drop is not None:
+            if self.engine != "nncf" or self.mode != "static":
+                raise ConfigError(
+                    "--max-drop (accuracy control) needs --engine nncf --mode static, got "
+                    f"--engine {self.engine} --mode {self.mode}"
+                )
+            if not self.max_drop > 0:
+                raise ConfigError(f"max_drop must be > 0 points, got {self.max_drop}")
         if self.calib_size < 1:
             raise ConfigError(f"calib_size must be >= 1, got {self.calib_size}")
         if not 0.0 < self.percentile <= 100.0:

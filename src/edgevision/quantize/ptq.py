@@ -35,6 +35,7 @@ from edgevision.errors import ConfigError, EdgeVisionError, ModelFileError, firs
 from edgevision.io import CHECKPOINT_SUFFIXES, atomic_path
 from edgevision.progress import ProgressLines
 from edgevision.quantize.config import QuantConfig
+from edgevision.quantize.qdq import scalar_qdq_params
 from edgevision.weights import resolve_weights
 
 QUANT_KEY = "edgevision.quantization"
@@ -68,6 +69,10 @@ class QuantResult:
         seconds: wall time of the whole run.
         bench: the two :class:`~edgevision.bench.BenchResult` dicts (FP32, quantized) when
             latency was measured, for tables (``edgevision quantize --report``).
+        accuracy_control: NNCF's accuracy-control mode (``--max-drop``): the
+            :class:`~edgevision.quantize.accuracy_control.AccuracyControl` record as a dict
+            (budget, FP32 and INT8 headline in points, drop, validation images); ``None``
+            otherwise.
     """
 
     path: str
@@ -83,6 +88,7 @@ class QuantResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     bench: list[dict[str, Any]] = field(default_factory=list)
+    accuracy_control: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -466,13 +472,27 @@ def quantize_onnx_static(
 
 
 def quantize_onnx_nncf(
-    src: Path, dst: Path, reader: Any, cfg: QuantConfig, *, nodes_to_exclude: list[str]
-) -> None:
+    src: Path,
+    dst: Path,
+    reader: Any,
+    cfg: QuantConfig,
+    *,
+    nodes_to_exclude: list[str],
+    validator: Any = None,
+) -> float | None:
     """NNCF's post-training quantization of an FP32 ONNX graph into QDQ form.
 
     NNCF (Intel's compression library) estimates ranges its own way (min-max over the
     calibration set with its presets, plus fast bias correction), so it is a second opinion
     next to ONNX Runtime's ``quantize_static``; its QDQ files run in ONNX Runtime and OpenVINO.
+
+    With ``cfg.max_drop`` and a primed
+    :class:`~edgevision.quantize.accuracy_control.Validator`, it runs
+    ``nncf.quantize_with_accuracy_control`` instead: quantizers are reverted to FP32 until
+    the headline metric drops by at most ``cfg.max_drop`` points on the validation images.
+
+    Returns:
+        The returned model's headline (0–1) in accuracy-control mode, else ``None``.
 
     Raises:
         BackendUnavailable: nncf is not installed.
@@ -493,43 +513,47 @@ def quantize_onnx_nncf(
     model = onnx.load(str(src))
     data = [reader.data[i : i + 1] for i in range(len(reader))]
     input_name = reader.input_name
+    common: dict[str, Any] = {
+        "preset": nncf.QuantizationPreset.MIXED
+        if cfg.activation_type == "u8"
+        else nncf.QuantizationPreset.PERFORMANCE,
+        "subset_size": len(data),
+        "ignored_scope": nncf.IgnoredScope(names=nodes_to_exclude, validate=False)
+        if nodes_to_exclude
+        else None,
+    }
+    calib = nncf.Dataset(data, lambda x: {input_name: x})
+    metric = None
     try:
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(data, lambda x: {input_name: x}),
-            preset=nncf.QuantizationPreset.MIXED
-            if cfg.activation_type == "u8"
-            else nncf.QuantizationPreset.PERFORMANCE,
-            subset_size=len(data),
-            ignored_scope=nncf.IgnoredScope(names=nodes_to_exclude, validate=False)
-            if nodes_to_exclude
-            else None,
-        )
+        if cfg.max_drop is None or validator is None:
+            quantized = nncf.quantize(model, calib, **common)
+        else:
+            from nncf.quantization.advanced_parameters import (
+                AdvancedAccuracyRestorerParameters,
+            )
+
+            quantized = nncf.quantize_with_accuracy_control(
+                model,
+                calib,
+                nncf.Dataset(validator.items),
+                validator,
+                max_drop=cfg.max_drop / 100.0,  # points -> the headline's 0-1 scale
+                drop_type=nncf.DropType.ABSOLUTE,
+                # one ranking worker: the validator keeps one session and is not thread-safe
+                advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                    num_ranking_workers=1
+                ),
+                **common,
+            )
+            metric = validator.headline(quantized)
+    except EdgeVisionError:
+        raise
     except Exception as e:  # NNCF raises many types with long messages
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise QuantizationError(f"NNCF quantization failed: {first}") from None
-    _scalar_qdq_params(quantized)
+    scalar_qdq_params(quantized)
     onnx.save(quantized, str(dst))
-
-
-def _scalar_qdq_params(proto: Any) -> int:
-    """Make per-tensor Q/DQ scales and zero points scalars (NNCF writes shape ``[1]``).
-
-    ONNX Runtime fuses ``DQ → AveragePool → Q`` into ``QLinearAveragePool``, which refuses
-    non-scalar scales ("Scale and Zero-point must be a scalar"); a ``[1]`` tensor means the
-    same as a scalar to every other operator. Returns how many initializers were reshaped.
-    """
-    inits = {t.name: t for t in proto.graph.initializer}
-    changed = 0
-    for node in proto.graph.node:
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
-            continue
-        for name in node.input[1:3]:
-            t = inits.get(name)
-            if t is not None and list(t.dims) == [1]:
-                del t.dims[:]
-                changed += 1
-    return changed
+    return metric
 
 
 def quantize_model(
@@ -544,6 +568,9 @@ def quantize_model(
     threads: int = 2,
     check_images: int = 8,
     progress: bool = True,
+    eval_data: str | os.PathLike[str] | None = None,
+    eval_split: str = "val",
+    eval_images: int = 0,
 ) -> QuantResult:
     """Quantize ``target`` (checkpoint, registry name or FP32 ``.onnx``) into ``out``.
 
@@ -561,12 +588,17 @@ def quantize_model(
         threads: intra-op threads for the latency measurement.
         check_images: calibration images used for the output check vs FP32 (0: none).
         progress: progress output on stderr.
+        eval_data: validation dataset of accuracy control (``config.max_drop``; default:
+            ``calib_data``).
+        eval_split: its split.
+        eval_images: cap on validation images of accuracy control (0: all).
 
     Returns:
         A :class:`QuantResult`.
 
     Raises:
-        DataError: missing / empty / too-small calibration folder, unreadable images.
+        DataError: missing / empty / too-small calibration folder, unreadable images, bad
+            validation data.
         ConfigError: unknown component, unsupported precision (fp16 on CPU), bad options.
         ModelFileError: missing model, or an ONNX file without edgevision metadata.
         QuantizationError: ONNX Runtime's quantizer failed.
@@ -636,7 +668,23 @@ def quantize_model(
             proto = onnx.load(str(pre), load_external_data=False)
             _, excluded = split_nodes(build_node_map(proto, spec), full)
 
+        validator = None
+        if cfg.max_drop is not None:
+            import onnx
+
+            from edgevision.quantize.accuracy_control import Validator
+
+            validator = Validator(
+                spec,
+                eval_data if eval_data is not None else calib_data,  # type: ignore[arg-type]
+                eval_split,
+                max_images=eval_images,
+                work=work,
+                threads=threads,
+            )
+            fp32_metric = validator.prime(onnx.load(str(pre)))
         tmp_q = work / "quant.onnx"
+        int8_metric = None
         if cfg.mode == "static":
             if progress:
                 print(
@@ -647,7 +695,9 @@ def quantize_model(
                 )
                 reader.progress = ProgressLines("calibration", len(reader))  # type: ignore[arg-type,union-attr]
             if cfg.engine == "nncf":
-                quantize_onnx_nncf(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
+                int8_metric = quantize_onnx_nncf(
+                    pre, tmp_q, reader, cfg, nodes_to_exclude=excluded, validator=validator
+                )
             else:
                 quantize_onnx_static(pre, tmp_q, reader, cfg, nodes_to_exclude=excluded)
         else:
@@ -667,6 +717,10 @@ def quantize_model(
             "excluded_nodes": len(excluded),
             "tool": "nncf" if cfg.engine == "nncf" else "onnxruntime.quantization",
         }
+        control = None
+        if validator is not None and int8_metric is not None:
+            control = asdict(validator.report(cfg.max_drop, fp32_metric, int8_metric))  # type: ignore[arg-type]
+            record["accuracy_control"] = control
         error: dict[str, float] = {}
         if reader is not None and check_images > 0:
             batch = reader.data[: min(check_images, len(reader))]
@@ -687,6 +741,7 @@ def quantize_model(
             size_mb=out.stat().st_size / 2**20,
             fp32_size_mb=fp32_size,
             error=error,
+            accuracy_control=control,
         )
         if measure:
             lat, res = measure_latency(

@@ -257,6 +257,16 @@ def test_nncf_engine_writes_qdq_that_both_engines_run(tiny_onnx, calib, tmp_path
     ops = _ops(out)
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
     assert res.error["argmax_agreement"] > 0.9, res.error
+    # activations per tensor (ONNX Runtime's QLinearConv refuses per-channel input zero
+    # points); weights per channel
+    import onnx
+
+    g = onnx.load(str(out)).graph
+    shapes = {t.name: list(t.dims) for t in g.initializer}
+    act = [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] not in shapes]
+    assert act and all(shapes[n.input[1]] == [] for n in act)
+    deq = [n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in shapes]
+    assert any(len(shapes[n.input[1]]) == 1 and shapes[n.input[1]][0] > 1 for n in deq)
     rec = json.loads(read_metadata(out)[QUANT_KEY])
     assert rec["tool"] == "nncf" and rec["mode"] == "static"
     assert read_spec(out) == read_spec(tiny_onnx)

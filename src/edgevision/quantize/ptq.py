@@ -522,11 +522,22 @@ def quantize_onnx_nncf(
         if nodes_to_exclude
         else None,
     }
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        QuantizationParameters,
+    )
+
+    # per-tensor activations: NNCF's default puts per-channel quantizers on the inputs of
+    # depthwise convolutions, and ONNX Runtime's QLinearConv refuses a per-channel input
+    # zero point where it fuses them ("input zero point must be a scalar"; LiteSeg's DASPP)
+    advanced = AdvancedQuantizationParameters(
+        activations_quantization_params=QuantizationParameters(per_channel=False)
+    )
     calib = nncf.Dataset(data, lambda x: {input_name: x})
     metric = None
     try:
         if cfg.max_drop is None or validator is None:
-            quantized = nncf.quantize(model, calib, **common)
+            quantized = nncf.quantize(model, calib, advanced_parameters=advanced, **common)
         else:
             from nncf.quantization.advanced_parameters import (
                 AdvancedAccuracyRestorerParameters,
@@ -538,6 +549,7 @@ def quantize_onnx_nncf(
                 nncf.Dataset(validator.items),
                 validator,
                 max_drop=cfg.max_drop / 100.0,  # points -> the headline's 0-1 scale
+                advanced_quantization_parameters=advanced,
                 drop_type=nncf.DropType.ABSOLUTE,
                 # one ranking worker: the validator keeps one session and is not thread-safe
                 advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(

@@ -121,3 +121,10 @@ def test_panoptic_and_depthseg_export_then_evaluate_with_their_metrics(name, tmp
     else:
         assert m["depth_images"] == 2 and m["rmse"] > 0 and 0 <= m["delta1"] <= 1
     assert "PQ" in report.table() or "depth RMSE" in report.table()
+    # a split selector reads its base split's truth and counts only the images it scored
+    (data / "images/val/val_00001.jpg").rename(data / "images/val/other_00001.jpg")
+    (data / "labels/val/val_00001.png").rename(data / "labels/val/other_00001.png")
+    (data / "val.txt").write_text("val_00000\nother_00001\n")
+    sel = evaluate(Predictor(load_engine(tmp_path / "m.onnx")), data, "val:val", progress=False)
+    assert sel.num_images == 1
+    assert sel.metrics["pq_images" if task.eval_headline == "pq" else "depth_images"] == 1

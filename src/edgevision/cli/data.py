@@ -37,6 +37,7 @@ def register(subparsers: Any) -> None:
     _register_info(sub)
     _register_stats(sub)
     _register_camvid_boxes(sub)
+    _register_depth_mix(sub)
     _register_semantic_to_instances(sub)
 
 
@@ -400,6 +401,46 @@ def run_stats(args: argparse.Namespace) -> int:
             },
         )
         con.print(f"wrote {args.json}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# depth-mix
+# ------------------------------------------------------------------------------------------
+def _register_depth_mix(sub: Any) -> None:
+    p = add_command(sub, "depth-mix", run_depth_mix)
+    p.add_argument("seg", type=Path, help="folder with class labels (e.g. ../shared/data/camvid)")
+    p.add_argument(
+        "depth", type=Path, help="folder with depth/SPLIT/*.npy (data synth --set depth=true)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="new output folder")
+    p.add_argument(
+        "--split",
+        action="append",
+        metavar="OUT=SEG_SELECTOR,DEPTH_SPLIT[,MAX]",
+        help="an output split and its sources (repeatable; default train=train,train and "
+        "val=val,val); e.g. train=train-0006R0,train val=train:0006R0,val",
+    )
+
+
+def run_depth_mix(args: argparse.Namespace) -> int:
+    """One depthseg training folder from a class-labelled folder and a depth-only folder.
+
+    Symlinks the class folder's images and labels and the depth folder's images and depth
+    maps (renamed synth_NAME, labels all ignored) into OUT, with the class folder's classes.
+    FastDepthSeg then learns classes from the first and depth from the second; in a mixed
+    split the selector SPLIT:synth scores depth alone, SPLIT-synth the classes alone.
+    """
+    from edgevision.data.depth_mix import mix_depth_folder, parse_mix_split
+
+    check_outputs(args, folders=("out",))
+    splits = dict(parse_mix_split(s) for s in (args.split or ["train=train,train", "val=val,val"]))
+    stats = mix_depth_folder(
+        args.seg, args.depth, args.out, splits=splits, command=command_line(args)
+    )
+    for name, s in stats.items():
+        print(f"{name}: {s['seg_images']} class images, {s['depth_images']} depth images")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -310,3 +310,32 @@ def test_card_says_what_the_run_started_from():
         "Started from pretrained weights `DDRNet23s_imagenet.pth` (ddrnet23-slim: 290/290 "
         "backbone tensors imported; 54 tensors of the model started from their initialisation)."
     ) in text
+
+
+def test_card_headlines_pq_and_depth_and_says_when_nothing_was_selected():
+    from edgevision.train.card import metric_headline, render_card
+
+    card = _card({"0006R0": 101}, {"0001TP": 62, "0016E5": 204})
+    card["metrics"] = {
+        "miou": 0.5, "pixel_acc": 0.9, "mean_acc": 0.6, "per_class_iou": {"a": 0.4, "b": 0.6},
+        "pq": 0.7, "pq_things": 0.6, "pq_stuff": 0.9, "sq": 0.8, "rq": 0.875,
+        "per_class_pq": {"a": 0.9, "b": 0.6}, "pq_images": 20,
+    }  # fmt: skip
+    card["training"]["checkpoint"] = "last"
+    text = render_card(card)
+    metrics = text.split("## Metrics")[1]
+    assert metrics.index("**PQ 70.00** (things 60.00, stuff 90.00)") < metrics.index("**mIoU")
+    assert "| a | 40.00 | 90.00 |" in metrics and "on 20 images with panoptic truth" in metrics
+    assert "no checkpoint selection: the last checkpoint of a fixed schedule" in text
+    assert "checkpoint selected on" not in text
+    assert metric_headline(card["metrics"]) == "PQ 70.00, mIoU 50.00"
+    depth = {"miou": 0.5, "abs_rel": 0.25, "rmse": 3.5, "delta1": 0.61, "depth_images": 7}
+    card["metrics"] = {**depth, "per_class_iou": {}, "pq": float("nan")}
+    metrics = render_card(card).split("## Metrics")[1]
+    assert "**depth δ<1.25 61.00**, AbsRel 0.250, RMSE 3.50 m on 7 images" in metrics
+    assert "PQ" not in metrics  # NaN PQ (no panoptic truth) is not shown
+    assert metric_headline(depth) == "depth δ<1.25 61.00, mIoU 50.00"
+    assert (
+        metric_headline({"segm": {"AP": 0.3}, "bbox": {"AP": 0.4}}) == "mask AP 30.00, box AP 40.00"
+    )
+    assert metric_headline({}) == "metrics in card"

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     epochs, wall time, hardware, and the metrics measured now on --data --split by the same
     evaluation as 'edgevision eval'.
     """
-    from edgevision.train.card import ship
+    from edgevision.train.card import metric_headline, ship
 
     res = ship(
         args.run,
@@ -57,15 +57,9 @@ def run(args: argparse.Namespace) -> int:
             "held_out",
         ),
     )  # fmt: skip
-    m = res.card["metrics"]
-    if m.get("miou") is not None:
-        score = f"mIoU {100 * m['miou']:.2f}"
-    elif (m.get("agreement") or {}).get("mean_iou") is not None:
-        score = f"agreement with the semantic mask {100 * m['agreement']['mean_iou']:.2f}"
-    else:
-        score = "metrics in card"
+    score = metric_headline(res.card["metrics"])
     h = res.card.get("held_out")
-    if h and (h["metrics"].get("miou") is not None):
-        score = f"held-out mIoU {100 * h['metrics']['miou']:.2f} on {h['split']}; {score}"
+    if h:
+        score = f"held-out {metric_headline(h['metrics'])} on {h['split']}; {score}"
     print(f"shipped {res.weights} ({score} on {args.split}); card: {res.dir / 'README.md'}")
     return 0

@@ -40,6 +40,7 @@ __all__ = [
     "ShipResult",
     "card_sequences",
     "log_run_start",
+    "metric_headline",
     "read_runs",
     "render_card",
     "ship",
@@ -360,7 +361,7 @@ def _ship_into(
         "pretrained": (spec.extra or {}).get("pretrained") or False,
         "training": {
             "checkpoint": which,
-            "selected_epoch": extra.get("epoch"),
+            "selected_epoch": extra.get("epoch") or (epochs_done if which == "last" else None),
             "epochs_done": epochs_done,
             "epochs_planned": total_epochs,
             "steps": trainer.get("iter"),
@@ -470,6 +471,10 @@ def _held_out_note(card: Mapping[str, Any]) -> str:
     )
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def _pct(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -524,9 +529,14 @@ def render_card(card: Mapping[str, Any]) -> str:
         "## Data",
         "",
         f"- folder: `{d['folder']}`",
-        f"- trained on split `{d['train_split']}`; checkpoint selected on "
-        f"`{d['selection_split']}`"
-        + (" (the measured split below)" if label and d["selection_split"] == measured else ""),
+        f"- trained on split `{d['train_split']}`; "
+        + (
+            "no checkpoint selection: the last checkpoint of a fixed schedule"
+            + (f" (`{d['selection_split']}` only monitored)" if d.get("selection_split") else "")
+            if t["checkpoint"] == "last"
+            else f"checkpoint selected on `{d['selection_split']}`"
+            + (" (the measured split below)" if label and d["selection_split"] == measured else "")
+        ),
         f"- metrics below: split `{measured}`, {d['measured_images']} images"
         + (f" ({_seqs(d['measured_sequences'])})" if d.get("measured_sequences") else "")
         + (f": **{label}**" if label else ""),
@@ -641,19 +651,51 @@ def render_card(card: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def metric_headline(m: Mapping[str, Any]) -> str:
+    """One evaluation's main numbers in a few words: PQ and depth where the data had that
+    truth, mIoU, mask/box AP or agreement (``"metrics in card"`` when none applies)."""
+    parts = []
+    if _finite(m.get("pq")):
+        parts.append(f"PQ {_pct(m['pq'])}")
+    if _finite(m.get("delta1")):
+        parts.append(f"depth δ<1.25 {_pct(m['delta1'])}")
+    if m.get("miou") is not None:
+        parts.append(f"mIoU {_pct(m['miou'])}")
+    for key, label in (("segm", "mask AP"), ("bbox", "box AP")):
+        if isinstance(m.get(key), Mapping) and m[key].get("AP") is not None:
+            parts.append(f"{label} {_pct(m[key]['AP'])}")
+    if (m.get("agreement") or {}).get("mean_iou") is not None:
+        parts.append(f"agreement with the semantic mask {_pct(m['agreement']['mean_iou'])}")
+    return ", ".join(parts) or "metrics in card"
+
+
 def _metric_lines(m: Mapping[str, Any]) -> list[str]:
     """The headline and per-class table of one evaluation's metrics."""
     lines: list[str] = []
+    pq = m.get("per_class_pq") if _finite(m.get("pq")) else None
+    if pq is not None:  # panoptic truth: PQ is the headline
+        lines += [
+            f"**PQ {_pct(m['pq'])}** (things {_pct(m.get('pq_things'))}, stuff "
+            f"{_pct(m.get('pq_stuff'))}), SQ {_pct(m.get('sq'))}, RQ {_pct(m.get('rq'))} on "
+            f"{m.get('pq_images')} images with panoptic truth",
+            "",
+        ]
+    if _finite(m.get("abs_rel")):  # depth truth
+        lines += [
+            f"**depth δ<1.25 {_pct(m.get('delta1'))}**, AbsRel {float(m['abs_rel']):.3f}, "
+            f"RMSE {float(m['rmse']):.2f} m on {m.get('depth_images')} images with depth truth",
+            "",
+        ]
     if "miou" in m:
         lines += [
             f"**mIoU {_pct(m.get('miou'))}**, pixel accuracy {_pct(m.get('pixel_acc'))}, "
             f"mean accuracy {_pct(m.get('mean_acc'))}",
             "",
-            "| class | IoU |",
-            "|---|---:|",
+            "| class | IoU |" + (" PQ |" if pq else ""),
+            "|---|---:|" + ("---:|" if pq else ""),
         ]
         for k, v in (m.get("per_class_iou") or {}).items():
-            lines.append(f"| {k} | {_pct(v)} |")
+            lines.append(f"| {k} | {_pct(v)} |" + (f" {_pct(pq.get(k))} |" if pq else ""))
     elif "agreement" in m:
         a = m["agreement"]
         lines += [

@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
 from edgevision.cli.main import main  # noqa: E402
-from edgevision.errors import ConfigError  # noqa: E402
+from edgevision.errors import ConfigError, EdgeVisionError  # noqa: E402
 from edgevision.quantize.compare import (  # noqa: E402
     CompareOptions,
     checkpoint_label,
@@ -94,6 +94,23 @@ def test_variant_cache_follows_checkpoint_and_recipe(synth, tiny_ckpt, tmp_path,
     opts2 = CompareOptions(modes=("fp32", "static"), **{**FAST, "calib_size": 3})
     compare_modes([tiny_ckpt], synth, work=work, options=opts2, progress=False, log=logs.append)
     assert any("fp32 reused (" in x for x in logs) and any("making static" in x for x in logs)
+    # calibration images from another folder: a new static file, the scored folder unchanged
+    import shutil
+
+    other = tmp_path / "calib"
+    shutil.copytree(synth, other)
+    logs.clear()
+    opts3 = CompareOptions(modes=("fp32", "static"), calib_data=str(other), **FAST)
+    (comp,) = compare_modes(
+        [tiny_ckpt], synth, work=work, options=opts3, progress=False, log=logs.append
+    )
+    assert any("fp32 reused (" in x for x in logs) and any("making static" in x for x in logs)
+    assert comp.results["static"]["metrics"]["miou"] >= 0
+    with pytest.raises(EdgeVisionError, match="--calib-data"):
+        compare_modes(
+            [tiny_ckpt], synth, work=work, progress=False,
+            options=CompareOptions(modes=("fp32",), calib_data=str(tmp_path / "none"), **FAST),
+        )  # fmt: skip
 
 
 def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):

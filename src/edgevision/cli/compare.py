@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edgevision.cli.common import (
     add_backend_args,
@@ -44,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calib-size", type=positive_int, default=100, help="calibration images")
     p.add_argument("--calib-split", default="train", help="calibration / QAT split")
+    p.add_argument(
+        "--calib-data",
+        type=Path,
+        metavar="DIR",
+        help="folder of the calibration / QAT images (default: --data)",
+    )
     add_qat_options(p, prefix="qat-")
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
     p.add_argument(
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
         reference=not args.no_reference,
+        calib_data=str(args.calib_data) if args.calib_data else None,
         backend="onnxruntime" if backend == "auto" else backend,
         providers=list(args.providers),
         **pick(

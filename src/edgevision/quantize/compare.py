@@ -85,6 +85,9 @@ class CompareOptions:
         method: calibration method of static PTQ (``minmax``, ``entropy``, ``percentile``).
         calib_size: calibration images for static PTQ (from ``calib_split``).
         calib_split: split the calibration (and QAT) images come from.
+        calib_data: folder of those images (``None``: the scored folder); e.g. a model
+            scored on a synthetic seed never used in training, calibrated on its training
+            seed.
         qat_epochs: QAT fine-tuning epochs.
         qat_lr: QAT learning rate.
         qat_schedule: QAT LR schedule (``constant`` or ``cosine``).
@@ -109,6 +112,7 @@ class CompareOptions:
     method: str = "minmax"
     calib_size: int = 100
     calib_split: str = "train"
+    calib_data: str | None = None
     qat_epochs: int = 1
     qat_lr: float = 1e-3
     qat_schedule: str = "constant"
@@ -266,6 +270,11 @@ def _make_variants(
             "checkpoint_sha256": digest,
             "data": str(data.resolve()),
             "recipe": opts.recipe(mode),
+            **(
+                {"calib_data": str(Path(opts.calib_data).resolve())}
+                if opts.calib_data and mode in ("static", "qat")
+                else {}
+            ),
         }
         entry = manifest.get(mode) or {}
         if out.is_file() and entry.get("key") == key:
@@ -301,6 +310,7 @@ def _make_variant(
     from edgevision.quantize.qat import QATConfig, quantize_qat
 
     record: dict[str, Any] = {}
+    data = Path(opts.calib_data) if opts.calib_data else data
     if mode == "fp32":
         if ckpt.suffix.lower() == ".onnx":
             shutil.copyfile(ckpt, out)
@@ -401,6 +411,8 @@ def compare_modes(
         raise ConfigError("no checkpoints to compare")
     data = Path(data)
     require_dir(data, "dataset folder")
+    if opts.calib_data:
+        require_dir(opts.calib_data, "calibration folder (--calib-data)")
     ckpts = [Path(c) for c in checkpoints]
     for c in ckpts:
         if not c.is_file():

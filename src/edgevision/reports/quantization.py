@@ -365,7 +365,9 @@ def write_page(
         provenance(all_results, markdown=True).replace("\n", "\n\n"),
         "",
         "How each variant was made: static PTQ = ONNX Runtime QDQ, "
-        f"{o['method']} calibration on {o['calib_size']} `{o['calib_split']}` images, U8 "
+        f"{o['method']} calibration on {o['calib_size']} `{o['calib_split']}` images"
+        + (f" of `{o['calib_data']}`" if o.get("calib_data") else "")
+        + ", U8 "
         "activations + S8 per-channel weights; dynamic PTQ = ONNX Runtime dynamic "
         "quantization (INT8 weights, activations quantized at run time); QAT = "
         f"{o['qat_epochs']} epoch(s) of fake-quant fine-tuning (lr {o['qat_lr']}"
@@ -377,7 +379,9 @@ def write_page(
                 else ""
             )
         )
-        + f", batch {o['qat_batch_size']}) on `{o['calib_split']}`, exported as QDQ. mIoU on the "
+        + f", batch {o['qat_batch_size']}) on `{o['calib_split']}`"
+        + (f" of `{o['calib_data']}`" if o.get("calib_data") else "")
+        + ", exported as QDQ. mIoU on the "
         f"`{o['split']}` split"
         + (f" (first {o['eval_images']} images)" if o["eval_images"] else "")
         + " through the ONNX Runtime path (resize, engine, argmax, labels upsampled). FPS = "

@@ -122,3 +122,39 @@ def test_native_size_note_names_models_whose_card_has_another_input(tmp_path):
     assert len(lines) == 2 and "`a`" in lines[0] and "288×384" in lines[0]
     assert "59.91" in lines[0] and "`b`" not in lines[0] and "bare" not in lines[0]
     assert _native_size_lines(files[1:], ["b", "bare"], (360, 480)) == []
+
+
+def test_held_out_column_scores_only_models_that_never_trained_there(setup, tmp_path):
+    """--held-out: a model whose card says it trained elsewhere is scored on the held-out
+    sequences; one that trained on them, or whose training data is unknown, says why not."""
+    import json
+    import shutil
+
+    from edgevision.reports.segmentation import held_out_status, trained_sequences
+
+    data, files = setup
+    models = []
+    for name, seqs in (("a", {"train": 3}), ("b", {"val": 2, "train": 3}), ("c", None)):
+        d = tmp_path / name
+        d.mkdir()
+        models.append(Path(shutil.copy(files[0], d / f"{name}.safetensors")))
+        if seqs is not None:
+            (d / "card.json").write_text(json.dumps({"data": {"train_sequences": seqs}}))
+    assert trained_sequences(models[0]) == {"train": 3} and trained_sequences(models[2]) is None
+    assert held_out_status(models[0], data, "val") is None
+    assert held_out_status(models[1], data, "val") == "trained on val"
+    assert held_out_status(models[2], data, "val") == "training data unknown"
+    out = tmp_path / "seg.md"
+    argv = ["report", "segmentation", *map(str, models), "--data", str(data), "--out", str(out),
+            "--input", "48x64", "--runs", "2", "--warmup", "1", "--blocks", "1", "--grid", "0",
+            "--threads", "1", "--split", "train", "--held-out", "val"]  # fmt: skip
+    assert main(argv) == 0
+    text = out.read_text()
+    assert "held-out `val` mIoU (%)" in text
+    rows = {ln.split("`")[1]: ln for ln in text.splitlines() if ln.startswith("| `")}
+    assert rows["a"].rstrip(" |").split("| ")[-1].replace(".", "").isdigit()
+    assert rows["b"].endswith("| – (trained on val) |")
+    assert rows["c"].endswith("| – (training data unknown) |")
+    assert "## Per-class IoU (held-out `val`, %)" in text
+    held_table = text.split("## Per-class IoU (held-out `val`, %)")[1]
+    assert "`a`" in held_table and "`b`" not in held_table

@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
     s.add_argument("--split", default="val")
+    s.add_argument(
+        "--held-out",
+        metavar="SPLIT",
+        help="whole sequences (e.g. train:0006R0) also scored for each model whose card says "
+        "it never trained on them",
+    )
     s.add_argument("--out", default="docs/results/segmentation.md", metavar="FILE.md")
     s.add_argument("--input", default="360x480", metavar="HxW", help="timed input size")
     s.add_argument("--threads", type=positive_int, default=2)
@@ -232,7 +238,17 @@ def run_segmentation(args: argparse.Namespace) -> int:
         command=command_line(args),
         progress=sys.stderr.isatty(),
         **pick(
-            args, "data", "split", "out", "threads", "runs", "warmup", "blocks", "grid", "figures"
+            args,
+            "data",
+            "split",
+            "held_out",
+            "out",
+            "threads",
+            "runs",
+            "warmup",
+            "blocks",
+            "grid",
+            "figures",
         ),
     )
     return print_wrote(files)

@@ -24,11 +24,17 @@ import numpy as np
 
 from edgevision.bench.ceiling import conv_ceiling
 from edgevision.bench.report import plot, provenance
-from edgevision.errors import ConfigError, DataError
+from edgevision.errors import ConfigError, DataError, EdgeVisionError
 from edgevision.reports.common import DATASET_FIGURES, dataset_figure_lines, save_image_grid
 from edgevision.tasks import get_task
 
-__all__ = ["ablation_report", "prediction_grid", "segmentation_report"]
+__all__ = [
+    "ablation_report",
+    "held_out_status",
+    "prediction_grid",
+    "segmentation_report",
+    "trained_sequences",
+]
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
@@ -48,6 +54,10 @@ def _pct(v: Any, nd: int = 1) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
     return f"{100 * float(v):.{nd}f}"
+
+
+def _held_cell(v: dict[str, Any] | str) -> str:
+    return _pct(v.get("miou"), 2) if isinstance(v, dict) else f"– ({v})"
 
 
 def _grid_indices(n_total: int, n: int) -> list[int]:
@@ -112,11 +122,58 @@ def prediction_grid(
     return save_image_grid(rows, path, cell=(2.6, 2.0), pad=0.4)
 
 
+def trained_sequences(weights: str | os.PathLike[str]) -> dict[str, int] | None:
+    """The street sequences a model was trained on (images per sequence), or ``None``
+    when that is not known: its card (``card.json`` beside a shipped file:
+    ``data.train_sequences``), else the training folder and split its spec records
+    (``extra.dataset``, ``extra.train_split``) where that folder is on this machine."""
+    from edgevision.data.sequences import split_sequences
+
+    w = Path(weights)
+    card = w.parent / "card.json"
+    if card.is_file():
+        try:
+            seqs = (json.loads(card.read_text()).get("data") or {}).get("train_sequences")
+        except (OSError, ValueError):
+            seqs = None
+        if isinstance(seqs, dict):
+            return {str(k): int(v) for k, v in seqs.items()}
+    try:
+        if w.suffix.lower() == ".onnx":
+            from edgevision.export.metadata import read_spec
+        else:
+            from edgevision.checkpoint import read_spec  # type: ignore[assignment]
+
+        extra = read_spec(w).extra or {}
+        if extra.get("dataset") and extra.get("train_split"):
+            return split_sequences(extra["dataset"], str(extra["train_split"]))
+    except (EdgeVisionError, OSError):
+        pass
+    return None
+
+
+def held_out_status(
+    weights: str | os.PathLike[str], data: str | os.PathLike[str], held_out: str
+) -> str | None:
+    """``None`` when the model never trained on the sequences of ``held_out`` (a split
+    selector of ``data``), else why it cannot be scored there (``"trained on 0006R0"``,
+    ``"training data unknown"``)."""
+    from edgevision.data.sequences import split_sequences
+
+    held = set(split_sequences(data, held_out))
+    trained = trained_sequences(weights)
+    if trained is None:
+        return "training data unknown"
+    shared = sorted(held & set(trained))
+    return f"trained on {', '.join(shared)}" if shared else None
+
+
 def segmentation_report(
     weights: Sequence[str | os.PathLike[str]],
     *,
     data: str | os.PathLike[str],
     split: str = "val",
+    held_out: str | None = None,
     out: str | os.PathLike[str] = "docs/results/segmentation.md",
     input_size: tuple[int, int] = (360, 480),
     threads: int = 2,
@@ -134,6 +191,9 @@ def segmentation_report(
         weights: shipped model files (``weights/NAME/NAME.safetensors``) or ONNX files.
         data: dataset folder scored (its ``split``) and drawn from for the grid.
         split: split scored.
+        held_out: a split selector of whole street sequences (``train:0006R0``): each model
+            that never trained on them (:func:`held_out_status`) is also scored there, in
+            its own column and per-class table; the others show why not.
         out: markdown path; the plot goes next to it (``STEM_miou_latency.png``).
         input_size: ``(H, W)`` of the timed input.
         threads: intra-op threads.
@@ -171,6 +231,19 @@ def segmentation_report(
     for r in results:
         if not get_task(r.task).dense:
             raise ConfigError(f"{r.target}: not a semantic segmentation model ({r.task})")
+    held: dict[str, dict[str, Any] | str] = {}
+    if held_out:
+        from edgevision.evaluate import evaluate
+        from edgevision.runtime import Predictor, load_engine
+
+        for w, r in zip(weights, results):
+            why = held_out_status(w, data, held_out)
+            held[r.label] = (
+                why
+                or evaluate(
+                    Predictor(load_engine(w, threads=threads)), data, held_out, progress=False
+                ).metrics
+            )
     ceiling = conv_ceiling(threads)
     md = Path(out)
     stem = md.with_suffix("")
@@ -188,6 +261,7 @@ def segmentation_report(
         "GFLOP/s (% of ceiling)",
         "peak RSS (MB)",
         f"{split} mIoU (%)",
+        *([f"held-out `{held_out}` mIoU (%)"] if held_out else []),
     ]
     rows = []
     for r in results:
@@ -207,6 +281,7 @@ def segmentation_report(
                 share,
                 _f(r.peak_rss_mb, 0),
                 _pct(r.metrics.get("miou"), 2),
+                *([_held_cell(held[r.label])] if held_out else []),
             ]
         )
     classes: list[str] = []
@@ -238,6 +313,28 @@ def segmentation_report(
         *_md_table(["class", *[f"`{r.label}`" for r in results]], pc_rows),
         "",
     ]
+    scored = {k: v for k, v in held.items() if isinstance(v, dict)}
+    if held_out:
+        at = lines.index(f"## Per-class IoU ({split}, %)")
+        lines[at:at] = [
+            f"Held-out: split `{held_out}` of `{data}`, whole street sequences; scored only "
+            "for models whose training data is known (their card's `train_sequences`) and "
+            "shares none of them. A model that trained on them shows why it is not scored.",
+            "",
+        ]
+    if scored:
+        lines += [
+            f"## Per-class IoU (held-out `{held_out}`, %)",
+            "",
+            *_md_table(
+                ["class", *[f"`{k}`" for k in scored]],
+                [
+                    [c] + [_pct((m.get("per_class_iou") or {}).get(c)) for m in scored.values()]
+                    for c in classes
+                ],
+            ),
+            "",
+        ]
     png = plot(results, f"{stem}_miou_latency.png")
     lines += [f"![mIoU vs latency]({png.name})", ""]
     written.append(png)

@@ -339,3 +339,25 @@ def test_card_headlines_pq_and_depth_and_says_when_nothing_was_selected():
         metric_headline({"segm": {"AP": 0.3}, "bbox": {"AP": 0.4}}) == "mask AP 30.00, box AP 40.00"
     )
     assert metric_headline({}) == "metrics in card"
+
+
+def test_card_sequences_prefer_the_runs_own_training_folder(tmp_path):
+    """A card measured on another folder (a test folder without the training split) still
+    records the training sequences, from the run's own training folder."""
+    from edgevision.errors import ConfigError
+    from edgevision.train.card import card_sequences, check_held_out
+
+    own, test = tmp_path / "own", tmp_path / "test"
+    for root, split, names in ((own, "train", ("A_1", "B_1", "B_2")), (test, "test", ("C_1",))):
+        (root / "images" / split).mkdir(parents=True)
+        for n in names:
+            (root / "images" / split / f"{n}.png").write_bytes(b"")
+    got = card_sequences(test, "train", {"C": 1}, train_data=own)
+    assert got["train_sequences"] == {"A": 1, "B": 2}
+    assert (
+        card_sequences(test, "train", {}, train_data=tmp_path / "gone")["train_sequences"] is None
+    )
+    check_held_out(test, "test", {"data": str(own), "train_split": "train"}, "last")
+    (own / "images" / "train" / "C_9.png").write_bytes(b"")
+    with pytest.raises(ConfigError, match="trained on C"):
+        check_held_out(test, "test", {"data": str(own), "train_split": "train"}, "last")

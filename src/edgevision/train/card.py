@@ -355,7 +355,12 @@ def _ship_into(
             "selection_split": train_config.get("val_split", split),
             "measured_split": split,
             "measured_images": report.num_images,
-            **card_sequences(data, train_config.get("train_split", "train"), report.sequences),
+            **card_sequences(
+                data,
+                train_config.get("train_split", "train"),
+                report.sequences,
+                train_data=train_config.get("data") or None,
+            ),
         },
         "held_out": held,
         "pretrained": (spec.extra or {}).get("pretrained") or False,
@@ -398,11 +403,18 @@ def check_held_out(
     from edgevision.data.sequences import split_sequences
     from edgevision.errors import DataError
 
-    def sequences(split: str) -> set[str]:  # a split this folder lacks: nothing shared
-        try:
-            return set(split_sequences(data, split))
-        except DataError:
-            return set()
+    own = train_config.get("data")
+    folders = [f for f in (own, data) if f and Path(f).is_dir()]
+
+    def sequences(split: str) -> set[str]:
+        """The split's sequences in the run's own training folder where it is on this
+        machine, else in ``data`` (a split neither has: nothing shared)."""
+        for folder in folders:
+            try:
+                return set(split_sequences(folder, split))
+            except DataError:
+                continue
+        return set()
 
     held = set(split_sequences(data, held_out))
     if not held:
@@ -426,19 +438,28 @@ def check_held_out(
 
 
 def card_sequences(
-    data: str | os.PathLike[str], train_split: str, measured: Mapping[str, int]
+    data: str | os.PathLike[str],
+    train_split: str,
+    measured: Mapping[str, int],
+    train_data: str | os.PathLike[str] | None = None,
 ) -> dict[str, dict[str, int] | None]:
     """The card's ``data.train_sequences`` and ``data.measured_sequences``: images per
     sequence (NAME prefix, :mod:`edgevision.data.sequences`) of the training split, read from
-    the folder ``data`` (``None`` when that folder has no such split), and of the measured
+    the run's own training folder ``train_data`` where it is on this machine, else from the
+    measured folder ``data`` (``None`` when neither has that split), and of the measured
     images (:attr:`EvalReport.sequences`)."""
     from edgevision.data.sequences import split_sequences
     from edgevision.errors import DataError
 
-    try:
-        train: dict[str, int] | None = split_sequences(data, train_split)
-    except DataError:  # the training split is not in the measured folder: not known here
-        train = None
+    train: dict[str, int] | None = None
+    for folder in (train_data, data):
+        if folder is None or not Path(folder).is_dir():
+            continue
+        try:
+            train = split_sequences(folder, train_split)
+            break
+        except DataError:  # the training split is not in this folder: not known here
+            continue
     return {"train_sequences": train, "measured_sequences": dict(measured) or None}
 
 

@@ -77,7 +77,7 @@ def test_depthseg_dataset_reads_depth_only_where_it_exists(seg_dir, depth_dir, t
     assert (t_seg[1] == 0).all() and (t_seg[0] != 255).any()
 
 
-def test_bad_inputs_write_nothing(seg_dir, depth_dir, tmp_path):
+def test_bad_inputs_write_nothing(seg_dir, depth_dir, tmp_path, monkeypatch):
     out = tmp_path / "mix"
     with pytest.raises(DataError, match="no split 'test'"):
         mix_depth_folder(seg_dir, depth_dir, out, splits={"t": MixSplit("train", "test")})
@@ -92,6 +92,23 @@ def test_bad_inputs_write_nothing(seg_dir, depth_dir, tmp_path):
     finally:
         (tmp_path / "moved.npy").rename(depth_dir / "depth/val/val_00001.npy")
     assert not out.exists() and not list(tmp_path.glob(".mix.*"))
+    # a failure while writing removes the half-written folder
+    import edgevision.io
+
+    calls = []
+
+    def failing_link(src, dst, *, copy):
+        calls.append(dst)
+        if len(calls) == 5:
+            raise OSError(28, "No space left on device")
+        return real_link(src, dst, copy=copy)
+
+    real_link = edgevision.io.link_or_copy
+    monkeypatch.setattr(edgevision.io, "link_or_copy", failing_link)
+    with pytest.raises(OutputError, match="No space left"):
+        mix_depth_folder(seg_dir, depth_dir, out, splits=SPLITS)
+    assert len(calls) == 5 and not out.exists() and not list(tmp_path.glob(".mix.*"))
+    monkeypatch.undo()
     out.mkdir()
     with pytest.raises(OutputError, match="exists"):
         mix_depth_folder(seg_dir, depth_dir, out, splits=SPLITS)
@@ -104,7 +121,7 @@ def test_parse_split():
     )
     assert parse_mix_split("val=train:0006R0,,") == ("val", MixSplit("train:0006R0", ""))
     assert parse_mix_split("d=,val,5") == ("d", MixSplit("", "val", 5))
-    for bad in ("train", "=a,b", "t=a", "t=,", "t=a,b,x", "t=a,b,-1"):
+    for bad in ("train", "=a,b", "t=a", "t=,", "t=a,b,x", "t=a,b,-1", "../x=a,b", "a:b=a,b"):
         with pytest.raises(ConfigError):
             parse_mix_split(bad)
 
@@ -119,3 +136,16 @@ def test_cli(seg_dir, depth_dir, tmp_path, capsys):
     assert "exists" in err and len(err.strip().splitlines()) == 1
     assert main([*argv[:-1], str(tmp_path / "m2"), "--split", "oops"]) == 2
     assert "OUT=SEG_SELECTOR" in capsys.readouterr().err
+    twice = ["--split", "t=train,train", "--split", "t=val,val"]
+    assert main([*argv[:-1], str(tmp_path / "m3"), *twice]) == 2
+    assert "given once" in capsys.readouterr().err and not (tmp_path / "m3").exists()
+    # the folder gets the usual mode, not mkdtemp's 0700
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m

@@ -121,10 +121,31 @@ def test_panoptic_and_depthseg_export_then_evaluate_with_their_metrics(name, tmp
     else:
         assert m["depth_images"] == 2 and m["rmse"] > 0 and 0 <= m["delta1"] <= 1
     assert "PQ" in report.table() or "depth RMSE" in report.table()
-    # a split selector reads its base split's truth and counts only the images it scored
-    (data / "images/val/val_00001.jpg").rename(data / "images/val/other_00001.jpg")
-    (data / "labels/val/val_00001.png").rename(data / "labels/val/other_00001.png")
+    # a split selector reads its base split's truth and counts only the images it scored:
+    # image 1 becomes sequence "other", its truth renamed with it
+    import json
+
+    for sub, ext in (
+        ("images", ".jpg"),
+        ("labels", ".png"),
+        ("depth", ".npy"),
+        ("panoptic", ".png"),
+    ):
+        (data / sub / "val" / f"val_00001{ext}").rename(data / sub / "val" / f"other_00001{ext}")
+    ann_file = data / "annotations/panoptic_val.json"
+    ann = json.loads(ann_file.read_text())
+    for a in ann["annotations"]:
+        a["file_name"] = a["file_name"].replace("val_00001", "other_00001")
+    ann_file.write_text(json.dumps(ann))
     (data / "val.txt").write_text("val_00000\nother_00001\n")
-    sel = evaluate(Predictor(load_engine(tmp_path / "m.onnx")), data, "val:val", progress=False)
-    assert sel.num_images == 1
-    assert sel.metrics["pq_images" if task.eval_headline == "pq" else "depth_images"] == 1
+    key = "pq_images" if task.eval_headline == "pq" else "depth_images"
+    engine = load_engine(tmp_path / "m.onnx")
+    assert evaluate(Predictor(engine), data, "val", progress=False).metrics[key] == 2
+    sel = evaluate(Predictor(engine), data, "val:val", progress=False)
+    assert sel.num_images == 1 and sel.metrics[key] == 1
+    # no scored image has that truth: no such metrics (not NaN rows)
+    (data / "depth/val/val_00000.npy").unlink()
+    (data / "panoptic/val/val_00000.png").unlink()
+    ann["annotations"] = [a for a in ann["annotations"] if "val_00000" not in a["file_name"]]
+    ann_file.write_text(json.dumps(ann))
+    assert key not in evaluate(Predictor(engine), data, "val:val", progress=False).metrics

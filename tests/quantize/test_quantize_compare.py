@@ -111,6 +111,12 @@ def test_variant_cache_follows_checkpoint_and_recipe(synth, tiny_ckpt, tmp_path,
             [tiny_ckpt], synth, work=work, progress=False,
             options=CompareOptions(modes=("fp32",), calib_data=str(tmp_path / "none"), **FAST),
         )  # fmt: skip
+    with pytest.raises(EdgeVisionError, match="nope"):
+        compare_modes(
+            [tiny_ckpt], synth, work=work, progress=False,
+            options=CompareOptions(modes=("fp32",), calib_data=str(other), calib_split="nope",
+                                   **FAST),
+        )  # fmt: skip
 
 
 def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):

@@ -125,36 +125,46 @@ def test_native_size_note_names_models_whose_card_has_another_input(tmp_path):
 
 
 def test_held_out_column_scores_only_models_that_never_trained_there(setup, tmp_path):
-    """--held-out: a model whose card says it trained elsewhere is scored on the held-out
-    sequences; one that trained on them, or whose training data is unknown, says why not."""
+    """--held-out: a model whose card says it trained and selected elsewhere is scored on the
+    held-out sequences, through the same path as the split column; one that trained or
+    selected its checkpoint there, or whose training data is unknown, says why not."""
     import json
     import shutil
 
     from edgevision.reports.segmentation import held_out_status, trained_sequences
 
     data, files = setup
+    cards = {
+        "a": {"data": {"train_sequences": {"train": 3}}},
+        "b": {"data": {"train_sequences": {"val": 2, "train": 3}}},
+        "c": None,
+        "d": {
+            "data": {"train_sequences": {"train": 3}},
+            "training": {"checkpoint": "best", "config": {"data": str(data), "val_split": "val"}},
+        },
+    }
     models = []
-    for name, seqs in (("a", {"train": 3}), ("b", {"val": 2, "train": 3}), ("c", None)):
+    for name, card in cards.items():
         d = tmp_path / name
         d.mkdir()
         models.append(Path(shutil.copy(files[0], d / f"{name}.safetensors")))
-        if seqs is not None:
-            (d / "card.json").write_text(json.dumps({"data": {"train_sequences": seqs}}))
+        if card is not None:
+            (d / "card.json").write_text(json.dumps(card))
     assert trained_sequences(models[0]) == {"train": 3} and trained_sequences(models[2]) is None
-    assert held_out_status(models[0], data, "val") is None
-    assert held_out_status(models[1], data, "val") == "trained on val"
-    assert held_out_status(models[2], data, "val") == "training data unknown"
+    why = [held_out_status(m, data, "val") for m in models]
+    assert why == [None, "trained on val", "training data unknown", "checkpoint selected on val"]
     out = tmp_path / "seg.md"
     argv = ["report", "segmentation", *map(str, models), "--data", str(data), "--out", str(out),
             "--input", "48x64", "--runs", "2", "--warmup", "1", "--blocks", "1", "--grid", "0",
-            "--threads", "1", "--split", "train", "--held-out", "val"]  # fmt: skip
+            "--threads", "1", "--split", "val", "--held-out", "val"]  # fmt: skip
     assert main(argv) == 0
     text = out.read_text()
     assert "held-out `val` mIoU (%)" in text
-    rows = {ln.split("`")[1]: ln for ln in text.splitlines() if ln.startswith("| `")}
-    assert rows["a"].rstrip(" |").split("| ")[-1].replace(".", "").isdigit()
-    assert rows["b"].endswith("| – (trained on val) |")
-    assert rows["c"].endswith("| – (training data unknown) |")
-    assert "## Per-class IoU (held-out `val`, %)" in text
-    held_table = text.split("## Per-class IoU (held-out `val`, %)")[1]
-    assert "`a`" in held_table and "`b`" not in held_table
+    rows = {ln.split("`")[1]: ln.split(" | ") for ln in text.splitlines() if ln.startswith("| `")}
+    # the same images through the same path: the held-out cell equals the split cell
+    assert rows["a"][-1] == rows["a"][-2] + " |" and rows["a"][-2][0].isdigit()
+    assert rows["b"][-1] == "– (trained on val) |"
+    assert rows["c"][-1] == "– (training data unknown) |"
+    assert rows["d"][-1] == "– (checkpoint selected on val) |"
+    held_table = text.split("## Per-class IoU (held-out `val`, %)")[1].split("\n\n")[1]
+    assert held_table.startswith("| class | `a` |") and "`b`" not in held_table

@@ -434,7 +434,12 @@ def run_depth_mix(args: argparse.Namespace) -> int:
     from edgevision.data.depth_mix import mix_depth_folder, parse_mix_split
 
     check_outputs(args, folders=("out",))
-    splits = dict(parse_mix_split(s) for s in (args.split or ["train=train,train", "val=val,val"]))
+    pairs = [parse_mix_split(s) for s in (args.split or ["train=train,train", "val=val,val"])]
+    splits = dict(pairs)
+    if len(splits) < len(pairs):
+        from edgevision.errors import ConfigError
+
+        raise ConfigError("--split: each OUT split may be given once")
     stats = mix_depth_folder(
         args.seg, args.depth, args.out, splits=splits, command=command_line(args)
     )

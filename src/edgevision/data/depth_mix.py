@@ -25,6 +25,7 @@ interrupted run leaves no folder that looks complete.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevision.errors import DataError, OutputError
+from edgevision.errors import ConfigError, DataError, OutputError
 
 __all__ = ["DEPTH_PREFIX", "MixSplit", "mix_depth_folder", "parse_mix_split"]
 
@@ -59,11 +60,13 @@ class MixSplit:
 
 def parse_mix_split(text: str) -> tuple[str, MixSplit]:
     """``OUT=SEG_SELECTOR,DEPTH_SPLIT[,MAX]`` -> ``(OUT, MixSplit)``; either source may be
-    empty (``val=train:0006R0,`` takes no depth images)."""
-    from edgevision.errors import ConfigError
-
+    empty (``val=train:0006R0,`` takes no depth images). OUT is a plain split name."""
     name, eq, rest = text.partition("=")
     parts = rest.split(",")
+    if eq and name and (not re.fullmatch(r"[A-Za-z0-9_.]+", name) or name in (".", "..")):
+        raise ConfigError(
+            f"--split {text!r}: OUT must be a plain split name (letters, digits, _ .)"
+        )
     if not eq or not name or len(parts) not in (2, 3) or not (parts[0] or parts[1]):
         raise ConfigError(
             f"--split {text!r}: expected OUT=SEG_SELECTOR,DEPTH_SPLIT[,MAX_DEPTH_IMAGES]"
@@ -143,7 +146,7 @@ def mix_depth_folder(
             if classes is not None and folder.class_names != classes:
                 raise DataError(f"split {s.seg!r} of {seg} has other classes than the rest")
             classes, ignore = folder.class_names, folder.ignore_index
-            seg_items = list(folder._items)
+            seg_items = list(zip(folder.names, folder.image_paths, folder.label_paths))
             clash = [n for n, _, _ in seg_items if n.startswith(f"{DEPTH_PREFIX}_")]
             if clash:
                 raise DataError(f"{seg}: sample {clash[0]!r} clashes with the depth prefix")
@@ -157,6 +160,9 @@ def mix_depth_folder(
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the folder gets the usual mode
     except OSError as e:
         raise OutputError(f"cannot write {dst}: {e.strerror or e}") from None
     stats: dict[str, dict[str, int]] = {}

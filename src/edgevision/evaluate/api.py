@@ -358,7 +358,7 @@ def _evaluate_semantic(
         except ValueError as e:
             raise DataError(f"{sample.name}: {e}") from e
     metrics = cm.to_dict(model_classes)
-    if scorer is not None:
+    if scorer is not None and scorer.images:  # none of the scored images had that truth
         metrics.update(scorer.summarize())
     return len(idx), metrics, [ds.names[i] for i in idx]
 

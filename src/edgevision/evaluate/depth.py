@@ -87,10 +87,7 @@ class DepthFolderScore:
 def evaluate_depth_folder(root: Path, split: str, spec: Any) -> DepthFolderScore | None:
     """A :class:`DepthFolderScore` when ``root`` has depth truth for ``split``, else ``None``
     (the task table's ``extra_eval`` of ``depthseg``)."""
-    from edgevision.data.sequences import folder_split_exists, resolve_split
-
     del spec  # depth needs nothing from the spec
-    base = resolve_split(split, folder_split_exists(root)).base  # "val:synth" reads depth/val
-    if not (Path(root) / "depth" / base).is_dir():
+    if not (Path(root) / "depth" / split).is_dir():
         return None
-    return DepthFolderScore(Path(root), base)
+    return DepthFolderScore(Path(root), split)

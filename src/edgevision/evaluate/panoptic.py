@@ -240,11 +240,7 @@ class PanopticFolderScore:
 
 def evaluate_panoptic_folder(root: Path, split: str, spec: Any) -> PanopticFolderScore | None:
     """A :class:`PanopticFolderScore` when ``root`` has panoptic truth for ``split``, else
-    ``None`` (the task table's ``extra_eval`` of ``panoptic``). A split selector
-    (``val:SEQ``) reads its base split's truth; only the images scored are counted."""
-    from edgevision.data.sequences import folder_split_exists, resolve_split
-
-    base = resolve_split(split, folder_split_exists(root)).base
-    if not (Path(root) / "annotations" / f"panoptic_{base}.json").is_file():
+    ``None`` (the task table's ``extra_eval`` of ``panoptic``)."""
+    if not (Path(root) / "annotations" / f"panoptic_{split}.json").is_file():
         return None
-    return PanopticFolderScore(Path(root), base, spec)
+    return PanopticFolderScore(Path(root), split, spec)

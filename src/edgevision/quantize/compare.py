@@ -412,7 +412,10 @@ def compare_modes(
     data = Path(data)
     require_dir(data, "dataset folder")
     if opts.calib_data:
+        from edgevision.data.sequences import split_names
+
         require_dir(opts.calib_data, "calibration folder (--calib-data)")
+        split_names(opts.calib_data, opts.calib_split)  # a missing split: one line, now
     ckpts = [Path(c) for c in checkpoints]
     for c in ckpts:
         if not c.is_file():

@@ -165,7 +165,36 @@ def held_out_status(
     if trained is None:
         return "training data unknown"
     shared = sorted(held & set(trained))
-    return f"trained on {', '.join(shared)}" if shared else None
+    if shared:
+        return f"trained on {', '.join(shared)}"
+    selected = _selected_sequences(weights)
+    if selected is None:
+        return "selection data unknown"
+    shared = sorted(held & selected)
+    return f"checkpoint selected on {', '.join(shared)}" if shared else None
+
+
+def _selected_sequences(weights: str | os.PathLike[str]) -> set[str] | None:
+    """Sequences the checkpoint was chosen on: none for the last checkpoint of a fixed
+    schedule (card ``training.checkpoint == "last"``) or a run without validation, else
+    those of the run's validation split in its training folder (``None`` when that cannot
+    be read here)."""
+    from edgevision.data.sequences import split_sequences
+
+    card = Path(weights).parent / "card.json"
+    try:
+        training = json.loads(card.read_text()).get("training") or {}
+    except (OSError, ValueError):
+        return None
+    if training.get("checkpoint") == "last":
+        return set()
+    cfg = training.get("config") or {}
+    if not cfg.get("val_split"):
+        return set()
+    try:
+        return set(split_sequences(cfg["data"], str(cfg["val_split"])))
+    except (EdgeVisionError, OSError, KeyError, TypeError):
+        return None
 
 
 def segmentation_report(
@@ -234,14 +263,21 @@ def segmentation_report(
     held: dict[str, dict[str, Any] | str] = {}
     if held_out:
         from edgevision.evaluate import evaluate
-        from edgevision.runtime import Predictor, load_engine
+        from edgevision.runtime import Predictor, load_fast_engine
 
         for w, r in zip(weights, results):
             why = held_out_status(w, data, held_out)
+            # the path of the split column: ONNX Runtime FP32 at the timed input size
             held[r.label] = (
                 why
                 or evaluate(
-                    Predictor(load_engine(w, threads=threads)), data, held_out, progress=False
+                    Predictor(
+                        load_fast_engine(w, backend="onnxruntime", threads=threads),
+                        input_size=input_size,
+                    ),
+                    data,
+                    held_out,
+                    progress=False,
                 ).metrics
             )
     ceiling = conv_ceiling(threads)

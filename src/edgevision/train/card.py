@@ -352,7 +352,7 @@ def _ship_into(
         "data": {
             "folder": data_label or str(data),
             "train_split": train_config.get("train_split", "train"),
-            "selection_split": train_config.get("val_split", split),
+            "selection_split": (train_config.get("val_split") or None) if train_config else split,
             "measured_split": split,
             "measured_images": report.num_images,
             **card_sequences(
@@ -366,7 +366,11 @@ def _ship_into(
         "pretrained": (spec.extra or {}).get("pretrained") or False,
         "training": {
             "checkpoint": which,
-            "selected_epoch": extra.get("epoch") or (epochs_done if which == "last" else None),
+            "selected_epoch": (
+                extra["epoch"]
+                if extra.get("epoch") is not None
+                else (epochs_done if which == "last" else None)
+            ),
             "epochs_done": epochs_done,
             "epochs_planned": total_epochs,
             "steps": trainer.get("iter"),
@@ -553,7 +557,11 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"- trained on split `{d['train_split']}`; "
         + (
             "no checkpoint selection: the last checkpoint of a fixed schedule"
-            + (f" (`{d['selection_split']}` only monitored)" if d.get("selection_split") else "")
+            + (
+                f" (split `{d['selection_split']}` of the training folder only monitored)"
+                if d.get("selection_split")
+                else ""
+            )
             if t["checkpoint"] == "last"
             else f"checkpoint selected on `{d['selection_split']}`"
             + (" (the measured split below)" if label and d["selection_split"] == measured else "")

@@ -44,19 +44,19 @@ def test_mixed_folder_has_both_sources_and_blank_labels(seg_dir, depth_dir, tmp_
     }
     train = SemanticFolder(out, "train")
     assert train.class_names == ["x", "y"] and train.ignore_index == 255
-    assert train.sequences == {"0001TP": 2, "0016E5": 4, "synth": 6}
+    assert train.sequences == {"0001TP": 2, "0016E5": 4, "synth3": 6}
     # the class images are the source's own files, the depth images carry blank labels
     i = train.names.index("0001TP_006690")
     assert train.image_paths[i].resolve() == (seg_dir / "images/train/0001TP_006690.png")
-    j = train.names.index("synth_train_00000")
+    j = train.names.index("synth3_train_00000")
     assert (train[j].mask == 255).all()
     assert train[j].mask.shape == read_image(train.image_paths[j]).shape[:2]
-    dep = np.load(out / "depth/train/synth_train_00000.npy")
+    dep = np.load(out / "depth/train/synth3_train_00000.npy")
     assert np.array_equal(dep, np.load(depth_dir / "depth/train/train_00000.npy"))
     assert not (out / "depth/train/0001TP_006690.npy").exists()
     # selectors score either part alone
-    assert SemanticFolder(out, "val:synth").names == ["synth_val_00000"]
-    assert SemanticFolder(out, "val-synth").sequences == {"0006R0": 3}
+    assert SemanticFolder(out, "val:synth3").names == ["synth3_val_00000"]
+    assert SemanticFolder(out, "val-synth3").sequences == {"0006R0": 3}
     readme = (out / "README.md").read_text()
     assert "`train-0006R0` (6)" in readme
 
@@ -71,7 +71,7 @@ def test_depthseg_dataset_reads_depth_only_where_it_exists(seg_dir, depth_dir, t
         folder, crop=(32, 32), mean=(0.0,) * 3, std=(1.0,) * 3, color_order="RGB", seed=0,
         scale_range=(1.0, 1.0), flip=False, jitter=0.0,
     )  # fmt: skip
-    _, t_synth = ds[folder.names.index("synth_train_00001")]
+    _, t_synth = ds[folder.names.index("synth3_train_00001")]
     _, t_seg = ds[folder.names.index("0016E5_00390")]
     assert (t_synth[1] > 0).any() and (t_synth[0] == 255).all()
     assert (t_seg[1] == 0).all() and (t_seg[0] != 255).any()

@@ -427,9 +427,10 @@ def run_depth_mix(args: argparse.Namespace) -> int:
     """One depthseg training folder from a class-labelled folder and a depth-only folder.
 
     Symlinks the class folder's images and labels and the depth folder's images and depth
-    maps (renamed synth_NAME, labels all ignored) into OUT, with the class folder's classes.
-    FastDepthSeg then learns classes from the first and depth from the second; in a mixed
-    split the selector SPLIT:synth scores depth alone, SPLIT-synth the classes alone.
+    maps (renamed synthSEED_NAME, labels all ignored) into OUT, with the class folder's
+    classes. FastDepthSeg then learns classes from the first and depth from the second; in a
+    mixed split the selector SPLIT:synthSEED scores depth alone, SPLIT-synthSEED the classes
+    alone (SEED: the generator's seed of the depth folder).
     """
     from edgevision.data.depth_mix import mix_depth_folder, parse_mix_split
 

@@ -8,15 +8,16 @@ reads, without copying either source::
 
     OUT/dataset.yaml                 the class folder's classes and ignore index, the sources
     OUT/images/SPLIT/NAME.EXT        symlinks: the class folder's images (their own NAMEs)
-                                     and the depth folder's as ``synth_NAME``
-    OUT/labels/SPLIT/NAME.png        symlinks to the class labels; for ``synth_NAME`` a
-                                     written label that is ``ignore_index`` everywhere
-    OUT/depth/SPLIT/synth_NAME.npy   symlinks to the depth maps
+                                     and the depth folder's as ``synthSEED_NAME``
+    OUT/labels/SPLIT/NAME.png        symlinks to the class labels; for ``synthSEED_NAME``
+                                     a written label that is ``ignore_index`` everywhere
+    OUT/depth/SPLIT/synthSEED_NAME.npy  symlinks to the depth maps
     OUT/README.md                    what was mixed, and the command
 
-Every depth image becomes the sequence ``synth`` (:mod:`edgevision.data.sequences`), so a
-selector scores either part of a mixed split alone: ``val:synth`` (depth only) or
-``val-synth`` (classes only, e.g. CamVid's held-out ``0006R0``).
+Every depth image becomes the sequence ``synthSEED`` (:func:`depth_prefix`, e.g.
+``synth51``; :mod:`edgevision.data.sequences`), so a selector scores either part of a mixed
+split alone: ``val:synth51`` (depth only) or ``val-synth51`` (classes only, e.g. CamVid's
+held-out ``0006R0``).
 
 The output is written into a temporary folder beside ``OUT`` and renamed at the end: an
 interrupted run leaves no folder that looks complete.
@@ -37,10 +38,24 @@ import numpy as np
 
 from edgevision.errors import ConfigError, DataError, OutputError
 
-__all__ = ["DEPTH_PREFIX", "MixSplit", "mix_depth_folder", "parse_mix_split"]
+__all__ = ["DEPTH_PREFIX", "MixSplit", "depth_prefix", "mix_depth_folder", "parse_mix_split"]
 
 DEPTH_PREFIX = "synth"
-"""Prefix (and so the sequence) of the depth folder's samples in the mixed folder."""
+"""Prefix (and so the sequence) of the depth folder's samples in the mixed folder, followed
+by the generator's seed where the folder's ``dataset.yaml`` records one (``synth51``): two
+seeds are two different "streets", so a test folder of another seed is not scored as
+in-sequence validation."""
+
+
+def depth_prefix(depth_root: str | os.PathLike[str]) -> str:
+    """:data:`DEPTH_PREFIX` plus the seed of the depth folder's ``dataset.yaml`` (if any)."""
+    from edgevision.data.semantic import read_dataset_yaml
+
+    try:
+        seed = (read_dataset_yaml(depth_root) or {}).get("seed")
+    except DataError:
+        seed = None
+    return f"{DEPTH_PREFIX}{int(seed)}" if isinstance(seed, int) and seed >= 0 else DEPTH_PREFIX
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,7 @@ def mix_depth_folder(
     from edgevision.io import link_or_copy, write_image
 
     seg, depth, dst = Path(seg_root), Path(depth_root), Path(out)
+    prefix = depth_prefix(depth)
     if dst.exists():
         raise OutputError(f"{dst} exists; choose a new folder")
     if not splits:
@@ -147,7 +163,7 @@ def mix_depth_folder(
                 raise DataError(f"split {s.seg!r} of {seg} has other classes than the rest")
             classes, ignore = folder.class_names, folder.ignore_index
             seg_items = list(zip(folder.names, folder.image_paths, folder.label_paths))
-            clash = [n for n, _, _ in seg_items if n.startswith(f"{DEPTH_PREFIX}_")]
+            clash = [n for n, _, _ in seg_items if n.startswith(f"{prefix}_")]
             if clash:
                 raise DataError(f"{seg}: sample {clash[0]!r} clashes with the depth prefix")
         depth_items = _depth_items(depth, s.depth, s.max_depth) if s.depth else []
@@ -176,7 +192,7 @@ def mix_depth_folder(
                 link_or_copy(lab, lab_dir / f"{n}{lab.suffix.lower()}", copy=False)
             blank: dict[tuple[int, int], np.ndarray] = {}
             for n, img, dep, hw in depth_items:
-                new = f"{DEPTH_PREFIX}_{n}"
+                new = f"{prefix}_{n}"
                 link_or_copy(img, img_dir / f"{new}{img.suffix.lower()}", copy=False)
                 link_or_copy(dep, dep_dir / f"{new}.npy", copy=False)
                 if hw not in blank:
@@ -202,7 +218,7 @@ def mix_depth_folder(
         (tmp / "README.md").write_text(
             "# Classes + depth, mixed for depthseg training\n\n"
             f"Classes from `{seg.resolve()}`, depth from `{depth.resolve()}` (its images are "
-            f"the sequence `{DEPTH_PREFIX}`, their labels all `{ignore}` = ignored). Files "
+            f"the sequence `{prefix}`, their labels all `{ignore}` = ignored). Files "
             "are symlinks; only the blank labels are written.\n\n"
             "| split | class images (selector) | depth images (split) |\n|---|---|---|\n"
             f"{rows}\n\nWritten by `{command}`.\n"

@@ -269,3 +269,16 @@ def test_real_camvid_boxes_hold_sequences_out(camvid_dir, tmp_path):
     rest = load_split(tmp_path / "boxes", "train-0006R0")
     assert (len(held), len(rest)) == (101, 266)
     assert {sequence_of(p.stem) for p in held.files} == {"0006R0"}
+
+
+def test_calibration_images_follow_a_selector(camvidlike):
+    """Static PTQ / QAT calibration reads split selectors too (train-0006R0 for a model
+    whose held-out street is 0006R0)."""
+    from edgevision.data.images import list_images
+
+    names = [p.stem for p in list_images(camvidlike, "train-0006R0")]
+    assert names == [n for n in TRAIN if not n.startswith("0006R0")]
+    assert [p.stem for p in list_images(camvidlike, "train:0006R0")] == TRAIN[2:5]
+    assert len(list_images(camvidlike, "train")) == len(TRAIN)
+    with pytest.raises(DataError, match="no sequence"):
+        list_images(camvidlike, "train:XXXXXX")

@@ -19,14 +19,31 @@ __all__ = ["list_images", "load_batch", "select_images"]
 def list_images(folder: str | os.PathLike[str], split: str = "train") -> list[Path]:
     """All image files of ``folder`` in name order.
 
-    ``folder/images/{split}`` when it exists (edgevision dataset layout), else every image
-    under ``folder`` (recursively).
+    ``folder/images/{split}`` when it exists (edgevision dataset layout; ``split`` may be a
+    sequence selector such as ``train-0006R0``, :mod:`edgevision.data.sequences`), else
+    every image under ``folder`` (recursively).
 
     Raises:
-        DataError: the folder is missing or holds no image.
+        DataError: the folder is missing or holds no image; a selector that keeps none.
     """
+    from edgevision.data.sequences import folder_split_exists, resolve_split
+
     root = Path(folder)
     require_dir(root, "calibration folder")
+    selector = (
+        resolve_split(split, folder_split_exists(root)) if (root / "images").is_dir() else None
+    )
+    if selector is not None and selector.filters and (root / "images" / selector.base).is_dir():
+        from edgevision.data.sequences import split_names
+
+        keep = set(split_names(root, split))
+        files = sorted(
+            p for p in (root / "images" / selector.base).iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.stem in keep
+        )  # fmt: skip
+        if not files:
+            raise DataError(f"no images in split {split!r} of calibration folder {root}")
+        return files
     sub = root / "images" / split
     if (root / "images").is_dir() and not sub.is_dir():
         have = sorted(p.name for p in (root / "images").iterdir() if p.is_dir())

@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 CARDS = sorted(p.parent.name for p in (REPO / "weights").glob("*/card.json"))
 # README bold headline label -> the metric it shows (path in the eval report's metrics)
 HEADLINES = {
+    "PQ": "pq",
+    "depth δ<1.25": "delta1",
     "mIoU": "miou",
     "box AP": "bbox.AP",
     "mask AP": "segm.AP",
@@ -86,10 +88,15 @@ def derived(tmp_path_factory: pytest.TempPathFactory):
     its ``--out`` moved into a session temporary folder (once per command)."""
     made: dict[str, Path] = {}
 
-    def make(command: str) -> Path:
+    def make(command: str, others: dict[str, str] | None = None) -> Path:
+        """``others``: ``--out`` folder -> command, for commands that read another derived
+        folder (``data depth-mix ... runs/depthseg/synth53``): those are made first."""
         if command not in made:
             argv = shlex.split(command)
-            out = tmp_path_factory.mktemp("card_data") / Path(_option(argv, "--out")).name
+            own = _option(argv, "--out")
+            deps = {k: v for k, v in (others or {}).items() if k != own}
+            argv = [str(make(deps[t], others)) if t in deps else t for t in argv]
+            out = tmp_path_factory.mktemp("card_data") / Path(own).name
             _edgevision(_replace_option(argv, "--out", str(out)))
             made[command] = out
         return made[command]
@@ -108,14 +115,16 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _headlines(readme: str) -> dict[str, str]:
     """The README's bold headline numbers as printed: ``{"mIoU": "63.00", ...}``."""
-    found = dict(re.findall(r"\*\*(mIoU|box AP|mask AP|agreement) (\d+\.\d+)\*\*", readme))
+    found = dict(
+        re.findall(r"\*\*(PQ|depth δ<1.25|mIoU|box AP|mask AP|agreement) (\d+\.\d+)\*\*", readme)
+    )
     assert found, "no headline number in README.md"
     return found
 
 
 def test_every_shipped_model_has_a_card():
     folders = sorted(p for p in (REPO / "weights").iterdir() if p.is_dir())
-    assert [p.name for p in folders] == CARDS and len(CARDS) == 8
+    assert [p.name for p in folders] == CARDS and len(CARDS) == 11
     for p in folders:
         names = {f.name for f in p.iterdir()}
         assert {"card.json", "README.md", "train_config.yaml", f"{p.name}.safetensors"} <= names
@@ -140,14 +149,12 @@ def test_card_numbers_reproduce(name, derived, tmp_path):
     assert _option(argv, "--split") == card["data"]["measured_split"]
     data = _option(argv, "--data")
     # a derived dataset: made by the card's own 'edgevision data ...' command for that folder
-    makers = [
-        c.strip()
-        for c in re.findall(r"edgevision data [^;()]+", card["data"]["folder"])
-        if _option(shlex.split(c), "--out") == data
-    ]
+    commands = [c.strip() for c in re.findall(r"edgevision data [^;()]+", card["data"]["folder"])]
+    outs = {_option(shlex.split(c), "--out"): c for c in commands}
+    makers = [c for c in commands if _option(shlex.split(c), "--out") == data]
     if makers:
         assert len(makers) == 1, makers
-        argv = _replace_option(argv, "--data", str(derived(makers[0])))
+        argv = _replace_option(argv, "--data", str(derived(makers[0], outs)))
     else:
         assert (REPO / data).is_dir(), f"{data}: not a folder and no command makes it"
     report_path = tmp_path / "report.json"

@@ -265,14 +265,14 @@ def segmentation_report(
         from edgevision.evaluate import evaluate
         from edgevision.runtime import Predictor, load_fast_engine
 
-        for w, r in zip(weights, results):
-            why = held_out_status(w, data, held_out)
+        for wfile, r in zip(weights, results):
+            why = held_out_status(wfile, data, held_out)
             # the path of the split column: ONNX Runtime FP32 at the timed input size
             held[r.label] = (
                 why
                 or evaluate(
                     Predictor(
-                        load_fast_engine(w, backend="onnxruntime", threads=threads),
+                        load_fast_engine(wfile, backend="onnxruntime", threads=threads),
                         input_size=input_size,
                     ),
                     data,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgevision.stream.encoders import ENCODERS, list_encoders, select_encoder
 from edgevision.stream.gst import StreamError
+
+from .videos import count_frames
 
 SW = ("x264enc", "openh264enc")
 
@@ -117,17 +118,6 @@ def _need(element: str) -> None:
         pytest.skip("needs GStreamer + PyGObject")
 
 
-def _frames(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.mark.gst
 def test_real_mp4_with_x264enc_and_no_openh264_message(tmp_path, capfd):
     _need("x264enc")
@@ -139,7 +129,7 @@ def test_real_mp4_with_x264enc_and_no_openh264_message(tmp_path, capfd):
     for t in range(12):
         sink.write(np.full((48, 64, 3), 20 * t, np.uint8), t / 10)
     sink.close()
-    assert sink.complete and _frames(tmp_path / "o.mp4") == 12
+    assert sink.complete and count_frames(tmp_path / "o.mp4") == 12
     assert "OpenH264" not in capfd.readouterr().err
 
 
@@ -159,7 +149,7 @@ def test_summary_names_the_encoder(tmp_path, stub_module):
     enc = json.loads((tmp_path / "s.json").read_text())["encoder"]
     assert enc["element"] == "x264enc" and enc["hardware"] is False
     assert enc["reason"] == "software encoding requested (--encoder sw)"
-    assert _frames(tmp_path / "o.mkv") == s["frames_processed"] > 0
+    assert count_frames(tmp_path / "o.mkv") == s["frames_processed"] > 0
     null = run_stream(
         RunConfig(["test://ball?size=32x24&frames=2"], "stub"),
         plugin=stub_module.make(),

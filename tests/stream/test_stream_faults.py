@@ -21,20 +21,11 @@ import pytest
 from edgevision.stream.gst import StreamError, make_element
 from edgevision.stream.outputs import Mp4Sink
 
+from .videos import count_frames
+
 pytestmark = pytest.mark.gst
 
 EV = [sys.executable, "-m", "edgevision", "run"]
-
-
-def _frames(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def _lines(path: Path) -> int:
@@ -145,7 +136,7 @@ def test_disk_full_ends_run_with_error_and_summary(tmp_path, stub_env, small_dis
         assert not out.exists()  # never under its final name when it was not finished
         assert s["written"] == []
     else:  # the MP4's own disk is healthy: finalised up to the end of the run
-        assert s["written"] == [str(out)] and _frames(out) > 0
+        assert s["written"] == [str(out)] and count_frames(out) > 0
     assert time.monotonic() - t0 < 120
 
 
@@ -241,7 +232,7 @@ def test_second_signal_during_shutdown_is_ignored(tmp_path, stub_env, first, sec
     assert "Traceback" not in err
     n = _lines(meta)
     assert n >= 10
-    assert _frames(out) == n  # finalised, under its name
+    assert count_frames(out) == n  # finalised, under its name
     assert not list(tmp_path.glob(".*partial"))
     assert json.loads(summary.read_text())["interrupted"] is True
 
@@ -272,7 +263,7 @@ def test_kill_9_leaves_a_playable_partial_file(tmp_path, stub_env, ext):
     p.communicate(timeout=30)
     partial = tmp_path / f".o.{ext}.partial"
     assert partial.is_file() and not out.exists()
-    assert _frames(partial) >= 30
+    assert count_frames(partial) >= 30
 
 
 def test_run_stream_puts_signal_handlers_back(stub_module):

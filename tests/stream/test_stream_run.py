@@ -19,20 +19,11 @@ from edgevision.stream.gst import StreamError
 from edgevision.stream.pipeline import RunConfig, run_stream
 from edgevision.stream.sources import SourceOptions
 
+from .videos import count_frames
+
 pytestmark = pytest.mark.gst
 
 EV = [sys.executable, "-m", "edgevision"]
-
-
-def _frames(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -59,7 +50,7 @@ def test_file_to_mp4_jsonl_and_summary(tiny_video, tmp_path, stub_module):
     assert [d["frame"] for d in lines] == list(range(24))  # files: no drops, every frame
     assert lines[0]["result"]["type"] == "detections"
     assert lines[0]["result"]["image_size"] == [120, 160]
-    assert _frames(tmp_path / "o.mp4") == 24
+    assert count_frames(tmp_path / "o.mp4") == 24
     assert not list(tmp_path.glob(".*partial"))
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["frames_processed"] == s["frames_processed"] == 24
@@ -124,7 +115,7 @@ def test_folders_batch_across_streams(tmp_path, stub_module):
     )
     assert [x["frames_processed"] for x in s["streams"]] == [6, 6]
     assert s["batch"] == 2 and max(plugin.batch_sizes) == 2 and sum(plugin.batch_sizes) == 12
-    assert _frames(tmp_path / "o_0.mp4") == 6 and _frames(tmp_path / "o_1.mp4") == 6
+    assert count_frames(tmp_path / "o_0.mp4") == 6 and count_frames(tmp_path / "o_1.mp4") == 6
 
 
 def test_stateful_plugin_keeps_state_per_stream(tmp_path, stub_module):
@@ -300,7 +291,7 @@ def test_sigint_finalises_mp4_and_jsonl(tmp_path, stub_env, sig):
     assert p.returncode == 130, err
     lines = _jsonl(meta)  # every line complete
     assert len(lines) >= 10
-    assert _frames(out) == len(lines)
+    assert count_frames(out) == len(lines)
     assert json.loads((tmp_path / "s.json").read_text())["interrupted"] is True
 
 
@@ -461,7 +452,7 @@ def test_smooth_edges_cost_is_measured_and_printed(tiny_onnx, tiny_video, tmp_pa
     assert edges["cost_ms"] == pytest.approx(edges["postprocess_ms"] - edges["plain_ms"], abs=1e-3)
     line = next(ln for ln in r.stdout.splitlines() if "smooth edges:" in ln)
     assert f"+{edges['cost_ms']:.2f} ms" in line and f"{edges['plain_ms']:.2f} ms" in line
-    assert _frames(tmp_path / "o.mp4") == 6
+    assert count_frames(tmp_path / "o.mp4") == 6
 
 
 @pytest.mark.parametrize("masks", [False, True], ids=["plain", "meta-masks"])
@@ -513,7 +504,7 @@ def _video_size(path: Path) -> tuple[int, int, int]:
     cap = cv2.VideoCapture(str(path))
     h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     cap.release()
-    return _frames(path), h, w
+    return count_frames(path), h, w
 
 
 def _shape_frames(path: Path, n: int, size=(96, 128)) -> Path:

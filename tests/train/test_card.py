@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,37 @@ def test_run_log_records_command_machine_and_time(trained):
     assert runs[0]["command"].startswith("edgevision ")
     assert runs[0]["start_iter"] == 0 and runs[0]["device"] == "cpu"
     assert runs[0]["machine"]["cores"] >= 1 and runs[0]["versions"]["torch"]
+
+
+def test_checkpoints_record_the_data_folder_resolved(synth_images, tmp_path, monkeypatch):
+    """``train_config["data"]`` keeps the path as typed (relative to where training ran);
+    both checkpoints also hold it resolved, so that ``ship`` run from elsewhere finds the
+    training sequences."""
+    from edgevision.checkpoint import load_checkpoint
+    from edgevision.train.card import ship
+
+    data = synth_images(seed=12, size=(48, 48), train=2, val=2)
+    monkeypatch.chdir(data.parent)
+    argv = [
+        "train", "deeplabv3plus_mobilenetv2", "--data", data.name, "--epochs", "1",
+        "--batch-size", "2", "--crop", "48x48", "--out", "run", "--device", "cpu",
+        "--no-progress", "--set", "model_kwargs={width_mult: 0.35, aspp_channels: 16}",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    for name in ("last.pt", "best.pt"):
+        extra = load_checkpoint(data.parent / "run" / name)[2]
+        assert extra["train_config"]["data"] == data.name
+        assert extra["data_dir"] == str(data.resolve())
+    # measured on a folder without the training split, shipped from another directory
+    measure = tmp_path / "measure"
+    shutil.copytree(data, measure)
+    for sub in ("images", "labels"):
+        shutil.rmtree(measure / sub / "train")
+    (measure / "train.txt").unlink()
+    monkeypatch.chdir(tmp_path)
+    res = ship(data.parent / "run", "m", data=measure, weights_dir=tmp_path / "w", progress=False)
+    card = json.loads((res.dir / "card.json").read_text())
+    assert card["data"]["train_sequences"]
 
 
 def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):

@@ -303,8 +303,10 @@ def _ship_into(
     elif (run / "config.yaml").is_file():
         shutil.copyfile(run / "config.yaml", stage / "train_config.yaml")
 
+    # where training read its data: resolved when it ran (newer runs), else as typed
+    train_data = last_extra.get("data_dir") or extra.get("data_dir") or train_config.get("data")
     if held_out:
-        check_held_out(data, held_out, train_config, which)
+        check_held_out(data, held_out, train_config, which, train_data=train_data)
     # measured as 'edgevision eval' measures by default (ONNX Runtime, through the cached
     # export), so that the card's eval_command gives its numbers
     engine = load_fast_engine(weights, threads=threads)
@@ -359,7 +361,7 @@ def _ship_into(
                 data,
                 train_config.get("train_split", "train"),
                 report.sequences,
-                train_data=train_config.get("data") or None,
+                train_data=train_data or None,
             ),
         },
         "held_out": held,
@@ -396,9 +398,17 @@ def _ship_into(
 
 
 def check_held_out(
-    data: str | os.PathLike[str], held_out: str, train_config: Mapping[str, Any], which: str
+    data: str | os.PathLike[str],
+    held_out: str,
+    train_config: Mapping[str, Any],
+    which: str,
+    *,
+    train_data: str | os.PathLike[str] | None = None,
 ) -> None:
     """Refuse a ``--held-out`` split that the run trained on, or selected its checkpoint on.
+
+    The run's own folder (``train_data``, default ``train_config["data"]``) is read where it
+    is on this machine, else ``data``.
 
     Raises:
         ConfigError: a shared sequence (named), or an empty held-out split.
@@ -407,7 +417,7 @@ def check_held_out(
     from edgevision.data.sequences import split_sequences
     from edgevision.errors import DataError
 
-    own = train_config.get("data")
+    own = train_data or train_config.get("data")
     folders = [f for f in (own, data) if f and Path(f).is_dir()]
 
     def sequences(split: str) -> set[str]:

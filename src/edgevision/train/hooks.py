@@ -486,6 +486,9 @@ class CheckpointHook(HookBase):
         spec: the model spec to embed (``extra["train"]`` is filled in per save).
         train_config: plain dict stored in both files (the run's config).
         metric: ``trainer.storage`` key to maximise for ``best.pt``.
+        data_dir: the dataset folder resolved when training ran (stored as ``data_dir`` in
+            both files): ``train_config["data"]`` keeps the path as typed, relative to
+            wherever training was started, which ``ship`` may not be.
     """
 
     def __init__(
@@ -495,10 +498,12 @@ class CheckpointHook(HookBase):
         *,
         train_config: Mapping[str, Any] | None = None,
         metric: str = "miou",
+        data_dir: str | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.spec = spec
         self.train_config = dict(train_config or {})
+        self.data_dir = data_dir
         self.metric = metric
         self.best = -math.inf
         self.saved_on_interrupt = False
@@ -525,6 +530,8 @@ class CheckpointHook(HookBase):
             return
         model = t.eval_model()
         extra: dict[str, Any] = {"trainer": state, "train_config": self.train_config}
+        if self.data_dir:
+            extra["data_dir"] = self.data_dir
         if model is not t.unwrapped:
             extra["raw_state_dict"] = {
                 k: v.detach().cpu().clone() for k, v in t.unwrapped.state_dict().items()
@@ -552,6 +559,7 @@ class CheckpointHook(HookBase):
                     spec,
                     epoch=t.epoch + 1,
                     train_config=self.train_config,
+                    **({"data_dir": self.data_dir} if self.data_dir else {}),
                     **info,
                 )
         self._save_last(after_epoch=True)

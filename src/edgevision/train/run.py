@@ -470,7 +470,13 @@ def train(
                 metrics=getattr(parts.eval_hook, "columns", ()),
             )
         )
-        ckpt = CheckpointHook(out, spec, train_config=to_dict(cfg), metric=task.metric)
+        ckpt = CheckpointHook(
+            out,
+            spec,
+            train_config=to_dict(cfg),
+            metric=task.metric,
+            data_dir=str(Path(cfg.data).resolve()) if cfg.data else None,
+        )
         std.append(ckpt)
         trainer = Trainer(
             train_model,

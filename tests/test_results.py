@@ -231,6 +231,22 @@ def test_panoptic_draw_separates_the_two_cars():
     assert (out[1, 6] == 255).all()  # boundary between segments is white
 
 
+def test_panoptic_draw_leaves_background_stuff_untinted():
+    """A "background" stuff segment (the synthetic panoptic data's one stuff class) keeps the
+    image's colours; a named stuff class is tinted; the boundary is still drawn."""
+    from edgevision.results import PanopticMask
+
+    seg = np.full((6, 8), 3, dtype=np.int64)
+    seg[1:3, 5:7] = 7
+    img = np.full((6, 8, 3), 100, np.uint8)
+    for name, tinted in (("background", False), ("Void", False), ("road", True)):
+        pm = PanopticMask.from_segments(seg, [3, 7], [0, 1], [False, True], [name, "car"])
+        out = pm.draw(img, alpha=1.0)
+        assert (out[5, 0] != 100).any() == tinted, name
+        assert (out[2, 5] != 100).any()  # the thing is tinted either way
+        assert (out[1, 6] == 255).all()  # its boundary is white
+
+
 def test_depthseg_side_by_side_is_the_class_overlay_then_the_depth_map():
     from edgevision.results import DepthSegMask, SemanticMask, depth_colours
 

@@ -55,6 +55,10 @@ def palette(n: int) -> np.ndarray:
     return (table * 255).round().astype(np.uint8)
 
 
+NO_CLASS_NAMES = frozenset({"background", "void", "unlabeled", "unlabelled"})
+"""Stuff class names that mean "no class": :meth:`PanopticMask.draw` leaves them untinted."""
+
+
 def class_palette(class_names: Sequence[str], n: int = 0, *, dataset: str = "auto") -> np.ndarray:
     """Colours of a model's classes: ``(max(n, len(class_names)), 3)`` uint8 RGB, id 0 first.
 
@@ -602,7 +606,9 @@ class PanopticMask(SemanticMask):
         self, image: np.ndarray, *, alpha: float = 0.5, colours: np.ndarray | None = None
     ) -> np.ndarray:
         """Segments blended onto a copy of ``image``: stuff in its class colour, each thing in
-        its class colour shifted per object, white lines on segment boundaries.
+        its class colour shifted per object, white lines on segment boundaries. Stuff named as
+        no class (``background``, ``void``, ``unlabeled``) keeps the image's own colours: tinting
+        it would tint most of the frame.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB with the masks' ``(H, W)``.
@@ -626,9 +632,18 @@ class PanopticMask(SemanticMask):
         order = np.argsort(self.segment_ids)
         pos = np.clip(np.searchsorted(self.segment_ids[order], self.segment_map), 0, len(self) - 1)
         valid = (self.segment_map > 0) & (self.segment_ids[order][pos] == self.segment_map)
+        names = list(self.class_names)
+        plain = np.array(
+            [
+                not thing and c < len(names) and names[c].lower() in NO_CLASS_NAMES
+                for c, thing in zip(self.segment_classes.tolist(), self.is_thing.tolist())
+            ],
+            dtype=bool,
+        )
+        tint = valid & ~plain[order][pos]
         col = seg_col[order][pos]
         img = out.astype(np.float32)
-        blended = np.where(valid[..., None], img * (1 - alpha) + col * alpha, img)
+        blended = np.where(tint[..., None], img * (1 - alpha) + col * alpha, img)
         blended[_boundaries(self.segment_map) & valid] = 255.0
         return blended.round().astype(np.uint8)  # type: ignore[no-any-return]
 

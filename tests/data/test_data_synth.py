@@ -248,6 +248,40 @@ def test_motion_range_scales_each_video_and_default_draws_nothing():
     assert make_scene(np.random.default_rng(1), fast_cfg, 1, still=True).motion == 1.0
 
 
+def test_still_frames_gives_still_images_the_sizes_and_border_cuts_of_long_videos():
+    """``still_frames=N`` shows each still object at a random frame of N frames of motion:
+    sizes beyond ``max_radius`` and objects cut by the border, as in long videos; the default
+    (1) leaves every existing seed's stills unchanged."""
+    import numpy as np
+
+    from edgevision.data.synth.render import make_scene
+
+    with pytest.raises(ConfigError, match="still_frames"):
+        SynthConfig(still_frames=0)
+
+    def stills(**kw):
+        cfg = SynthConfig(image_size=(64, 64), min_visible=0.0, **kw)
+        rng = np.random.default_rng(5)
+        return [o for _ in range(60) for o in make_scene(rng, cfg, 1, still=True).objects]
+
+    def scale(o):  # the pose's linear part: 1 at the sampled size
+        return float(np.sqrt(abs(np.linalg.det(o.poses[0][:, :2]))))
+
+    def centre_out(o):  # centre of the texture mapped into the image, outside it
+        c = (o.texture.shape[0] - 1) / 2.0
+        x, y = o.poses[0][:, :2] @ [c, c] + o.poses[0][:, 2]
+        return not (0 <= x < 64 and 0 <= y < 64)
+
+    plain, moved = stills(), stills(still_frames=60)
+    assert all(o.poses.shape == (1, 2, 3) for o in plain + moved)
+    assert all(abs(scale(o) - 1.0) < 1e-9 for o in plain) and not any(map(centre_out, plain))
+    assert max(map(scale, moved)) > 1.5 and any(map(centre_out, moved))
+    a = make_scene(np.random.default_rng(5), SynthConfig(image_size=(64, 64)), 1, still=True)
+    b = make_scene(np.random.default_rng(5), SynthConfig(image_size=(64, 64), still_frames=1),
+                   1, still=True)  # fmt: skip
+    assert np.array_equal(a.objects[0].poses, b.objects[0].poses)
+
+
 # ------------------------------------------------------------------------------------------
 # depth and panoptic truth (additive options)
 # ------------------------------------------------------------------------------------------

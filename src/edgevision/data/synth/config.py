@@ -45,6 +45,10 @@ class SynthConfig:
             varying motion); ``(1, 1)`` (the default) draws nothing.
         min_visible: in still images, every object keeps at least this fraction of its area
             visible after occlusion.
+        still_frames: still images show each object at a random frame of its motion over
+            this many frames (under the video motion settings; motion_range does not apply):
+            the size changes and cuts at the image border of long videos. ``1`` (the
+            default) places each object at its sampled pose and draws nothing more.
         noise_std: std of Gaussian pixel noise added to every image and frame (0–255 scale);
             0 keeps the flow photometrically exact.
         image_format: file type of still images (video frames are always lossless PNG).
@@ -79,6 +83,7 @@ class SynthConfig:
     max_pan: float = 0.012
     motion_range: tuple[float, float] = (1.0, 1.0)
     min_visible: float = 0.35
+    still_frames: int = 1
     noise_std: float = 0.0
     image_format: Literal["jpg", "png"] = "jpg"
     jpeg_quality: int = 95
@@ -120,6 +125,8 @@ class SynthConfig:
             )
         if self.max_scale_rate >= 0.5:
             raise ConfigError(f"max_scale_rate must be < 0.5, got {self.max_scale_rate}")
+        if self.still_frames < 1:
+            raise ConfigError(f"still_frames must be >= 1, got {self.still_frames}")
         if not 0 <= self.min_visible < 1:
             raise ConfigError(f"min_visible must be in [0, 1), got {self.min_visible}")
         if not 1 <= self.jpeg_quality <= 100:

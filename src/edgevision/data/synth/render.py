@@ -253,7 +253,8 @@ def make_scene(rng: np.random.Generator, cfg: SynthConfig, n_frames: int, *, sti
     """Sample a scene: textured background and ``min_objects..max_objects`` shapes.
 
     For still images (``still=True``) objects are placed so that each keeps at least
-    ``cfg.min_visible`` of its area visible; videos have free motion (objects may cross,
+    ``cfg.min_visible`` of its in-view area visible (with ``cfg.still_frames > 1``, each at a
+    random frame of its motion over that many frames); videos have free motion (objects may cross,
     occlude each other completely or leave the view for a while).
     """
     h, w = cfg.image_size
@@ -276,7 +277,12 @@ def make_scene(rng: np.random.Generator, cfg: SynthConfig, n_frames: int, *, sti
     for _ in range(n):
         kind = int(rng.integers(0, len(THING_CLASSES)))
         for _try in range(20):
-            obj = _object_layer(rng, cfg, n_frames, kind)
+            if still and cfg.still_frames > 1:  # a random moment of a long video's motion
+                obj = _object_layer(rng, cfg, cfg.still_frames, kind)
+                t = int(rng.integers(0, cfg.still_frames))
+                obj = replace(obj, poses=obj.poses[t : t + 1])
+            else:
+                obj = _object_layer(rng, cfg, n_frames, kind)
             if not still:
                 break
             m = _rasterise(_corner_polygon(obj, 0), h, w)

@@ -124,7 +124,7 @@ def _headlines(readme: str) -> dict[str, str]:
 
 def test_every_shipped_model_has_a_card():
     folders = sorted(p for p in (REPO / "weights").iterdir() if p.is_dir())
-    assert [p.name for p in folders] == CARDS and len(CARDS) == 11
+    assert [p.name for p in folders] == CARDS and len(CARDS) == 12
     for p in folders:
         names = {f.name for f in p.iterdir()}
         assert {"card.json", "README.md", "train_config.yaml", f"{p.name}.safetensors"} <= names

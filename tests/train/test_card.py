@@ -45,21 +45,24 @@ def test_run_log_records_command_machine_and_time(trained):
 def test_checkpoints_record_the_data_folder_resolved(synth_images, tmp_path, monkeypatch):
     """``train_config["data"]`` keeps the path as typed (relative to where training ran);
     both checkpoints also hold it resolved, so that ``ship`` run from elsewhere finds the
-    training sequences."""
+    training sequences; where the resolved folder is gone (the tree moved), the typed path
+    is still tried."""
     from edgevision.checkpoint import load_checkpoint
     from edgevision.train.card import ship
 
-    data = synth_images(seed=12, size=(48, 48), train=2, val=2)
-    monkeypatch.chdir(data.parent)
+    work = tmp_path / "a"
+    data = work / "ds"
+    shutil.copytree(synth_images(seed=12, size=(48, 48), train=2, val=2), data)
+    monkeypatch.chdir(work)
     argv = [
-        "train", "deeplabv3plus_mobilenetv2", "--data", data.name, "--epochs", "1",
+        "train", "deeplabv3plus_mobilenetv2", "--data", "ds", "--epochs", "1",
         "--batch-size", "2", "--crop", "48x48", "--out", "run", "--device", "cpu",
         "--no-progress", "--set", "model_kwargs={width_mult: 0.35, aspp_channels: 16}",
     ]  # fmt: skip
     assert main(argv) == 0
     for name in ("last.pt", "best.pt"):
-        extra = load_checkpoint(data.parent / "run" / name)[2]
-        assert extra["train_config"]["data"] == data.name
+        extra = load_checkpoint(work / "run" / name)[2]
+        assert extra["train_config"]["data"] == "ds"
         assert extra["data_dir"] == str(data.resolve())
     # measured on a folder without the training split, shipped from another directory
     measure = tmp_path / "measure"
@@ -67,10 +70,20 @@ def test_checkpoints_record_the_data_folder_resolved(synth_images, tmp_path, mon
     for sub in ("images", "labels"):
         shutil.rmtree(measure / sub / "train")
     (measure / "train.txt").unlink()
+
+    def train_sequences(run: Path, weights: str) -> object:
+        res = ship(run, "m", data=measure, weights_dir=tmp_path / weights, progress=False)
+        return json.loads((res.dir / "card.json").read_text())["data"]["train_sequences"]
+
     monkeypatch.chdir(tmp_path)
-    res = ship(data.parent / "run", "m", data=measure, weights_dir=tmp_path / "w", progress=False)
-    card = json.loads((res.dir / "card.json").read_text())
-    assert card["data"]["train_sequences"]
+    assert train_sequences(work / "run", "w1")
+    # the tree moved: data_dir points nowhere, the typed "ds" is found from the new place
+    moved = tmp_path / "b"
+    work.rename(moved)
+    monkeypatch.chdir(moved)
+    assert train_sequences(moved / "run", "w2")
+    monkeypatch.chdir(tmp_path)
+    assert train_sequences(moved / "run", "w3") is None  # neither is here: not guessed
 
 
 def test_ship_writes_card_that_eval_reproduces(trained, tmp_path, capsys):

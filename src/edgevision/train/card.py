@@ -303,8 +303,15 @@ def _ship_into(
     elif (run / "config.yaml").is_file():
         shutil.copyfile(run / "config.yaml", stage / "train_config.yaml")
 
-    # where training read its data: resolved when it ran (newer runs), else as typed
-    train_data = last_extra.get("data_dir") or extra.get("data_dir") or train_config.get("data")
+    # where training read its data: the first folder here among the path resolved when it
+    # ran (newer runs) and the path as typed (last.pt's first: --resume may change it)
+    candidates = [
+        last_extra.get("data_dir"),
+        extra.get("data_dir"),
+        (last_extra.get("train_config") or {}).get("data"),
+        train_config.get("data"),
+    ]
+    train_data = next((c for c in candidates if c and Path(c).is_dir()), None)
     if held_out:
         check_held_out(data, held_out, train_config, which, train_data=train_data)
     # measured as 'edgevision eval' measures by default (ONNX Runtime, through the cached

@@ -478,7 +478,8 @@ class CheckpointHook(HookBase):
     trainer's eval model (EMA when enabled), loadable by :func:`edgevision.load_model` and
     ``edgevision eval``. ``last.pt`` adds ``trainer`` (:meth:`Trainer.state_dict`),
     ``raw_state_dict`` (the trained weights when they differ from the saved ones, i.e. with
-    EMA) and ``train_config``; ``best.pt`` adds ``epoch`` and the metric (e.g. ``miou``).
+    EMA), ``train_config`` and ``data_dir``; ``best.pt`` adds ``epoch`` and the metric (e.g.
+    ``miou``).
     The spec's ``extra["train"]`` names the metric too (``best_miou``, ``best_ap50`` ...).
 
     Args:
@@ -486,9 +487,10 @@ class CheckpointHook(HookBase):
         spec: the model spec to embed (``extra["train"]`` is filled in per save).
         train_config: plain dict stored in both files (the run's config).
         metric: ``trainer.storage`` key to maximise for ``best.pt``.
-        data_dir: the dataset folder resolved when training ran (stored as ``data_dir`` in
-            both files): ``train_config["data"]`` keeps the path as typed, relative to
-            wherever training was started, which ``ship`` may not be.
+        data_dir: the dataset folder (or a detector's dataset YAML) resolved when training
+            ran (stored as ``data_dir`` in both files): ``train_config["data"]`` keeps the
+            path as typed, relative to wherever training was started, which ``ship`` may not
+            be.
     """
 
     def __init__(

@@ -44,7 +44,8 @@ class SynthConfig:
             that scales its object speeds, rotations, size changes and pan (videos of
             varying motion); ``(1, 1)`` (the default) draws nothing.
         min_visible: in still images, every object keeps at least this fraction of its area
-            visible after occlusion.
+            in view visible after occlusion (with ``still_frames > 1`` an object may also be
+            mostly outside the image).
         still_frames: still images show each object at a random frame of its motion over
             this many frames (under the video motion settings; motion_range does not apply):
             the size changes and cuts at the image border of long videos. ``1`` (the
@@ -125,8 +126,8 @@ class SynthConfig:
             )
         if self.max_scale_rate >= 0.5:
             raise ConfigError(f"max_scale_rate must be < 0.5, got {self.max_scale_rate}")
-        if self.still_frames < 1:
-            raise ConfigError(f"still_frames must be >= 1, got {self.still_frames}")
+        if not 1 <= self.still_frames <= 1000:
+            raise ConfigError(f"still_frames must be in 1..1000, got {self.still_frames}")
         if not 0 <= self.min_visible < 1:
             raise ConfigError(f"min_visible must be in [0, 1), got {self.min_visible}")
         if not 1 <= self.jpeg_quality <= 100:

@@ -127,7 +127,7 @@ BACKGROUND_CATEGORY = len(THING_CLASSES) + 1
 
 #: SynthConfig fields added after datasets were first published: recorded in
 #: ``dataset.yaml`` only when set, so a run without them stays byte-identical
-_ADDITIVE = ("depth", "panoptic")
+_ADDITIVE = ("depth", "panoptic", "still_frames")
 
 
 def _panoptic_categories() -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ NAMES = {"9732": "varying motion (seed 9732)", "9731": "default motion (seed 973
 
 
 def row(path: Path) -> str:
-    seed, policy = path.stem[2:].split("_", 1)
+    seed, policy = path.stem.split("_", 2)[1:]
     rows = json.loads(path.read_text())["runs"]
     fixed = {r["precision"].split(":")[1]: r for r in rows if r["precision"].startswith("fixed")}
     a = next(r for r in rows if r["precision"].startswith("adaptive"))
@@ -29,7 +29,7 @@ def row(path: Path) -> str:
     ms, ap = a["ms_per_frame"], 100 * a["mask_ap"]
     line = None
     for (x0, y0), (x1, y1) in itertools.pairwise(pts):
-        if x0 <= ms <= x1:
+        if x0 <= ms <= x1 and x1 > x0:
             line = y0 + (ms - x0) / (x1 - x0) * (y1 - y0)
     share = a["precision_share"]
     net = sum(v for k, v in share.items() if k != "none")
@@ -47,7 +47,8 @@ def main() -> None:
     ap.add_argument("folder")
     args = ap.parse_args()
     files = sorted(
-        Path(args.folder).glob("S_*_adaptive*.json"), key=lambda p: (-int(p.stem[2:6]), len(p.stem))
+        Path(args.folder).glob("S_*_adaptive*.json"),
+        key=lambda p: (-int(p.stem.split("_")[1]), len(p.stem)),
     )
     print(
         "| videos | policy | keyframe share per engine | adaptive ms | adaptive mask AP | "

@@ -150,6 +150,8 @@ def test_update_refuses_a_semantic_result():
         ("bytetrack", {"match_iou": 0.0}, "match_iou"),
         ("iou", {"motion": "flow"}, "motion"),
         ("iou", {"max_lost": "x"}, "max_lost"),
+        ("bytetrack", {"reid_reach": -1.0}, "reid_reach"),
+        ("bytetrack", {"reid_dist": 1.5}, "reid_dist"),
     ],
 )
 def test_bad_names_and_options_are_config_errors(name, kw, match):
@@ -213,6 +215,32 @@ def test_appearance_keeps_ids_of_objects_that_trade_places():
         assert out.track_ids.tolist() == want
         # without the frame the same tracker matches by overlap alone (no error)
         assert len(trk.update(_dets([right, left]), 6)) == 2
+
+
+def test_reidentification_finds_a_lost_object_by_colour_not_a_stranger():
+    """A red object moving right is unseen for 6 frames and comes back below the path the
+    filter predicted (it turned): too far for the IoU gate, so without re-identification it
+    gets a new id. With it, the red box near the predicted one keeps id 1; a blue box in
+    the same place is a stranger and gets a new id."""
+    red, blue = (220, 30, 30), (30, 40, 220)
+    back = _box(10 + 8 * 16, 95, 30)  # predicted near y=50; it comes back at y=95
+
+    def run(reach: float, colour) -> int:
+        trk = create_tracker("bytetrack", reid_reach=reach, confirm_hits=1)
+        for t in range(10):
+            b = _box(10 + 8 * t, 50, 30)
+            trk.update(_dets([b]), t, image=_painted([b], [red]))
+        for t in range(10, 16):
+            trk.update(_dets([]), t, image=_painted([], []))
+        out = trk.update(_dets([back]), 16, image=_painted([back], [colour]))
+        nxt = [back[0] + 8, back[1], back[2] + 8, back[3]]
+        out = trk.update(_dets([nxt]), 17, image=_painted([nxt], [colour]))
+        return int(out.track_ids[0])
+
+    assert run(0.0, red) == 2  # the IoU stages alone: a new id
+    assert run(3.0, red) == 1  # re-identified; its motion restarts there
+    assert run(3.0, blue) == 2  # the colour gate keeps a stranger out
+    assert run(1.0, red) == 2  # beyond the reach
 
 
 def test_tracker_specs_carry_typed_options():

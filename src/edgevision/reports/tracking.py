@@ -198,7 +198,7 @@ def _write_page(
         f"{threads} threads.",
         "",
         f"Videos: `edgevision data synth` (seed {r['seed']}; the trackers' settings were "
-        "chosen on seeds 3–6 with `scripts/tune_tracker.py`), "
+        "chosen on seeds 3–10 and 12–19 with `scripts/tune_tracker.py`, never on this one), "
         f"{videos} validation videos of {frames} frames at {size[1]}×{size[0]} per "
         "motion factor; the factor scales object speed, rotation, size change and pan "
         "(`motion_range=(m, m)`; 1 = the generator's default motion). Ground truth: the "

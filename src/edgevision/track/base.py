@@ -70,6 +70,13 @@ class TrackerConfig:
             by overlap alone. It needs the frame (``update(dets, frame, image=...)``).
         appearance_momentum: how much of a track's colour feature is kept per update
             (exponential moving average over its high-score detections, as BoT-SORT).
+        reid_reach: with ``appearance`` above 0, a lost track left unmatched by the IoU
+            stages can take a high-score detection whose centre lies within this many box
+            sizes (square root of the predicted box's area) of its predicted centre and whose
+            colour distance is at most ``reid_dist`` (re-identification, as DeepSORT's
+            appearance stage with a distance gate instead of its Mahalanobis gate); 0: off.
+            The track's motion restarts at the detection.
+        reid_dist: the largest colour distance (0–1) of a re-identification.
         history: ended tracks kept for :meth:`AssociationTracker.summary`.
     """
 
@@ -86,6 +93,8 @@ class TrackerConfig:
     recover: bool = False
     appearance: float = 0.0
     appearance_momentum: float = 0.9
+    reid_reach: float = 0.0
+    reid_dist: float = 0.25
     history: int = 1000
 
     def __post_init__(self) -> None:
@@ -103,6 +112,8 @@ class TrackerConfig:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ConfigError(f"tracker {name} must be in (0, 1], got {v}")
+        if self.reid_reach < 0 or not 0.0 <= self.reid_dist <= 1.0:
+            raise ConfigError("tracker reid_reach must be >= 0 and reid_dist in [0, 1]")
         if not 0.0 <= self.appearance <= 1.0 or not 0.0 <= self.appearance_momentum < 1.0:
             raise ConfigError(
                 "tracker appearance must be in [0, 1] and appearance_momentum in [0, 1)"
@@ -215,6 +226,37 @@ class AssociationTracker:
             return None
         return self.cfg.appearance * appearance_distance(self.feat[tracks], feats[dets])
 
+    def _reidentify(
+        self,
+        pred: np.ndarray,
+        tracks: np.ndarray,
+        boxes: np.ndarray,
+        cls: np.ndarray,
+        dets: np.ndarray,
+        feats: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Optimal matches (rows of ``tracks``, rows of ``dets``) of lost tracks to
+        detections whose colour distance is at most ``reid_dist`` and whose centre is within
+        ``reid_reach`` box sizes (square root of the predicted box's area) of the track's
+        predicted centre; the cost is the colour distance (ties broken by the reach)."""
+        if not len(tracks) or not len(dets):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        cfg = self.cfg
+        dist = appearance_distance(self.feat[tracks], feats[dets])
+        p = pred[tracks]
+        size = np.sqrt(np.prod(np.maximum(p[:, 2:] - p[:, :2], 1.0), axis=1))
+        pc = (p[:, :2] + p[:, 2:]) / 2
+        dc = (boxes[dets, :2] + boxes[dets, 2:]) / 2
+        reach = np.linalg.norm(pc[:, None] - dc[None], axis=2) / size[:, None]
+        ok = (reach <= cfg.reid_reach) & (dist <= cfg.reid_dist)
+        if cfg.class_aware:
+            ok &= self.cls[tracks][:, None] == cls[dets][None, :]
+        if not ok.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        r, c = linear_sum_assignment(np.where(ok, dist + 0.01 * reach, 1e6))
+        keep = ok[r, c]
+        return r[keep].astype(np.int64), c[keep].astype(np.int64)
+
     def update(self, dets: D, frame: int | None = None, image: np.ndarray | None = None) -> D:
         """Associate one frame's detections with the tracks.
 
@@ -275,6 +317,16 @@ class AssociationTracker:
             )
             det_track[left_high[c]] = left_tracks[r]
             recovered = left_tracks[r]
+            left_high = np.setdiff1d(left_high, left_high[c])
+        # re-identification: lost tracks vs the high-score detections still unmatched, by
+        # colour within a reach of the predicted box (a miss of a few frames lets the box
+        # drift out of the IoU gate, and a new id would follow)
+        if cfg.reid_reach > 0 and feats is not None and len(left_tracks) and len(left_high):
+            lost = left_tracks[self.state[left_tracks] == _LOST]
+            r, c = self._reidentify(pred, lost, boxes, cls, left_high, feats)
+            det_track[left_high[c]] = lost[r]
+            recovered = np.concatenate([recovered, lost[r]])
+            left_tracks = np.setdiff1d(left_tracks, lost[r])
             left_high = np.setdiff1d(left_high, left_high[c])
         # stage 3: tentative tracks vs the remaining high-score detections
         tentative = np.flatnonzero(self.state == _TENTATIVE)

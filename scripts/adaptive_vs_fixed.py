@@ -16,7 +16,11 @@ import itertools
 import json
 from pathlib import Path
 
-NAMES = {"9732": "varying motion (seed 9732)", "9731": "default motion (seed 9731)"}
+NAMES = {
+    "9732": "varying motion (seed 9732)",
+    "9731": "default motion (seed 9731)",
+    "9752": "varying motion (seed 9752, 24 videos)",
+}
 
 
 def row(path: Path) -> str:

@@ -168,3 +168,58 @@ def test_errors():
         ytvis_to_coco(bad)
     with pytest.raises(DataError, match="missing 'videos'"):
         ytvis_to_coco({"categories": []})
+
+
+def test_evaluate_video_frames_scores_every_frame_of_every_video(tmp_path):
+    """An oracle predictor (the frame's own truth) scores AP 1 over all frames; a model
+    whose classes the videos do not name, or that returns no boxes, is refused."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from edgevision.data.synth import SynthConfig, generate
+    from edgevision.data.ytvis import YtvisDataset, ytvis_layout
+    from edgevision.errors import EdgeVisionError
+    from edgevision.evaluate.video import evaluate_video_frames
+    from edgevision.results import SemanticMask
+
+    root = tmp_path / "vids"
+    cfg = SynthConfig(seed=4, image_size=(48, 64), train_images=0, val_images=0,
+                      train_videos=0, val_videos=2, frames=3, write_mp4=False)  # fmt: skip
+    generate(root, cfg, progress=False)
+    ds = YtvisDataset(*ytvis_layout(root, "val"))
+    names = list(ds.class_names)
+    truth = {}
+    for i in range(len(ds)):
+        s = ds[i]
+        for t in range(len(s)):
+            g = s.targets[t]
+            key = hashlib.sha1(s.read_frame(t).tobytes()).digest()
+            truth[key] = InstanceMasks(
+                g.boxes, np.ones(len(g.boxes)), g.class_ids, names, (48, 64), masks=g.masks
+            )
+
+    class Oracle:
+        spec = SimpleNamespace(task="instance", class_names=names, name="oracle")
+
+        def __call__(self, image):
+            return truth[hashlib.sha1(image.tobytes()).digest()]
+
+    rep = evaluate_video_frames(Oracle(), root, progress=False)
+    assert rep.num_images == 6 and rep.sequences == {"video1": 3, "video2": 3}
+    assert rep.metrics["segm"]["AP"] == pytest.approx(1.0)
+    assert rep.metrics["bbox"]["AP"] == pytest.approx(1.0)
+    assert evaluate_video_frames(Oracle(), root, max_videos=1, progress=False).num_images == 3
+
+    bad = Oracle()
+    bad.spec = SimpleNamespace(task="instance", class_names=["zebra"], name="x")
+    with pytest.raises(DataError, match="zebra"):
+        evaluate_video_frames(bad, root, progress=False)
+
+    class Semantic(Oracle):
+        def __call__(self, image):
+            return SemanticMask(np.zeros(image.shape[:2], np.int64))
+
+    with pytest.raises(EdgeVisionError, match="detection or instance model"):
+        evaluate_video_frames(Semantic(), root, progress=False)
+    with pytest.raises(DataError):
+        evaluate_video_frames(Oracle(), tmp_path / "nope", progress=False)

@@ -177,6 +177,35 @@ def test_ship_video_model_of_an_instance_run(synth_images, tmp_path):
     assert "FeatFlowNet trained after it for 3 steps" in readme
     assert "edgevision train yolact_mobilenetv2_320" in readme  # the command was recorded
     assert "segm" in card["metrics"]
+    assert card["video"] is None
+
+    # --video-data: per-frame AP on unseen videos becomes the headline, and 'eval --videos'
+    # (the card's command) gives the same numbers
+    from edgevision.data.synth import SynthConfig, generate
+
+    vids = tmp_path / "vids"
+    generate(vids, SynthConfig(seed=9, image_size=(64, 64), train_images=0, val_images=0,
+                               train_videos=0, val_videos=2, frames=3, write_mp4=False),
+             progress=False)  # fmt: skip
+    assert main([*argv, "--video-data", str(vids), "--video-label", "seed 9 videos"]) == 0
+    card = json.loads((wdir / "v" / "card.json").read_text())
+    v = card["video"]
+    assert v["frames"] == 6 and v["videos"] == 2 and v["folder"] == "seed 9 videos"
+    assert v["eval_command"].endswith(f"--data {vids.as_posix()} --videos")
+    js = tmp_path / "v.json"
+    assert main(["eval", str(wdir / "v" / "v.safetensors"), "--data", str(vids), "--videos",
+                 "--json", str(js)]) == 0  # fmt: skip
+    got = json.loads(js.read_text())
+    assert got["num_images"] == 6 and set(got["sequences"]) == {"video1", "video2"}
+    for kind in ("bbox", "segm"):
+        assert got["metrics"][kind]["AP"] == pytest.approx(v["metrics"][kind]["AP"], nan_ok=True)
+    readme = (wdir / "v" / "README.md").read_text()
+    assert "### Per frame on videos: `seed 9 videos`, 6 frames of 2 videos" in readme
+    assert readme.index("Per frame on videos") < readme.index("### Images: split `val`")
+    # a folder without videos is refused before anything is written
+    assert main([*argv, "--name", "w", "--video-data", str(data)]) != 0
+    assert not (wdir / "w").exists()
+    assert main(["eval", "v", "--data", str(vids), "--videos", "--track", "iou"]) == 2
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", "..", ".", ".hidden", "", " m", "/abs"])

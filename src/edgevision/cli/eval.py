@@ -59,7 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "IDF1 and ID switches (motmetrics), per motion factor where the videos have one",
     )
     p.add_argument(
-        "--max-videos", type=nonneg_int, default=0, metavar="N", help="--track: first N videos"
+        "--videos",
+        action="store_true",
+        help="score per frame on the YouTube-VIS videos of DIR instead of its images: each "
+        "frame runs on its own (box and mask AP, the baseline of 'edgevision video --compare')",
+    )
+    p.add_argument(
+        "--max-videos",
+        type=nonneg_int,
+        default=0,
+        metavar="N",
+        help="--track/--videos: first N videos",
     )
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
 
@@ -79,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     (whichever is faster here, by a cached probe): it is exported once to a cached ONNX file
     (checked against PyTorch); --backend torch runs PyTorch. With --track, a detection or
     instance model and a tracker run over the videos of DIR and MOTA, IDF1 and ID switches
-    are printed (overall and per motion factor).
+    are printed (overall and per motion factor). With --videos, box and mask AP are
+    measured per frame over the videos of DIR (each frame on its own).
     """
     from edgevision.data.detection import require_dataset
     from edgevision.evaluate import evaluate
@@ -93,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     check_backend(args.backend, args.providers)  # a missing GPU stack: one line, nothing loaded
     require_dataset(args.data)  # fail before the (slow) model load
 
+    if args.track and args.videos:
+        from edgevision.errors import ConfigError
+
+        raise ConfigError("--track and --videos are two ways to score videos: give one")
     if args.track:
         from edgevision.track import create_tracker
 
@@ -134,6 +149,23 @@ def run(args: argparse.Namespace) -> int:
             tracker=args.track,
             max_videos=args.max_videos,
             progress=sys.stderr.isatty(),
+        )
+    elif args.videos:
+        from edgevision.errors import ConfigError
+        from edgevision.evaluate.video import evaluate_video_frames
+        from edgevision.tasks import get_task
+
+        if not get_task(engine.spec.task).scored:
+            raise ConfigError(
+                f"--videos needs a detection or instance model; {args.weights} is "
+                f"{engine.spec.task}"
+            )
+        report = evaluate_video_frames(
+            Predictor(engine),
+            args.data,
+            args.split,
+            max_videos=args.max_videos,
+            progress=True,
         )
     else:
         report = evaluate(

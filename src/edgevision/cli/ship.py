@@ -23,6 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a run on train-0006R0 shipped with --which last: the card's headline",
     )
     p.add_argument(
+        "--video-data",
+        metavar="DIR",
+        help="detection/instance models: YouTube-VIS videos the run never saw (e.g. 'edgevision "
+        "data synth' of an unused seed); per-frame AP on their val videos is the headline",
+    )
+    p.add_argument(
+        "--video-label", metavar="TEXT", help="how the card names --video-data (default: DIR)"
+    )
+    p.add_argument(
         "--data-label", metavar="TEXT", help="how the card names the data (default: --data)"
     )
     p.add_argument(
@@ -54,12 +63,15 @@ def run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         **pick(
             args, "data", "split", "weights_dir", "which", "data_label", "notes", "threads",
-            "held_out",
+            "held_out", "video_data", "video_label",
         ),
     )  # fmt: skip
     score = metric_headline(res.card["metrics"])
     h = res.card.get("held_out")
     if h:
         score = f"held-out {metric_headline(h['metrics'])} on {h['split']}; {score}"
+    v = res.card.get("video")
+    if v:
+        score = f"per frame on videos {metric_headline(v['metrics'])}; {score}"
     print(f"shipped {res.weights} ({score} on {args.split}); card: {res.dir / 'README.md'}")
     return 0

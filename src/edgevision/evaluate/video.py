@@ -24,7 +24,7 @@ from edgevision.errors import DataError
 from edgevision.evaluate.coco import CocoEvaluator, load_annotation_json
 from edgevision.results import Detections, InstanceMasks
 
-__all__ = ["VideoEvaluator", "load_ytvis_json", "ytvis_to_coco"]
+__all__ = ["VideoEvaluator", "evaluate_video_frames", "load_ytvis_json", "ytvis_to_coco"]
 
 
 def load_ytvis_json(gt: str | os.PathLike[str] | dict[str, Any]) -> dict[str, Any]:
@@ -182,3 +182,72 @@ class VideoEvaluator:
     def summarize(self) -> dict[str, dict[str, Any]]:
         """Per-frame AP/AR over the frames added so far; see :meth:`CocoEvaluator.summarize`."""
         return self.evaluator.summarize()
+
+
+def evaluate_video_frames(
+    predictor: Any,
+    data_dir: str | os.PathLike[str],
+    split: str = "val",
+    *,
+    max_videos: int = 0,
+    progress: bool = True,
+) -> Any:
+    """Per-frame box and mask AP of a detection or instance model over the videos of a
+    YouTube-VIS split: every frame is one image, run through ``predictor`` on its own (the
+    model's per-frame quality on video, the baseline of ``edgevision video --compare``).
+
+    Args:
+        predictor: maps an ``(H, W, 3)`` uint8 RGB frame to
+            :class:`~edgevision.results.InstanceMasks` or :class:`Detections`; has ``.spec``.
+        data_dir: dataset folder (``annotations/ytvis_{split}.json``, ``videos/{split}/``).
+        split: split name.
+        max_videos: only the first ``N`` videos (0: all).
+        progress: progress on stderr.
+
+    Returns:
+        An :class:`~edgevision.evaluate.api.EvalReport` (``num_images``: frames scored;
+        ``sequences``: frames per video, keyed ``video<id>``).
+
+    Raises:
+        DataError: a missing or malformed video set, a model class the videos do not name.
+        EdgeVisionError: the model returns neither boxes nor masks.
+    """
+    from pathlib import Path
+
+    from edgevision.data.ytvis import YtvisDataset, ytvis_layout
+    from edgevision.errors import EdgeVisionError, require_dir
+    from edgevision.evaluate.api import EvalReport, _progress, category_ids_by_name
+
+    root = Path(data_dir)
+    require_dir(root, "dataset folder")
+    ann, vroot = ytvis_layout(root, split)
+    ds = YtvisDataset(ann, vroot)
+    n = len(ds) if max_videos <= 0 else min(max_videos, len(ds))
+    if n == 0:
+        raise DataError(f"{ann}: no videos")
+    spec = predictor.spec
+    gt = load_ytvis_json(ann)
+    cats = category_ids_by_name(list(spec.class_names), gt.get("categories") or [], str(ann))
+    iou_types = ("bbox", "segm") if str(spec.task) == "instance" else ("bbox",)
+    ev = VideoEvaluator(gt, iou_types, category_ids=cats)
+    frames: dict[str, int] = {}
+    for i in _progress(range(n), n, f"eval {split} videos", progress):
+        sample = ds[i]
+        for t in range(len(sample)):
+            r = predictor(sample.read_frame(t))
+            if not isinstance(r, Detections):
+                raise EdgeVisionError(
+                    f"per-frame video AP needs a detection or instance model, got "
+                    f"{type(r).__name__}"
+                )
+            ev.add(sample.video_id, t, r)
+        frames[f"video{sample.video_id}"] = len(sample)
+    return EvalReport(
+        task=str(spec.task),
+        split=split,
+        num_images=sum(frames.values()),
+        metrics=ev.summarize(),
+        model=str(getattr(spec, "name", "")),
+        data_dir=str(root),
+        sequences=frames,
+    )

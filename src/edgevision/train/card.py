@@ -195,6 +195,8 @@ def ship(
     threads: int = 2,
     progress: bool = False,
     held_out: str | None = None,
+    video_data: str | os.PathLike[str] | None = None,
+    video_label: str | None = None,
 ) -> ShipResult:
     """Copy a run's checkpoint to ``weights_dir/name`` and write its model card.
 
@@ -214,6 +216,10 @@ def ship(
             ``train-0006R0``): the card's headline. Refused when it shares a sequence with
             the training split, or with the selection split for a ``best``/``video``
             checkpoint (ship ``--which last`` of a fixed schedule instead).
+        video_data: for a detection or instance model, a folder of YouTube-VIS videos (e.g.
+            ``edgevision data synth`` of a seed the run never saw): per-frame AP over its
+            ``val`` videos becomes the card's headline (what the model gives on a stream).
+        video_label: how the card names ``video_data`` (default: the folder as given).
 
     Returns:
         A :class:`ShipResult`.
@@ -232,6 +238,10 @@ def ship(
     run = Path(run_dir)
     require_dir(run, "run folder")
     require_dir(data, "dataset folder")
+    if video_data is not None:
+        from edgevision.data.ytvis import ytvis_layout
+
+        ytvis_layout(video_data, "val")  # fail before any work
     require_writable_output(Path(weights_dir) / name, "weights folder", folder=True)
     src = run / f"{which}.pt"
     if not src.is_file():
@@ -257,7 +267,8 @@ def ship(
     stage.mkdir(parents=True)
     try:
         result = _ship_into(stage, dest, run, name, which, extra, last_extra, model, spec, data,
-                            split, data_label, notes, threads, progress, held_out)  # fmt: skip
+                            split, data_label, notes, threads, progress, held_out,
+                            video_data, video_label)  # fmt: skip
         dest.mkdir(parents=True, exist_ok=True)
         for f in sorted(stage.iterdir()):
             os.replace(f, dest / f.name)
@@ -284,6 +295,8 @@ def _ship_into(
     threads: int,
     progress: bool,
     held_out: str | None = None,
+    video_data: str | os.PathLike[str] | None = None,
+    video_label: str | None = None,
 ) -> ShipResult:
     """:func:`ship`'s files, written into ``stage``; paths in the card name ``dest``."""
     from edgevision.checkpoint import save_checkpoint
@@ -331,6 +344,26 @@ def _ship_into(
                 f"{Path(data).as_posix()} --split {held_out}"
             ),
         }
+    video: dict[str, Any] | None = None
+    if video_data is not None:
+        from edgevision.errors import ConfigError as _ConfigError
+        from edgevision.evaluate.video import evaluate_video_frames
+        from edgevision.tasks import get_task as _get_task
+
+        if not _get_task(spec.task).scored:
+            raise _ConfigError(f"--video-data needs a detection or instance model, not {spec.task}")
+        rep = evaluate_video_frames(Predictor(engine), video_data, "val", progress=progress)
+        video = {
+            "folder": video_label or str(video_data),
+            "split": "val",
+            "frames": rep.num_images,
+            "videos": len(rep.sequences),
+            "metrics": rep.to_dict()["metrics"],
+            "eval_command": (
+                f"edgevision eval {(dest / weights.name).as_posix()} --data "
+                f"{Path(video_data).as_posix()} --videos"
+            ),
+        }
 
     trainer = dict(last_extra.get("trainer") or {})
     rows = _epoch_rows(run)
@@ -372,6 +405,7 @@ def _ship_into(
             ),
         },
         "held_out": held,
+        "video": video,
         "pretrained": (spec.extra or {}).get("pretrained") or False,
         "training": {
             "checkpoint": which,
@@ -589,6 +623,12 @@ def render_card(card: Mapping[str, Any]) -> str:
     ]
     if label or card.get("held_out"):
         lines.append(f"- {_held_out_note(card)}")
+    if card.get("video"):
+        v = card["video"]
+        lines.append(
+            f"- headline: per frame on the `{v['split']}` videos of `{v['folder']}` "
+            f"({v['frames']} frames of {v['videos']} videos)"
+        )
     lines += [
         "",
         "## Training",
@@ -671,6 +711,22 @@ def render_card(card: Mapping[str, Any]) -> str:
         "## Metrics",
         "",
     ]
+    v = card.get("video")
+    if v:
+        lines += [
+            f"### Per frame on videos: `{v['folder']}`, {v['frames']} frames of {v['videos']} "
+            "videos",
+            "",
+            "Every frame of every video run on its own (what the model gives on a stream, "
+            "before any video mode); the headline.",
+            "",
+            f"Reproduce: `{v['eval_command']}`",
+            "",
+            *_metric_lines(v["metrics"]),
+            "",
+            f"### Images: split `{measured}`",
+            "",
+        ]
     h = card.get("held_out")
     if h:
         lines += [

@@ -1,11 +1,14 @@
 """How well cheap per-frame signals predict what a more accurate engine gains (issue 32).
 
-For every frame of the ``val`` videos of DATA, runs the ``mixed`` and the ``int8`` component
-folders per frame, scores each frame's mask AP alone, and records the signals a precision
-policy can see before choosing: the change since the network's last frame (keyframes every
-2nd frame, as the default video path), and counts, sizes and scores of that frame's result.
-Prints each signal's correlation with the per-frame gain (mixed − int8 mask AP); a policy
-over signals that do not correlate cannot beat a content-blind mix of the engines::
+On the keyframes (every 2nd frame, as the default video path) of the ``val`` videos of DATA,
+runs the ``mixed`` and the ``int8`` component folders, scores each keyframe's mask AP alone,
+and records the signals a precision policy can see: the change since the last keyframe, and
+counts, sizes and scores of a result — the last keyframe's (``--result last``, what a policy
+sees before choosing; the first frame of each video, which has none, is left out) or this
+frame's INT8 result (``--result int8``, what a cascade that re-runs unsure frames would see).
+Prints each signal's linear correlation with the per-keyframe gain (mixed − int8 mask AP).
+Single-frame AP is noisy, which pulls correlations towards zero; read them as "how much a
+linear policy over the signal could find", not as a bound for every policy::
 
     python scripts/precision_signals.py runs/synth_9761 --mixed runs/instance_report_varied/int8_fpn__head_fp32 --int8 runs/instance_report_varied/all_int8 --json runs/vq3/signals_9761.json
 """
@@ -25,6 +28,14 @@ def main() -> None:
     ap.add_argument("data", help="YouTube-VIS video folder (edgevision data synth)")
     ap.add_argument("--mixed", required=True, help="component folder of the mixed engine")
     ap.add_argument("--int8", required=True, help="component folder of the all-INT8 engine")
+    ap.add_argument(
+        "--result",
+        choices=["last", "int8"],
+        default="last",
+        help="whose result the signals read: the network's last frame (mixed; what a policy "
+        "sees before choosing, default) or this frame's INT8 result (what a cascade that runs "
+        "INT8 first and re-runs unsure frames would see)",
+    )
     ap.add_argument("--json", help="write the per-frame rows here")
     args = ap.parse_args()
 
@@ -46,6 +57,8 @@ def main() -> None:
         sessions = {p: make_session(e, keyframes="none") for p, e in engines.items()}
         last_grey = last = None
         for t, f in enumerate(frames):
+            if t % 2:  # keyframes only: the policy chooses nothing on the others
+                continue
             img = read_image(f)
             grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             ap_of = {}
@@ -55,7 +68,10 @@ def main() -> None:
                 ev = VideoEvaluator(gt, ("segm",))
                 ev.add(vid, t, res[p])
                 ap_of[p] = ev.summarize()["segm"]["AP"]
-            r = last if last is not None else res["mixed"]
+            r = res["int8"] if args.result == "int8" else last
+            if r is None:  # the first keyframe: no earlier result to read
+                last_grey, last = grey, res["mixed"]
+                continue
             sc = np.asarray(r.scores, float)
             keep = sc >= 0.3
             area = (r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1])
@@ -69,11 +85,12 @@ def main() -> None:
                 "best_score": float(sc.max()) if len(sc) else 0.0,
                 "mean_score": float(sc[keep].mean()) if keep.any() else 0.0,
             })  # fmt: skip
-            if t % 2 == 0:  # keyframes every 2nd frame: the network's last frame
-                last_grey, last = grey, res["mixed"]
+            last_grey, last = grey, res["mixed"]
     gain = np.array([r["gain"] for r in rows], float)
     ok = np.isfinite(gain)
-    print(f"{len(rows)} frames; mean gain of mixed over int8: {100 * gain[ok].mean():.1f} mask AP")
+    print(
+        f"{len(rows)} keyframes; mean gain of mixed over int8: {100 * gain[ok].mean():.1f} mask AP"
+    )
     print("| signal | correlation with the gain |\n|:---|---:|")
     for k in SIGNALS:
         x = np.array([r[k] for r in rows], float)[ok]

@@ -152,6 +152,7 @@ def test_update_refuses_a_semantic_result():
         ("iou", {"max_lost": "x"}, "max_lost"),
         ("bytetrack", {"reid_reach": -1.0}, "reid_reach"),
         ("bytetrack", {"reid_dist": 1.5}, "reid_dist"),
+        ("bytetrack", {"reid_reach": float("nan")}, "reid_reach"),
     ],
 )
 def test_bad_names_and_options_are_config_errors(name, kw, match):
@@ -225,7 +226,7 @@ def test_reidentification_finds_a_lost_object_by_colour_not_a_stranger():
     red, blue = (220, 30, 30), (30, 40, 220)
     back = _box(10 + 8 * 16, 95, 30)  # predicted near y=50; it comes back at y=95
 
-    def run(reach: float, colour) -> int:
+    def run(reach: float, colour, check_restart: bool = False) -> int:
         trk = create_tracker("bytetrack", reid_reach=reach, confirm_hits=1)
         for t in range(10):
             b = _box(10 + 8 * t, 50, 30)
@@ -233,14 +234,34 @@ def test_reidentification_finds_a_lost_object_by_colour_not_a_stranger():
         for t in range(10, 16):
             trk.update(_dets([]), t, image=_painted([], []))
         out = trk.update(_dets([back]), 16, image=_painted([back], [colour]))
+        if check_restart:  # the filter restarts at the detection: no velocity carried over
+            row = int(np.flatnonzero(trk.ids == out.track_ids[0])[0])
+            assert np.allclose(trk.mean[row, 4:], 0.0)
         nxt = [back[0] + 8, back[1], back[2] + 8, back[3]]
         out = trk.update(_dets([nxt]), 17, image=_painted([nxt], [colour]))
         return int(out.track_ids[0])
 
     assert run(0.0, red) == 2  # the IoU stages alone: a new id
-    assert run(3.0, red) == 1  # re-identified; its motion restarts there
+    assert run(3.0, red, check_restart=True) == 1  # re-identified; its motion restarts there
     assert run(3.0, blue) == 2  # the colour gate keeps a stranger out
     assert run(1.0, red) == 2  # beyond the reach
+
+
+def test_a_recovered_track_is_not_reidentified_to_a_second_detection():
+    """With recovery on, a lost track matched by its last box leaves the re-identification
+    stage: a second box of the same colour within reach gets a new id, never the same one."""
+    red = (220, 30, 30)
+    for recover in (False, True):
+        trk = create_tracker("bytetrack", recover=recover, reid_reach=3.0, confirm_hits=1)
+        for t in range(10):
+            b = _box(10 + 8 * t, 50, 30)
+            trk.update(_dets([b]), t, image=_painted([b], [red]))
+        for t in range(10, 16):
+            trk.update(_dets([]), t, image=_painted([], []))
+        last, near = _box(82, 50, 30), _box(82, 95, 30)
+        out = trk.update(_dets([last, near]), 16, image=_painted([last, near], [red, red]))
+        ids = out.track_ids.tolist()
+        assert len(ids) == 2 and len(set(ids)) == 2 and 1 in ids
 
 
 def test_tracker_specs_carry_typed_options():

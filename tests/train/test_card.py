@@ -141,7 +141,7 @@ def test_ship_errors_are_one_line(trained, tmp_path, capsys):
     assert len(err) == 1 and "run folder" in err[0]
 
 
-def test_ship_video_model_of_an_instance_run(synth_images, tmp_path):
+def test_ship_video_model_of_an_instance_run(synth_images, tmp_path, capsys):
     """--which video ships video.pt (image model + FeatFlowNet) with the image run's record."""
     import dataclasses
 
@@ -205,7 +205,17 @@ def test_ship_video_model_of_an_instance_run(synth_images, tmp_path):
     # a folder without videos is refused before anything is written
     assert main([*argv, "--name", "w", "--video-data", str(data)]) != 0
     assert not (wdir / "w").exists()
-    assert main(["eval", "v", "--data", str(vids), "--videos", "--track", "iou"]) == 2
+    capsys.readouterr()
+    w = str(wdir / "v" / "v.safetensors")
+    assert main(["eval", w, "--data", str(vids), "--videos", "--track", "iou"]) == 2
+    assert "--track and --videos" in capsys.readouterr().err
+    assert main(["eval", w, "--data", str(data), "--videos"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ytvis_val.json" in err[0]
+    assert main(["eval", w, "--data", str(vids), "--videos", "--max-images", "2"]) == 2
+    assert "--max-videos" in capsys.readouterr().err
+    assert main([*argv, "--video-label", "x"]) == 2
+    assert "give --video-data too" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", "..", ".", ".hidden", "", " m", "/abs"])
@@ -336,7 +346,9 @@ def _sequence_set(root: Path) -> Path:
     return root
 
 
-def test_ship_held_out_is_the_headline_and_must_be_held_out(synth_images, tmp_path, capsys):
+def test_ship_held_out_is_the_headline_and_must_be_held_out(
+    synth_images, tmp_path, capsys, monkeypatch
+):
     import shutil
 
     data = _sequence_set(shutil.copytree(synth_images(seed=13, size=(48, 48), train=4, val=2),
@@ -368,6 +380,25 @@ def test_ship_held_out_is_the_headline_and_must_be_held_out(synth_images, tmp_pa
                  "--split", "train:B", "--json", str(js)]) == 0  # fmt: skip
     assert json.loads(js.read_text())["metrics"]["miou"] == pytest.approx(h["metrics"]["miou"])
     assert "### Held-out sequences: split `train:B`" in (tmp_path / "w/t/README.md").read_text()
+
+    # --video-data on a semantic model: one line, before anything is staged or measured
+    import edgevision.train.card as card_mod
+    from edgevision.data.synth import SynthConfig, generate
+
+    vids = tmp_path / "vids"
+    generate(vids, SynthConfig(seed=9, image_size=(48, 48), train_images=0, val_images=0,
+                               train_videos=0, val_videos=1, frames=2, write_mp4=False),
+             progress=False)  # fmt: skip
+
+    def reached(*a, **k):
+        raise AssertionError("ship went on to write and measure")
+
+    monkeypatch.setattr(card_mod, "_ship_into", reached)
+    capsys.readouterr()
+    assert main([*ship, "--which", "last", "--name", "u", "--video-data", str(vids)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a detection or instance model" in err[0]
+    assert not (tmp_path / "w" / "u").exists()
 
 
 def test_card_sequences_from_the_folder(tmp_path):

@@ -108,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
         from edgevision.errors import ConfigError
 
         raise ConfigError("--track and --videos are two ways to score videos: give one")
+    if args.videos or args.track:
+        from edgevision.errors import ConfigError
+        from edgevision.evaluate.video import require_videos
+
+        if args.max_images:
+            raise ConfigError(
+                "--max-images counts images; with --videos or --track use --max-videos"
+            )
+        require_videos(args.data, args.split)  # no videos: one line before the model loads
     if args.track:
         from edgevision.track import create_tracker
 

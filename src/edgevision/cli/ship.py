@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     """
     from edgevision.train.card import metric_headline, ship
 
+    if args.video_label and not args.video_data:
+        from edgevision.errors import ConfigError
+
+        raise ConfigError("--video-label names the --video-data folder: give --video-data too")
     res = ship(
         args.run,
         args.name,

@@ -24,7 +24,13 @@ from edgevision.errors import DataError
 from edgevision.evaluate.coco import CocoEvaluator, load_annotation_json
 from edgevision.results import Detections, InstanceMasks
 
-__all__ = ["VideoEvaluator", "evaluate_video_frames", "load_ytvis_json", "ytvis_to_coco"]
+__all__ = [
+    "VideoEvaluator",
+    "evaluate_video_frames",
+    "load_ytvis_json",
+    "require_videos",
+    "ytvis_to_coco",
+]
 
 
 def load_ytvis_json(gt: str | os.PathLike[str] | dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +190,24 @@ class VideoEvaluator:
         return self.evaluator.summarize()
 
 
+def require_videos(
+    data_dir: str | os.PathLike[str], split: str = "val"
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(annotation file, video folder, parsed annotations)`` of a YouTube-VIS split that
+    holds at least one video.
+
+    Raises:
+        DataError: no such split, or one without videos.
+    """
+    from edgevision.data.ytvis import ytvis_layout
+
+    ann, vroot = ytvis_layout(data_dir, split)
+    gt = load_ytvis_json(ann)
+    if not gt.get("videos"):
+        raise DataError(f"{ann}: no videos")
+    return ann, vroot, gt
+
+
 def evaluate_video_frames(
     predictor: Any,
     data_dir: str | os.PathLike[str],
@@ -214,19 +238,16 @@ def evaluate_video_frames(
     """
     from pathlib import Path
 
-    from edgevision.data.ytvis import YtvisDataset, ytvis_layout
+    from edgevision.data.ytvis import YtvisDataset
     from edgevision.errors import EdgeVisionError, require_dir
     from edgevision.evaluate.api import EvalReport, _progress, category_ids_by_name
 
     root = Path(data_dir)
     require_dir(root, "dataset folder")
-    ann, vroot = ytvis_layout(root, split)
+    ann, vroot, gt = require_videos(root, split)
     ds = YtvisDataset(ann, vroot)
     n = len(ds) if max_videos <= 0 else min(max_videos, len(ds))
-    if n == 0:
-        raise DataError(f"{ann}: no videos")
     spec = predictor.spec
-    gt = load_ytvis_json(ann)
     cats = category_ids_by_name(list(spec.class_names), gt.get("categories") or [], str(ann))
     iou_types = ("bbox", "segm") if str(spec.task) == "instance" else ("bbox",)
     ev = VideoEvaluator(gt, iou_types, category_ids=cats)

@@ -75,7 +75,9 @@ class TrackerConfig:
             sizes (square root of the predicted box's area) of its predicted centre and whose
             colour distance is at most ``reid_dist`` (re-identification, as DeepSORT's
             appearance stage with a distance gate instead of its Mahalanobis gate); 0: off.
-            The track's motion restarts at the detection.
+            The track's motion restarts at the detection. It runs after the IoU stages of
+            confirmed tracks and before tentative tracks are matched; it needs the colour
+            cue, so with ``appearance=0`` or without the frame it is off.
         reid_dist: the largest colour distance (0–1) of a re-identification.
         history: ended tracks kept for :meth:`AssociationTracker.summary`.
     """
@@ -112,8 +114,11 @@ class TrackerConfig:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ConfigError(f"tracker {name} must be in (0, 1], got {v}")
-        if self.reid_reach < 0 or not 0.0 <= self.reid_dist <= 1.0:
-            raise ConfigError("tracker reid_reach must be >= 0 and reid_dist in [0, 1]")
+        if not self.reid_reach >= 0.0 or not 0.0 <= self.reid_dist <= 1.0:  # nan fails too
+            raise ConfigError(
+                f"tracker reid_reach must be >= 0 and reid_dist in [0, 1], got "
+                f"{self.reid_reach} and {self.reid_dist}"
+            )
         if not 0.0 <= self.appearance <= 1.0 or not 0.0 <= self.appearance_momentum < 1.0:
             raise ConfigError(
                 "tracker appearance must be in [0, 1] and appearance_momentum in [0, 1)"
@@ -238,7 +243,8 @@ class AssociationTracker:
         """Optimal matches (rows of ``tracks``, rows of ``dets``) of lost tracks to
         detections whose colour distance is at most ``reid_dist`` and whose centre is within
         ``reid_reach`` box sizes (square root of the predicted box's area) of the track's
-        predicted centre; the cost is the colour distance (ties broken by the reach)."""
+        predicted centre; the cost is the colour distance plus 0.01 × the reach (at most
+        0.01 × ``reid_reach``), so of two equally coloured detections the nearer wins."""
         if not len(tracks) or not len(dets):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         cfg = self.cfg
@@ -317,6 +323,7 @@ class AssociationTracker:
             )
             det_track[left_high[c]] = left_tracks[r]
             recovered = left_tracks[r]
+            left_tracks = np.setdiff1d(left_tracks, recovered)
             left_high = np.setdiff1d(left_high, left_high[c])
         # re-identification: lost tracks vs the high-score detections still unmatched, by
         # colour within a reach of the predicted box (a miss of a few frames lets the box

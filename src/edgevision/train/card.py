@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from edgevision.config import ModelSpec
-from edgevision.errors import CheckpointError, ConfigError, require_dir, require_writable_output
+from edgevision.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    require_dir,
+    require_writable_output,
+)
 from edgevision.host import machine_info, versions
 from edgevision.io import file_sha256, write_json_atomic, write_text_atomic
 from edgevision.tasks import get_task
@@ -226,8 +232,11 @@ def ship(
 
     Raises:
         CheckpointError: the run has no such checkpoint.
-        ConfigError: bad ``which``, a ``name`` that is not one plain path component, or a
-            ``held_out`` split that is not held out.
+        ConfigError: bad ``which``, a ``name`` that is not one plain path component, a
+            ``held_out`` split that is not held out, or ``video_data`` for a model that
+            returns no boxes.
+        DataError: ``video_data`` without ``val`` videos, or whose categories do not name
+            the model's classes.
         OutputError: ``weights_dir/name`` cannot be written.
     """
     from edgevision.checkpoint import load_checkpoint, load_model
@@ -239,9 +248,9 @@ def ship(
     require_dir(run, "run folder")
     require_dir(data, "dataset folder")
     if video_data is not None:
-        from edgevision.data.ytvis import ytvis_layout
+        from edgevision.evaluate.video import require_videos
 
-        ytvis_layout(video_data, "val")  # fail before any work
+        require_videos(video_data, "val")  # fail before any work
     require_writable_output(Path(weights_dir) / name, "weights folder", folder=True)
     src = run / f"{which}.pt"
     if not src.is_file():
@@ -259,6 +268,8 @@ def ship(
         last_extra = load_checkpoint(run / "last.pt")[2]
     model = load_model(src)
     spec: ModelSpec = model.spec  # type: ignore[assignment]
+    if video_data is not None:
+        check_video_data(spec, video_data)
     dest = Path(weights_dir) / name
     # everything is written to a staging folder first and moved into weights/NAME only once
     # the card's evaluation succeeded: a failed ship leaves no weights without a card
@@ -346,12 +357,8 @@ def _ship_into(
         }
     video: dict[str, Any] | None = None
     if video_data is not None:
-        from edgevision.errors import ConfigError as _ConfigError
         from edgevision.evaluate.video import evaluate_video_frames
-        from edgevision.tasks import get_task as _get_task
 
-        if not _get_task(spec.task).scored:
-            raise _ConfigError(f"--video-data needs a detection or instance model, not {spec.task}")
         rep = evaluate_video_frames(Predictor(engine), video_data, "val", progress=progress)
         video = {
             "folder": video_label or str(video_data),
@@ -438,6 +445,26 @@ def _ship_into(
     return ShipResult(dir=dest, weights=dest / weights.name, card=card)
 
 
+def check_video_data(spec: ModelSpec, video_data: str | os.PathLike[str]) -> None:
+    """Refuse ``--video-data`` that cannot be scored, before anything is written: a model
+    that returns no boxes, a folder without ``val`` videos, model classes the videos do not
+    name.
+
+    Raises:
+        ConfigError: a semantic (or other unscored) model.
+        DataError: no videos, or a class the videos do not name.
+    """
+    from edgevision.evaluate.api import category_ids_by_name
+    from edgevision.evaluate.video import require_videos
+
+    if not get_task(spec.task).scored:
+        raise ConfigError(
+            f"--video-data needs a detection or instance model; this one is {spec.task}"
+        )
+    ann, _, gt = require_videos(video_data, "val")
+    category_ids_by_name(list(spec.class_names), gt.get("categories") or [], str(ann))
+
+
 def check_held_out(
     data: str | os.PathLike[str],
     held_out: str,
@@ -456,7 +483,6 @@ def check_held_out(
         DataError: the split cannot be read.
     """
     from edgevision.data.sequences import split_sequences
-    from edgevision.errors import DataError
 
     own = train_data or train_config.get("data")
     folders = [f for f in (own, data) if f and Path(f).is_dir()]
@@ -504,7 +530,6 @@ def card_sequences(
     measured folder ``data`` (``None`` when neither has that split), and of the measured
     images (:attr:`EvalReport.sequences`)."""
     from edgevision.data.sequences import split_sequences
-    from edgevision.errors import DataError
 
     train: dict[str, int] | None = None
     for folder in (train_data, data):
@@ -724,9 +749,9 @@ def render_card(card: Mapping[str, Any]) -> str:
             "",
             *_metric_lines(v["metrics"]),
             "",
-            f"### Images: split `{measured}`",
-            "",
         ]
+        if not card.get("held_out"):
+            lines += [f"### Images: split `{measured}`", ""]
     h = card.get("held_out")
     if h:
         lines += [

@@ -241,6 +241,7 @@ def evaluate_video_frames(
     from edgevision.data.ytvis import YtvisDataset
     from edgevision.errors import EdgeVisionError, require_dir
     from edgevision.evaluate.api import EvalReport, _progress, category_ids_by_name
+    from edgevision.tasks import get_task
 
     root = Path(data_dir)
     require_dir(root, "dataset folder")
@@ -249,7 +250,11 @@ def evaluate_video_frames(
     n = len(ds) if max_videos <= 0 else min(max_videos, len(ds))
     spec = predictor.spec
     cats = category_ids_by_name(list(spec.class_names), gt.get("categories") or [], str(ann))
-    iou_types = ("bbox", "segm") if str(spec.task) == "instance" else ("bbox",)
+    iou_types = get_task(spec.task).coco_types
+    if not iou_types:
+        raise EdgeVisionError(
+            f"per-frame video AP needs a detection or instance model, got a {spec.task} model"
+        )
     ev = VideoEvaluator(gt, iou_types, category_ids=cats)
     frames: dict[str, int] = {}
     for i in _progress(range(n), n, f"eval {split} videos", progress):

@@ -18,11 +18,14 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgevision.errors import DataError
 from edgevision.evaluate.coco import CocoEvaluator, load_annotation_json
 from edgevision.results import Detections, InstanceMasks
+
+if TYPE_CHECKING:
+    from edgevision.evaluate.api import EvalReport
 
 __all__ = [
     "VideoEvaluator",
@@ -215,7 +218,7 @@ def evaluate_video_frames(
     *,
     max_videos: int = 0,
     progress: bool = True,
-) -> Any:
+) -> EvalReport:
     """Per-frame box and mask AP of a detection or instance model over the videos of a
     YouTube-VIS split: every frame is one image, run through ``predictor`` on its own (the
     model's per-frame quality on video, the baseline of ``edgevision video --compare``).

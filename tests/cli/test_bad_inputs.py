@@ -320,6 +320,12 @@ CASES: list[Case] = [
     Case("eval-unknown-tracker", "eval {in}/tiny.onnx --data {in}/ds --track sort", "sort"),
     Case("eval-track-semantic-model", "eval {in}/tiny.onnx --data {in}/ds --track iou "
          "--json {t}/e.json", "--track", "{t}/e.json"),
+    Case("eval-videos-without-videos", "eval {in}/tiny.onnx --data {in}/ds --videos "
+         "--json {t}/e.json", "ytvis_val.json", "{t}/e.json"),
+    Case("eval-videos-and-track", "eval {in}/tiny.onnx --data {in}/ds --videos --track iou",
+         "--track and --videos"),
+    Case("eval-videos-max-images", "eval {in}/tiny.onnx --data {in}/ds --videos "
+         "--max-images 3", "--max-videos"),
     Case("eval-corrupt-onnx", "eval {in}/garbage.onnx --data {in}/ds", "garbage.onnx"),
     Case("eval-empty-onnx", "eval {in}/empty.onnx --data {in}/ds", "empty.onnx"),
     Case("eval-onnx-of-rank-3", "eval {in}/rank3.onnx --data {in}/ds --json {t}/r.json",
@@ -431,6 +437,10 @@ CASES: list[Case] = [
          "--name", "{t}/w"),
     Case("ship-name-empty", "ship {in}/run --name= --data {in}/ds --weights-dir {t}/w",
          "--name", "{t}/w"),
+    Case("ship-video-label-alone", "ship {in}/run --name m --data {in}/ds --weights-dir {t}/w "
+         "--video-label x", "--video-data"),
+    Case("ship-video-data-without-videos", "ship {in}/run --name m --data {in}/ds "
+         "--weights-dir {t}/w --video-data {in}/ds", "ytvis_val.json"),
     Case("ship-missing-run", "ship {t}/nope --name m --data {in}/ds --weights-dir {t}/w",
          "{t}/nope", "{t}/w"),
     Case("ship-run-is-a-file", "ship {file} --name m --data {in}/ds --weights-dir {t}/w",

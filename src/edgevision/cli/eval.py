@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--max-images counts images; with --videos or --track use --max-videos"
             )
-        require_videos(args.data, args.split)  # no videos: one line before the model loads
+        if args.videos:  # no videos: one line before the model loads
+            require_videos(args.data, args.split)
     if args.track:
         from edgevision.track import create_tracker
 

@@ -33,6 +33,20 @@ def test_find_centres_keeps_local_maxima_above_threshold_by_score():
     assert find_centres(heat, threshold=0.1, top_k=1).tolist() == [[2, 3]]
 
 
+def test_a_plateau_of_tied_maxima_is_one_centre_near_its_middle():
+    # INT8 heads tie neighbouring pixels at the peak: one object must keep one centre
+    sem, heat, offset = _two_objects()
+    heat[2, 3] = heat[2, 4] = heat[3, 4] = 0.9  # an L-shaped plateau
+    heat[5, 8] = heat[5, 9] = heat[5, 10] = 0.8  # a row of three
+    assert find_centres(heat, threshold=0.1, top_k=10).tolist() == [[2, 4], [5, 9]]
+    seg, classes, _ = fuse_panoptic(sem, heat, offset, [1])
+    assert classes == [0, 1, 1]
+    # two equal maxima that do not touch stay two centres
+    heat2 = np.zeros((8, 12), dtype=np.float32)
+    heat2[2, 2] = heat2[2, 5] = 0.7
+    assert find_centres(heat2, threshold=0.1, top_k=10).tolist() == [[2, 2], [2, 5]]
+
+
 def test_fusion_makes_one_segment_per_object_and_per_stuff_class():
     sem, heat, offset = _two_objects()
     seg, classes, is_thing = fuse_panoptic(sem, heat, offset, [1])

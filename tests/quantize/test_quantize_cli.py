@@ -137,11 +137,15 @@ def shapes_seg(tmp_path_factory, synth_images):
     return out, synth_images(seed=5, size=(64, 96), train=4, val=3)
 
 
-def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys):
-    """``--engine nncf --max-drop``: a QDQ file that ONNX Runtime runs, the FP32 and INT8
-    mIoU that NNCF was given equal to the project's own evaluation of both files, the INT8
-    file within the budget, and the mode named in the JSON, the file and the printout."""
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys, backend):
+    """``--engine nncf --max-drop``: a QDQ file that the scoring engine runs, the FP32 and
+    INT8 mIoU that NNCF was given equal to the project's own evaluation of both files on
+    that engine (``--control-backend``), the INT8 file within the budget there, and the mode
+    and engine named in the JSON, the file and the printout."""
     pytest.importorskip("nncf")
+    if backend == "openvino":
+        pytest.importorskip("openvino")
     from edgevision.evaluate import evaluate
     from edgevision.export.metadata import read_metadata
     from edgevision.quantize.ptq import QUANT_KEY
@@ -152,11 +156,13 @@ def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys):
     budget = 0.01
     rc = main(
         ["quantize", str(fp32), "-o", str(out), "--engine", "nncf", "--max-drop", str(budget),
-         "--calib-data", str(data), "--calib-size", "4", "--json", str(js), "--quiet"]
+         "--calib-data", str(data), "--calib-size", "4", "--json", str(js), "--quiet",
+         "--control-backend", backend]
     )  # fmt: skip
     assert rc == 0
     text = capsys.readouterr().out
-    assert "accuracy control (nncf, --max-drop 0.01): miou FP32" in text, text
+    assert f"accuracy control (nncf, --max-drop 0.01, scored on {backend}): miou FP32" in text
+    assert res_backend(js) == backend
     res = json.loads(js.read_text())
     ac = res["accuracy_control"]
     assert res["config"]["max_drop"] == budget and ac["max_drop"] == budget
@@ -168,7 +174,7 @@ def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys):
     assert load_engine(out, backend="onnxruntime").precision == "int8"
 
     def miou(path):
-        p = Predictor(load_engine(path, backend="onnxruntime"))
+        p = Predictor(load_engine(path, backend=backend))
         return 100 * evaluate(p, data, "val", progress=False).headline
 
     assert ac["fp32"] == pytest.approx(miou(fp32), abs=1e-6)
@@ -177,10 +183,15 @@ def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys):
     assert ac["drop"] <= budget + 1e-6
 
 
+def res_backend(js):
+    return json.loads(js.read_text())["accuracy_control"]["backend"]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--max-drop", "1"], "--max-drop (accuracy control) needs --engine nncf"),
+        (["--control-backend", "openvino"], "--control-backend chooses the engine"),
         (["--max-drop", "1", "--mode", "dynamic"], "needs --engine nncf --mode static"),
         (["--max-drop", "0", "--engine", "nncf"], "max_drop must be > 0"),
     ],

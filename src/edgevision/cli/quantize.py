@@ -78,6 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default --calib-data) --eval-split",
     )
     g.add_argument(
+        "--control-backend",
+        choices=("onnxruntime", "openvino"),
+        default="onnxruntime",
+        help="engine that scores NNCF's accuracy-control candidates (with --max-drop): the "
+        "one the file will run on",
+    )
+    g.add_argument(
         "--eval-data",
         metavar="DIR",
         help="held-out dataset for the metric (mIoU, box AP or mask AP)",
@@ -167,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             "activation_type",
             "weight_type",
             "reduce_range",
+            "control_backend",
         ),
     )
     size = parse_size(args.input, "--input") if args.input else None
@@ -270,7 +278,8 @@ def _print_result(res: object, args: argparse.Namespace) -> None:
     if res.accuracy_control:
         a = res.accuracy_control
         print(
-            f"  accuracy control (nncf, --max-drop {a['max_drop']:g}): {a['metric']} FP32 "
+            f"  accuracy control (nncf, --max-drop {a['max_drop']:g}, scored on "
+            f"{a.get('backend', 'onnxruntime')}): {a['metric']} FP32 "
             f"{a['fp32']:.2f} -> INT8 {a['int8']:.2f} (drop {a['drop']:.2f} points) on "
             f"{a['images']} {a['split']} images, {a['models_scored']} models scored"
         )

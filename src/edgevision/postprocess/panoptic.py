@@ -4,7 +4,8 @@
 The light EfficientPS (:mod:`edgevision.models.panoptic.efficientps`) predicts, at 1/4 of
 the input, class logits, a centre heatmap (0–1) and for every pixel the offset ``(dy, dx)``
 (in output pixels) to the centre of its object. Fusion: the class of a pixel is the argmax;
-centres are the local maxima (3×3) of the heatmap above a threshold (at most ``top_k``);
+centres are the local maxima (3×3) of the heatmap above a threshold (at most ``top_k``; a
+plateau of tied maxima is one centre);
 each pixel of a thing class joins the centre nearest to where its offset points, and the
 object's class is the majority class of its pixels; each stuff class present is one
 segment. Thing pixels with no centre are void.
@@ -41,12 +42,25 @@ def thing_ids(spec: Any) -> list[int]:
 
 def find_centres(heatmap: np.ndarray, *, threshold: float, top_k: int) -> np.ndarray:
     """Local maxima (3×3) of a ``(h, w)`` heatmap above ``threshold``, highest first:
-    ``(K, 2)`` int64 ``(y, x)``, ``K <= top_k``."""
+    ``(K, 2)`` int64 ``(y, x)``, ``K <= top_k``.
+
+    A plateau (8-connected pixels of one equal value, each a 3×3 maximum) is one centre: its
+    pixel nearest the plateau's mean position. Quantized heads (INT8 activations) produce
+    such ties often; counting every tied pixel as a centre would split one object in pieces.
+    """
     import cv2
 
     hm = np.ascontiguousarray(heatmap, dtype=np.float32)
     peak = (hm == cv2.dilate(hm, np.ones((3, 3), np.uint8))) & (hm > threshold)
+    n, labels, _, centroids = cv2.connectedComponentsWithStats(
+        peak.astype(np.uint8), connectivity=8
+    )
     ys, xs = np.nonzero(peak)
+    lab = labels[ys, xs]
+    d2 = (ys - centroids[lab, 1]) ** 2 + (xs - centroids[lab, 0]) ** 2
+    first = np.lexsort((d2, lab))  # per plateau, its member nearest the mean comes first
+    keep = first[np.r_[True, lab[first][1:] != lab[first][:-1]]] if len(first) else first
+    ys, xs = ys[keep], xs[keep]
     order = np.argsort(-hm[ys, xs], kind="stable")[:top_k]
     return np.stack([ys[order], xs[order]], axis=1).astype(np.int64)
 

@@ -5,7 +5,8 @@ validation function, and while the drop exceeds the budget it ranks groups of qu
 the metric with each group reverted and reverts the costliest ones to FP32. The validation
 function here scores a candidate ``ModelProto`` with the project's own evaluation: the
 candidate is written to a temporary ONNX file carrying the model's edgevision metadata,
-loaded with ONNX Runtime (:func:`~edgevision.runtime.load_engine`) behind a
+loaded with ONNX Runtime or OpenVINO (:func:`~edgevision.runtime.load_engine`; the engine the
+file will be deployed on, since one QDQ file can lose more on one than on the other) behind a
 :class:`~edgevision.runtime.Predictor`, and scored by :func:`~edgevision.evaluate.evaluate`
 on the validation images NNCF asks for (the task's headline: mIoU, box or mask AP).
 
@@ -42,6 +43,7 @@ class AccuracyControl:
         models_scored: models loaded for scoring (FP32, INT8 and the partly reverted
             candidates NNCF asked about; a model asked about again after another counts
             again).
+        backend: the engine that scored them (``onnxruntime`` or ``openvino``).
     """
 
     max_drop: float
@@ -53,6 +55,7 @@ class AccuracyControl:
     data: str
     split: str
     models_scored: int
+    backend: str = "onnxruntime"
 
 
 class Validator:
@@ -69,7 +72,8 @@ class Validator:
         split: its split.
         max_images: cap on validation images (``0``: all).
         work: folder for the candidate file.
-        threads: ONNX Runtime intra-op threads.
+        threads: engine threads.
+        backend: the engine that scores the candidates (``onnxruntime`` or ``openvino``).
     """
 
     def __init__(
@@ -81,8 +85,10 @@ class Validator:
         max_images: int,
         work: Path,
         threads: int = 2,
+        backend: str = "onnxruntime",
     ) -> None:
         self.spec, self.data, self.split = spec, str(data), split
+        self.backend = backend
         self.max_images, self.work, self.threads = max_images, work, threads
         self.task = get_task(spec.task)
         self.images = 0
@@ -156,7 +162,7 @@ class Validator:
         scalar_qdq_params(m)  # ORT refuses NNCF's [1]-shaped scales in QLinearAveragePool
         path = self.work / f"candidate{self.models_scored}.onnx"
         onnx.save(m, str(path))
-        self._predictor = Predictor(load_engine(path, backend="onnxruntime", threads=self.threads))
+        self._predictor = Predictor(load_engine(path, backend=self.backend, threads=self.threads))
         self._key = key
         self.models_scored += 1
         path.unlink()  # the session holds the model; keep the work folder small
@@ -174,6 +180,7 @@ class Validator:
             data=self.data,
             split=self.split,
             models_scored=self.models_scored,
+            backend=self.backend,
         )
 
 

@@ -57,6 +57,10 @@ class QuantConfig:
             on the validation split, in points (×100); NNCF reverts the quantizers that cost
             most to FP32 until the drop is within it. ``None``: plain PTQ. Needs
             ``engine="nncf"`` and ``mode="static"``.
+        control_backend: the engine that scores accuracy control's candidates:
+            ``"onnxruntime"`` (default) or ``"openvino"``. Choose the one the file will run
+            on: the same QDQ file can lose more on one engine than on the other (its INT8
+            kernels and fusions differ), and the budget holds only where it was measured.
     """
 
     mode: QuantMode = "static"
@@ -73,6 +77,7 @@ class QuantConfig:
     preprocess: bool = True
     engine: QuantEngine = "onnxruntime"
     max_drop: float | None = None
+    control_backend: str = "onnxruntime"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -86,6 +91,15 @@ class QuantConfig:
                 )
             if not self.max_drop > 0:
                 raise ConfigError(f"max_drop must be > 0 points, got {self.max_drop}")
+        if self.control_backend not in ("onnxruntime", "openvino"):
+            raise ConfigError(
+                f"--control-backend must be onnxruntime or openvino, got {self.control_backend!r}"
+            )
+        if self.control_backend != "onnxruntime" and self.max_drop is None:
+            raise ConfigError(
+                "--control-backend chooses the engine of accuracy control: it needs --max-drop "
+                "with --engine nncf --mode static"
+            )
         if self.calib_size < 1:
             raise ConfigError(f"calib_size must be >= 1, got {self.calib_size}")
         if not 0.0 < self.percentile <= 100.0:

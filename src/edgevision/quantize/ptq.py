@@ -693,6 +693,7 @@ def quantize_model(
                 max_images=eval_images,
                 work=work,
                 threads=threads,
+                backend=cfg.control_backend,
             )
             fp32_metric = validator.prime(onnx.load(str(pre)))
         tmp_q = work / "quant.onnx"

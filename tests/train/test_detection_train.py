@@ -132,6 +132,24 @@ def test_augmented_samples_keep_valid_boxes_and_are_deterministic(synth, mosaic)
     )
 
 
+def test_street_photometric_changes_pixels_not_boxes_and_is_deterministic(synth, tmp_path):
+    s = load_split(synth, "train")
+    kw = dict(input_size=(64, 96), mean=(0, 0, 0), std=(1, 1, 1), seed=2, mosaic=0.0,
+              scale_range=(1.0, 1.0), flip=False, jitter=0.0)  # fmt: skip
+    off = DetTrainDataset(s, **kw)
+    on = DetTrainDataset(s, photometric=1.0, **kw)
+    changed = 0
+    for i in range(len(off)):
+        (a, ta), (b, tb) = off[i], on[i]
+        assert torch.equal(ta, tb)  # the boxes do not move
+        changed += int(not torch.equal(a, b))
+        assert torch.equal(on[i][0], b)  # a function of (seed, epoch, index)
+    assert changed > 0
+    assert _cfg(synth, tmp_path / "o", photometric=0.5).photometric == 0.5
+    with pytest.raises(ConfigError, match="photometric must be in"):
+        _cfg(synth, tmp_path / "o", photometric=1.5)
+
+
 def test_copy_paste_adds_rare_objects_where_they_cover_no_box(tmp_path):
     """One image holds a rare 'b' (a distinct colour); copy-paste puts its crop into samples
     of the other images, on free ground, with its box and class."""

@@ -52,6 +52,7 @@ from edgevision.train.seg_data import (
     jitter_colors,
     seed_seq,
     seed_worker,
+    street_photometric,
 )
 
 __all__ = [
@@ -97,6 +98,9 @@ class DetTrainConfig:
         scale_range: random scale of each image relative to the letterbox fit.
         flip: random horizontal flip.
         jitter: photometric jitter strength (0–1).
+        photometric: strength in 0–1 of the new-street changes (gamma, colour temperature,
+            blur, noise, JPEG; :func:`edgevision.train.seg_data.street_photometric`, as in
+            semantic training); 0 = off.
         anchors: ``"auto"`` (k-means on the training boxes) or ``"default"`` (YOLOv5's).
         box_loss: ``"ciou"`` or ``"giou"`` (or ``"diou"``/``"iou"``).
         class_balanced: weight the classification loss by the effective number of boxes.
@@ -140,6 +144,7 @@ class DetTrainConfig:
     scale_range: tuple[float, float] = (0.6, 1.4)
     flip: bool = True
     jitter: float = 0.2
+    photometric: float = 0.0
     anchors: Literal["auto", "default"] = "auto"
     box_loss: Literal["ciou", "giou", "diou", "iou"] = "ciou"
     class_balanced: bool = False
@@ -189,6 +194,7 @@ class DetTrainConfig:
             "mosaic",
             "copy_paste",
             "jitter",
+            "photometric",
             "warmup_factor",
             "cb_beta",
             "ema_decay",
@@ -356,6 +362,7 @@ class DetTrainDataset(Dataset):
         scale_range: tuple[float, float] = (0.6, 1.4),
         flip: bool = True,
         jitter: float = 0.2,
+        photometric: float = 0.0,
         pad_value: int = 114,
         copy_paste: float = 0.0,
         paste_classes: Sequence[int] = (),
@@ -379,6 +386,7 @@ class DetTrainDataset(Dataset):
         self.scale_range = scale_range
         self.flip = flip
         self.jitter = float(jitter)
+        self.photometric = float(photometric)
         self.pad = int(pad_value)
         self.epoch = 0
 
@@ -511,6 +519,8 @@ class DetTrainDataset(Dataset):
             boxes = np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
         if self.jitter > 0:
             img = jitter_colors(np.ascontiguousarray(img), rng, self.jitter)
+        if self.photometric > 0:
+            img = street_photometric(np.ascontiguousarray(img), rng, self.photometric)
         b = boxes.reshape(-1, 4)
         t = np.concatenate(
             [
@@ -796,6 +806,7 @@ def build_parts(
         scale_range=cfg.scale_range,
         flip=cfg.flip,
         jitter=cfg.jitter,
+        photometric=cfg.photometric,
         pad_value=spec.pad_value,
         copy_paste=cfg.copy_paste,
         paste_classes=_paste_class_ids(cfg, train_split),

@@ -18,7 +18,11 @@ Run::
         --md docs/results/detection.md --epochs 30
 
 ``--max-train-images`` / ``--epochs`` make a small run; the page says which settings
-produced it.
+produced it. ``--train-split train-0006R0 --val-split train:0006R0`` holds a whole street
+sequence out (:mod:`edgevision.data.sequences`): every variant trains without it and is
+scored on it. ``--set KEY=VALUE`` (any :class:`~edgevision.train.detection.DetTrainConfig`
+field the ablation does not set itself, e.g. ``copy_paste=0.5``, ``photometric=0.5``,
+``mosaic=0.8``) gives every variant the same recipe.
 """
 
 from __future__ import annotations
@@ -37,7 +41,20 @@ import numpy as np
 
 from edgevision.errors import ConfigError, EdgeVisionError
 
-__all__ = ["VARIANTS", "Variant", "postprocess_share", "quantize_int8", "run_ablation"]
+__all__ = [
+    "RESERVED",
+    "VARIANTS",
+    "Variant",
+    "postprocess_share",
+    "quantize_int8",
+    "run_ablation",
+]
+
+RESERVED: frozenset[str] = frozenset(
+    {"model", "model_kwargs", "data", "out", "input_size", "epochs", "batch_size",
+     "train_split", "val_split", "eval_every", "eval_max_images", "device", "log_every"}
+)  # fmt: skip
+"""DetTrainConfig fields the ablation sets itself (its own flags); ``--set`` refuses them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,14 +207,28 @@ def run_ablation(
     variants: Sequence[Variant] = VARIANTS,
     command: str = "",
     progress: bool = False,
+    train_split: str = "train",
+    val_split: str = "val",
+    recipe: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Train, export, quantize, score and benchmark every variant; write ``md`` + PNG.
+
+    Args:
+        train_split: split (or sequence selector, e.g. ``train-0006R0``) every variant
+            trains on; calibration images come from it too.
+        val_split: split (or selector, e.g. ``train:0006R0``) AP50 is scored on.
+        recipe: ``KEY=VALUE`` overrides of :class:`DetTrainConfig` given to every variant
+            (not the fields in :data:`RESERVED`).
+
+    Raises:
+        ConfigError: bad sizes, a reserved or unknown recipe key, a bad value.
+        DataError: a missing split or sequence.
 
     Returns:
         One dict per variant: label, params, GFLOPs, FP32/INT8 AP50, latency, FPS, stages.
     """
     from edgevision.bench.harness import benchmark_many
-    from edgevision.config import BenchConfig
+    from edgevision.config import BenchConfig, apply_overrides
     from edgevision.evaluate import evaluate
     from edgevision.export import export_onnx
     from edgevision.io import write_json_atomic, write_text_atomic
@@ -206,10 +237,18 @@ def run_ablation(
 
     if epochs < 1 or batch_size < 1 or runs < 1:
         raise ConfigError("epochs, batch_size and runs must be >= 1")
+    recipe = list(recipe)
+    for ov in recipe:
+        key = ov.split("=", 1)[0].strip().split(".")[0]
+        if key in RESERVED:
+            raise ConfigError(f"--set {key}=...: the ablation sets {key} itself (use its own flag)")
+    # check the recipe and both splits before anything is trained or written
+    apply_overrides(DetTrainConfig(data=str(data)), recipe)
+    train_data = load_split(Path(data), train_split)
+    load_split(Path(data), val_split)
+    calib = train_data.files[: max(1, calib_images)]
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    train_split = load_split(Path(data), "train")
-    calib = train_split.files[: max(1, calib_images)]
     data_dir = Path(data)
     if max_train_images:
         data_dir = _subset(Path(data), root / "data", max_train_images)
@@ -222,6 +261,8 @@ def run_ablation(
             model=v.model,
             model_kwargs=dict(v.kwargs),
             data=str(data_dir),
+            train_split=train_split,
+            val_split=val_split,
             input_size=input_size,
             epochs=epochs,
             batch_size=batch_size,
@@ -231,6 +272,7 @@ def run_ablation(
             out=str(run_dir),
             log_every=0,
         )
+        cfg = apply_overrides(cfg, recipe)
         resume = (run_dir / "last.pt").is_file()
         res = train_detection(cfg, resume=resume, quiet=not progress, progress=progress)
         weights = res.best or res.last
@@ -244,7 +286,7 @@ def run_ablation(
             rep = evaluate(
                 Predictor(load_engine(f, threads=2)),
                 data,
-                "val",
+                val_split,
                 max_images=eval_max_images,
                 progress=progress,
             )
@@ -310,10 +352,24 @@ def run_ablation(
                 "runs": runs,
                 "blocks": blocks,
                 "calibration images": len(calib),
+                "train split": _describe_split(data, train_split),
+                "val split": _describe_split(data, val_split),
+                "recipe": " ".join(f"`{r}`" for r in recipe) or "the DetTrainConfig defaults",
             },
         ),
     )
     return rows
+
+
+def _describe_split(data: str | os.PathLike[str], split: str) -> str:
+    """``"`train:0006R0` (sequences 0006R0 101)"``; the name alone where the layout does not
+    list images by name (a dataset YAML)."""
+    from edgevision.data.sequences import format_sequences, split_sequences
+
+    try:
+        return f"`{split}` (sequences {format_sequences(split_sequences(data, split))})"
+    except EdgeVisionError:
+        return f"`{split}`"
 
 
 def _subset(src: Path, dst: Path, n: int) -> Path:
@@ -382,7 +438,8 @@ def _markdown(
         "",
         "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()),
         "",
-        "AP50: COCO AP at IoU 0.5 on the val split of the dataset, through the ONNX Runtime "
+        f"AP50: COCO AP at IoU 0.5 on {settings.get('val split', 'the val split')} of the "
+        "dataset, through the ONNX Runtime "
         "path (letterbox, numpy decode + class-aware NMS). Latency: `engine.run` p50 on "
         "2 threads (ONNX Runtime, CPU), measured alternately in fresh processes; e2e: the "
         "Predictor path per stage on a synthetic image. INT8: static QDQ, U8 activations, "
@@ -446,6 +503,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blocks", type=int, default=3)
     p.add_argument("--variants", default="", help="comma-separated labels (default: all)")
     p.add_argument(
+        "--train-split",
+        default="train",
+        help="split or sequence selector every variant trains on (e.g. train-0006R0)",
+    )
+    p.add_argument(
+        "--val-split",
+        default="val",
+        help="split or sequence selector AP50 is scored on (e.g. train:0006R0, a held-out street)",
+    )
+    p.add_argument(
+        "--set",
+        dest="recipe",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a DetTrainConfig field every variant trains with, e.g. --set copy_paste=0.5 "
+        "--set photometric=0.5",
+    )
+    p.add_argument(
         "--torch-threads",
         type=int,
         default=1,
@@ -483,6 +559,9 @@ def run_args(args: argparse.Namespace, command: str) -> int:
         variants=chosen,
         command=command,
         progress=sys.stderr.isatty(),
+        train_split=args.train_split,
+        val_split=args.val_split,
+        recipe=args.recipe,
     )
     for r in rows:
         print(

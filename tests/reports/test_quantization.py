@@ -49,6 +49,23 @@ def test_page_has_both_tables_the_e2e_table_and_a_plot(tmp_path):
     assert "| tiny | reference: torch eager FP32, logits upsampled then argmax |" in text
     assert "- tiny: static PTQ is slower than FP32 here (12.0 vs 10.0 ms p50)." in text
     assert md.with_suffix(".png").stat().st_size > 1000
+    assert "`val` split through" in text  # no data folder given: no sequences named
+
+
+def test_page_names_the_sequences_it_scored(tmp_path):
+    """With the data folder, the page says which street sequences the split holds (an
+    in-sequence val is visible as such)."""
+    for name in ("0016E5_00001", "0016E5_00002", "0001TP_00001"):
+        (tmp_path / "d" / "images" / "val").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "d" / "images" / "val" / f"{name}.png").write_bytes(b"")
+    comp = ModelComparison(
+        label="tiny", checkpoint="tiny.pt", model="deeplabv3plus_mobilenetv2",
+        results={"fp32": _result("fp32", 10.0, 0.60, 8.0)},
+    )  # fmt: skip
+    md = write_page(
+        [comp], tmp_path / "q.md", options=CompareOptions(), command="c", data=tmp_path / "d"
+    )
+    assert "`val` split (sequences: 0001TP 1, 0016E5 2) through" in md.read_text()
 
 
 def test_study_shaped_tables_quote_the_study_beside_ours(tmp_path):

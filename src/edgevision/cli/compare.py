@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         progress=True,  # a bar on a terminal, lines in a log
         command=command,
     )
-    md = write_page(comps, args.md, options=opts, command=command, plot=args.plot)
+    md = write_page(comps, args.md, options=opts, command=command, plot=args.plot, data=args.data)
     print(f"wrote {md} and {args.plot or md.with_suffix('.png')}")
     if args.json:
         write_json_atomic(

@@ -350,9 +350,23 @@ def write_page(
     options: CompareOptions,
     command: str,
     plot: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write the markdown page (and the PNG, default ``md`` with ``.png``) atomically."""
+    """Write the markdown page (and the PNG, default ``md`` with ``.png``) atomically.
+
+    With ``data`` (the scored dataset folder), the page names the street sequences of the
+    scored split, so a reader sees whether they are ones the models trained on.
+    """
     md = Path(md)
+    seqs = ""
+    if data is not None:
+        from edgevision.data.sequences import format_sequences, split_sequences
+        from edgevision.errors import EdgeVisionError
+
+        try:
+            seqs = f" (sequences: {format_sequences(split_sequences(data, options.split))})"
+        except EdgeVisionError:
+            seqs = ""
     png = Path(plot) if plot is not None else md.with_suffix(".png")
     plot_page(comps, png)
     all_results = [r for c in comps for r in c.results.values()]
@@ -382,7 +396,7 @@ def write_page(
         + f", batch {o['qat_batch_size']}) on `{o['calib_split']}`"
         + (f" of `{o['calib_data']}`" if o.get("calib_data") else "")
         + ", exported as QDQ. mIoU on the "
-        f"`{o['split']}` split"
+        f"`{o['split']}` split{seqs}"
         + (f" (first {o['eval_images']} images)" if o["eval_images"] else "")
         + " through the ONNX Runtime path (resize, engine, argmax, labels upsampled). FPS = "
         "1000 / mean `engine.run` latency at batch 1. Sizes are ONNX file sizes."

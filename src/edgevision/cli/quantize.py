@@ -283,6 +283,11 @@ def _print_result(res: object, args: argparse.Namespace) -> None:
             f"{a['fp32']:.2f} -> INT8 {a['int8']:.2f} (drop {a['drop']:.2f} points) on "
             f"{a['images']} {a['split']} images, {a['models_scored']} models scored"
         )
+        if a.get("int8_initial") is not None:
+            print(
+                f"  before control: all-INT8 {a['metric']} {a['int8_initial']:.2f}; "
+                f"{a['reverted']} quantizer(s) put back to FP32"
+            )
 
 
 def _analyze(args: argparse.Namespace, cfg: object, size: object, progress: bool) -> int:

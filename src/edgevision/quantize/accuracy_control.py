@@ -44,6 +44,11 @@ class AccuracyControl:
             candidates NNCF asked about; a model asked about again after another counts
             again).
         backend: the engine that scored them (``onnxruntime`` or ``openvino``).
+        int8_initial: headline × 100 of the fully quantized model NNCF scored first
+            (before reverting anything); ``None`` if NNCF scored no INT8 model.
+        reverted: quantizers (``DequantizeLinear`` nodes: one per quantized activation or
+            weight, whether the weight is stored quantized or fake-quantized) the returned
+            model has fewer than that first INT8 model: the ones NNCF put back to FP32.
     """
 
     max_drop: float
@@ -56,6 +61,8 @@ class AccuracyControl:
     split: str
     models_scored: int
     backend: str = "onnxruntime"
+    int8_initial: float | None = None
+    reverted: int | None = None
 
 
 class Validator:
@@ -97,6 +104,10 @@ class Validator:
         self._key: str | None = None
         self._predictor: Any = None
         self._full: dict[str, float] = {}  # model hash -> headline on every validation image
+        self._fp32_key: str | None = None
+        self._initial_key: str | None = None  # the first INT8 model scored on every image
+        self._last_key: str | None = None  # the last model scored on every image
+        self._quantizers: dict[str, int] = {}  # model hash -> DequantizeLinear nodes
 
     def prime(self, proto: Any) -> float:
         """Score the FP32 model on the validation images before NNCF starts (a bad
@@ -117,6 +128,7 @@ class Validator:
         )
         self.images = rep.num_images
         self._full[key] = float(rep.headline or 0.0)
+        self._fp32_key = key
         return self._full[key]
 
     @property
@@ -129,6 +141,11 @@ class Validator:
         key = _model_key(proto)
         if key not in self._full:
             self._full[key] = self._score(proto, key, self.items)
+        if key != self._fp32_key:
+            self._quantizers.setdefault(key, _count_quantizers(proto))
+            if self._initial_key is None:
+                self._initial_key = key
+            self._last_key = key
         return self._full[key]
 
     def __call__(self, proto: Any, items: Iterable[Any]) -> tuple[float, None]:
@@ -169,7 +186,9 @@ class Validator:
         return self._predictor
 
     def report(self, max_drop: float, fp32: float, int8: float) -> AccuracyControl:
-        """The :class:`AccuracyControl` record for headlines ``fp32`` and ``int8`` (0–1)."""
+        """The :class:`AccuracyControl` record for headlines ``fp32`` and ``int8`` (0–1);
+        ``int8`` is the model last scored through :meth:`headline` (the one NNCF returned)."""
+        first, last = self._initial_key, self._last_key
         return AccuracyControl(
             max_drop=max_drop,
             metric=self.task.eval_headline,
@@ -181,7 +200,23 @@ class Validator:
             split=self.split,
             models_scored=self.models_scored,
             backend=self.backend,
+            int8_initial=None if first is None else 100.0 * self._full[first],
+            reverted=(
+                None
+                if first is None or last is None
+                else self._quantizers[first] - self._quantizers[last]
+            ),
         )
+
+
+def _count_quantizers(proto: Any) -> int:
+    """``DequantizeLinear`` nodes in ``proto``'s main graph: one per quantizer NNCF inserted.
+
+    Not ``QuantizeLinear``: the model NNCF returns stores its weights quantized (a constant
+    INT8 tensor into a ``DequantizeLinear``), while the candidates it scores first carry
+    FP32 weights through a ``QuantizeLinear``/``DequantizeLinear`` pair.
+    """
+    return sum(n.op_type == "DequantizeLinear" for n in proto.graph.node)
 
 
 def _model_key(proto: Any) -> str:

@@ -119,6 +119,51 @@ def test_variant_cache_follows_checkpoint_and_recipe(synth, tiny_ckpt, tmp_path,
         )  # fmt: skip
 
 
+def test_calibration_folder_per_model(synth, tiny_ckpt, tmp_path, one_torch_thread, capsys):
+    """``--calib-data LABEL=DIR``: that model calibrates on its own folder (recorded in its
+    variant's cache key), the others on the default; a label no model has is refused with
+    one line before anything is made."""
+    import shutil
+
+    other = tmp_path / "calib"
+    shutil.copytree(synth, other)
+    twin = tmp_path / "twin.pt"
+    shutil.copyfile(tiny_ckpt, twin)
+    work = tmp_path / "work"
+    opts = CompareOptions(
+        modes=("fp32", "static"), calib_data_for={"twin": str(other)},
+        calib_split_for={"twin": "val"}, **FAST,
+    )  # fmt: skip
+    compare_modes([tiny_ckpt, twin], synth, work=work, options=opts, progress=False)
+
+    def calib_key(label):
+        return json.loads((work / label / "variants.json").read_text())["static"]["key"]
+
+    assert calib_key("twin")["calib_data"] == str(other.resolve())
+    assert "calib_data" not in calib_key("tiny")  # the scored folder, as without the option
+    assert calib_key("twin")["recipe"]["split"] == "val"
+    assert calib_key("tiny")["recipe"]["split"] == "train"
+    out = tmp_path / "q"
+    rc = main(
+        ["compare", str(tiny_ckpt), "--data", str(synth), "--modes", "fp32,static",
+         "--calib-data", f"nosuch={other}", "--work", str(out / "w"), "--md", str(out / "q.md")]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "no model labelled 'nosuch' (labels: tiny)" in err
+    assert not (out / "w").exists() and not (out / "q.md").exists()
+    rc = main(
+        ["compare", str(tiny_ckpt), "--data", str(synth), "--calib-data", str(other),
+         "--calib-data", str(synth), "--md", str(out / "q.md")]
+    )  # fmt: skip
+    assert rc == 2 and "--calib-data given twice for the default" in capsys.readouterr().err
+    rc = main(
+        ["compare", str(tiny_ckpt), "--data", str(synth), "--calib-split", "tiny=nope",
+         "--modes", "fp32,static", "--calib-data", str(other), "--work", str(out / "w"),
+         "--md", str(out / "q.md")]
+    )  # fmt: skip
+    assert rc == 2 and "nope" in capsys.readouterr().err and not (out / "w").exists()
+
+
 def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):
     with pytest.raises(ConfigError, match="unknown mode"):
         CompareOptions(modes=("fp32", "fp8"))

@@ -68,6 +68,21 @@ def test_page_names_the_sequences_it_scored(tmp_path):
     assert "`val` split (sequences: 0001TP 1, 0016E5 2) through" in md.read_text()
 
 
+def test_page_names_each_models_calibration_folder(tmp_path):
+    comp = ModelComparison(
+        label="tiny", checkpoint="tiny.pt", model="deeplabv3plus_mobilenetv2",
+        results={"fp32": _result("fp32", 10.0, 0.60, 8.0)},
+    )  # fmt: skip
+    opts = CompareOptions(
+        calib_split="train-0006R0", calib_data="camvid",
+        calib_data_for={"tiny": "runs/mix"}, calib_split_for={"tiny": "train"},
+    )  # fmt: skip
+    text = write_page([comp], tmp_path / "q.md", options=opts, command="c").read_text()
+    where = "of `camvid` (per model: `tiny`: `train` of `runs/mix`)"
+    assert f"calibration on 100 `train-0006R0` images {where}" in text
+    assert f"batch 8) on `train-0006R0` {where}" in text
+
+
 def test_study_shaped_tables_quote_the_study_beside_ours(tmp_path):
     """Tables 2 and 3 in the study's shape: one row per model, a cell per mode, the study's
     row under each architecture it has (ESPNet: none), skipped modes said so."""

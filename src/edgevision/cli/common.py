@@ -109,6 +109,29 @@ def check_outputs(args: argparse.Namespace, *files: str, folders: tuple[str, ...
                 require_writable_output(value, flag, folder=folder)
 
 
+def keyed_values(items: list[str], option: str, *, folders: bool = True) -> dict[str, str]:
+    """``[KEY=]VALUE`` values of a repeatable option -> ``{KEY: VALUE}``, ``"*"`` for the
+    one without a key (the default for every model not named); with ``folders`` each value
+    must be an existing folder.
+
+    Raises:
+        ConfigError: a key (or the default) given twice.
+        DataError: a folder that does not exist.
+    """
+    from edgevision.errors import ConfigError, require_dir
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.rpartition("=")
+        key = key if sep else "*"
+        if key in out:
+            raise ConfigError(f"{option} given twice for {'the default' if key == '*' else key}")
+        if folders:
+            require_dir(value, f"dataset folder ({option})")
+        out[key] = value
+    return out
+
+
 def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """``{name: args.name}``: the flags that pass unchanged to API parameters of their name."""
     return {name: getattr(args, name) for name in names}

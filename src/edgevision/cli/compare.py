@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from edgevision.cli.common import (
     add_backend_args,
     add_command,
     check_outputs,
     command_line,
+    keyed_values,
     nonneg_int,
     pick,
     positive_int,
@@ -44,12 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="static PTQ calibration method",
     )
     p.add_argument("--calib-size", type=positive_int, default=100, help="calibration images")
-    p.add_argument("--calib-split", default="train", help="calibration / QAT split")
+    p.add_argument(
+        "--calib-split",
+        action="append",
+        default=[],
+        metavar="[LABEL=]SPLIT",
+        help="calibration / QAT split (default: train); LABEL=SPLIT for one model; repeatable",
+    )
     p.add_argument(
         "--calib-data",
-        type=Path,
-        metavar="DIR",
-        help="folder of the calibration / QAT images (default: --data)",
+        action="append",
+        default=[],
+        metavar="[LABEL=]DIR",
+        help="folder of the calibration / QAT images (default: --data); LABEL=DIR for one "
+        "model (label: the checkpoint's stem, e.g. its own training folder), DIR for the "
+        "rest; repeatable",
     )
     add_qat_options(p, prefix="qat-")
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")
@@ -103,11 +112,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("compare measures ONNX variants: --backend torch is not a choice here")
     backend = check_backend(args.backend, args.providers)  # a missing GPU stack: one line
     args.checkpoints = [resolve_weights(c) for c in args.checkpoints]
+    calib = keyed_values(args.calib_data, "--calib-data")
+    calib_split = keyed_values(args.calib_split, "--calib-split", folders=False)
+    args.calib_split = calib_split.pop("*", "train")
     opts = CompareOptions(
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         qat_crop=parse_size(args.qat_crop, "--qat-crop") if args.qat_crop else None,
         reference=not args.no_reference,
-        calib_data=str(args.calib_data) if args.calib_data else None,
+        calib_data=calib.pop("*", None),
+        calib_data_for=calib,
+        calib_split_for=calib_split,
         backend="onnxruntime" if backend == "auto" else backend,
         providers=list(args.providers),
         **pick(

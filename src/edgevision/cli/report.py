@@ -12,6 +12,7 @@ from edgevision.cli.common import (
     add_overrides,
     check_outputs,
     command_line,
+    keyed_values,
     nonneg_int,
     pick,
     positive_float,
@@ -498,17 +499,10 @@ def run_backends(args: argparse.Namespace) -> int:
     the headline metric, timed alternately in fresh processes; writes --out and its JSON.
     """
     check_outputs(args, "out", folders=("work",))
-    from edgevision.errors import ConfigError, require_dir, require_file
+    from edgevision.errors import require_file
     from edgevision.reports.backends import backends_report
 
-    data: dict[str, str] = {}
-    for item in args.data:
-        stem, sep, folder = item.rpartition("=")
-        key = stem if sep else "*"
-        if key in data:
-            raise ConfigError(f"--data given twice for {key if sep else 'the default'}")
-        require_dir(folder, "dataset folder")
-        data[key] = folder
+    data = keyed_values(args.data, "--data")
     for w in args.weights:
         require_file(w, "weights")
     res = backends_report(

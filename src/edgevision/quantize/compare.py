@@ -88,6 +88,12 @@ class CompareOptions:
         calib_data: folder of those images (``None``: the scored folder); e.g. a model
             scored on a synthetic seed never used in training, calibrated on its training
             seed.
+        calib_data_for: a calibration / QAT folder per model, by its label (the
+            checkpoint's stem), instead of ``calib_data``: each model quantized and
+            fine-tuned on its own training data (e.g. a depth + classes model on the folder
+            that has its depth truth).
+        calib_split_for: a calibration / QAT split per model, by its label, instead of
+            ``calib_split`` (its own folder's training split).
         qat_epochs: QAT fine-tuning epochs.
         qat_lr: QAT learning rate.
         qat_schedule: QAT LR schedule (``constant`` or ``cosine``).
@@ -113,6 +119,8 @@ class CompareOptions:
     calib_size: int = 100
     calib_split: str = "train"
     calib_data: str | None = None
+    calib_data_for: dict[str, str] = field(default_factory=dict)
+    calib_split_for: dict[str, str] = field(default_factory=dict)
     qat_epochs: int = 1
     qat_lr: float = 1e-3
     qat_schedule: str = "constant"
@@ -411,11 +419,6 @@ def compare_modes(
         raise ConfigError("no checkpoints to compare")
     data = Path(data)
     require_dir(data, "dataset folder")
-    if opts.calib_data:
-        from edgevision.data.sequences import split_names
-
-        require_dir(opts.calib_data, "calibration folder (--calib-data)")
-        split_names(opts.calib_data, opts.calib_split)  # a missing split: one line, now
     ckpts = [Path(c) for c in checkpoints]
     for c in ckpts:
         if not c.is_file():
@@ -431,12 +434,29 @@ def compare_modes(
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise ConfigError(f"two checkpoints share the label {dup[0]!r}; give them distinct names")
+    for option, per in (
+        ("--calib-data", opts.calib_data_for),
+        ("--calib-split", opts.calib_split_for),
+    ):
+        stray = sorted(set(per) - set(labels))
+        if stray:
+            raise ConfigError(
+                f"{option} {stray[0]}=...: no model labelled {stray[0]!r} "
+                f"(labels: {', '.join(labels)})"
+            )
+    per_model = {label: _calib_options(opts, label) for label in labels}
+    from edgevision.data.sequences import split_names
+
+    for label, mopts in per_model.items():
+        if mopts.calib_data and (opts.calib_data or label in opts.calib_data_for):
+            require_dir(mopts.calib_data, "calibration folder (--calib-data)")
+            split_names(mopts.calib_data, mopts.calib_split)  # a missing split: one line, now
     _check_engines(opts.modes)
 
     out: list[ModelComparison] = []
     for ckpt, label in zip(ckpts, labels):
         paths, records, skipped, spec = _make_variants(
-            ckpt, Path(work) / label, data, opts, progress=progress, log=log
+            ckpt, Path(work) / label, data, per_model[label], progress=progress, log=log
         )
         cfg = BenchConfig(
             backend=opts.backend,  # type: ignore[arg-type]
@@ -497,3 +517,12 @@ def compare_modes(
             )
         )
     return out
+
+
+def _calib_options(opts: CompareOptions, label: str) -> CompareOptions:
+    """``opts`` with the calibration / QAT folder and split of the model ``label``."""
+    return dataclasses.replace(
+        opts,
+        calib_data=opts.calib_data_for.get(label, opts.calib_data),
+        calib_split=opts.calib_split_for.get(label, opts.calib_split),
+    )

@@ -371,6 +371,7 @@ def write_page(
     plot_page(comps, png)
     all_results = [r for c in comps for r in c.results.values()]
     o = dataclasses.asdict(options)
+    where = _calib_where(o)
     lines = [
         "# Quantization: FP32 vs QAT vs static PTQ vs dynamic PTQ (generated)",
         "",
@@ -380,7 +381,7 @@ def write_page(
         "",
         "How each variant was made: static PTQ = ONNX Runtime QDQ, "
         f"{o['method']} calibration on {o['calib_size']} `{o['calib_split']}` images"
-        + (f" of `{o['calib_data']}`" if o.get("calib_data") else "")
+        + where
         + ", U8 "
         "activations + S8 per-channel weights; dynamic PTQ = ONNX Runtime dynamic "
         "quantization (INT8 weights, activations quantized at run time); QAT = "
@@ -394,7 +395,7 @@ def write_page(
             )
         )
         + f", batch {o['qat_batch_size']}) on `{o['calib_split']}`"
-        + (f" of `{o['calib_data']}`" if o.get("calib_data") else "")
+        + where
         + ", exported as QDQ. mIoU on the "
         f"`{o['split']}` split{seqs}"
         + (f" (first {o['eval_images']} images)" if o["eval_images"] else "")
@@ -663,3 +664,18 @@ def write_sweep_page(
     lines += ["", f"![mIoU drop vs calibration size]({png.name})", ""]
     write_text_atomic(md, "\n".join(lines))
     return [md, png]
+
+
+def _calib_where(o: dict[str, Any]) -> str:
+    """Which folder the calibration / QAT images came from, as the page's text says it
+    (per model where ``calib_data_for`` names one)."""
+    default = f" of `{o['calib_data']}`" if o.get("calib_data") else ""
+    folders, splits = o.get("calib_data_for") or {}, o.get("calib_split_for") or {}
+    if not folders and not splits:
+        return default
+    rest = f"`{o['calib_data']}`" if o.get("calib_data") else "the scored folder"
+    named = ", ".join(
+        f"`{k}`: `{splits.get(k, o['calib_split'])}` of `{folders.get(k, rest.strip('`'))}`"
+        for k in sorted(set(folders) | set(splits))
+    )
+    return f"{default} (per model: {named})"

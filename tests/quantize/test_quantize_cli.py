@@ -183,9 +183,9 @@ def test_nncf_accuracy_control_end_to_end(shapes_seg, tmp_path, capsys, backend)
     assert ac["drop"] <= budget + 1e-6
     # the fully quantized model came first; what NNCF reverted is visible in the file
     assert ac["int8_initial"] is not None and ac["reverted"] >= 0
-    first_drop = ac["fp32"] - ac["int8_initial"]
-    if first_drop > budget:  # the restorer had to act: fewer quantizers than at first
-        assert ac["reverted"] > 0, ac
+    # the restorer ran (models_scored > 3): the all-INT8 model was over budget, and the
+    # returned one has fewer quantizers than it
+    assert ac["fp32"] - ac["int8_initial"] > budget and ac["reverted"] > 0, ac
     assert f"before control: all-INT8 miou {ac['int8_initial']:.2f}" in text
 
 

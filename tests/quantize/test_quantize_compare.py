@@ -162,6 +162,23 @@ def test_calibration_folder_per_model(synth, tiny_ckpt, tmp_path, one_torch_thre
          "--md", str(out / "q.md")]
     )  # fmt: skip
     assert rc == 2 and "nope" in capsys.readouterr().err and not (out / "w").exists()
+    rc = main(
+        [
+            "compare",
+            str(tiny_ckpt),
+            "--data",
+            str(synth),
+            "--calib-split",
+            "tiny=nope",
+            "--modes",
+            "fp32,static",
+            "--work",
+            str(out / "w"),
+            "--md",
+            str(out / "q.md"),
+        ]
+    )  # fmt: skip  (no --calib-data: the split of the scored folder is checked as early)
+    assert rc == 2 and "nope" in capsys.readouterr().err and not (out / "w").exists()
 
 
 def test_bad_input(tiny_ckpt, synth, tmp_path, capsys):

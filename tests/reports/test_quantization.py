@@ -81,6 +81,10 @@ def test_page_names_each_models_calibration_folder(tmp_path):
     where = "of `camvid` (per model: `tiny`: `train` of `runs/mix`)"
     assert f"calibration on 100 `train-0006R0` images {where}" in text
     assert f"batch 8) on `train-0006R0` {where}" in text
+    # no default folder: the others use the scored folder (said in words, not as a path)
+    opts = CompareOptions(calib_split_for={"tiny": "train-0006R0"})
+    text = write_page([comp], tmp_path / "q.md", options=opts, command="c").read_text()
+    assert "`train` images (per model: `tiny`: `train-0006R0` of the scored folder)" in text
 
 
 def test_study_shaped_tables_quote_the_study_beside_ours(tmp_path):

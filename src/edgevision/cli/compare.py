@@ -57,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="[LABEL=]DIR",
         help="folder of the calibration / QAT images (default: --data); LABEL=DIR for one "
-        "model (label: the checkpoint's stem, e.g. its own training folder), DIR for the "
-        "rest; repeatable",
+        "model (e.g. its own training folder; LABEL: the checkpoint's stem, or its run "
+        "folder for best/last), DIR for the rest; repeatable",
     )
     add_qat_options(p, prefix="qat-")
     p.add_argument("--qat-crop", metavar="HxW", help="QAT training crop (default: input size)")

@@ -141,8 +141,8 @@ class Validator:
         key = _model_key(proto)
         if key not in self._full:
             self._full[key] = self._score(proto, key, self.items)
-        if key != self._fp32_key:
-            self._quantizers.setdefault(key, _count_quantizers(proto))
+        quantizers = self._quantizers.setdefault(key, _count_quantizers(proto))
+        if quantizers > 0 and key != self._fp32_key:
             if self._initial_key is None:
                 self._initial_key = key
             self._last_key = key

@@ -88,8 +88,8 @@ class CompareOptions:
         calib_data: folder of those images (``None``: the scored folder); e.g. a model
             scored on a synthetic seed never used in training, calibrated on its training
             seed.
-        calib_data_for: a calibration / QAT folder per model, by its label (the
-            checkpoint's stem), instead of ``calib_data``: each model quantized and
+        calib_data_for: a calibration / QAT folder per model, by its label (as compare
+            prints it: the checkpoint's stem, or its run folder for ``best``/``last``), instead of ``calib_data``: each model quantized and
             fine-tuned on its own training data (e.g. a depth + classes model on the folder
             that has its depth truth).
         calib_split_for: a calibration / QAT split per model, by its label, instead of
@@ -447,10 +447,12 @@ def compare_modes(
     per_model = {label: _calib_options(opts, label) for label in labels}
     from edgevision.data.sequences import split_names
 
-    for label, mopts in per_model.items():
-        if mopts.calib_data and (opts.calib_data or label in opts.calib_data_for):
+    calibrates = bool({"static", "qat"} & set(opts.modes))  # modes that read those images
+    for mopts in per_model.values():
+        if mopts.calib_data:
             require_dir(mopts.calib_data, "calibration folder (--calib-data)")
-            split_names(mopts.calib_data, mopts.calib_split)  # a missing split: one line, now
+        if mopts.calib_data or calibrates:  # a missing split: one line, before any file
+            split_names(mopts.calib_data or data, mopts.calib_split)
     _check_engines(opts.modes)
 
     out: list[ModelComparison] = []

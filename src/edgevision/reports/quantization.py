@@ -675,7 +675,8 @@ def _calib_where(o: dict[str, Any]) -> str:
         return default
     rest = f"`{o['calib_data']}`" if o.get("calib_data") else "the scored folder"
     named = ", ".join(
-        f"`{k}`: `{splits.get(k, o['calib_split'])}` of `{folders.get(k, rest.strip('`'))}`"
+        f"`{k}`: `{splits.get(k, o['calib_split'])}` of "
+        + (f"`{folders[k]}`" if k in folders else rest)
         for k in sorted(set(folders) | set(splits))
     )
     return f"{default} (per model: {named})"

@@ -24,6 +24,41 @@ def test_masked_ce_is_zero_without_labels_and_matches_ce_with_them():
     assert float(masked_ce(logits, labels, 255)) == pytest.approx(float(want))
 
 
+def test_masked_ce_with_class_weights_is_torchs_weighted_mean():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 4)
+    labels = torch.randint(0, 3, (2, 4, 4))
+    labels[0, :2] = 255
+    w = torch.tensor([0.5, 1.0, 3.0])
+    want = torch.nn.functional.cross_entropy(logits, labels, weight=w, ignore_index=255)
+    got = masked_ce(logits, labels, 255, w)
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+    assert float(got) != pytest.approx(float(masked_ce(logits, labels, 255)), rel=1e-3)
+    assert float(masked_ce(logits, torch.full((2, 4, 4), 255), 255, w)) == 0.0
+
+
+@pytest.mark.parametrize("loss_cls", [DepthSegLoss, PanopticLoss])
+def test_dense_losses_weight_their_classes(loss_cls):
+    with pytest.raises(ValueError, match="class_weights"):
+        loss_cls(ignore_index=255, class_weights=[1.0, -1.0])
+    torch.manual_seed(1)
+    logits = torch.randn(1, 3, 4, 4)
+    n = 2 if loss_cls is DepthSegLoss else 6
+    target = torch.zeros(1, n, 4, 4)
+    target[:, 0] = torch.randint(0, 3, (1, 4, 4)).float()
+    rest = (
+        (torch.ones(1, 1, 4, 4),) if n == 2 else (torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 4, 4))
+    )
+    w = [0.2, 1.0, 4.0]
+    plain = loss_cls(ignore_index=255)((logits, *rest), target)
+    weighted = loss_cls(ignore_index=255, class_weights=w)((logits, *rest), target)
+    labels = target[:, 0].long()
+    assert float(weighted - plain) == pytest.approx(
+        float(masked_ce(logits, labels, 255, torch.tensor(w)) - masked_ce(logits, labels, 255)),
+        abs=1e-5,
+    )
+
+
 def test_depthseg_loss_masks_depth_where_there_is_no_truth():
     loss_fn = DepthSegLoss(ignore_index=255)
     logits = torch.randn(2, 3, 4, 4, requires_grad=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
@@ -256,6 +257,60 @@ def test_conv_relu6_becomes_a_fusable_conv_relu_that_still_clamps_at_6():
     assert float(out.max()) <= 6.0 + 1e-5
     err = (out - ref).abs()
     assert float(err.max()) < 0.25 and float(err.mean()) < 0.05  # ReLU6 up to 8-bit grids
+
+
+class _ScaledSigmoid(torch.nn.Module):
+    """``80 * sigmoid(conv(x))``: FastDepthSeg's depth output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 80.0 * torch.sigmoid(self.conv(x))
+
+
+def test_a_number_times_a_tensor_gets_its_own_quantization_range(tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    from edgevision.quantize.config import QuantConfig
+    from edgevision.quantize.qat import prepare_qat
+
+    torch.manual_seed(0)
+    m = _ScaledSigmoid().eval()
+    x = torch.randn(4, 3, 16, 16)
+    prepared = prepare_qat(m, QuantConfig(), (16, 16))
+    with torch.no_grad():
+        prepared.train()(x)  # observe
+        out = prepared.eval()(x)
+        ref = m(x)
+    nodes = list(prepared.graph.nodes)
+    (sig,) = [n for n in nodes if n.target is torch.sigmoid]
+    (mul,) = next(iter(sig.users)).users  # sigmoid -> its fake quant -> mul
+    fq_sig = prepared.get_submodule(str(next(iter(sig.users)).target))
+    fq_mul = prepared.get_submodule(str(next(iter(mul.users)).target))
+    assert fq_sig is not fq_mul
+    s_sig, s_mul = float(fq_sig.calculate_qparams()[0]), float(fq_mul.calculate_qparams()[0])
+    assert s_sig * 255 <= 1.0 + 1e-6  # the sigmoid's 0-1 range, not the product's
+    assert s_mul == pytest.approx(80 * s_sig, rel=0.02)
+    # one shared range put the sigmoid on ~10 levels: errors of several units out of 80
+    assert float((out - ref).abs().max()) < 1.0  # two 8-bit grids, each 80/255 wide
+
+    from edgevision.quantize.qat import export_qdq
+
+    path = tmp_path / "m.onnx"
+    export_qdq(prepared, path, SimpleNamespace(input_size=(16, 16)), ["out"])
+    g = onnx.load(str(path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    prod = {o: n for n in g.node for o in n.output}
+    scales, cur = [], g.output[0].name
+    while cur in prod:
+        node = prod[cur]
+        if node.op_type == "QuantizeLinear":
+            scales.append((node.input[0], float(init[node.input[1]].reshape(-1)[0])))
+        cur = node.input[0]
+    assert len({s for _, s in scales}) == len(scales) >= 2  # the product and the sigmoid
 
 
 # ------------------------------------------------------------------------------------------

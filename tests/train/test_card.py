@@ -460,6 +460,9 @@ def test_card_headlines_pq_and_depth_and_says_when_nothing_was_selected():
     metrics = render_card(card).split("## Metrics")[1]
     assert "**depth δ<1.25 61.00**, AbsRel 0.250, RMSE 3.50 m on 7 images" in metrics
     assert "PQ" not in metrics  # NaN PQ (no panoptic truth) is not shown
+    card["metrics"]["scale"] = 0.75
+    metrics = render_card(card).split("## Metrics")[1]
+    assert "RMSE 3.50 m, scale 0.750 (pred/truth) on 7 images" in metrics
     assert metric_headline(depth) == "depth δ<1.25 61.00, mIoU 50.00"
     assert (
         metric_headline({"segm": {"AP": 0.3}, "bbox": {"AP": 0.4}}) == "mask AP 30.00, box AP 40.00"

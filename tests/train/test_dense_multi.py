@@ -52,6 +52,42 @@ def test_augment_maps_moves_extras_with_the_labels_and_draws_as_augment():
     assert (extra[~inside] == 0).all() and 0.6 <= scale <= 1.6
 
 
+def _scales(log_scale, n=2000, scale_range=(0.5, 2.0)):
+    image = np.zeros((8, 8, 3), np.uint8)
+    mask = np.zeros((8, 8), np.int64)
+    rng = np.random.default_rng(0)
+    return np.array([
+        augment_maps(image, mask, rng, crop=(8, 8), ignore_index=255, scale_range=scale_range,
+                     log_scale=log_scale, flip=False, jitter=0.0)[3]
+        for _ in range(n)
+    ])  # fmt: skip
+
+
+def test_log_scale_draws_have_median_one_where_the_plain_draw_has_the_midpoint():
+    plain, logd = _scales(False), _scales(True)
+    assert logd.min() >= 0.5 and logd.max() <= 2.0
+    assert np.median(plain) == pytest.approx(1.25, abs=0.05)  # why depth was biased near
+    assert np.median(logd) == pytest.approx(1.0, abs=0.05)
+    assert abs(np.log(logd).mean()) < 0.04  # uniform in log space: symmetric about 0
+
+
+def test_depthseg_draws_its_scale_in_log_space(data, monkeypatch):
+    import edgevision.train.dense_multi as dm
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("log_scale"))
+        return augment_maps(*args, **kwargs)
+
+    monkeypatch.setattr(dm, "augment_maps", spy)
+    folder = SemanticFolder(data, "train")
+    DepthSegTrainDataset(folder, crop=(64, 80), **NORM)[0]
+    PanopticTrainDataset(folder, crop=(64, 80), thing_ids=[1, 2, 3, 4],
+                         pseudo=PseudoLabelConfig(classes=tuple(SHAPES)), **NORM)[0]  # fmt: skip
+    assert seen == [True, False]  # depth divided by the scale; the panoptic task has none
+
+
 def test_depthseg_targets_carry_exact_depth_and_zero_without_it(data, tmp_path):
     folder = SemanticFolder(data, "train")
     ds = DepthSegTrainDataset(folder, crop=(64, 80), **NORM, **NO_AUG)
@@ -116,6 +152,30 @@ def test_a_short_run_trains_and_scores(model, kwargs, data, tmp_path):
     res = train(cfg, progress=False, quiet=True)
     assert (tmp_path / "run" / "best.pt").is_file()
     assert 0 <= res.best_metric <= 1
+
+
+@pytest.mark.parametrize("task", ["depthseg", "panoptic"])
+def test_class_balanced_reaches_the_dense_losses(task, data, tmp_path):
+    from edgevision.losses.class_balanced import class_balanced_weights
+    from edgevision.train.dense_multi import build_depthseg_parts, build_panoptic_parts
+
+    model, build = {
+        "depthseg": ("fastdepthseg_mobilenetv2", build_depthseg_parts),
+        "panoptic": ("efficientps_mobilenetv2", build_panoptic_parts),
+    }[task]
+    kwargs = {"width_mult": 0.35} | ({"thing_classes": SHAPES} if task == "panoptic" else {})
+    parts = {}
+    for balanced in (False, True):
+        cfg = TrainConfig(model=model, model_kwargs=kwargs, data=str(data), val_split="",
+                          epochs=1, batch_size=2, crop=(64, 80), class_balanced=balanced,
+                          device="cpu", out=str(tmp_path / "run"))  # fmt: skip
+        parts[balanced] = build(cfg, known_spec=None, rank=0, world_size=1, progress=False,
+                                quiet=True)  # fmt: skip
+    assert parts[False].criterion.class_weights is None
+    got = parts[True].criterion.class_weights
+    want = class_balanced_weights(SemanticFolder(data, "train"))
+    assert got is not None and got.numpy() == pytest.approx(want, rel=1e-6)
+    assert float(got.max()) > float(got.min())  # the classes are not equally frequent
 
 
 def test_panoptic_needs_thing_classes_of_the_dataset(data, tmp_path):

@@ -94,6 +94,7 @@ _EXTRA_ROWS = {
     "abs_rel": "depth AbsRel",
     "rmse": "depth RMSE (m)",
     "delta1": "depth delta<1.25",
+    "scale": "depth scale (pred/truth)",
 }
 """Summary rows of a dense task's extra metrics (``TaskDef.extra_eval``), in order."""
 

@@ -1,5 +1,8 @@
 """Depth metrics (Eigen et al. 2014): AbsRel, RMSE and δ < 1.25, per image over the pixels
-with ground truth, averaged over images.
+with ground truth, averaged over images; and the scale bias ``scale`` = exp(mean log(pred /
+truth)): 1 for a model that is not biased near or far. δ < 1.25 is a threshold, so a model
+whose ``scale`` is far from 1 sits on its edge: a 1 % change of scale (e.g. from INT8) then
+moves δ by points while the depth's shape has not changed.
 
 :class:`DepthFolderScore` scores a predictor's :class:`~edgevision.results.DepthSegMask`
 results against a folder's depth maps ``depth/{split}/NAME.npy`` (float32 metres; 0 or
@@ -20,10 +23,11 @@ __all__ = ["DepthFolderScore", "DepthMetrics", "evaluate_depth_folder"]
 
 
 class DepthMetrics:
-    """Accumulates per-image AbsRel, RMSE and δ<1.25 (the mean over images is reported)."""
+    """Accumulates per-image AbsRel, RMSE, δ<1.25 and mean log ratio (the mean over images
+    is reported)."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, float]] = []
+        self.rows: list[tuple[float, float, float, float]] = []
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """Add one image: ``pred`` and ``gt`` ``(H, W)`` depths in one unit; pixels whose
@@ -44,15 +48,18 @@ class DepthMetrics:
         abs_rel = float(np.mean(np.abs(p - g) / g))
         rmse = float(np.sqrt(np.mean((p - g) ** 2)))
         delta1 = float(np.mean(np.maximum(p / g, g / p) < 1.25))
-        self.rows.append((abs_rel, rmse, delta1))
+        log_ratio = float(np.mean(np.log(p / g)))
+        self.rows.append((abs_rel, rmse, delta1, log_ratio))
 
     def summarize(self) -> dict[str, float]:
-        """``{"abs_rel", "rmse", "delta1"}`` (``delta1`` in 0–1), NaN without images."""
+        """``{"abs_rel", "rmse", "delta1", "scale"}`` (``delta1`` in 0–1; ``scale`` =
+        exp of the mean over images of each image's mean log(pred / truth)), NaN without
+        images."""
         if not self.rows:
-            return {"abs_rel": float("nan"), "rmse": float("nan"), "delta1": float("nan")}
+            return dict.fromkeys(("abs_rel", "rmse", "delta1", "scale"), float("nan"))
         a = np.asarray(self.rows)
         return {"abs_rel": float(a[:, 0].mean()), "rmse": float(a[:, 1].mean()),
-                "delta1": float(a[:, 2].mean())}  # fmt: skip
+                "delta1": float(a[:, 2].mean()), "scale": float(np.exp(a[:, 3].mean()))}  # fmt: skip
 
 
 class DepthFolderScore:
@@ -80,7 +87,7 @@ class DepthFolderScore:
         self.images += 1
 
     def summarize(self) -> dict[str, Any]:
-        """``abs_rel``, ``rmse`` (metres), ``delta1`` (0–1) and ``depth_images``."""
+        """``abs_rel``, ``rmse`` (metres), ``delta1`` (0–1), ``scale`` and ``depth_images``."""
         return {**self.metrics.summarize(), "depth_images": self.images}
 
 

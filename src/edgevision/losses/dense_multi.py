@@ -1,6 +1,6 @@
 """Losses of the dense multi-head tasks, each masked where a label is missing.
 
-* :class:`DepthSegLoss` (``depthseg``): cross-entropy on the class logits (pixels with the
+* :class:`DepthSegLoss` (``depthseg``): cross-entropy (optionally class-weighted) on the class logits (pixels with the
   ignore id left out) plus L1 of log depth on the pixels with depth truth (depth ``<= 0``
   = none). A batch from a dataset with only one kind of truth (CamVid: classes; synthetic
   depth-only data: depth) trains only that head.
@@ -18,6 +18,8 @@ device), channels as the datasets in :mod:`edgevision.train.dense_multi` write t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +34,12 @@ def _up(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size[-2:]), mode="bilinear", align_corners=False)
 
 
-def masked_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
+def masked_ce(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_index: int,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Cross-entropy over the pixels whose label is not ``ignore_index``; 0 when there are
     none (``F.cross_entropy``'s mean would be NaN).
 
@@ -40,10 +47,26 @@ def masked_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> 
         logits: ``(N, C, h, w)``, upsampled to the labels' size.
         labels: ``(N, H, W)`` int64.
         ignore_index: label of pixels without a class.
+        class_weights: ``(C,)`` per-class weights (e.g. class-balanced); the mean is then
+            weighted as ``F.cross_entropy``'s (divided by the summed weights of the labelled
+            pixels).
     """
     logits = _up(logits, tuple(labels.shape[-2:]))
-    total = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="sum")
-    return total / (labels != ignore_index).sum().clamp(min=1)
+    w = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
+    total = F.cross_entropy(logits, labels, weight=w, ignore_index=ignore_index, reduction="sum")
+    valid = labels != ignore_index
+    if w is None:
+        return total / valid.sum().clamp(min=1)
+    return total / w[labels[valid]].sum().clamp(min=1e-12)
+
+
+def _weights(class_weights: Sequence[float] | torch.Tensor | None) -> torch.Tensor | None:
+    if class_weights is None:
+        return None
+    w = torch.as_tensor(class_weights, dtype=torch.float32).flatten()
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
+        raise ValueError("class_weights must be finite, >= 0 and not all 0")
+    return w
 
 
 def _masked_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -56,16 +79,24 @@ class DepthSegLoss(nn.Module):
     Args:
         ignore_index: label of pixels without a class.
         depth_weight: weight of the depth term.
+        class_weights: per-class weights of the cross-entropy (``None`` = equal).
 
     Call with ``((logits, depth), target)``: ``logits (N, C, h, w)``, ``depth (N, 1, h, w)``
     metres, ``target (N, 2, H, W)`` float: channel 0 the class ids, channel 1 the depth
     (``<= 0``: no truth).
     """
 
-    def __init__(self, *, ignore_index: int, depth_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        ignore_index: int,
+        depth_weight: float = 1.0,
+        class_weights: Sequence[float] | torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.ignore_index = int(ignore_index)
         self.depth_weight = float(depth_weight)
+        self.class_weights = _weights(class_weights)
 
     def forward(
         self, outputs: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor
@@ -73,7 +104,7 @@ class DepthSegLoss(nn.Module):
         logits, depth = outputs
         labels = target[:, 0].round().to(torch.int64)
         gt = target[:, 1:2]
-        ce = masked_ce(logits, labels, self.ignore_index)
+        ce = masked_ce(logits, labels, self.ignore_index, self.class_weights)
         pred = _up(depth, tuple(gt.shape[-2:])).clamp(min=1e-3)
         valid = (gt > 0).to(pred.dtype)
         err = (torch.log(pred) - torch.log(gt.clamp(min=1e-3))).abs()
@@ -88,6 +119,7 @@ class PanopticLoss(nn.Module):
         center_weight: weight of the centre heatmap term (Panoptic-DeepLab: 200).
         offset_weight: weight of the offset term, offsets in input pixels
             (Panoptic-DeepLab: 0.01).
+        class_weights: per-class weights of the cross-entropy (``None`` = equal).
 
     Call with ``((logits, center, offset), target)``: the model's outputs and ``target (N,
     6, H, W)`` float: class ids, centre heatmap (0–1), offset ``dy``, ``dx`` (input pixels),
@@ -95,12 +127,18 @@ class PanopticLoss(nn.Module):
     """
 
     def __init__(
-        self, *, ignore_index: int, center_weight: float = 200.0, offset_weight: float = 0.01
+        self,
+        *,
+        ignore_index: int,
+        center_weight: float = 200.0,
+        offset_weight: float = 0.01,
+        class_weights: Sequence[float] | torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.ignore_index = int(ignore_index)
         self.center_weight = float(center_weight)
         self.offset_weight = float(offset_weight)
+        self.class_weights = _weights(class_weights)
 
     def forward(
         self, outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], target: torch.Tensor
@@ -108,7 +146,7 @@ class PanopticLoss(nn.Module):
         logits, center, offset = outputs
         size = tuple(target.shape[-2:])
         labels = target[:, 0].round().to(torch.int64)
-        ce = masked_ce(logits, labels, self.ignore_index)
+        ce = masked_ce(logits, labels, self.ignore_index, self.class_weights)
         c = _up(center, size)
         c_loss = _masked_mean((c - target[:, 1:2]) ** 2, target[:, 5:6])
         scale = torch.tensor(

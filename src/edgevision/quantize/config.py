@@ -20,9 +20,10 @@ PTQ_GRAPH_REVISION = 2
 (cached ``edgevision compare`` variants are rebuilt): 2 = standalone BatchNormalization
 rewritten as a depthwise 1×1 Conv (:func:`edgevision.quantize.ptq.batchnorm_to_depthwise_conv`)."""
 
-QAT_EXPORT_REVISION = 2
+QAT_EXPORT_REVISION = 3
 """Bumped whenever the QAT graph changes for the same checkpoint and recipe, so cached
-variants of ``edgevision compare`` are rebuilt (2: Conv + ReLU6 fused as a capped ReLU)."""
+variants of ``edgevision compare`` are rebuilt (2: Conv + ReLU6 fused as a capped ReLU;
+3: ``tensor (op) number`` has its own output range)."""
 
 
 @dataclass

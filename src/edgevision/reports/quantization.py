@@ -90,6 +90,7 @@ TASK_METRICS: dict[str, tuple[str, int, float]] = {
     "delta1": ("δ<1.25", 1, 100.0),
     "abs_rel": ("AbsRel", 3, 1.0),
     "rmse": ("RMSE (m)", 2, 1.0),
+    "scale": ("scale (pred/truth)", 3, 1.0),
 }
 """Metrics of the multi-head tasks shown next to mIoU: key -> (title, decimals, scale)."""
 

@@ -810,7 +810,9 @@ def _metric_lines(m: Mapping[str, Any]) -> list[str]:
     if _finite(m.get("abs_rel")):  # depth truth
         lines += [
             f"**depth δ<1.25 {_pct(m.get('delta1'))}**, AbsRel {float(m['abs_rel']):.3f}, "
-            f"RMSE {float(m['rmse']):.2f} m on {m.get('depth_images')} images with depth truth",
+            f"RMSE {float(m['rmse']):.2f} m"
+            + (f", scale {float(m['scale']):.3f} (pred/truth)" if _finite(m.get("scale")) else "")
+            + f" on {m.get('depth_images')} images with depth truth",
             "",
         ]
     if "miou" in m:

@@ -186,6 +186,7 @@ def augment_maps(
     photometric: float = 0.0,
     pad_color: Sequence[int] = (124, 116, 104),
     soft: np.ndarray | None = None,
+    log_scale: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], float]:
     """:func:`augment` that also moves further per-pixel maps (depth, instance ids) with the
     image: each is resized nearest-neighbour, padded with 0 (= no truth), cropped and
@@ -193,6 +194,10 @@ def augment_maps(
 
     ``soft`` (an ``(H, W, C)`` float map, e.g. a teacher's logits) is resized bilinearly
     instead, padded with 0, cropped and flipped; it is appended last to ``extras``.
+
+    ``log_scale`` draws the scale uniformly in log space (one uniform draw, as otherwise), so
+    its median is the range's geometric centre (1 for ``(0.5, 2.0)``) instead of its
+    midpoint (1.25): a depth target divided by the scale is then not biased towards near.
 
     Returns:
         ``(image, labels, extras, scale)``: ``extras`` in the input's dtypes, ``scale`` the
@@ -202,7 +207,10 @@ def augment_maps(
 
     ch, cw = crop
     h, w = mask.shape
-    scale = rng.uniform(*scale_range)
+    if log_scale:
+        scale = float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
+    else:
+        scale = rng.uniform(*scale_range)
     nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
     maps = [np.asarray(e) for e in extras]
     extra = soft

@@ -48,6 +48,9 @@ HEADLINES = {
     "agreement": "agreement.mean_iou",
 }
 TIMEOUT_S = 600
+NEWER_METRICS = {"scale"}
+"""Metrics ``eval`` reports that a card written before they existed may lack (depth
+``scale``: 2026-12-06)."""
 
 
 def _env() -> dict[str, str]:
@@ -169,7 +172,8 @@ def test_card_numbers_reproduce(name, derived, tmp_path):
     assert len(decimals) == 1, printed
     tol = 0.5 * 10.0 ** -decimals.pop() / 100 + 1e-12
     want, got = _flat(card["metrics"]), _flat(report["metrics"])
-    assert want.keys() == got.keys()
+    assert want.keys() <= got.keys(), want.keys() - got.keys()
+    assert got.keys() - want.keys() <= NEWER_METRICS, got.keys() - want.keys()
     for key, w in want.items():
         g = got[key]
         if isinstance(w, float) and isinstance(g, (int, float)):

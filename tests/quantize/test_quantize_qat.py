@@ -260,17 +260,21 @@ def test_conv_relu6_becomes_a_fusable_conv_relu_that_still_clamps_at_6():
 
 
 class _ScaledSigmoid(torch.nn.Module):
-    """``80 * sigmoid(conv(x))``: FastDepthSeg's depth output."""
+    """``80 * sigmoid(conv(x))``: FastDepthSeg's depth output (``keyword``: as
+    ``torch.mul(sigmoid, other=80)``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keyword: bool = False) -> None:
         super().__init__()
         self.conv = torch.nn.Conv2d(3, 1, 3, padding=1)
+        self.keyword = keyword
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 80.0 * torch.sigmoid(self.conv(x))
+        s = torch.sigmoid(self.conv(x))
+        return torch.mul(s, other=80.0) if self.keyword else 80.0 * s
 
 
-def test_a_number_times_a_tensor_gets_its_own_quantization_range(tmp_path):
+@pytest.mark.parametrize("keyword", [False, True])
+def test_a_number_times_a_tensor_gets_its_own_quantization_range(keyword, tmp_path):
     import onnx
     from onnx import numpy_helper
 
@@ -278,7 +282,7 @@ def test_a_number_times_a_tensor_gets_its_own_quantization_range(tmp_path):
     from edgevision.quantize.qat import prepare_qat
 
     torch.manual_seed(0)
-    m = _ScaledSigmoid().eval()
+    m = _ScaledSigmoid(keyword).eval()
     x = torch.randn(4, 3, 16, 16)
     prepared = prepare_qat(m, QuantConfig(), (16, 16))
     with torch.no_grad():
@@ -294,7 +298,7 @@ def test_a_number_times_a_tensor_gets_its_own_quantization_range(tmp_path):
     s_sig, s_mul = float(fq_sig.calculate_qparams()[0]), float(fq_mul.calculate_qparams()[0])
     assert s_sig * 255 <= 1.0 + 1e-6  # the sigmoid's 0-1 range, not the product's
     assert s_mul == pytest.approx(80 * s_sig, rel=0.02)
-    # one shared range put the sigmoid on ~10 levels: errors of several units out of 80
+    # one shared range put the sigmoid on a handful of levels: errors of units out of 80
     assert float((out - ref).abs().max()) < 1.0  # two 8-bit grids, each 80/255 wide
 
     from edgevision.quantize.qat import export_qdq

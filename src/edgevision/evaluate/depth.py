@@ -2,7 +2,8 @@
 with ground truth, averaged over images; and the scale bias ``scale`` = exp(mean log(pred /
 truth)): 1 for a model that is not biased near or far. δ < 1.25 is a threshold, so a model
 whose ``scale`` is far from 1 sits on its edge: a 1 % change of scale (e.g. from INT8) then
-moves δ by points while the depth's shape has not changed.
+moves δ by points while the depth's shape has not changed. ``scale`` is a geometric mean:
+a few predictions near 0 m pull it down strongly (read AbsRel beside it).
 
 :class:`DepthFolderScore` scores a predictor's :class:`~edgevision.results.DepthSegMask`
 results against a folder's depth maps ``depth/{split}/NAME.npy`` (float32 metres; 0 or

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,7 +61,9 @@ def masked_ce(
     return total / w[labels[valid]].sum().clamp(min=1e-12)
 
 
-def _weights(class_weights: Sequence[float] | torch.Tensor | None) -> torch.Tensor | None:
+def _weights(
+    class_weights: Sequence[float] | np.ndarray | torch.Tensor | None,
+) -> torch.Tensor | None:
     if class_weights is None:
         return None
     w = torch.as_tensor(class_weights, dtype=torch.float32).flatten()
@@ -91,7 +94,7 @@ class DepthSegLoss(nn.Module):
         *,
         ignore_index: int,
         depth_weight: float = 1.0,
-        class_weights: Sequence[float] | torch.Tensor | None = None,
+        class_weights: Sequence[float] | np.ndarray | torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.ignore_index = int(ignore_index)
@@ -132,7 +135,7 @@ class PanopticLoss(nn.Module):
         ignore_index: int,
         center_weight: float = 200.0,
         offset_weight: float = 0.01,
-        class_weights: Sequence[float] | torch.Tensor | None = None,
+        class_weights: Sequence[float] | np.ndarray | torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.ignore_index = int(ignore_index)

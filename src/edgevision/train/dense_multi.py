@@ -30,14 +30,14 @@ import torch
 
 from edgevision.config import ModelSpec
 from edgevision.data.pseudo_instances import PseudoLabelConfig, image_pseudo_instances
-from edgevision.data.semantic import SemanticDataset, SemanticFolder
+from edgevision.data.semantic import SemanticFolder
 from edgevision.errors import ConfigError, DataError
 from edgevision.losses.dense_multi import DepthSegLoss, PanopticLoss
 from edgevision.results import panoptic_rgb_to_id
 from edgevision.train.config import TrainConfig
 from edgevision.train.run import TrainParts
 from edgevision.train.seg_data import SegTrainDataset, augment_maps
-from edgevision.train.semantic import dense_parts
+from edgevision.train.semantic import class_weights, dense_parts
 
 __all__ = [
     "DepthSegTrainDataset",
@@ -194,22 +194,6 @@ def _thing_ids(spec: ModelSpec) -> list[int]:
     return [names.index(t) for t in things]
 
 
-def _class_weights(cfg: TrainConfig, folder: SemanticDataset, progress: bool) -> list[float] | None:
-    """The class-balanced weights of the train split when ``cfg.class_balanced`` (as the
-    semantic task's: effective number of samples, counts cached; pixels labelled
-    ``ignore_index``, e.g. the depth-only images of a mixed folder, count for no class)."""
-    if not cfg.class_balanced:
-        return None
-    from edgevision.losses.class_balanced import class_balanced_weights
-
-    return [
-        float(w)
-        for w in class_balanced_weights(
-            folder, beta=cfg.cb_beta, unit=cfg.cb_unit, progress=progress
-        )
-    ]
-
-
 def build_depthseg_parts(
     cfg: TrainConfig, *, known_spec: ModelSpec | None, rank: int, world_size: int,
     progress: bool, quiet: bool,
@@ -223,7 +207,8 @@ def build_depthseg_parts(
         world_size=world_size,
         train_dataset=lambda folder, spec, **kw: DepthSegTrainDataset(folder, **kw),
         criterion=lambda folder, spec: DepthSegLoss(
-            ignore_index=folder.ignore_index, class_weights=_class_weights(cfg, folder, progress)
+            ignore_index=folder.ignore_index,
+            class_weights=class_weights(cfg, folder, progress=progress),
         ),
         progress=progress,
     )
@@ -249,7 +234,8 @@ def build_panoptic_parts(
         world_size=world_size,
         train_dataset=dataset,
         criterion=lambda folder, spec: PanopticLoss(
-            ignore_index=folder.ignore_index, class_weights=_class_weights(cfg, folder, progress)
+            ignore_index=folder.ignore_index,
+            class_weights=class_weights(cfg, folder, progress=progress),
         ),
         progress=progress,
     )

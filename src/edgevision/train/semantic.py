@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -47,22 +48,30 @@ __all__ = [
     "build_criterion",
     "build_optimizer",
     "build_parts",
+    "class_weights",
     "dense_parts",
     "resolve_device",
     "train_semantic",
 ]
 
 
+def class_weights(
+    cfg: TrainConfig, train: SemanticDataset, *, progress: bool = False
+) -> np.ndarray | None:
+    """Class-balanced weights of the train split when ``cfg.class_balanced`` (effective
+    number of samples, counts cached; pixels labelled ``ignore_index`` count for no class),
+    else ``None``. Shared by every dense task's loss."""
+    if not cfg.class_balanced:
+        return None
+    return class_balanced_weights(train, beta=cfg.cb_beta, unit=cfg.cb_unit, progress=progress)
+
+
 def build_criterion(
     cfg: TrainConfig, train: SemanticDataset, *, progress: bool = False
 ) -> nn.Module:
     """The loss of ``cfg`` (``edgevision.losses``), class-balanced over the train split if
-    asked (effective number of samples, counts cached)."""
-    weights = None
-    if cfg.class_balanced:
-        weights = class_balanced_weights(
-            train, beta=cfg.cb_beta, unit=cfg.cb_unit, progress=progress
-        )
+    asked (:func:`class_weights`)."""
+    weights = class_weights(cfg, train, progress=progress)
     return build_loss(  # type: ignore[no-any-return]
         cfg.loss, ignore_index=train.ignore_index, class_weights=weights, aux_weight=cfg.aux_weight
     )
